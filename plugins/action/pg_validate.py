@@ -1,0 +1,71 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin behind ``pigpen.pgsql.pg_validate`` (docs in
+``plugins/modules/pg_validate.py``). Runs on the controller only."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
+    load_checked,
+)
+
+display = Display()
+
+ARGUMENT_SPEC = {
+    "hosts": {"type": "list", "elements": "str"},
+    "all_clusters": {"type": "bool", "default": False},
+    "warn_sandbox_passwords": {"type": "bool", "default": True},
+}
+
+
+class ActionModule(ActionBase):
+    """Validate the cluster model of the play's hosts before any node is
+    touched."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(
+            self._task.args)
+        if checked.error_messages:
+            raise AnsibleActionFail("pg_validate: %s" % "; ".join(
+                checked.error_messages))
+        args = checked.validated_parameters
+
+        if args["all_clusters"]:
+            hosts = None
+        else:
+            hosts = args["hosts"] or task_vars.get("ansible_play_hosts_all") \
+                or []
+        inv, problems = load_checked(task_vars["hostvars"],
+                                     task_vars["groups"], hosts)
+
+        result.update({
+            "changed": False,
+            "clusters": sorted(inv.clusters),
+            "instances": sum(len(c.members) for c in inv.clusters.values()),
+            "problems": [p.as_dict() for p in problems],
+        })
+        if problems:
+            result["failed"] = True
+            result["msg"] = "\n".join(
+                ["The inventory does not describe valid PostgreSQL clusters "
+                 "(%d problem(s)); nothing was changed:" % len(problems)] +
+                ["  - %s" % p for p in problems])
+            return result
+
+        if args["warn_sandbox_passwords"]:
+            for line in plan.warnings(inv):
+                display.warning("SANDBOX PASSWORD IN USE: " + line)
+        result["msg"] = "%d cluster(s), %d instance(s): valid" % (
+            len(inv.clusters), result["instances"])
+        return result

@@ -1,0 +1,92 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters over the cluster model. Each is a thin wrapper around
+``plugins/module_utils``; documentation lives in the YAML file of the same
+name beside this one."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    ha as ha_mod,
+    plan,
+    tuning as tuning_mod,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    ModelError,
+)
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
+    load_checked,
+    load_valid,
+)
+
+
+def _fail(exc: Exception, what: str):
+    raise AnsibleFilterError("%s: %s" % (what, exc)) from exc
+
+
+def pg_cluster_plan(hostvars, groups, cluster):
+    """Services, HA plan, pools and etcd keys of one cluster."""
+    try:
+        inv = load_valid(hostvars, groups, [
+            h for h in groups.get(cluster, ())] or None)
+        return plan.cluster_plan(inv, cluster)
+    except (ModelError, KeyError) as exc:
+        _fail(exc, "pg_cluster_plan(%s)" % cluster)
+
+
+def pg_instance_plan(hostvars, groups, host):
+    """Identity, HBA lines and tuning of one instance (plus its cluster's
+    plan under ``cluster``)."""
+    try:
+        inv = load_valid(hostvars, groups, [host])
+        cluster = inv.cluster_of(host)
+        if cluster is None:
+            raise KeyError("host %r has no pg_cluster" % host)
+        out = plan.instance_plan(inv, host)
+        out["cluster"] = plan.cluster_plan(inv, cluster.name)
+        return out
+    except (ModelError, KeyError) as exc:
+        _fail(exc, "pg_instance_plan(%s)" % host)
+
+
+def pg_problems(hostvars, groups, hosts=None):
+    """Every problem of the clusters of ``hosts`` (all when omitted), as
+    messages; empty when the inventory is valid."""
+    _, found = load_checked(hostvars, groups, hosts)
+    return [str(p) for p in found]
+
+
+def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
+    """Patroni and HAProxy timings of an RTO/RPO plan."""
+    found = ha_mod.check_ha(pg_rto, pg_rpo)
+    if found:
+        raise AnsibleFilterError(str(ModelError(found)))
+    return ha_mod.ha_plan(pg_rto, pg_rpo, pg_conf)
+
+
+def pg_tune(profile, mem_mb, cpu, disk_gb=None, shared_buffer_ratio=0.25,
+            max_connections="auto", pg_version=15):
+    """PostgreSQL parameters for a node size and a pg_conf profile."""
+    found = tuning_mod.check_tuning(profile, mem_mb, cpu, disk_gb,
+                                    shared_buffer_ratio, max_connections)
+    if found:
+        raise AnsibleFilterError(str(ModelError(found)))
+    return tuning_mod.tune(profile, mem_mb, cpu, disk_gb,
+                           shared_buffer_ratio=shared_buffer_ratio,
+                           max_connections=max_connections,
+                           pg_version=pg_version)
+
+
+class FilterModule:
+    """pigpen.pgsql cluster model filters."""
+
+    def filters(self):
+        return {
+            "pg_cluster_plan": pg_cluster_plan,
+            "pg_instance_plan": pg_instance_plan,
+            "pg_problems": pg_problems,
+            "pg_ha_plan": pg_ha_plan,
+            "pg_tune": pg_tune,
+        }

@@ -1,0 +1,138 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Defaults of the cluster vocabulary (docs/model.md).
+
+This is the single place where the model's defaults live: a variable that an
+inventory leaves unset takes the value below. Role defaults that repeat one of
+these names are checked against this table by the unit tests, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+# Ports of the components on every node.
+PORTS = {
+    "pg_port": 5432,
+    "pgbouncer_port": 6432,
+    "patroni_port": 8008,
+    "haproxy_exporter_port": 9101,
+    "pg_exporter_port": 9630,
+    "pgbouncer_exporter_port": 9631,
+    "pgbackrest_exporter_port": 9854,
+    "node_exporter_port": 9100,
+    "vector_port": 9598,
+    "etcd_port": 2379,
+    "etcd_peer_port": 2380,
+}
+
+DEFAULT_SERVICES = (
+    {"name": "primary", "port": 5433, "dest": "default", "check": "/primary",
+     "selector": "[]"},
+    {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only",
+     "selector": "[]",
+     "backup": "[? pg_role == `primary` || pg_role == `offline` ]"},
+    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary",
+     "selector": "[]"},
+    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
+     "selector": "[? pg_role == `offline` || pg_offline_query ]",
+     "backup": "[? pg_role == `replica` && !pg_offline_query]"},
+)
+
+DEFAULT_INTRANET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+# Default roles (users without login) and system users of every cluster.
+DEFAULT_ROLES = (
+    {"name": "dbrole_readonly", "login": False,
+     "comment": "role for global read-only access"},
+    {"name": "dbrole_offline", "login": False,
+     "comment": "role for restricted read-only access"},
+    {"name": "dbrole_readwrite", "login": False, "roles": ["dbrole_readonly"],
+     "comment": "role for global read-write access"},
+    {"name": "dbrole_admin", "login": False,
+     "roles": ["pg_monitor", "dbrole_readwrite"],
+     "comment": "role for object creation"},
+    {"name": "postgres", "superuser": True,
+     "comment": "system superuser"},
+    {"name": "replicator", "replication": True,
+     "roles": ["pg_monitor", "dbrole_readonly"],
+     "comment": "system replicator"},
+    {"name": "dbuser_dba", "superuser": True, "roles": ["dbrole_admin"],
+     "pgbouncer": True, "pool_mode": "session", "pool_connlimit": 16,
+     "comment": "pgsql admin user"},
+    {"name": "dbuser_monitor", "roles": ["pg_monitor", "dbrole_readonly"],
+     "pgbouncer": True, "parameters": {"log_min_duration_statement": 1000},
+     "pool_mode": "session", "pool_connlimit": 8,
+     "comment": "pgsql monitor user"},
+)
+
+# Roles that PostgreSQL itself provides (15): users may be granted these.
+BUILTIN_ROLES = frozenset((
+    "pg_monitor", "pg_read_all_settings", "pg_read_all_stats",
+    "pg_stat_scan_tables", "pg_read_server_files", "pg_write_server_files",
+    "pg_execute_server_program", "pg_signal_backend", "pg_checkpoint",
+    "pg_read_all_data", "pg_write_all_data", "pg_database_owner",
+    "public",
+))
+
+# Passwords that exist for the sandbox only. A deployment that still uses one
+# of them outside the sandbox is warned loudly.
+SANDBOX_PASSWORDS = {
+    "pg_replication_password": "DBUser.Replicator",
+    "pg_admin_password": "DBUser.DBA",
+    "pg_monitor_password": "DBUser.Monitor",
+    "patroni_password": "Patroni.API",
+}
+
+# Everything else the model reads, with its default.
+MODEL_DEFAULTS = {
+    **PORTS,
+    "pg_version": 15,
+    "pg_role": None,
+    "pg_seq": None,
+    "pg_weight": 100,
+    "pg_offline_query": False,
+    "pg_upstream": None,
+    "pg_delay": None,
+    "pg_conf": "oltp",
+    "pg_rto": "norm",
+    "pg_rpo": 1048576,
+    "pg_namespace": "/pg",
+    "pg_dbsu": "postgres",
+    "pg_replication_username": "replicator",
+    "pg_monitor_username": "dbuser_monitor",
+    "pg_admin_username": "dbuser_dba",
+    "pg_pwd_enc": "scram-sha-256",
+    "pg_shared_buffer_ratio": 0.25,
+    "pg_max_conn": "auto",
+    "pg_default_services": [dict(s) for s in DEFAULT_SERVICES],
+    "pg_services": [],
+    "pg_default_service_dest": "pgbouncer",
+    "pg_service_provider": "",
+    "pg_default_roles": [dict(r) for r in DEFAULT_ROLES],
+    "pg_users": [],
+    "pg_databases": [],
+    "pg_default_hba_rules": None,   # filled from hba.DEFAULT_PG_HBA_RULES
+    "pg_hba_rules": [],
+    "pgb_default_hba_rules": None,  # filled from hba.DEFAULT_PGB_HBA_RULES
+    "pgb_hba_rules": [],
+    "pgbouncer_enabled": True,
+    "pgbouncer_poolmode": "transaction",
+    "pg_vip_enabled": False,
+    "pg_vip_address": "127.0.0.1/24",
+    "pg_vip_interface": "eth0",
+    "pgbackrest_method": "local",
+    "pg_safeguard": False,
+    "node_firewall_intranet": list(DEFAULT_INTRANET),
+    "admin_ip": None,
+}
+
+# Settings that describe the cluster as a whole: every member must agree on
+# them (they normally come from the cluster's group vars).
+CLUSTER_WIDE = (
+    "pg_version", "pg_rto", "pg_rpo", "pg_namespace", "pg_dbsu",
+    "pg_replication_username", "pg_monitor_username", "pg_admin_username",
+    "pg_pwd_enc", "pg_default_services", "pg_services",
+    "pg_default_service_dest", "pg_service_provider", "pg_default_roles",
+    "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
+    "pg_vip_address", "pgbackrest_method",
+)

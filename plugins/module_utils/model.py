@@ -1,0 +1,425 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""The cluster model: who is in which cluster, and what each instance is.
+
+Input is plain data, the shape Ansible has on the controller::
+
+    hostvars = {"10.10.10.11": {"pg_cluster": "pg-test", "pg_seq": 1, ...}, ...}
+    groups   = {"all": [...], "pg-test": [...], "etcd": [...], "infra": [...]}
+
+A *cluster* is the set of hosts whose ``pg_cluster`` is the same name; its
+members are kept in inventory order (the order of the group named after the
+cluster when there is one, else the order of ``groups['all']``). Hosts without
+``pg_cluster`` belong to other modules and are ignored here, except that the
+``infra`` and ``etcd`` groups are read for addresses.
+
+Nothing in this module imports Ansible, and loading never raises on bad input:
+it records :class:`~errors.Problem` values on the returned :class:`Inventory`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
+    MODEL_DEFAULTS,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    Problem,
+)
+
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
+ROLES = ("primary", "replica", "offline", "standby", "delayed")
+LEADER_ROLES = ("primary", "standby", "delayed")
+JOB = "pgsql"
+
+_MISSING = object()
+
+
+def ip_of(text: Any) -> Optional[str]:
+    """The text as a normalised IP address, or None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def is_int(value: Any) -> bool:
+    """True for real integers (YAML ``1``), not for booleans or ``"1"``."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class Member:
+    """One PostgreSQL instance: a host of a cluster."""
+
+    host: str
+    cluster: str
+    vars: Mapping[str, Any]
+    ip: Optional[str] = None
+
+    def get(self, name: str, default: Any = _MISSING) -> Any:
+        """The host's value of ``name``, else the model default."""
+        value = self.vars.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if default is not _MISSING:
+                return default
+            return MODEL_DEFAULTS.get(name)
+        return value
+
+    @property
+    def seq(self) -> Any:
+        return self.vars.get("pg_seq")
+
+    @property
+    def role(self) -> Any:
+        return self.vars.get("pg_role")
+
+    @property
+    def instance(self) -> str:
+        return "%s-%s" % (self.cluster, self.seq)
+
+    @property
+    def nodename(self) -> str:
+        name = self.vars.get("nodename")
+        return name if isinstance(name, str) and name else self.instance
+
+    @property
+    def offline_query(self) -> bool:
+        return self.vars.get("pg_offline_query") is True
+
+    @property
+    def weight(self) -> Any:
+        return self.get("pg_weight")
+
+    @property
+    def upstream(self) -> Any:
+        return self.vars.get("pg_upstream")
+
+    @property
+    def is_leader(self) -> bool:
+        """The member that Patroni should start as the cluster's leader."""
+        return self.role in LEADER_ROLES
+
+    def labels(self) -> Dict[str, str]:
+        """Monitoring identity labels attached to every metric and log."""
+        return {"cls": self.cluster, "ins": self.instance,
+                "ip": self.ip or "", "job": JOB}
+
+    def jmes_view(self) -> Dict[str, Any]:
+        """What a JMESPath selector sees: the host's vars as written (unset
+        stays null) plus ``inventory_hostname``."""
+        view = dict(self.vars)
+        view["inventory_hostname"] = self.host
+        return view
+
+    def identity(self) -> Dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "seq": self.seq,
+            "role": self.role,
+            "instance": self.instance,
+            "nodename": self.nodename,
+            "host": self.host,
+            "ip": self.ip,
+            "offline_query": self.offline_query,
+            "weight": self.weight,
+            "upstream": self.upstream,
+            "delay": self.vars.get("pg_delay"),
+            "leader": self.is_leader,
+            "labels": self.labels(),
+        }
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL cluster: its members in inventory order."""
+
+    name: str
+    members: List[Member] = field(default_factory=list)
+
+    def setting(self, name: str) -> Any:
+        """A cluster-wide setting (the first member's value, else default).
+
+        Validation checks that members agree on cluster-wide settings.
+        """
+        for member in self.members:
+            value = member.vars.get(name)
+            if value is not None:
+                return value
+        return MODEL_DEFAULTS.get(name)
+
+    @property
+    def leader(self) -> Optional[Member]:
+        leaders = [m for m in self.members if m.is_leader]
+        return leaders[0] if len(leaders) == 1 else None
+
+    @property
+    def ips(self) -> List[str]:
+        return [m.ip for m in self.members if m.ip]
+
+    def member(self, host: str) -> Optional[Member]:
+        for m in self.members:
+            if m.host == host:
+                return m
+        return None
+
+    def identity(self) -> Dict[str, Any]:
+        leader = self.leader
+        return {
+            "cluster": self.name,
+            "members": [m.instance for m in self.members],
+            "hosts": [m.host for m in self.members],
+            "ips": self.ips,
+            "leader": leader.instance if leader else None,
+            "leader_host": leader.host if leader else None,
+            "standby": bool(leader is not None and leader.upstream),
+        }
+
+
+@dataclass
+class Inventory:
+    """Every cluster of an inventory plus the addresses other modules give."""
+
+    clusters: Dict[str, Cluster]
+    groups: Mapping[str, Sequence[str]]
+    infra_ips: List[str]
+    etcd: List[Member]
+    problems: List[Problem]
+    hostvars: Mapping[str, Mapping[str, Any]]
+    by_host: Dict[str, Cluster] = field(default_factory=dict)
+
+    def cluster_of(self, host: str) -> Optional[Cluster]:
+        return self.by_host.get(host)
+
+
+def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
+    return ip_of(host) or ip_of(hvars.get("ansible_host"))
+
+
+def load(hostvars: Mapping[str, Mapping[str, Any]],
+         groups: Mapping[str, Sequence[str]],
+         clusters: Optional[Iterable[str]] = None) -> Inventory:
+    """Build the :class:`Inventory` from Ansible-shaped data.
+
+    ``clusters`` restricts the result to those cluster names (all when None).
+    Identity problems (cluster name, ``pg_seq``, ``pg_role``, addresses) are
+    recorded on ``Inventory.problems``; deeper checks live in
+    :mod:`validate`.
+    """
+    order = list(groups.get("all") or hostvars.keys())
+    seen = set(order)
+    order += [h for h in hostvars if h not in seen]
+    wanted = set(clusters) if clusters is not None else None
+
+    by_name: Dict[str, Cluster] = {}
+    problems: List[Problem] = []
+    for host in order:
+        hvars = hostvars.get(host)
+        if hvars is None:
+            continue
+        name = hvars.get("pg_cluster")
+        if name is None:
+            continue
+        if not isinstance(name, str) or not name:
+            problems.append(Problem(
+                None, host, "pg_cluster", name, "is not a non-empty string",
+                "set pg_cluster to the cluster name, e.g. pg-test"))
+            continue
+        if wanted is not None and name not in wanted:
+            continue
+        cluster = by_name.setdefault(name, Cluster(name))
+        cluster.members.append(Member(host, name, hvars, _host_ip(host, hvars)))
+
+    # Members follow the order of the cluster's own group when it has one.
+    for name, cluster in by_name.items():
+        group = groups.get(name)
+        if group:
+            rank = {h: i for i, h in enumerate(group)}
+            cluster.members.sort(key=lambda m: rank.get(m.host, len(rank)))
+
+    infra_ips = []
+    for host in groups.get("infra", ()):
+        ip = _host_ip(host, hostvars.get(host) or {})
+        if ip:
+            infra_ips.append(ip)
+        else:
+            problems.append(Problem(
+                None, host, "ansible_host", (hostvars.get(host) or {}).get(
+                    "ansible_host"),
+                "infra host has no IP address (neither its inventory name "
+                "nor ansible_host is an IP)",
+                "name the host by its IP or set ansible_host to its IP"))
+    etcd = [Member(h, "etcd", hostvars.get(h) or {},
+                   _host_ip(h, hostvars.get(h) or {}))
+            for h in groups.get("etcd", ())]
+
+    by_host = {m.host: c for c in by_name.values() for m in c.members}
+    inv = Inventory(by_name, groups, infra_ips, etcd, problems, hostvars,
+                    by_host)
+    for cluster in by_name.values():
+        problems.extend(identity_problems(cluster))
+    return inv
+
+
+def identity_problems(cluster: Cluster) -> List[Problem]:
+    """Name, seq, role, leader and address rules of one cluster."""
+    out: List[Problem] = []
+    name = cluster.name
+
+    def problem(host, fld, value, what, fix):
+        out.append(Problem(name, host, fld, value, what, fix))
+
+    if not CLUSTER_NAME.match(name):
+        problem(None, "pg_cluster", name,
+                "cluster name may only hold letters, digits and '-' "
+                "(it becomes a DNS label)",
+                "rename the cluster, e.g. %r" % re.sub(
+                    r"[^a-zA-Z0-9-]+", "-", name).strip("-"))
+    elif name.startswith("-") or name.endswith("-") or len(name) > 63:
+        problem(None, "pg_cluster", name,
+                "cluster name must be a DNS label: 1-63 characters, not "
+                "starting or ending with '-'",
+                "rename the cluster, e.g. %r" % name.strip("-")[:63])
+
+    seqs: Dict[Any, str] = {}
+    for m in cluster.members:
+        seq = m.seq
+        if seq is None:
+            problem(m.host, "pg_seq", seq, "every instance needs a sequence "
+                    "number", "set pg_seq to an integer unique in %s, e.g. %d"
+                    % (name, len(cluster.members)))
+        elif not is_int(seq) or seq < 0:
+            problem(m.host, "pg_seq", seq, "is not a non-negative integer",
+                    "write pg_seq as a plain integer without quotes, e.g. "
+                    "pg_seq: 1")
+        elif seq in seqs:
+            problem(m.host, "pg_seq", seq,
+                    "is already used by host %s (instance %s-%s)"
+                    % (seqs[seq], name, seq),
+                    "give every instance of %s its own pg_seq" % name)
+        else:
+            seqs[seq] = m.host
+
+        if m.role is None:
+            problem(m.host, "pg_role", None, "every instance needs a role",
+                    "set pg_role to one of %s" % ", ".join(ROLES))
+        elif m.role not in ROLES:
+            problem(m.host, "pg_role", m.role, "is not a known role",
+                    "use one of %s" % ", ".join(ROLES))
+
+        if m.ip is None:
+            problem(m.host, "ansible_host", m.vars.get("ansible_host"),
+                    "the instance has no IP address (neither its inventory "
+                    "name nor ansible_host is an IP)",
+                    "name the host by its IP or set ansible_host to its IP "
+                    "address")
+
+        offline = m.vars.get("pg_offline_query")
+        if offline is not None and not isinstance(offline, bool):
+            problem(m.host, "pg_offline_query", offline, "is not a boolean",
+                    "write pg_offline_query: true or false (no quotes)")
+        weight = m.vars.get("pg_weight")
+        if weight is not None and (not is_int(weight) or not 0 <= weight
+                                   <= 255):
+            problem(m.host, "pg_weight", weight,
+                    "is not an integer from 0 to 255",
+                    "set pg_weight between 0 (drained) and 255; 100 is the "
+                    "default")
+        nodename = m.vars.get("nodename")
+        if nodename is not None and (not isinstance(nodename, str) or
+                                     not _HOSTNAME.match(nodename)):
+            problem(m.host, "nodename", nodename, "is not a valid hostname",
+                    "use letters, digits, '-' and '.', or leave it unset to "
+                    "use the instance name")
+
+    out.extend(_leader_problems(cluster))
+    return out
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_INTERVAL = re.compile(
+    r"^\s*\d+(\.\d+)?\s*(us|ms|s|sec|min|h|d|w|second|seconds|minute|"
+    r"minutes|hour|hours|day|days|week|weeks)?\s*$")
+
+
+def _leader_problems(cluster: Cluster) -> List[Problem]:
+    out: List[Problem] = []
+    name = cluster.name
+    known = [m for m in cluster.members if m.role in ROLES]
+    leaders = [m for m in known if m.is_leader]
+    if known and not leaders:
+        out.append(Problem(
+            name, None, "pg_role", [m.role for m in cluster.members],
+            "the cluster has no primary",
+            "set pg_role: primary on exactly one instance (with pg_upstream "
+            "for a standby cluster's leader)"))
+    elif len(leaders) > 1:
+        out.append(Problem(
+            name, None, "pg_role", {m.host: m.role for m in leaders},
+            "the cluster has %d leaders (primary/standby/delayed), "
+            "exactly one is allowed" % len(leaders),
+            "keep pg_role: primary on one instance and make the others "
+            "replica or offline"))
+
+    by_ip = {m.ip: m for m in cluster.members if m.ip}
+    for m in cluster.members:
+        up = m.upstream
+        if m.role in ("standby", "delayed") and up is None:
+            out.append(Problem(
+                name, m.host, "pg_upstream", None,
+                "a %s leader replicates from another cluster and needs "
+                "pg_upstream" % m.role,
+                "set pg_upstream to the IP of the upstream primary"))
+        if up is None:
+            if m.vars.get("pg_delay") is not None:
+                out.append(Problem(
+                    name, m.host, "pg_delay", m.vars.get("pg_delay"),
+                    "pg_delay only applies to a standby leader with "
+                    "pg_upstream", "set pg_upstream too, or remove pg_delay"))
+            continue
+        up_ip = ip_of(up)
+        if up_ip is None:
+            out.append(Problem(
+                name, m.host, "pg_upstream", up, "is not an IP address",
+                "set pg_upstream to the IP address of the instance to "
+                "replicate from"))
+            continue
+        if up_ip == m.ip:
+            out.append(Problem(
+                name, m.host, "pg_upstream", up,
+                "an instance cannot replicate from itself",
+                "point pg_upstream at another instance, or remove it"))
+        elif m.is_leader and up_ip in by_ip:
+            out.append(Problem(
+                name, m.host, "pg_upstream", up,
+                "a standby leader must replicate from outside its own "
+                "cluster, but %s is member %s" % (up, by_ip[up_ip].instance),
+                "point pg_upstream at the primary of the upstream cluster"))
+        elif not m.is_leader and up_ip not in by_ip:
+            out.append(Problem(
+                name, m.host, "pg_upstream", up,
+                "a cascading replica must replicate from a member of its "
+                "own cluster",
+                "set pg_upstream to one of %s" % ", ".join(sorted(by_ip))))
+        delay = m.vars.get("pg_delay")
+        if delay is not None:
+            if not m.is_leader:
+                out.append(Problem(
+                    name, m.host, "pg_delay", delay,
+                    "pg_delay only applies to a standby cluster's leader",
+                    "move pg_delay to the leader of a delayed standby "
+                    "cluster"))
+            elif not isinstance(delay, str) or not _INTERVAL.match(delay):
+                out.append(Problem(
+                    name, m.host, "pg_delay", delay,
+                    "is not a PostgreSQL interval",
+                    "write an interval such as '1h', '30min' or '1d'"))
+    return out

@@ -1,0 +1,272 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Business objects: ``pg_default_roles``, ``pg_users``, ``pg_databases``.
+
+Checks them (every reference must resolve, every field must have the type
+PostgreSQL will accept) and derives the pgbouncer user and database lists.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
+    BUILTIN_ROLES,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    Problem,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.model import is_int
+
+USER_KEYS = ("name", "state", "password", "login", "superuser", "createdb",
+             "createrole", "inherit", "replication", "bypassrls", "connlimit",
+             "expire_in", "expire_at", "comment", "roles", "parameters",
+             "pgbouncer", "pool_mode", "pool_connlimit")
+DB_KEYS = ("name", "state", "owner", "template", "encoding", "locale",
+           "lc_collate", "lc_ctype", "tablespace", "allowconn", "revokeconn",
+           "register_datasource", "connlimit", "comment", "schemas",
+           "extensions", "parameters", "pgbouncer", "pool_mode", "pool_size",
+           "pool_reserve", "pool_size_min", "pool_connlimit", "baseline")
+USER_BOOLS = ("login", "superuser", "createdb", "createrole", "inherit",
+              "replication", "bypassrls", "pgbouncer")
+DB_BOOLS = ("allowconn", "revokeconn", "pgbouncer", "register_datasource")
+POOL_MODES = ("transaction", "session", "statement")
+USER_STATES = ("create", "absent")
+DB_STATES = ("create", "absent", "recreate")
+IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_$.-]{0,62}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _named(items: Any) -> List[Dict[str, Any]]:
+    return [i for i in items if isinstance(i, dict)] if isinstance(
+        items, list) else []
+
+
+def defined_roles(default_roles: Any, users: Any) -> Dict[str, str]:
+    """Every role the cluster will have: name -> where it is defined."""
+    names = {r: "PostgreSQL" for r in BUILTIN_ROLES}
+    for var, items in (("pg_default_roles", default_roles),
+                       ("pg_users", users)):
+        for item in _named(items):
+            name = item.get("name")
+            if isinstance(name, str) and item.get("state") != "absent":
+                names[name] = var
+    return names
+
+
+def check_objects(cluster: str, default_roles: Any, users: Any,
+                  databases: Any, dbsu: str) -> List[Problem]:
+    """Problems with the cluster's roles, users and databases."""
+    out: List[Problem] = []
+
+    def problem(fld, value, what, fix):
+        out.append(Problem(cluster, None, fld, value, what, fix))
+
+    roles = defined_roles(default_roles, users)
+    roles.setdefault(dbsu, "pg_dbsu")
+    for var, items in (("pg_default_roles", default_roles),
+                       ("pg_users", users)):
+        if not isinstance(items, list):
+            problem(var, items, "is not a list", "write %s as a YAML list of "
+                    "mappings with at least a name" % var)
+            continue
+        seen: Dict[str, int] = {}
+        for i, user in enumerate(items):
+            where = "%s[%d]" % (var, i)
+            if not isinstance(user, dict):
+                problem(where, user, "is not a mapping",
+                        "write each user as a mapping, e.g. {name: "
+                        "dbuser_app, password: ...}")
+                continue
+            name = user.get("name")
+            if isinstance(name, str):
+                where = "%s(%s)" % (where, name)
+            _check_user(problem, where, user, roles, seen, i)
+    _check_databases(problem, databases, roles)
+    return out
+
+
+def _check_common(problem, where, item, keys, bools, states):
+    for key in sorted(set(item) - set(keys)):
+        problem("%s.%s" % (where, key), item[key], "is not a known key",
+                "use only %s" % ", ".join(keys))
+    for key in bools:
+        if key in item and not isinstance(item[key], bool):
+            problem("%s.%s" % (where, key), item[key], "is not a boolean",
+                    "write true or false without quotes")
+    state = item.get("state", states[0])
+    if state not in states:
+        problem("%s.state" % where, state, "is not a known state",
+                "use one of %s" % ", ".join(states))
+    mode = item.get("pool_mode")
+    if mode is not None and mode not in POOL_MODES:
+        problem("%s.pool_mode" % where, mode, "is not a pgbouncer pool mode",
+                "use one of %s" % ", ".join(POOL_MODES))
+    params = item.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        problem("%s.parameters" % where, params, "is not a mapping",
+                "write parameters as {name: value, ...}")
+    if "comment" in item and not isinstance(item["comment"], str):
+        problem("%s.comment" % where, item["comment"], "is not a string",
+                "quote the comment")
+    for key in ("connlimit", "pool_connlimit", "pool_size", "pool_reserve",
+                "pool_size_min"):
+        value = item.get(key)
+        if value is not None and (not is_int(value) or value < -1):
+            problem("%s.%s" % (where, key), value,
+                    "is not an integer (-1 means no limit)",
+                    "write a whole number such as 100")
+
+
+def _check_user(problem, where, user, roles, seen, index):
+    name = user.get("name")
+    if not isinstance(name, str) or not IDENT.match(name):
+        problem("%s.name" % where, name, "is not a valid role name",
+                "use 1-63 letters, digits or _ starting with a letter, "
+                "e.g. dbuser_app")
+    elif name in seen:
+        problem("%s.name" % where, name,
+                "is defined twice in the same list (entry %d)" % seen[name],
+                "merge the two entries into one")
+    else:
+        seen[name] = index
+    _check_common(problem, where, user, USER_KEYS, USER_BOOLS, USER_STATES)
+    password = user.get("password")
+    if password is not None and not isinstance(password, str):
+        problem("%s.password" % where, "(hidden)", "is not a string",
+                "quote the password")
+    if "expire_in" in user and (not is_int(user["expire_in"])
+                                or user["expire_in"] < 0):
+        problem("%s.expire_in" % where, user["expire_in"],
+                "is not a number of days", "e.g. expire_in: 365")
+    if "expire_at" in user and not (isinstance(user["expire_at"], str) and
+                                    DATE.match(user["expire_at"])):
+        problem("%s.expire_at" % where, user["expire_at"],
+                "is not a date YYYY-MM-DD",
+                "quote a date such as '2030-12-31'")
+    granted = user.get("roles", [])
+    if not isinstance(granted, list):
+        problem("%s.roles" % where, granted, "is not a list",
+                "write roles as a list, e.g. [dbrole_readwrite]")
+        return
+    for j, grant in enumerate(granted):
+        role = grant.get("name") if isinstance(grant, dict) else grant
+        if not isinstance(role, str):
+            problem("%s.roles[%d]" % (where, j), grant,
+                    "is neither a role name nor {name, admin, state}",
+                    "write a role name such as dbrole_readonly")
+        elif role not in roles:
+            problem("%s.roles[%d]" % (where, j), role,
+                    "grants a role that is not defined",
+                    "define %s in pg_users or pg_default_roles, or use one "
+                    "of dbrole_readonly, dbrole_readwrite, dbrole_admin, "
+                    "dbrole_offline, pg_monitor" % role)
+        elif role == name:
+            problem("%s.roles[%d]" % (where, j), role,
+                    "a role cannot be a member of itself",
+                    "remove it from its own roles")
+
+
+def _check_databases(problem, databases, roles):
+    if not isinstance(databases, list):
+        problem("pg_databases", databases, "is not a list",
+                "write pg_databases as a YAML list of mappings")
+        return
+    seen: Dict[str, int] = {}
+    for i, db in enumerate(databases):
+        where = "pg_databases[%d]" % i
+        if not isinstance(db, dict):
+            problem(where, db, "is not a mapping",
+                    "write each database as a mapping, e.g. {name: app, "
+                    "owner: dbuser_app}")
+            continue
+        name = db.get("name")
+        if isinstance(name, str):
+            where = "%s(%s)" % (where, name)
+        if not isinstance(name, str) or not IDENT.match(name):
+            problem("%s.name" % where, name, "is not a valid database name",
+                    "use 1-63 letters, digits or _ starting with a letter")
+        elif name in ("template0", "template1") and \
+                db.get("state", "create") != "create":
+            problem("%s.state" % where, db.get("state"),
+                    "template databases cannot be dropped or recreated",
+                    "remove this entry")
+        elif name in seen:
+            problem("%s.name" % where, name,
+                    "is defined twice (entry %d)" % seen[name],
+                    "merge the two entries into one")
+        else:
+            seen[name] = i
+        _check_common(problem, where, db, DB_KEYS, DB_BOOLS, DB_STATES)
+        owner = db.get("owner")
+        if owner is not None and owner not in roles:
+            problem("%s.owner" % where, owner, "is not a defined role",
+                    "define the owner in pg_users (or use an existing role "
+                    "such as dbuser_dba)")
+        schemas = db.get("schemas", [])
+        if not isinstance(schemas, list) or not all(
+                isinstance(s, str) and IDENT.match(s) for s in schemas):
+            problem("%s.schemas" % where, schemas,
+                    "is not a list of schema names",
+                    "write schemas as a list, e.g. [app, audit]")
+        exts = db.get("extensions", [])
+        if not isinstance(exts, list):
+            problem("%s.extensions" % where, exts, "is not a list",
+                    "write extensions as a list, e.g. [{name: postgis}]")
+            exts = []
+        for j, ext in enumerate(exts):
+            ename = ext.get("name") if isinstance(ext, dict) else ext
+            if not isinstance(ename, str) or not IDENT.match(ename):
+                problem("%s.extensions[%d]" % (where, j), ext,
+                        "is not an extension", "write {name: EXT, schema: "
+                        "SCHEMA} or just the extension name")
+            elif isinstance(ext, dict):
+                for key in sorted(set(ext) - {"name", "schema", "version",
+                                              "state", "cascade"}):
+                    problem("%s.extensions[%d].%s" % (where, j, key),
+                            ext[key], "is not an extension key",
+                            "use name, schema, version, state, cascade")
+
+
+def pgbouncer_users(default_roles: Any, users: Any) -> List[Dict[str, Any]]:
+    """Users that pgbouncer knows (``pgbouncer: true``), later entries of
+    ``pg_users`` overriding defaults, sorted by name for stable files."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for item in _named(default_roles) + _named(users):
+        name = item.get("name")
+        if isinstance(name, str):
+            merged[name] = item
+    out = []
+    for name in sorted(merged):
+        item = merged[name]
+        if item.get("pgbouncer") and item.get("state", "create") != "absent":
+            out.append({"name": name, "pool_mode": item.get("pool_mode"),
+                        "max_user_connections": item.get("pool_connlimit")})
+    return out
+
+
+def pgbouncer_databases(databases: Any) -> List[Dict[str, Any]]:
+    """Databases exposed through pgbouncer (``pgbouncer`` defaults to true),
+    in inventory order."""
+    out = []
+    for db in _named(databases):
+        name = db.get("name")
+        if not isinstance(name, str) or db.get("state", "create") == "absent":
+            continue
+        if db.get("pgbouncer", True) is False:
+            continue
+        out.append({
+            "name": name,
+            "pool_mode": db.get("pool_mode"),
+            "pool_size": db.get("pool_size"),
+            "min_pool_size": db.get("pool_size_min"),
+            "reserve_pool": db.get("pool_reserve"),
+            "max_db_connections": db.get("pool_connlimit"),
+        })
+    return out
+
+
+def user_names(items: Sequence[Any]) -> List[str]:
+    return [i["name"] for i in _named(list(items))
+            if isinstance(i.get("name"), str)]

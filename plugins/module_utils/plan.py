@@ -1,0 +1,530 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Whole-inventory validation and the per-cluster / per-instance plans.
+
+This is the entry point the Ansible plugins call::
+
+    inv = analyze(hostvars, groups)          # load + validate, never raises
+    inv_problems = problems(inv)             # every problem, sorted
+    cplan = cluster_plan(inv, "pg-test")     # services, HA plan, pools
+    iplan = instance_plan(inv, "10.10.10.11")  # identity, HBA, tuning
+
+or :func:`require` to raise :class:`~errors.ModelError` with every problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    ha as ha_mod,
+    hba as hba_mod,
+    objects,
+    services as svc_mod,
+    tuning as tuning_mod,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
+    CLUSTER_WIDE,
+    MODEL_DEFAULTS,
+    SANDBOX_PASSWORDS,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    ModelError,
+    Problem,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
+    Cluster,
+    Inventory,
+    Member,
+    ip_of,
+    is_int,
+    load,
+)
+
+# The node assumed when the inventory carries no facts (dry render): the
+# tuning is shown for this size and the rendered file says so.
+REFERENCE_NODE = {"mem_mb": 4096, "cpu": 2, "disk_gb": None}
+PG_VERSIONS = range(12, 19)
+BACKUP_METHODS = ("local", "minio")
+
+# Host variables the model reads (plus the fields JMESPath selectors read).
+MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | {
+    "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
+    "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
+    "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
+
+
+def analyze(hostvars: Mapping[str, Mapping[str, Any]],
+            groups: Mapping[str, Sequence[str]],
+            clusters: Optional[Iterable[str]] = None) -> Inventory:
+    """Load the inventory (see :func:`model.load`)."""
+    return load(hostvars, groups, clusters)
+
+
+def problems(inv: Inventory) -> List[Problem]:
+    """Every problem of the loaded clusters, sorted, duplicates removed."""
+    found = list(inv.problems)
+    for cluster in inv.clusters.values():
+        found.extend(check_cluster(inv, cluster))
+    found.extend(svc_mod.check_providers(list(inv.clusters.values()),
+                                         inv.groups))
+    found.extend(_check_addresses(inv))
+    found.extend(_check_etcd(inv))
+    return ModelError(found).problems if found else []
+
+
+def require(inv: Inventory) -> Inventory:
+    """Raise :class:`ModelError` listing every problem, else return inv."""
+    found = problems(inv)
+    if found:
+        raise ModelError(found)
+    return inv
+
+
+def warnings(inv: Inventory) -> List[str]:
+    """Things that are legal but dangerous: sandbox passwords outside the
+    sandbox. One line per variable, naming the clusters using it."""
+    hits: Dict[str, List[str]] = {}
+    for cluster in inv.clusters.values():
+        for member in cluster.members:
+            if member.vars.get("pigpen_sandbox") is True:
+                continue
+            for var, default in SANDBOX_PASSWORDS.items():
+                value = member.vars.get(var)
+                if value is None or value == default:
+                    where = hits.setdefault(var, [])
+                    if cluster.name not in where:
+                        where.append(cluster.name)
+    return ["%s is the public sandbox default (%s) in cluster(s) %s: set a "
+            "secret value (e.g. in an ansible-vault file) before this "
+            "deployment holds real data" % (var, SANDBOX_PASSWORDS[var],
+                                            ", ".join(names))
+            for var, names in sorted(hits.items())]
+
+
+# ---------------------------------------------------------------- checks
+
+def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
+    out: List[Problem] = []
+    name = cluster.name
+
+    def problem(host, fld, value, what, fix):
+        out.append(Problem(name, host, fld, value, what, fix))
+
+    # Cluster-wide settings must agree between members.
+    first = cluster.members[0]
+    for var in CLUSTER_WIDE:
+        ref = first.vars.get(var)
+        for m in cluster.members[1:]:
+            if m.vars.get(var) != ref:
+                problem(m.host, var, m.vars.get(var),
+                        "differs from %s's value %s; it is a cluster-wide "
+                        "setting" % (first.host, _short(ref)),
+                        "set %s once in the group vars of %s" % (var, name))
+                break
+
+    out.extend(ha_mod.check_ha(cluster.setting("pg_rto"),
+                               cluster.setting("pg_rpo"), cluster=name))
+    out.extend(svc_mod.check_services(cluster))
+    dbsu = cluster.setting("pg_dbsu")
+    out.extend(objects.check_objects(
+        name, cluster.setting("pg_default_roles"),
+        cluster.setting("pg_users"), cluster.setting("pg_databases"), dbsu))
+
+    version = cluster.setting("pg_version")
+    if not is_int(version) or version not in PG_VERSIONS:
+        problem(None, "pg_version", version,
+                "is not a supported PostgreSQL major version",
+                "use a major version such as 15 (Debian 12 ships 15)")
+    method = cluster.setting("pgbackrest_method")
+    if method not in BACKUP_METHODS:
+        problem(None, "pgbackrest_method", method,
+                "is not a backup repository method",
+                "use one of %s" % ", ".join(BACKUP_METHODS))
+    namespace = cluster.setting("pg_namespace")
+    if not isinstance(namespace, str) or not namespace.startswith("/") or \
+            namespace.endswith("/") and namespace != "/":
+        problem(None, "pg_namespace", namespace,
+                "is not an etcd key prefix",
+                "use an absolute prefix without a trailing slash, e.g. /pg")
+    pwd_enc = cluster.setting("pg_pwd_enc")
+    if pwd_enc not in ("scram-sha-256", "md5"):
+        problem(None, "pg_pwd_enc", pwd_enc, "is not a password encryption",
+                "use scram-sha-256 (recommended) or md5")
+    for var in ("pg_dbsu", "pg_replication_username", "pg_monitor_username",
+                "pg_admin_username"):
+        value = cluster.setting(var)
+        if not isinstance(value, str) or not objects.IDENT.match(value):
+            problem(None, var, value, "is not a valid role name",
+                    "use letters, digits and _, e.g. %s" %
+                    MODEL_DEFAULTS[var])
+    out.extend(_check_vip(cluster))
+
+    for m in cluster.members:
+        ctx = hba_context(inv, cluster, m)
+        for var, kind in (("pg_default_hba_rules", "postgres"),
+                          ("pg_hba_rules", "postgres"),
+                          ("pgb_default_hba_rules", "pgbouncer"),
+                          ("pgb_hba_rules", "pgbouncer")):
+            rules = m.vars.get(var)
+            if rules is None:
+                continue
+            out.extend(hba_mod.check_hba_rules(
+                rules, kind, var, cluster=name, host=m.host, ctx=ctx))
+        node = node_size(m)
+        out.extend(tuning_mod.check_tuning(
+            m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
+            m.get("pg_shared_buffer_ratio"), m.get("pg_max_conn"),
+            cluster=name, host=m.host))
+    return out
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_vip(cluster: Cluster) -> List[Problem]:
+    if cluster.setting("pg_vip_enabled") is not True:
+        enabled = cluster.setting("pg_vip_enabled")
+        if enabled not in (False, None):
+            return [Problem(cluster.name, None, "pg_vip_enabled", enabled,
+                            "is not a boolean",
+                            "write true or false without quotes")]
+        return []
+    out: List[Problem] = []
+    address = cluster.setting("pg_vip_address")
+    fix = ("set pg_vip_address to a free address of the members' subnet "
+           "with its prefix length, e.g. 10.10.10.3/24")
+    try:
+        iface = ipaddress.ip_interface(address) if isinstance(
+            address, str) and "/" in address else None
+    except ValueError:
+        iface = None
+    if iface is None:
+        return [Problem(cluster.name, None, "pg_vip_address", address,
+                        "is not an address with a prefix length (IP/mask)",
+                        fix)]
+    net = iface.network
+    vip = iface.ip
+    if net.num_addresses > 2 and vip in (net.network_address,
+                                         net.broadcast_address):
+        out.append(Problem(cluster.name, None, "pg_vip_address", address,
+                           "is the network or broadcast address of %s" % net,
+                           fix))
+    for m in cluster.members:
+        if not m.ip:
+            continue
+        ip = ipaddress.ip_address(m.ip)
+        if ip == vip:
+            out.append(Problem(cluster.name, m.host, "pg_vip_address",
+                               address, "is the address of member %s itself"
+                               % m.instance, fix))
+        elif ip.version != vip.version or ip not in net:
+            out.append(Problem(cluster.name, m.host, "pg_vip_address",
+                               address, "is not in the subnet of member %s "
+                               "(%s): an L2 VIP must be on the members' "
+                               "subnet" % (m.instance, m.ip), fix))
+    iface_name = cluster.setting("pg_vip_interface")
+    if not isinstance(iface_name, str) or not iface_name or \
+            len(iface_name) > 15 or "/" in iface_name or " " in iface_name:
+        out.append(Problem(cluster.name, None, "pg_vip_interface", iface_name,
+                           "is not a network interface name",
+                           "name the interface that carries the members' "
+                           "subnet, e.g. eth0"))
+    return out
+
+
+def _check_addresses(inv: Inventory) -> List[Problem]:
+    """Two inventory hosts must not be the same machine by IP."""
+    out: List[Problem] = []
+    seen: Dict[str, Member] = {}
+    for cluster in inv.clusters.values():
+        for m in cluster.members:
+            if not m.ip:
+                continue
+            other = seen.get(m.ip)
+            if other is not None and other.host != m.host:
+                out.append(Problem(
+                    cluster.name, m.host, "ansible_host", m.ip,
+                    "is also the address of host %s (%s)" % (
+                        other.host, other.instance),
+                    "give every PostgreSQL instance its own node"))
+            else:
+                seen[m.ip] = m
+    return out
+
+
+def _check_etcd(inv: Inventory) -> List[Problem]:
+    if not inv.clusters:
+        return []
+    out: List[Problem] = []
+    if not inv.etcd:
+        return [Problem(None, None, "groups.etcd", None,
+                        "PostgreSQL clusters need an etcd group (Patroni's "
+                        "DCS), and the inventory has none",
+                        "add a group 'etcd' with 1, 3 or 5 hosts, each with "
+                        "an etcd_seq")]
+    seqs: Dict[Any, str] = {}
+    for m in inv.etcd:
+        seq = m.vars.get("etcd_seq")
+        if not is_int(seq) or seq < 0:
+            out.append(Problem("etcd", m.host, "etcd_seq", seq,
+                               "is not a non-negative integer",
+                               "give every etcd member an integer etcd_seq, "
+                               "unique in the etcd group"))
+        elif seq in seqs:
+            out.append(Problem("etcd", m.host, "etcd_seq", seq,
+                               "is already used by %s" % seqs[seq],
+                               "give every etcd member its own etcd_seq"))
+        else:
+            seqs[seq] = m.host
+        if not m.ip:
+            out.append(Problem("etcd", m.host, "ansible_host",
+                               m.vars.get("ansible_host"),
+                               "the etcd member has no IP address",
+                               "name the host by its IP or set ansible_host"))
+    if len(inv.etcd) % 2 == 0:
+        out.append(Problem("etcd", None, "groups.etcd",
+                           [m.host for m in inv.etcd],
+                           "an even number of etcd members tolerates no more "
+                           "failures than one fewer and risks split votes",
+                           "use 1, 3 or 5 etcd members"))
+    return out
+
+
+# ---------------------------------------------------------------- plans
+
+def hba_context(inv: Inventory, cluster: Cluster, member: Member):
+    intranet = member.get("node_firewall_intranet")
+    return hba_mod.HbaContext(
+        cluster=cluster.name,
+        instance=member.instance,
+        role=member.role,
+        offline_query=member.offline_query,
+        dbsu=cluster.setting("pg_dbsu"),
+        repl=cluster.setting("pg_replication_username"),
+        monitor=cluster.setting("pg_monitor_username"),
+        admin=cluster.setting("pg_admin_username"),
+        pwd_enc=cluster.setting("pg_pwd_enc"),
+        admin_ip=ip_of(member.get("admin_ip")),
+        infra_ips=tuple(inv.infra_ips),
+        cluster_ips=tuple(cluster.ips),
+        intranet=tuple(intranet) if isinstance(intranet, (list, tuple))
+        else (),
+    )
+
+
+def node_size(member: Member) -> Dict[str, Any]:
+    """Memory/CPU/disk of the member's node: facts when the inventory has
+    them (after fact gathering), else :data:`REFERENCE_NODE`."""
+    mem = member.vars.get("ansible_memtotal_mb")
+    cpu = member.vars.get("ansible_processor_vcpus")
+    known = is_int(mem) and is_int(cpu)
+    return {
+        "mem_mb": mem if known else REFERENCE_NODE["mem_mb"],
+        "cpu": cpu if known else REFERENCE_NODE["cpu"],
+        "disk_gb": member.vars.get("pg_disk_gb"),
+        "from_facts": known,
+    }
+
+
+def _cluster(inv: Inventory, name: str) -> Cluster:
+    cluster = inv.clusters.get(name)
+    if cluster is None:
+        raise KeyError("no cluster named %r in the inventory" % name)
+    return cluster
+
+
+def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
+    """Everything that is the same on every member of a cluster."""
+    cluster = _cluster(inv, name)
+    plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"),
+                          cluster.leader.get("pg_conf") if cluster.leader
+                          else "oltp")
+    default_roles = cluster.setting("pg_default_roles")
+    users = cluster.setting("pg_users")
+    return {
+        "identity": cluster.identity(),
+        "members": [m.identity() for m in cluster.members],
+        "ha": plan,
+        "services": svc_mod.build_services(cluster, plan["server_options"]),
+        "pgbouncer": {
+            "users": objects.pgbouncer_users(default_roles, users),
+            "databases": objects.pgbouncer_databases(
+                cluster.setting("pg_databases")),
+        },
+        "etcd": {
+            "namespace": cluster.setting("pg_namespace"),
+            "leader_key": "%s/%s/leader" % (
+                cluster.setting("pg_namespace").rstrip("/"), cluster.name),
+            "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port"))
+                          for m in inv.etcd if m.ip],
+        },
+        "vip": {
+            "enabled": cluster.setting("pg_vip_enabled") is True,
+            "address": cluster.setting("pg_vip_address"),
+            "interface": cluster.setting("pg_vip_interface"),
+        },
+    }
+
+
+def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
+    """Everything specific to one instance: identity, HBA, tuning."""
+    cluster = inv.cluster_of(host)
+    if cluster is None:
+        raise KeyError("host %r is not in any PostgreSQL cluster" % host)
+    member = cluster.member(host)
+    ctx = hba_context(inv, cluster, member)
+    pg_rules = member.vars.get("pg_default_hba_rules")
+    if pg_rules is None:
+        pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
+    pgb_rules = member.vars.get("pgb_default_hba_rules")
+    if pgb_rules is None:
+        pgb_rules = list(hba_mod.DEFAULT_PGB_HBA_RULES)
+    node = node_size(member)
+    return {
+        "identity": member.identity(),
+        "pg_hba": hba_mod.hba_lines(
+            list(pg_rules) + list(member.get("pg_hba_rules") or []),
+            ctx, "postgres"),
+        "pgb_hba": hba_mod.hba_lines(
+            list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
+            ctx, "pgbouncer"),
+        "node": node,
+        "tuning": tuning_mod.tune(
+            member.get("pg_conf"), node["mem_mb"], node["cpu"],
+            node["disk_gb"],
+            shared_buffer_ratio=member.get("pg_shared_buffer_ratio"),
+            max_connections=member.get("pg_max_conn"),
+            pg_version=cluster.setting("pg_version")),
+    }
+
+
+def plan_all(inv: Inventory) -> Dict[str, Any]:
+    """Cluster and instance plans of every loaded cluster (the benchmark and
+    the dry render use this)."""
+    return {
+        "clusters": {n: cluster_plan(inv, n) for n in inv.clusters},
+        "instances": {m.host: instance_plan(inv, m.host)
+                      for c in inv.clusters.values() for m in c.members},
+    }
+
+
+# ---------------------------------------------------------- extraction
+
+def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
+             groups: Mapping[str, Sequence[str]],
+             hosts: Optional[Iterable[str]] = None
+             ) -> Dict[str, Any]:
+    """Copy, into plain dicts, the variables the model reads.
+
+    ``hostvars`` may be Ansible's lazy ``hostvars`` (reading a key templates
+    it); only the variables in :data:`MODEL_VARS` and the fields that the
+    clusters' service selectors read are touched, so unrelated variables of
+    other modules are never templated. ``hosts`` limits the result to the
+    clusters those hosts belong to (all clusters when None); infra and etcd
+    hosts are always included.
+
+    Returns ``{"hostvars": {...}, "groups": {...}, "clusters": [...],
+    "errors": [Problem, ...]}`` where errors are variables that could not
+    be read (e.g. a template referring to an undefined variable).
+    """
+    errors: List[Problem] = []
+    all_hosts = list(groups.get("all") or hostvars.keys())
+
+    def read(host: str, names: Iterable[str], into: Dict[str, Any]) -> None:
+        hv = hostvars[host]
+        for name in names:
+            if name in into:
+                continue
+            try:
+                if name not in hv:
+                    continue
+                into[name] = hv[name]
+            except Exception as exc:  # undefined variables, bad templates
+                errors.append(Problem(
+                    into.get("pg_cluster"), host, name, None,
+                    "cannot be evaluated (%s)" % str(exc).splitlines()[0],
+                    "define the variables it refers to"))
+
+    cluster_of: Dict[str, Any] = {}
+
+    def cluster_name(host: str) -> Any:
+        if host not in cluster_of:
+            try:
+                hv = hostvars[host]
+                name = hv["pg_cluster"] if "pg_cluster" in hv else None
+                if name is not None and (not isinstance(name, str) or
+                                         not name):
+                    errors.append(Problem(
+                        None, host, "pg_cluster", name,
+                        "is not a non-empty string",
+                        "set pg_cluster to the cluster name, e.g. pg-test"))
+                    name = None
+                cluster_of[host] = name
+            except Exception as exc:
+                cluster_of[host] = None
+                errors.append(Problem(None, host, "pg_cluster", None,
+                                      "cannot be evaluated (%s)" %
+                                      str(exc).splitlines()[0],
+                                      "define the variables it refers to"))
+        return cluster_of[host]
+
+    if hosts is None:
+        candidates = all_hosts
+        wanted = {cluster_name(h) for h in all_hosts}
+    else:
+        wanted = {cluster_name(h) for h in hosts if h in hostvars}
+        # A cluster is normally the group of its name: read only that group,
+        # unless some cluster has no such group (then every host is read).
+        names = {c for c in wanted if isinstance(c, str)}
+        if all(c in groups for c in names):
+            chosen = set()
+            for c in names:
+                chosen.update(groups[c])
+            candidates = [h for h in all_hosts if h in chosen]
+        else:
+            candidates = all_hosts
+    wanted_hashable = {c for c in wanted if isinstance(c, str)}
+    members = [h for h in candidates
+               if cluster_name(h) in wanted_hashable]
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for host in members:
+        out[host] = {}
+        read(host, MODEL_VARS, out[host])
+    # The fields that selectors read, per cluster (from its first member).
+    fields_by_cluster: Dict[str, set] = {}
+    for host in members:
+        name = cluster_of[host]
+        if name in fields_by_cluster:
+            continue
+        hv = out[host]
+        svcs = list(hv.get("pg_default_services") or MODEL_DEFAULTS[
+            "pg_default_services"]) + list(hv.get("pg_services") or [])
+        fields: set = set()
+        for svc in svcs:
+            if isinstance(svc, dict):
+                for key in ("selector", "backup"):
+                    if isinstance(svc.get(key), str):
+                        fields |= svc_mod.selector_fields(svc[key])
+        fields_by_cluster[name] = fields
+    for host in members:
+        read(host, sorted(fields_by_cluster[cluster_of[host]]), out[host])
+    for group in ("infra", "etcd"):
+        for host in groups.get(group, ()):
+            out.setdefault(host, {})
+            read(host, ("ansible_host", "etcd_seq", "etcd_port",
+                        "etcd_cluster"), out[host])
+    keep = ("all", "infra", "etcd", *sorted(wanted_hashable))
+    plain_groups = {g: list(groups[g]) for g in keep if g in groups}
+    for host in members:
+        value = out[host].get("pg_service_provider")
+        if isinstance(value, str) and value in groups:
+            plain_groups[value] = list(groups[value])
+    return {"hostvars": out, "groups": plain_groups,
+            "clusters": sorted(wanted_hashable), "errors": errors}

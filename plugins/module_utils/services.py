@@ -1,0 +1,356 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Services: ``pg_default_services + pg_services`` -> HAProxy backends.
+
+A service is published on a port of every HAProxy of the cluster (or of the
+``pg_service_provider`` group) and forwards to the members that its
+``selector`` picks, health-checked through Patroni's REST API.
+
+For each service:
+
+* ``selector`` and ``backup`` are JMESPath expressions evaluated over the
+  cluster's members in inventory order; a member is its host vars as written
+  plus ``inventory_hostname`` (an unset variable is null). ``[]`` selects all.
+* servers are the selected members (flagged ``backup`` when the ``backup``
+  expression selects them too), then the backup-only members, flagged
+  ``backup``;
+* the destination port is ``pg_default_service_dest`` for ``dest: default``
+  (``postgres`` when pgbouncer is disabled), the member's ``pg_port`` for
+  ``postgres``, its ``pgbouncer_port`` for ``pgbouncer``, or a number;
+* the health check is ``OPTIONS <check>`` on the member's ``patroni_port``;
+* the weight is the member's ``pg_weight``;
+* ``options`` replaces the whole default-server option string, which
+  otherwise comes from the RTO plan (:func:`ha.default_server_options`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+import jmespath
+from jmespath import exceptions as jmespath_exceptions
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    Problem,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
+    Cluster,
+    Member,
+    ip_of,
+    is_int,
+)
+
+SERVICE_KEYS = ("name", "port", "ip", "selector", "backup", "dest", "check",
+                "maxconn", "balance", "options")
+BALANCES = ("roundrobin", "leastconn", "first", "source", "static-rr")
+DESTS = ("default", "postgres", "pgbouncer")
+# Patroni REST endpoints that answer health checks (Patroni 3.x).
+CHECKS = ("/primary", "/leader", "/standby-leader", "/standby_leader",
+          "/replica", "/read-only", "/read-write", "/async", "/sync",
+          "/quorum", "/read-only-sync", "/read-only-quorum", "/health",
+          "/liveness", "/readiness", "/master")
+DEFAULT_MAXCONN = 5000
+SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_selector(expression: str):
+    """Compile a JMESPath expression once per distinct text.
+
+    The vocabulary's own selectors write string literals as `primary`
+    (JMESPath's older literal form), which the library flags as pending
+    deprecation; that warning is silenced here since the form is expected.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return jmespath.compile(expression)
+
+
+def selector_fields(expression: str) -> Set[str]:
+    """Names of the variables a selector reads (for extracting host vars).
+
+    Returns an empty set for an expression that does not parse; the parse
+    error is reported by :func:`check_services`.
+    """
+    try:
+        parsed = compile_selector(expression).parsed
+    except jmespath_exceptions.JMESPathError:
+        return set()
+    names: Set[str] = set()
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "field":
+            names.add(node["value"])
+        stack.extend(c for c in node.get("children", ())
+                     if isinstance(c, dict))
+    return names
+
+
+def _select(expression: Optional[str], members: Sequence[Member],
+            views: List[Dict[str, Any]]) -> Tuple[List[Member], Optional[str]]:
+    """Members an expression selects, in result order, or an error text."""
+    if expression is None or expression == "":
+        return [], None
+    try:
+        result = compile_selector(expression).search(views)
+    except jmespath_exceptions.JMESPathError as exc:
+        return [], "is not a valid JMESPath expression (%s)" % (
+            str(exc).splitlines()[0])
+    if result is None:
+        return [], None
+    if not isinstance(result, list):
+        return [], ("must yield a list of members (a filter such as "
+                    "[? pg_role == `replica`]), but yields %s"
+                    % type(result).__name__)
+    picked: List[Member] = []
+    by_id = {id(v): m for v, m in zip(views, members)}
+    for item in result:
+        member = by_id.get(id(item))
+        if member is None:
+            return [], ("must yield members, but yields %r; keep the "
+                        "projection off (no trailing .field)" % (item,))
+        if member not in picked:
+            picked.append(member)
+    return picked, None
+
+
+def _dest_port(dest: Any, member: Member, default_dest: str) -> Any:
+    if dest in (None, "default"):
+        dest = default_dest
+    if dest == "postgres":
+        return member.get("pg_port")
+    if dest == "pgbouncer":
+        return member.get("pgbouncer_port")
+    return dest
+
+
+def all_services(cluster: Cluster) -> List[Dict[str, Any]]:
+    """``pg_default_services + pg_services`` of a cluster, as written."""
+    defaults = cluster.setting("pg_default_services") or []
+    extra = cluster.setting("pg_services") or []
+    return list(defaults) + list(extra)
+
+
+def default_dest(cluster: Cluster) -> str:
+    if cluster.setting("pgbouncer_enabled") is False:
+        return "postgres"
+    return cluster.setting("pg_default_service_dest") or "pgbouncer"
+
+
+def build_services(cluster: Cluster, server_options: str
+                   ) -> List[Dict[str, Any]]:
+    """Every service of the cluster with its resolved server list.
+
+    The cluster must have passed :func:`check_services`.
+    """
+    members = cluster.members
+    views = [m.jmes_view() for m in members]
+    ddest = default_dest(cluster)
+    out = []
+    for svc in all_services(cluster):
+        selected, _ = _select(svc.get("selector", "[]"), members, views)
+        backups, _ = _select(svc.get("backup"), members, views)
+        backup_ids = {id(m) for m in backups}
+        chosen = selected + [m for m in backups if m not in selected]
+        dest = svc.get("dest", "default")
+        servers = []
+        for m in chosen:
+            servers.append({
+                "name": m.instance,
+                "host": m.host,
+                "ip": m.ip,
+                "port": _dest_port(dest, m, ddest),
+                "check_port": m.get("patroni_port"),
+                "weight": m.weight,
+                "backup": id(m) in backup_ids,
+            })
+        out.append({
+            "name": "%s-%s" % (cluster.name, svc["name"]),
+            "service": svc["name"],
+            "cluster": cluster.name,
+            "ip": svc.get("ip") or "*",
+            "port": svc["port"],
+            "dest": ddest if dest in (None, "default") else dest,
+            "check": svc.get("check", "/primary"),
+            "check_method": "OPTIONS",
+            "maxconn": svc.get("maxconn", DEFAULT_MAXCONN),
+            "balance": svc.get("balance", "roundrobin"),
+            "options": svc.get("options") or server_options,
+            "selector": svc.get("selector", "[]"),
+            "backup_selector": svc.get("backup"),
+            "servers": servers,
+        })
+    return out
+
+
+# Ports that components already use on every node; a service may not take one.
+def _reserved_ports(cluster: Cluster) -> Dict[int, str]:
+    reserved = {}
+    for name in ("pg_port", "pgbouncer_port", "patroni_port",
+                 "haproxy_exporter_port", "pg_exporter_port",
+                 "pgbouncer_exporter_port", "pgbackrest_exporter_port",
+                 "node_exporter_port", "etcd_port", "etcd_peer_port"):
+        for m in cluster.members:
+            port = m.get(name)
+            if is_int(port):
+                reserved[port] = name
+    return reserved
+
+
+def check_services(cluster: Cluster) -> List[Problem]:
+    """Problems with the services of one cluster (never raises)."""
+    out: List[Problem] = []
+    name = cluster.name
+    members = cluster.members
+    views = [m.jmes_view() for m in members]
+    reserved = _reserved_ports(cluster)
+    pgb_off = cluster.setting("pgbouncer_enabled") is False
+
+    def problem(fld, value, what, fix):
+        out.append(Problem(name, None, fld, value, what, fix))
+
+    for var in ("pg_default_services", "pg_services"):
+        value = cluster.setting(var)
+        if value is not None and not isinstance(value, list):
+            problem(var, value, "is not a list of services",
+                    "write %s as a YAML list of mappings" % var)
+    ddest = cluster.setting("pg_default_service_dest")
+    if ddest not in ("postgres", "pgbouncer"):
+        problem("pg_default_service_dest", ddest,
+                "is not a destination", "use pgbouncer or postgres")
+
+    names: Dict[Any, str] = {}
+    ports: Dict[Any, str] = {}
+    defaults = cluster.setting("pg_default_services")
+    defaults = defaults if isinstance(defaults, list) else []
+    extra = cluster.setting("pg_services")
+    extra = extra if isinstance(extra, list) else []
+    indexed = [("pg_default_services", i, s) for i, s in enumerate(defaults)]
+    indexed += [("pg_services", i, s) for i, s in enumerate(extra)]
+    for var, i, svc in indexed:
+        where = "%s[%d]" % (var, i)
+        if not isinstance(svc, dict):
+            problem(where, svc, "is not a mapping",
+                    "write each service as a mapping with name, port, ...")
+            continue
+        unknown = sorted(set(svc) - set(SERVICE_KEYS))
+        for key in unknown:
+            problem("%s.%s" % (where, key), svc[key], "is not a service key",
+                    "use only %s" % ", ".join(SERVICE_KEYS))
+        sname = svc.get("name")
+        label = "%s(%s)" % (where, sname) if isinstance(sname, str) else where
+        if not isinstance(sname, str) or not SERVICE_NAME.match(sname):
+            problem("%s.name" % where, sname,
+                    "a service needs a name of lowercase letters, digits and "
+                    "'-'", "name it e.g. 'standby' (the service becomes "
+                    "%s-standby)" % name)
+        elif sname in names:
+            problem("%s.name" % where, sname,
+                    "is already the name of %s" % names[sname],
+                    "give every service of %s its own name" % name)
+        else:
+            names[sname] = where
+        port = svc.get("port")
+        if not is_int(port) or not 1 <= port <= 65535:
+            problem("%s.port" % label, port, "is not a TCP port number",
+                    "use an integer from 1 to 65535, e.g. 5440")
+        elif port in ports:
+            problem("%s.port" % label, port,
+                    "is already the port of %s" % ports[port],
+                    "give every service of %s its own port" % name)
+        elif port in reserved:
+            problem("%s.port" % label, port,
+                    "is the port of %s on the members" % reserved[port],
+                    "pick a free port, e.g. 5440")
+        else:
+            ports[port] = label
+        ip = svc.get("ip")
+        if ip is not None and ip != "*" and ip_of(ip) is None:
+            problem("%s.ip" % label, ip, "is not an address to bind",
+                    "use '*' (all addresses) or an IP address")
+        dest = svc.get("dest", "default")
+        if dest == "pgbouncer" and pgb_off:
+            problem("%s.dest" % label, dest,
+                    "points at pgbouncer, but pgbouncer_enabled is false",
+                    "use dest: postgres, or enable pgbouncer")
+        elif dest not in DESTS and not (is_int(dest) and 1 <= dest <= 65535):
+            problem("%s.dest" % label, dest, "is not a destination",
+                    "use default, postgres, pgbouncer or a port number")
+        check = svc.get("check", "/primary")
+        path = check.split("?", 1)[0] if isinstance(check, str) else None
+        if path not in CHECKS:
+            problem("%s.check" % label, check,
+                    "is not a Patroni health-check endpoint",
+                    "use one of %s" % ", ".join(CHECKS[:8]))
+        maxconn = svc.get("maxconn", DEFAULT_MAXCONN)
+        if not is_int(maxconn) or maxconn < 1:
+            problem("%s.maxconn" % label, maxconn,
+                    "is not a positive integer", "e.g. maxconn: 5000")
+        balance = svc.get("balance", "roundrobin")
+        if balance not in BALANCES:
+            problem("%s.balance" % label, balance,
+                    "is not an HAProxy balance algorithm",
+                    "use one of %s" % ", ".join(BALANCES))
+        options = svc.get("options")
+        if options is not None and (not isinstance(options, str) or
+                                    "\n" in options):
+            problem("%s.options" % label, options,
+                    "must be one line of default-server options",
+                    "write the options on one line, e.g. 'inter 3s rise 3 "
+                    "fall 3'")
+        for key in ("selector", "backup"):
+            expr = svc.get(key, "[]" if key == "selector" else None)
+            if expr is None:
+                continue
+            if not isinstance(expr, str):
+                problem("%s.%s" % (label, key), expr,
+                        "is not a JMESPath expression string",
+                        "quote the expression, e.g. \"[? pg_role == "
+                        "`replica`]\"")
+                continue
+            _, err = _select(expr, members, views)
+            if err:
+                problem("%s.%s" % (label, key), expr, err,
+                        "write a filter over the members, e.g. "
+                        "\"[? pg_role == `replica`]\"; the members carry "
+                        "their host vars and inventory_hostname")
+    return out
+
+
+def check_providers(clusters: Sequence[Cluster],
+                    groups: Dict[str, Sequence[str]]) -> List[Problem]:
+    """Service providers: the group must exist, and clusters sharing a
+    provider group must not publish two services on one port."""
+    out: List[Problem] = []
+    taken: Dict[Tuple[str, int], str] = {}
+    for cluster in clusters:
+        provider = cluster.setting("pg_service_provider")
+        if not provider:
+            continue
+        if not isinstance(provider, str) or provider not in groups:
+            out.append(Problem(
+                cluster.name, None, "pg_service_provider", provider,
+                "is not a group of the inventory",
+                "name an existing group of HAProxy nodes, or leave it empty "
+                "to publish on the cluster's own members"))
+            continue
+        for svc in all_services(cluster):
+            if not isinstance(svc, dict) or not is_int(svc.get("port")):
+                continue
+            key = (provider, svc["port"])
+            here = "%s-%s" % (cluster.name, svc.get("name"))
+            if key in taken:
+                out.append(Problem(
+                    cluster.name, None, "pg_services", svc["port"],
+                    "service %s uses port %d on provider group %s, which "
+                    "%s already uses" % (here, svc["port"], provider,
+                                         taken[key]),
+                    "give the services that share a provider different "
+                    "ports"))
+            else:
+                taken[key] = here
+    return out

@@ -1,0 +1,90 @@
+#!/usr/bin/python
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Documentation of the ``pg_validate`` action (controller-side only)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_validate
+short_description: Validate the PostgreSQL cluster model before touching any node
+version_added: 0.1.0
+description:
+  - Reads the inventory on the controller (C(hostvars) and C(groups)), builds the
+    cluster model of the clusters that the play's hosts belong to (whole
+    clusters, even under C(--limit)), and checks identity, services, HBA rules,
+    HA plan, tuning inputs, VIP, business objects and etcd membership.
+  - Fails with every problem at once; each names the cluster, host, field, bad
+    value and the fix. Contacts no node.
+  - Warns loudly when a sandbox default password is in use outside the sandbox
+    (hosts without C(pigpen_sandbox=true)).
+options:
+  hosts:
+    description:
+      - Hosts whose clusters are checked. Defaults to C(ansible_play_hosts_all).
+    type: list
+    elements: str
+  all_clusters:
+    description:
+      - Check every cluster of the inventory instead of those of the play's hosts.
+    type: bool
+    default: false
+  warn_sandbox_passwords:
+    description:
+      - Warn when a sandbox default password is used outside the sandbox.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Runs as an action plugin on the controller; use it with C(run_once=true).
+author:
+  - pigpen.pgsql contributors
+"""
+
+EXAMPLES = r"""
+- name: Validate the cluster model (controller only)
+  pigpen.pgsql.pg_validate:
+  run_once: true
+
+- name: Validate every cluster of the inventory
+  pigpen.pgsql.pg_validate:
+    all_clusters: true
+  run_once: true
+"""
+
+RETURN = r"""
+clusters:
+  description: Names of the clusters that were checked.
+  returned: always
+  type: list
+  elements: str
+  sample: [pg-meta, pg-test]
+instances:
+  description: Number of PostgreSQL instances checked.
+  returned: always
+  type: int
+  sample: 4
+problems:
+  description: Every problem found, each with cluster, host, field, value, what, fix and message.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - cluster: pg-test
+      host: 10.10.10.12
+      field: pg_seq
+      value: 1
+      what: is already used by host 10.10.10.11 (instance pg-test-1)
+      fix: give every instance of pg-test its own pg_seq
+      message: "cluster pg-test, host 10.10.10.12: pg_seq = 1: is already used by ..."
+"""
+
+if __name__ == "__main__":
+    raise SystemExit("pg_validate runs on the controller as an action plugin")

@@ -1,0 +1,17 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Make ``ansible_collections.pigpen.pgsql`` importable from the repo."""
+
+import os
+import sys
+
+_COLLECTIONS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, ".collections")
+_COLLECTIONS = os.path.normpath(_COLLECTIONS)
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+
+# Test helpers (inv.py) live beside this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)

@@ -1,0 +1,200 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Services: selectors, backups, destinations, weights (hand-checked)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, services
+from inv import build, cluster, pg_test, sandbox
+
+NORM = ("inter 2s fastinter 1s downinter 2s rise 3 fall 3 on-marked-down "
+        "shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100")
+
+
+def servers(svc):
+    """Compact server list: (instance, port, weight, backup)."""
+    return [(s["name"], s["port"], s["weight"], s["backup"]) for s in svc["servers"]]
+
+
+def plan_of(hostvars, groups, name):
+    inv = plan.analyze(hostvars, groups)
+    assert plan.problems(inv) == []
+    return plan.cluster_plan(inv, name)
+
+
+def by_name(cplan):
+    return {s["service"]: s for s in cplan["services"]}
+
+
+def test_sandbox_pg_test_services():
+    svcs = by_name(plan_of(*sandbox(), "pg-test"))
+    assert list(svcs) == ["primary", "replica", "default", "offline"]
+    assert [(s["name"], s["port"], s["dest"], s["check"]) for s in svcs.values()] == [
+        ("pg-test-primary", 5433, "pgbouncer", "/primary"),
+        ("pg-test-replica", 5434, "pgbouncer", "/read-only"),
+        ("pg-test-default", 5436, "postgres", "/primary"),
+        ("pg-test-offline", 5438, "postgres", "/replica"),
+    ]
+    # every member, health check decides; pgbouncer port
+    assert servers(svcs["primary"]) == [
+        ("pg-test-1", 6432, 100, False), ("pg-test-2", 6432, 100, False),
+        ("pg-test-3", 6432, 100, False)]
+    # the primary (role primary) is a backup of the read-only service
+    assert servers(svcs["replica"]) == [
+        ("pg-test-1", 6432, 100, True), ("pg-test-2", 6432, 100, False),
+        ("pg-test-3", 6432, 100, False)]
+    assert servers(svcs["default"]) == [
+        ("pg-test-1", 5432, 100, False), ("pg-test-2", 5432, 100, False),
+        ("pg-test-3", 5432, 100, False)]
+    # .13 serves offline queries; the plain replica .12 is its backup
+    assert servers(svcs["offline"]) == [
+        ("pg-test-3", 5432, 100, False), ("pg-test-2", 5432, 100, True)]
+    for svc in svcs.values():
+        assert svc["options"] == NORM
+        assert svc["maxconn"] == 5000 and svc["balance"] == "roundrobin"
+        assert svc["ip"] == "*" and svc["check_method"] == "OPTIONS"
+        assert {s["check_port"] for s in svc["servers"]} == {8008}
+
+
+def test_sandbox_pg_meta_single_node():
+    svcs = by_name(plan_of(*sandbox(), "pg-meta"))
+    assert servers(svcs["primary"]) == [("pg-meta-1", 6432, 100, False)]
+    assert servers(svcs["replica"]) == [("pg-meta-1", 6432, 100, True)]
+    # no offline instance, no replica: the offline service has no server
+    assert servers(svcs["offline"]) == []
+
+
+def test_offline_instance_and_offline_query():
+    hv, groups = build(cluster("pg-x", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica", "pg_offline_query": True},
+        "10.10.10.23": {"pg_seq": 3, "pg_role": "offline"},
+    }))
+    svcs = by_name(plan_of(hv, groups, "pg-x"))
+    # replica service: primary and offline are backups, the replica serves
+    assert servers(svcs["replica"]) == [
+        ("pg-x-1", 6432, 100, True), ("pg-x-2", 6432, 100, False),
+        ("pg-x-3", 6432, 100, True)]
+    # offline service: offline_query replica and the offline instance; no backup
+    # (the only plain replica has pg_offline_query)
+    assert servers(svcs["offline"]) == [
+        ("pg-x-2", 5432, 100, False), ("pg-x-3", 5432, 100, False)]
+
+
+def test_custom_services_and_weights():
+    hv, groups = build(cluster("pg-w", {
+        "10.10.10.31": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.32": {"pg_seq": 2, "pg_role": "replica", "pg_weight": 50},
+        "10.10.10.33": {"pg_seq": 3, "pg_role": "replica", "pg_weight": 0,
+                        "pgbouncer_port": 6433, "patroni_port": 8009},
+    }, pg_services=[
+        {"name": "standby", "port": 5435, "ip": "10.10.10.31",
+         "selector": "[? pg_role == `replica`]", "dest": "pgbouncer",
+         "check": "/replica?lag=10MB", "maxconn": 300, "balance": "leastconn"},
+        {"name": "direct", "port": 5440, "dest": 15432, "check": "/read-only",
+         "selector": "[? inventory_hostname == '10.10.10.33']",
+         "backup": "[? pg_seq == `2`]", "options": "inter 5s rise 2 fall 2"},
+    ]))
+    svcs = by_name(plan_of(hv, groups, "pg-w"))
+    assert list(svcs) == ["primary", "replica", "default", "offline", "standby", "direct"]
+    assert servers(svcs["primary"]) == [
+        ("pg-w-1", 6432, 100, False), ("pg-w-2", 6432, 50, False),
+        ("pg-w-3", 6433, 0, False)]
+    std = svcs["standby"]
+    assert (std["name"], std["ip"], std["port"], std["check"], std["maxconn"],
+            std["balance"]) == ("pg-w-standby", "10.10.10.31", 5435,
+                                "/replica?lag=10MB", 300, "leastconn")
+    assert servers(std) == [("pg-w-2", 6432, 50, False), ("pg-w-3", 6433, 0, False)]
+    assert [s["check_port"] for s in std["servers"]] == [8008, 8009]
+    direct = svcs["direct"]
+    assert servers(direct) == [("pg-w-3", 15432, 0, False), ("pg-w-2", 15432, 50, True)]
+    assert direct["options"] == "inter 5s rise 2 fall 2"
+
+
+def test_pgbouncer_disabled_points_default_services_at_postgres():
+    hv, groups = build(pg_test(pgbouncer_enabled=False))
+    svcs = by_name(plan_of(hv, groups, "pg-test"))
+    assert svcs["primary"]["dest"] == "postgres"
+    assert {s["port"] for s in svcs["primary"]["servers"]} == {5432}
+
+
+def test_default_service_dest_postgres():
+    hv, groups = build(pg_test(pg_default_service_dest="postgres"))
+    svcs = by_name(plan_of(hv, groups, "pg-test"))
+    assert {s["port"] for s in svcs["replica"]["servers"]} == {5432}
+
+
+def test_rto_plan_sets_default_server_options():
+    hv, groups = build(pg_test(pg_rto="fast"))
+    svcs = by_name(plan_of(hv, groups, "pg-test"))
+    assert svcs["primary"]["options"].startswith(
+        "inter 1s fastinter 0.5s downinter 1s rise 3 fall 3 on-marked-down")
+
+
+def test_selector_fields():
+    assert services.selector_fields(
+        "[? pg_role == `offline` || pg_offline_query ]") == {"pg_role", "pg_offline_query"}
+    assert services.selector_fields("[? region == 'eu' && rack]") == {"region", "rack"}
+    assert services.selector_fields("[? broken") == set()
+
+
+def test_selector_reading_custom_host_var():
+    hv, groups = build(cluster("pg-r", {
+        "10.10.10.41": {"pg_seq": 1, "pg_role": "primary", "rack": "a"},
+        "10.10.10.42": {"pg_seq": 2, "pg_role": "replica", "rack": "b"},
+        "10.10.10.43": {"pg_seq": 3, "pg_role": "replica", "rack": "a"},
+    }, pg_services=[{"name": "rack-a", "port": 5441, "selector": "[? rack == 'a']"}]))
+    svcs = by_name(plan_of(hv, groups, "pg-r"))
+    assert servers(svcs["rack-a"]) == [("pg-r-1", 6432, 100, False), ("pg-r-3", 6432, 100, False)]
+
+
+ROLES = st.sampled_from(["replica", "offline"])
+
+
+@st.composite
+def clusters(draw):
+    n = draw(st.integers(min_value=1, max_value=7))
+    hosts = {"10.1.0.%d" % (i + 1): {"pg_seq": i + 1, "pg_role": "primary" if i == 0 else draw(ROLES)}
+             for i in range(n)}
+    for hvars in hosts.values():
+        if draw(st.booleans()):
+            hvars["pg_offline_query"] = draw(st.booleans())
+        if draw(st.booleans()):
+            hvars["pg_weight"] = draw(st.integers(min_value=0, max_value=255))
+    return build(cluster("pg-h", hosts), infra=(), etcd=("10.1.1.1",))
+
+
+@settings(max_examples=150, deadline=None)
+@given(clusters())
+def test_property_each_selected_member_once(inventory):
+    hv, groups = inventory
+    inv = plan.analyze(hv, groups)
+    assert plan.problems(inv) == []
+    cplan = plan.cluster_plan(inv, "pg-h")
+    members = {m.instance: m for m in inv.clusters["pg-h"].members}
+    for svc in cplan["services"]:
+        names = [s["name"] for s in svc["servers"]]
+        assert len(names) == len(set(names))
+        assert set(names) <= set(members)
+        for s in svc["servers"]:
+            assert s["weight"] == members[s["name"]].weight
+        if svc["service"] in ("primary", "default", "replica"):
+            assert sorted(names) == sorted(members)  # [] selects everyone
+        if svc["service"] == "replica":
+            for s in svc["servers"]:
+                assert s["backup"] == (members[s["name"]].role in ("primary", "offline"))
+        if svc["service"] == "offline" and "pg-h-1" in names:
+            # a primary with pg_offline_query is listed, but the /replica
+            # health check keeps traffic away from it
+            assert svc["check"] == "/replica"
+
+
+@pytest.mark.parametrize("expr", ["[0]", "[].pg_seq", "length(@)"])
+def test_selector_must_yield_members(expr):
+    hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "selector": expr}]))
+    found = plan.problems(plan.analyze(hv, groups))
+    assert [p.field for p in found] == ["pg_services[0](x).selector"]
+    assert "must yield" in found[0].what
