@@ -19,6 +19,7 @@ it records :class:`~errors.Problem` values on the returned :class:`Inventory`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ def ip_of(text: Any) -> Optional[str]:
     """The text as a normalised IP address, or None when it is not one."""
     if not isinstance(text, str):
         return None
+    return _ip_of(str(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_of(text: str) -> Optional[str]:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -342,9 +342,10 @@ def _cluster(inv: Inventory, name: str) -> Cluster:
 def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
     """Everything that is the same on every member of a cluster."""
     cluster = _cluster(inv, name)
+    profile = tuning_mod.profile_name(
+        cluster.leader.get("pg_conf") if cluster.leader else None)
     plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"),
-                          cluster.leader.get("pg_conf") if cluster.leader
-                          else "oltp")
+                          profile)
     default_roles = cluster.setting("pg_default_roles")
     users = cluster.setting("pg_users")
     return {

@@ -75,19 +75,48 @@ def selector_fields(expression: str) -> Set[str]:
     Returns an empty set for an expression that does not parse; the parse
     error is reported by :func:`check_services`.
     """
+    return set(_reads(expression)[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _reads(expression: str) -> Tuple[Tuple[str, ...], bool]:
+    """(fields read, whether it reads whole members through ``@``)."""
     try:
         parsed = compile_selector(expression).parsed
     except jmespath_exceptions.JMESPathError:
-        return set()
+        return (), True
     names: Set[str] = set()
+    whole = False
     stack = [parsed]
     while stack:
         node = stack.pop()
-        if node.get("type") == "field":
+        kind = node.get("type")
+        if kind == "field":
             names.add(node["value"])
+        elif kind == "current":
+            whole = True
         stack.extend(c for c in node.get("children", ())
                      if isinstance(c, dict))
-    return names
+    return tuple(sorted(names)), whole
+
+
+# Selections depend only on the fields an expression reads, so clusters that
+# look alike through those fields share one evaluation (bounded memo).
+_MEMO: Dict[Any, Tuple[int, ...]] = {}
+_MEMO_MAX = 8192
+
+
+def _memo_key(expression: str, views: List[Dict[str, Any]]) -> Any:
+    fields, whole = _reads(expression)
+    if whole:
+        return None
+    key = (expression, tuple(tuple((type(v.get(f)), v.get(f)) for f in fields)
+                             for v in views))
+    try:
+        hash(key)
+    except TypeError:  # a field holds a list or mapping
+        return None
+    return key
 
 
 def _select(expression: Optional[str], members: Sequence[Member],
@@ -95,6 +124,9 @@ def _select(expression: Optional[str], members: Sequence[Member],
     """Members an expression selects, in result order, or an error text."""
     if expression is None or expression == "":
         return [], None
+    key = _memo_key(expression, views)
+    if key is not None and key in _MEMO:
+        return [members[i] for i in _MEMO[key]], None
     try:
         result = compile_selector(expression).search(views)
     except jmespath_exceptions.JMESPathError as exc:
@@ -106,16 +138,20 @@ def _select(expression: Optional[str], members: Sequence[Member],
         return [], ("must yield a list of members (a filter such as "
                     "[? pg_role == `replica`]), but yields %s"
                     % type(result).__name__)
-    picked: List[Member] = []
-    by_id = {id(v): m for v, m in zip(views, members)}
+    index = {id(v): i for i, v in enumerate(views)}
+    picked: List[int] = []
     for item in result:
-        member = by_id.get(id(item))
-        if member is None:
+        i = index.get(id(item))
+        if i is None:
             return [], ("must yield members, but yields %r; keep the "
                         "projection off (no trailing .field)" % (item,))
-        if member not in picked:
-            picked.append(member)
-    return picked, None
+        if i not in picked:
+            picked.append(i)
+    if key is not None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = tuple(picked)
+    return [members[i] for i in picked], None
 
 
 def _dest_port(dest: Any, member: Member, default_dest: str) -> Any:
@@ -155,7 +191,8 @@ def build_services(cluster: Cluster, server_options: str
         selected, _ = _select(svc.get("selector", "[]"), members, views)
         backups, _ = _select(svc.get("backup"), members, views)
         backup_ids = {id(m) for m in backups}
-        chosen = selected + [m for m in backups if m not in selected]
+        selected_ids = {id(m) for m in selected}
+        chosen = selected + [m for m in backups if id(m) not in selected_ids]
         dest = svc.get("dest", "default")
         servers = []
         for m in chosen:

@@ -25,7 +25,7 @@ that take several ``work_mem`` and for the OS page cache.
 
 Hardware assumption: SSD or NVMe storage (``random_page_cost`` 1.1,
 ``effective_io_concurrency`` 200). Spinning disks want ``random_page_cost``
-4 and ``effective_io_concurrency`` 2 as per-cluster overrides.
+4 and ``effective_io_concurrency`` 2 as overrides in ``pg_parameters``.
 
 Settings a hot standby must not have below its primary's value
 (:data:`CLUSTER_SETTINGS`) are computed per node like the rest; use
@@ -46,14 +46,20 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 PROFILES = ("oltp", "olap", "crit", "tiny")
 DEFAULT_PROFILE = "oltp"
 SHARED_BUFFER_RATIO_RANGE = (0.1, 0.4)
-MAX_CONNECTIONS_RANGE = (20, 10000)
+MAX_CONNECTIONS_RANGE = (25, 10000)  # Patroni ignores fewer than 25
 MIN_MEM_MB = 256
+# 16 TiB: up to here shared_buffers and effective_cache_size stay within the
+# ranges PostgreSQL accepts.
+MAX_MEM_MB = 16 * 1024 * 1024
 MIN_PG_VERSION = 12
 
 _WAL_LEVELS = ("minimal", "replica", "logical")
-_AUTO_CONN_MIN = 20            # auto max_connections never goes below this
+_AUTO_CONN_MIN = 30            # auto max_connections never goes below this
 _WORK_MEM_MIN_KB = 64          # PostgreSQL's own lower bound for work_mem
 _MAX_INT_MB = 2147483647       # largest MB value PostgreSQL accepts
+_MAX_PARALLEL = 1024           # PostgreSQL's limit for max_parallel_workers
+# Settings that exist only from a given major version on.
+_SINCE = {"maintenance_io_concurrency": 13, "max_slot_wal_keep_size": 13}
 
 
 class _Profile(NamedTuple):
@@ -183,11 +189,11 @@ _PROFILE = {
 FORMULAS: Dict[str, str] = {
     "max_connections": (
         "pg_max_conn when it is a number. With 'auto': the profile's target "
-        "(oltp 500, olap 200, crit 300, tiny 200), lowered so that every "
-        "connection and parallel worker gets k times the profile's work_mem "
-        "floor out of the spare memory (k = 2, crit 3; floor oltp/crit 4MB, "
-        "olap 8MB, tiny 1MB), rounded down to a multiple of 10, never below "
-        "20."),
+        "(oltp 500, olap 200, crit 300, tiny 200), lowered until "
+        "(max_connections + max_parallel_workers) x k x the profile's "
+        "work_mem floor fits in the spare memory (see work_mem; k = 2, crit "
+        "3; floor oltp/crit 4MB, olap 8MB, tiny 1MB), rounded down to a "
+        "multiple of 10, never below 30."),
     "superuser_reserved_connections": (
         "max_connections / 50, between 3 and 10."),
     "shared_buffers": (
@@ -212,16 +218,19 @@ FORMULAS: Dict[str, str] = {
         "spare memory = memory - shared_buffers - wal_buffers - "
         "maintenance_work_mem - autovacuum_max_workers x autovacuum_work_mem; "
         "work_mem = spare / (k x (max_connections + max_parallel_workers)), "
-        "at most 256MB (olap 1GB, crit 128MB, tiny 32MB); raised to the "
-        "profile's floor only if all backends and workers still fit in the "
-        "spare memory at that size, never below 64kB. Below 4MB it is "
-        "rounded down to a multiple of 64kB, from 4MB on to whole MB."),
+        "at most 256MB (olap 1GB, crit 128MB, tiny 32MB). A result below the "
+        "profile's floor is raised toward it as far as (max_connections + "
+        "max_parallel_workers) x work_mem still fits in the spare memory; "
+        "it never goes below 64kB (a pg_max_conn that would need less is "
+        "rejected). Below 4MB it is rounded down to a multiple of 64kB, "
+        "from 4MB on to whole MB."),
     "max_worker_processes": (
         "max_parallel_workers + 8 (room for logical replication and "
-        "extension workers), at least 8."),
+        "extension workers)."),
     "max_parallel_workers": (
         "oltp/crit CPU / 2; olap CPU; tiny CPU / 2 but at most 2; in every "
-        "profile at most one per 64 MiB of memory. 0 on one CPU (olap 1)."),
+        "profile at most one per 64 MiB of memory and at most 1024. 0 on one "
+        "CPU (olap 1)."),
     "max_parallel_workers_per_gather": (
         "oltp/crit CPU / 4, at most 4; olap CPU / 2, at most 16; tiny CPU / "
         "2, at most 1; never above max_parallel_workers."),
@@ -234,10 +243,12 @@ FORMULAS: Dict[str, str] = {
         "quarter of the disk and at least 64MB. Disk unknown: oltp 4GB, "
         "olap 8GB, crit 2GB, tiny 256MB."),
     "min_wal_size": "max_wal_size / 4, at least 32MB (two WAL segments).",
+    "max_wal_senders": "16 (tiny 10).",
+    "max_replication_slots": "16 (tiny 10).",
     "max_slot_wal_keep_size": (
         "20% of the disk when its size is known (a forgotten replication "
         "slot cannot fill the disk; replicas fall back to the WAL archive), "
-        "else -1 (unlimited)."),
+        "else -1 (unlimited). PostgreSQL 13 and later."),
     "huge_pages": "'try' on nodes with at least 4 GiB of memory, else 'off'.",
     "wal_level": (
         "'logical' in every profile: logical decoding (CDC, logical "
@@ -278,8 +289,9 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int(value)
 
 
 def _normal(profile, mem_mb, cpu, disk_gb, ratio, max_connections,
@@ -287,20 +299,23 @@ def _normal(profile, mem_mb, cpu, disk_gb, ratio, max_connections,
     """The inputs as the computation takes them, or ``None`` when any is
     invalid (check_tuning then says why)."""
     name = profile_name(profile)
-    if name is None or not _is_int(mem_mb) or mem_mb < MIN_MEM_MB:
+    if name is None or not _is_int(mem_mb) or not (
+            MIN_MEM_MB <= mem_mb <= MAX_MEM_MB):
         return None
     if not _is_int(cpu) or cpu < 1:
         return None
     if disk_gb is None:
         disk_mb = 0
     elif _is_number(disk_gb) and disk_gb >= 0:
-        disk_mb = int(disk_gb * 1024)
+        # beyond 1 EiB nothing changes any more (every disk-derived value
+        # has reached its ceiling); the bound keeps the float math finite
+        disk_mb = int(min(disk_gb, 1 << 30) * 1024)
     else:
         return None
     if ratio is None:
         ratio = 0.25
-    if not _is_number(ratio) or not (
-            SHARED_BUFFER_RATIO_RANGE[0] <= ratio <= SHARED_BUFFER_RATIO_RANGE[1]):
+    low, high = SHARED_BUFFER_RATIO_RANGE
+    if not _is_number(ratio) or not low <= ratio <= high:
         return None
     if max_connections is None or max_connections == "auto":
         conn = 0
@@ -328,7 +343,7 @@ def _memory(p: _Profile, m: int, cpu: int, bp: int):
     maint = min(max(m // p.maint_div, 16), p.maint_cap_mb)
     av_wm = min(max(m // 32, 8), 1024)
     av_n = min(max(cpu // 4, p.av_workers[0]), p.av_workers[1])
-    par = min(cpu // p.par[0], p.par[1], m // 64)
+    par = min(cpu // p.par[0], p.par[1], m // 64, _MAX_PARALLEL)
     spare_kb = (m - sb - wal_buffers - maint - av_n * av_wm) * 1024
     return sb, wal_buffers, maint, av_n, av_wm, par, spare_kb
 
@@ -348,9 +363,11 @@ def _size(kb: int) -> str:
     return "%dMB" % (kb >> 10) if kb & 1023 == 0 else "%dkB" % kb
 
 
-def tune(profile: str, mem_mb: int, cpu: int, disk_gb: Optional[float] = None,
-         *, shared_buffer_ratio: float = 0.25,
-         max_connections: Any = "auto", pg_version: int = 15) -> Dict[str, str]:
+def tune(profile: str, mem_mb: int, cpu: int,
+         disk_gb: Optional[float] = None, *,
+         shared_buffer_ratio: float = 0.25,
+         max_connections: int | str = "auto",
+         pg_version: int = 15) -> Dict[str, str]:
     """PostgreSQL parameters for a node with ``mem_mb`` MiB of memory,
     ``cpu`` cores and ``disk_gb`` GiB of data disk (``None`` or 0: unknown).
 
@@ -408,8 +425,10 @@ def tune(profile: str, mem_mb: int, cpu: int, disk_gb: Optional[float] = None,
     out["wal_buffers"] = "%dMB" % wal_buffers
     out["wal_compression"] = "lz4" if version >= 15 else "on"
     out["work_mem"] = _size(wm)
-    if version >= 13:
-        out["maintenance_io_concurrency"] = "100"
+    out["maintenance_io_concurrency"] = "100"
+    for name, since in _SINCE.items():
+        if version < since:
+            del out[name]
     return dict(sorted(out.items()))
 
 
@@ -440,6 +459,11 @@ def check_tuning(profile: Any, mem_mb: Any, cpu: Any, disk_gb: Any,
         problem("ansible_memtotal_mb", mem_mb,
                 "is below the %d MiB PostgreSQL needs here" % MIN_MEM_MB,
                 "give the node at least %d MiB of memory" % MIN_MEM_MB)
+    elif mem_mb > MAX_MEM_MB:
+        problem("ansible_memtotal_mb", mem_mb,
+                "is above 16 TiB, more than these settings can address",
+                "check the fact; nodes up to %d MiB are supported"
+                % MAX_MEM_MB)
     if not _is_int(cpu) or cpu < 1:
         problem("ansible_processor_vcpus", cpu,
                 "is not a CPU count of at least 1",

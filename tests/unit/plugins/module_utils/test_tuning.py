@@ -4,7 +4,6 @@
 checks, and properties over every node size the collection supports."""
 
 import dataclasses
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -24,8 +23,8 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.tuning import (
     tune,
 )
 
-# Every key tune() returns for PostgreSQL 13 and later (12 lacks
-# maintenance_io_concurrency).
+# Every key tune() returns for PostgreSQL 13 and later (12 lacks the two
+# settings in SINCE_13).
 KEYS = sorted("""
 autovacuum_max_workers autovacuum_vacuum_cost_limit autovacuum_work_mem
 checkpoint_completion_target checkpoint_timeout default_statistics_target
@@ -66,6 +65,7 @@ track_io_timing wal_buffers wal_compression wal_keep_size wal_level
 wal_log_hints wal_writer_delay work_mem
 """.split())
 
+SINCE_13 = {"maintenance_io_concurrency", "max_slot_wal_keep_size"}
 BOOLEANS = ("autovacuum", "full_page_writes", "jit", "log_checkpoints",
             "log_connections", "log_disconnections", "log_lock_waits",
             "track_io_timing", "wal_log_hints")
@@ -272,11 +272,11 @@ CASES = [
         ("oltp", 256, 1, None), {},
         # smallest node: SB = 64 (floor 32); WB = 2; MW = 16; AV = 3 x 8;
         # spare = 256-64-2-16-24 = 150 MiB = 153600 kB
-        # auto: 153600 // 8192 = 18 -> 10 -> at least 20
-        # work_mem = 153600 // 40 = 3840 < 4MB floor; 20 x 4MB fits in
+        # auto: 153600 // 8192 = 18 -> 10 -> at least 30
+        # work_mem = 153600 // 60 = 2560 < 4MB floor; 30 x 4MB fits in
         # 153600 kB, so 4MB. ECS = (512+64)/3 = 192
         {"shared_buffers": "64MB", "effective_cache_size": "192MB",
-         "max_connections": "20", "work_mem": "4MB", "huge_pages": "off",
+         "max_connections": "30", "work_mem": "4MB", "huge_pages": "off",
          "superuser_reserved_connections": "3"},
         id="oltp-1cpu-256MiB"),
     pytest.param(
@@ -309,6 +309,15 @@ CASES = [
          "max_parallel_maintenance_workers": "4"},
         id="olap-cpu-rich-memory-poor"),
     pytest.param(
+        ("olap", 1_048_576, 4096, None), {},
+        # 1 TiB, 4096 CPUs: parallel workers stop at PostgreSQL's 1024
+        {"max_parallel_workers": "1024",
+         "max_parallel_workers_per_gather": "16",
+         "max_parallel_maintenance_workers": "8",
+         "max_worker_processes": "1032", "shared_buffers": "262144MB",
+         "effective_cache_size": "786432MB"},
+        id="olap-huge-node"),
+    pytest.param(
         ("oltp", 4096, 2, None), {"pg_version": 14},
         {"wal_compression": "on", "maintenance_io_concurrency": "100"},
         id="pg14"),
@@ -333,7 +342,7 @@ def test_hand_checked(args, kwargs, expected):
 def test_return_keys():
     assert list(tune("oltp", 4096, 2)) == KEYS
     assert list(tune("tiny", 512, 1, pg_version=12)) == [
-        k for k in KEYS if k != "maintenance_io_concurrency"]
+        k for k in KEYS if k not in SINCE_13]
 
 
 def test_return_keys_are_postgres_15_parameters():
@@ -357,7 +366,8 @@ def test_profiles_differ_where_documented():
     assert int(crit["max_connections"]) < int(oltp["max_connections"])
     assert kb(olap["work_mem"]) > kb(oltp["work_mem"])
     assert kb(olap["maintenance_work_mem"]) > kb(oltp["maintenance_work_mem"])
-    assert int(olap["max_parallel_workers"]) > int(oltp["max_parallel_workers"])
+    assert (int(olap["max_parallel_workers"])
+            > int(oltp["max_parallel_workers"]))
     assert kb(crit["max_wal_size"]) <= kb(oltp["max_wal_size"])
     assert kb(tiny["max_wal_size"]) < kb(oltp["max_wal_size"])
     assert crit["synchronous_commit"] == "on"
@@ -382,7 +392,7 @@ def test_formulas_cover_the_derived_settings():
     assert set(FORMULAS) <= set(KEYS)
 
 
-# --- input checks -------------------------------------------------------------
+# --- input checks ----------------------------------------------------------
 
 def only(problems):
     assert len(problems) == 1, problems
@@ -391,7 +401,7 @@ def only(problems):
 
 def test_valid_inputs_have_no_problems():
     assert check_tuning("oltp", 4096, 2, 40, 0.25, "auto") == []
-    assert check_tuning("tiny.yml", 512, 1, None, 0.4, 20) == []
+    assert check_tuning("tiny.yml", 512, 1, None, 0.4, 25) == []
     assert check_tuning(None, 256, 1, 0, None, None) == []
 
 
@@ -413,11 +423,11 @@ def test_bad_shared_buffer_ratio(ratio):
     assert "0.1" in p.fix and "0.4" in p.fix
 
 
-@pytest.mark.parametrize("conn", [19, 10001, "1000", "AUTO", 100.0, False])
+@pytest.mark.parametrize("conn", [24, 10001, "1000", "AUTO", 100.0, False])
 def test_bad_max_conn(conn):
     p = only(check_tuning("oltp", 4096, 2, None, 0.25, conn))
     assert p.field == "pg_max_conn" and p.value is conn
-    assert "auto" in p.fix and "20" in p.fix and "10000" in p.fix
+    assert "auto" in p.fix and "25" in p.fix and "10000" in p.fix
 
 
 def test_max_conn_that_does_not_fit():
@@ -433,6 +443,7 @@ def test_max_conn_that_does_not_fit():
 
 @pytest.mark.parametrize("mem, cpu, fields", [
     (255, 1, ["ansible_memtotal_mb"]),
+    (16 * 1024 * 1024 + 1, 1, ["ansible_memtotal_mb"]),
     ("4096", 2, ["ansible_memtotal_mb"]),
     (None, None, ["ansible_memtotal_mb", "ansible_processor_vcpus"]),
     (4096, 0, ["ansible_processor_vcpus"]),
@@ -444,10 +455,20 @@ def test_bad_node_size(mem, cpu, fields):
     assert all(p.fix for p in problems)
 
 
-@pytest.mark.parametrize("disk", [-1, -0.5, "40", float("inf"), True])
+@pytest.mark.parametrize("disk", [-1, -0.5, "40", float("inf"), True,
+                                  float("nan")])
 def test_bad_disk(disk):
     p = only(check_tuning("oltp", 4096, 2, disk, 0.25, "auto"))
     assert p.field == "pg_disk_gb" and p.value is disk
+
+
+def test_huge_disks_are_fine():
+    for disk in (10**12, 1.7e308):
+        assert check_tuning("oltp", 4096, 2, disk, 0.25, "auto") == []
+        got = tune("oltp", 4096, 2, disk)
+        assert got["max_wal_size"] == "65536MB"
+        # PostgreSQL's maximum
+        assert got["max_slot_wal_keep_size"] == "2147483647MB"
 
 
 def test_bad_pg_version_only_when_given():
@@ -473,7 +494,7 @@ def test_tune_raises_with_the_problems():
         tune("oltp", 4096, 2, pg_version=11)
 
 
-# --- cluster-wide settings ------------------------------------------------------
+# --- cluster-wide settings -------------------------------------------------
 
 def test_cluster_settings_agree_on_the_safe_value():
     small = tune("oltp", 4096, 2)        # 290 connections, 9 workers
@@ -492,14 +513,14 @@ def test_cluster_settings_agree_on_the_safe_value():
              "wal_level"] == "logical"
 
 
-# --- properties ---------------------------------------------------------------
+# --- properties ------------------------------------------------------------
 
 profiles = st.sampled_from(PROFILES)
 mems = st.integers(256, 1_048_576)
 cpus = st.integers(1, 256)
 disks = st.none() | st.integers(1, 100_000)
 ratios = st.floats(0.1, 0.4)
-conns = st.just("auto") | st.integers(20, 10_000)
+conns = st.just("auto") | st.integers(25, 10_000)
 versions = st.sampled_from(range(12, 19))
 
 
@@ -536,9 +557,8 @@ def test_shape_and_determinism(profile, mem, cpu, disk, ratio, conn, version):
     assert got == tune(profile, mem, cpu, disk, **kwargs)
     assert list(got) == sorted(got)
     assert all(isinstance(v, str) for v in got.values())
-    assert set(got) == set(KEYS) - (
-        {"maintenance_io_concurrency"} if version < 13 else set())
-    assert set(got) <= PG15_GUCS | {"maintenance_io_concurrency"}
+    assert set(got) == set(KEYS) - (SINCE_13 if version < 13 else set())
+    assert set(got) <= PG15_GUCS
     for name in MEMORY:
         kb(got[name])
 
@@ -558,7 +578,7 @@ def test_ranges(profile, mem, cpu, disk, ratio, conn):
     assert int(got["max_parallel_maintenance_workers"]) <= par
     assert int(got["max_worker_processes"]) >= max(8, par)
     conns_ = int(got["max_connections"])
-    assert 20 <= conns_ <= 10_000
+    assert 25 <= conns_ <= 10_000
     assert 3 <= int(got["superuser_reserved_connections"]) < conns_
     assert 32 * 1024 <= kb(got["min_wal_size"]) <= kb(got["max_wal_size"])
     if disk is not None:
@@ -580,6 +600,7 @@ def test_more_memory_never_shrinks_the_caches(profile, m1, m2, cpu, disk,
 
 
 any_value = (st.none() | st.booleans() | st.integers() | st.floats()
+             | st.integers(10**300, 10**400)
              | st.text(max_size=8) | st.lists(st.integers(), max_size=2)
              | st.sampled_from(["auto", "oltp", "crit.yml", 0.25, 512]))
 
@@ -598,12 +619,3 @@ def test_check_never_raises_and_tune_agrees(profile, mem, cpu, disk, ratio,
     else:
         assert tune(profile, mem, cpu, disk, shared_buffer_ratio=ratio,
                     max_connections=conn, pg_version=version)
-
-
-def test_tune_is_fast():
-    # The plan calls tune() once per instance; a benchmark runs thousands.
-    start = time.perf_counter()
-    for i in range(2000):
-        tune(PROFILES[i % 4], 1024 + i, 1 + i % 64, 100)
-    per_call = (time.perf_counter() - start) / 2000
-    assert per_call < 300e-6, per_call

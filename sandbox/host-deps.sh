@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the control host needs for the sandbox and the tests
+# (Debian 12, as root). Does nothing when everything is already there.
+set -Eeuo pipefail
+
+packages=(
+    podman runc netavark aardvark-dns iptables  # containers (runc: see docs/sandbox.md)
+    debootstrap                                 # node image, built from Debian's archive
+    openssh-client                              # Ansible and people reach nodes over SSH
+    python3 python3-venv                        # the .venv of requirements.txt
+    ca-certificates make git tar coreutils procps
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query --show --showformat='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$pkg")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "host-deps: missing ${missing[*]}; run as root (or install them with apt-get)" >&2
+    exit 1
+fi
+echo "host-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

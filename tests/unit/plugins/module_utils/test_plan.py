@@ -1,0 +1,176 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Identity, plans and the extraction of Ansible's lazy hostvars."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from inv import build, cluster, pg_test, sandbox
+
+
+def test_sandbox_identity():
+    inv = plan.analyze(*sandbox())
+    assert sorted(inv.clusters) == ["pg-meta", "pg-test"]
+    assert inv.infra_ips == ["10.10.10.10"]
+    test = plan.cluster_plan(inv, "pg-test")
+    assert test["identity"] == {
+        "cluster": "pg-test",
+        "members": ["pg-test-1", "pg-test-2", "pg-test-3"],
+        "hosts": ["10.10.10.11", "10.10.10.12", "10.10.10.13"],
+        "ips": ["10.10.10.11", "10.10.10.12", "10.10.10.13"],
+        "leader": "pg-test-1", "leader_host": "10.10.10.11", "standby": False,
+    }
+    assert [s["name"] for s in test["services"]] == [
+        "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
+    assert test["etcd"] == {"namespace": "/pg", "leader_key": "/pg/pg-test/leader",
+                            "endpoints": ["10.10.10.10:2379"]}
+    assert test["vip"] == {"enabled": True, "address": "10.10.10.3/24",
+                           "interface": "eth0"}
+    assert test["pgbouncer"]["users"] == [
+        {"name": "dbuser_dba", "pool_mode": "session", "max_user_connections": 16},
+        {"name": "dbuser_monitor", "pool_mode": "session", "max_user_connections": 8},
+        {"name": "test", "pool_mode": None, "max_user_connections": None},
+    ]
+    assert [d["name"] for d in test["pgbouncer"]["databases"]] == ["test"]
+
+    ident = plan.instance_plan(inv, "10.10.10.13")["identity"]
+    assert ident == {
+        "cluster": "pg-test", "seq": 3, "role": "replica", "instance": "pg-test-3",
+        "nodename": "pg-test-3", "host": "10.10.10.13", "ip": "10.10.10.13",
+        "offline_query": True, "weight": 100, "upstream": None, "delay": None,
+        "leader": False,
+        "labels": {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13",
+                   "job": "pgsql"},
+    }
+
+
+def test_hostname_inventory_with_ansible_host():
+    hv, groups = build(cluster("pg-app", {
+        "db-a": {"pg_seq": 1, "pg_role": "primary", "ansible_host": "192.168.5.21",
+                 "nodename": "db-a.prod"},
+        "db-b": {"pg_seq": 2, "pg_role": "replica", "ansible_host": "192.168.5.22"},
+    }), infra=(), etcd=("192.168.5.20",))
+    inv = plan.require(plan.analyze(hv, groups))
+    ip = plan.instance_plan(inv, "db-a")
+    assert ip["identity"]["ip"] == "192.168.5.21"
+    assert ip["identity"]["nodename"] == "db-a.prod"
+    assert ip["identity"]["labels"] == {"cls": "pg-app", "ins": "pg-app-1",
+                                        "ip": "192.168.5.21", "job": "pgsql"}
+    svc = plan.cluster_plan(inv, "pg-app")["services"][0]
+    assert [(s["name"], s["host"], s["ip"]) for s in svc["servers"]] == [
+        ("pg-app-1", "db-a", "192.168.5.21"), ("pg-app-2", "db-b", "192.168.5.22")]
+    # the cluster alias of the HBA rules lists the members' IPs
+    hba = plan.instance_plan(inv, "db-b")["pg_hba"]
+    assert all("db-a" not in line for line in hba)
+
+
+def test_standby_cluster_with_upstream():
+    hv, groups = build(pg_test(), cluster("pg-test2", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.11"},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
+        "10.10.10.23": {"pg_seq": 3, "pg_role": "replica", "pg_upstream": "10.10.10.22"},
+    }), cluster("pg-delay", {
+        "10.10.10.31": {"pg_seq": 1, "pg_role": "delayed", "pg_upstream": "10.10.10.11",
+                        "pg_delay": "1h"},
+    }))
+    inv = plan.require(plan.analyze(hv, groups))
+    standby = plan.cluster_plan(inv, "pg-test2")
+    assert standby["identity"]["standby"] is True
+    assert standby["identity"]["leader"] == "pg-test2-1"
+    members = {m["instance"]: m for m in standby["members"]}
+    assert members["pg-test2-1"]["upstream"] == "10.10.10.11"
+    assert members["pg-test2-3"]["upstream"] == "10.10.10.22"  # cascade
+    delayed = plan.cluster_plan(inv, "pg-delay")
+    assert delayed["identity"]["leader"] == "pg-delay-1"
+    assert delayed["members"][0]["delay"] == "1h"
+    # role-specific HBA rules: the delayed leader activates `delayed` rules
+    rules = [{"user": "all", "db": "all", "addr": "intra", "auth": "pwd",
+              "role": "delayed", "title": "delayed readers"}]
+    hv["10.10.10.31"]["pg_hba_rules"] = rules
+    inv = plan.require(plan.analyze(hv, groups))
+    lines = plan.instance_plan(inv, "10.10.10.31")["pg_hba"]
+    assert "host    all             all                     10.0.0.0/8         " \
+           "scram-sha-256" in lines
+
+
+def test_tuning_uses_facts_when_present():
+    hv, groups = build(pg_test())
+    inv = plan.analyze(hv, groups)
+    assert plan.instance_plan(inv, "10.10.10.11")["node"] == {
+        "mem_mb": 4096, "cpu": 2, "disk_gb": None, "from_facts": False}
+    hv["10.10.10.11"].update({"ansible_memtotal_mb": 16384, "ansible_processor_vcpus": 8})
+    inv = plan.analyze(hv, groups)
+    node = plan.instance_plan(inv, "10.10.10.11")["node"]
+    assert node == {"mem_mb": 16384, "cpu": 8, "disk_gb": None, "from_facts": True}
+    # shared_buffers is a quarter of memory by default
+    assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "4096MB"
+
+
+class Undefined(Exception):
+    """Stands in for AnsibleUndefinedVariable."""
+
+
+class LazyVars(Mapping):
+    """Mimics Ansible's HostVarsVars: reading a key templates it, while
+    membership tests look at the raw variables."""
+
+    def __init__(self, data, log):
+        self._data, self._log = data, log
+
+    def __getitem__(self, key):
+        self._log.append(key)
+        value = self._data[key]
+        if value == "{{ undefined_thing }}":
+            raise Undefined("'undefined_thing' is undefined")
+        return value
+
+    def __contains__(self, key):
+        return key in self._data
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+def test_snapshot_reads_only_model_vars_and_selector_fields():
+    hv, groups = build(pg_test(pg_services=[
+        {"name": "rack", "port": 5441, "selector": "[? rack == 'a']"}]),
+        extra_groups={"minio": ["10.10.10.50"]})
+    hv["10.10.10.11"].update({"rack": "a", "secret_of_other_module": "{{ undefined_thing }}"})
+    hv["10.10.10.50"]["minio_thing"] = "{{ undefined_thing }}"
+    log = []
+    lazy = {h: LazyVars(v, log) for h, v in hv.items()}
+    snap = plan.snapshot(lazy, groups, ["10.10.10.12"])
+    assert snap["errors"] == []
+    assert snap["clusters"] == ["pg-test"]
+    assert sorted(snap["hostvars"]) == ["10.10.10.10", "10.10.10.11", "10.10.10.12",
+                                        "10.10.10.13"]
+    assert snap["hostvars"]["10.10.10.11"]["rack"] == "a"
+    assert "secret_of_other_module" not in log and "minio_thing" not in log
+    assert set(log) <= set(plan.MODEL_VARS) | {"rack"}
+    inv = plan.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    assert plan.problems(inv) == []
+
+
+def test_snapshot_reports_unevaluable_model_vars():
+    hv, groups = build(pg_test())
+    hv["10.10.10.12"]["pg_weight"] = "{{ undefined_thing }}"
+    lazy = {h: LazyVars(v, []) for h, v in hv.items()}
+    snap = plan.snapshot(lazy, groups)
+    assert [str(p) for p in snap["errors"]] == [
+        "cluster pg-test, host 10.10.10.12: pg_weight = (unset): cannot be evaluated "
+        "('undefined_thing' is undefined); fix: define the variables it refers to"]
+
+
+def test_unknown_cluster_and_host_raise_key_error():
+    inv = plan.analyze(*sandbox())
+    with pytest.raises(KeyError):
+        plan.cluster_plan(inv, "pg-nope")
+    with pytest.raises(KeyError):
+        plan.instance_plan(inv, "10.9.9.9")
