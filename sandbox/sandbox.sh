@@ -8,7 +8,7 @@
 #   image [--force]   build the node image unless the current recipe is cached
 #   create            image, SSH key, network and nodes; keeps healthy nodes
 #   start | stop      start or stop the nodes of the environment
-#   destroy           remove the nodes, the network and generated files
+#   destroy           remove the nodes and the network (keeps key and image)
 #   status            one line per node: container state, address, systemd
 #   wait              wait until every node answers over SSH
 #   nodes             print "ADDRESS HOSTNAME" for each node
@@ -18,7 +18,8 @@
 #
 # Environments are defined in sandbox/envs/NAME.env (prefix of container and
 # network names, subnet): "sandbox" (default, 10.10.10.0/24) is the one of
-# `make sandbox`, "molecule" (10.10.20.0/24) the one of the Molecule scenario.
+# `make sandbox`, "molecule" (10.10.20.0/24) the one of the Molecule scenario,
+# "bench" (10.10.30.0/24) the one of `make bench-sandbox`.
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,20 +85,27 @@ cmd_image() {
         log "image $tag is cached (recipe unchanged)"
         return 0
     fi
-    [[ $force == --force ]] && podman image rm --force "$tag" >/dev/null 2>&1 || true
+    # A forced rebuild moves the tag to the new image; containers made from
+    # the old one keep it until they are removed.
     log "building image $tag"
     "$REPO/sandbox/image/build.sh" "$tag" "$(recipe_hash)"
 }
 
 cmd_image_prune() {
-    local current image
-    current=$(image_tag)
-    while read -r image; do
-        [[ -z $image || $image == "$current" ]] && continue
-        if [[ -z $(podman ps -a --quiet --filter "ancestor=$image") ]]; then
-            podman image rm "$image" >/dev/null && log "removed old image $image"
+    local current id name used
+    current=$(podman image inspect --format '{{.Id}}' "$(image_tag)" 2>/dev/null || true)
+    used=" $(podman ps -a --no-trunc --format '{{.ImageID}}' | sed 's/^sha256://' | xargs) "
+    while read -r id name; do
+        id=${id#sha256:}
+        [[ -z $id || $id == "${current#sha256:}" ]] && continue
+        if [[ $used == *" $id "* ]]; then
+            log "old node image ${id:0:12} ($name) is used by a container: kept"
+        # Without --force: podman refuses to remove an image a container uses.
+        elif podman image rm "$id" >/dev/null; then
+            log "removed old node image ${id:0:12} ($name)"
         fi
-    done < <(podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$IMAGE_REPO")
+    done < <(podman images --no-trunc --filter label=org.opencontainers.image.title=pigpen-node \
+        --format '{{.ID}} {{.Repository}}:{{.Tag}}')
 }
 
 ensure_key() {
@@ -201,7 +209,7 @@ ensure_node() {
             fi
             if [[ $state == running ]]; then
                 provision_node "$name"
-                if [[ $(podman inspect --format '{{.ImageName}}' "$name") != "$tag" ]]; then
+                if [[ $(podman inspect --format '{{.Image}}' "$name") != "$(podman image inspect --format '{{.Id}}' "$tag")" ]]; then
                     log "$name kept (built from an older image; 'destroy' then 'create' to renew it)"
                 else
                     log "$name kept ($address)"
@@ -301,7 +309,6 @@ cmd_destroy() {
         podman network rm --force "$NETWORK" >/dev/null
         log "removed network $NETWORK"
     fi
-    rm -rf "$ENV_DIR"
 }
 
 cmd_status() {

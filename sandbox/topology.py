@@ -60,6 +60,20 @@ def remap(value: Any, source: ipaddress.IPv4Network, target: ipaddress.IPv4Netwo
     return value
 
 
+def set_key(value: Any, key: str) -> None:
+    """Point every ansible_ssh_private_key_file at ``key`` (the source's path
+    is relative to its own directory, which the copy does not share)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name == "ansible_ssh_private_key_file":
+                value[name] = key
+            else:
+                set_key(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            set_key(item, key)
+
+
 def cmd_inventory(args: argparse.Namespace) -> int:
     source = ipaddress.IPv4Network(args.source_subnet)
     target = ipaddress.IPv4Network(args.subnet)
@@ -67,9 +81,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         sys.exit(f"topology: {args.subnet} must have the prefix length of {args.source_subnet}")
     data = yaml.safe_load(Path(args.source).read_text(encoding="utf-8"))
     moved = remap(data, source, target)
-    top = moved.setdefault("all", {}).setdefault("vars", {})
     if args.key:
-        top["ansible_ssh_private_key_file"] = str(Path(args.key).resolve())
+        set_key(moved, str(Path(args.key).resolve()))
     header = (
         f"# Generated from {args.source} by sandbox/topology.py: the same nodes\n"
         f"# and variables, moved from {source} to {target}. Do not edit.\n"
@@ -102,7 +115,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     data = json.loads(listing.stdout)
     hostvars = data.get("_meta", {}).get("hostvars", {})
     rows = []
-    for name in sorted(hostvars, key=lambda n: (n.count("."), n)):
+    for name in hostvars:
         hv = hostvars[name]
         address = str(hv.get("ansible_host", name))
         try:

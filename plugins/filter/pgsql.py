@@ -9,6 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    configs as configs_mod,
     ha as ha_mod,
     plan,
     tuning as tuning_mod,
@@ -51,6 +52,24 @@ def pg_instance_plan(hostvars, groups, host):
         _fail(exc, "pg_instance_plan(%s)" % host)
 
 
+def pg_configs(pg_plan, host_vars, mask_secrets=False):
+    """Patroni config, pgbouncer.ini and pgbackrest.conf sections of one
+    instance, from its plan (``pg_instance_plan``) and its settings."""
+    try:
+        settings = configs_mod.build_settings(host_vars)
+        settings["mask_secrets"] = bool(mask_secrets)
+        cplan = pg_plan["cluster"]
+        return {
+            "patroni": configs_mod.patroni_config(cplan, pg_plan, settings),
+            "pgbouncer_ini": configs_mod.pgbouncer_ini(cplan, pg_plan,
+                                                       settings),
+            "pgbackrest_conf": configs_mod.pgbackrest_conf(cplan, pg_plan,
+                                                           settings),
+        }
+    except (ModelError, KeyError, TypeError) as exc:
+        _fail(exc, "pg_configs")
+
+
 def pg_problems(hostvars, groups, hosts=None):
     """Every problem of the clusters of ``hosts`` (all when omitted), as
     messages; empty when the inventory is valid."""
@@ -85,6 +104,7 @@ class FilterModule:
     def filters(self):
         return {
             "pg_cluster_plan": pg_cluster_plan,
+            "pg_configs": pg_configs,
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,
             "pg_ha_plan": pg_ha_plan,

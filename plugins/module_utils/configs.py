@@ -69,6 +69,7 @@ Design decisions (docs/configs.md has the long form):
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -150,7 +151,7 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     # postgres
     "pg_data": "/pg/data",
     "pg_conf_dir": "/pg/conf",
-    "pg_bin_dir": None,             # None: /usr/lib/postgresql/<pg_version>/bin
+    "pg_bin_dir": None,     # None: /usr/lib/postgresql/<pg_version>/bin
     "pg_log_dir": "/pg/log/postgres",
     "pg_encoding": "UTF8",
     "pg_locale": "C.UTF-8",
@@ -312,8 +313,9 @@ _DELAY_MS = {
 
 def build_settings(host_vars: Mapping[str, Any]) -> Dict[str, Any]:
     """:data:`SETTINGS_DEFAULTS` overlaid with the host's values of the same
-    names (an unset or null variable keeps its default)."""
-    out = dict(SETTINGS_DEFAULTS)
+    names (an unset or null variable keeps its default). The defaults are
+    copied: changing the result never changes :data:`SETTINGS_DEFAULTS`."""
+    out = copy.deepcopy(SETTINGS_DEFAULTS)
     for name in SETTINGS_DEFAULTS:
         value = host_vars.get(name)
         if value is not None:
@@ -895,8 +897,24 @@ def _ini_name(name: str) -> str:
     return '"%s"' % name.replace('"', '""')
 
 
+_LIMITS = ("max_db_connections", "max_user_connections")
+
+
 def _pairs(item: Mapping[str, Any], keys: Sequence[str]) -> List[str]:
-    return ["%s=%s" % (k, item[k]) for k in keys if item.get(k) is not None]
+    """``key=value`` words for the keys that are set. The inventory's -1
+    ("no limit") becomes pgbouncer's 0 for connection limits; for pool
+    sizes it means the global default, i.e. the key is left out."""
+    out = []
+    for key in keys:
+        value = item.get(key)
+        if value is None:
+            continue
+        if value == -1:
+            if key not in _LIMITS:
+                continue
+            value = 0
+        out.append("%s=%s" % (key, value))
+    return out
 
 
 def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],

@@ -14,10 +14,12 @@ or :func:`require` to raise :class:`~errors.ModelError` with every problem.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    configs as configs_mod,
     ha as ha_mod,
     hba as hba_mod,
     objects,
@@ -45,11 +47,11 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 # The node assumed when the inventory carries no facts (dry render): the
 # tuning is shown for this size and the rendered file says so.
 REFERENCE_NODE = {"mem_mb": 4096, "cpu": 2, "disk_gb": None}
-PG_VERSIONS = range(12, 19)
-BACKUP_METHODS = ("local", "minio")
 
-# Host variables the model reads (plus the fields JMESPath selectors read).
-MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | {
+# Host variables the model reads (plus the fields JMESPath selectors read):
+# its own vocabulary and the settings of the configuration files.
+MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
+    configs_mod.SETTINGS_DEFAULTS) | {
     "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
@@ -132,16 +134,6 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         name, cluster.setting("pg_default_roles"),
         cluster.setting("pg_users"), cluster.setting("pg_databases"), dbsu))
 
-    version = cluster.setting("pg_version")
-    if not is_int(version) or version not in PG_VERSIONS:
-        problem(None, "pg_version", version,
-                "is not a supported PostgreSQL major version",
-                "use a major version such as 15 (Debian 12 ships 15)")
-    method = cluster.setting("pgbackrest_method")
-    if method not in BACKUP_METHODS:
-        problem(None, "pgbackrest_method", method,
-                "is not a backup repository method",
-                "use one of %s" % ", ".join(BACKUP_METHODS))
     namespace = cluster.setting("pg_namespace")
     if not isinstance(namespace, str) or not namespace.startswith("/") or \
             namespace.endswith("/") and namespace != "/":
@@ -172,11 +164,38 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                 continue
             out.extend(hba_mod.check_hba_rules(
                 rules, kind, var, cluster=name, host=m.host, ctx=ctx))
+        out.extend(configs_mod.check_config_settings(
+            configs_mod.build_settings(m.vars), cluster=name, host=m.host))
         node = node_size(m)
         out.extend(tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
             m.get("pg_shared_buffer_ratio"), m.get("pg_max_conn"),
             cluster=name, host=m.host))
+    return _collapse_cluster_wide(cluster, out)
+
+
+def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
+                           ) -> List[Problem]:
+    """A problem with a cluster-wide setting that every member reports alike
+    is reported once, for the cluster."""
+    size = len(cluster.members)
+    counts: Dict[Any, int] = {}
+    for p in found:
+        if p.host is not None and p.field.split("[")[0].split(".")[0] in \
+                CLUSTER_WIDE:
+            key = (p.field, repr(p.value), p.what, p.fix)
+            counts[key] = counts.get(key, 0) + 1
+    out: List[Problem] = []
+    emitted = set()
+    for p in found:
+        key = (p.field, repr(p.value), p.what, p.fix)
+        if p.host is not None and counts.get(key) == size:
+            if key not in emitted:
+                emitted.add(key)
+                out.append(Problem(p.cluster, None, p.field, p.value,
+                                   p.what, p.fix))
+            continue
+        out.append(p)
     return out
 
 
@@ -332,6 +351,23 @@ def node_size(member: Member) -> Dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _tune(profile: Any, mem_mb: int, cpu: int, disk_gb: Any, ratio: Any,
+          max_conn: Any, version: Any) -> Dict[str, str]:
+    return tuning_mod.tune(profile, mem_mb, cpu, disk_gb,
+                           shared_buffer_ratio=ratio,
+                           max_connections=max_conn, pg_version=version)
+
+
+def member_tuning(cluster: Cluster, member: Member) -> Dict[str, str]:
+    """PostgreSQL parameters of one member (identical nodes share one
+    computation). Callers must not change the returned dict."""
+    node = node_size(member)
+    return _tune(member.get("pg_conf"), node["mem_mb"], node["cpu"],
+                 node["disk_gb"], member.get("pg_shared_buffer_ratio"),
+                 member.get("pg_max_conn"), cluster.setting("pg_version"))
+
+
 def _cluster(inv: Inventory, name: str) -> Cluster:
     cluster = inv.clusters.get(name)
     if cluster is None:
@@ -352,6 +388,9 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         "identity": cluster.identity(),
         "members": [m.identity() for m in cluster.members],
         "ha": plan,
+        # parameters Patroni applies cluster-wide, agreed between members
+        "tuning": tuning_mod.cluster_settings(
+            member_tuning(cluster, m) for m in cluster.members),
         "services": svc_mod.build_services(cluster, plan["server_options"]),
         "pgbouncer": {
             "users": objects.pgbouncer_users(default_roles, users),
@@ -396,12 +435,7 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
             list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
             ctx, "pgbouncer"),
         "node": node,
-        "tuning": tuning_mod.tune(
-            member.get("pg_conf"), node["mem_mb"], node["cpu"],
-            node["disk_gb"],
-            shared_buffer_ratio=member.get("pg_shared_buffer_ratio"),
-            max_connections=member.get("pg_max_conn"),
-            pg_version=cluster.setting("pg_version")),
+        "tuning": dict(member_tuning(cluster, member)),
     }
 
 

@@ -231,8 +231,9 @@ CASES = [
      build(pg_test(pg_version=9, pgbackrest_method="s3"))[0:2],
      ["cluster pg-test: pg_version = 9: is not a supported PostgreSQL major version; "
       "fix: use a major version such as 15 (Debian 12 ships 15)",
-      "cluster pg-test: pgbackrest_method = 's3': is not a backup repository method; "
-      "fix: use one of local, minio"]),
+      "cluster pg-test: pgbackrest_method = 's3': names no repository of "
+      "pgbackrest_repo (local, minio); fix: set pgbackrest_method to one of them, or add "
+      "a 's3' entry to pgbackrest_repo"]),
     ("conf-profile-unknown",
      build(pg_test(pg_conf="oltpp")),
      None),  # exact text owned by test_tuning.py; here: one problem per member

@@ -1,0 +1,122 @@
+# Control-host tasks of pigpen.pgsql (Debian 12, run as root).
+#
+#   make sandbox   install what the control host needs, build the node image,
+#                  start the four sandbox nodes and deploy playbooks/install.yml
+#   make test      unit tests, lint, collection build and Molecule scenarios
+#
+# Both are safe to run again. `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+VENV_STAMP := $(VENV)/.requirements.stamp
+SANDBOX := sandbox/sandbox.sh
+SCENARIO ?= default
+
+# The venv's ansible-*, molecule and ansible-lint come first.
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Plain output for logs (CI, `make test | tee`).
+export ANSIBLE_FORCE_COLOR := false
+export PY_COLORS := 0
+
+.PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit lint build \
+	molecule molecule-destroy bench bench-sandbox clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+host-deps: ## install the control host's Debian packages (podman, runc, debootstrap, ...) if missing
+	@sandbox/host-deps.sh
+
+venv: $(VENV_STAMP) ## create or refresh .venv from requirements.txt
+
+$(VENV_STAMP): requirements.txt | host-deps
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+image: host-deps ## build the node image unless the current recipe is cached
+	@$(SANDBOX) image
+
+# ---- sandbox: the four nodes of inventory/sandbox.yml on 10.10.10.0/24 ----
+
+sandbox: host-deps venv ## nodes up and deployed (playbooks/install.yml), then how to connect
+	@$(SANDBOX) create
+	@$(MAKE) sandbox-deploy
+	@$(MAKE) sandbox-info
+
+sandbox-create: host-deps venv ## only start the nodes (image, key, network, containers)
+	@$(SANDBOX) create
+
+sandbox-deploy: venv ## run playbooks/install.yml on the sandbox
+	$(BIN)/ansible-playbook -i inventory/sandbox.yml playbooks/install.yml
+
+sandbox-info: ## how to reach the sandbox nodes
+	@echo
+	@$(SANDBOX) status
+	@echo
+	@echo "Nodes (inventory/sandbox.yml, user root, key .sandbox/ssh/id_ed25519):"
+	@$(SANDBOX) nodes | sed 's/^/  /'
+	@echo
+	@echo "  ssh -i .sandbox/ssh/id_ed25519 root@10.10.10.11   # or: sandbox/sandbox.sh ssh pg-test-1"
+	@echo "  podman exec -it pigpen-sandbox-pg-test-1 bash"
+	@echo "  .venv/bin/ansible all -m ping                      # Ansible, with the repository's ansible.cfg"
+	@echo
+	@echo "Lifecycle: make sandbox-stop | sandbox-start | sandbox-status | sandbox-destroy (docs/sandbox.md)"
+
+sandbox-start: ## start stopped sandbox nodes
+	@$(SANDBOX) start
+
+sandbox-stop: ## stop the sandbox nodes (they keep their state)
+	@$(SANDBOX) stop
+
+sandbox-status: ## container state, address and systemd state of each node
+	@$(SANDBOX) status
+
+sandbox-destroy: ## remove the sandbox nodes and network (keeps the image and the SSH key)
+	@$(SANDBOX) destroy
+
+# ---- tests ----
+
+test: host-deps venv ## everything CI runs: unit, lint, build, molecule
+	@$(MAKE) unit
+	@$(MAKE) lint
+	@$(MAKE) build
+	@$(MAKE) molecule
+	@echo "test: unit, lint, build and molecule passed"
+
+unit: venv ## unit tests (tests/unit)
+	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no test in tests/unit" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: venv ## ansible-lint, production profile (.ansible-lint)
+	$(BIN)/ansible-lint
+
+build: venv ## check that the collection builds (.cache/build)
+	@mkdir -p .cache/build
+	$(BIN)/ansible-galaxy collection build --force --output-path .cache/build
+
+molecule: host-deps venv image ## Molecule scenario SCENARIO (default: default) on its own network
+	$(BIN)/molecule test --scenario-name $(SCENARIO)
+
+molecule-destroy: ## remove the Molecule nodes and network, whatever state they are in
+	@$(SANDBOX) --env molecule destroy
+
+# ---- measurements ----
+
+bench: venv ## cluster model benchmark, 1 to 1,000 clusters -> bench/results/model_scale.json
+	$(BIN)/python bench/model_scale.py
+
+bench-sandbox: host-deps venv ## image build (cold, cached) and node start times -> bench/results/sandbox.json
+	$(BIN)/python bench/sandbox_bench.py
+
+clean: molecule-destroy ## remove Molecule nodes and build output (not the sandbox, image or venv)
+	rm -rf .cache/build

@@ -1,0 +1,72 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""The filter wrappers: plain inputs in, model output or AnsibleFilterError out."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pigpen.pgsql.plugins.filter import pgsql
+from inv import build, cluster, sandbox
+
+
+def test_filters_are_registered():
+    assert sorted(pgsql.FilterModule().filters()) == [
+        "pg_cluster_plan", "pg_configs", "pg_ha_plan", "pg_instance_plan", "pg_problems",
+        "pg_tune"]
+
+
+def test_cluster_and_instance_plan():
+    hv, groups = sandbox()
+    cplan = pgsql.pg_cluster_plan(hv, groups, "pg-test")
+    assert cplan["identity"]["leader"] == "pg-test-1"
+    iplan = pgsql.pg_instance_plan(hv, groups, "10.10.10.12")
+    assert iplan["identity"]["instance"] == "pg-test-2"
+    assert iplan["cluster"]["services"] == cplan["services"]
+
+
+def test_invalid_cluster_raises_with_every_problem():
+    hv, groups = build(cluster("pg-test", {
+        "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.12": {"pg_seq": 1, "pg_role": "primery"},
+    }))
+    with pytest.raises(AnsibleFilterError) as err:
+        pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
+    text = str(err.value)
+    assert "pg_instance_plan(10.10.10.11): 2 problem(s) in the inventory:" in text
+    assert "pg_role = 'primery': is not a known role" in text
+    assert "pg_seq = 1: is already used by host 10.10.10.11" in text
+    assert len(pgsql.pg_problems(hv, groups)) == 2
+    assert pgsql.pg_problems(*sandbox()) == []
+
+
+def test_host_outside_clusters():
+    hv, groups = sandbox()
+    hv["10.10.10.99"] = {"inventory_hostname": "10.10.10.99"}
+    groups["all"].append("10.10.10.99")
+    with pytest.raises(AnsibleFilterError, match="has no pg_cluster"):
+        pgsql.pg_instance_plan(hv, groups, "10.10.10.99")
+
+
+def test_ha_plan_and_tune():
+    assert pgsql.pg_ha_plan("fast", 0)["patroni"]["synchronous_mode"] is True
+    with pytest.raises(AnsibleFilterError, match="pg_rto = 'fastest'"):
+        pgsql.pg_ha_plan("fastest")
+    params = pgsql.pg_tune("oltp", 16384, 8)
+    assert params["shared_buffers"] == "4096MB"
+    with pytest.raises(AnsibleFilterError, match="pg_conf = 'oltpp'"):
+        pgsql.pg_tune("oltpp", 16384, 8)
+
+
+def test_configs_from_plan_and_settings():
+    hv, groups = sandbox()
+    iplan = pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
+    files = pgsql.pg_configs(iplan, {"patroni_password": "s3cret"}, mask_secrets=True)
+    assert files["patroni"]["name"] == "pg-test-1"
+    assert files["patroni"]["restapi"]["authentication"]["password"] == "********"
+    assert files["pgbouncer_ini"][0][0] == "databases"
+    plain = pgsql.pg_configs(iplan, {"patroni_password": "s3cret"})
+    assert plain["patroni"]["restapi"]["authentication"]["password"] == "s3cret"
+    with pytest.raises(AnsibleFilterError, match="pg_configs"):
+        pgsql.pg_configs(iplan, {"pg_data": "relative/path"})

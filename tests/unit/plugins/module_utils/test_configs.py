@@ -1,0 +1,958 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Tests of plugins/module_utils/configs.py: the Patroni, pgbouncer and
+pgBackRest files of the sandbox, hand-checked; the settings checks; the
+templates rendered through Ansible's own templar; and properties
+(determinism, Patroni's timing rule) over generated clusters."""
+
+from __future__ import annotations
+
+import copy
+import glob
+import os
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    configs,
+    plan,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
+    MODEL_DEFAULTS,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    ModelError,
+)
+from inv import build, cluster
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir,
+                                     os.pardir, os.pardir, os.pardir))
+
+
+# ---------------------------------------------------------------- fixtures
+
+def pg_meta(**cvars):
+    return cluster("pg-meta", {"10.10.10.10": {"pg_seq": 1,
+                                               "pg_role": "primary"}},
+                   pg_conf="tiny",
+                   pg_users=[
+                       {"name": "dbuser_meta", "password": "DBUser.Meta",
+                        "pgbouncer": True, "roles": ["dbrole_admin"]},
+                       {"name": "dbuser_view", "password": "DBUser.Viewer",
+                        "pgbouncer": True, "roles": ["dbrole_readonly"]}],
+                   pg_databases=[
+                       {"name": "meta", "owner": "dbuser_meta",
+                        "schemas": ["pigsty"],
+                        "extensions": [{"name": "pg_stat_statements"}]}],
+                   **cvars)
+
+
+def pg_test(hosts=None, **cvars):
+    hosts = hosts or {
+        "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"},
+        "10.10.10.13": {"pg_seq": 3, "pg_role": "replica",
+                        "pg_offline_query": True},
+    }
+    base = {"pg_conf": "tiny", "pg_vip_enabled": True,
+            "pg_vip_address": "10.10.10.3/24", "pg_vip_interface": "eth0",
+            "pg_users": [{"name": "test", "password": "test",
+                          "pgbouncer": True, "roles": ["dbrole_admin"]}],
+            "pg_databases": [{"name": "test", "owner": "test"}]}
+    base.update(cvars)
+    return cluster("pg-test", hosts, **base)
+
+
+def sandbox(*extra, meta=None, test=None):
+    """The sandbox of inventory/sandbox.yml: 10.10.10.10 is infra, etcd and
+    pg-meta's primary; pg-test is .11 primary, .12 replica, .13 replica
+    with offline queries; admin_ip 10.10.10.10."""
+    return build(meta or pg_meta(), test or pg_test(), *extra,
+                 common={"pigpen_sandbox": True})
+
+
+def files(inventory, host, **overrides):
+    """(patroni dict, pgbouncer sections, pgbackrest sections, settings) of
+    one host; ``overrides`` are settings laid over the host's vars."""
+    hostvars, groups = inventory
+    inv = plan.require(plan.analyze(hostvars, groups))
+    cplan, iplan = plans(inv, host)
+    s = configs.build_settings(hostvars[host])
+    s.update(overrides)
+    return (configs.patroni_config(cplan, iplan, s),
+            configs.pgbouncer_ini(cplan, iplan, s),
+            configs.pgbackrest_conf(cplan, iplan, s), s)
+
+
+def plans(inv, host):
+    name = inv.cluster_of(host).name
+    return plan.cluster_plan(inv, name), plan.instance_plan(inv, host)
+
+
+def section(sections, name):
+    found = [pairs for sec, pairs in sections if sec == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+# ---------------------------------------------------------------- patroni
+
+def test_patroni_identity_restapi_etcd():
+    p, _, _, _ = files(sandbox(), "10.10.10.11")
+    assert list(p) == ["scope", "namespace", "name", "restapi", "etcd3",
+                       "bootstrap", "postgresql", "watchdog", "tags", "log"]
+    assert p["scope"] == "pg-test"
+    assert p["namespace"] == "/pg"
+    assert p["name"] == "pg-test-1"
+    assert p["restapi"] == {
+        "listen": "0.0.0.0:8008", "connect_address": "10.10.10.11:8008",
+        "authentication": {"username": "postgres", "password": "Patroni.API"}}
+    assert p["etcd3"] == {"hosts": ["10.10.10.10:2379"], "protocol": "http"}
+    assert p["watchdog"] == {"mode": "off", "safety_margin": 5}
+    assert p["log"]["dir"] == "/pg/log/patroni"
+
+    meta, _, _, _ = files(sandbox(), "10.10.10.10")
+    assert (meta["scope"], meta["name"]) == ("pg-meta", "pg-meta-1")
+    assert meta["postgresql"]["connect_address"] == "10.10.10.10:5432"
+
+
+def test_patroni_three_etcd_members_and_auth():
+    hv, groups = build(pg_test(), etcd=("10.10.10.10", "10.10.10.21",
+                                        "10.10.10.22"))
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.12")
+    s = configs.build_settings(hv["10.10.10.12"])
+    s.update(etcd_username="pg-test", etcd_password="Etcd.Secret",
+             etcd_protocol="https", etcd_cacert="/etc/etcd/ca.crt")
+    p = configs.patroni_config(cplan, iplan, s)
+    assert p["etcd3"] == {
+        "hosts": ["10.10.10.10:2379", "10.10.10.21:2379", "10.10.10.22:2379"],
+        "protocol": "https", "cacert": "/etc/etcd/ca.crt",
+        "username": "pg-test", "password": "Etcd.Secret"}
+
+
+def test_patroni_dcs_norm_plan():
+    p, _, _, _ = files(sandbox(), "10.10.10.12")
+    dcs = p["bootstrap"]["dcs"]
+    assert {k: dcs[k] for k in dcs if k != "postgresql"} == {
+        "ttl": 30, "loop_wait": 5, "retry_timeout": 10,
+        "primary_start_timeout": 25, "maximum_lag_on_failover": 1048576,
+        "synchronous_mode": False, "synchronous_mode_strict": False,
+        "failsafe_mode": True}
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+    assert dcs["postgresql"]["use_pg_rewind"] is True
+    assert dcs["postgresql"]["use_slots"] is True
+    assert "standby_cluster" not in dcs
+
+
+@pytest.mark.parametrize("rto, expect", [
+    ("fast", (20, 5, 5, 15)),
+    ("norm", (30, 5, 10, 25)),
+    ("safe", (60, 10, 20, 45)),
+    ("wide", (120, 20, 30, 95)),
+])
+def test_patroni_rto_plans(rto, expect):
+    p, _, _, _ = files(sandbox(test=pg_test(pg_rto=rto)), "10.10.10.11")
+    dcs = p["bootstrap"]["dcs"]
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"],
+            dcs["primary_start_timeout"]) == expect
+
+
+def test_patroni_rpo_zero_is_synchronous():
+    p, _, _, _ = files(sandbox(test=pg_test(pg_rpo=0)), "10.10.10.11")
+    dcs = p["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["synchronous_mode_strict"] is False
+    assert dcs["maximum_lag_on_failover"] == 1048576
+
+    p, _, _, _ = files(sandbox(test=pg_test(pg_rpo=65536)), "10.10.10.11")
+    assert p["bootstrap"]["dcs"]["synchronous_mode"] is False
+    assert p["bootstrap"]["dcs"]["maximum_lag_on_failover"] == 65536
+
+
+def test_patroni_crit_is_strict():
+    p, _, _, _ = files(sandbox(test=pg_test(pg_conf="crit")), "10.10.10.11")
+    dcs = p["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["synchronous_mode_strict"] is True
+
+
+def test_patroni_dcs_parameters_sandbox():
+    # Reference node (no facts): 4096 MiB, 2 CPUs, profile tiny.
+    p, _, _, _ = files(sandbox(), "10.10.10.11")
+    assert p["bootstrap"]["dcs"]["postgresql"]["parameters"] == {
+        "archive_command": "pgbackrest --stanza=pg-test archive-push %p",
+        "archive_mode": "on",
+        "hot_standby": "on",
+        "max_connections": "200",
+        "max_locks_per_transaction": "64",
+        "max_prepared_transactions": "0",
+        "max_replication_slots": "10",
+        "max_wal_senders": "10",
+        "max_worker_processes": "9",
+        "track_commit_timestamp": "off",
+        "wal_level": "logical",
+        "wal_log_hints": "on",
+    }
+    local = p["postgresql"]["parameters"]
+    assert not set(local) & set(configs.DCS_PARAMETERS)
+    assert list(local) == sorted(local)
+
+
+def test_patroni_cluster_tuning_wins_over_the_instance():
+    hv, groups = sandbox()
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.12")
+    cplan = dict(cplan, tuning={"max_connections": "150",
+                                "max_worker_processes": "12"})
+    p = configs.patroni_config(cplan, iplan,
+                               configs.build_settings(hv["10.10.10.12"]))
+    params = p["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    assert params["max_connections"] == "150"
+    assert params["max_worker_processes"] == "12"
+    assert params["max_wal_senders"] == "10"      # from the instance
+
+
+def test_patroni_local_parameters():
+    p, _, _, _ = files(sandbox(), "10.10.10.11")
+    local = p["postgresql"]["parameters"]
+    assert {k: local[k] for k in (
+        "unix_socket_directories", "password_encryption",
+        "shared_preload_libraries", "ssl", "ssl_cert_file", "ssl_key_file",
+        "logging_collector", "log_destination", "log_directory",
+        "shared_buffers", "work_mem")} == {
+        "unix_socket_directories": "/var/run/postgresql",
+        "password_encryption": "scram-sha-256",
+        "shared_preload_libraries": "pg_stat_statements",
+        "ssl": "on",
+        "ssl_cert_file": "/pg/cert/server.crt",
+        "ssl_key_file": "/pg/cert/server.key",
+        "logging_collector": "on",
+        "log_destination": "csvlog",
+        "log_directory": "/pg/log/postgres",
+        "shared_buffers": "1024MB",
+        "work_mem": "6MB",
+    }
+    assert all(isinstance(v, str) for v in local.values())
+
+
+def test_patroni_pg_parameters_override():
+    p, _, _, _ = files(sandbox(), "10.10.10.11", pg_parameters={
+        "work_mem": "16MB", "hot_standby_feedback": True,
+        "max_connections": 300, "random_page_cost": 4,
+    }, pg_libs="pg_stat_statements,  auto_explain", pg_pwd_enc="md5")
+    local = p["postgresql"]["parameters"]
+    assert local["work_mem"] == "16MB"
+    assert local["hot_standby_feedback"] == "on"
+    assert local["random_page_cost"] == "4"
+    assert local["password_encryption"] == "md5"
+    assert local["shared_preload_libraries"] == \
+        "pg_stat_statements, auto_explain"
+    assert "max_connections" not in local
+    assert p["bootstrap"]["dcs"]["postgresql"]["parameters"][
+        "max_connections"] == "300"
+
+
+def test_patroni_postgresql_section():
+    p, _, _, _ = files(sandbox(), "10.10.10.12")
+    pg = p["postgresql"]
+    assert {k: pg[k] for k in ("listen", "connect_address", "data_dir",
+                               "bin_dir", "config_dir", "pgpass",
+                               "use_unix_socket", "create_replica_methods",
+                               "basebackup", "recovery_conf")} == {
+        "listen": "0.0.0.0:5432",
+        "connect_address": "10.10.10.12:5432",
+        "data_dir": "/pg/data",
+        "bin_dir": "/usr/lib/postgresql/15/bin",
+        "config_dir": "/pg/conf",
+        "pgpass": "/pg/tmp/pgpass",
+        "use_unix_socket": True,
+        "create_replica_methods": ["basebackup"],
+        "basebackup": {"checkpoint": "fast"},
+        "recovery_conf": {"restore_command":
+                          'pgbackrest --stanza=pg-test archive-get %f "%p"'},
+    }
+    # Superuser over the socket by peer authentication: no password.
+    assert pg["authentication"] == {
+        "superuser": {"username": "postgres"},
+        "replication": {"username": "replicator",
+                        "password": "DBUser.Replicator"},
+        "rewind": {"username": "replicator",
+                   "password": "DBUser.Replicator"},
+    }
+    assert "callbacks" not in pg
+    assert p["bootstrap"]["initdb"] == [
+        "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
+
+    p, _, _, _ = files(sandbox(), "10.10.10.12", pg_checksum=False,
+                       pg_version=16, pg_locale="en_US.UTF-8",
+                       pg_data="/data/pg", pg_bin_dir="/opt/pg/bin")
+    assert p["bootstrap"]["initdb"] == [{"encoding": "UTF8"},
+                                        {"locale": "en_US.UTF-8"}]
+    assert p["postgresql"]["data_dir"] == "/data/pg"
+    assert p["postgresql"]["bin_dir"] == "/opt/pg/bin"
+
+
+def test_patroni_pg_hba_is_the_whole_policy():
+    hv, groups = sandbox()
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.13")
+    p = configs.patroni_config(cplan, iplan,
+                               configs.build_settings(hv["10.10.10.13"]))
+    assert p["postgresql"]["pg_hba"] == iplan["pg_hba"]
+    boot = p["bootstrap"]["pg_hba"]
+    assert boot == [line for line in iplan["pg_hba"]
+                    if line and not line.startswith("#")]
+    assert boot[0].split() == ["local", "all", "postgres", "ident"]
+    assert ["host", "postgres", "replicator", "10.0.0.0/8",
+            "scram-sha-256"] in [line.split() for line in boot]
+
+
+def test_patroni_tags():
+    hosts = {
+        "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"},
+        "10.10.10.13": {"pg_seq": 3, "pg_role": "offline"},
+        "10.10.10.14": {"pg_seq": 4, "pg_role": "replica",
+                        "pg_upstream": "10.10.10.12"},
+        "10.10.10.15": {"pg_seq": 5, "pg_role": "replica",
+                        "pg_offline_query": True},
+    }
+    inventory = sandbox(test=pg_test(hosts))
+    tags = {h: files(inventory, h)[0]["tags"] for h in hosts}
+    assert tags["10.10.10.11"] == {"nofailover": False, "noloadbalance": False,
+                                   "clonefrom": False, "nosync": False}
+    assert tags["10.10.10.12"] == {"nofailover": False, "noloadbalance": False,
+                                   "clonefrom": True, "nosync": False}
+    # Offline: never promoted, never the synchronous standby, but still
+    # answers /replica so that the offline service keeps it.
+    assert tags["10.10.10.13"] == {"nofailover": True, "noloadbalance": False,
+                                   "clonefrom": False, "nosync": True}
+    assert tags["10.10.10.14"] == {"nofailover": False, "noloadbalance": False,
+                                   "clonefrom": True, "nosync": False,
+                                   "replicatefrom": "pg-test-2"}
+    assert tags["10.10.10.15"] == tags["10.10.10.12"]
+
+    p, _, _, _ = files(inventory, "10.10.10.12",
+                       patroni_tags={"nofailover": True, "dc": "east"})
+    assert p["tags"] == {"nofailover": True, "noloadbalance": False,
+                         "clonefrom": True, "nosync": False, "dc": "east"}
+
+
+def standby_cluster(leader_vars):
+    return cluster("pg-dr", {
+        "10.10.10.21": {"pg_seq": 1, **leader_vars},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
+    }, pg_conf="tiny")
+
+
+@pytest.mark.parametrize("leader, expect", [
+    ({"pg_role": "primary", "pg_upstream": "10.10.10.11"},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"]}),
+    ({"pg_role": "standby", "pg_upstream": "10.10.10.11"},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"]}),
+    ({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"],
+      "recovery_min_apply_delay": "1h"}),
+])
+def test_patroni_standby_cluster(leader, expect):
+    inventory = sandbox(standby_cluster(leader))
+    for host in ("10.10.10.21", "10.10.10.22"):
+        p, _, _, _ = files(inventory, host)
+        assert p["bootstrap"]["dcs"]["standby_cluster"] == expect
+        assert p["scope"] == "pg-dr"
+        # The leader replicates from another cluster: no replicatefrom.
+        assert "replicatefrom" not in p["tags"]
+    p, _, _, _ = files(inventory, "10.10.10.11")
+    assert "standby_cluster" not in p["bootstrap"]["dcs"]
+
+
+@pytest.mark.parametrize("delay, expect", [
+    ("1h", "1h"), ("90 minutes", "90min"), ("1.5h", "90min"), ("1w", "7d"),
+    ("2 days", "2d"), ("30s", "30s"), ("45 sec", "45s"), ("1500", "1500ms"),
+    ("250ms", "250ms"), ("1500us", "2ms"), ("0", "0ms"),
+])
+def test_delay_in_patroni_units(delay, expect):
+    assert configs._delay(delay) == expect
+
+
+def test_delay_rejects_garbage():
+    with pytest.raises(ValueError):
+        configs._delay("soon")
+
+
+def test_patroni_without_pgbackrest():
+    p, _, _, _ = files(sandbox(), "10.10.10.11", pgbackrest_enabled=False)
+    params = p["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    assert params["archive_mode"] == "on"
+    assert params["archive_command"] == "/bin/true"
+    assert "recovery_conf" not in p["postgresql"]
+
+
+def test_patroni_floor_of_max_connections():
+    with pytest.raises(ModelError) as err:
+        files(sandbox(), "10.10.10.11",
+              pg_parameters={"max_connections": 20})
+    assert "pg_parameters.max_connections" in str(err.value)
+
+    hv, groups = sandbox()
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.11")
+    cplan = dict(cplan, tuning={"max_connections": "20"})
+    with pytest.raises(ModelError) as err:
+        configs.patroni_config(cplan, iplan,
+                               configs.build_settings(hv["10.10.10.11"]))
+    assert "max_connections = '20'" in str(err.value)
+    assert "cluster pg-test, host 10.10.10.11" in str(err.value)
+
+
+def test_patroni_secrets_masked():
+    hv, groups = build(pg_test(), common={
+        "etcd_username": "u", "etcd_password": "Etcd.Secret"})
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.11")
+    s = configs.build_settings(hv["10.10.10.11"])
+    s["mask_secrets"] = True
+    p = configs.patroni_config(cplan, iplan, s)
+    text = yaml.safe_dump(p)
+    for secret in ("Patroni.API", "DBUser.Replicator", "Etcd.Secret"):
+        assert secret not in text
+    assert p["restapi"]["authentication"]["password"] == configs.MASK
+    assert p["etcd3"]["password"] == configs.MASK
+    assert p["postgresql"]["authentication"]["rewind"]["password"] == \
+        configs.MASK
+
+
+# ---------------------------------------------------------------- pgbouncer
+
+PGBOUNCER_MAIN = [
+    ["listen_addr", "0.0.0.0"],
+    ["listen_port", "6432"],
+    ["unix_socket_dir", "/var/run/postgresql"],
+    ["logfile", "/pg/log/pgbouncer/pgbouncer.log"],
+    ["pidfile", "/var/run/postgresql/pgbouncer.pid"],
+    ["auth_type", "hba"],
+    ["auth_hba_file", "/etc/pgbouncer/pgb_hba.conf"],
+    ["auth_file", "/etc/pgbouncer/userlist.txt"],
+    ["admin_users", "postgres"],
+    ["stats_users", "dbuser_monitor"],
+    ["pool_mode", "transaction"],
+    ["max_client_conn", "20000"],
+    ["default_pool_size", "50"],
+    ["reserve_pool_size", "30"],
+    ["max_db_connections", "100"],
+    ["ignore_startup_parameters", "extra_float_digits,options"],
+    ["client_tls_sslmode", "disable"],
+    ["server_tls_sslmode", "disable"],
+]
+
+
+def test_pgbouncer_sandbox():
+    _, pgb, _, _ = files(sandbox(), "10.10.10.10")
+    assert pgb == [
+        ["databases", [
+            ["meta", "host=/var/run/postgresql port=5432 dbname=meta"]]],
+        ["users", [
+            ["dbuser_dba", "pool_mode=session max_user_connections=16"],
+            ["dbuser_monitor", "pool_mode=session max_user_connections=8"]]],
+        ["pgbouncer", PGBOUNCER_MAIN],
+    ]
+    _, pgb, _, _ = files(sandbox(), "10.10.10.12")
+    assert section(pgb, "databases") == [
+        ["test", "host=/var/run/postgresql port=5432 dbname=test"]]
+    assert section(pgb, "pgbouncer") == PGBOUNCER_MAIN
+
+
+def test_pgbouncer_pool_settings():
+    test = pg_test(
+        pg_users=[{"name": "test", "password": "test", "pgbouncer": True,
+                   "pool_mode": "statement", "pool_connlimit": 64},
+                  {"name": "app$ro", "pgbouncer": True, "pool_connlimit": 4},
+                  {"name": "hidden", "pgbouncer": False,
+                   "pool_mode": "session"}],
+        pg_databases=[
+            {"name": "test", "owner": "test", "pool_mode": "session",
+             "pool_size": 20, "pool_size_min": 5, "pool_reserve": 10,
+             "pool_connlimit": 80},
+            {"name": "app.v2", "pool_size": 8},
+            {"name": "big", "pool_size": -1, "pool_connlimit": -1},
+            {"name": "etl", "pgbouncer": False},
+            {"name": "gone", "state": "absent"}],
+        pgbouncer_poolmode="session", pgbouncer_port=16432, pg_port=15432)
+    _, pgb, _, _ = files(sandbox(test=test), "10.10.10.11")
+    assert section(pgb, "databases") == [
+        ["test", "host=/var/run/postgresql port=15432 dbname=test "
+                 "pool_mode=session pool_size=20 min_pool_size=5 "
+                 "reserve_pool=10 max_db_connections=80"],
+        ["app.v2", "host=/var/run/postgresql port=15432 dbname=app.v2 "
+                   "pool_size=8"],
+        ["big", "host=/var/run/postgresql port=15432 dbname=big "
+                "max_db_connections=0"],
+    ]
+    assert section(pgb, "users") == [
+        ['"app$ro"', "max_user_connections=4"],
+        ["dbuser_dba", "pool_mode=session max_user_connections=16"],
+        ["dbuser_monitor", "pool_mode=session max_user_connections=8"],
+        ["test", "pool_mode=statement max_user_connections=64"],
+    ]
+    main = dict(section(pgb, "pgbouncer"))
+    assert main["pool_mode"] == "session"
+    assert main["listen_port"] == "16432"
+
+
+def test_pgbouncer_auth_query_and_tls():
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11", pgbouncer_auth_query=True,
+                         pgbouncer_sslmode="require",
+                         pgbouncer_max_client_conn=5000,
+                         pgbouncer_conf_dir="/etc/pgb")
+    main = section(pgb, "pgbouncer")
+    keys = [k for k, _ in main]
+    assert keys.index("auth_user") == keys.index("auth_file") + 1
+    main = dict(main)
+    assert main["auth_user"] == "postgres"
+    assert main["auth_query"].startswith("SELECT rolname, ")
+    assert "$1" in main["auth_query"]
+    assert main["auth_hba_file"] == "/etc/pgb/pgb_hba.conf"
+    assert main["client_tls_sslmode"] == "require"
+    assert main["client_tls_cert_file"] == "/pg/cert/server.crt"
+    assert main["client_tls_key_file"] == "/pg/cert/server.key"
+    assert "client_tls_ca_file" not in main
+    assert main["server_tls_sslmode"] == "disable"
+    assert main["max_client_conn"] == "5000"
+
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11",
+                         pgbouncer_sslmode="verify-full")
+    assert dict(section(pgb, "pgbouncer"))["client_tls_ca_file"] == \
+        "/pg/cert/ca.crt"
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11")
+    assert "auth_user" not in dict(section(pgb, "pgbouncer"))
+
+
+# ---------------------------------------------------------------- pgbackrest
+
+def test_pgbackrest_local():
+    _, _, conf, _ = files(sandbox(), "10.10.10.11")
+    assert conf == [
+        ["global", [
+            ["repo1-path", "/pg/backup"],
+            ["repo1-retention-full-type", "count"],
+            ["repo1-retention-full", "2"],
+            ["compress-type", "zst"],
+            ["archive-async", "y"],
+            ["spool-path", "/pg/spool"],
+            ["process-max", "1"],
+            ["log-path", "/pg/log/pgbackrest"],
+            ["start-fast", "y"],
+            ["delta", "y"],
+        ]],
+        ["global:archive-push", [["process-max", "1"]]],
+        ["pg-test", [
+            ["pg1-path", "/pg/data"],
+            ["pg1-socket-path", "/var/run/postgresql"],
+            ["pg1-port", "5432"],
+            ["pg1-user", "postgres"],
+        ]],
+    ]
+
+
+def test_pgbackrest_minio():
+    _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio")
+    assert section(conf, "global")[:15] == [
+        ["repo1-type", "s3"],
+        ["repo1-path", "/pgbackrest"],
+        ["repo1-s3-endpoint", "sss.pigsty"],
+        ["repo1-s3-region", "us-east-1"],
+        ["repo1-s3-bucket", "pgsql"],
+        ["repo1-s3-uri-style", "path"],
+        ["repo1-s3-key", "pgbackrest"],
+        ["repo1-s3-key-secret", "S3User.Backup"],
+        ["repo1-storage-port", "9000"],
+        ["repo1-storage-verify-tls", "y"],
+        ["repo1-bundle", "y"],
+        ["repo1-cipher-type", "aes-256-cbc"],
+        ["repo1-cipher-pass", "pgBackRest"],
+        ["repo1-retention-full-type", "time"],
+        ["repo1-retention-full", "14"],
+    ]
+    assert section(conf, "global")[15][0] == "compress-type"
+    assert not any(k == "repo1-block" for k, _ in section(conf, "global"))
+    assert section(conf, "pg-meta")[0] == ["pg1-path", "/pg/data"]
+
+    _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio",
+                          mask_secrets=True)
+    glob_ = dict(section(conf, "global"))
+    assert glob_["repo1-s3-key-secret"] == configs.MASK
+    assert glob_["repo1-cipher-pass"] == configs.MASK
+    assert glob_["repo1-s3-key"] == configs.MASK
+    assert glob_["repo1-s3-bucket"] == "pgsql"
+
+
+def test_pgbackrest_custom_repo_and_process_max():
+    repo = {"nas": {"type": "cifs", "path": "/mnt/nas/pgbackrest",
+                    "retention_full": 4, "retention_diff": 7,
+                    "bundle": False}}
+    test = pg_test(ansible_memtotal_mb=65536, ansible_processor_vcpus=16)
+    _, _, conf, _ = files(sandbox(test=test), "10.10.10.11",
+                          pgbackrest_repo=repo, pgbackrest_method="nas")
+    glob_ = section(conf, "global")
+    assert glob_[:5] == [["repo1-type", "cifs"],
+                         ["repo1-path", "/mnt/nas/pgbackrest"],
+                         ["repo1-bundle", "n"],
+                         ["repo1-retention-full", "4"],
+                         ["repo1-retention-diff", "7"]]
+    assert dict(glob_)["process-max"] == "8"
+    assert section(conf, "global:archive-push") == [["process-max", "4"]]
+
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_process_max=6)
+    assert dict(section(conf, "global"))["process-max"] == "6"
+    assert section(conf, "global:archive-push") == [["process-max", "4"]]
+
+
+# ---------------------------------------------------------------- settings
+
+def test_defaults_are_clean_and_shared_names_agree():
+    assert configs.check_config_settings({}) == []
+    assert configs.check_config_settings(configs.SETTINGS_DEFAULTS) == []
+    for name, value in configs.SETTINGS_DEFAULTS.items():
+        if name in MODEL_DEFAULTS:
+            assert MODEL_DEFAULTS[name] == value, name
+    for method in ("local", "minio"):
+        assert configs.check_config_settings(
+            {"pgbackrest_method": method}) == []
+
+
+def test_role_defaults_agree_with_settings_defaults():
+    """A role default that repeats a setting name must have its value."""
+    for path in sorted(glob.glob(os.path.join(REPO, "roles", "*", "defaults",
+                                              "main.yml"))):
+        with open(path) as handle:
+            defaults = yaml.safe_load(handle) or {}
+        for name, value in defaults.items():
+            if name in configs.SETTINGS_DEFAULTS:
+                assert value == configs.SETTINGS_DEFAULTS[name], (path, name)
+
+
+def test_build_settings():
+    s = configs.build_settings({"pg_port": 15432, "pg_data": None,
+                                "unrelated": 1,
+                                "pgbouncer_sslmode": "require"})
+    assert s["pg_port"] == 15432
+    assert s["pg_data"] == "/pg/data"
+    assert s["pgbouncer_sslmode"] == "require"
+    assert "unrelated" not in s
+    assert set(s) == set(configs.SETTINGS_DEFAULTS)
+    s["pgbackrest_repo"]["local"]["path"] = "/elsewhere"
+    s["pg_parameters"]["work_mem"] = "1MB"
+    assert configs.PGBACKREST_REPO_DEFAULTS["local"]["path"] == "/pg/backup"
+    assert configs.SETTINGS_DEFAULTS["pg_parameters"] == {}
+
+
+BAD_SETTINGS = [
+    ({"pg_port": "5432"}, "pg_port"),
+    ({"pg_port": 70000}, "pg_port"),
+    ({"pgbouncer_port": 5432}, "pg_port"),
+    ({"pg_version": 9}, "pg_version"),
+    ({"pg_dbsu": "post gres"}, "pg_dbsu"),
+    ({"pg_data": "pg/data"}, "pg_data"),
+    ({"pg_data": "/"}, "pg_data"),
+    ({"pg_conf_dir": "/pg/conf/"}, "pg_conf_dir"),
+    ({"pg_log_dir": "/pg/my logs"}, "pg_log_dir"),
+    ({"pg_bin_dir": "bin"}, "pg_bin_dir"),
+    ({"pg_checksum": "yes"}, "pg_checksum"),
+    ({"pg_replication_password": ""}, "pg_replication_password"),
+    ({"patroni_password": 12345}, "patroni_password"),
+    ({"patroni_username": "a:b"}, "patroni_username"),
+    ({"pg_pwd_enc": "sha"}, "pg_pwd_enc"),
+    ({"pg_locale": "en US"}, "pg_locale"),
+    ({"pg_encoding": "utf-8"}, "pg_encoding"),
+    ({"pg_libs": "pg_stat_statements; drop"}, "pg_libs"),
+    ({"pg_parameters": ["work_mem=1MB"]}, "pg_parameters"),
+    ({"pg_parameters": {"Work Mem": "1MB"}}, "pg_parameters.Work Mem"),
+    ({"pg_parameters": {"port": 5433}}, "pg_parameters.port"),
+    ({"pg_parameters": {"work_mem": None}}, "pg_parameters.work_mem"),
+    ({"pg_parameters": {"max_connections": 10}},
+     "pg_parameters.max_connections"),
+    ({"pg_parameters": {"wal_level": "minimal"}}, "pg_parameters.wal_level"),
+    ({"pg_parameters": {"track_commit_timestamp": "maybe"}},
+     "pg_parameters.track_commit_timestamp"),
+    ({"patroni_watchdog_mode": "on"}, "patroni_watchdog_mode"),
+    ({"patroni_tags": {"nofailover": "yes"}}, "patroni_tags.nofailover"),
+    ({"patroni_tags": {"replicatefrom": 3}}, "patroni_tags.replicatefrom"),
+    ({"patroni_tags": "nofailover"}, "patroni_tags"),
+    ({"etcd_protocol": "grpc"}, "etcd_protocol"),
+    ({"etcd_username": "u"}, "etcd_password"),
+    ({"etcd_password": "p"}, "etcd_username"),
+    ({"etcd_cacert": "ca.crt"}, "etcd_cacert"),
+    ({"pgbouncer_poolmode": "txn"}, "pgbouncer_poolmode"),
+    ({"pgbouncer_sslmode": "on"}, "pgbouncer_sslmode"),
+    ({"pgbouncer_auth_query": "true"}, "pgbouncer_auth_query"),
+    ({"pgbouncer_default_pool_size": 0}, "pgbouncer_default_pool_size"),
+    ({"pgbouncer_max_client_conn": "many"}, "pgbouncer_max_client_conn"),
+    ({"pgbackrest_process_max": 0}, "pgbackrest_process_max"),
+    ({"pgbackrest_enabled": "no"}, "pgbackrest_enabled"),
+    ({"mask_secrets": 1}, "mask_secrets"),
+    ({"pgbackrest_method": "nas"}, "pgbackrest_method"),
+    ({"pgbackrest_repo": ["local"]}, "pgbackrest_repo"),
+    ({"pgbackrest_repo": {"local": "/pg/backup"}}, "pgbackrest_repo.local"),
+    ({"pgbackrest_repo": {"local": {"retention_full": 2}}},
+     "pgbackrest_repo.local.path"),
+    ({"pgbackrest_repo": {"local": {"path": "backup", "retention_full": 2}}},
+     "pgbackrest_repo.local.path"),
+    ({"pgbackrest_repo": {"local": {"path": "/b"}}},
+     "pgbackrest_repo.local.retention_full"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 0}}},
+     "pgbackrest_repo.local.retention_full"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "retention-full-type": "count"}}},
+     "pgbackrest_repo.local.retention-full-type"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "retention_full_type": "days"}}},
+     "pgbackrest_repo.local.retention_full_type"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": "y"}}},
+     "pgbackrest_repo.local.bundle"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": True, "block": True}}},
+     "pgbackrest_repo.local.block"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "cipher_type": "aes-256-cbc"}}},
+     "pgbackrest_repo.local.cipher_pass"),
+    ({"pgbackrest_method": "minio",
+      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
+                                    "retention_full": 7,
+                                    "s3_region": "r", "s3_bucket": "b",
+                                    "s3_key": "k", "s3_key_secret": "s"}}},
+     "pgbackrest_repo.minio.s3_endpoint"),
+    ({"pgbackrest_method": "minio",
+      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
+                                    "retention_full": 7, "s3_endpoint": "e",
+                                    "s3_region": "r", "s3_bucket": "b"}}},
+     "pgbackrest_repo.minio.s3_key_secret"),
+    ({"pgbackrest_method": "minio",
+      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
+                                    "retention_full": 7, "s3_endpoint": "e",
+                                    "s3_region": "r", "s3_bucket": "b",
+                                    "s3_key_type": "auto",
+                                    "storage_port": 0}}},
+     "pgbackrest_repo.minio.storage_port"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "type": "nfs"}}},
+     "pgbackrest_repo.local.type"),
+]
+
+
+@pytest.mark.parametrize("bad, field", BAD_SETTINGS,
+                         ids=[f for _, f in BAD_SETTINGS])
+def test_check_config_settings_finds(bad, field):
+    found = configs.check_config_settings(bad, cluster="pg-test",
+                                          host="10.10.10.11")
+    assert field in [p.field for p in found], [str(p) for p in found]
+    for p in found:
+        assert p.cluster == "pg-test" and p.host == "10.10.10.11"
+        assert p.what and p.fix
+        assert str(p).startswith("cluster pg-test, host 10.10.10.11: ")
+
+
+def test_check_config_settings_accepts():
+    good = {
+        "patroni_watchdog_mode": False,         # YAML's reading of `off`
+        "pg_parameters": {"max_connections": 25, "wal_level": "replica",
+                          "hot_standby_feedback": True, "work_mem": 8192,
+                          "auto_explain.log_min_duration": "1s",
+                          "track_commit_timestamp": True},
+        "patroni_tags": {"nofailover": True, "replicatefrom": "pg-test-2",
+                         "zone": "b"},
+        "etcd_username": "root", "etcd_password": "x",
+        "pgbackrest_method": "minio",
+        "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
+                                      "retention_full": 7, "s3_endpoint": "e",
+                                      "s3_region": "r", "s3_bucket": "b",
+                                      "s3_key_type": "auto"}},
+        "pgbackrest_process_max": 4,
+        "pg_bin_dir": "/usr/lib/postgresql/15/bin",
+    }
+    assert configs.check_config_settings(good) == []
+
+
+def test_secrets_are_hidden_in_problems():
+    found = configs.check_config_settings({
+        "pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                      "cipher_pass": ["Sekrit"]}}})
+    assert found and all("Sekrit" not in str(p) for p in found)
+
+
+def test_generators_raise_with_every_problem():
+    hv, groups = sandbox()
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.12")
+    bad = configs.build_settings(hv["10.10.10.12"])
+    bad.update(pg_port="5432", pgbouncer_sslmode="on")
+    for fn in (configs.patroni_config, configs.pgbouncer_ini,
+               configs.pgbackrest_conf):
+        with pytest.raises(ModelError) as err:
+            fn(cplan, iplan, bad)
+        text = str(err.value)
+        assert "2 problem(s)" in text
+        assert "cluster pg-test, host 10.10.10.12: pg_port = '5432'" in text
+        assert "pgbouncer_sslmode = 'on'" in text
+
+
+def test_secret_warnings():
+    assert configs.secret_warnings({}) == []
+    warned = configs.secret_warnings({"pgbackrest_method": "minio"})
+    assert [w.split()[0] for w in warned] == [
+        "pgbackrest_repo.minio.cipher_pass",
+        "pgbackrest_repo.minio.s3_key_secret"]
+    assert configs.secret_warnings({"pgbackrest_method": "minio",
+                                    "pgbackrest_enabled": False}) == []
+
+
+def test_ini_lines():
+    sections = [["a", [["k", "v"], ["x", "1"]]], ["b", []],
+                ["c", [["y", "z"]]]]
+    assert configs.ini_lines(sections) == [
+        "[a]", "k = v", "x = 1", "", "[b]", "", "[c]", "y = z"]
+    assert configs.ini_lines(sections, separator="=")[1] == "k=v"
+
+
+# ---------------------------------------------------------------- templates
+
+def render(template, **variables):
+    """Render a role template through Ansible's own templar (the template
+    module's engine, trim_blocks on)."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    with open(os.path.join(REPO, template)) as handle:
+        source = handle.read()
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return templar.template(trust_as_template(source))
+
+
+HEADER = "generated by pigpen.pgsql; do not edit"
+
+
+@pytest.mark.parametrize("host", ["10.10.10.10", "10.10.10.11",
+                                  "10.10.10.13"])
+def test_patroni_template_round_trip(host):
+    p, _, _, _ = files(sandbox(), host, mask_secrets=True)
+    text = render("roles/patroni/templates/patroni.yml.j2", patroni_config=p)
+    lines = text.splitlines()
+    assert lines[0] == "# Patroni configuration of %s, cluster %s" % (
+        p["name"], p["scope"])
+    assert lines[1] == "# " + HEADER
+    assert text.endswith("\n") and not text.endswith("\n\n")
+    assert yaml.safe_load(text) == p
+    # One line per entry: long HBA lines are not folded.
+    assert "  - local   all             postgres" in text
+    assert "mode: 'off'" in text
+
+
+def test_pgbouncer_template():
+    _, pgb, _, _ = files(sandbox(), "10.10.10.10")
+    text = render("roles/pgbouncer/templates/pgbouncer.ini.j2",
+                  pgbouncer_ini=pgb)
+    assert text == "# pgbouncer.ini: %s\n\n%s\n" % (
+        HEADER, "\n".join(configs.ini_lines(pgb)))
+    assert "\nmeta = host=/var/run/postgresql port=5432 dbname=meta\n" in text
+
+
+def test_pgbackrest_template():
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="minio",
+                          mask_secrets=True)
+    text = render("roles/pgbackrest/templates/pgbackrest.conf.j2",
+                  pgbackrest_conf=conf)
+    assert text == "# pgbackrest.conf: %s\n\n%s\n" % (
+        HEADER, "\n".join(configs.ini_lines(conf, separator="=")))
+    assert "\n[pg-test]\npg1-path=/pg/data\n" in text
+    assert "repo1-cipher-pass=%s\n" % configs.MASK in text
+
+
+def test_render_tasks_use_the_templates():
+    for role, template, var in (
+            ("patroni", "patroni.yml.j2", "patroni_conf_dir"),
+            ("pgbackrest", "pgbackrest.conf.j2", "pgbackrest_conf_dir")):
+        with open(os.path.join(REPO, "roles", role, "tasks",
+                               "render.yml")) as handle:
+            tasks = yaml.safe_load(handle)
+        args = tasks[0]["ansible.builtin.template"]
+        assert args["src"] == template
+        assert var in args["dest"]
+        assert args["mode"] == "0600"
+
+
+# ---------------------------------------------------------------- properties
+
+ROLES = st.sampled_from(["replica", "replica", "offline"])
+
+
+@st.composite
+def clusters(draw):
+    """A pg-test cluster with a random HA plan, profile, size and members,
+    plus random settings."""
+    rto = draw(st.one_of(st.sampled_from(["fast", "norm", "safe", "wide"]),
+                         st.integers(10, 3600)))
+    rpo = draw(st.one_of(st.just(0), st.integers(0, 1 << 30)))
+    conf = draw(st.sampled_from(["oltp", "olap", "crit", "tiny"]))
+    n = draw(st.integers(1, 5))
+    hosts = {"10.10.10.11": {"pg_seq": 1, "pg_role": "primary"}}
+    for i in range(2, n + 1):
+        hosts["10.10.10.%d" % (10 + i)] = {
+            "pg_seq": i, "pg_role": draw(ROLES),
+            "pg_offline_query": draw(st.booleans())}
+    cvars = {"pg_rto": rto, "pg_rpo": rpo, "pg_conf": conf,
+             "ansible_memtotal_mb": draw(st.sampled_from(
+                 [1024, 4096, 16384, 262144])),
+             "ansible_processor_vcpus": draw(st.sampled_from([1, 2, 8, 64]))}
+    overrides = {
+        "pgbackrest_method": draw(st.sampled_from(["local", "minio"])),
+        "pgbouncer_auth_query": draw(st.booleans()),
+        "pgbouncer_sslmode": draw(st.sampled_from(configs.SSL_MODES)),
+        "pgbackrest_enabled": draw(st.booleans()),
+        "mask_secrets": draw(st.booleans()),
+    }
+    return pg_test(hosts, **cvars), overrides
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_property_deterministic_and_timing_rule(case):
+    test, overrides = case
+    inventory = sandbox(test=test)
+    snapshot = copy.deepcopy(inventory)
+    for host in test["hosts"]:
+        first = files(inventory, host, **overrides)[:3]
+        again = files(copy.deepcopy(snapshot), host, **overrides)[:3]
+        assert first == again
+        p = first[0]
+        assert yaml.safe_dump(p, sort_keys=False) == \
+            yaml.safe_dump(again[0], sort_keys=False)
+        dcs = p["bootstrap"]["dcs"]
+        assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+        params = dcs["postgresql"]["parameters"]
+        assert int(params["max_connections"]) >= 25
+        assert list(params) == sorted(params)
+        local = p["postgresql"]["parameters"]
+        assert list(local) == sorted(local)
+        assert not set(local) & set(params)
+        assert p["tags"]["nofailover"] == (
+            test["hosts"][host]["pg_role"] == "offline")
+        assert yaml.safe_load(yaml.safe_dump(p)) == p
+    assert inventory == snapshot
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["fast", "norm", "safe", "wide"]) |
+       st.integers(10, 3600))
+def test_property_timing_rule_every_rto(rto):
+    p, _, _, _ = files(sandbox(test=pg_test(pg_rto=rto)), "10.10.10.12")
+    dcs = p["bootstrap"]["dcs"]
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+    assert dcs["primary_start_timeout"] <= dcs["ttl"]
