@@ -26,7 +26,7 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit integration haproxy-bin lint build \
 	molecule molecule-destroy bench bench-sandbox clean
 
 help: ## list the targets
@@ -85,17 +85,24 @@ sandbox-destroy: ## remove the sandbox nodes and network (keeps the image and th
 
 # ---- tests ----
 
-test: host-deps venv ## everything CI runs: unit, lint, build, molecule
+test: host-deps venv ## everything CI runs: unit, integration, lint, build, molecule
 	@$(MAKE) unit
+	@$(MAKE) integration
 	@$(MAKE) lint
 	@$(MAKE) build
 	@$(MAKE) molecule
-	@echo "test: unit, lint, build and molecule passed"
+	@echo "test: unit, integration, lint, build and molecule passed"
 
 unit: venv ## unit tests (tests/unit)
 	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no test in tests/unit" >&2; exit 1; fi; \
 	exit $$rc
+
+integration: venv haproxy-bin ## playbook runs that need no node (tests/integration: dry render, validation)
+	$(BIN)/pytest tests/integration
+
+haproxy-bin: ## unpack Debian's haproxy into .cache/haproxy so tests can run `haproxy -c`
+	@tests/tools/fetch-haproxy.sh
 
 lint: venv ## ansible-lint, production profile (.ansible-lint)
 	$(BIN)/ansible-lint

@@ -33,7 +33,7 @@ COMMAND=${1:-help}
 
 ENV_FILE=$REPO/sandbox/envs/$ENV_NAME.env
 [[ -r $ENV_FILE ]] || { echo "sandbox: no environment '$ENV_NAME' ($ENV_FILE)" >&2; exit 2; }
-# shellcheck source=envs/sandbox.env
+# shellcheck source-path=SCRIPTDIR source=envs/sandbox.env
 source "$ENV_FILE"
 : "${SANDBOX_PREFIX:?$ENV_FILE must set SANDBOX_PREFIX}" "${SANDBOX_SUBNET:?$ENV_FILE must set SANDBOX_SUBNET}"
 
@@ -293,7 +293,7 @@ cmd_stop() {
     close_ssh_masters
     # shellcheck disable=SC2086
     podman stop --time 30 $names >/dev/null
-    log "stopped: $(echo $names)"
+    log "stopped: $(paste -sd' ' <<<"$names")"
 }
 
 cmd_destroy() {
@@ -303,7 +303,7 @@ cmd_destroy() {
         close_ssh_masters
         # shellcheck disable=SC2086
         podman rm --force --time 10 $names >/dev/null
-        log "removed: $(echo $names)"
+        log "removed: $(paste -sd' ' <<<"$names")"
     fi
     if podman network exists "$NETWORK"; then
         podman network rm --force "$NETWORK" >/dev/null
@@ -326,14 +326,16 @@ cmd_status() {
 }
 
 cmd_ssh() {
-    local target=${1:?usage: ssh HOST [CMD]} address hostname
+    local target=${1:?usage: ssh HOST [CMD]} address hostname found=
     shift
     while read -r address hostname; do
         if [[ $target == "$hostname" || $target == "$address" ]]; then
-            exec ssh "${SSH_OPTS[@]}" -t "root@$address" "$@"
+            found=$address
         fi
     done <<<"$(node_list)"
-    die "no node '$target' (see '$0 --env $ENV_NAME nodes')"
+    [[ -n $found ]] || die "no node '$target' (see '$0 --env $ENV_NAME nodes')"
+    # The terminal's stdin, for an interactive shell.
+    exec ssh "${SSH_OPTS[@]}" -t "root@$found" "$@"
 }
 
 case $COMMAND in

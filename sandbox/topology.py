@@ -98,8 +98,9 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 def node_hostname(name: str, hostvars: dict[str, Any]) -> str:
     """Hostname the node role sets (same rule as its node_name default)."""
-    if hostvars.get("node_name"):
-        return str(hostvars["node_name"])
+    for var in ("node_name", "nodename"):
+        if hostvars.get(var):
+            return str(hostvars[var])
     if "pg_cluster" in hostvars and "pg_seq" in hostvars:
         return f"{hostvars['pg_cluster']}-{hostvars['pg_seq']}"
     return name

@@ -165,7 +165,7 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
             out.extend(hba_mod.check_hba_rules(
                 rules, kind, var, cluster=name, host=m.host, ctx=ctx))
         out.extend(configs_mod.check_config_settings(
-            configs_mod.build_settings(m.vars), cluster=name, host=m.host))
+            m.vars, cluster=name, host=m.host))
         node = node_size(m)
         out.extend(tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],

@@ -21,9 +21,9 @@ cleanup() {
     # debootstrap mounts proc/sys inside the tree; never delete through a
     # mount that a failed run left behind.
     local m
-    for m in $(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r); do
-        umount -l "$m" || true
-    done
+    while read -r m; do
+        [[ -n $m ]] && { umount -l "$m" || true; }
+    done < <(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r)
     rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT

@@ -15,8 +15,12 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 # apt-get download writes into the current directory; _apt cannot read a
 # root-owned mktemp dir, which only costs a warning.
-apt-get download haproxy liblua5.3-0 libopentracing-c-wrapper0 libopentracing1 2>&1 \
-  | grep -v '^W: Download is performed unsandboxed' || true
+pkgs=(haproxy liblua5.3-0 libopentracing-c-wrapper0 libopentracing1)
+if ! apt-get download "${pkgs[@]}" >download.log 2>&1; then
+    # a fresh machine may not have package lists yet
+    apt-get update -qq
+    apt-get download "${pkgs[@]}" >download.log 2>&1 || { cat download.log >&2; exit 1; }
+fi
 mkdir -p "$dest"
 for deb in ./*.deb; do dpkg -x "$deb" "$dest"; done
 LD_LIBRARY_PATH="$dest/usr/lib/x86_64-linux-gnu" "$dest/usr/sbin/haproxy" -v | head -n 1

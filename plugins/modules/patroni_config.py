@@ -1,0 +1,194 @@
+#!/usr/bin/python
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Apply cluster-wide Patroni settings through the REST API."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: patroni_config
+short_description: Apply cluster-wide (DCS) Patroni settings through PATCH /config
+version_added: 0.1.0
+description:
+  - Reads the cluster-wide configuration of a Patroni cluster (C(GET /config)), compares it with O(config) and sends
+    C(PATCH /config) with only the keys that differ. Keys that O(config) does not name are left alone.
+  - Patroni reads C(bootstrap.dcs) of its configuration file only when it initialises the cluster; this module is how
+    later changes of C(ttl), C(loop_wait), C(maximum_lag_on_failover), C(synchronous_mode), cluster-wide PostgreSQL
+    parameters and the like reach a running cluster.
+  - Reports which changed parameters need a restart of PostgreSQL, and whether the member behind O(url) has a restart
+    pending. It never restarts anything.
+author:
+  - pigpen.pgsql contributors
+options:
+  url:
+    description:
+      - Base URL of a member's REST API; any member of the cluster will do.
+    type: str
+    default: http://127.0.0.1:8008
+  config:
+    description:
+      - Desired cluster-wide configuration, shaped like C(bootstrap.dcs) of Patroni's configuration file.
+      - A key set to V(null) is removed from the cluster configuration.
+    type: dict
+    required: true
+  username:
+    description:
+      - REST API user (C(restapi.authentication.username)); C(PATCH /config) needs it when authentication is on.
+    type: str
+  password:
+    description:
+      - REST API password.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for each HTTP request.
+    type: int
+    default: 10
+  validate_certs:
+    description:
+      - Check the REST API's certificate when O(url) is https.
+    type: bool
+    default: true
+extends_documentation_fragment: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - Uses only the REST API; runs on any host that reaches it.
+"""
+
+EXAMPLES = r"""
+- name: Push the cluster-wide settings of the model to the DCS
+  pigpen.pgsql.patroni_config:
+    url: http://10.10.10.11:8008
+    username: postgres
+    password: "{{ patroni_password }}"
+    config: "{{ patroni_config.bootstrap.dcs }}"
+  no_log: true
+
+- name: Switch to synchronous replication
+  pigpen.pgsql.patroni_config:
+    username: postgres
+    password: "{{ patroni_password }}"
+    config:
+      synchronous_mode: true
+"""
+
+RETURN = r"""
+patch:
+  description: The merge patch that was sent (or would be sent in check mode); empty when nothing differed.
+  returned: always
+  type: dict
+  sample: {"ttl": 60, "postgresql": {"parameters": {"max_connections": "300"}}}
+restart_parameters:
+  description: Changed PostgreSQL parameters that take effect only after a restart of PostgreSQL.
+  returned: always
+  type: list
+  elements: str
+  sample: [max_connections]
+pending_restart:
+  description: Whether the member behind O(url) reports a pending restart (after the change, if any was sent).
+  returned: always
+  type: bool
+config:
+  description: The cluster-wide configuration after the change (as Patroni answered, or as it would be in check mode).
+  returned: always
+  type: dict
+"""
+
+import json
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
+    config_patch,
+    merge,
+    restart_parameters,
+)
+
+
+class PatroniConfig:
+    """GET /config, compute the patch, PATCH /config."""
+
+    def __init__(self, module, opener=open_url):
+        self.module = module
+        self.opener = opener
+        self.url = module.params["url"].rstrip("/")
+
+    def request(self, path, method="GET", body=None, auth=False):
+        params = self.module.params
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        kwargs = {}
+        if auth and params["username"] is not None:
+            kwargs = {"url_username": params["username"],
+                      "url_password": params["password"],
+                      "force_basic_auth": True}
+        url = self.url + path
+        try:
+            resp = self.opener(url, data=data, method=method, headers=headers,
+                               timeout=params["timeout"],
+                               validate_certs=params["validate_certs"], **kwargs)
+            text = resp.read()
+        except HTTPError as exc:
+            detail = exc.read() if hasattr(exc, "read") else b""
+            if isinstance(detail, bytes):
+                detail = detail.decode("utf-8", "replace")
+            hint = ""
+            if exc.code == 401:
+                hint = "; set username and password to restapi.authentication of the cluster"
+            self.module.fail_json(msg="%s %s answered HTTP %s: %s%s" % (
+                method, url, exc.code, (detail or str(exc)).strip(), hint))
+        except (URLError, OSError, ValueError) as exc:
+            self.module.fail_json(msg="%s %s failed: %s; is Patroni running and its REST API reachable?"
+                                  % (method, url, exc))
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        try:
+            return json.loads(text) if text.strip() else {}
+        except ValueError:
+            self.module.fail_json(msg="%s %s did not answer JSON: %r" % (method, url, text[:200]))
+
+    def run(self):
+        desired = self.module.params["config"]
+        current = self.request("/config")
+        patch = config_patch(current, desired)
+        result = {"changed": bool(patch), "patch": patch,
+                  "restart_parameters": restart_parameters(patch)}
+        if patch and self.module._diff:
+            result["diff"] = {"before": current, "after": merge(current, patch)}
+        if patch and not self.module.check_mode:
+            result["config"] = self.request("/config", method="PATCH", body=patch, auth=True)
+        else:
+            result["config"] = merge(current, patch)
+        state = self.request("/patroni")
+        result["pending_restart"] = bool(state.get("pending_restart", False))
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "default": "http://127.0.0.1:8008"},
+            "config": {"type": "dict", "required": True},
+            "username": {"type": "str"},
+            "password": {"type": "str", "no_log": True},
+            "timeout": {"type": "int", "default": 10},
+            "validate_certs": {"type": "bool", "default": True},
+        },
+        required_together=[["username", "password"]],
+        supports_check_mode=True,
+    )
+    module.exit_json(**PatroniConfig(module).run())
+
+
+if __name__ == "__main__":
+    main()
