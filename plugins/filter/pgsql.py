@@ -70,6 +70,16 @@ def pg_configs(pg_plan, host_vars, mask_secrets=False):
         _fail(exc, "pg_configs")
 
 
+def pg_host_services(hostvars, groups, host):
+    """Services the HAProxy of ``host`` publishes (own cluster, or clusters
+    whose ``pg_service_provider`` group holds it)."""
+    try:
+        inv = load_valid(hostvars, groups, None)
+        return plan.host_services(inv, host)
+    except ModelError as exc:
+        _fail(exc, "pg_host_services(%s)" % host)
+
+
 def pg_problems(hostvars, groups, hosts=None):
     """Every problem of the clusters of ``hosts`` (all when omitted), as
     messages; empty when the inventory is valid."""
@@ -108,5 +118,6 @@ class FilterModule:
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,
             "pg_ha_plan": pg_ha_plan,
+            "pg_host_services": pg_host_services,
             "pg_tune": pg_tune,
         }

@@ -54,6 +54,7 @@ MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
     configs_mod.SETTINGS_DEFAULTS) | {
     "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
+    "pg_node_mem_mb", "pg_node_cpu",
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
 
 
@@ -166,6 +167,18 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                 rules, kind, var, cluster=name, host=m.host, ctx=ctx))
         out.extend(configs_mod.check_config_settings(
             m.vars, cluster=name, host=m.host))
+        for var, low in (("pg_node_mem_mb", 256), ("pg_node_cpu", 1)):
+            value = m.vars.get(var)
+            if value is not None and (not is_int(value) or value < low):
+                problem(m.host, var, value, "is not a whole number of at "
+                        "least %d" % low, "write e.g. %s: %d (no unit, no "
+                        "quotes), or leave it unset to use the gathered "
+                        "facts" % (var, 1024 if low > 1 else 1))
+        if (m.vars.get("pg_node_mem_mb") is None) != (
+                m.vars.get("pg_node_cpu") is None):
+            problem(m.host, "pg_node_mem_mb", m.vars.get("pg_node_mem_mb"),
+                    "pg_node_mem_mb and pg_node_cpu go together",
+                    "set both, or neither (then the facts are used)")
         node = node_size(m)
         out.extend(tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
@@ -176,22 +189,27 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
 
 def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
                            ) -> List[Problem]:
-    """A problem with a cluster-wide setting that every member reports alike
-    is reported once, for the cluster."""
+    """A problem that every member of a multi-member cluster reports alike
+    (a setting of the cluster's group vars, typically) is reported once,
+    for the cluster, instead of once per host."""
     size = len(cluster.members)
-    counts: Dict[Any, int] = {}
+    if size < 2:
+        return found
+
+    def key(p: Problem):
+        return (p.field, repr(p.value), p.what, p.fix)
+
+    counts: Dict[Any, set] = {}
     for p in found:
-        if p.host is not None and p.field.split("[")[0].split(".")[0] in \
-                CLUSTER_WIDE:
-            key = (p.field, repr(p.value), p.what, p.fix)
-            counts[key] = counts.get(key, 0) + 1
+        if p.host is not None:
+            counts.setdefault(key(p), set()).add(p.host)
     out: List[Problem] = []
     emitted = set()
     for p in found:
-        key = (p.field, repr(p.value), p.what, p.fix)
-        if p.host is not None and counts.get(key) == size:
-            if key not in emitted:
-                emitted.add(key)
+        k = key(p)
+        if p.host is not None and len(counts[k]) == size:
+            if k not in emitted:
+                emitted.add(k)
                 out.append(Problem(p.cluster, None, p.field, p.value,
                                    p.what, p.fix))
             continue
@@ -338,16 +356,27 @@ def hba_context(inv: Inventory, cluster: Cluster, member: Member):
 
 
 def node_size(member: Member) -> Dict[str, Any]:
-    """Memory/CPU/disk of the member's node: facts when the inventory has
-    them (after fact gathering), else :data:`REFERENCE_NODE`."""
-    mem = member.vars.get("ansible_memtotal_mb")
-    cpu = member.vars.get("ansible_processor_vcpus")
-    known = is_int(mem) and is_int(cpu)
+    """Memory/CPU/disk to tune the member for.
+
+    ``pg_node_mem_mb``/``pg_node_cpu`` when set (containers that share a
+    host see the host's memory and CPUs in their facts: give them their
+    share), else the gathered facts, else :data:`REFERENCE_NODE` (a dry
+    render gathers nothing)."""
+    mem = member.vars.get("pg_node_mem_mb")
+    cpu = member.vars.get("pg_node_cpu")
+    source = "inventory"
+    if not (is_int(mem) and is_int(cpu)):
+        mem = member.vars.get("ansible_memtotal_mb")
+        cpu = member.vars.get("ansible_processor_vcpus")
+        source = "facts"
+    if not (is_int(mem) and is_int(cpu)):
+        mem, cpu, source = REFERENCE_NODE["mem_mb"], REFERENCE_NODE["cpu"], \
+            "reference"
     return {
-        "mem_mb": mem if known else REFERENCE_NODE["mem_mb"],
-        "cpu": cpu if known else REFERENCE_NODE["cpu"],
+        "mem_mb": mem,
+        "cpu": cpu,
         "disk_gb": member.vars.get("pg_disk_gb"),
-        "from_facts": known,
+        "source": source,
     }
 
 
@@ -437,6 +466,22 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
         "node": node,
         "tuning": dict(member_tuning(cluster, member)),
     }
+
+
+def host_services(inv: Inventory, host: str) -> List[Dict[str, Any]]:
+    """The services the HAProxy of ``host`` publishes: its own cluster's
+    when the cluster has no ``pg_service_provider``, plus those of every
+    cluster whose provider group holds the host. Sorted by port."""
+    out: List[Dict[str, Any]] = []
+    for name, cluster in sorted(inv.clusters.items()):
+        provider = cluster.setting("pg_service_provider")
+        if provider:
+            publish = host in (inv.groups.get(provider) or ())
+        else:
+            publish = cluster.member(host) is not None
+        if publish:
+            out.extend(cluster_plan(inv, name)["services"])
+    return sorted(out, key=lambda s: (s["port"], s["name"]))
 
 
 def plan_all(inv: Inventory) -> Dict[str, Any]:

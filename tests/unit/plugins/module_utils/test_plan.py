@@ -101,13 +101,18 @@ def test_tuning_uses_facts_when_present():
     hv, groups = build(pg_test())
     inv = plan.analyze(hv, groups)
     assert plan.instance_plan(inv, "10.10.10.11")["node"] == {
-        "mem_mb": 4096, "cpu": 2, "disk_gb": None, "from_facts": False}
+        "mem_mb": 4096, "cpu": 2, "disk_gb": None, "source": "reference"}
     hv["10.10.10.11"].update({"ansible_memtotal_mb": 16384, "ansible_processor_vcpus": 8})
     inv = plan.analyze(hv, groups)
     node = plan.instance_plan(inv, "10.10.10.11")["node"]
-    assert node == {"mem_mb": 16384, "cpu": 8, "disk_gb": None, "from_facts": True}
+    assert node == {"mem_mb": 16384, "cpu": 8, "disk_gb": None, "source": "facts"}
     # shared_buffers is a quarter of memory by default
     assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "4096MB"
+    # an explicit size wins over the facts (containers see the host's memory)
+    hv["10.10.10.11"].update({"pg_node_mem_mb": 1024, "pg_node_cpu": 1})
+    inv = plan.analyze(hv, groups)
+    assert plan.instance_plan(inv, "10.10.10.11")["node"]["source"] == "inventory"
+    assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "256MB"
 
 
 class Undefined(Exception):
@@ -174,3 +179,16 @@ def test_unknown_cluster_and_host_raise_key_error():
         plan.cluster_plan(inv, "pg-nope")
     with pytest.raises(KeyError):
         plan.instance_plan(inv, "10.9.9.9")
+
+
+def test_host_services_with_and_without_provider():
+    hv, groups = build(pg_test(), cluster("pg-x", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
+    }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
+    # pg-x's default ports clash with nothing on the proxy group (pg-test has no provider)
+    inv = plan.require(plan.analyze(hv, groups))
+    assert [s["name"] for s in plan.host_services(inv, "10.10.10.11")] == [
+        "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
+    assert plan.host_services(inv, "10.10.10.21") == []  # its provider publishes
+    assert [s["name"] for s in plan.host_services(inv, "10.10.10.10")] == [
+        "pg-x-primary", "pg-x-replica", "pg-x-default", "pg-x-offline"]
