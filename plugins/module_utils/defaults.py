@@ -81,6 +81,7 @@ SANDBOX_PASSWORDS = {
     "pg_admin_password": "DBUser.DBA",
     "pg_monitor_password": "DBUser.Monitor",
     "patroni_password": "Patroni.API",
+    "haproxy_admin_password": "HAProxy.Admin",
 }
 
 # Everything else the model reads, with its default.

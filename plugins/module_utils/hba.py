@@ -239,6 +239,11 @@ def _host_cidr(text: Any) -> Optional[str]:
     """An inventory IP address as a /32 or /128, or None if it is not one."""
     if not isinstance(text, str) or "%" in text:
         return None
+    return _host_cidr_text(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _host_cidr_text(text: str) -> Optional[str]:
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:

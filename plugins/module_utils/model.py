@@ -148,17 +148,27 @@ class Cluster:
 
     name: str
     members: List[Member] = field(default_factory=list)
+    _settings: Dict[str, Any] = field(default_factory=dict, repr=False,
+                                      compare=False)
 
     def setting(self, name: str) -> Any:
         """A cluster-wide setting (the first member's value, else default).
 
-        Validation checks that members agree on cluster-wide settings.
+        Validation checks that members agree on cluster-wide settings. The
+        answer is remembered: members do not change once loaded.
         """
+        try:
+            return self._settings[name]
+        except KeyError:
+            pass
+        value = MODEL_DEFAULTS.get(name)
         for member in self.members:
-            value = member.vars.get(name)
-            if value is not None:
-                return value
-        return MODEL_DEFAULTS.get(name)
+            own = member.vars.get(name)
+            if own is not None:
+                value = own
+                break
+        self._settings[name] = value
+        return value
 
     @property
     def leader(self) -> Optional[Member]:
@@ -199,6 +209,8 @@ class Inventory:
     problems: List[Problem]
     hostvars: Mapping[str, Mapping[str, Any]]
     by_host: Dict[str, Cluster] = field(default_factory=dict)
+    # per-member HBA contexts, filled on first use by plan.hba_context
+    hba_contexts: Dict[str, Any] = field(default_factory=dict)
 
     def cluster_of(self, host: str) -> Optional[Cluster]:
         return self.by_host.get(host)

@@ -291,8 +291,14 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
     hv, groups = build(pg_test())
     inv = plan.analyze(hv, groups)
     lines = plan.warnings(inv)
-    assert len(lines) == 4
-    assert lines[0].startswith("patroni_password is the public sandbox default "
+    assert [line.split(" ", 1)[0] for line in lines] == [
+        "haproxy_admin_password", "patroni_password", "pg_admin_password",
+        "pg_monitor_password", "pg_replication_password"]
+    assert lines[1].startswith("patroni_password is the public sandbox default "
                                "(Patroni.API) in cluster(s) pg-test")
+    hv, groups = build(pg_test(pgbackrest_method="minio"))
+    lines = plan.warnings(plan.analyze(hv, groups))
+    assert any(line.startswith("pgbackrest_repo.minio.") and line.endswith(
+        "(cluster(s) pg-test)") for line in lines)
     hv, groups = sandbox()
     assert plan.warnings(plan.analyze(hv, groups)) == []
