@@ -248,9 +248,13 @@ def pgbouncer_users(default_roles: Any, users: Any) -> List[Dict[str, Any]]:
 
 def pgbouncer_databases(databases: Any) -> List[Dict[str, Any]]:
     """Databases exposed through pgbouncer (``pgbouncer`` defaults to true),
-    in inventory order."""
+    in inventory order, after the ``postgres`` maintenance database (which
+    every cluster has; list it with ``pgbouncer: false`` to keep it out)."""
     out = []
-    for db in _named(databases):
+    named = _named(databases)
+    if not any(db.get("name") == "postgres" for db in named):
+        named = [{"name": "postgres"}] + named
+    for db in named:
         name = db.get("name")
         if not isinstance(name, str) or db.get("state", "create") == "absent":
             continue

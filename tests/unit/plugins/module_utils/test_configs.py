@@ -457,6 +457,7 @@ def test_pgbouncer_sandbox():
     _, pgb, _, _ = files(sandbox(), "10.10.10.10")
     assert pgb == [
         ["databases", [
+            ["postgres", "host=/var/run/postgresql port=5432 dbname=postgres"],
             ["meta", "host=/var/run/postgresql port=5432 dbname=meta"]]],
         ["users", [
             ["dbuser_dba", "pool_mode=session max_user_connections=16"],
@@ -465,6 +466,7 @@ def test_pgbouncer_sandbox():
     ]
     _, pgb, _, _ = files(sandbox(), "10.10.10.12")
     assert section(pgb, "databases") == [
+        ["postgres", "host=/var/run/postgresql port=5432 dbname=postgres"],
         ["test", "host=/var/run/postgresql port=5432 dbname=test"]]
     assert section(pgb, "pgbouncer") == PGBOUNCER_MAIN
 
@@ -487,6 +489,7 @@ def test_pgbouncer_pool_settings():
         pgbouncer_poolmode="session", pgbouncer_port=16432, pg_port=15432)
     _, pgb, _, _ = files(sandbox(test=test), "10.10.10.11")
     assert section(pgb, "databases") == [
+        ["postgres", "host=/var/run/postgresql port=15432 dbname=postgres"],
         ["test", "host=/var/run/postgresql port=15432 dbname=test "
                  "pool_mode=session pool_size=20 min_pool_size=5 "
                  "reserve_pool=10 max_db_connections=80"],

@@ -35,7 +35,7 @@ def test_sandbox_identity():
         {"name": "dbuser_monitor", "pool_mode": "session", "max_user_connections": 8},
         {"name": "test", "pool_mode": None, "max_user_connections": None},
     ]
-    assert [d["name"] for d in test["pgbouncer"]["databases"]] == ["test"]
+    assert [d["name"] for d in test["pgbouncer"]["databases"]] == ["postgres", "test"]
 
     ident = plan.instance_plan(inv, "10.10.10.13")["identity"]
     assert ident == {

@@ -1,0 +1,96 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""plugins/modules/patroni_config.py with a fake REST API."""
+
+from __future__ import annotations
+
+import io
+import json
+from urllib.error import HTTPError
+
+import pytest
+
+from ansible_collections.pigpen.pgsql.plugins.modules import patroni_config as mod
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, **params):
+        self.params = {"url": "http://10.0.0.1:8008/", "username": "postgres",
+                       "password": "secret", "timeout": 10, "validate_certs": True,
+                       "config": {}}
+        self.params.update(params)
+        self.check_mode = check_mode
+        self._diff = True
+
+    def fail_json(self, **kwargs):
+        raise Failed(kwargs["msg"])
+
+
+class FakeApi:
+    """GET/PATCH /config and GET /patroni of one member."""
+
+    def __init__(self, config, pending=False, status=None):
+        self.config = config
+        self.pending = pending
+        self.status = status
+        self.calls = []
+
+    def __call__(self, url, data=None, method="GET", headers=None, timeout=None,
+                 validate_certs=True, **auth):
+        self.calls.append((method, url, json.loads(data) if data else None, auth))
+        if self.status:
+            raise HTTPError(url, self.status, "nope", {}, io.BytesIO(b"no auth"))
+        if url.endswith("/patroni"):
+            return io.BytesIO(json.dumps({"state": "running",
+                                          "pending_restart": self.pending}).encode())
+        if method == "PATCH":
+            self.config = mod.merge(self.config, json.loads(data))
+        return io.BytesIO(json.dumps(self.config).encode())
+
+
+def run(api, **params):
+    return mod.PatroniConfig(FakeModule(**params), opener=api).run()
+
+
+def test_nothing_to_change_sends_no_patch():
+    api = FakeApi({"ttl": 30, "postgresql": {"parameters": {"max_connections": "200"}}})
+    result = run(api, config={"ttl": "30", "postgresql": {"parameters": {"max_connections": 200}}})
+    assert result["changed"] is False and result["patch"] == {}
+    assert [c[0] for c in api.calls] == ["GET", "GET"]
+
+
+def test_patches_only_the_difference_with_credentials():
+    api = FakeApi({"ttl": 30, "loop_wait": 5, "postgresql": {"parameters": {"max_connections": "200"}}})
+    result = run(api, config={"ttl": 60, "loop_wait": 5,
+                              "postgresql": {"parameters": {"max_connections": "300"}}})
+    assert result["changed"] is True
+    assert result["patch"] == {"ttl": 60, "postgresql": {"parameters": {"max_connections": "300"}}}
+    assert result["restart_parameters"] == ["max_connections"]
+    method, url, body, auth = api.calls[1]
+    assert (method, url) == ("PATCH", "http://10.0.0.1:8008/config")
+    assert body == result["patch"]
+    assert auth == {"url_username": "postgres", "url_password": "secret", "force_basic_auth": True}
+    assert api.config["ttl"] == 60
+    assert result["diff"]["before"]["ttl"] == 30 and result["diff"]["after"]["ttl"] == 60
+
+
+def test_check_mode_changes_nothing():
+    api = FakeApi({"ttl": 30})
+    result = run(api, check_mode=True, config={"ttl": 60})
+    assert result["changed"] is True and result["config"] == {"ttl": 60}
+    assert api.config == {"ttl": 30}
+    assert "PATCH" not in [c[0] for c in api.calls]
+
+
+def test_reports_pending_restart():
+    result = run(FakeApi({"ttl": 30}, pending=True), config={"ttl": 30})
+    assert result["pending_restart"] is True and result["changed"] is False
+
+
+def test_http_error_names_the_url_and_the_fix():
+    with pytest.raises(Failed, match=r"GET http://10.0.0.1:8008/config answered HTTP 401.*username and password"):
+        run(FakeApi({}, status=401), config={"ttl": 30})
