@@ -72,7 +72,7 @@ sandbox-info: ## how to reach the sandbox nodes
 	@echo "PostgreSQL (sandbox credentials, see docs/sandbox.md):"
 	@echo "  psql postgres://dbuser_dba:DBUser.DBA@10.10.10.11:5433/postgres    # primary service (pgbouncer)"
 	@echo "  psql postgres://dbuser_dba:DBUser.DBA@10.10.10.11:5434/postgres    # replica service"
-	@echo "  psql postgres://dbuser_dba:DBUser.DBA@10.10.10.3:5436/postgres     # pg-test VIP, direct to the primary"
+	@echo "  psql postgres://dbuser_dba:DBUser.DBA@10.10.10.11:5436/postgres    # primary, direct (no pool)"
 	@echo "  psql postgres://test:test@10.10.10.11:5433/test                    # business user and database"
 	@echo
 	@echo "Lifecycle: make sandbox-stop | sandbox-start | sandbox-status | sandbox-destroy (docs/sandbox.md)"

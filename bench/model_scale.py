@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()
     rows = []
     for size in SIZES:
         hostvars, groups = inventory(size)
@@ -95,7 +96,8 @@ def main() -> int:
                 "for N clusters of 3 instances",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                 "machine": platform.machine()},
+                 "machine": platform.machine(),
+                 "load_average_at_start": [round(x, 2) for x in load_at_start]},
         "repeat": args.repeat,
         "results": rows,
         "target": {"clusters": 1000, "max_s": TARGET_S,
