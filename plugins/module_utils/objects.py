@@ -9,7 +9,7 @@ PostgreSQL will accept) and derives the pgbouncer user and database lists.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     BUILTIN_ROLES,
@@ -270,7 +270,3 @@ def pgbouncer_databases(databases: Any) -> List[Dict[str, Any]]:
         })
     return out
 
-
-def user_names(items: Sequence[Any]) -> List[str]:
-    return [i["name"] for i in _named(list(items))
-            if isinstance(i.get("name"), str)]
