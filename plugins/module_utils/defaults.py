@@ -124,6 +124,16 @@ MODEL_DEFAULTS = {
     "pgbackrest_method": "local",
     "pg_safeguard": False,
     "node_firewall_intranet": list(DEFAULT_INTRANET),
+    # limits of the access-layer roles (roles/haproxy, roles/pgbouncer,
+    # roles/vip), checked here so a bad value stops the play before any node
+    # is touched
+    "haproxy_maxconn": 20000,
+    "haproxy_limit_nofile": 65536,
+    "haproxy_client_timeout": "24h",
+    "haproxy_server_timeout": "24h",
+    "haproxy_connect_timeout": "3s",
+    "pgbouncer_limit_nofile": 65536,
+    "vip_interval": 1000,
     "admin_ip": None,
 }
 

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import gc
 import ipaddress
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
@@ -206,6 +207,7 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
             problem(m.host, "pg_node_mem_mb", m.vars.get("pg_node_mem_mb"),
                     "pg_node_mem_mb and pg_node_cpu go together",
                     "set both, or neither (then the facts are used)")
+        out.extend(_check_access_limits(m))
         node = node_size(m)
         out.extend(tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
@@ -241,6 +243,52 @@ def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
                                    p.what, p.fix))
             continue
         out.append(p)
+    return out
+
+
+_DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?$")
+
+
+def _check_access_limits(m: Member) -> List[Problem]:
+    """Limits of the HAProxy, pgbouncer and VIP roles on one member (the
+    roles assert the same rules; this catches them before any node is
+    touched)."""
+    out: List[Problem] = []
+    cls = m.cluster
+
+    def whole(var: str, low: int, fix: str) -> bool:
+        value = m.get(var)
+        if not is_int(value) or value < low:
+            out.append(Problem(cls, m.host, var, value,
+                               "is not a whole number of at least %d" % low,
+                               fix))
+            return False
+        return True
+
+    ok = whole("haproxy_maxconn", 100, "write e.g. haproxy_maxconn: 4000")
+    ok = whole("haproxy_limit_nofile", 1024,
+               "write e.g. haproxy_limit_nofile: 65536") and ok
+    if ok and m.get("haproxy_limit_nofile") < \
+            2 * m.get("haproxy_maxconn") + 100:
+        out.append(Problem(
+            cls, m.host, "haproxy_limit_nofile", m.get("haproxy_limit_nofile"),
+            "is below 2 x haproxy_maxconn (%d) + 100: HAProxy needs about two "
+            "files per connection and would not start" %
+            m.get("haproxy_maxconn"),
+            "lower haproxy_maxconn or raise haproxy_limit_nofile to at least "
+            "%d" % (2 * m.get("haproxy_maxconn") + 100)))
+    for var in ("haproxy_client_timeout", "haproxy_server_timeout",
+                "haproxy_connect_timeout"):
+        value = m.get(var)
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or \
+                not _DURATION.match(str(value)):
+            out.append(Problem(cls, m.host, var, value,
+                               "is not an HAProxy duration",
+                               "write a number with an optional unit (us, "
+                               "ms, s, m, h, d), e.g. 24h"))
+    whole("pgbouncer_limit_nofile", 1024,
+          "write e.g. pgbouncer_limit_nofile: 65536")
+    whole("vip_interval", 100, "write e.g. vip_interval: 1000 (milliseconds)")
     return out
 
 

@@ -243,6 +243,17 @@ CASES = [
      build(pg_test(pg_node_cpu=2)),
      ["cluster pg-test: pg_node_mem_mb = (unset): pg_node_mem_mb and pg_node_cpu go "
       "together; fix: set both, or neither (then the facts are used)"]),
+    ("haproxy-files-below-maxconn",
+     build(pg_test(haproxy_maxconn=20000, haproxy_limit_nofile=16384)),
+     ["cluster pg-test: haproxy_limit_nofile = 16384: is below 2 x haproxy_maxconn "
+      "(20000) + 100: HAProxy needs about two files per connection and would not start; "
+      "fix: lower haproxy_maxconn or raise haproxy_limit_nofile to at least 40100"]),
+    ("access-limits-types",
+     build(pg_test(haproxy_client_timeout="1 day", pgbouncer_limit_nofile="64k")),
+     ["cluster pg-test: haproxy_client_timeout = '1 day': is not an HAProxy duration; fix: "
+      "write a number with an optional unit (us, ms, s, m, h, d), e.g. 24h",
+      "cluster pg-test: pgbouncer_limit_nofile = '64k': is not a whole number of at least "
+      "1024; fix: write e.g. pgbouncer_limit_nofile: 65536"]),
     ("conf-profile-unknown",
      build(pg_test(pg_conf="oltpp")),
      None),  # exact text owned by test_tuning.py
