@@ -172,7 +172,7 @@ run_node() {
     podman run --detach --name "$name" --hostname "$hostname" \
         --label "$LABEL=$ENV_NAME" --label "$LABEL.address=$address" \
         --network "$NETWORK" --ip "$address" --no-hosts \
-        --runtime runc --systemd always --cap-add NET_ADMIN \
+        --runtime runc --systemd always --cap-add NET_ADMIN --cap-add NET_RAW \
         --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
         "$tag" /sbin/init >/dev/null
 }

@@ -53,18 +53,23 @@ def pg_instance_plan(hostvars, groups, host):
 
 
 def pg_configs(pg_plan, host_vars, mask_secrets=False):
-    """Patroni config, pgbouncer.ini and pgbackrest.conf sections of one
-    instance, from its plan (``pg_instance_plan``) and its settings."""
+    """Patroni config, pgbouncer.ini and pgbackrest.conf sections, the
+    cluster's etcd user and the pg-vip config of one instance, from its
+    plan (``pg_instance_plan``) and its settings."""
     try:
         settings = configs_mod.build_settings(host_vars)
         settings["mask_secrets"] = bool(mask_secrets)
         cplan = pg_plan["cluster"]
+        patroni = configs_mod.patroni_config(cplan, pg_plan, settings)
         return {
-            "patroni": configs_mod.patroni_config(cplan, pg_plan, settings),
+            "patroni": patroni,
             "pgbouncer_ini": configs_mod.pgbouncer_ini(cplan, pg_plan,
                                                        settings),
             "pgbackrest_conf": configs_mod.pgbackrest_conf(cplan, pg_plan,
                                                            settings),
+            "etcd_user": configs_mod.etcd_user(cplan, settings),
+            "vip": configs_mod.vip_config(cplan, pg_plan, patroni["etcd3"],
+                                          settings),
         }
     except (ModelError, KeyError, TypeError) as exc:
         _fail(exc, "pg_configs")
@@ -85,6 +90,15 @@ def pg_problems(hostvars, groups, hosts=None):
     messages; empty when the inventory is valid."""
     _, found = load_checked(hostvars, groups, hosts)
     return [str(p) for p in found]
+
+
+def pg_etcd_users(hostvars, groups):
+    """The etcd user of every PostgreSQL cluster: name, password and the
+    key prefix its role may use."""
+    try:
+        return plan.etcd_users(load_valid(hostvars, groups, None))
+    except ModelError as exc:
+        _fail(exc, "pg_etcd_users")
 
 
 def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
@@ -117,6 +131,7 @@ class FilterModule:
             "pg_configs": pg_configs,
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,
+            "pg_etcd_users": pg_etcd_users,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
             "pg_tune": pg_tune,

@@ -172,6 +172,8 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "etcd_cacert": None,
     "etcd_username": None,
     "etcd_password": None,
+    "pg_etcd_password": SANDBOX_PASSWORDS["pg_etcd_password"],
+    "vip_interval": MODEL_DEFAULTS["vip_interval"],
     # pgbouncer
     "pgbouncer_conf_dir": "/etc/pgbouncer",
     "pgbouncer_log_dir": "/pg/log/pgbouncer",
@@ -811,6 +813,10 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     if s["etcd_username"] is not None:
         etcd["username"] = s["etcd_username"]
         etcd["password"] = _secret(s, s["etcd_password"])
+    elif cplan["etcd"].get("auth"):
+        # the cluster's own etcd user (created by the etcd and patroni roles)
+        etcd["username"] = cplan["etcd"]["username"]
+        etcd["password"] = _secret(s, s["pg_etcd_password"])
 
     dcs: Dict[str, Any] = {
         key: ha[key] for key in (
@@ -1046,3 +1052,46 @@ def ini_lines(sections: Sequence[Sequence[Any]], *,
         out.append("[%s]" % section)
         out.extend("%s%s%s" % (k, separator, v) for k, v in pairs)
     return out
+
+
+# ------------------------------------------------------------------ etcd, VIP
+
+def etcd_user(cplan: Mapping[str, Any],
+              settings: Optional[Mapping[str, Any]] = None
+              ) -> Optional[Dict[str, str]]:
+    """The cluster's own etcd user ({name, password, prefix}), which the
+    etcd and patroni roles create; None when etcd runs without
+    authentication or the inventory names an etcd user of its own
+    (``etcd_username``: managed elsewhere)."""
+    s = _effective(settings)
+    etcd = cplan["etcd"]
+    if not etcd.get("auth") or s["etcd_username"] is not None:
+        return None
+    return {"name": etcd["username"], "password": s["pg_etcd_password"],
+            "prefix": etcd["prefix"]}
+
+
+def vip_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
+               etcd: Mapping[str, Any],
+               settings: Optional[Mapping[str, Any]] = None
+               ) -> Optional[Dict[str, Any]]:
+    """The configuration of pg-vip (roles/vip) on one member; None when the
+    cluster has no VIP. ``etcd`` is the ``etcd3`` block of the member's
+    Patroni configuration (same endpoints and user). Keys as
+    ``roles/vip/files/pg_vip.py`` reads them."""
+    s = _effective(settings)
+    vip = cplan["vip"]
+    if not vip["enabled"]:
+        return None
+    return {
+        "address": vip["ip"],
+        "prefix": vip["prefix"],
+        "interface": vip["interface"],
+        "key": cplan["etcd"]["leader_key"],
+        "instance": iplan["identity"]["instance"],
+        "endpoints": ["%s://%s" % (etcd["protocol"], h) for h in etcd["hosts"]],
+        "username": etcd.get("username", ""),
+        "password": etcd.get("password", ""),
+        "patroni_url": "http://127.0.0.1:%d" % s["patroni_port"],
+        "interval_ms": s["vip_interval"],
+    }

@@ -82,6 +82,9 @@ SANDBOX_PASSWORDS = {
     "pg_monitor_password": "DBUser.Monitor",
     "patroni_password": "Patroni.API",
     "haproxy_admin_password": "HAProxy.Admin",
+    # etcd: the cluster's own etcd user (Patroni, pg-vip) and etcd's root
+    "pg_etcd_password": "DCS.Patroni",
+    "etcd_root_password": "Etcd.Root",
 }
 
 # Everything else the model reads, with its default.
@@ -121,6 +124,10 @@ MODEL_DEFAULTS = {
     "pg_vip_enabled": False,
     "pg_vip_address": "127.0.0.1/24",
     "pg_vip_interface": "eth0",
+    # etcd authentication (read from the etcd group's members): each
+    # PostgreSQL cluster gets an etcd user and role named after it, allowed
+    # only below <pg_namespace>/<pg_cluster>/
+    "etcd_auth": True,
     "pgbackrest_method": "local",
     "pg_safeguard": False,
     "node_firewall_intranet": list(DEFAULT_INTRANET),
@@ -145,5 +152,5 @@ CLUSTER_WIDE = (
     "pg_pwd_enc", "pg_default_services", "pg_services",
     "pg_default_service_dest", "pg_service_provider", "pg_default_roles",
     "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
-    "pg_vip_address", "pgbackrest_method",
+    "pg_vip_address", "pgbackrest_method", "pg_etcd_password",
 )

@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
+    SANDBOX_PASSWORDS,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
@@ -161,7 +162,7 @@ class Cluster:
             return self._settings[name]
         except KeyError:
             pass
-        value = MODEL_DEFAULTS.get(name)
+        value = MODEL_DEFAULTS.get(name, SANDBOX_PASSWORDS.get(name))
         for member in self.members:
             own = member.vars.get(name)
             if own is not None:

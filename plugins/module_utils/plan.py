@@ -149,9 +149,12 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         ref = first.vars.get(var)
         for m in cluster.members[1:]:
             if m.vars.get(var) != ref:
-                problem(m.host, var, m.vars.get(var),
+                secret = var in SANDBOX_PASSWORDS
+                problem(m.host, var,
+                        "(hidden)" if secret else m.vars.get(var),
                         "differs from %s's value %s; it is a cluster-wide "
-                        "setting" % (first.host, _short(ref)),
+                        "setting" % (first.host,
+                                     "(hidden)" if secret else _short(ref)),
                         "set %s once in the group vars of %s" % (var, name))
                 break
 
@@ -163,6 +166,9 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         name, cluster.setting("pg_default_roles"),
         cluster.setting("pg_users"), cluster.setting("pg_databases"), dbsu))
 
+    if not _password_ok(cluster.setting("pg_etcd_password")):
+        problem(None, "pg_etcd_password", "(hidden)", _PASSWORD_WHAT,
+                _PASSWORD_FIX)
     namespace = cluster.setting("pg_namespace")
     if not isinstance(namespace, str) or not namespace.startswith("/") or \
             namespace.endswith("/") and namespace != "/":
@@ -299,6 +305,16 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_PASSWORD_WHAT = "is not a password of 4 to 128 printable characters"
+_PASSWORD_FIX = ("quote a password of printable characters without spaces, "
+                 "quotes or backslashes, e.g. from ansible-vault")
+
+
+def _password_ok(value: Any) -> bool:
+    return isinstance(value, str) and 4 <= len(value) <= 128 and \
+        value.isprintable() and not any(c in value for c in " '\"\\")
+
+
 def _check_vip(cluster: Cluster) -> List[Problem]:
     if cluster.setting("pg_vip_enabled") is not True:
         enabled = cluster.setting("pg_vip_enabled")
@@ -399,6 +415,24 @@ def _check_etcd(inv: Inventory) -> List[Problem]:
                                m.vars.get("ansible_host"),
                                "the etcd member has no IP address",
                                "name the host by its IP or set ansible_host"))
+    auth = [m.vars.get("etcd_auth") for m in inv.etcd]
+    for m, value in zip(inv.etcd, auth):
+        if value is not None and not isinstance(value, bool):
+            out.append(Problem("etcd", m.host, "etcd_auth", value,
+                               "is not a boolean",
+                               "write etcd_auth: true (or false) without "
+                               "quotes"))
+    if len({bool(v is not False) for v in auth}) > 1:
+        out.append(Problem("etcd", None, "etcd_auth", auth,
+                           "the etcd members disagree on authentication",
+                           "set etcd_auth once, in the etcd group's vars"))
+    if etcd_auth(inv):
+        for m in inv.etcd:
+            root = m.get("etcd_root_password",
+                         SANDBOX_PASSWORDS["etcd_root_password"])
+            if not _password_ok(root):
+                out.append(Problem("etcd", m.host, "etcd_root_password",
+                                   "(hidden)", _PASSWORD_WHAT, _PASSWORD_FIX))
     if len(inv.etcd) % 2 == 0:
         out.append(Problem("etcd", None, "groups.etcd",
                            [m.host for m in inv.etcd],
@@ -510,19 +544,56 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
             "databases": objects.pgbouncer_databases(
                 cluster.setting("pg_databases")),
         },
-        "etcd": {
-            "namespace": cluster.setting("pg_namespace"),
-            "leader_key": "%s/%s/leader" % (
-                cluster.setting("pg_namespace").rstrip("/"), cluster.name),
-            "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port"))
-                          for m in inv.etcd if m.ip],
-        },
-        "vip": {
-            "enabled": cluster.setting("pg_vip_enabled") is True,
-            "address": cluster.setting("pg_vip_address"),
-            "interface": cluster.setting("pg_vip_interface"),
-        },
+        "etcd": etcd_plan(inv, cluster),
+        "vip": vip_plan(cluster),
     }
+
+
+def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
+    """Where the cluster's state lives in etcd, and who may touch it.
+
+    With ``etcd_auth`` (the etcd group's setting) the cluster has an etcd
+    user and a role of its own name, read-write on ``prefix`` only."""
+    prefix = "%s/%s/" % (cluster.setting("pg_namespace").rstrip("/"),
+                         cluster.name)
+    return {
+        "namespace": cluster.setting("pg_namespace"),
+        "prefix": prefix,
+        "leader_key": prefix + "leader",
+        "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port"))
+                      for m in inv.etcd if m.ip],
+        "auth": etcd_auth(inv),
+        "username": cluster.name,
+    }
+
+
+def etcd_auth(inv: Inventory) -> bool:
+    """Whether etcd runs with authentication (the etcd members agree)."""
+    return all(m.get("etcd_auth") is not False for m in inv.etcd)
+
+
+def vip_plan(cluster: Cluster) -> Dict[str, Any]:
+    address = cluster.setting("pg_vip_address")
+    try:
+        iface = ipaddress.ip_interface(address)
+        ip, prefix = str(iface.ip), iface.network.prefixlen
+    except (TypeError, ValueError):
+        ip, prefix = None, None
+    return {
+        "enabled": cluster.setting("pg_vip_enabled") is True,
+        "address": address,
+        "ip": ip,
+        "prefix": prefix,
+        "interface": cluster.setting("pg_vip_interface"),
+    }
+
+
+def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
+    """The etcd user of every cluster: name, key prefix and password."""
+    return [{"name": c.name,
+             "prefix": etcd_plan(inv, c)["prefix"],
+             "password": c.setting("pg_etcd_password")}
+            for c in inv.clusters.values()]
 
 
 def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:

@@ -110,7 +110,9 @@ def test_patroni_identity_restapi_etcd():
     assert p["restapi"] == {
         "listen": "0.0.0.0:8008", "connect_address": "10.10.10.11:8008",
         "authentication": {"username": "postgres", "password": "Patroni.API"}}
-    assert p["etcd3"] == {"hosts": ["10.10.10.10:2379"], "protocol": "http"}
+    # etcd_auth (default true): the cluster's own etcd user
+    assert p["etcd3"] == {"hosts": ["10.10.10.10:2379"], "protocol": "http",
+                          "username": "pg-test", "password": "DCS.Patroni"}
     assert p["watchdog"] == {"mode": "off", "safety_margin": 5}
     assert p["log"]["dir"] == "/pg/log/patroni"
 

@@ -27,8 +27,9 @@ def test_sandbox_identity():
     assert [s["name"] for s in test["services"]] == [
         "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
     assert test["etcd"] == {"namespace": "/pg", "leader_key": "/pg/pg-test/leader",
-                            "endpoints": ["10.10.10.10:2379"]}
-    assert test["vip"] == {"enabled": True, "address": "10.10.10.3/24",
+                            "endpoints": ["10.10.10.10:2379"], "prefix": "/pg/pg-test/",
+                            "auth": True, "username": "pg-test"}
+    assert test["vip"] == {"enabled": True, "address": "10.10.10.3/24", "ip": "10.10.10.3", "prefix": 24,
                            "interface": "eth0"}
     assert test["pgbouncer"]["users"] == [
         {"name": "dbuser_dba", "pool_mode": "session", "max_user_connections": 16},

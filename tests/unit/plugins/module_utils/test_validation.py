@@ -303,9 +303,10 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
     inv = plan.analyze(hv, groups)
     lines = plan.warnings(inv)
     assert [line.split(" ", 1)[0] for line in lines] == [
-        "haproxy_admin_password", "patroni_password", "pg_admin_password",
-        "pg_monitor_password", "pg_replication_password"]
-    assert lines[1].startswith("patroni_password is the public sandbox default "
+        "etcd_root_password", "haproxy_admin_password", "patroni_password",
+        "pg_admin_password", "pg_etcd_password", "pg_monitor_password",
+        "pg_replication_password"]
+    assert lines[2].startswith("patroni_password is the public sandbox default "
                                "(Patroni.API) in cluster(s) pg-test")
     hv, groups = build(pg_test(pgbackrest_method="minio"))
     lines = plan.warnings(plan.analyze(hv, groups))

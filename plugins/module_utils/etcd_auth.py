@@ -1,0 +1,190 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""etcd v3 authentication, converged through etcd's JSON gateway.
+
+Each PostgreSQL cluster gets an etcd user and a role of its own name; the
+role may read and write only below the cluster's prefix
+(``<pg_namespace>/<pg_cluster>/``), so one cluster's Patroni cannot touch
+another's keys. ``root`` (role ``root``) is the only other user; it exists
+so that authentication can be enabled and the users managed.
+
+:func:`converge` reads the current state, changes only what differs, and
+reports what it changed (or would change, in check mode). Talking to etcd
+goes through a ``post(path, body, headers) -> dict`` callable that raises
+:class:`EtcdError`; the module supplies one built on urllib.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+READWRITE = "READWRITE"
+
+
+class EtcdError(Exception):
+    """An error reply (or no reply) from etcd."""
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Post = Callable[[str, Dict[str, Any], Dict[str, str]], Dict[str, Any]]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def unb64(text: Optional[str]) -> str:
+    return base64.b64decode(text).decode() if text else ""
+
+
+def prefix_end(prefix: str) -> str:
+    """The range end that covers every key starting with ``prefix``: the
+    prefix with its last character incremented (etcd's rule, for the ASCII
+    prefixes the model allows)."""
+    if not prefix:
+        return "\0"  # every key
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def wanted_perm(prefix: str) -> Dict[str, str]:
+    return {"permType": READWRITE, "key": prefix, "range_end": prefix_end(prefix)}
+
+
+def perms_of(reply: Mapping[str, Any]) -> List[Dict[str, str]]:
+    """A /v3/auth/role/get reply's permissions, decoded (READ is the
+    enum's zero value, which the gateway may leave out)."""
+    return [{"permType": p.get("permType", "READ"), "key": unb64(p.get("key")),
+             "range_end": unb64(p.get("range_end"))}
+            for p in reply.get("perm") or []]
+
+
+def not_enabled(exc: EtcdError) -> bool:
+    return "not enabled" in str(exc)
+
+
+def auth_failed(exc: EtcdError) -> bool:
+    return "authentication failed" in str(exc) or "invalid user" in str(exc)
+
+
+class Session:
+    """The calls converge needs, with the token of the last authentication."""
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
+        self.token: Optional[str] = None
+
+    def call(self, path: str, body: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        headers = {"Authorization": self.token} if self.token else {}
+        return self.post(path, body or {}, headers)
+
+    def authenticate(self, name: str, password: str) -> str:
+        return self.post("/v3/auth/authenticate",
+                         {"name": name, "password": password}, {})["token"]
+
+    def password_ok(self, name: str, password: str) -> bool:
+        try:
+            self.authenticate(name, password)
+            return True
+        except EtcdError as exc:
+            if auth_failed(exc):
+                return False
+            raise
+
+    def users(self) -> List[str]:
+        return list(self.call("/v3/auth/user/list").get("users") or [])
+
+    def roles(self) -> List[str]:
+        return list(self.call("/v3/auth/role/list").get("roles") or [])
+
+    def user_roles(self, name: str) -> List[str]:
+        return list(self.call("/v3/auth/user/get", {"name": name}).get("roles") or [])
+
+
+def converge(post: Post, root_password: str, users: Sequence[Mapping[str, str]],
+             enable: bool, check_mode: bool = False) -> Dict[str, Any]:
+    """Bring etcd's users, roles and authentication to the wanted state.
+
+    ``users``: ``[{"name", "password", "prefix"}]``. With ``enable``, root
+    is created and authentication switched on; without it, authentication
+    is left as found (the users are still converged). Returns
+    ``{"changed", "actions", "auth_enabled"}``; ``actions`` never holds a
+    password."""
+    session = Session(post)
+    actions: List[str] = []
+
+    try:
+        session.token = session.authenticate("root", root_password)
+        enabled = True
+    except EtcdError as exc:
+        if not_enabled(exc):
+            enabled = False
+        elif auth_failed(exc):
+            raise EtcdError(
+                "etcd refused root with etcd_root_password: authentication is "
+                "on and root's password differs. Fix: set etcd_root_password "
+                "to the password etcd has (or change it with "
+                "'etcdctl user passwd root').") from exc
+        else:
+            raise
+
+    def do(action: str, path: str, body: Dict[str, Any]) -> None:
+        actions.append(action)
+        if not check_mode:
+            session.call(path, body)
+
+    existing_users = session.users()
+    existing_roles = session.roles()
+
+    for user in users:
+        name, prefix = user["name"], user["prefix"]
+        want = wanted_perm(prefix)
+        if name not in existing_roles:
+            do("add role %s" % name, "/v3/auth/role/add", {"name": name})
+            have: List[Dict[str, str]] = []
+        else:
+            have = perms_of(session.call("/v3/auth/role/get", {"role": name}))
+        for perm in have:
+            if perm != want:
+                do("revoke %s %s..%s from role %s" % (perm["permType"], perm["key"],
+                                                     perm["range_end"], name),
+                   "/v3/auth/role/revoke",
+                   {"role": name, "key": b64(perm["key"]),
+                    "range_end": b64(perm["range_end"])})
+        if want not in have:
+            do("grant READWRITE %s to role %s" % (prefix, name), "/v3/auth/role/grant",
+               {"name": name, "perm": {"permType": READWRITE, "key": b64(want["key"]),
+                                       "range_end": b64(want["range_end"])}})
+        if name not in existing_users:
+            do("add user %s" % name, "/v3/auth/user/add",
+               {"name": name, "password": user["password"]})
+            roles: List[str] = []
+        else:
+            roles = session.user_roles(name)
+            # without authentication a password cannot be tried: set it
+            if not enabled or not session.password_ok(name, user["password"]):
+                do("set the password of user %s" % name, "/v3/auth/user/changepw",
+                   {"name": name, "password": user["password"]})
+        if name not in roles:
+            do("grant role %s to user %s" % (name, name), "/v3/auth/user/grant",
+               {"user": name, "role": name})
+
+    if enable and not enabled:
+        if "root" not in existing_roles:
+            do("add role root", "/v3/auth/role/add", {"name": "root"})
+        if "root" not in existing_users:
+            do("add user root", "/v3/auth/user/add",
+               {"name": "root", "password": root_password})
+        else:
+            do("set the password of user root", "/v3/auth/user/changepw",
+               {"name": "root", "password": root_password})
+        if "root" not in existing_users or "root" not in session.user_roles("root"):
+            do("grant role root to user root", "/v3/auth/user/grant",
+               {"user": "root", "role": "root"})
+        do("enable authentication", "/v3/auth/enable", {})
+        enabled = not check_mode
+
+    return {"changed": bool(actions), "actions": actions, "auth_enabled": enabled}

@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""pg-vip: bind a PostgreSQL cluster's L2 VIP on the Patroni leader.
+
+Installed by the pigpen.pgsql.vip role as /usr/local/bin/pg-vip and run by
+pg-vip.service on every member of a cluster with ``pg_vip_enabled``. Every
+``interval_ms`` it reads the cluster's leader key through etcd's v3 JSON
+gateway (``POST /v3/kv/range``; the API Patroni writes with) and
+
+* binds ``address/prefix`` on ``interface`` when the key names this
+  instance, then announces it with gratuitous ARP (``arping -U``);
+* removes the address when the key names another member or is empty.
+
+When no etcd endpoint answers, the local Patroni decides: ``GET /primary``
+returns 200 only while Patroni runs this node as the primary. Patroni
+demotes a primary that loses etcd unless failsafe mode lets it keep
+running (it still reaches every member), so the VIP stays exactly where
+writes are accepted. On SIGTERM the address is released.
+
+Only the Python standard library is used; the configuration is one JSON
+file (mode 0600, it holds the etcd password)::
+
+    {"address": "10.10.10.3", "prefix": 24, "interface": "eth0",
+     "key": "/pg/pg-test/leader", "instance": "pg-test-1",
+     "endpoints": ["http://10.10.10.10:2379"],
+     "username": "pg-test", "password": "...",
+     "patroni_url": "http://10.10.10.11:8008", "interval_ms": 1000}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+REQUIRED = ("address", "prefix", "interface", "key", "instance", "endpoints")
+
+
+class DcsError(Exception):
+    """No etcd endpoint answered the read of the leader key."""
+
+
+def load_config(text: str) -> Dict[str, Any]:
+    """Parse and check the configuration file's text."""
+    conf = json.loads(text)
+    missing = [k for k in REQUIRED if not conf.get(k)]
+    if missing:
+        raise ValueError("pg-vip: configuration lacks %s" % ", ".join(missing))
+    conf.setdefault("interval_ms", 1000)
+    conf.setdefault("username", "")
+    conf.setdefault("password", "")
+    conf.setdefault("patroni_url", "")
+    conf.setdefault("arp_count", 3)
+    return conf
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def leader_from_range(reply: Dict[str, Any]) -> Optional[str]:
+    """The leader named in a /v3/kv/range reply, or None when the key is absent."""
+    kvs = reply.get("kvs") or []
+    if not kvs:
+        return None
+    value = kvs[0].get("value")
+    return base64.b64decode(value).decode() if value else None
+
+
+def should_hold(leader: Optional[str], instance: str, dcs_ok: bool,
+                patroni_primary: bool) -> bool:
+    """Whether this node must hold the VIP.
+
+    With etcd reachable the leader key is the truth; without it, the local
+    Patroni's view (a primary that failsafe mode keeps running)."""
+    if dcs_ok:
+        return leader == instance
+    return patroni_primary
+
+
+def has_address(ip_output: str, address: str, prefix: int) -> bool:
+    """Whether ``ip -o addr show dev IFACE`` lists address/prefix."""
+    wanted = "%s/%d" % (address, int(prefix))
+    return any(wanted in line.split() for line in ip_output.splitlines())
+
+
+Post = Callable[[str, Dict[str, Any], Dict[str, str], float], Dict[str, Any]]
+
+
+def http_post(url: str, body: Dict[str, Any], headers: Dict[str, str],
+              timeout: float) -> Dict[str, Any]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+class Etcd:
+    """Reads one key through the v3 JSON gateway of any of the endpoints."""
+
+    def __init__(self, endpoints: Sequence[str], username: str = "",
+                 password: str = "", timeout: float = 2.0,
+                 post: Post = http_post) -> None:
+        self.endpoints = list(endpoints)
+        self.username, self.password = username, password
+        self.timeout = timeout
+        self.post = post
+        self.token: Optional[str] = None
+
+    def _auth(self, endpoint: str) -> Dict[str, str]:
+        if not self.username:
+            return {}
+        if self.token is None:
+            reply = self.post(endpoint + "/v3/auth/authenticate",
+                              {"name": self.username, "password": self.password},
+                              {}, self.timeout)
+            self.token = reply["token"]
+        return {"Authorization": self.token}
+
+    def get(self, key: str) -> Optional[str]:
+        errors: List[str] = []
+        for endpoint in self.endpoints:
+            for _ in range(2):  # a second try with a fresh token
+                try:
+                    reply = self.post(endpoint + "/v3/kv/range", {"key": b64(key)},
+                                      self._auth(endpoint), self.timeout)
+                    return leader_from_range(reply)
+                except urllib.error.HTTPError as exc:
+                    errors.append("%s: HTTP %s" % (endpoint, exc.code))
+                    if exc.code in (400, 401, 403) and self.token is not None:
+                        self.token = None  # expired or revoked token
+                        continue
+                    break
+                except (OSError, ValueError, KeyError) as exc:
+                    errors.append("%s: %s" % (endpoint, exc))
+                    self.token = None
+                    break
+        raise DcsError("; ".join(errors) or "no etcd endpoint configured")
+
+
+def patroni_is_primary(url: str, timeout: float = 2.0) -> bool:
+    if not url:
+        return False
+    try:
+        with urllib.request.urlopen(url + "/primary", timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+class Binder:
+    """Adds and removes the address with iproute2."""
+
+    def __init__(self, conf: Dict[str, Any],
+                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
+        self.address, self.prefix = conf["address"], int(conf["prefix"])
+        self.interface = conf["interface"]
+        self.arp_count = int(conf["arp_count"])
+        self.run = run
+
+    def _ip(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run(["ip", *args], capture_output=True, text=True, check=False)
+
+    def bound(self) -> bool:
+        out = self._ip("-o", "addr", "show", "dev", self.interface)
+        return has_address(out.stdout, self.address, self.prefix)
+
+    def bind(self) -> bool:
+        if self.bound():
+            return False
+        cidr = "%s/%d" % (self.address, self.prefix)
+        res = self._ip("addr", "add", cidr, "dev", self.interface)
+        if res.returncode != 0:
+            raise OSError("ip addr add %s dev %s: %s" % (cidr, self.interface, res.stderr.strip()))
+        if ":" not in self.address and self.arp_count > 0:
+            # Tell the segment's neighbours and switches where the address
+            # lives now. Without it they find out when their ARP entry ages.
+            try:
+                res = self.run(["arping", "-U", "-q", "-c", str(self.arp_count), "-I",
+                                self.interface, self.address],
+                               capture_output=True, text=True, check=False)
+                if res.returncode not in (0, 1):  # 1: no replies, as expected
+                    log("gratuitous ARP failed: %s" % (res.stderr or "").strip())
+            except OSError as exc:  # e.g. no CAP_NET_RAW for arping
+                log("gratuitous ARP not sent: %s" % exc)
+        return True
+
+    def release(self) -> bool:
+        if not self.bound():
+            return False
+        cidr = "%s/%d" % (self.address, self.prefix)
+        res = self._ip("addr", "del", cidr, "dev", self.interface)
+        if res.returncode != 0:
+            raise OSError("ip addr del %s dev %s: %s" % (cidr, self.interface, res.stderr.strip()))
+        return True
+
+
+def log(message: str) -> None:
+    print("pg-vip: " + message, flush=True)
+
+
+def step(conf: Dict[str, Any], etcd: Etcd, binder: Binder,
+         primary: Callable[[str], bool] = patroni_is_primary) -> bool:
+    """One round: read the leader, bind or release. Returns the desired state."""
+    try:
+        leader, dcs_ok = etcd.get(conf["key"]), True
+    except DcsError as exc:
+        leader, dcs_ok = None, False
+        log("etcd unreachable (%s); asking the local Patroni" % exc)
+    hold = should_hold(leader, conf["instance"], dcs_ok,
+                       False if dcs_ok else primary(conf["patroni_url"]))
+    if hold and binder.bind():
+        log("bound %s/%s on %s (leader %s)" % (conf["address"], conf["prefix"],
+                                              conf["interface"], leader or "per Patroni"))
+    elif not hold and binder.release():
+        log("released %s (leader %s)" % (conf["address"], leader or "unknown"))
+    return hold
+
+
+def main(argv: Sequence[str]) -> int:
+    path = argv[1] if len(argv) > 1 else "/etc/pg-vip.json"
+    with open(path, encoding="utf-8") as handle:
+        conf = load_config(handle.read())
+    interval = max(int(conf["interval_ms"]), 100) / 1000.0
+    etcd = Etcd(conf["endpoints"], conf["username"], conf["password"],
+                timeout=min(2.0, max(interval, 0.5)))
+    binder = Binder(conf)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    log("watching %s for %s" % (conf["key"], conf["instance"]))
+    while not stopping:
+        try:
+            step(conf, etcd, binder)
+        except OSError as exc:
+            log(str(exc))
+        time.sleep(interval)
+    if binder.release():
+        log("released %s on stop" % conf["address"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,169 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""roles/vip/files/pg_vip.py: who holds the VIP, and how etcd is read.
+
+The etcd replies are shaped like etcd 3.4's JSON gateway answers (keys and
+values base64); the ``ip`` output like iproute2's ``ip -o addr show``. The
+program itself runs against real etcd and Patroni in the Molecule scenario
+(molecule/default/verify.yml: the VIP follows a switchover)."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import subprocess
+import urllib.error
+
+import pytest
+from hypothesis import given, strategies as st
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
+                                       "roles", "vip", "files", "pg_vip.py"))
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("pg_vip", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+vip = _load()
+
+CONF = {"address": "10.10.10.3", "prefix": 24, "interface": "eth0",
+        "key": "/pg/pg-test/leader", "instance": "pg-test-1",
+        "endpoints": ["http://10.10.10.10:2379"]}
+
+
+def enc(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("leader, dcs_ok, patroni_primary, hold", [
+    ("pg-test-1", True, False, True),    # the key names us
+    ("pg-test-2", True, True, False),    # the key wins over a stale local view
+    (None, True, True, False),           # no leader (election running)
+    (None, False, True, True),           # etcd gone, failsafe primary keeps serving
+    (None, False, False, False),         # etcd gone, Patroni demoted or down
+])
+def test_should_hold(leader, dcs_ok, patroni_primary, hold):
+    assert vip.should_hold(leader, "pg-test-1", dcs_ok, patroni_primary) is hold
+
+
+@given(st.one_of(st.none(), st.text(min_size=1)), st.text(min_size=1), st.booleans())
+def test_with_etcd_only_the_named_leader_holds(leader, instance, local):
+    assert vip.should_hold(leader, instance, True, local) == (leader == instance)
+
+
+def test_load_config_defaults_and_required():
+    conf = vip.load_config(json.dumps(CONF))
+    assert conf["interval_ms"] == 1000 and conf["username"] == "" and conf["arp_count"] == 3
+    with pytest.raises(ValueError, match="lacks key, instance"):
+        vip.load_config(json.dumps({**CONF, "key": "", "instance": None}))
+
+
+def test_leader_from_range():
+    assert vip.leader_from_range({"header": {}, "kvs": [{"key": enc("/pg/pg-test/leader"),
+                                                          "value": enc("pg-test-2")}]}) == "pg-test-2"
+    assert vip.leader_from_range({"header": {}}) is None  # no such key: no kvs at all
+    assert vip.leader_from_range({"kvs": []}) is None
+
+
+def test_has_address():
+    out = ("2: eth0    inet 10.10.10.11/24 brd 10.10.10.255 scope global eth0\\ ...\n"
+           "2: eth0    inet 10.10.10.3/24 scope global secondary eth0\\ ...\n")
+    assert vip.has_address(out, "10.10.10.3", 24)
+    assert not vip.has_address(out, "10.10.10.3", 32)
+    assert not vip.has_address(out, "10.10.10.30", 24)
+
+
+class FakeGateway:
+    """Answers like etcd's gateway: authenticate, then range with the token."""
+
+    def __init__(self, leader="pg-test-1", down=()):
+        self.leader, self.down, self.calls, self.tokens = leader, set(down), [], 0
+
+    def __call__(self, url, body, headers, timeout):
+        endpoint, path = url.split("/v3/", 1)
+        self.calls.append((endpoint, path, headers.get("Authorization")))
+        if endpoint in self.down:
+            raise urllib.error.URLError("connection refused")
+        if path == "auth/authenticate":
+            self.tokens += 1
+            return {"token": "t%d" % self.tokens}
+        if headers.get("Authorization") == "t1" and self.tokens == 1 and len(self.calls) > 3:
+            raise urllib.error.HTTPError(url, 401, "invalid auth token", None, None)
+        return {"kvs": [{"value": enc(self.leader)}]} if self.leader else {}
+
+
+def test_etcd_reads_with_a_token_and_renews_it():
+    gw = FakeGateway()
+    etcd = vip.Etcd(["http://e1:2379"], "pg-test", "pw", post=gw)
+    assert etcd.get("/pg/pg-test/leader") == "pg-test-1"
+    assert etcd.get("/pg/pg-test/leader") == "pg-test-1"
+    assert etcd.get("/pg/pg-test/leader") == "pg-test-1"  # token t1 refused: renewed
+    assert gw.tokens == 2 and gw.calls[-1][2] == "t2"
+
+
+def test_etcd_tries_every_endpoint_then_fails():
+    gw = FakeGateway(down={"http://e1:2379"})
+    etcd = vip.Etcd(["http://e1:2379", "http://e2:2379"], post=gw)
+    assert etcd.get("/k") == "pg-test-1"
+    gw.down.add("http://e2:2379")
+    with pytest.raises(vip.DcsError, match="e1:2379.*e2:2379"):
+        etcd.get("/k")
+
+
+class FakeIp:
+    """iproute2 and arping as seen by Binder: a set of bound addresses."""
+
+    def __init__(self, bound=(), arping=None):
+        self.bound, self.calls, self.arping = set(bound), [], arping
+
+    def __call__(self, cmd, **_):
+        self.calls.append(cmd)
+        if cmd[0] == "arping":
+            if self.arping:
+                raise self.arping
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        if cmd[1:3] == ["-o", "addr"]:
+            out = "".join("2: eth0    inet %s scope global eth0\n" % a for a in self.bound)
+            return subprocess.CompletedProcess(cmd, 0, out, "")
+        (self.bound.add if cmd[2] == "add" else self.bound.discard)(cmd[3])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+
+def test_step_binds_once_then_releases_when_the_leader_moves():
+    conf = vip.load_config(json.dumps(CONF))
+    gw, ip = FakeGateway("pg-test-1"), FakeIp()
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    assert vip.step(conf, etcd, binder) is True
+    assert ip.bound == {"10.10.10.3/24"}
+    assert ["arping", "-U", "-q", "-c", "3", "-I", "eth0", "10.10.10.3"] in ip.calls
+    n = len(ip.calls)
+    assert vip.step(conf, etcd, binder) is True
+    assert len(ip.calls) == n + 1  # only the look: nothing to change
+    gw.leader = "pg-test-2"
+    assert vip.step(conf, etcd, binder) is False
+    assert ip.bound == set()
+
+
+def test_step_without_etcd_follows_the_local_patroni():
+    conf = vip.load_config(json.dumps(CONF))
+    gw, ip = FakeGateway(down={"http://10.10.10.10:2379"}), FakeIp()
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    assert vip.step(conf, etcd, binder, primary=lambda url: True) is True
+    assert ip.bound == {"10.10.10.3/24"}
+    assert vip.step(conf, etcd, binder, primary=lambda url: False) is False
+    assert ip.bound == set()
+
+
+def test_arping_that_cannot_run_does_not_stop_the_bind(capsys):
+    conf = vip.load_config(json.dumps(CONF))
+    ip = FakeIp(arping=PermissionError(1, "Operation not permitted", "arping"))
+    assert vip.Binder(conf, run=ip).bind() is True
+    assert ip.bound == {"10.10.10.3/24"}
+    assert "gratuitous ARP not sent" in capsys.readouterr().out
