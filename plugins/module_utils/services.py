@@ -47,12 +47,22 @@ SERVICE_KEYS = ("name", "port", "ip", "selector", "backup", "dest", "check",
                 "maxconn", "balance", "options")
 BALANCES = ("roundrobin", "leastconn", "first", "source", "static-rr")
 DESTS = ("default", "postgres", "pgbouncer")
-# Patroni REST endpoints that answer health checks (Patroni 3.x).
+# Patroni REST endpoints that answer health checks (Patroni 3.0, Debian
+# 12). /quorum and /read-only-quorum came with Patroni 4: 3.0 answers the
+# first with 503 always and the second as /read-only, so both are refused.
 CHECKS = ("/primary", "/leader", "/standby-leader", "/standby_leader",
           "/replica", "/read-only", "/read-write", "/async", "/sync",
-          "/quorum", "/read-only-sync", "/read-only-quorum", "/health",
-          "/liveness", "/readiness", "/master")
+          "/read-only-sync", "/health", "/liveness", "/readiness", "/master")
+# Endpoints Patroni 3.0 serves to GET only (OPTIONS answers 503 even on a
+# healthy member); every other check uses OPTIONS, which Patroni answers
+# without building a response body.
+GET_CHECKS = ("/liveness", "/readiness")
 DEFAULT_MAXCONN = 5000
+
+
+def check_path(check: Any) -> Optional[str]:
+    """The endpoint of a check, without its ?query."""
+    return check.split("?", 1)[0] if isinstance(check, str) else None
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -213,7 +223,8 @@ def build_services(cluster: Cluster, server_options: str
             "port": svc["port"],
             "dest": ddest if dest in (None, "default") else dest,
             "check": svc.get("check", "/primary"),
-            "check_method": "OPTIONS",
+            "check_method": ("GET" if check_path(svc.get("check", "/primary"))
+                             in GET_CHECKS else "OPTIONS"),
             "maxconn": svc.get("maxconn", DEFAULT_MAXCONN),
             "balance": svc.get("balance", "roundrobin"),
             "options": svc.get("options") or server_options,
@@ -318,8 +329,12 @@ def check_services(cluster: Cluster) -> List[Problem]:
             problem("%s.dest" % label, dest, "is not a destination",
                     "use default, postgres, pgbouncer or a port number")
         check = svc.get("check", "/primary")
-        path = check.split("?", 1)[0] if isinstance(check, str) else None
-        if path not in CHECKS:
+        path = check_path(check)
+        if path in ("/quorum", "/read-only-quorum"):
+            problem("%s.check" % label, check,
+                    "needs Patroni 4; Debian 12's Patroni 3.0 does not "
+                    "serve it", "use /sync or /read-only-sync")
+        elif path not in CHECKS:
             problem("%s.check" % label, check,
                     "is not a Patroni health-check endpoint",
                     "use one of %s" % ", ".join(CHECKS[:8]))
@@ -360,34 +375,41 @@ def check_services(cluster: Cluster) -> List[Problem]:
 
 def check_providers(clusters: Sequence[Cluster],
                     groups: Dict[str, Sequence[str]]) -> List[Problem]:
-    """Service providers: the group must exist, and clusters sharing a
-    provider group must not publish two services on one port."""
+    """Service providers: the group must exist, and no host may publish two
+    services on one port: clusters sharing a provider group, or a provider
+    host that is also a member of a cluster publishing its own services."""
     out: List[Problem] = []
-    taken: Dict[Tuple[str, int], str] = {}
+    # (host, port) -> (cluster, service) that listens there
+    taken: Dict[Tuple[str, int], Tuple[str, str]] = {}
     for cluster in clusters:
         provider = cluster.setting("pg_service_provider")
-        if not provider:
-            continue
-        if not isinstance(provider, str) or provider not in groups:
+        if provider and (not isinstance(provider, str) or provider not in groups):
             out.append(Problem(
                 cluster.name, None, "pg_service_provider", provider,
                 "is not a group of the inventory",
                 "name an existing group of HAProxy nodes, or leave it empty "
                 "to publish on the cluster's own members"))
             continue
+        hosts = list(groups[provider]) if provider else \
+            [m.host for m in cluster.members]
+        reported = set()
         for svc in all_services(cluster):
             if not isinstance(svc, dict) or not is_int(svc.get("port")):
                 continue
-            key = (provider, svc["port"])
             here = "%s-%s" % (cluster.name, svc.get("name"))
-            if key in taken:
-                out.append(Problem(
-                    cluster.name, None, "pg_services", svc["port"],
-                    "service %s uses port %d on provider group %s, which "
-                    "%s already uses" % (here, svc["port"], provider,
-                                         taken[key]),
-                    "give the services that share a provider different "
-                    "ports"))
-            else:
-                taken[key] = here
+            for host in hosts:
+                key = (host, svc["port"])
+                if key not in taken:
+                    taken[key] = (cluster.name, here)
+                elif taken[key][0] != cluster.name and \
+                        (here, svc["port"]) not in reported:
+                    # (a clash inside one cluster is check_services' report)
+                    reported.add((here, svc["port"]))
+                    out.append(Problem(
+                        cluster.name, host, "pg_services", svc["port"],
+                        "service %s uses port %d on %s, where %s already "
+                        "listens" % (here, svc["port"], host, taken[key][1]),
+                        "give services published on the same HAProxy hosts "
+                        "different ports (pg_default_services/pg_services), "
+                        "or use a provider group of other hosts"))
     return out

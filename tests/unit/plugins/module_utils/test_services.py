@@ -198,3 +198,33 @@ def test_selector_must_yield_members(expr):
     found = plan.problems(plan.analyze(hv, groups))
     assert [p.field for p in found] == ["pg_services[0](x).selector"]
     assert "must yield" in found[0].what
+
+
+@pytest.mark.parametrize("check, method", [
+    ("/primary", "OPTIONS"), ("/replica?lag=16MB", "OPTIONS"),
+    # Patroni 3.0 answers OPTIONS on these with 503 even when healthy
+    ("/liveness", "GET"), ("/readiness", "GET")])
+def test_check_method_per_endpoint(check, method):
+    hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "check": check}]))
+    assert by_name(plan_of(hv, groups, "pg-test"))["x"]["check_method"] == method
+
+
+@pytest.mark.parametrize("check", ["/quorum", "/read-only-quorum?lag=1MB"])
+def test_patroni_4_checks_are_refused(check):
+    hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "check": check}]))
+    found = plan.problems(plan.analyze(hv, groups))
+    assert [(p.field, p.value) for p in found] == [("pg_services[0](x).check", check)]
+    assert "Patroni 4" in found[0].what and "/sync" in found[0].fix
+
+
+def test_provider_host_that_publishes_its_own_services_clashes():
+    # pg-b's services go to pg-a's members, which already publish pg-a's
+    hv, groups = build(
+        cluster("pg-a", {"10.10.10.31": {"pg_seq": 1, "pg_role": "primary"}}),
+        cluster("pg-b", {"10.10.10.41": {"pg_seq": 1, "pg_role": "primary"}},
+                pg_service_provider="pg-a"))
+    found = plan.problems(plan.analyze(hv, groups))
+    assert sorted((p.cluster, p.host, p.field, p.value) for p in found) == [
+        ("pg-b", "10.10.10.31", "pg_services", port) for port in (5433, 5434, 5436, 5438)]
+    assert any("pg-b-primary uses port 5433 on 10.10.10.31, where pg-a-primary already "
+               "listens" in p.what for p in found)
