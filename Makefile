@@ -131,5 +131,8 @@ bench: venv ## cluster model benchmark, 1 to 1,000 clusters -> bench/results/mod
 bench-sandbox: host-deps venv ## image build (cold, cached) and node start times -> bench/results/sandbox.json
 	$(BIN)/python bench/sandbox_bench.py
 
+bench-deploy: host-deps venv ## cold, warm and no-op install.yml on 4 fresh nodes -> bench/results/deploy.json
+	$(BIN)/python bench/deploy_bench.py
+
 clean: molecule-destroy ## remove Molecule nodes and build output (not the sandbox, image or venv)
 	rm -rf .cache/build

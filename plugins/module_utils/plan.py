@@ -292,8 +292,23 @@ def _check_access_limits(m: Member) -> List[Problem]:
                                "is not an HAProxy duration",
                                "write a number with an optional unit (us, "
                                "ms, s, m, h, d), e.g. 24h"))
-    whole("pgbouncer_limit_nofile", 1024,
-          "write e.g. pgbouncer_limit_nofile: 65536")
+    if whole("pgbouncer_limit_nofile", 1024,
+             "write e.g. pgbouncer_limit_nofile: 65536"):
+        clients = m.get("pgbouncer_max_client_conn",
+                        configs_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"])
+        servers = m.get("pgbouncer_max_db_connections",
+                        configs_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"])
+        need = clients + servers + 100 if is_int(clients) and is_int(servers) \
+            else None
+        if need is not None and m.get("pgbouncer_limit_nofile") < need:
+            out.append(Problem(
+                cls, m.host, "pgbouncer_limit_nofile",
+                m.get("pgbouncer_limit_nofile"),
+                "is below pgbouncer_max_client_conn (%d) + "
+                "pgbouncer_max_db_connections (%d) + 100: pgbouncer would "
+                "refuse clients before max_client_conn" % (clients, servers),
+                "lower pgbouncer_max_client_conn or raise "
+                "pgbouncer_limit_nofile to at least %d" % need))
     whole("vip_interval", 100, "write e.g. vip_interval: 1000 (milliseconds)")
     return out
 

@@ -119,6 +119,12 @@ CASES = [
      build(pg_test(pg_rto="fastest")),
      ["cluster pg-test: pg_rto = 'fastest': is not a known RTO plan; fix: use one of "
       "fast, norm, safe, wide"]),
+    ("pgbouncer-nofile-below-clients",
+     build(pg_test(pgbouncer_limit_nofile=16384)),
+     ["cluster pg-test: pgbouncer_limit_nofile = 16384: is below pgbouncer_max_client_conn "
+      "(20000) + pgbouncer_max_db_connections (100) + 100: pgbouncer would refuse clients "
+      "before max_client_conn; fix: lower pgbouncer_max_client_conn or raise "
+      "pgbouncer_limit_nofile to at least 20200"]),
     ("service-port-duplicate",
      build(pg_test(pg_services=[{"name": "standby", "port": 5434}])),
      ["cluster pg-test: pg_services[0](standby).port = 5434: is already the port of "
