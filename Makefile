@@ -27,7 +27,7 @@ export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
 	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit integration haproxy-bin lint build \
-	molecule molecule-destroy bench bench-sandbox clean
+	molecule molecule-destroy bench bench-sandbox bench-deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
