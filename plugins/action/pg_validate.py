@@ -14,6 +14,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
     load_checked,
 )
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils import role_options
 
 display = Display()
 
@@ -21,6 +22,7 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "all_clusters": {"type": "bool", "default": False},
     "warn_sandbox_passwords": {"type": "bool", "default": True},
+    "role_options": {"type": "bool", "default": True},
 }
 
 
@@ -30,6 +32,22 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
     _requires_connection = False
+
+    @staticmethod
+    def _targets(inv, hosts):
+        """(host, cluster) of every instance and etcd member loaded, and of
+        the other hosts of the play."""
+        out = [(m.host, c.name) for c in inv.clusters.values() for m in c.members]
+        seen = {h for h, _ in out}
+        for m in inv.etcd:
+            if m.host not in seen:
+                out.append((m.host, "etcd"))
+                seen.add(m.host)
+        for host in hosts or ():
+            if host not in seen:
+                out.append((host, None))
+                seen.add(host)
+        return out
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -48,6 +66,10 @@ class ActionModule(ActionBase):
                 or []
         inv, problems = load_checked(task_vars["hostvars"],
                                      task_vars["groups"], hosts)
+        if args["role_options"]:
+            problems = problems + role_options.check_hosts(
+                task_vars["hostvars"], self._targets(inv, hosts),
+                skip=plan.MODEL_VARS)
 
         result.update({
             "changed": False,

@@ -35,6 +35,13 @@ options:
       - Warn when a sandbox default password is used outside the sandbox.
     type: bool
     default: true
+  role_options:
+    description:
+      - Also check every role variable the inventory sets for the checked hosts (and the etcd members) against the
+        C(main) entry point of that role's C(meta/argument_specs.yml): type, elements, choices, sub-options. Variables
+        of the cluster vocabulary are checked by the model instead.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
