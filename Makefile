@@ -27,7 +27,7 @@ export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
 	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit integration haproxy-bin lint build \
-	molecule molecule-destroy bench bench-sandbox bench-deploy clean
+	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -91,13 +91,14 @@ sandbox-destroy: ## remove the sandbox nodes and network (keeps the image and th
 
 # ---- tests ----
 
-test: host-deps venv ## everything CI runs: unit, integration, lint, build, molecule
+test: host-deps venv ## everything CI runs: unit, integration, lint, build, molecule (default, ha)
 	@$(MAKE) unit
 	@$(MAKE) integration
 	@$(MAKE) lint
 	@$(MAKE) build
 	@$(MAKE) molecule
-	@echo "test: unit, integration, lint, build and molecule passed"
+	@$(MAKE) molecule SCENARIO=ha
+	@echo "test: unit, integration, lint, build and molecule (default, ha) passed"
 
 unit: venv ## unit tests (tests/unit)
 	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
@@ -133,6 +134,9 @@ bench-sandbox: host-deps venv ## image build (cold, cached) and node start times
 
 bench-deploy: host-deps venv ## cold, warm and no-op install.yml on 4 fresh nodes -> bench/results/deploy.json
 	$(BIN)/python bench/deploy_bench.py
+
+bench-ha: venv ## fault scenarios x plans (fast, norm) x modes (async, pg_rpo 0) on the sandbox -> bench/results/ha.json
+	$(BIN)/python bench/ha_bench.py
 
 clean: molecule-destroy ## remove Molecule nodes and build output (not the sandbox, image or venv)
 	rm -rf .cache/build

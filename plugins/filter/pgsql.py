@@ -11,6 +11,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
     ha as ha_mod,
+    patroni_ops,
     plan,
     tuning as tuning_mod,
 )
@@ -101,6 +102,12 @@ def pg_etcd_users(hostvars, groups):
         _fail(exc, "pg_etcd_users")
 
 
+def pg_patroni_problems(cluster, max_lag=None):
+    """Why a Patroni cluster (``GET /cluster``) is not healthy enough for a
+    planned operation; empty when it is."""
+    return patroni_ops.problems(cluster or {}, max_lag)
+
+
 def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
     """Patroni and HAProxy timings of an RTO/RPO plan."""
     found = ha_mod.check_ha(pg_rto, pg_rpo)
@@ -132,6 +139,7 @@ class FilterModule:
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,
             "pg_etcd_users": pg_etcd_users,
+            "pg_patroni_problems": pg_patroni_problems,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
             "pg_tune": pg_tune,

@@ -38,7 +38,7 @@ options:
   role_options:
     description:
       - Also check every role variable the inventory sets for the checked hosts (and the etcd members) against the
-        C(main) entry point of that role's C(meta/argument_specs.yml): type, elements, choices, sub-options. Variables
+        C(main) entry point of that role's C(meta/argument_specs.yml) (type, elements, choices, sub-options). Variables
         of the cluster vocabulary are checked by the model instead.
     type: bool
     default: true

@@ -1,0 +1,131 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Planned operations on a Patroni cluster, decided from ``GET /cluster``.
+
+Pure functions: what a switchover, failover or restart would do and whether
+it is safe, given the cluster as Patroni reports it. The modules
+(``patroni_switchover``, ``patroni_restart``) do the HTTP and the waiting.
+
+``GET /cluster`` (Patroni 3.0) answers ``{"members": [{"name", "role",
+"state", "host", "port", "api_url", "timeline", "lag", "tags", ...}]}``;
+``role`` is ``leader``, ``standby_leader``, ``replica`` or
+``sync_standby``; ``state`` is ``running`` (``streaming`` for replicas in
+Patroni 3.1+); ``lag`` is bytes, or ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+LEADER_ROLES = ("leader", "standby_leader", "master", "primary")
+HEALTHY_STATES = ("running", "streaming")
+
+
+class OperationRefused(Exception):
+    """The operation is not safe now; the message says why and what to do."""
+
+
+def members(cluster: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    return [dict(m) for m in cluster.get("members") or []]
+
+
+def leader_of(cluster: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    found = [m for m in members(cluster) if m.get("role") in LEADER_ROLES]
+    return found[0] if len(found) == 1 else None
+
+
+def lag_of(member: Mapping[str, Any]) -> Optional[int]:
+    lag = member.get("lag", 0)
+    return lag if isinstance(lag, int) and not isinstance(lag, bool) else None
+
+
+def _excluded(member: Mapping[str, Any]) -> bool:
+    return bool((member.get("tags") or {}).get("nofailover"))
+
+
+def problems(cluster: Mapping[str, Any], max_lag: Optional[int]) -> List[str]:
+    """Reasons the cluster is not healthy enough for a planned operation."""
+    out: List[str] = []
+    ms = members(cluster)
+    if not ms:
+        return ["Patroni reports no members"]
+    if leader_of(cluster) is None:
+        out.append("the cluster has %s leader" % (
+            "no" if not any(m.get("role") in LEADER_ROLES for m in ms) else "more than one"))
+    for m in ms:
+        if m.get("state") not in HEALTHY_STATES:
+            out.append("%s is %s" % (m.get("name"), m.get("state")))
+        elif m.get("role") not in LEADER_ROLES and max_lag is not None:
+            lag = lag_of(m)
+            if lag is None:
+                out.append("%s reports an unknown replication lag" % m.get("name"))
+            elif lag > max_lag:
+                out.append("%s lags %d bytes behind (more than %d)" % (m.get("name"), lag, max_lag))
+    return out
+
+
+def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
+                    leader: Optional[str] = None, max_lag: Optional[int] = 1048576,
+                    force: bool = False) -> Dict[str, Any]:
+    """What a planned switchover does: ``{"changed", "leader", "candidate"}``.
+
+    ``candidate``: the member to promote (default: the healthy replica with
+    the least lag). When it already leads, nothing is to be done.
+    ``leader``: the member expected to lead now; refused when another does.
+    Refused when the cluster is unhealthy (``force`` skips only the lag and
+    state checks of members other than the candidate)."""
+    current = leader_of(cluster)
+    if current is None:
+        raise OperationRefused(
+            "no single leader (%s): a switchover needs one; use a failover to "
+            "promote a replica" % (", ".join(problems(cluster, None)) or "no members"))
+    if leader is not None and current["name"] != leader:
+        if candidate is not None and current["name"] == candidate:
+            return {"changed": False, "leader": current["name"], "candidate": candidate}
+        raise OperationRefused("%s leads the cluster, not %s: check `patronictl list` and "
+                               "name the current leader" % (current["name"], leader))
+    if candidate is not None and current["name"] == candidate:
+        return {"changed": False, "leader": current["name"], "candidate": candidate}
+
+    replicas = [m for m in members(cluster) if m["name"] != current["name"]]
+    if candidate is None:
+        eligible = [m for m in replicas
+                    if m.get("state") in HEALTHY_STATES and not _excluded(m) and lag_of(m) is not None]
+        if not eligible:
+            raise OperationRefused("no healthy replica can take over: %s"
+                                   % (", ".join(problems(cluster, max_lag)) or "no replicas"))
+        chosen = min(eligible, key=lambda m: (lag_of(m), m["name"]))
+    else:
+        found = [m for m in replicas if m["name"] == candidate]
+        if not found:
+            raise OperationRefused("%s is not a member of the cluster (members: %s)" % (
+                candidate, ", ".join(m["name"] for m in members(cluster))))
+        chosen = found[0]
+        if _excluded(chosen):
+            raise OperationRefused("%s is tagged nofailover and cannot be promoted" % candidate)
+
+    lag = lag_of(chosen)
+    if chosen.get("state") not in HEALTHY_STATES:
+        raise OperationRefused("the candidate %s is %s, not streaming" % (chosen["name"], chosen.get("state")))
+    if max_lag is not None and (lag is None or lag > max_lag):
+        raise OperationRefused("the candidate %s lags %s bytes (limit %d): wait for it to catch up"
+                               % (chosen["name"], "an unknown number of" if lag is None else lag, max_lag))
+    if not force:
+        others = [p for p in problems(cluster, max_lag) if not p.startswith(chosen["name"] + " ")]
+        if others:
+            raise OperationRefused("the cluster is not healthy: %s (force skips this check)"
+                                   % "; ".join(others))
+    return {"changed": True, "leader": current["name"], "candidate": chosen["name"]}
+
+
+def switched(cluster: Mapping[str, Any], candidate: str) -> bool:
+    """Whether ``candidate`` now leads and runs."""
+    current = leader_of(cluster)
+    return bool(current) and current["name"] == candidate and current.get("state") in HEALTHY_STATES
+
+
+def healthy(cluster: Mapping[str, Any], expected: Sequence[str] = ()) -> bool:
+    """One leader, every member running, and the ``expected`` members present."""
+    names = {m.get("name") for m in members(cluster)}
+    return leader_of(cluster) is not None and not problems(cluster, None) and \
+        set(expected) <= names

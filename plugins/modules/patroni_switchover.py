@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Planned switchover or manual failover of a Patroni cluster."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: patroni_switchover
+short_description: Switch a Patroni cluster's leadership over to a replica, safely and idempotently
+version_added: 0.1.0
+description:
+  - Reads the cluster from C(GET /cluster) of any member, decides whether a change is needed and whether it is safe,
+    then asks Patroni (C(POST /switchover), or C(POST /failover) with O(mode=failover)) and waits until the candidate
+    leads and every member runs again.
+  - Idempotent with O(candidate) set; when the candidate already leads nothing is done. Without O(candidate) the
+    healthy replica with the least lag is chosen, and every run switches over.
+  - Refuses, without changing anything, when the cluster has no single leader (switchover), when the candidate is
+    unknown, not running, tagged C(nofailover) or lags more than O(max_lag), or when another member is unhealthy
+    (unless O(force)).
+author:
+  - pigpen.pgsql contributors
+options:
+  url:
+    description: Base URL of any member's REST API.
+    type: str
+    default: http://127.0.0.1:8008
+  candidate:
+    description: Member (instance name) to promote. Default the healthy replica with the least lag.
+    type: str
+  leader:
+    description: Member expected to lead now; the operation is refused when another does.
+    type: str
+  mode:
+    description:
+      - V(switchover) demotes the running leader cleanly (no data loss).
+      - V(failover) promotes O(candidate) even without a healthy leader (O(candidate) required); with a running
+        leader Patroni treats it as a switchover.
+    type: str
+    choices: [switchover, failover]
+    default: switchover
+  max_lag:
+    description: Largest replication lag, in bytes, the candidate (and, without O(force), every replica) may have.
+    type: int
+    default: 1048576
+  force:
+    description: Skip the health checks of members other than the candidate.
+    type: bool
+    default: false
+  wait:
+    description: Seconds to wait for the candidate to lead and every member to run again.
+    type: int
+    default: 120
+  username:
+    description: REST API user (C(restapi.authentication)).
+    type: str
+  password:
+    description: REST API password.
+    type: str
+  timeout:
+    description: Seconds to wait for each HTTP request.
+    type: int
+    default: 10
+  validate_certs:
+    description: Check the REST API's certificate when O(url) is https.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Switch pg-test over to pg-test-2
+  pigpen.pgsql.patroni_switchover:
+    url: http://10.10.10.11:8008
+    candidate: pg-test-2
+    username: postgres
+    password: "{{ patroni_password }}"
+  no_log: true
+"""
+
+RETURN = r"""
+leader:
+  description: The leader before the operation.
+  returned: always
+  type: str
+candidate:
+  description: The member that leads afterwards (or would, in check mode).
+  returned: always
+  type: str
+seconds:
+  description: Wall time from the request until the candidate led and every member ran.
+  returned: changed and not check mode
+  type: float
+"""
+
+import json
+import time
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
+
+
+class Patroni:
+    def __init__(self, module, opener=open_url):
+        self.module, self.opener = module, opener
+        self.url = module.params["url"].rstrip("/")
+
+    def call(self, path, method="GET", body=None):
+        p = self.module.params
+        kwargs = {}
+        if method != "GET" and p["username"]:
+            kwargs = {"url_username": p["username"], "url_password": p["password"],
+                      "force_basic_auth": True}
+        try:
+            resp = self.opener(self.url + path, method=method,
+                               data=json.dumps(body) if body is not None else None,
+                               headers={"Content-Type": "application/json"},
+                               timeout=p["timeout"], validate_certs=p["validate_certs"], **kwargs)
+            text = resp.read()
+        except HTTPError as exc:
+            detail = exc.read() if hasattr(exc, "read") else b""
+            raise ops.OperationRefused("%s %s answered HTTP %s: %s" % (
+                method, path, exc.code, (detail.decode("utf-8", "replace") if isinstance(detail, bytes)
+                                         else detail) or exc))
+        except (URLError, OSError) as exc:
+            raise ops.OperationRefused("%s%s failed: %s" % (self.url, path, exc))
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        try:
+            return json.loads(text) if text.strip().startswith(("{", "[")) else text
+        except ValueError:
+            return text
+
+
+def run(module, patroni):
+    p = module.params
+    cluster = patroni.call("/cluster")
+    if p["mode"] == "failover" and ops.leader_of(cluster) is None:
+        if not p["candidate"]:
+            raise ops.OperationRefused("a failover without a leader needs a candidate")
+        plan = {"changed": True, "leader": None, "candidate": p["candidate"]}
+    else:
+        plan = ops.plan_switchover(cluster, p["candidate"], p["leader"], p["max_lag"], p["force"])
+    result = dict(plan)
+    if not plan["changed"] or module.check_mode:
+        return result
+    start = time.monotonic()
+    if p["mode"] == "failover":
+        patroni.call("/failover", "POST", {"candidate": plan["candidate"]})
+    else:
+        patroni.call("/switchover", "POST", {"leader": plan["leader"], "candidate": plan["candidate"]})
+    expected = [m["name"] for m in ops.members(cluster)]
+    deadline = start + p["wait"]
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = patroni.call("/cluster")
+            if ops.switched(last, plan["candidate"]) and ops.healthy(last, expected):
+                result["seconds"] = round(time.monotonic() - start, 1)
+                return result
+        except ops.OperationRefused:
+            pass  # the member behind url may be restarting
+        time.sleep(1)
+    raise ops.OperationRefused("%s did not lead a healthy cluster within %d s; last seen: %s" % (
+        plan["candidate"], p["wait"], json.dumps(last)))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "default": "http://127.0.0.1:8008"},
+            "candidate": {"type": "str"},
+            "leader": {"type": "str"},
+            "mode": {"type": "str", "default": "switchover", "choices": ["switchover", "failover"]},
+            "max_lag": {"type": "int", "default": 1048576},
+            "force": {"type": "bool", "default": False},
+            "wait": {"type": "int", "default": 120},
+            "username": {"type": "str"},
+            "password": {"type": "str", "no_log": True},
+            "timeout": {"type": "int", "default": 10},
+            "validate_certs": {"type": "bool", "default": True},
+        },
+        required_together=[["username", "password"]],
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module, Patroni(module)))
+    except ops.OperationRefused as exc:
+        module.fail_json(msg="%s: %s" % (module.params["url"], exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""What a fault cost, computed from the load generator's records.
+
+Pure functions over timestamps (seconds, one monotonic clock):
+
+* ``outage``: the longest time without an acknowledged operation around the
+  fault: from the last acknowledgement before the interruption to the first
+  one after it (for writes, the RTO as clients see it);
+* ``lost``: acknowledged row ids missing from the table afterwards (RPO in
+  rows; the bytes are bounded by Patroni's maximum_lag_on_failover);
+* ``split_brain``: how many nodes, beyond one, acknowledged direct writes
+  within the same window: an isolated primary that still accepts writes
+  while another member has been promoted counts here.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Dict, Iterable, List, Optional, Sequence
+
+
+def outage(acks: Sequence[float], start: float, end: float) -> Optional[float]:
+    """Longest gap between consecutive acknowledgements that overlaps
+    [start, end]; the gap before the first acknowledgement after ``start``
+    counts from the last one before it. None when nothing was acknowledged
+    after ``start`` (the service never came back)."""
+    acks = sorted(acks)
+    i = bisect.bisect_right(acks, start)
+    if i == len(acks):
+        return None
+    prev = acks[i - 1] if i > 0 else start
+    worst = acks[i] - prev
+    for a, b in zip(acks[i:], acks[i + 1:]):
+        if a > end:
+            break
+        worst = max(worst, b - a)
+    return round(worst, 3)
+
+
+def lost(acknowledged: Iterable[int], present: Iterable[int]) -> List[int]:
+    """Acknowledged ids the table no longer holds."""
+    return sorted(set(acknowledged) - set(present))
+
+
+def split_brain(acks_by_node: Dict[str, Sequence[float]], window: float = 1.0) -> int:
+    """Nodes beyond one that acknowledged writes within ``window`` seconds
+    of each other (0 when at most one node accepted writes at any time)."""
+    events = sorted((t, node) for node, ts in acks_by_node.items() for t in ts)
+    worst = 1 if events else 0
+    lo = 0
+    for hi, (t, _) in enumerate(events):
+        while events[lo][0] < t - window:
+            lo += 1
+        worst = max(worst, len({n for _, n in events[lo:hi + 1]}))
+    return max(worst - 1, 0)
+
+
+def summary(samples: Sequence[Optional[float]]) -> Dict[str, Optional[float]]:
+    """Median and max of the runs (None where a run never recovered)."""
+    values = sorted(v for v in samples if v is not None)
+    if not values:
+        return {"median": None, "max": None, "runs": len(samples), "failed_runs": len(samples)}
+    mid = len(values) // 2
+    median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return {"median": round(median, 3), "max": values[-1], "runs": len(samples),
+            "failed_runs": len(samples) - len(values)}

@@ -1,0 +1,223 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Fault scenarios against a running cluster, measured from the client side.
+
+For each scenario of the configuration (YAML, see ``sandbox.yml``):
+
+1. wait until Patroni reports the cluster healthy (one leader, every member
+   running, replicas within ``max_lag`` bytes);
+2. start the load generator (``loadgen.py``): writes through the primary
+   service every ``interval`` seconds, reads through the replica service,
+   and, when ``probe_dsn`` is set, direct writes to every member;
+3. run the scenario's ``inject`` commands (the fault), wait ``hold_s``
+   seconds and until writes are acknowledged again, run its ``heal``
+   commands, and wait until the cluster is healthy with every member back;
+4. stop the load and compute: write outage (RTO), read outage, acknowledged
+   rows lost (RPO), split brain (nodes beyond one accepting direct writes
+   within one second) and time until healthy; compare with the targets.
+
+Commands are shell lines with ``${name}`` placeholders: the configuration's
+``vars`` (overridable with ``--var name=value``), and per run ``leader``,
+``replica`` (the healthy replica with the least lag, not the offline one
+when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``
+and ``peers_of_leader`` (the addresses of the other members and of etcd).
+
+    python tools/chaos/run.py tools/chaos/sandbox.yml [--scenario node-crash] [--runs 3]
+        [--var prefix=pigpen-molecule --var net=10.10.20] [--set pg_rto=fast] --output ha.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, ".collections"))
+
+import loadgen  # noqa: E402
+import measure  # noqa: E402
+from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops  # noqa: E402
+
+
+def expand(value: Any, names: Dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return string.Template(value).safe_substitute(names)
+    if isinstance(value, list):
+        return [expand(v, names) for v in value]
+    if isinstance(value, dict):
+        return {k: expand(v, names) for k, v in value.items()}
+    return value
+
+
+def log(message: str) -> None:
+    print("chaos: %s %s" % (time.strftime("%H:%M:%S"), message), flush=True)
+
+
+class Cluster:
+    def __init__(self, conf: Dict[str, Any]) -> None:
+        self.conf = conf
+        self.members: Dict[str, Dict[str, str]] = conf["members"]
+
+    def state(self) -> Optional[Dict[str, Any]]:
+        for url in [m["api"] for m in self.members.values()]:
+            try:
+                with urllib.request.urlopen(url + "/cluster", timeout=2) as resp:
+                    return json.loads(resp.read())
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def healthy(self) -> bool:
+        state = self.state()
+        return bool(state) and ops.healthy(state, list(self.members)) and \
+            not ops.problems(state, self.conf.get("max_lag", 1048576))
+
+    def wait_healthy(self, timeout: float) -> Optional[float]:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.healthy():
+                return time.monotonic()
+            time.sleep(0.5)
+        return None
+
+    def roles(self) -> Dict[str, str]:
+        state = self.state() or {}
+        leader = ops.leader_of(state)
+        if leader is None:
+            raise SystemExit("chaos: the cluster has no leader: %s" % json.dumps(state))
+        replicas = [m for m in ops.members(state) if m["name"] != leader["name"]
+                    and m.get("state") in ops.HEALTHY_STATES]
+        offline = set(self.conf.get("offline", []))
+        replicas.sort(key=lambda m: (m["name"] in offline, ops.lag_of(m) or 0, m["name"]))
+        names = {"leader": leader["name"], "replica": replicas[0]["name"] if replicas else ""}
+        out = dict(names)
+        for role, name in names.items():
+            for key, value in self.members.get(name, {}).items():
+                out["%s_%s" % (role, key)] = value
+        peers = [m["ip"] for n, m in self.members.items() if n != leader["name"]]
+        out["peers_of_leader"] = " ".join(peers + list(self.conf.get("etcd_ips", [])))
+        return out
+
+
+def sh(commands: List[str]) -> None:
+    for cmd in commands:
+        log("$ " + cmd)
+        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit("chaos: '%s' failed (%d): %s" % (cmd, proc.returncode,
+                                                             (proc.stderr or proc.stdout).strip()))
+
+
+def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
+    cluster = Cluster(conf)
+    if cluster.wait_healthy(conf.get("healthy_timeout_s", 180)) is None:
+        raise SystemExit("chaos: %s: the cluster is not healthy before the fault: %s"
+                         % (name, json.dumps(cluster.state())))
+    names = cluster.roles()
+    sc = expand(sc, names)
+    probes = {n: string.Template(conf["probe_dsn"]).safe_substitute(ip=m["ip"])
+              for n, m in conf["members"].items()} if conf.get("probe_dsn") else None
+    gen = loadgen.LoadGen(conf["write_dsn"], conf.get("read_dsn"), probes,
+                          conf.get("interval", 0.05)).start()
+    time.sleep(conf.get("warmup_s", 5))
+    log("%s: leader %s, replica %s" % (name, names["leader"], names["replica"]))
+    t_fault = time.monotonic()
+    sh(sc.get("inject", []))
+    time.sleep(sc.get("hold_s", 0))
+    deadline = t_fault + conf.get("recover_timeout_s", 120)
+    resumed = t_fault + sc.get("hold_s", 0)
+    while time.monotonic() < deadline and not any(t > resumed for t, _ in gen.writer.acks[-20:]):
+        time.sleep(0.2)  # until writes are acknowledged again
+    t_heal = time.monotonic()
+    sh(sc.get("heal", []))
+    t_healthy = cluster.wait_healthy(conf.get("healthy_timeout_s", 180))
+    time.sleep(conf.get("cooldown_s", 3))
+    gen.stop()
+    rec = gen.record()
+    end = time.monotonic()
+    present = loadgen.present_ids(conf["write_dsn"], rec["first_id"], rec["last_id"])
+    after = cluster.roles() if t_healthy else {}
+    result = {
+        "leader_before": names["leader"],
+        "leader_after": after.get("leader"),
+        "write_outage_s": measure.outage(rec["write_acks"], t_fault, end),
+        "read_outage_s": measure.outage(rec["read_acks"], t_fault, end) if conf.get("read_dsn") else None,
+        "writes_acked": len(rec["acked_ids"]),
+        "write_errors": len(rec["write_errors"]),
+        "lost_rows": len(measure.lost(rec["acked_ids"], present)),
+        "split_brain": measure.split_brain(rec["probe_acks"]) if probes else None,
+        "reads_on_primary": rec["read_on_primary"],
+        "heal_after_s": round(t_heal - t_fault, 1),
+        "healthy_after_s": round(t_healthy - t_fault, 1) if t_healthy else None,
+    }
+    targets = sc.get("targets", {})
+    result["failed_targets"] = [
+        "%s %s > %s" % (k, result.get(k), v) for k, v in targets.items()
+        if result.get(k) is None or result[k] > v]
+    log("%s: %s" % (name, json.dumps(result)))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run fault scenarios against a cluster and measure them.")
+    parser.add_argument("config")
+    parser.add_argument("--scenario", action="append", help="run only these (default: all)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--var", action="append", default=[], help="name=value for the config's vars")
+    parser.add_argument("--label", default="", help="label of this series in the output (e.g. fast/async)")
+    parser.add_argument("--output", help="write (or extend) this JSON file")
+    args = parser.parse_args()
+
+    with open(args.config, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    names = {k: str(v) for k, v in (raw.get("vars") or {}).items()}
+    names.update(v.split("=", 1) for v in args.var)
+    conf = expand({k: v for k, v in raw.items() if k != "vars"}, names)
+    chosen = args.scenario or list(conf["scenarios"])
+    results: Dict[str, Any] = {}
+    for name in chosen:
+        runs = [run_once(conf, name, conf["scenarios"][name]) for _ in range(args.runs)]
+        results[name] = {
+            "runs": runs,
+            "write_outage_s": measure.summary([r["write_outage_s"] for r in runs]),
+            "read_outage_s": measure.summary([r["read_outage_s"] for r in runs]),
+            "healthy_after_s": measure.summary([r["healthy_after_s"] for r in runs]),
+            "lost_rows_max": max(r["lost_rows"] for r in runs),
+            "split_brain_max": max((r["split_brain"] or 0) for r in runs),
+            "failed_targets": sorted({f for r in runs for f in r["failed_targets"]}),
+            "targets": conf["scenarios"][name].get("targets", {}),
+        }
+    failed = {n: r["failed_targets"] for n, r in results.items() if r["failed_targets"]}
+    if args.output:
+        doc: Dict[str, Any] = {}
+        if os.path.exists(args.output):
+            with open(args.output, encoding="utf-8") as handle:
+                doc = json.load(handle)
+        doc.setdefault("series", {})[args.label or "default"] = {
+            "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "runs_per_scenario": args.runs, "scenarios": results}
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=2)
+            handle.write("\n")
+    for name, res in results.items():
+        log("%-14s write outage %s s, read outage %s s, lost %s, split brain %s, healthy after %s s%s" % (
+            name, res["write_outage_s"]["max"], res["read_outage_s"]["max"], res["lost_rows_max"],
+            res["split_brain_max"], res["healthy_after_s"]["max"],
+            "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
