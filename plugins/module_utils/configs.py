@@ -970,6 +970,10 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         ["reserve_pool_size", str(s["pgbouncer_reserve_pool_size"])],
         ["max_db_connections", str(s["pgbouncer_max_db_connections"])],
         ["ignore_startup_parameters", "extra_float_digits,options"],
+        # After a failed server login (PostgreSQL restarting after a crash,
+        # or being promoted) pgbouncer refuses every client for this many
+        # seconds; its default of 15 s would outlast the restart itself.
+        ["server_login_retry", "1"],
         ["client_tls_sslmode", s["pgbouncer_sslmode"]],
     ]
     if s["pgbouncer_sslmode"] != "disable":

@@ -64,7 +64,9 @@ class Loop(threading.Thread):
             started = time.monotonic()
             try:
                 if self.conn is None or self.conn.closed:
-                    self.conn = psycopg.connect(self.dsn, autocommit=True)
+                    # no server-side prepared statements: pgbouncer's
+                    # transaction pooling would mix them between clients
+                    self.conn = psycopg.connect(self.dsn, autocommit=True, prepare_threshold=None)
                 value = self.once(self.conn)
                 self.acks.append((time.monotonic(), value))
             except Exception as exc:  # every failure is a data point
@@ -115,7 +117,7 @@ class Probe(Loop):
 
 def prepare(dsn: str) -> int:
     """Create the tables (through the primary); returns the next free id."""
-    with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True) as conn:
+    with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True, prepare_threshold=None) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now())"
                      % TABLE)
         conn.execute("CREATE TABLE IF NOT EXISTS %s (node text, at timestamptz DEFAULT now())" % PROBE_TABLE)
@@ -123,7 +125,7 @@ def prepare(dsn: str) -> int:
 
 
 def present_ids(dsn: str, low: int, high: int) -> List[int]:
-    with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True) as conn:
+    with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True, prepare_threshold=None) as conn:
         rows = conn.execute("SELECT id FROM %s WHERE id BETWEEN %%s AND %%s" % TABLE, (low, high)).fetchall()
     return [r[0] for r in rows]
 

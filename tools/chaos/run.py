@@ -10,8 +10,10 @@ For each scenario of the configuration (YAML, see ``sandbox.yml``):
    service every ``interval`` seconds, reads through the replica service,
    and, when ``probe_dsn`` is set, direct writes to every member;
 3. run the scenario's ``inject`` commands (the fault), wait ``hold_s``
-   seconds and until writes are acknowledged again, run its ``heal``
-   commands, and wait until the cluster is healthy with every member back;
+   seconds and until writes are acknowledged again (and, with ``wait_for:
+   new_leader``, until another member leads), run its ``heal``
+   commands, and wait until the cluster is healthy with every member back
+   (and at least ``observe_s`` seconds after the fault);
 4. stop the load and compute: write outage (RTO), read outage, acknowledged
    rows lost (RPO), split brain (nodes beyond one accepting direct writes
    within one second) and time until healthy; compare with the targets.
@@ -120,6 +122,15 @@ def sh(commands: List[str]) -> None:
                                                              (proc.stderr or proc.stdout).strip()))
 
 
+def error_kinds(errors: List[Any]) -> Dict[str, int]:
+    """How many errors of each kind (the message's first line, cut short)."""
+    out: Dict[str, int] = {}
+    for _, message in errors:
+        key = message.splitlines()[0][:90]
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:5])
+
+
 def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
     cluster = Cluster(conf)
     if cluster.wait_healthy(conf.get("healthy_timeout_s", 180)) is None:
@@ -138,16 +149,37 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     time.sleep(sc.get("hold_s", 0))
     deadline = t_fault + conf.get("recover_timeout_s", 120)
     resumed = t_fault + sc.get("hold_s", 0)
-    while time.monotonic() < deadline and not any(t > resumed for t, _ in gen.writer.acks[-20:]):
-        time.sleep(0.2)  # until writes are acknowledged again
+
+    def recovered() -> bool:
+        if not any(t > resumed for t, _ in gen.writer.acks[-20:]):
+            return False  # writes are not acknowledged again yet
+        if sc.get("wait_for") == "new_leader":
+            leader = ops.leader_of(cluster.state() or {})
+            return bool(leader) and leader["name"] != names["leader"]
+        return True
+
+    while time.monotonic() < deadline and not recovered():
+        time.sleep(0.2)
     t_heal = time.monotonic()
     sh(sc.get("heal", []))
     t_healthy = cluster.wait_healthy(conf.get("healthy_timeout_s", 180))
-    time.sleep(conf.get("cooldown_s", 3))
+    # observe at least observe_s after the fault: a crash may show only at
+    # Patroni's next loop
+    time.sleep(max(conf.get("cooldown_s", 3),
+                   t_fault + sc.get("observe_s", conf.get("observe_s", 0)) - time.monotonic()))
     gen.stop()
     rec = gen.record()
     end = time.monotonic()
-    present = loadgen.present_ids(conf["write_dsn"], rec["first_id"], rec["last_id"])
+    present = None
+    for _ in range(30):  # the primary service may still refuse for a moment
+        try:
+            present = loadgen.present_ids(conf["write_dsn"], rec["first_id"], rec["last_id"])
+            break
+        except loadgen.psycopg.Error as exc:
+            log("%s: reading the rows back: %s" % (name, exc))
+            time.sleep(1)
+    if present is None:
+        raise SystemExit("chaos: %s: could not read the rows back through %s" % (name, conf["write_dsn"]))
     after = cluster.roles() if t_healthy else {}
     result = {
         "leader_before": names["leader"],
@@ -156,6 +188,8 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         "read_outage_s": measure.outage(rec["read_acks"], t_fault, end) if conf.get("read_dsn") else None,
         "writes_acked": len(rec["acked_ids"]),
         "write_errors": len(rec["write_errors"]),
+        "write_error_kinds": error_kinds(rec["write_errors"]),
+        "read_error_kinds": error_kinds(rec["read_errors"]),
         "lost_rows": len(measure.lost(rec["acked_ids"], present)),
         "split_brain": measure.split_brain(rec["probe_acks"]) if probes else None,
         "reads_on_primary": rec["read_on_primary"],

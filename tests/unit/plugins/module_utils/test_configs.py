@@ -450,6 +450,7 @@ PGBOUNCER_MAIN = [
     ["reserve_pool_size", "30"],
     ["max_db_connections", "100"],
     ["ignore_startup_parameters", "extra_float_digits,options"],
+    ["server_login_retry", "1"],
     ["client_tls_sslmode", "disable"],
     ["server_tls_sslmode", "disable"],
 ]
