@@ -69,7 +69,8 @@ def main() -> int:
         for plan in args.plans.split(","):
             for mode in args.modes.split(","):
                 label = "%s/%s" % (plan, mode)
-                if sh(PLAYBOOK + ["-e", "pg_rto=%s" % plan, "-e", "pg_rpo=%d" % MODES[mode]]) != 0:
+                extra = json.dumps({"pg_rto": plan, "pg_rpo": MODES[mode]})  # JSON: pg_rpo stays a number
+                if sh(PLAYBOOK + ["-e", extra]) != 0:
                     raise SystemExit("bench-ha: applying %s failed" % label)
                 cmd = [sys.executable, "tools/chaos/run.py", "tools/chaos/sandbox.yml",
                        "--runs", str(args.runs), "--label", label, "--output", str(out)]
