@@ -9,9 +9,9 @@ and how fast traffic moves to the new one.
 Named plans (seconds; inter/fastinter/downinter are HAProxy durations)::
 
     plan  ttl loop_wait retry primary_start safety  inter fastinter downinter
-    fast   20     5       5        15          5      1s     0.5s      1s
+    fast   20     5       5        15          5      1s     500ms     1s
     norm   30     5      10        25          5      2s     1s        2s
-    safe   60    10      20        45         10      3s     1.5s      3s
+    safe   60    10      20        45         10      3s     1500ms    3s
     wide  120    20      30        95         15      4s     2s        4s
 
 ``rise`` and ``fall`` are 3 in every plan.
@@ -49,7 +49,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 PLANS: Dict[str, Dict[str, Any]] = {
     "fast": {"ttl": 20, "loop_wait": 5, "retry_timeout": 5,
              "primary_start_timeout": 15, "safety_margin": 5,
-             "inter": "1s", "fastinter": "0.5s", "downinter": "1s",
+             "inter": "1s", "fastinter": "500ms", "downinter": "1s",
              "target": 30},
     "norm": {"ttl": 30, "loop_wait": 5, "retry_timeout": 10,
              "primary_start_timeout": 25, "safety_margin": 5,
@@ -57,7 +57,7 @@ PLANS: Dict[str, Dict[str, Any]] = {
              "target": 45},
     "safe": {"ttl": 60, "loop_wait": 10, "retry_timeout": 20,
              "primary_start_timeout": 45, "safety_margin": 10,
-             "inter": "3s", "fastinter": "1.5s", "downinter": "3s",
+             "inter": "3s", "fastinter": "1500ms", "downinter": "3s",
              "target": 90},
     "wide": {"ttl": 120, "loop_wait": 20, "retry_timeout": 30,
              "primary_start_timeout": 95, "safety_margin": 15,
@@ -79,7 +79,11 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 def _seconds(duration: str) -> float:
-    return float(duration[:-1])
+    """An HAProxy duration of the plans (whole ``ms`` or ``s``) in seconds.
+    HAProxy takes integers only: 500ms, never 0.5s."""
+    if duration.endswith("ms"):
+        return int(duration[:-2]) / 1000.0
+    return float(int(duration[:-1]))
 
 
 def patroni_timing(pg_rto: Any) -> Dict[str, int]:

@@ -131,6 +131,28 @@ def test_fragments_pass_haproxy_check(sandbox_render, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.skipif(HAPROXY is None, reason="no haproxy binary (make deps extracts one)")
+@pytest.mark.parametrize("plan", ["fast", "norm", "safe", "wide", 25, 600])
+def test_every_rto_plan_passes_haproxy_check(plan, tmp_path):
+    # the default-server line of every plan (and of legacy seconds) is a
+    # valid HAProxy line: durations are whole numbers (500ms, not 0.5s)
+    sys.path.insert(0, os.path.join(REPO, ".collections"))
+    from ansible_collections.pigpen.pgsql.plugins.module_utils import ha
+    cfg = tmp_path / "plan.cfg"
+    cfg.write_text("global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n"
+                   "    timeout client 1h\n    timeout server 1h\n"
+                   "listen x\n    bind 127.0.0.1:15433\n    mode tcp\n    option httpchk\n"
+                   "    default-server %s\n    server a 127.0.0.1:6432 check port 8008\n"
+                   % ha.ha_plan(plan, 1048576, "oltp")["server_options"])
+    env = dict(os.environ)
+    libdir = os.path.join(REPO, ".cache", "haproxy", "usr", "lib", "x86_64-linux-gnu")
+    if os.path.isdir(libdir):
+        env["LD_LIBRARY_PATH"] = libdir
+    res = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True,
+                         env=env, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 BAD = """\
 all:
   children:
@@ -191,7 +213,7 @@ def test_hostnames_and_unrelated_groups(tmp_path):
     assert sorted(os.listdir(out)) == ["pg-app-1", "pg-app-2"]
     frag = (out / "pg-app-1" / "haproxy" / "pg-app-primary.cfg").read_text()
     assert "server pg-app-2 192.168.9.42:6432 check port 8008 weight 100" in frag
-    assert "default-server inter 1s fastinter 0.5s downinter 1s rise 3 fall 3" in frag
+    assert "default-server inter 1s fastinter 500ms downinter 1s rise 3 fall 3" in frag
     hba = (out / "pg-app-2" / "pg_hba.conf").read_text()
     assert "192.168.9.10/32" in hba  # infra alias from ansible_host of admin-node
 

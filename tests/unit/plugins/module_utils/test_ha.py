@@ -12,9 +12,9 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import ha
 # plan: (ttl, loop_wait, retry_timeout, primary_start_timeout, safety_margin,
 #        inter, fastinter, downinter, bound = ttl + loop_wait + 3 * inter)
 TABLE = {
-    "fast": (20, 5, 5, 15, 5, "1s", "0.5s", "1s", 28.0),
+    "fast": (20, 5, 5, 15, 5, "1s", "500ms", "1s", 28.0),
     "norm": (30, 5, 10, 25, 5, "2s", "1s", "2s", 41.0),
-    "safe": (60, 10, 20, 45, 10, "3s", "1.5s", "3s", 79.0),
+    "safe": (60, 10, 20, 45, 10, "3s", "1500ms", "3s", 79.0),
     "wide": (120, 20, 30, 95, 15, "4s", "2s", "4s", 152.0),
 }
 

@@ -131,7 +131,7 @@ def test_rto_plan_sets_default_server_options():
     hv, groups = build(pg_test(pg_rto="fast"))
     svcs = by_name(plan_of(hv, groups, "pg-test"))
     assert svcs["primary"]["options"].startswith(
-        "inter 1s fastinter 0.5s downinter 1s rise 3 fall 3 on-marked-down")
+        "inter 1s fastinter 500ms downinter 1s rise 3 fall 3 on-marked-down")
 
 
 def test_selector_fields():
