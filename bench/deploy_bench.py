@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from sandbox_bench import REPO, SANDBOX, commit, host, run  # noqa: E402 (same directory)
+from sandbox_bench import REPO, SANDBOX, commit, host, run, write_result  # noqa: E402 (same directory)
 
 ENV = "bench"
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
@@ -146,10 +143,7 @@ def main() -> int:
 
     result["met"] = {k: result[k]["s" if k != "noop" else "median_s"] <= v
                      for k, v in result["targets_s"].items()}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"bench: wrote {out.relative_to(REPO)}")
+    write_result(result, args.output)
     return 0
 
 

@@ -133,6 +133,13 @@ def summary(per_node: dict, key: str) -> dict:
     return {"median_mib": round(statistics.median(values), 1), "max_mib": max(values)} if values else {}
 
 
+def write_result(result: dict, output: str) -> None:
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"bench: wrote {out.relative_to(REPO)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Measure the sandbox (image build, node start, memory).")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold image builds (default 3)")
@@ -204,10 +211,7 @@ def main() -> int:
     finally:
         destroy()
 
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"bench: wrote {out.relative_to(REPO)}")
+    write_result(result, args.output)
     return 0
 
 

@@ -106,6 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
+    REST_ARGUMENT_SPEC,
     config_patch,
     merge,
     restart_parameters,
@@ -179,10 +180,7 @@ def main():
         argument_spec={
             "url": {"type": "str", "default": "http://127.0.0.1:8008"},
             "config": {"type": "dict", "required": True},
-            "username": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
-            "timeout": {"type": "int", "default": 10},
-            "validate_certs": {"type": "bool", "default": True},
+            **REST_ARGUMENT_SPEC,
         },
         required_together=[["username", "password"]],
         supports_check_mode=True,

@@ -106,6 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
+from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import REST_ARGUMENT_SPEC
 
 
 class Patroni:
@@ -182,10 +183,7 @@ def main():
             "max_lag": {"type": "int", "default": 1048576},
             "force": {"type": "bool", "default": False},
             "wait": {"type": "int", "default": 120},
-            "username": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
-            "timeout": {"type": "int", "default": 10},
-            "validate_certs": {"type": "bool", "default": True},
+            **REST_ARGUMENT_SPEC,
         },
         required_together=[["username", "password"]],
         supports_check_mode=True,
