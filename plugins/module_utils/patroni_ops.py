@@ -91,6 +91,8 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
     if candidate is None:
         eligible = [m for m in replicas
                     if m.get("state") in HEALTHY_STATES and not _excluded(m) and lag_of(m) is not None]
+        sync = [m for m in eligible if m.get("role") == "sync_standby"]
+        eligible = sync or eligible  # synchronous mode: Patroni promotes only these
         if not eligible:
             raise OperationRefused("no healthy replica can take over: %s"
                                    % (", ".join(problems(cluster, max_lag)) or "no replicas"))
@@ -103,6 +105,10 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
         chosen = found[0]
         if _excluded(chosen):
             raise OperationRefused("%s is tagged nofailover and cannot be promoted" % candidate)
+        sync = [m["name"] for m in replicas if m.get("role") == "sync_standby"]
+        if sync and candidate not in sync:
+            raise OperationRefused("the cluster runs in synchronous mode and %s is not a synchronous "
+                                   "standby (%s): pick one of those" % (candidate, ", ".join(sync)))
 
     lag = lag_of(chosen)
     if chosen.get("state") not in HEALTHY_STATES:

@@ -102,7 +102,9 @@ class Cluster:
         replicas = [m for m in ops.members(state) if m["name"] != leader["name"]
                     and m.get("state") in ops.HEALTHY_STATES]
         offline = set(self.conf.get("offline", []))
-        replicas.sort(key=lambda m: (m["name"] in offline, ops.lag_of(m) or 0, m["name"]))
+        # in synchronous mode Patroni promotes only the synchronous standby
+        replicas.sort(key=lambda m: (m.get("role") != "sync_standby", m["name"] in offline,
+                                     ops.lag_of(m) or 0, m["name"]))
         names = {"leader": leader["name"], "replica": replicas[0]["name"] if replicas else ""}
         out = dict(names)
         for role, name in names.items():

@@ -88,3 +88,11 @@ def test_chosen_candidate_is_never_over_the_lag_limit(lag2, lag3, limit):
         return
     chosen = {"pg-test-2": lag2, "pg-test-3": lag3}[plan["candidate"]]
     assert chosen <= limit and chosen == min(lag2, lag3)
+
+
+def test_synchronous_mode_promotes_only_the_sync_standby():
+    c = cluster(lag2=0, lag3=0)
+    c["members"][2]["role"] = "sync_standby"
+    assert ops.plan_switchover(c)["candidate"] == "pg-test-3"
+    with pytest.raises(ops.OperationRefused, match="not a synchronous standby"):
+        ops.plan_switchover(c, candidate="pg-test-2")
