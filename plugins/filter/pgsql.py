@@ -12,6 +12,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
     ha as ha_mod,
     patroni_ops,
+    pitr as pitr_mod,
     plan,
     tuning as tuning_mod,
 )
@@ -71,6 +72,7 @@ def pg_configs(pg_plan, host_vars, mask_secrets=False):
             "etcd_user": configs_mod.etcd_user(cplan, settings),
             "vip": configs_mod.vip_config(cplan, pg_plan, patroni["etcd3"],
                                           settings),
+            "crontab": configs_mod.crontab(settings),
         }
     except (ModelError, KeyError, TypeError) as exc:
         _fail(exc, "pg_configs")
@@ -129,6 +131,21 @@ def pg_tune(profile, mem_mb, cpu, disk_gb=None, shared_buffer_ratio=0.25,
                            pg_version=pg_version)
 
 
+def pg_pitr_plan(pg_pitr, cluster, pg_data="/pg/data", repo_type="posix"):
+    """The checked point-in-time recovery plan of ``pg_pitr``."""
+    try:
+        return pitr_mod.pitr_plan(pg_pitr, cluster=cluster, pg_data=pg_data,
+                                  repo_type=repo_type)
+    except ModelError as exc:
+        _fail(exc, "pg_pitr of %s" % cluster)
+
+
+def pg_pitr_start_options(controldata, parameters, port=5432):
+    """``pg_ctl -o`` options that start a restored data directory outside
+    Patroni (local socket only, hot standby settings high enough)."""
+    return pitr_mod.start_options(controldata or "", parameters or {}, port)
+
+
 class FilterModule:
     """pigpen.pgsql cluster model filters."""
 
@@ -140,6 +157,8 @@ class FilterModule:
             "pg_problems": pg_problems,
             "pg_etcd_users": pg_etcd_users,
             "pg_patroni_problems": pg_patroni_problems,
+            "pg_pitr_plan": pg_pitr_plan,
+            "pg_pitr_start_options": pg_pitr_start_options,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
             "pg_tune": pg_tune,

@@ -90,6 +90,7 @@ __all__ = [
     "SETTINGS_DEFAULTS", "PGBACKREST_REPO_DEFAULTS", "MASK", "PG_SOCKET_DIR",
     "DCS_PARAMETERS", "build_settings", "check_config_settings",
     "patroni_config", "pgbouncer_ini", "pgbackrest_conf", "ini_lines",
+    "crontab",
     "secret_warnings",
 ]
 
@@ -189,6 +190,7 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "pgbackrest_log_dir": "/pg/log/pgbackrest",
     "pgbackrest_spool_dir": "/pg/spool",
     "pgbackrest_process_max": "auto",
+    "pg_crontab": [],
     # rendering
     "mask_secrets": False,
 }
@@ -1059,6 +1061,17 @@ def ini_lines(sections: Sequence[Sequence[Any]], *,
 
 
 # ------------------------------------------------------------------ etcd, VIP
+
+def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """``/etc/cron.d`` lines of ``pg_crontab``: the user field (``pg_dbsu``)
+    inserted after the schedule (five fields, or one ``@nickname``)."""
+    s = _effective(settings)
+    out = []
+    for entry in s["pg_crontab"] or []:
+        parts = entry.split(None, 1 if entry.startswith("@") else 5)
+        out.append(" ".join(parts[:-1] + [s["pg_dbsu"], parts[-1]]))
+    return out
+
 
 def etcd_user(cplan: Mapping[str, Any],
               settings: Optional[Mapping[str, Any]] = None

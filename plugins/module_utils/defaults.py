@@ -130,6 +130,9 @@ MODEL_DEFAULTS = {
     "etcd_auth": True,
     "pgbackrest_method": "local",
     "pg_safeguard": False,
+    # cron entries ("m h dom mon dow command") run as pg_dbsu on every
+    # member (pg-backup acts on the leader only)
+    "pg_crontab": [],
     "node_firewall_intranet": list(DEFAULT_INTRANET),
     # limits of the access-layer roles (roles/haproxy, roles/pgbouncer,
     # roles/vip), checked here so a bad value stops the play before any node

@@ -187,6 +187,11 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "use letters, digits and _, e.g. %s" %
                     MODEL_DEFAULTS[var])
     out.extend(_check_vip(cluster))
+    out.extend(crontab_problems(name, cluster.setting("pg_crontab")))
+    safeguard = cluster.setting("pg_safeguard")
+    if not isinstance(safeguard, bool):
+        problem(None, "pg_safeguard", safeguard, "is not a boolean",
+                "write true or false without quotes")
 
     for m in cluster.members:
         ctx = hba_context(inv, cluster, m)
@@ -328,6 +333,39 @@ _PASSWORD_FIX = ("quote a password of printable characters without spaces, "
 def _password_ok(value: Any) -> bool:
     return isinstance(value, str) and 4 <= len(value) <= 128 and \
         value.isprintable() and not any(c in value for c in " '\"\\")
+
+
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
+_CRON_NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly",
+                   "@daily", "@midnight", "@hourly")
+
+
+def crontab_problems(cluster: str, entries: Any) -> List[Problem]:
+    """``pg_crontab``: a list of ``"m h dom mon dow command"`` strings (or
+    ``"@daily command"``), one line each."""
+    fix = ("write each entry as 'minute hour day month weekday command', "
+           "e.g. '00 01 * * * /usr/local/bin/pg-backup full'")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return [Problem(cluster, None, "pg_crontab", entries,
+                        "is not a list", fix)]
+    out: List[Problem] = []
+    for i, entry in enumerate(entries):
+        fld = "pg_crontab[%d]" % i
+        if not isinstance(entry, str) or "\n" in entry or "\r" in entry:
+            out.append(Problem(cluster, None, fld, entry,
+                               "is not a one-line string", fix))
+            continue
+        parts = entry.split()
+        if parts and parts[0] in _CRON_NICKNAMES:
+            ok = len(parts) >= 2
+        else:
+            ok = len(parts) >= 6 and all(_CRON_FIELD.match(f) for f in parts[:5])
+        if not ok:
+            out.append(Problem(cluster, None, fld, entry,
+                               "is not a cron entry", fix))
+    return out
 
 
 def _check_vip(cluster: Cluster) -> List[Problem]:

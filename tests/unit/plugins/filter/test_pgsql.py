@@ -14,8 +14,28 @@ from inv import build, cluster, sandbox
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_patroni_problems", "pg_problems",
+        "pg_patroni_problems", "pg_pitr_plan", "pg_pitr_start_options", "pg_problems",
         "pg_tune"]
+
+
+def test_pitr_filters():
+    plan = pgsql.pg_pitr_plan({"lsn": "0/7000028"}, "pg-test")
+    assert plan["restore_argv"][-3:] == ["--target=0/7000028", "--target-action=promote", "restore"]
+    with pytest.raises(AnsibleFilterError, match=r"(?s)pg_pitr of pg-test: .*pg_pitr.lsn = '7000028'"):
+        pgsql.pg_pitr_plan({"lsn": "7000028"}, "pg-test")
+    assert pgsql.pg_pitr_start_options(None, None) == "-c listen_addresses='' -c port=5432 -c hot_standby=on"
+
+
+def test_crontab_lines():
+    hv, groups = sandbox()
+    for h in groups["pg-test"]:
+        hv[h]["pg_crontab"] = ["00 01 * * * /usr/local/bin/pg-backup full", "@hourly  pg-backup incr"]
+    files = pgsql.pg_configs(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
+    assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full",
+                                "@hourly postgres pg-backup incr"]
+    hv["10.10.10.11"]["pg_crontab"] = ["01 * * pg-backup"]
+    with pytest.raises(AnsibleFilterError, match=r"pg_crontab\[0\] = '01 \* \* pg-backup': is not a cron entry"):
+        pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
 
 
 def test_cluster_and_instance_plan():

@@ -1,0 +1,334 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Point-in-time recovery: from ``pg_pitr`` to a checked restore plan.
+
+Pure functions, no Ansible. :func:`pitr_plan` checks the ``pg_pitr``
+mapping a user passes to ``playbooks/pgsql-pitr.yml`` and returns what the
+playbook does: the ``pgbackrest restore`` command line, a one-line summary
+it prints before touching anything, and the recovery settings it clears
+once the restored instance is promoted. Every mistake is reported as a
+:class:`Problem` naming the cluster, the ``pg_pitr`` key, the value and the
+fix, all of them at once.
+
+``pg_pitr`` keys (docs/backup.md):
+
+``time`` / ``name`` / ``lsn`` / ``xid``
+    the recovery target (at most one); ``type: immediate`` stops as soon as
+    the backup is consistent; none of them replays the whole archive.
+``type``
+    optional, ``time``/``name``/``lsn``/``xid`` (then the matching key is
+    required), ``immediate`` or ``default`` (end of the archive).
+``action``
+    ``promote`` (default: the playbook brings the cluster back under
+    Patroni), ``pause`` (the restored instance waits, read-only, for
+    inspection; run again with ``resume: true``) or ``shutdown``.
+``exclusive``
+    stop just before the target instead of just after (time, lsn, xid).
+``set``
+    backup label to restore from, e.g. ``20261122-101500F``; default: the
+    newest backup before a time target, else the newest.
+``timeline``
+    ``current``, ``latest`` or a timeline number.
+``cluster``
+    restore another cluster's backups (its stanza) into this one.
+``resume``
+    continue a paused recovery: promote it and bring the cluster back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any, Dict, List, Mapping, Optional
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    ModelError,
+    Problem,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
+    CLUSTER_NAME,
+)
+
+__all__ = ["TARGET_KEYS", "KEYS", "ACTIONS", "RECOVERY_PARAMETERS",
+           "check_pitr", "pitr_plan"]
+
+#: Keys that name a recovery target, in the order they are reported.
+TARGET_KEYS = ("time", "name", "lsn", "xid")
+#: Every key ``pg_pitr`` may hold.
+KEYS = TARGET_KEYS + ("type", "action", "exclusive", "set", "timeline",
+                      "cluster", "resume")
+#: ``recovery_target_action`` values.
+ACTIONS = ("promote", "pause", "shutdown")
+#: ``type`` values: a target key's name, or a target of its own.
+TYPES = TARGET_KEYS + ("immediate", "default")
+#: Settings pgBackRest writes into ``postgresql.auto.conf``; cleared after
+#: the promotion, else a later replica would stop at the old target or
+#: fetch WAL from another cluster's stanza.
+RECOVERY_PARAMETERS = (
+    "restore_command", "recovery_target", "recovery_target_time",
+    "recovery_target_name", "recovery_target_lsn", "recovery_target_xid",
+    "recovery_target_inclusive", "recovery_target_action",
+    "recovery_target_timeline",
+)
+
+_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
+_LABEL = re.compile(r"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$")
+# PostgreSQL keeps restore point names in 64 bytes with the terminator.
+_NAME_MAX = 63
+_XID_MIN = 3           # FirstNormalTransactionId
+_XID_MAX = 2 ** 64 - 1
+
+
+def _parse_time(text: str) -> Optional[datetime.datetime]:
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    # PostgreSQL writes offsets as +08; Python wants +08:00.
+    m = re.match(r"^(.*[+-])(\d{2})$", value)
+    if m and ":" in m.group(1):
+        value = "%s%s:00" % (m.group(1), m.group(2))
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_pitr(pitr: Any, *, cluster: str, repo_type: str = "posix") -> List[Problem]:
+    """Every problem of ``pg_pitr`` for ``cluster``; empty when it is fine.
+
+    ``repo_type`` is the cluster's repository type (``posix`` or ``s3``):
+    a posix repository lives on the cluster's own node, so it cannot hold
+    another cluster's backups (a removed cluster's backups in a shared
+    repository are fine: the name is not looked up in the inventory).
+    """
+    out: List[Problem] = []
+
+    def problem(key, value, what, fix):
+        field = "pg_pitr" if key is None else "pg_pitr.%s" % key
+        out.append(Problem(cluster, None, field, value, what, fix))
+
+    if not isinstance(pitr, Mapping):
+        problem(None, pitr, "is not a mapping",
+                "pass it as JSON, e.g. -e '{\"pg_pitr\": {\"time\": "
+                "\"2026-11-22 10:00:00+00\"}}'")
+        return out
+    for key in sorted(set(pitr) - set(KEYS)):
+        problem(key, pitr[key], "is not a pg_pitr key",
+                "use only %s" % ", ".join(KEYS))
+
+    targets = [k for k in TARGET_KEYS if pitr.get(k) is not None]
+    ptype = pitr.get("type")
+    if ptype is not None and ptype not in TYPES:
+        problem("type", ptype, "is not a recovery target type",
+                "use one of %s" % ", ".join(TYPES))
+        ptype = None
+    if len(targets) > 1:
+        problem(targets[1], pitr[targets[1]],
+                "is a second recovery target (%s is set too)" % targets[0],
+                "give one of %s" % ", ".join(TARGET_KEYS))
+    if ptype in TARGET_KEYS and not targets:
+        problem(ptype, None, "is missing although type is %r" % ptype,
+                "add pg_pitr.%s, or drop pg_pitr.type" % ptype)
+    if ptype in ("immediate", "default") and targets:
+        problem("type", ptype, "takes no target but %s is set" % targets[0],
+                "drop pg_pitr.%s or pg_pitr.type" % targets[0])
+    if ptype in TARGET_KEYS and targets and targets[0] != ptype:
+        problem("type", ptype, "does not match the target %s" % targets[0],
+                "set type to %r or drop it" % targets[0])
+
+    if "time" in targets:
+        t = pitr["time"]
+        if not isinstance(t, str) or _parse_time(t) is None:
+            problem("time", t, "is not a timestamp",
+                    "write it as 'YYYY-MM-DD HH:MM:SS+00' (ISO 8601, with "
+                    "the time zone offset)")
+        elif _parse_time(t).tzinfo is None:
+            problem("time", t, "has no time zone offset",
+                    "append the offset, e.g. '%s+00': without it the "
+                    "server's TimeZone would decide" % t.strip())
+    if "name" in targets:
+        n = pitr["name"]
+        if not isinstance(n, str) or not n or len(n.encode()) > _NAME_MAX:
+            problem("name", n, "is not a restore point name",
+                    "give the name passed to pg_create_restore_point() "
+                    "(1 to %d bytes)" % _NAME_MAX)
+    if "lsn" in targets:
+        lsn = pitr["lsn"]
+        if not isinstance(lsn, str) or not _LSN.match(lsn):
+            problem("lsn", lsn, "is not an LSN",
+                    "write it as PostgreSQL prints it, e.g. '0/7000028'")
+    if "xid" in targets:
+        xid = pitr["xid"]
+        if isinstance(xid, str) and xid.isdigit():
+            xid = int(xid)
+        if not _is_int(xid) or not _XID_MIN <= xid <= _XID_MAX:
+            problem("xid", pitr["xid"], "is not a transaction id",
+                    "give a number >= %d, e.g. from txid_current()" % _XID_MIN)
+
+    has_target = bool(targets) or ptype == "immediate"
+    action = pitr.get("action", "promote")
+    if action not in ACTIONS:
+        problem("action", action, "is not a recovery target action",
+                "use one of %s" % ", ".join(ACTIONS))
+    elif action != "promote" and not has_target:
+        problem("action", action, "needs a target: without one the whole "
+                "archive is replayed and the instance promotes",
+                "add time, name, lsn, xid or type: immediate, or drop action")
+
+    exclusive = pitr.get("exclusive", False)
+    if not isinstance(exclusive, bool):
+        problem("exclusive", exclusive, "is not a boolean",
+                "write true or false")
+    elif exclusive and not set(targets) & {"time", "lsn", "xid"}:
+        problem("exclusive", exclusive, "applies to time, lsn and xid "
+                "targets only", "drop pg_pitr.exclusive")
+
+    bset = pitr.get("set")
+    if bset is not None and (not isinstance(bset, str) or not _LABEL.match(bset)):
+        problem("set", bset, "is not a backup label",
+                "copy a label from `pgbackrest info`, e.g. 20261122-101500F "
+                "or 20261122-101500F_20261122-120000I")
+
+    tl = pitr.get("timeline")
+    if tl is not None and tl not in ("current", "latest") and not (
+            _is_int(tl) and tl >= 1):
+        problem("timeline", tl, "is not a timeline",
+                "use current, latest or a timeline number (>= 1)")
+
+    source = pitr.get("cluster")
+    if source is not None:
+        if not isinstance(source, str) or not CLUSTER_NAME.match(source):
+            problem("cluster", source, "is not a cluster name",
+                    "name the cluster whose backups to restore, e.g. pg-meta")
+        elif source != cluster and repo_type == "posix":
+            problem("cluster", source, "is another cluster, but %s backs up "
+                    "to a posix repository on its own node, which holds no "
+                    "other cluster's backups" % cluster,
+                    "restore from a shared repository (pgbackrest_method "
+                    "minio, or an S3 repository both clusters use)")
+
+    resume = pitr.get("resume", False)
+    if not isinstance(resume, bool):
+        problem("resume", resume, "is not a boolean", "write true or false")
+    elif resume:
+        extra = [k for k in KEYS if k != "resume" and pitr.get(k) is not None]
+        if extra:
+            problem("resume", resume, "continues a paused recovery and takes "
+                    "no other key (%s given)" % ", ".join(extra),
+                    "pass only {\"resume\": true}")
+    return out
+
+
+def pitr_plan(pitr: Any, *, cluster: str, pg_data: str,
+              repo_type: str = "posix") -> Dict[str, Any]:
+    """The checked restore plan of ``pg_pitr`` for ``cluster``.
+
+    Raises :class:`ModelError` listing every problem. The plan holds
+    ``stanza`` (whose backups), ``target_type``, ``target``, ``action``,
+    ``resume``, ``restore_argv`` (the ``pgbackrest restore`` command; it
+    always runs with ``--delta``, which rewrites only the files that
+    differ), ``reset_parameters`` and ``summary``.
+    """
+    problems = check_pitr(pitr, cluster=cluster, repo_type=repo_type)
+    if problems:
+        raise ModelError(problems)
+    pitr = dict(pitr)
+    resume = bool(pitr.get("resume", False))
+    stanza = pitr.get("cluster") or cluster
+    targets = [k for k in TARGET_KEYS if pitr.get(k) is not None]
+    ttype = targets[0] if targets else (pitr.get("type") or "default")
+    target = None if not targets else str(pitr[targets[0]])
+    action = pitr.get("action", "promote")
+
+    argv = ["pgbackrest", "--stanza=%s" % stanza, "--pg1-path=%s" % pg_data,
+            "--delta", "--type=%s" % ttype]
+    if target is not None:
+        argv.append("--target=%s" % target)
+    if ttype != "default":
+        argv.append("--target-action=%s" % action)
+    if pitr.get("exclusive"):
+        argv.append("--target-exclusive")
+    if pitr.get("set"):
+        argv.append("--set=%s" % pitr["set"])
+    if pitr.get("timeline") is not None:
+        argv.append("--target-timeline=%s" % pitr["timeline"])
+    argv.append("restore")
+
+    if resume:
+        summary = "resume the paused recovery of %s: promote it and bring " \
+                  "the cluster back under Patroni" % cluster
+    else:
+        where = {"default": "the end of the WAL archive",
+                 "immediate": "the end of the backup (first consistent point)",
+                 }.get(ttype, "%s %r%s" % (
+                     ttype, target,
+                     " (exclusive)" if pitr.get("exclusive") else ""))
+        source = "backup %s" % pitr["set"] if pitr.get("set") else (
+            "the newest backup before it" if ttype == "time"
+            else "the newest backup")
+        then = {"promote": "promote it and bring the cluster back under "
+                           "Patroni, re-cloning the replicas",
+                "pause": "leave it paused, read-only, for inspection "
+                         "(run again with {\"resume\": true})",
+                "shutdown": "shut it down at the target"}[action]
+        summary = "restore %s to %s from %s of stanza %s, then %s" % (
+            cluster, where, source, stanza, then)
+    return {
+        "cluster": cluster,
+        "stanza": stanza,
+        "foreign": stanza != cluster,
+        "target_type": ttype,
+        "target": target,
+        "action": action,
+        "resume": resume,
+        "restore_argv": argv,
+        "reset_parameters": list(RECOVERY_PARAMETERS),
+        "summary": summary,
+    }
+
+
+#: ``pg_controldata`` lines of the settings a hot standby must match or
+#: exceed, and the parameter each one is.
+_CONTROLDATA = {
+    "max_connections setting": "max_connections",
+    "max_worker_processes setting": "max_worker_processes",
+    "max_wal_senders setting": "max_wal_senders",
+    "max_prepared_xacts setting": "max_prepared_transactions",
+    "max_locks_per_xact setting": "max_locks_per_transaction",
+}
+
+
+def controldata_settings(text: str) -> Dict[str, int]:
+    """The hot-standby settings recorded in ``pg_controldata`` output."""
+    out: Dict[str, int] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        name = _CONTROLDATA.get(key.strip())
+        if sep and name and value.strip().isdigit():
+            out[name] = int(value.strip())
+    return out
+
+
+def start_options(controldata: str, parameters: Mapping[str, Any],
+                  port: int) -> str:
+    """``pg_ctl -o`` options that start a restored data directory outside
+    Patroni: local socket only (no client reaches it before the cluster is
+    back), hot standby on (so a paused recovery can be inspected), and each
+    hot-standby setting at least as high as both the backup's primary
+    (``pg_controldata``) and the cluster's configuration."""
+    recorded = controldata_settings(controldata)
+    opts = ["-c listen_addresses=''", "-c port=%d" % int(port),
+            "-c hot_standby=on"]
+    for name in sorted(set(_CONTROLDATA.values())):
+        values = [recorded.get(name)]
+        configured = parameters.get(name)
+        if configured is not None and str(configured).isdigit():
+            values.append(int(configured))
+        values = [v for v in values if v is not None]
+        if values:
+            opts.append("-c %s=%d" % (name, max(values)))
+    return " ".join(opts)
