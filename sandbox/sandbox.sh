@@ -302,7 +302,17 @@ cmd_destroy() {
     if [[ -n $names ]]; then
         close_ssh_masters
         # shellcheck disable=SC2086
-        podman rm --force --time 10 $names >/dev/null
+        if ! podman rm --force --time 10 $names >/dev/null; then
+            # A removal that was interrupted leaves a container podman lists
+            # but no longer knows ("container not known"): drop what is left
+            # of it from the storage, then let the network removal below
+            # report anything that really remains.
+            for name in $names; do
+                podman rm --force --time 10 "$name" >/dev/null 2>&1 ||
+                    podman rm --force --storage "$name" >/dev/null 2>&1 ||
+                    log "could not remove $name"
+            done
+        fi
         log "removed: $(paste -sd' ' <<<"$names")"
     fi
     if podman network exists "$NETWORK"; then
