@@ -28,25 +28,21 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
     scenarios = list(next(iter(series.values()))["scenarios"])
     print("Write outage, seconds, median / max of %s runs (reads in brackets):\n"
           % ", ".join(sorted({str(s["runs_per_scenario"]) for s in series.values()})))
-    print("| scenario | " + " | ".join(labels) + " |")
-    print("|---|" + "---|" * len(labels))
-    for name in scenarios:
-        row = []
-        for label in labels:
-            res = series[label]["scenarios"].get(name, {})
-            row.append("%s (%s)" % (cell(res.get("write_outage_s")), cell(res.get("read_outage_s"))))
-        print("| %s | %s |" % (name, " | ".join(row)))
+    def table(cell_of):
+        print("| scenario | " + " | ".join(labels) + " |")
+        print("|---|" + "---|" * len(labels))
+        for name in scenarios:
+            row = [cell_of(series[label]["scenarios"].get(name, {})) for label in labels]
+            print("| %s | %s |" % (name, " | ".join(row)))
+
+    def losses(res):
+        healthy = (res.get("healthy_after_s") or {}).get("max")
+        return "%s / %s / %s" % (res.get("lost_rows_max", "-"), res.get("split_brain_max", "-"),
+                                 "-" if healthy is None else "%.0f" % healthy)
+
+    table(lambda res: "%s (%s)" % (cell(res.get("write_outage_s")), cell(res.get("read_outage_s"))))
     print("\nAcknowledged rows lost (max) / split brain (max) / healthy again after (s, max):\n")
-    print("| scenario | " + " | ".join(labels) + " |")
-    print("|---|" + "---|" * len(labels))
-    for name in scenarios:
-        row = []
-        for label in labels:
-            res = series[label]["scenarios"].get(name, {})
-            healthy = (res.get("healthy_after_s") or {}).get("max")
-            row.append("%s / %s / %s" % (res.get("lost_rows_max", "-"), res.get("split_brain_max", "-"),
-                                         "-" if healthy is None else "%.0f" % healthy))
-        print("| %s | %s |" % (name, " | ".join(row)))
+    table(losses)
     return 0
 
 
