@@ -26,11 +26,11 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy test unit integration haproxy-bin lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test unit integration haproxy-bin lint build \
 	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 host-deps: ## install the control host's Debian packages (podman, runc, debootstrap, ...) if missing
 	@sandbox/host-deps.sh
@@ -87,18 +87,23 @@ sandbox-status: ## container state, address and systemd state of each node
 	@$(SANDBOX) status
 
 sandbox-destroy: ## remove the sandbox nodes and network (keeps the image and the SSH key)
+	@sandbox/s3.sh stop >/dev/null
 	@$(SANDBOX) destroy
+
+sandbox-s3: venv haproxy-bin ## start the sandbox's S3 object store (moto, https://sss.pigsty:9000) for pgbackrest_method minio
+	@sandbox/s3.sh start
 
 # ---- tests ----
 
-test: host-deps venv ## everything CI runs: unit, integration, lint, build, molecule (default, ha)
+test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint, build, molecule (default, ha, pitr)
 	@$(MAKE) unit
 	@$(MAKE) integration
 	@$(MAKE) lint
 	@$(MAKE) build
 	@$(MAKE) molecule
 	@$(MAKE) molecule SCENARIO=ha
-	@echo "test: unit, integration, lint, build and molecule (default, ha) passed"
+	@$(MAKE) molecule SCENARIO=pitr
+	@echo "test: unit, integration, lint, build and molecule (default, ha, pitr) passed"
 
 unit: venv ## unit tests (tests/unit)
 	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
@@ -122,6 +127,7 @@ molecule: host-deps venv image ## Molecule scenario SCENARIO (default: default) 
 	$(BIN)/molecule test --scenario-name $(SCENARIO)
 
 molecule-destroy: ## remove the Molecule nodes and network, whatever state they are in
+	@sandbox/s3.sh --env molecule stop >/dev/null
 	@$(SANDBOX) --env molecule destroy
 
 # ---- measurements ----

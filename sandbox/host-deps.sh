@@ -9,6 +9,7 @@ packages=(
     openssh-client                              # Ansible and people reach nodes over SSH
     python3 python3-venv                        # the .venv of requirements.txt
     ca-certificates make git tar coreutils procps
+    openssl iproute2                            # sandbox/s3.sh: certificate of the object store
 )
 
 missing=()

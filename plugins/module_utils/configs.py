@@ -102,9 +102,12 @@ PG_SOCKET_DIR = "/var/run/postgresql"
 
 #: Default ``pgbackrest_repo``: one repository definition per
 #: ``pgbackrest_method``. Keys are pgBackRest ``repo*`` options without the
-#: ``repoN-`` prefix, ``-`` written ``_``. No ``block``: block incremental
-#: is a beta feature in pgBackRest 2.45 (Debian 12), refused without
-#: ``--beta``. The secrets below are public defaults, for the sandbox only.
+#: ``repoN-`` prefix, ``-`` written ``_``. ``block`` (block incremental) is a
+#: beta feature of pgBackRest 2.45 (Debian 12): a repository with it gets
+#: ``beta=y`` (see :func:`pgbackrest_conf`). The TLS certificate of the
+#: object store is checked against the deployment's CA (the postgres role
+#: installs it as ``pg_ssl_ca``). The secrets below are public defaults, for
+#: the sandbox only.
 PGBACKREST_REPO_DEFAULTS: Dict[str, Dict[str, Any]] = {
     "local": {
         "path": "/pg/backup",
@@ -121,8 +124,10 @@ PGBACKREST_REPO_DEFAULTS: Dict[str, Dict[str, Any]] = {
         "s3_uri_style": "path",
         "path": "/pgbackrest",
         "storage_port": 9000,
+        "storage_ca_file": "/pg/cert/ca.crt",
         "storage_verify_tls": True,
         "bundle": True,
+        "block": True,
         "cipher_type": "aes-256-cbc",
         "cipher_pass": "pgBackRest",
         "retention_full_type": "time",
@@ -626,11 +631,11 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                 "an encrypted repository (cipher_type aes-256-cbc) needs a "
                 "cipher_pass", "set %s.cipher_pass to a long secret (from "
                 "an ansible-vault file)" % base)
-    if repo.get("block") is True:
+    if repo.get("block") is True and repo.get("bundle") is not True:
         problem("%s.block" % base, True,
-                "block incremental backup is a beta feature in pgBackRest "
-                "2.45 (Debian 12) and is refused without --beta",
-                "remove block (or set it to false)")
+                "block incremental backup needs bundling (pgBackRest "
+                "refuses repo-block without repo-bundle)",
+                "set %s.bundle: true, or remove block" % base)
     return out
 
 
@@ -1023,6 +1028,10 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         if key in _REPO_SECRETS:
             value = _secret(s, value)
         glob.append(["repo1-%s" % key.replace("_", "-"), value])
+    if repo.get("block") is True:
+        # pgBackRest 2.45 ships block incremental as a beta feature and
+        # refuses repo-block unless beta features are enabled.
+        glob.append(["beta", "y"])
     procs, push_procs = _process_max(s, iplan)
     glob += [
         ["compress-type", "zst"],

@@ -569,7 +569,7 @@ def test_pgbackrest_local():
 
 def test_pgbackrest_minio():
     _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio")
-    assert section(conf, "global")[:15] == [
+    assert section(conf, "global")[:18] == [
         ["repo1-type", "s3"],
         ["repo1-path", "/pgbackrest"],
         ["repo1-s3-endpoint", "sss.pigsty"],
@@ -579,15 +579,20 @@ def test_pgbackrest_minio():
         ["repo1-s3-key", "pgbackrest"],
         ["repo1-s3-key-secret", "S3User.Backup"],
         ["repo1-storage-port", "9000"],
+        ["repo1-storage-ca-file", "/pg/cert/ca.crt"],
         ["repo1-storage-verify-tls", "y"],
         ["repo1-bundle", "y"],
+        ["repo1-block", "y"],
         ["repo1-cipher-type", "aes-256-cbc"],
         ["repo1-cipher-pass", "pgBackRest"],
         ["repo1-retention-full-type", "time"],
         ["repo1-retention-full", "14"],
+        # block incremental is a beta feature of pgBackRest 2.45
+        ["beta", "y"],
     ]
-    assert section(conf, "global")[15][0] == "compress-type"
-    assert not any(k == "repo1-block" for k, _ in section(conf, "global"))
+    assert section(conf, "global")[18][0] == "compress-type"
+    _, _, conf, _ = files(sandbox(), "10.10.10.10")
+    assert "beta" not in dict(section(conf, "global"))
     assert section(conf, "pg-meta")[0] == ["pg1-path", "/pg/data"]
 
     _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio",
@@ -724,7 +729,10 @@ BAD_SETTINGS = [
                                     "bundle": "y"}}},
      "pgbackrest_repo.local.bundle"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": True, "block": True}}},
+                                    "block": True}}},
+     "pgbackrest_repo.local.block"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": False, "block": True}}},
      "pgbackrest_repo.local.block"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
                                     "cipher_type": "aes-256-cbc"}}},
