@@ -27,7 +27,7 @@ export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
 	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test unit integration haproxy-bin lint build \
-	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha clean
+	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha bench-backup clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -143,6 +143,9 @@ bench-deploy: host-deps venv ## cold, warm and no-op install.yml on 4 fresh node
 
 bench-ha: venv ## fault scenarios x plans (fast, norm) x modes (async, pg_rpo 0) on the sandbox -> bench/results/ha.json
 	$(BIN)/python bench/ha_bench.py
+
+bench-backup: venv haproxy-bin ## 1 GB pgbench database: backup/restore MB/s and PITR wall time, local and S3 repo -> bench/results/backup.json
+	$(BIN)/python bench/backup_bench.py
 
 clean: molecule-destroy ## remove Molecule nodes and build output (not the sandbox, image or venv)
 	rm -rf .cache/build

@@ -88,6 +88,16 @@ def pg_host_services(hostvars, groups, host):
         _fail(exc, "pg_host_services(%s)" % host)
 
 
+def pg_peer_services(hostvars, groups, hosts):
+    """Service fragments of the HAProxy nodes outside ``hosts`` that route
+    to a cluster with a member in ``hosts``: ``[{host, service}, ...]``."""
+    try:
+        return plan.peer_services(load_valid(hostvars, groups, None),
+                                  list(hosts or ()))
+    except ModelError as exc:
+        _fail(exc, "pg_peer_services")
+
+
 def pg_problems(hostvars, groups, hosts=None):
     """Every problem of the clusters of ``hosts`` (all when omitted), as
     messages; empty when the inventory is valid."""
@@ -161,5 +171,6 @@ class FilterModule:
             "pg_pitr_start_options": pg_pitr_start_options,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
+            "pg_peer_services": pg_peer_services,
             "pg_tune": pg_tune,
         }

@@ -692,6 +692,29 @@ def host_services(inv: Inventory, host: str) -> List[Dict[str, Any]]:
     return sorted(out, key=lambda s: (s["port"], s["name"]))
 
 
+def peer_services(inv: Inventory, hosts: Sequence[str]
+                  ) -> List[Dict[str, Any]]:
+    """The HAProxy nodes outside ``hosts`` that publish a service of a
+    cluster with a member in ``hosts``, each with every service it publishes:
+    ``[{"host": ..., "service": {...}}, ...]``, one entry per fragment,
+    sorted by host then port. A run limited to a new member
+    (``pgsql.yml -l <new ip>``) rewrites these so that the other nodes route
+    to it too; empty when ``hosts`` covers every such node."""
+    inside = set(hosts)
+    touched = [c for c in inv.clusters.values()
+               if any(m.host in inside for m in c.members)]
+    publishers = set()
+    for cluster in touched:
+        provider = cluster.setting("pg_service_provider")
+        if provider:
+            publishers.update(inv.groups.get(provider) or ())
+        else:
+            publishers.update(m.host for m in cluster.members)
+    return [{"host": host, "service": service}
+            for host in sorted(publishers - inside)
+            for service in host_services(inv, host)]
+
+
 def plan_all(inv: Inventory) -> Dict[str, Any]:
     """Cluster and instance plans of every loaded cluster (the benchmark and
     the dry render use this)."""

@@ -14,8 +14,15 @@ from inv import build, cluster, sandbox
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_patroni_problems", "pg_pitr_plan", "pg_pitr_start_options", "pg_problems",
+        "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_start_options", "pg_problems",
         "pg_tune"]
+
+
+def test_peer_services_filter():
+    hv, groups = sandbox()
+    out = pgsql.pg_peer_services(hv, groups, ["10.10.10.13"])
+    assert sorted({e["host"] for e in out}) == ["10.10.10.11", "10.10.10.12"]
+    assert pgsql.pg_peer_services(hv, groups, groups["pg-test"]) == []
 
 
 def test_pitr_filters():

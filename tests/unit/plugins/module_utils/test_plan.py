@@ -182,6 +182,29 @@ def test_unknown_cluster_and_host_raise_key_error():
         plan.instance_plan(inv, "10.9.9.9")
 
 
+def test_peer_services_cover_the_nodes_a_limited_run_leaves_out():
+    hv, groups = build(pg_test(), cluster("pg-x", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
+    }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
+    inv = plan.require(plan.analyze(hv, groups))
+    # a new pg-test member: the two other members get their four fragments,
+    # each naming the new member as a server
+    out = plan.peer_services(inv, ["10.10.10.13"])
+    assert [(e["host"], e["service"]["name"]) for e in out] == [
+        (h, "pg-test-" + n) for h in ("10.10.10.11", "10.10.10.12")
+        for n in ("primary", "replica", "default", "offline")]
+    assert all("10.10.10.13" in [s["ip"] for s in e["service"]["servers"]] for e in out)
+    # a cluster with a provider: the provider node, not the other member
+    out = plan.peer_services(inv, ["10.10.10.22"])
+    assert {e["host"] for e in out} == {"10.10.10.10"}
+    assert [e["service"]["name"] for e in out] == [
+        "pg-x-primary", "pg-x-replica", "pg-x-default", "pg-x-offline"]
+    # the whole cluster, or a host of no cluster: nothing outside
+    assert plan.peer_services(inv, groups["pg-test"]) == []
+    assert plan.peer_services(inv, ["10.9.9.9"]) == []
+
+
 def test_host_services_with_and_without_provider():
     hv, groups = build(pg_test(), cluster("pg-x", {
         "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},

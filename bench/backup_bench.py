@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Measures backup, restore and point-in-time recovery of pg-test on the
+running sandbox, for the local repository and the S3 one.
+
+Run by ``make bench-backup``; writes bench/results/backup.json. Steps:
+
+1. ``pgbench -i -s SCALE`` fills the database ``pigpen_bench`` (scale 70 is
+   a little over 1 GB);
+2. for each repository method (``local``, ``minio``): ``pgsql.yml -l
+   pg-test -e pgbackrest_method=M`` points the cluster at it (not timed;
+   for S3 it creates the stanza and a first full backup), then, timed:
+   ``pg-backup full`` on the leader, ``pgbench -T 20`` of writes and
+   ``pg-backup incr``, a ``pgbackrest restore`` of the last backup into a
+   scratch directory on the leader (removed afterwards), and
+   ``pgsql-pitr.yml`` to a time noted before a table was dropped, end to
+   end (restore, Patroni back, replicas re-cloned, full backup);
+3. the cluster is pointed back at the inventory's repository.
+
+Throughput is the database size divided by pgBackRest's own duration for
+the command (the wall clock of the ssh call is kept too). The S3 store is
+sandbox/s3.sh's moto on the control host (in memory, behind TLS): its
+numbers say what pgBackRest does with encryption, compression and the S3
+protocol on these 2 cores, not what a real object store would sustain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+import urllib.request
+from typing import Any
+
+from sandbox_bench import REPO, commit, host, run, write_result  # noqa: E402 (same directory)
+
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+INVENTORY = str(REPO / "inventory" / "sandbox.yml")
+SSH = ["ssh", "-i", str(REPO / ".sandbox" / "ssh" / "id_ed25519"), "-o", "BatchMode=yes",
+       "-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+MEMBERS = ["10.10.10.11", "10.10.10.12", "10.10.10.13"]
+DB = "pigpen_bench"
+SCRATCH = "/pg/bench-restore"
+
+
+def on(node: str, script: str) -> str:
+    return run(SSH + [f"root@{node}", script])
+
+
+def as_dbsu(node: str, script: str) -> str:
+    return on(node, f"cd / && runuser -u postgres -- {script}")
+
+
+def leader() -> str:
+    with urllib.request.urlopen(f"http://{MEMBERS[0]}:8008/cluster", timeout=5) as answer:
+        members = json.load(answer)["members"]
+    return next(m["host"] for m in members if m["role"] == "leader")
+
+
+def playbook(*args: str) -> float:
+    start = time.monotonic()
+    run([PLAYBOOK, "-i", INVENTORY, *args])
+    return round(time.monotonic() - start, 1)
+
+
+def last_backup(node: str) -> dict[str, Any]:
+    info = json.loads(as_dbsu(node, "pgbackrest --stanza=pg-test --output=json info"))[0]
+    return info["backup"][-1]
+
+
+def backup(node: str, kind: str, db_mb: float) -> dict[str, Any]:
+    start = time.monotonic()
+    on(node, f"cd / && /usr/local/bin/pg-backup {kind}")
+    wall = round(time.monotonic() - start, 1)
+    last = last_backup(node)
+    seconds = last["timestamp"]["stop"] - last["timestamp"]["start"]
+    return {
+        "label": last["label"],
+        "type": last["type"],
+        "s": seconds,
+        "wall_s": wall,
+        "database_mb": round(last["info"]["size"] / 1e6, 1),
+        "copied_mb": round(last["info"]["delta"] / 1e6, 1),
+        "repository_mb": round(last["info"]["repository"]["delta"] / 1e6, 1),
+        "mb_per_s": round(db_mb / max(seconds, 1), 1),
+    }
+
+
+def restore(node: str, db_mb: float) -> dict[str, Any]:
+    as_dbsu(node, f"rm -rf {SCRATCH}")
+    start = time.monotonic()
+    as_dbsu(node, f"pgbackrest --stanza=pg-test --pg1-path={SCRATCH} --type=immediate restore")
+    seconds = round(time.monotonic() - start, 1)
+    restored = float(as_dbsu(node, f"du -sm {SCRATCH}").split()[0])
+    as_dbsu(node, f"rm -rf {SCRATCH}")
+    return {"s": seconds, "restored_mb": restored, "mb_per_s": round(db_mb / max(seconds, 0.1), 1)}
+
+
+def psql(node: str, sql: str) -> str:
+    return as_dbsu(node, f"psql -X -At -d {DB} -c \"{sql}\"").strip()
+
+
+def pitr(method: str) -> dict[str, Any]:
+    node = leader()
+    psql(node, "drop table if exists pigpen_pitr; create table pigpen_pitr as select generate_series(1, 1000) id")
+    noted = psql(node, "select now()")
+    psql(node, "drop table pigpen_pitr")
+    seconds = playbook("playbooks/pgsql-pitr.yml", "-l", "pg-test", "-e", f"pgbackrest_method={method}",
+                       "-e", json.dumps({"pg_pitr": {"time": noted}}), "-e", "pg_pitr_confirm=pg-test")
+    rows = psql(leader(), "select count(*) from pigpen_pitr")
+    if rows != "1000":
+        raise SystemExit(f"bench: after PITR to {noted} pigpen_pitr has {rows} rows, expected 1000")
+    return {"s": seconds, "target": noted, "rows_back": int(rows)}
+
+
+def measure(method: str, scale: int) -> dict[str, Any]:
+    setup = playbook("playbooks/pgsql.yml", "-l", "pg-test", "-e", f"pgbackrest_method={method}")
+    node = leader()
+    db_mb = round(int(psql(node, f"select pg_database_size('{DB}')")) / 1e6, 1)
+    full = backup(node, "full", db_mb)
+    as_dbsu(node, f"pgbench -n -T 20 -c 2 {DB}")
+    incr = backup(node, "incr", db_mb)
+    return {
+        "repository": method,
+        "setup_s": setup,
+        "database_mb": db_mb,
+        "full": full,
+        "incr_after_20s_pgbench": incr,
+        "restore": restore(node, db_mb),
+        "pitr": pitr(method),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Measure backup, restore and PITR on the sandbox.")
+    parser.add_argument("--scale", type=int, default=70, help="pgbench scale (70: about 1 GB)")
+    parser.add_argument("--methods", default="local,minio")
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "backup.json"))
+    args = parser.parse_args()
+
+    result: dict[str, Any] = {
+        "benchmark": "backup",
+        "command": f"make bench-backup (bench/backup_bench.py --scale {args.scale} --methods {args.methods})",
+        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "commit": commit(),
+        "host": host(),
+        "cluster": "pg-test on the sandbox (3 members, pg_conf tiny, 1 GiB / 1 CPU per node as tuned)",
+    }
+    run([str(REPO / "sandbox" / "s3.sh"), "start"])
+    node = leader()
+    as_dbsu(node, f"psql -X -q -c 'drop database if exists {DB}' -c 'create database {DB}'")
+    start = time.monotonic()
+    as_dbsu(node, f"pgbench -i -q -s {args.scale} {DB}")
+    result["pgbench_init"] = {"scale": args.scale, "s": round(time.monotonic() - start, 1)}
+    result["runs"] = [measure(method, args.scale) for method in args.methods.split(",")]
+    playbook("playbooks/pgsql.yml", "-l", "pg-test")
+    as_dbsu(leader(), f"psql -X -q -c 'drop database if exists {DB}'")
+    write_result(result, args.output)
+    for entry in result["runs"]:
+        print(f"{entry['repository']:>6}: full {entry['full']['s']} s ({entry['full']['mb_per_s']} MB/s), "
+              f"incr {entry['incr_after_20s_pgbench']['s']} s, restore {entry['restore']['s']} s "
+              f"({entry['restore']['mb_per_s']} MB/s), PITR {entry['pitr']['s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
