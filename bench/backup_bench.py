@@ -28,13 +28,12 @@ protocol on these 2 cores, not what a real object store would sustain.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import time
 import urllib.request
 from typing import Any
 
-from sandbox_bench import REPO, commit, host, run, write_result  # noqa: E402 (same directory)
+from sandbox_bench import REPO, header, run, write_result  # noqa: E402 (same directory)
 
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 INVENTORY = str(REPO / "inventory" / "sandbox.yml")
@@ -140,14 +139,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "backup.json"))
     args = parser.parse_args()
 
-    result: dict[str, Any] = {
-        "benchmark": "backup",
-        "command": f"make bench-backup (bench/backup_bench.py --scale {args.scale} --methods {args.methods})",
-        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "commit": commit(),
-        "host": host(),
-        "cluster": "pg-test on the sandbox (3 members, pg_conf tiny, 1 GiB / 1 CPU per node as tuned)",
-    }
+    result = header("backup", f"make bench-backup (bench/backup_bench.py --scale {args.scale} "
+                              f"--methods {args.methods})")
+    result["cluster"] = "pg-test on the sandbox (3 members, pg_conf tiny, tuned for 1 GiB / 1 CPU per node)"
     run([str(REPO / "sandbox" / "s3.sh"), "start"])
     node = leader()
     as_dbsu(node, f"psql -X -q -c 'drop database if exists {DB}' -c 'create database {DB}'")

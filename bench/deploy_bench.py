@@ -22,7 +22,6 @@ CPUs) and started again.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import re
 import shutil
 import statistics
@@ -30,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from sandbox_bench import REPO, SANDBOX, commit, host, run, write_result  # noqa: E402 (same directory)
+from sandbox_bench import REPO, SANDBOX, header, run, write_result  # noqa: E402 (same directory)
 
 ENV = "bench"
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
@@ -92,16 +91,12 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "deploy.json"))
     args = parser.parse_args()
 
-    result: dict[str, Any] = {
-        "benchmark": "deploy",
-        "command": f"make bench-deploy (bench/deploy_bench.py --noop-runs {args.noop_runs})",
-        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "commit": commit(),
-        "host": host(),
+    result: dict[str, Any] = header("deploy", f"make bench-deploy (bench/deploy_bench.py --noop-runs {args.noop_runs})")
+    result.update({
         "nodes": 4,
         "playbook": "playbooks/install.yml",
         "targets_s": {"cold": 360, "warm": 180, "noop": 60},
-    }
+    })
     paused = sandbox_running()
     if paused:
         print("bench: stopping the running sandbox for the duration", flush=True)

@@ -83,6 +83,18 @@ def host() -> dict:
     }
 
 
+def header(name: str, command: str) -> dict[str, Any]:
+    """The fields every result file starts with: what ran, when, on which
+    commit and which machine."""
+    return {
+        "benchmark": name,
+        "command": command,
+        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "commit": commit(),
+        "host": host(),
+    }
+
+
 def commit() -> str | None:
     proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -147,16 +159,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "sandbox.json"))
     args = parser.parse_args()
 
-    result: dict[str, Any] = {
-        "benchmark": "sandbox",
-        "command": "make bench-sandbox (bench/sandbox_bench.py "
-        f"--cold-runs {args.cold_runs} --runs {args.runs})",
-        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "commit": commit(),
-        "host": host(),
-        "image_recipe": recipe_tag(),
-        "nodes": 4,
-    }
+    result = header("sandbox", "make bench-sandbox (bench/sandbox_bench.py "
+                    f"--cold-runs {args.cold_runs} --runs {args.runs})")
+    result.update({"image_recipe": recipe_tag(), "nodes": 4})
 
     # Image. The real image first, so that every later step has it.
     run([SANDBOX, "image"], quiet=False)

@@ -17,19 +17,9 @@
 # loses every backup in it. It is a test fixture, not a backup target.
 set -Eeuo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ENV_NAME=sandbox
-if [[ ${1:-} == --env ]]; then
-    ENV_NAME=${2:?--env needs a name}
-    shift 2
-fi
+# shellcheck source=env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 COMMAND=${1:-help}
-
-ENV_FILE=$REPO/sandbox/envs/$ENV_NAME.env
-[[ -r $ENV_FILE ]] || { echo "s3: no environment '$ENV_NAME' ($ENV_FILE)" >&2; exit 2; }
-# shellcheck source-path=SCRIPTDIR source=envs/sandbox.env
-source "$ENV_FILE"
-: "${SANDBOX_SUBNET:?$ENV_FILE must set SANDBOX_SUBNET}"
 
 ADDRESS=${SANDBOX_SUBNET%.*}.1
 PORT=${S3_PORT:-9000}
@@ -162,5 +152,5 @@ case $COMMAND in
     stop) cmd_stop ;;
     status) cmd_status ;;
     endpoint) echo "$ADDRESS $NAME $PORT" ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [[ $COMMAND == help ]] ;;
+    *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ $COMMAND == help ]] ;;
 esac

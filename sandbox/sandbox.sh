@@ -22,20 +22,10 @@
 # "bench" (10.10.30.0/24) the one of `make bench-sandbox`.
 set -Eeuo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ENV_NAME=sandbox
-if [[ ${1:-} == --env ]]; then
-    ENV_NAME=${2:?--env needs a name}
-    shift 2
-fi
+# shellcheck source=env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 COMMAND=${1:-help}
 [[ $# -gt 0 ]] && shift
-
-ENV_FILE=$REPO/sandbox/envs/$ENV_NAME.env
-[[ -r $ENV_FILE ]] || { echo "sandbox: no environment '$ENV_NAME' ($ENV_FILE)" >&2; exit 2; }
-# shellcheck source-path=SCRIPTDIR source=envs/sandbox.env
-source "$ENV_FILE"
-: "${SANDBOX_PREFIX:?$ENV_FILE must set SANDBOX_PREFIX}" "${SANDBOX_SUBNET:?$ENV_FILE must set SANDBOX_SUBNET}"
 
 SOURCE_INVENTORY=$REPO/inventory/sandbox.yml
 SOURCE_SUBNET=10.10.10.0/24
