@@ -17,7 +17,9 @@ goes through a ``post(path, body, headers) -> dict`` callable that raises
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from urllib.error import HTTPError, URLError
 
 READWRITE = "READWRITE"
 
@@ -31,6 +33,33 @@ class EtcdError(Exception):
 
 
 Post = Callable[[str, Dict[str, Any], Dict[str, str]], Dict[str, Any]]
+
+
+def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] = None) -> Post:
+    """post(path, body, headers) against the gateway; error replies raise
+    EtcdError with etcd's message."""
+    if opener is None:
+        from ansible.module_utils.urls import open_url as opener
+    base = endpoint.rstrip("/")
+
+    def post(path, body, headers):
+        try:
+            resp = opener(base + path, data=json.dumps(body), method="POST",
+                          headers={"Content-Type": "application/json", **headers},
+                          timeout=timeout)
+            text = resp.read()
+        except HTTPError as exc:
+            detail = exc.read() if hasattr(exc, "read") else b""
+            try:
+                message = json.loads(detail or b"{}").get("error") or str(exc)
+            except ValueError:
+                message = str(exc)
+            raise EtcdError("%s: %s" % (path, message), exc.code) from exc
+        except (URLError, OSError) as exc:
+            raise EtcdError("%s%s failed: %s; is etcd running there?" % (base, path, exc)) from exc
+        return json.loads(text or b"{}")
+
+    return post
 
 
 def b64(text: str) -> str:

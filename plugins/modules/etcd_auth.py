@@ -91,41 +91,13 @@ auth_enabled:
   type: bool
 """
 
-import json
-from urllib.error import HTTPError, URLError
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import (
     EtcdError,
     converge,
+    make_post,
 )
-
-
-def make_post(endpoint, timeout, opener=open_url):
-    """post(path, body, headers) against the gateway; error replies raise
-    EtcdError with etcd's message."""
-    base = endpoint.rstrip("/")
-
-    def post(path, body, headers):
-        try:
-            resp = opener(base + path, data=json.dumps(body), method="POST",
-                          headers={"Content-Type": "application/json", **headers},
-                          timeout=timeout)
-            text = resp.read()
-        except HTTPError as exc:
-            detail = exc.read() if hasattr(exc, "read") else b""
-            try:
-                message = json.loads(detail or b"{}").get("error") or str(exc)
-            except ValueError:
-                message = str(exc)
-            raise EtcdError("%s: %s" % (path, message), exc.code) from exc
-        except (URLError, OSError) as exc:
-            raise EtcdError("%s%s failed: %s; is etcd running there?" % (base, path, exc)) from exc
-        return json.loads(text or b"{}")
-
-    return post
 
 
 def main():
