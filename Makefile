@@ -95,7 +95,7 @@ sandbox-s3: venv haproxy-bin ## start the sandbox's S3 object store (moto, https
 
 # ---- tests ----
 
-test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint, build, molecule (default, ha, pitr)
+test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint, build, molecule (default, ha, pitr, lifecycle)
 	@$(MAKE) unit
 	@$(MAKE) integration
 	@$(MAKE) lint
@@ -103,7 +103,8 @@ test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint,
 	@$(MAKE) molecule
 	@$(MAKE) molecule SCENARIO=ha
 	@$(MAKE) molecule SCENARIO=pitr
-	@echo "test: unit, integration, lint, build and molecule (default, ha, pitr) passed"
+	@$(MAKE) molecule SCENARIO=lifecycle
+	@echo "test: unit, integration, lint, build and molecule (default, ha, pitr, lifecycle) passed"
 
 unit: venv ## unit tests (tests/unit)
 	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
