@@ -10,6 +10,10 @@ Run by ``make bench-deploy``; writes bench/results/deploy.json:
   from the cold run's nodes), as with a local mirror or a pre-seeded image;
 * no-op: ``install.yml`` again on the deployed nodes (nothing to change).
 
+Runs use the repository's ansible.cfg, whose strategy is Mitogen's linear
+one; one extra no-op run with Ansible's stock ``linear`` strategy
+(``ANSIBLE_STRATEGY=linear``) shows what Mitogen saves.
+
 Each is ``playbooks/install.yml`` (validate, node, etcd, pgsql) timed wall
 clock; node creation is timed apart and not included. The PLAY RECAP of
 every run is parsed: a no-op run must report changed=0 and failed=0 on
@@ -42,9 +46,10 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in RECAP.finditer(output)}
 
 
-def deploy(inventory: str) -> dict[str, Any]:
+def deploy(inventory: str, strategy: str | None = None) -> dict[str, Any]:
     start = time.monotonic()
-    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"])
+    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"],
+              env={"ANSIBLE_STRATEGY": strategy} if strategy else None)
     seconds = round(time.monotonic() - start, 1)
     hosts = recap(out)
     if not hosts or any(h["failed"] or h["unreachable"] for h in hosts.values()):
@@ -96,6 +101,7 @@ def main() -> int:
         "nodes": 4,
         "playbook": "playbooks/install.yml",
         "targets_s": {"cold": 360, "warm": 180, "noop": 60},
+        "strategy": "mitogen_linear (ansible.cfg, tools/ansible/strategy)",
     })
     paused = sandbox_running()
     if paused:
@@ -124,6 +130,12 @@ def main() -> int:
                           "median_s": round(statistics.median(samples), 1), "max_s": max(samples),
                           "samples_s": samples, "tasks_ok": noop[-1]["tasks_ok"]}
         print(f"bench: no-op {samples} s", flush=True)
+        stock = deploy(inventory, strategy="linear")
+        if any(stock["changed"].values()):
+            raise SystemExit(f"bench: a re-run changed something: {stock['changed']}")
+        result["noop_stock_linear"] = {"what": "one more no-op run with ANSIBLE_STRATEGY=linear (stock Ansible)",
+                                       "s": stock["s"]}
+        print(f"bench: no-op with the stock linear strategy {stock['s']} s", flush=True)
 
         destroy()
         run([SANDBOX, *env, "create"])
