@@ -52,6 +52,14 @@ options:
     description: Seconds to wait for the candidate to lead and every member to run again.
     type: int
     default: 120
+  wait_for:
+    description:
+      - V(healthy) returns once the candidate leads and every member runs again (the old leader as a replica).
+      - V(leader) returns as soon as the candidate leads and runs, so that the caller can point the HAProxy
+        services at it at once (C(pigpen.pgsql.haproxy_primary)) and wait for the rest of the cluster later.
+    type: str
+    choices: [healthy, leader]
+    default: healthy
   username:
     description: REST API user (C(restapi.authentication)).
     type: str
@@ -93,7 +101,7 @@ candidate:
   returned: always
   type: str
 seconds:
-  description: Wall time from the request until the candidate led and every member ran.
+  description: Wall time from the request until the candidate led (and, with O(wait_for=healthy), every member ran).
   returned: changed and not check mode
   type: float
 """
@@ -163,7 +171,8 @@ def run(module, patroni):
     while time.monotonic() < deadline:
         try:
             last = patroni.call("/cluster")
-            if ops.switched(last, plan["candidate"]) and ops.healthy(last, expected):
+            if ops.switched(last, plan["candidate"]) and (
+                    p["wait_for"] == "leader" or ops.healthy(last, expected)):
                 result["seconds"] = round(time.monotonic() - start, 1)
                 return result
         except ops.OperationRefused:
@@ -183,6 +192,7 @@ def main():
             "max_lag": {"type": "int", "default": 1048576},
             "force": {"type": "bool", "default": False},
             "wait": {"type": "int", "default": 120},
+            "wait_for": {"type": "str", "default": "healthy", "choices": ["healthy", "leader"]},
             **REST_ARGUMENT_SPEC,
         },
         required_together=[["username", "password"]],

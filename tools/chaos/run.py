@@ -19,7 +19,8 @@ For each scenario of the configuration (YAML, see ``sandbox.yml``):
    within one second) and time until healthy; compare with the targets.
 
 Commands are shell lines with ``${name}`` placeholders: the configuration's
-``vars`` (overridable with ``--var name=value``), and per run ``leader``,
+``vars`` (overridable with ``--var name=value``), ``bindir`` (the directory
+of the Python running this, e.g. the venv's ``ansible-playbook``), and per run ``leader``,
 ``replica`` (the healthy replica with the least lag, not the offline one
 when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``
 and ``peers_of_leader`` (the addresses of the other members and of etcd).
@@ -121,7 +122,7 @@ def sh(commands: List[str]) -> None:
         proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit("chaos: '%s' failed (%d): %s" % (cmd, proc.returncode,
-                                                             (proc.stderr or proc.stdout).strip()))
+                                                             (proc.stdout + proc.stderr).strip()[-3000:]))
 
 
 def error_kinds(errors: List[Any]) -> Dict[str, int]:
@@ -223,7 +224,9 @@ def main() -> int:
 
     with open(args.config, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
-    names = {k: str(v) for k, v in (raw.get("vars") or {}).items()}
+    # bindir: where this Python's scripts live (ansible-playbook of the same venv)
+    names = {"bindir": os.path.dirname(sys.executable)}
+    names.update({k: str(v) for k, v in (raw.get("vars") or {}).items()})
     names.update(v.split("=", 1) for v in args.var)
     conf = expand({k: v for k, v in raw.items() if k != "vars"}, names)
     conf["tolerance"] = args.tolerance
@@ -247,9 +250,13 @@ def main() -> int:
         if os.path.exists(args.output):
             with open(args.output, encoding="utf-8") as handle:
                 doc = json.load(handle)
-        doc.setdefault("series", {})[args.label or "default"] = {
-            "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "runs_per_scenario": args.runs, "scenarios": results}
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        for res in results.values():
+            res["date"] = now
+        # a run of some scenarios keeps the series' other scenarios
+        series = doc.setdefault("series", {}).setdefault(args.label or "default", {})
+        series.update({"date": now, "runs_per_scenario": args.runs})
+        series.setdefault("scenarios", {}).update(results)
         with open(args.output, "w", encoding="utf-8") as handle:
             json.dump(doc, handle, indent=2)
             handle.write("\n")

@@ -19,6 +19,7 @@ class FakeModule:
     def __init__(self, check_mode=False, **params):
         self.params = {"url": "http://10.0.0.1:8008", "candidate": None, "leader": None,
                        "mode": "switchover", "max_lag": 1048576, "force": False, "wait": 5,
+                       "wait_for": "healthy",
                        "username": "postgres", "password": "secret", "timeout": 10,
                        "validate_certs": True}
         self.params.update(params)
@@ -78,3 +79,32 @@ def test_failover_uses_the_failover_endpoint():
     api = FakeApi()
     run(api, candidate="pg-test-3", mode="failover")
     assert ("POST", "failover", {"candidate": "pg-test-3"}, True) in api.calls
+
+
+def test_wait_for_leader_returns_before_the_old_leader_runs_again():
+    api = FakeApi()
+    real_cluster = api.cluster
+
+    def old_leader_restarting():
+        out = real_cluster()
+        for m in out["members"]:
+            if m["name"] == "pg-test-1" and api.leader != "pg-test-1":
+                m["state"] = "stopped"
+        return out
+
+    api.cluster = old_leader_restarting
+    result = run(api, candidate="pg-test-2", wait_for="leader")
+    assert (result["changed"], result["candidate"]) == (True, "pg-test-2") and "seconds" in result
+    with pytest.raises(ops.OperationRefused, match="did not lead a healthy cluster"):
+        run(FakeApiStuck(), candidate="pg-test-2", wait=1)
+
+
+class FakeApiStuck(FakeApi):
+    """The old leader never comes back after the switchover."""
+
+    def cluster(self):
+        out = super().cluster()
+        for m in out["members"]:
+            if m["name"] == "pg-test-1" and self.leader != "pg-test-1":
+                m["state"] = "stopped"
+        return out

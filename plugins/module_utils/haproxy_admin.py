@@ -1,0 +1,75 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Telling a node's HAProxy who the primary is, right after a switchover.
+
+HAProxy admits a member into a service that checks ``/primary`` only after
+``rise`` successful checks at ``downinter`` (3 x 2 s in the ``norm`` plan),
+so after a switchover the primary service refuses connections for up to
+``rise x downinter`` although Patroni already knows the new leader. The
+operation playbooks know it too, and tell every HAProxy that publishes the
+cluster's services at once, over the admin socket (``set server B/S health
+up|down``). The health checks keep running and stay in charge: they agree
+with the forced state, or overrule it at their next transition.
+
+Pure functions; the module ``haproxy_primary`` does the socket I/O.
+``show stat`` answers CSV whose first line is ``# pxname,svname,...``;
+``status`` is ``UP``, ``DOWN``, ``MAINT``, ``DRAIN``, ``NOLB``, ``no check``,
+or a transition such as ``UP 1/3`` (going down) or ``DOWN 1/2`` (going up).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Dict, List, Mapping, Sequence
+
+PRIMARY_CHECK = "/primary"
+
+
+def parse_stat(text: str) -> List[Dict[str, str]]:
+    """Rows of ``show stat`` as dicts keyed by the header's column names."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise ValueError("not the output of 'show stat': %r" % text[:80])
+    header = lines[0][2:].split(",")
+    return [dict(zip(header, row)) for row in csv.reader(io.StringIO("\n".join(lines[1:])))]
+
+
+def primary_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> List[str]:
+    """Names of the backends of ``cluster`` whose health check is ``/primary``
+    (the resolved services of ``pg_host_services``/``pg_cluster_plan``)."""
+    return sorted({s["name"] for s in services
+                   if s.get("cluster") == cluster
+                   and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] == PRIMARY_CHECK})
+
+
+def primary_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
+                     primary: str) -> List[str]:
+    """Admin commands that make ``backends`` route to ``primary`` only.
+
+    ``primary`` is forced up unless it is plainly ``UP``; every other server
+    that is up (or still going down) is forced down. Servers in maintenance
+    or drain were put there by an operator and are left alone, as are
+    servers already down."""
+    wanted = set(backends)
+    out = []
+    for row in rows:
+        backend, server, status = row.get("pxname"), row.get("svname"), row.get("status", "")
+        if backend not in wanted or server in ("FRONTEND", "BACKEND"):
+            continue
+        if status.startswith(("MAINT", "DRAIN")):
+            continue
+        if server == primary:
+            if status != "UP":
+                out.append("set server %s/%s health up" % (backend, server))
+        elif status.startswith("UP") or status == "NOLB":
+            out.append("set server %s/%s health down" % (backend, server))
+    return out
+
+
+def missing_backends(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
+                     primary: str) -> List[str]:
+    """Backends of ``backends`` where HAProxy has no server ``primary``
+    (the node's configuration does not know the member yet)."""
+    have = {(r.get("pxname"), r.get("svname")) for r in rows}
+    return [b for b in backends if (b, primary) not in have]

@@ -1,0 +1,227 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""roles/patroni/files/patroni_watch.py: crash detection and the wake-up call.
+
+Real processes stand in for the postmaster (a crash is a SIGKILL that
+leaves postmaster.pid behind, a clean stop removes the file first) and a
+real HTTP server for Patroni's REST API. Against real Patroni the program
+runs in the chaos suite's pg-crash scenario (molecule/ha)."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import given, strategies as st
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
+                                       "roles", "patroni", "files", "patroni_watch.py"))
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("patroni_watch", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+watch = _load()
+
+PATRONI = {"restapi": {"connect_address": "10.10.10.11:8008",
+                       "authentication": {"username": "postgres", "password": "Patroni.API"}},
+           "postgresql": {"data_dir": "/pg/data"}}
+
+
+# ---- settings -------------------------------------------------------------
+
+def test_settings_from_patroni_config():
+    conf = watch.settings(PATRONI)
+    assert conf["pidfile"] == "/pg/data/postmaster.pid"
+    assert conf["url"] == "http://10.10.10.11:8008/config"
+    assert conf["authorization"] == "Basic " + base64.b64encode(b"postgres:Patroni.API").decode()
+
+
+def test_settings_https_without_auth():
+    config = {"restapi": {"connect_address": "h:8008", "certfile": "/pg/cert/server.crt"},
+              "postgresql": {"data_dir": "/data"}}
+    assert watch.settings(config) == {"pidfile": "/data/postmaster.pid", "url": "https://h:8008/config",
+                                      "authorization": None}
+
+
+@pytest.mark.parametrize("config", [{}, {"restapi": {"connect_address": "h:8008"}},
+                                    {"postgresql": {"data_dir": "/pg/data"}}])
+def test_settings_incomplete(config):
+    with pytest.raises(ValueError, match="data_dir or restapi.connect_address"):
+        watch.settings(config)
+
+
+# ---- postmaster.pid -------------------------------------------------------
+
+@pytest.mark.parametrize("text,pid", [
+    ("81\n/pg/data\n1763815000\n5432\n", 81),
+    ("4242", 4242),
+    ("", None),
+    ("\n", None),
+    ("0\n", None),
+    ("-5\n", None),
+    ("abc\n", None),
+])
+def test_read_pid(tmp_path, text, pid):
+    path = tmp_path / "postmaster.pid"
+    path.write_text(text)
+    assert watch.read_pid(str(path)) == pid
+
+
+def test_read_pid_missing(tmp_path):
+    assert watch.read_pid(str(tmp_path / "postmaster.pid")) is None
+
+
+@given(st.text(max_size=40))
+def test_read_pid_never_raises(text):
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write(text)
+    try:
+        pid = watch.read_pid(handle.name)
+    finally:
+        os.unlink(handle.name)
+    assert pid is None or (isinstance(pid, int) and pid > 0)
+
+
+def test_is_postgres_false_for_other_processes():
+    assert not watch.is_postgres(os.getpid())
+    assert not watch.is_postgres(2 ** 22 + 12345)  # beyond pid_max: no such process
+
+
+# ---- step: crash or clean stop -------------------------------------------
+
+@pytest.fixture
+def postmaster(tmp_path):
+    """A stand-in postmaster: a sleeping child process and its postmaster.pid."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    pidfile = tmp_path / "postmaster.pid"
+    pidfile.write_text("%d\n%s\n" % (proc.pid, tmp_path))
+    yield proc, {"pidfile": str(pidfile), "url": "http://127.0.0.1:9/config", "authorization": None}
+    proc.kill()
+    proc.wait()
+
+
+def _later(action, delay=0.2):
+    thread = threading.Thread(target=lambda: (time.sleep(delay), action()))
+    thread.start()
+    return thread
+
+
+def test_crash_wakes_patroni_once(postmaster):
+    proc, conf = postmaster
+    calls = []
+    thread = _later(lambda: proc.send_signal(signal.SIGKILL))
+    started = time.monotonic()
+    assert watch.step(conf, None, alive=lambda pid: True, wakeup=calls.append) == proc.pid
+    assert time.monotonic() - started < 5  # woken by the exit, not by a timeout
+    thread.join()
+    assert calls == [conf]
+    # the dead postmaster's file stays until Patroni starts a new one: not reported again
+    assert watch.step(conf, proc.pid, alive=lambda pid: True, wakeup=calls.append) == -1
+    assert calls == [conf]
+
+
+def test_clean_stop_wakes_nobody(postmaster):
+    proc, conf = postmaster
+
+    def stop():
+        os.unlink(conf["pidfile"])  # what a clean shutdown does before the postmaster exits
+        proc.terminate()
+
+    calls = []
+    thread = _later(stop)
+    assert watch.step(conf, None, alive=lambda pid: True, wakeup=calls.append) is None
+    thread.join()
+    assert calls == []
+    assert watch.step(conf, None, alive=lambda pid: True, wakeup=calls.append) == -1
+
+
+def test_dead_postmaster_found_at_start_is_reported(postmaster):
+    proc, conf = postmaster
+    proc.kill()
+    proc.wait()
+    calls = []
+    assert watch.step(conf, None, wakeup=calls.append) == proc.pid
+    assert calls == [conf]
+
+
+def test_new_postmaster_is_watched_after_a_crash(postmaster, tmp_path):
+    proc, conf = postmaster
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        open(conf["pidfile"], "w").write("%d\n" % newer.pid)
+        calls = []
+        thread = _later(newer.kill)
+        assert watch.step(conf, proc.pid, alive=lambda pid: True, wakeup=calls.append) == newer.pid
+        thread.join()
+        assert calls == [conf]
+    finally:
+        newer.kill()
+        newer.wait()
+
+
+# ---- wake: the REST API call ---------------------------------------------
+
+class _Patroni(http.server.BaseHTTPRequestHandler):
+    status = 200
+    seen: list = []
+
+    def do_PATCH(self):  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).seen.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+        self.send_response(type(self).status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def patroni_api():
+    _Patroni.seen = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Patroni)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_wake_sends_a_patch_that_changes_nothing(patroni_api):
+    _Patroni.status = 200
+    config = dict(PATRONI, restapi=dict(PATRONI["restapi"], connect_address="127.0.0.1:%d"
+                                        % patroni_api.server_port))
+    assert watch.wake(watch.settings(config)) is True
+    assert _Patroni.seen == [("/config", watch.settings(config)["authorization"], {"pigpen_wakeup": None})]
+
+
+def test_wake_reports_a_refusal(patroni_api, capsys):
+    _Patroni.status = 401
+    conf = {"pidfile": "-", "url": "http://127.0.0.1:%d/config" % patroni_api.server_port,
+            "authorization": None}
+    assert watch.wake(conf) is False
+    assert len(_Patroni.seen) == 1  # a refusal is not retried
+    assert "answered 401" in capsys.readouterr().err
+
+
+def test_wake_gives_up_when_nobody_answers(capsys):
+    conf = {"pidfile": "-", "url": "http://127.0.0.1:9/config", "authorization": None}
+    assert watch.wake(conf, attempts=3, pause_s=0.01) is False
+    assert "did not answer" in capsys.readouterr().err
