@@ -1,0 +1,36 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""plugins/modules/dpkg_facts.py: dpkg-query's lines into package_facts' format.
+The module itself runs in every deployment (node role, pgsql.yml)."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from ansible_collections.pigpen.pgsql.plugins.modules import dpkg_facts as mod
+
+SAMPLE = (
+    "ii \tpatroni\t3.0.2-1\tall\n"
+    "ii \tlibc6\t2.36-9+deb12u4\tamd64\n"
+    "ii \tlibc6\t2.36-9+deb12u4\ti386\n"
+    "rc \tpostgresql-14\t14.10-1\tamd64\n"       # removed, configuration left
+    "iU \thalf\t1.0\tall\n"                       # unpacked, not configured
+    "un \tnever\t\t\n"                            # known, not installed
+    "garbage line\n"
+)
+
+
+def test_parse_keeps_installed_packages_only():
+    packages = mod.parse(SAMPLE)
+    assert sorted(packages) == ["libc6", "patroni"]
+    assert packages["patroni"] == [{"name": "patroni", "version": "3.0.2-1", "arch": "all", "source": "apt"}]
+    assert [p["arch"] for p in packages["libc6"]] == ["amd64", "i386"]  # multiarch: one entry each
+
+
+NAME = st.from_regex(r"[a-z0-9][a-z0-9+.-]{0,20}", fullmatch=True)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ii ", "rc ", "iU ", "un "]), NAME), max_size=20))
+def test_parse_lists_exactly_the_ii_names(rows):
+    text = "".join("%s\t%s\t1.0\tall\n" % row for row in rows)
+    assert set(mod.parse(text)) == {name for status, name in rows if status == "ii "}
