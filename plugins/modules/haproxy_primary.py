@@ -17,8 +17,10 @@ description:
     O(cluster) whose check is C(/primary).
   - O(primary) is forced up unless it is already C(UP); every other server that is up is forced down. Servers in
     maintenance or drain are left alone. The health checks keep running and stay in charge.
-  - Only run it once Patroni reports O(primary) as the running leader (C(pigpen.pgsql.patroni_switchover) returns
-    then).
+  - Run it once Patroni reports O(primary) as the running leader (C(pigpen.pgsql.patroni_switchover) returns
+    then), or start it before the switchover with O(wait) (as an async task on every node): it then polls
+    C(GET /cluster) of O(patroni_url) every 0.1 s and changes HAProxy the moment O(primary) leads, or does nothing
+    when that does not happen within O(wait) seconds.
   - Idempotent; nothing is sent when HAProxy already agrees. Logic in C(module_utils/haproxy_admin.py).
 author:
   - pigpen.pgsql contributors
@@ -40,6 +42,13 @@ options:
     description: HAProxy's admin socket (C(stats socket ... level admin)).
     type: path
     default: /run/haproxy/admin.sock
+  patroni_url:
+    description: Base URL of a member's REST API, read with O(wait) (C(GET /cluster) needs no credentials).
+    type: str
+  wait:
+    description: Seconds to wait for O(primary) to lead before touching HAProxy; V(0) does not wait.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -66,13 +75,21 @@ commands:
   returned: always
   type: list
   elements: str
+led:
+  description: Whether O(primary) led within O(wait) seconds (always true without O(wait)).
+  returned: always
+  type: bool
 """
 
+import json
 import socket
+import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
+from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
 
 
 def ask(path, command, timeout=5.0):
@@ -93,12 +110,36 @@ def ask(path, command, timeout=5.0):
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def run(module, asker=ask):
+def read_cluster(url):
+    """GET /cluster of a member, or None while it does not answer."""
+    try:
+        return json.loads(open_url(url.rstrip("/") + "/cluster", timeout=2).read())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_leader(url, primary, seconds, reader=read_cluster, clock=time.monotonic, sleep=time.sleep):
+    """True as soon as ``primary`` leads and runs, False after ``seconds``."""
+    deadline = clock() + seconds
+    while True:
+        cluster = reader(url)
+        if cluster and ops.switched(cluster, primary):
+            return True
+        if clock() >= deadline:
+            return False
+        sleep(0.1)
+
+
+def run(module, asker=ask, reader=read_cluster):
     p = module.params
     backends = admin.primary_backends(p["services"], p["cluster"])
-    result = {"changed": False, "backends": backends, "commands": []}
+    result = {"changed": False, "backends": backends, "commands": [], "led": True}
     if not backends:
         return result
+    if p["wait"] > 0 and not module.check_mode:
+        result["led"] = wait_for_leader(p["patroni_url"], p["primary"], p["wait"], reader=reader)
+        if not result["led"]:
+            return result  # no switchover happened: HAProxy stays as its checks have it
     rows = admin.parse_stat(asker(p["socket"], "show stat -1 4 -1"))
     missing = admin.missing_backends(rows, backends, p["primary"])
     if missing:
@@ -122,9 +163,13 @@ def main():
             "cluster": {"type": "str", "required": True},
             "primary": {"type": "str", "required": True},
             "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
+            "patroni_url": {"type": "str"},
+            "wait": {"type": "int", "default": 0},
         },
         supports_check_mode=True,
     )
+    if module.params["wait"] > 0 and not module.params["patroni_url"]:
+        module.fail_json(msg="wait needs patroni_url, the REST API to read the leader from")
     try:
         module.exit_json(**run(module))
     except (OSError, ValueError) as exc:

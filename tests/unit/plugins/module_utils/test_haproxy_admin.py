@@ -98,7 +98,7 @@ def test_missing_backends():
 class FakeModule:
     def __init__(self, check_mode=False, **params):
         self.params = {"services": SERVICES, "cluster": "pg-test", "primary": "pg-test-2",
-                       "socket": "/run/haproxy/admin.sock"}
+                       "socket": "/run/haproxy/admin.sock", "patroni_url": None, "wait": 0}
         self.params.update(params)
         self.check_mode = check_mode
         self.warnings = []
@@ -152,3 +152,51 @@ def test_module_without_primary_backends_asks_nothing():
     haproxy = FakeHaproxy()
     result = mod.run(FakeModule(cluster="pg-other"), asker=haproxy)
     assert (result["changed"], haproxy.sent) == (False, [])
+
+
+# ---- waiting for the leader (the async form started before a switchover) -
+
+def _cluster(leader, state="running"):
+    return {"members": [{"name": "pg-test-1", "role": "leader" if leader == "pg-test-1" else "replica",
+                         "state": state if leader == "pg-test-1" else "running"},
+                        {"name": "pg-test-2", "role": "leader" if leader == "pg-test-2" else "replica",
+                         "state": state if leader == "pg-test-2" else "running"}]}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_for_leader_returns_when_the_candidate_leads():
+    clock = Clock()
+    answers = iter([None, _cluster("pg-test-1"), _cluster("pg-test-2", "starting"), _cluster("pg-test-2")])
+    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 10, reader=lambda url: next(answers),
+                               clock=clock, sleep=clock.sleep) is True
+    assert round(clock.now, 1) == 0.3  # three pauses of 0.1 s
+
+
+def test_wait_for_leader_gives_up():
+    clock = Clock()
+    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 1, reader=lambda url: _cluster("pg-test-1"),
+                               clock=clock, sleep=clock.sleep) is False
+
+
+def test_module_with_wait_touches_nothing_when_no_switchover_happens(monkeypatch):
+    haproxy = FakeHaproxy()
+    monkeypatch.setattr(mod, "wait_for_leader", lambda *args, **kwargs: False)
+    result = mod.run(FakeModule(wait=5, patroni_url="http://x:8008"), asker=haproxy)
+    assert (result["changed"], result["led"], haproxy.sent) == (False, False, [])
+
+
+def test_module_with_wait_acts_once_the_candidate_leads():
+    haproxy = FakeHaproxy()
+    result = mod.run(FakeModule(wait=5, patroni_url="http://x:8008"), asker=haproxy,
+                     reader=lambda url: _cluster("pg-test-2"))
+    assert (result["changed"], result["led"]) == (True, True) and len(result["commands"]) == 4
