@@ -61,6 +61,12 @@ MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
 
 
+# The facts the model reads, as top-level variables (inject_facts_as_vars)
+# and under ansible_facts.
+FACT_VARS = {"ansible_memtotal_mb": "memtotal_mb",
+             "ansible_processor_vcpus": "processor_vcpus"}
+
+
 def analyze(hostvars: Mapping[str, Mapping[str, Any]],
             groups: Mapping[str, Sequence[str]],
             clusters: Optional[Iterable[str]] = None) -> Inventory:
@@ -763,6 +769,18 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
                     "cannot be evaluated (%s)" % str(exc).splitlines()[0],
                     "define the variables it refers to"))
 
+    def read_facts(host: str, into: Dict[str, Any]) -> None:
+        # with inject_facts_as_vars off, the facts are only in ansible_facts
+        missing = [n for n in FACT_VARS if n not in into]
+        if not missing:
+            return
+        hv = hostvars[host]
+        facts = hv["ansible_facts"] if "ansible_facts" in hv else None
+        if isinstance(facts, Mapping):
+            for name in missing:
+                if FACT_VARS[name] in facts:
+                    into[name] = facts[FACT_VARS[name]]
+
     cluster_of: Dict[str, Any] = {}
 
     def cluster_name(host: str) -> Any:
@@ -809,6 +827,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
     for host in members:
         out[host] = {}
         read(host, MODEL_VARS, out[host])
+        read_facts(host, out[host])
     # The fields that selectors read, per cluster (from its first member).
     fields_by_cluster: Dict[str, set] = {}
     for host in members:

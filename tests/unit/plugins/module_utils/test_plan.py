@@ -216,3 +216,16 @@ def test_host_services_with_and_without_provider():
     assert plan.host_services(inv, "10.10.10.21") == []  # its provider publishes
     assert [s["name"] for s in plan.host_services(inv, "10.10.10.10")] == [
         "pg-x-primary", "pg-x-replica", "pg-x-default", "pg-x-offline"]
+
+
+def test_snapshot_reads_the_tuning_facts_from_ansible_facts_too():
+    hv, groups = build(pg_test())
+    # inject_facts_as_vars off: the facts are only under ansible_facts
+    hv["10.10.10.11"]["ansible_facts"] = {"memtotal_mb": 8192, "processor_vcpus": 4, "packages": {}}
+    # both present: the top-level variable wins, as Ansible's own precedence does
+    hv["10.10.10.12"].update({"ansible_memtotal_mb": 2048, "ansible_processor_vcpus": 1,
+                              "ansible_facts": {"memtotal_mb": 9999, "processor_vcpus": 9}})
+    snap = plan.snapshot({h: LazyVars(v, []) for h, v in hv.items()}, groups)
+    got = {h: (v.get("ansible_memtotal_mb"), v.get("ansible_processor_vcpus"))
+           for h, v in snap["hostvars"].items() if h != "10.10.10.10"}
+    assert got == {"10.10.10.11": (8192, 4), "10.10.10.12": (2048, 1), "10.10.10.13": (None, None)}
