@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +75,9 @@ def main() -> int:
                 extra = json.dumps({"pg_rto": plan, "pg_rpo": MODES[mode]})  # JSON: pg_rpo stays a number
                 if sh(PLAYBOOK + ["-e", extra]) != 0:
                     raise SystemExit("bench-ha: applying %s failed" % label)
+                # the scenarios' own pgsql.yml runs (setup, teardown) keep the series' plan
                 cmd = [sys.executable, "tools/chaos/run.py", "tools/chaos/sandbox.yml",
+                       "--var", "pgsql_extra=-e " + shlex.quote(extra),
                        "--runs", str(args.runs), "--label", label, "--output", str(out)]
                 for name in args.scenario or []:
                     cmd += ["--scenario", name]

@@ -25,7 +25,7 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
         print("no series in %s" % path)
         return 1
     labels = sorted(series)
-    scenarios = list(next(iter(series.values()))["scenarios"])
+    scenarios = list(dict.fromkeys(n for s in series.values() for n in s["scenarios"]))
     print("Write outage, seconds, median / max of %s runs (reads in brackets):\n"
           % ", ".join(sorted({str(s["runs_per_scenario"]) for s in series.values()})))
     def table(cell_of):
@@ -43,6 +43,15 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
     table(lambda res: "%s (%s)" % (cell(res.get("write_outage_s")), cell(res.get("read_outage_s"))))
     print("\nAcknowledged rows lost (max) / split brain (max) / healthy again after (s, max):\n")
     table(losses)
+
+    def dcs(res):
+        gap = (res.get("dcs_gap_s") or {}).get("max")
+        if gap is None:
+            return "-"
+        return "%.0f / %s" % (gap, res.get("failsafe_members_max", "-"))
+
+    print("\nLongest time a member went without reaching etcd (s, max) / members in failsafe mode (max):\n")
+    table(dcs)
     return 0
 
 

@@ -48,3 +48,28 @@ def test_outage_is_at_least_every_gap_after_the_fault(acks, fault):
         return
     gaps = [b - a for a, b in zip(after, after[1:])]
     assert got + 0.001 >= max(gaps, default=0)  # outage rounds to milliseconds
+
+
+def test_dcs_gap_from_dcs_last_seen():
+    # a Patroni loop every 5 s: the gap is the loop
+    polls = [(0.0, 100), (2.0, 100), (4.0, 105), (6.0, 105), (9.0, 110)]
+    assert measure.dcs_gap(polls) == 5.0
+    # etcd gone for 40 s: dcs_last_seen stands still, then jumps
+    assert measure.dcs_gap([(0.0, 100), (10.0, 100), (30.0, 100), (41.0, 142)]) == 42.0
+    # still standing still at the last poll: counted to that poll
+    assert measure.dcs_gap([(0.0, 100), (1.0, 105), (20.0, 105)]) == 19.0
+    # the API was down in between (the node crashed): no gap across it
+    assert measure.dcs_gap([(0.0, 100), (1.0, None), (60.0, 500), (61.0, 500)]) == 1.0
+    # unordered polls are sorted by time
+    assert measure.dcs_gap([(9.0, 110), (0.0, 100), (4.0, 105)]) == 5.0
+    assert measure.dcs_gap([(0.0, None)]) is None
+    assert measure.dcs_gap([]) is None
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.one_of(st.none(), st.integers(0, 1000))), max_size=40))
+def test_dcs_gap_is_never_negative_and_none_only_without_answers(polls):
+    got = measure.dcs_gap(polls)
+    if all(v is None for _, v in polls):
+        assert got is None
+    else:
+        assert got is not None and got >= 0

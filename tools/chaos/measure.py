@@ -11,13 +11,16 @@ Pure functions over timestamps (seconds, one monotonic clock):
   rows; the bytes are bounded by Patroni's maximum_lag_on_failover);
 * ``split_brain``: how many nodes, beyond one, acknowledged direct writes
   within the same window: an isolated primary that still accepts writes
-  while another member has been promoted counts here.
+  while another member has been promoted counts here;
+* ``dcs_gap``: the longest time a member went without reaching the DCS,
+  from the ``dcs_last_seen`` values its Patroni REST API reported (a
+  member whose DCS member died must carry on with another one).
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 
 def outage(acks: Sequence[float], start: float, end: float) -> Optional[float]:
@@ -54,6 +57,33 @@ def split_brain(acks_by_node: Dict[str, Sequence[float]], window: float = 1.0) -
             lo += 1
         worst = max(worst, len({n for _, n in events[lo:hi + 1]}))
     return max(worst - 1, 0)
+
+
+def dcs_gap(samples: Sequence[Tuple[float, Optional[int]]]) -> Optional[float]:
+    """Longest interval between two DCS contacts of one member, seconds.
+
+    ``samples`` are ``(time, dcs_last_seen)`` polls of its ``GET /patroni``:
+    time on the observer's monotonic clock, ``dcs_last_seen`` the epoch
+    second of Patroni's last successful DCS read on the member's own clock,
+    or None when the API did not answer. A change of ``dcs_last_seen`` from
+    a to b is a gap of b - a (one clock, the member's). A value that stops
+    changing counts from the first poll that saw it to the last poll that
+    still saw it. Nothing is counted across polls the API did not answer
+    (the member itself was down). None when no poll was answered."""
+    worst: Optional[float] = None
+    current: Optional[int] = None
+    first_seen = last_seen = 0.0
+    for t, value in sorted(samples, key=lambda s: s[0]):
+        if value is None:
+            current = None
+            continue
+        if current is not None and value != current:
+            worst = max(worst or 0.0, float(value - current))
+        if value != current:
+            current, first_seen = value, t
+        last_seen = t
+        worst = max(worst or 0.0, last_seen - first_seen)
+    return None if worst is None else round(worst, 1)
 
 
 def summary(samples: Sequence[Optional[float]]) -> Dict[str, Optional[float]]:

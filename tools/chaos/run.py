@@ -16,14 +16,27 @@ For each scenario of the configuration (YAML, see ``sandbox.yml``):
    (and at least ``observe_s`` seconds after the fault);
 4. stop the load and compute: write outage (RTO), read outage, acknowledged
    rows lost (RPO), split brain (nodes beyond one accepting direct writes
-   within one second) and time until healthy; compare with the targets.
+   within one second), time until healthy, and from every member's
+   ``GET /patroni`` (polled twice a second) the longest time a member went
+   without reaching the DCS and how many members ran in failsafe mode;
+   compare with the targets.
+
+A scenario may also have ``setup`` commands (run once before its runs, e.g.
+to grow etcd), ``wait_dcs_discovery: true`` (after the setup, wait until
+every Patroni has read the etcd member list again: it does so every
+10 x ttl seconds, and a reload does not change the etcd hosts it was started
+with) and ``teardown`` commands (run once after its runs, even when one
+failed).
 
 Commands are shell lines with ``${name}`` placeholders: the configuration's
 ``vars`` (overridable with ``--var name=value``), ``bindir`` (the directory
 of the Python running this, e.g. the venv's ``ansible-playbook``), and per run ``leader``,
 ``replica`` (the healthy replica with the least lag, not the offline one
-when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``
-and ``peers_of_leader`` (the addresses of the other members and of etcd).
+when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``,
+``peers_of_leader`` (the addresses of the other members and of etcd) and
+``etcd_leader_ip`` / ``etcd_leader_container`` (the etcd member that leads
+the etcd cluster, asked over etcd's HTTP API; containers from ``members``
+and ``containers``).
 
     python tools/chaos/run.py tools/chaos/sandbox.yml [--scenario node-crash] [--runs 3]
         [--var prefix=pigpen-molecule --var net=10.10.20] [--tolerance 1.5] --output ha.json
@@ -38,7 +51,9 @@ import os
 import string
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional
 
@@ -60,7 +75,7 @@ def expand(value: Any, names: Dict[str, str]) -> Any:
     if isinstance(value, list):
         return [expand(v, names) for v in value]
     if isinstance(value, dict):
-        return {k: expand(v, names) for k, v in value.items()}
+        return {expand(k, names): expand(v, names) for k, v in value.items()}
     return value
 
 
@@ -113,7 +128,83 @@ class Cluster:
                 out["%s_%s" % (role, key)] = value
         peers = [m["ip"] for n, m in self.members.items() if n != leader["name"]]
         out["peers_of_leader"] = " ".join(peers + list(self.conf.get("etcd_ips", [])))
+        containers = dict(self.conf.get("containers") or {})
+        containers.update({m["ip"]: m.get("container", "") for m in self.members.values()})
+        etcd_ip = etcd_leader(list(self.conf.get("etcd_ips", [])) + [m["ip"] for m in self.members.values()])
+        out["etcd_leader_ip"] = etcd_ip or ""
+        out["etcd_leader_container"] = containers.get(etcd_ip, "") if etcd_ip else ""
         return out
+
+
+def post_json(url: str, body: Dict[str, Any], timeout: float = 2) -> Any:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def etcd_leader(ips: List[str]) -> Optional[str]:
+    """The client address of the etcd member that leads, asked of the
+    members at ``ips`` (``/v3/maintenance/status`` and
+    ``/v3/cluster/member/list`` need no credentials)."""
+    for ip in ips:
+        try:
+            leader = post_json("http://%s:2379/v3/maintenance/status" % ip, {})["leader"]
+            members = post_json("http://%s:2379/v3/cluster/member/list" % ip, {})["members"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for member in members:
+            if member.get("ID") == leader and member.get("clientURLs"):
+                return urllib.parse.urlsplit(member["clientURLs"][0]).hostname
+    return None
+
+
+class DcsWatch(threading.Thread):
+    """Polls every member's ``GET /patroni``: when it last reached the DCS
+    (``dcs_last_seen``) and whether it runs in failsafe mode."""
+
+    def __init__(self, apis: Dict[str, str], interval: float = 0.5) -> None:
+        super().__init__(name="dcs-watch", daemon=True)
+        self.apis = apis
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.samples: Dict[str, List[Any]] = {name: [] for name in apis}
+        self.failsafe: set = set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for name, api in self.apis.items():
+                try:
+                    with urllib.request.urlopen(api + "/patroni", timeout=1) as resp:
+                        status = json.loads(resp.read())
+                    seen = status.get("dcs_last_seen")
+                    if status.get("failsafe_mode_is_active"):
+                        self.failsafe.add(name)
+                except (OSError, ValueError):
+                    seen = None
+                self.samples[name].append((time.monotonic(), seen))
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> Dict[str, Any]:
+        self.stopping.set()
+        self.join(timeout=10)
+        gaps = {n: measure.dcs_gap(s) for n, s in self.samples.items()}
+        known = [g for g in gaps.values() if g is not None]
+        return {"dcs_gap_s": max(known) if known else None, "dcs_gap_by_member_s": gaps,
+                "failsafe_members": len(self.failsafe)}
+
+
+def dcs_discovery_s(cluster: "Cluster") -> float:
+    """How long until every Patroni has read the etcd member list again:
+    10 x ttl (its cache of etcd members), plus two HA loops."""
+    for url in [m["api"] for m in cluster.members.values()]:
+        try:
+            with urllib.request.urlopen(url + "/config", timeout=2) as resp:
+                config = json.loads(resp.read())
+            return 10 * config.get("ttl", 30) + 2 * config.get("loop_wait", 10)
+        except (OSError, ValueError):
+            continue
+    raise SystemExit("chaos: no member answered GET /config")
 
 
 def sh(commands: List[str]) -> None:
@@ -134,6 +225,27 @@ def error_kinds(errors: List[Any]) -> Dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1])[:5])
 
 
+def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) -> List[str]:
+    """The targets a run missed. ``name: bound`` is an upper bound; time
+    bounds (``*_s``) are relaxed by ``slack`` (--tolerance), counts (rows
+    lost, split brain) never are. ``name_min: bound`` is a lower bound,
+    never relaxed: it proves that the fault took effect (etcd really was
+    unreachable for so long)."""
+    out = []
+    for key, bound in targets.items():
+        if key.endswith("_min"):
+            value = result.get(key[:-4])
+            if value is None or value < bound:
+                out.append("%s %s < %g" % (key[:-4], value, bound))
+            continue
+        if key.endswith("_s"):
+            bound = bound * slack
+        value = result.get(key)
+        if value is None or value > bound:
+            out.append("%s %s > %g" % (key, value, bound))
+    return out
+
+
 def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
     cluster = Cluster(conf)
     if cluster.wait_healthy(conf.get("healthy_timeout_s", 180)) is None:
@@ -145,8 +257,11 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
               for n, m in conf["members"].items()} if conf.get("probe_dsn") else None
     gen = loadgen.LoadGen(conf["write_dsn"], conf.get("read_dsn"), probes,
                           conf.get("interval", 0.05)).start()
+    watch = DcsWatch({n: m["api"] for n, m in conf["members"].items()})
+    watch.start()
     time.sleep(conf.get("warmup_s", 5))
-    log("%s: leader %s, replica %s" % (name, names["leader"], names["replica"]))
+    log("%s: leader %s, replica %s, etcd leader %s" % (name, names["leader"], names["replica"],
+                                                      names["etcd_leader_ip"] or "unknown"))
     t_fault = time.monotonic()
     sh(sc.get("inject", []))
     time.sleep(sc.get("hold_s", 0))
@@ -171,6 +286,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     time.sleep(max(conf.get("cooldown_s", 3),
                    t_fault + sc.get("observe_s", conf.get("observe_s", 0)) - time.monotonic()))
     gen.stop()
+    dcs = watch.stop()
     rec = gen.record()
     end = time.monotonic()
     present = None
@@ -198,14 +314,10 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         "reads_on_primary": rec["read_on_primary"],
         "heal_after_s": round(t_heal - t_fault, 1),
         "healthy_after_s": round(t_healthy - t_fault, 1) if t_healthy else None,
+        "etcd_leader_before": names["etcd_leader_ip"] or None,
     }
-    # time targets (``*_s``) may be relaxed by a factor (--tolerance); counts
-    # (rows lost, split brain) never are
-    slack = conf.get("tolerance", 1.0)
-    targets = {k: (v * slack if k.endswith("_s") else v) for k, v in sc.get("targets", {}).items()}
-    result["failed_targets"] = [
-        "%s %s > %s" % (k, result.get(k), v) for k, v in targets.items()
-        if result.get(k) is None or result[k] > v]
+    result.update(dcs)
+    result["failed_targets"] = missed(result, sc.get("targets", {}), conf.get("tolerance", 1.0))
     log("%s: %s" % (name, json.dumps(result)))
     return result
 
@@ -228,12 +340,22 @@ def main() -> int:
     names = {"bindir": os.path.dirname(sys.executable)}
     names.update({k: str(v) for k, v in (raw.get("vars") or {}).items()})
     names.update(v.split("=", 1) for v in args.var)
+    names = {k: expand(v, names) for k, v in names.items()}  # vars may use other vars
     conf = expand({k: v for k, v in raw.items() if k != "vars"}, names)
     conf["tolerance"] = args.tolerance
     chosen = args.scenario or list(conf["scenarios"])
     results: Dict[str, Any] = {}
     for name in chosen:
-        runs = [run_once(conf, name, conf["scenarios"][name]) for _ in range(args.runs)]
+        sc = conf["scenarios"][name]
+        try:
+            sh(sc.get("setup", []))
+            if sc.get("wait_dcs_discovery"):
+                wait = dcs_discovery_s(Cluster(conf))
+                log("%s: waiting %d s until every Patroni has read the etcd member list again" % (name, wait))
+                time.sleep(wait)
+            runs = [run_once(conf, name, sc) for _ in range(args.runs)]
+        finally:
+            sh(sc.get("teardown", []))
         results[name] = {
             "runs": runs,
             "write_outage_s": measure.summary([r["write_outage_s"] for r in runs]),
@@ -241,6 +363,8 @@ def main() -> int:
             "healthy_after_s": measure.summary([r["healthy_after_s"] for r in runs]),
             "lost_rows_max": max(r["lost_rows"] for r in runs),
             "split_brain_max": max((r["split_brain"] or 0) for r in runs),
+            "dcs_gap_s": measure.summary([r["dcs_gap_s"] for r in runs]),
+            "failsafe_members_max": max(r["failsafe_members"] for r in runs),
             "failed_targets": sorted({f for r in runs for f in r["failed_targets"]}),
             "targets": conf["scenarios"][name].get("targets", {}),
         }
@@ -261,10 +385,12 @@ def main() -> int:
             json.dump(doc, handle, indent=2)
             handle.write("\n")
     for name, res in results.items():
-        log("%-14s write outage %s s, read outage %s s, lost %s, split brain %s, healthy after %s s%s" % (
-            name, res["write_outage_s"]["max"], res["read_outage_s"]["max"], res["lost_rows_max"],
-            res["split_brain_max"], res["healthy_after_s"]["max"],
-            "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else ""))
+        log("%-16s write outage %s s, read outage %s s, lost %s, split brain %s, healthy after %s s, "
+            "DCS gap %s s, failsafe %s%s" % (
+                name, res["write_outage_s"]["max"], res["read_outage_s"]["max"], res["lost_rows_max"],
+                res["split_brain_max"], res["healthy_after_s"]["max"], res["dcs_gap_s"]["max"],
+                res["failsafe_members_max"],
+                "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else ""))
     return 1 if failed else 0
 
 
