@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from urllib.error import HTTPError, URLError
 
@@ -89,6 +90,35 @@ def perms_of(reply: Mapping[str, Any]) -> List[Dict[str, str]]:
     return [{"permType": p.get("permType", "READ"), "key": unb64(p.get("key")),
              "range_end": unb64(p.get("range_end"))}
             for p in reply.get("perm") or []]
+
+
+#: etcd's replies to a request that may well succeed when sent again: an
+#: election is under way (a member was just killed or restarted), the
+#: cluster is busy, or its version is not settled yet after a start.
+TRANSIENT = ("etcdserver: leader changed", "etcdserver: no leader", "etcdserver: request timed out",
+             "etcdserver: too many requests", "etcdserver: not capable", "etcdserver: server stopped")
+
+
+def transient(exc: EtcdError) -> bool:
+    """Whether ``exc`` is one of the :data:`TRANSIENT` replies."""
+    return any(marker in str(exc) for marker in TRANSIENT)
+
+
+def retrying(work: Callable[[], Any], seconds: float = 20.0,
+             sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.monotonic) -> Any:
+    """``work()``, run again while it fails with a :func:`transient` reply,
+    for up to ``seconds``. ``work`` must read before it writes (every caller
+    here does), so that running it again after a write that did take effect
+    is harmless."""
+    deadline = clock() + seconds
+    while True:
+        try:
+            return work()
+        except EtcdError as exc:
+            if not transient(exc) or clock() >= deadline:
+                raise
+            sleep(1)
 
 
 def not_enabled(exc: EtcdError) -> bool:

@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Sets C(ansible_facts.packages) in the format of C(ansible.builtin.package_facts) (a dict of package name to a
     list of C({name, version, arch, source})), from one C(dpkg-query -W) call.
-  - Only packages whose status is installed (C(ii)) are listed; removed packages with leftover configuration
-    (C(rc)) and half-installed ones are not.
+  - Only installed packages are listed (state C(i): C(ii), and C(hi) for a package on hold, C(ri)/C(pi) for one
+    marked for removal); removed packages with leftover configuration (C(rc)) and half-installed ones are not.
   - C(package_facts) with the C(apt) manager opens apt's whole cache through python3-apt, which takes about half a
     second per node and is absent on a bare node; C(dpkg-query) answers in milliseconds and is always there.
     The roles read these facts to skip apt for packages that are already installed.
@@ -56,7 +56,9 @@ def parse(text):
     packages = {}
     for line in text.splitlines():
         fields = line.split("\t")
-        if len(fields) != 4 or not fields[0].startswith("ii"):
+        # the second letter is the state: i = installed, whatever is wanted
+        # of it (i install, h hold, r remove, p purge)
+        if len(fields) != 4 or fields[0][1:2] != "i":
             continue
         _, name, version, arch = fields
         packages.setdefault(name, []).append(

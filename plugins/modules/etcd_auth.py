@@ -18,6 +18,8 @@ description:
     authenticates as C(root)).
   - Talks to etcd's v3 JSON gateway (C(/v3/auth/...)); runs on any host that reaches O(endpoint), usually an etcd
     member itself. Users and roles not named in O(users) are left alone.
+  - While etcd elects a leader (C(etcdserver: leader changed), C(no leader), C(request timed out), ...) the whole
+    convergence is run again, for up to 20 s; it reads the state before it changes anything.
 author:
   - pigpen.pgsql contributors
 options:
@@ -97,6 +99,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import (
     EtcdError,
     converge,
     make_post,
+    retrying,
 )
 
 
@@ -121,9 +124,10 @@ def main():
             module.fail_json(msg="users[%s].prefix %r must end with / (e.g. /pg/%s/)"
                              % (user["name"], user["prefix"], user["name"]))
     try:
-        result = converge(make_post(params["endpoint"], params["timeout"]),
-                          params["root_password"], params["users"],
-                          params["enable"], module.check_mode)
+        # converge reads before it writes: run again during an etcd election
+        post = make_post(params["endpoint"], params["timeout"])
+        result = retrying(lambda: converge(post, params["root_password"], params["users"],
+                                           params["enable"], module.check_mode))
     except EtcdError as exc:
         module.fail_json(msg="etcd %s: %s" % (params["endpoint"], exc))
     module.exit_json(**result)

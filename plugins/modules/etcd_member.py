@@ -19,6 +19,8 @@ description:
   - V(absent) removes the member through one of O(endpoints), which must be members that stay. The last member is
     never removed.
   - With authentication on, membership changes are made as C(root) (O(root_password)).
+  - While etcd elects a leader (C(etcdserver: leader changed), C(no leader), C(request timed out), ...) the action
+    is run again, for up to 20 s; it reads the member list before it changes anything.
   - The logic lives in C(module_utils/etcd_members.py); this module only wires it to HTTP.
 author:
   - pigpen.pgsql contributors
@@ -118,7 +120,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import EtcdError, make_post
+from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import (
+    EtcdError,
+    make_post,
+    retrying,
+    transient,
+)
 from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_members import (
     ensure_member,
     promote,
@@ -127,20 +134,24 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_members import (
 
 
 def run(params, check_mode, sleep=time.sleep, clock=time.monotonic, post_for=None):
-    """The module's work, separated from AnsibleModule for the tests."""
+    """The module's work, separated from AnsibleModule for the tests. Each
+    action reads the member list before it changes anything, so it is run
+    again when etcd answers that it is electing a leader (a member was just
+    killed or restarted)."""
     post_for = post_for or (lambda url: make_post(url, params["timeout"]))
     endpoints = [(url, post_for(url)) for url in params["endpoints"]]
     args = (endpoints, params["name"], params["peer_url"], params["root_password"])
     if params["state"] == "present":
-        return ensure_member(*args, learner=params["learner"], check_mode=check_mode)
+        return retrying(lambda: ensure_member(*args, learner=params["learner"], check_mode=check_mode),
+                        sleep=sleep, clock=clock)
     if params["state"] == "absent":
-        return remove_member(*args, check_mode=check_mode)
+        return retrying(lambda: remove_member(*args, check_mode=check_mode), sleep=sleep, clock=clock)
     deadline = clock() + params["wait"]
     while True:
         try:
             return promote(*args, check_mode=check_mode)
         except EtcdError as exc:
-            if not getattr(exc, "retry", False) or clock() >= deadline:
+            if not (getattr(exc, "retry", False) or transient(exc)) or clock() >= deadline:
                 raise
             sleep(1)
 

@@ -46,7 +46,10 @@ options:
     description: Base URL of a member's REST API, read with O(wait) (C(GET /cluster) needs no credentials).
     type: str
   wait:
-    description: Seconds to wait for O(primary) to lead before touching HAProxy; V(0) does not wait.
+    description:
+      - Seconds to wait for O(primary) to lead before touching HAProxy; V(0) does not wait.
+      - O(primary) leads once O(patroni_url)'s C(GET /cluster) names it leader and running, and its own REST API
+        (C(api_url) in that answer) returns 200 on C(GET /primary), the question HAProxy's health check asks.
     type: int
     default: 0
 attributes:
@@ -84,6 +87,7 @@ led:
 import json
 import socket
 import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
@@ -118,26 +122,49 @@ def read_cluster(url):
         return None
 
 
-def wait_for_leader(url, primary, seconds, reader=read_cluster, clock=time.monotonic, sleep=time.sleep):
-    """True as soon as ``primary`` leads and runs, False after ``seconds``."""
+def primary_url(api_url):
+    """/primary of the REST API whose ``api_url`` /cluster reports
+    (``http://10.10.10.12:8008/patroni``)."""
+    parts = urlsplit(api_url)
+    return "%s://%s/primary" % (parts.scheme, parts.netloc)
+
+
+def answers_primary(api_url):
+    """Whether the member's REST API answers 200 on /primary: it holds the
+    leader lock and PostgreSQL has been promoted, which is what HAProxy's
+    own health check of the /primary services asks."""
+    try:
+        return open_url(primary_url(api_url), method="GET", timeout=2, validate_certs=False).getcode() == 200
+    except (OSError, ValueError):  # HTTPError (503 while not primary) is an OSError
+        return False
+
+
+def wait_for_leader(url, primary, seconds, reader=read_cluster, is_primary=answers_primary,
+                    clock=time.monotonic, sleep=time.sleep):
+    """True as soon as ``primary`` leads, runs and answers 200 on /primary
+    (Patroni names the new leader in /cluster as soon as it holds the lock,
+    before PostgreSQL is promoted), False after ``seconds``."""
     deadline = clock() + seconds
     while True:
         cluster = reader(url)
         if cluster and ops.switched(cluster, primary):
-            return True
+            member = next((m for m in ops.members(cluster) if m.get("name") == primary), {})
+            if member.get("api_url") and is_primary(member["api_url"]):
+                return True
         if clock() >= deadline:
             return False
         sleep(0.1)
 
 
-def run(module, asker=ask, reader=read_cluster):
+def run(module, asker=ask, reader=read_cluster, is_primary=answers_primary):
     p = module.params
     backends = admin.primary_backends(p["services"], p["cluster"])
     result = {"changed": False, "backends": backends, "commands": [], "led": True}
     if not backends:
         return result
     if p["wait"] > 0 and not module.check_mode:
-        result["led"] = wait_for_leader(p["patroni_url"], p["primary"], p["wait"], reader=reader)
+        result["led"] = wait_for_leader(p["patroni_url"], p["primary"], p["wait"], reader=reader,
+                                        is_primary=is_primary)
         if not result["led"]:
             return result  # no switchover happened: HAProxy stays as its checks have it
     rows = admin.parse_stat(asker(p["socket"], "show stat -1 4 -1"))

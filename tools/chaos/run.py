@@ -180,9 +180,9 @@ class DcsWatch(threading.Thread):
                     seen = status.get("dcs_last_seen")
                     if status.get("failsafe_mode_is_active"):
                         self.failsafe.add(name)
-                except (OSError, ValueError):
+                except Exception:  # noqa: BLE001 (a node dying mid-answer: any error is "no answer")
                     seen = None
-                self.samples[name].append((time.monotonic(), seen))
+                self.samples[name].append((time.monotonic(), seen if isinstance(seen, int) else None))
             self.stopping.wait(self.interval)
 
     def stop(self) -> Dict[str, Any]:
@@ -205,6 +205,14 @@ def dcs_discovery_s(cluster: "Cluster") -> float:
         except (OSError, ValueError):
             continue
     raise SystemExit("chaos: no member answered GET /config")
+
+
+def sh_quiet(commands: List[str]) -> None:
+    """Run ``commands`` after a failure: log their errors, raise none."""
+    try:
+        sh(commands)
+    except SystemExit as exc:
+        log("after the failure: %s" % exc)
 
 
 def sh(commands: List[str]) -> None:
@@ -263,8 +271,6 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     log("%s: leader %s, replica %s, etcd leader %s" % (name, names["leader"], names["replica"],
                                                       names["etcd_leader_ip"] or "unknown"))
     t_fault = time.monotonic()
-    sh(sc.get("inject", []))
-    time.sleep(sc.get("hold_s", 0))
     deadline = t_fault + conf.get("recover_timeout_s", 120)
     resumed = t_fault + sc.get("hold_s", 0)
 
@@ -276,8 +282,14 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
             return bool(leader) and leader["name"] != names["leader"]
         return True
 
-    while time.monotonic() < deadline and not recovered():
-        time.sleep(0.2)
+    try:
+        sh(sc.get("inject", []))
+        time.sleep(sc.get("hold_s", 0))
+        while time.monotonic() < deadline and not recovered():
+            time.sleep(0.2)
+    except BaseException:  # a failed inject, an interrupt: undo what took effect
+        sh_quiet(sc.get("heal", []))
+        raise
     t_heal = time.monotonic()
     sh(sc.get("heal", []))
     t_healthy = cluster.wait_healthy(conf.get("healthy_timeout_s", 180))

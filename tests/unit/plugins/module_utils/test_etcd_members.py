@@ -220,3 +220,45 @@ def test_initial_cluster_lists_every_member_once(octets, mine):
     assert len(pairs) == len(set(octets) | {mine})
     assert "etcd-%d=%s" % (mine, peer) in pairs
     assert len(set(p.split("=")[0] for p in pairs)) == len(pairs)
+
+
+class Electing:
+    """Wraps a FakeCluster: the first ``times`` calls get etcd's election reply."""
+
+    def __init__(self, cluster, times, reply="etcdserver: leader changed"):
+        self.cluster, self.times, self.reply = cluster, times, reply
+
+    def post_for(self, endpoint):
+        post = self.cluster.post_for(endpoint)
+
+        def flaky(path, body, headers):
+            if self.times:
+                self.times -= 1
+                raise EtcdError("%s: %s" % (path, self.reply), 503)
+            return post(path, body, headers)
+        return flaky
+
+
+def test_remove_runs_again_while_etcd_elects_a_leader():
+    cluster = FakeCluster(names=("etcd-1", "etcd-2", "etcd-3"))
+    params = {"endpoints": [E1], "name": "etcd-3", "peer_url": "http://10.0.0.3:2380",
+              "root_password": "Root.Pw", "state": "absent", "learner": True, "wait": 30, "timeout": 1}
+    sleeps = []
+    result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0,
+                     post_for=Electing(cluster, 2).post_for)
+    assert result["changed"] is True and sleeps == [1, 1]
+    assert sorted(m["name"] for m in cluster.members.values()) == ["etcd-1", "etcd-2"]
+
+
+def test_other_errors_and_a_long_election_are_not_retried():
+    cluster = FakeCluster(names=("etcd-1", "etcd-2"))
+    params = {"endpoints": [E1], "name": "etcd-2", "peer_url": "http://10.0.0.2:2380",
+              "root_password": "Root.Pw", "state": "absent", "learner": True, "wait": 30, "timeout": 1}
+    with pytest.raises(EtcdError, match="permission denied"):
+        mod.run(params, False, sleep=lambda s: None, clock=lambda: 0,
+                post_for=Electing(cluster, 1, "etcdserver: permission denied").post_for)
+    times = iter([0, 5, 30])  # start, then past the 20 s
+    with pytest.raises(EtcdError, match="no leader"):
+        mod.run(params, False, sleep=lambda s: None, clock=lambda: next(times),
+                post_for=Electing(cluster, 5, "etcdserver: no leader").post_for)
+    assert len(cluster.members) == 2

@@ -157,10 +157,10 @@ def test_module_without_primary_backends_asks_nothing():
 # ---- waiting for the leader (the async form started before a switchover) -
 
 def _cluster(leader, state="running"):
-    return {"members": [{"name": "pg-test-1", "role": "leader" if leader == "pg-test-1" else "replica",
-                         "state": state if leader == "pg-test-1" else "running"},
-                        {"name": "pg-test-2", "role": "leader" if leader == "pg-test-2" else "replica",
-                         "state": state if leader == "pg-test-2" else "running"}]}
+    return {"members": [{"name": name, "role": "leader" if leader == name else "replica",
+                         "state": state if leader == name else "running",
+                         "api_url": "http://10.10.10.1%s:8008/patroni" % name[-1]}
+                        for name in ("pg-test-1", "pg-test-2")]}
 
 
 class Clock:
@@ -176,16 +176,30 @@ class Clock:
 
 def test_wait_for_leader_returns_when_the_candidate_leads():
     clock = Clock()
-    answers = iter([None, _cluster("pg-test-1"), _cluster("pg-test-2", "starting"), _cluster("pg-test-2")])
+    answers = iter([None, _cluster("pg-test-1"), _cluster("pg-test-2", "starting"), _cluster("pg-test-2"),
+                    _cluster("pg-test-2"), _cluster("pg-test-2")])
+    # it holds the lock before PostgreSQL is promoted: /primary says 503 twice, then 200
+    asked = []
+    primary = iter([False, False, True])
     assert mod.wait_for_leader("http://x:8008", "pg-test-2", 10, reader=lambda url: next(answers),
+                               is_primary=lambda url: asked.append(url) or next(primary),
                                clock=clock, sleep=clock.sleep) is True
-    assert round(clock.now, 1) == 0.3  # three pauses of 0.1 s
+    assert round(clock.now, 1) == 0.5  # five pauses of 0.1 s
+    assert asked == ["http://10.10.10.12:8008/patroni"] * 3  # the candidate's own API, only once it leads
+
+
+def test_primary_url_is_the_root_of_the_api_url():
+    assert mod.primary_url("http://10.10.10.12:8008/patroni") == "http://10.10.10.12:8008/primary"
+    assert mod.primary_url("https://pg-test-2:8008/patroni") == "https://pg-test-2:8008/primary"
 
 
 def test_wait_for_leader_gives_up():
     clock = Clock()
     assert mod.wait_for_leader("http://x:8008", "pg-test-2", 1, reader=lambda url: _cluster("pg-test-1"),
-                               clock=clock, sleep=clock.sleep) is False
+                               is_primary=lambda url: True, clock=clock, sleep=clock.sleep) is False
+    # leading but never promoted: gives up too
+    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 1, reader=lambda url: _cluster("pg-test-2"),
+                               is_primary=lambda url: False, clock=clock, sleep=clock.sleep) is False
 
 
 def test_module_with_wait_touches_nothing_when_no_switchover_happens(monkeypatch):
@@ -198,5 +212,5 @@ def test_module_with_wait_touches_nothing_when_no_switchover_happens(monkeypatch
 def test_module_with_wait_acts_once_the_candidate_leads():
     haproxy = FakeHaproxy()
     result = mod.run(FakeModule(wait=5, patroni_url="http://x:8008"), asker=haproxy,
-                     reader=lambda url: _cluster("pg-test-2"))
+                     reader=lambda url: _cluster("pg-test-2"), is_primary=lambda url: True)
     assert (result["changed"], result["led"]) == (True, True) and len(result["commands"]) == 4

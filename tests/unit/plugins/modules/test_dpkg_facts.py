@@ -13,6 +13,8 @@ SAMPLE = (
     "ii \tpatroni\t3.0.2-1\tall\n"
     "ii \tlibc6\t2.36-9+deb12u4\tamd64\n"
     "ii \tlibc6\t2.36-9+deb12u4\ti386\n"
+    "hi \tetcd-server\t3.4.23-4\tamd64\n"     # installed, on hold
+    "ri \tleaving\t1.0\tall\n"                 # installed, marked for removal
     "rc \tpostgresql-14\t14.10-1\tamd64\n"       # removed, configuration left
     "iU \thalf\t1.0\tall\n"                       # unpacked, not configured
     "un \tnever\t\t\n"                            # known, not installed
@@ -22,7 +24,7 @@ SAMPLE = (
 
 def test_parse_keeps_installed_packages_only():
     packages = mod.parse(SAMPLE)
-    assert sorted(packages) == ["libc6", "patroni"]
+    assert sorted(packages) == ["etcd-server", "leaving", "libc6", "patroni"]
     assert packages["patroni"] == [{"name": "patroni", "version": "3.0.2-1", "arch": "all", "source": "apt"}]
     assert [p["arch"] for p in packages["libc6"]] == ["amd64", "i386"]  # multiarch: one entry each
 
@@ -30,7 +32,7 @@ def test_parse_keeps_installed_packages_only():
 NAME = st.from_regex(r"[a-z0-9][a-z0-9+.-]{0,20}", fullmatch=True)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["ii ", "rc ", "iU ", "un "]), NAME), max_size=20))
-def test_parse_lists_exactly_the_ii_names(rows):
+@given(st.lists(st.tuples(st.sampled_from(["ii ", "hi ", "ri ", "rc ", "iU ", "un ", "pn "]), NAME), max_size=20))
+def test_parse_lists_exactly_the_installed_names(rows):
     text = "".join("%s\t%s\t1.0\tall\n" % row for row in rows)
-    assert set(mod.parse(text)) == {name for status, name in rows if status == "ii "}
+    assert set(mod.parse(text)) == {name for status, name in rows if status in ("ii ", "hi ", "ri ")}
