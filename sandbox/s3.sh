@@ -110,7 +110,8 @@ EOF
 cmd_start() {
     [[ -x $VENV/bin/moto_server ]] || die "moto is not installed: run make venv"
     [[ -x $HAPROXY_ROOT/usr/sbin/haproxy ]] || "$REPO/tests/tools/fetch-haproxy.sh" >/dev/null
-    ip -4 addr show | grep -q "inet $ADDRESS/" \
+    # a here-string, not a pipe: grep -q exiting early would SIGPIPE ip under pipefail
+    grep -q "inet $ADDRESS/" <<<"$(ip -4 addr show)" \
         || die "$ADDRESS is not an address of this host: create the environment's nodes first (sandbox/sandbox.sh --env $ENV_NAME create)"
     ensure_ca
     ensure_cert

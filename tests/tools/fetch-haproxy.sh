@@ -23,4 +23,7 @@ if ! apt-get download "${pkgs[@]}" >download.log 2>&1; then
 fi
 mkdir -p "$dest"
 for deb in ./*.deb; do dpkg -x "$deb" "$dest"; done
-LD_LIBRARY_PATH="$dest/usr/lib/x86_64-linux-gnu" "$dest/usr/sbin/haproxy" -v | head -n 1
+# Read the whole version banner before printing its first line: piping into
+# `head` would let haproxy die of SIGPIPE, which pipefail turns into a failure.
+banner=$(LD_LIBRARY_PATH="$dest/usr/lib/x86_64-linux-gnu" "$dest/usr/sbin/haproxy" -v)
+printf '%s\n' "${banner%%$'\n'*}"
