@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Sets C(ansible_facts.packages) in the format of C(ansible.builtin.package_facts) (a dict of package name to a
     list of C({name, version, arch, source})), from one C(dpkg-query -W) call.
-  - Only installed packages are listed (state C(i): C(ii), and C(hi) for a package on hold, C(ri)/C(pi) for one
+  - Only installed packages are listed (state C(i), that is C(ii), and C(hi) for a package on hold, C(ri)/C(pi) for one
     marked for removal); removed packages with leftover configuration (C(rc)) and half-installed ones are not.
   - C(package_facts) with the C(apt) manager opens apt's whole cache through python3-apt, which takes about half a
     second per node and is absent on a bare node; C(dpkg-query) answers in milliseconds and is always there.

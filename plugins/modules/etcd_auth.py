@@ -18,7 +18,7 @@ description:
     authenticates as C(root)).
   - Talks to etcd's v3 JSON gateway (C(/v3/auth/...)); runs on any host that reaches O(endpoint), usually an etcd
     member itself. Users and roles not named in O(users) are left alone.
-  - While etcd elects a leader (C(etcdserver: leader changed), C(no leader), C(request timed out), ...) the whole
+  - While etcd elects a leader (etcd answers C(leader changed), C(no leader), C(request timed out), ...) the whole
     convergence is run again, for up to 20 s; it reads the state before it changes anything.
 author:
   - pigpen.pgsql contributors

@@ -19,7 +19,7 @@ description:
   - V(absent) removes the member through one of O(endpoints), which must be members that stay. The last member is
     never removed.
   - With authentication on, membership changes are made as C(root) (O(root_password)).
-  - While etcd elects a leader (C(etcdserver: leader changed), C(no leader), C(request timed out), ...) the action
+  - While etcd elects a leader (etcd answers C(leader changed), C(no leader), C(request timed out), ...) the action
     is run again, for up to 20 s; it reads the member list before it changes anything.
   - The logic lives in C(module_utils/etcd_members.py); this module only wires it to HTTP.
 author:

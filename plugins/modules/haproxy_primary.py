@@ -18,7 +18,7 @@ description:
   - O(primary) is forced up unless it is already C(UP); every other server that is up is forced down. Servers in
     maintenance or drain are left alone. The health checks keep running and stay in charge.
   - Run it once Patroni reports O(primary) as the running leader (C(pigpen.pgsql.patroni_switchover) returns
-    then), or start it before the switchover with O(wait) (as an async task on every node): it then polls
+    then), or start it before the switchover with O(wait) (as an async task on every node); it then polls
     C(GET /cluster) of O(patroni_url) every 0.1 s and changes HAProxy the moment O(primary) leads, or does nothing
     when that does not happen within O(wait) seconds.
   - Idempotent; nothing is sent when HAProxy already agrees. Logic in C(module_utils/haproxy_admin.py).
