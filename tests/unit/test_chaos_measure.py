@@ -73,3 +73,25 @@ def test_dcs_gap_is_never_negative_and_none_only_without_answers(polls):
         assert got is None
     else:
         assert got is not None and got >= 0
+
+
+def test_outage_window_places_the_longest_gap():
+    acks = [0.0, 0.05, 0.1, 0.15, 12.15, 12.2]
+    assert measure.outage_window(acks, 0.12, 20) == (0.15, 12.15)
+    assert measure.outage_window([0, 0.1, 0.2, 3.2, 3.3, 9.3], 0.15, 20) == (3.3, 9.3)
+    assert measure.outage_window([5.0, 5.05], 1.0, 20) == (1.0, 5.0)
+    assert measure.outage_window([0, 0.1], 0.15, 20) is None
+
+
+def test_error_spans_count_and_place_each_kind():
+    errors = [(10.5, "OperationalError: connection failed\nDETAIL: x"),
+              (11.0, "ProtocolViolation: server login has been failing"),
+              (12.25, "OperationalError: connection failed\nmore"),
+              (11.5, "ProtocolViolation: server login has been failing")]
+    assert measure.error_spans(errors, 10.0) == {
+        "OperationalError: connection failed": [2, 0.5, 2.25],
+        "ProtocolViolation: server login has been failing": [2, 1.0, 1.5],
+    }
+    assert measure.error_spans([], 0.0) == {}
+    many = [(float(i), "kind %d" % (i % 7)) for i in range(70)]
+    assert len(measure.error_spans(many, 0.0, limit=5)) == 5

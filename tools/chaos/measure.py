@@ -7,6 +7,8 @@ Pure functions over timestamps (seconds, one monotonic clock):
 * ``outage``: the longest time without an acknowledged operation around the
   fault: from the last acknowledgement before the interruption to the first
   one after it (for writes, the RTO as clients see it);
+* ``outage_window``: where that longest gap lies, and ``error_spans``:
+  which errors the clients saw when, to tell which part was down;
 * ``lost``: acknowledged row ids missing from the table afterwards (RPO in
   rows; the bytes are bounded by Patroni's maximum_lag_on_failover);
 * ``split_brain``: how many nodes, beyond one, acknowledged direct writes
@@ -23,22 +25,49 @@ import bisect
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 
-def outage(acks: Sequence[float], start: float, end: float) -> Optional[float]:
-    """Longest gap between consecutive acknowledgements that overlaps
-    [start, end]; the gap before the first acknowledgement after ``start``
-    counts from the last one before it. None when nothing was acknowledged
-    after ``start`` (the service never came back)."""
+def outage_window(acks: Sequence[float], start: float, end: float) -> Optional[Tuple[float, float]]:
+    """The longest gap between consecutive acknowledgements that overlaps
+    [start, end], as (last acknowledgement before it, first after it); the
+    gap before the first acknowledgement after ``start`` counts from the
+    last one before it (or from ``start`` when there is none). None when
+    nothing was acknowledged after ``start`` (the service never came back)."""
     acks = sorted(acks)
     i = bisect.bisect_right(acks, start)
     if i == len(acks):
         return None
-    prev = acks[i - 1] if i > 0 else start
-    worst = acks[i] - prev
+    worst = (acks[i - 1] if i > 0 else start, acks[i])
     for a, b in zip(acks[i:], acks[i + 1:]):
         if a > end:
             break
-        worst = max(worst, b - a)
-    return round(worst, 3)
+        if b - a > worst[1] - worst[0]:
+            worst = (a, b)
+    return worst
+
+
+def outage(acks: Sequence[float], start: float, end: float) -> Optional[float]:
+    """Length of ``outage_window`` in seconds (milliseconds kept)."""
+    window = outage_window(acks, start, end)
+    return None if window is None else round(window[1] - window[0], 3)
+
+
+def error_spans(errors: Iterable[Tuple[float, str]], origin: float,
+                limit: int = 5) -> Dict[str, List[float]]:
+    """Per kind of error (the message's first line, cut to 90 characters):
+    [count, first, last], times in seconds after ``origin``; the ``limit``
+    most frequent kinds. Tells which part failed when during an outage."""
+    spans: Dict[str, List[float]] = {}
+    for t, message in errors:
+        key = (message.splitlines() or [""])[0][:90]
+        rel = round(t - origin, 2)
+        if key in spans:
+            span = spans[key]
+            span[0] += 1
+            span[1] = min(span[1], rel)
+            span[2] = max(span[2], rel)
+        else:
+            spans[key] = [1, rel, rel]
+    top = sorted(spans.items(), key=lambda kv: (-kv[1][0], kv[1][1]))[:limit]
+    return dict(top)
 
 
 def lost(acknowledged: Iterable[int], present: Iterable[int]) -> List[int]:

@@ -224,15 +224,6 @@ def sh(commands: List[str]) -> None:
                                                              (proc.stdout + proc.stderr).strip()[-3000:]))
 
 
-def error_kinds(errors: List[Any]) -> Dict[str, int]:
-    """How many errors of each kind (the message's first line, cut short)."""
-    out: Dict[str, int] = {}
-    for _, message in errors:
-        key = message.splitlines()[0][:90]
-        out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:5])
-
-
 def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) -> List[str]:
     """The targets a run missed. ``name: bound`` is an upper bound; time
     bounds (``*_s``) are relaxed by ``slack`` (--tolerance), counts (rows
@@ -312,6 +303,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     if present is None:
         raise SystemExit("chaos: %s: could not read the rows back through %s" % (name, conf["write_dsn"]))
     after = cluster.roles() if t_healthy else {}
+    span = measure.outage_window(rec["write_acks"], t_fault, end)
     result = {
         "leader_before": names["leader"],
         "leader_after": after.get("leader"),
@@ -319,8 +311,11 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         "read_outage_s": measure.outage(rec["read_acks"], t_fault, end) if conf.get("read_dsn") else None,
         "writes_acked": len(rec["acked_ids"]),
         "write_errors": len(rec["write_errors"]),
-        "write_error_kinds": error_kinds(rec["write_errors"]),
-        "read_error_kinds": error_kinds(rec["read_errors"]),
+        # where the longest write gap lies, seconds after the fault
+        "write_outage_window_s": [round(t - t_fault, 2) for t in span] if span else None,
+        # per kind of error: [count, first, last], seconds after the fault
+        "write_error_spans": measure.error_spans(rec["write_errors"], t_fault),
+        "read_error_spans": measure.error_spans(rec["read_errors"], t_fault),
         "lost_rows": len(measure.lost(rec["acked_ids"], present)),
         "split_brain": measure.split_brain(rec["probe_acks"]) if probes else None,
         "reads_on_primary": rec["read_on_primary"],
