@@ -51,9 +51,9 @@ def test_python_plugin_docs_parse(path):
         assert os.path.exists(os.path.join(REPO, "plugins", "modules", name + ".py"))
         return
     assert "DOCUMENTATION" in blocks, "%s has no DOCUMENTATION" % path
-    for key, text in blocks.items():
-        _load(text, "%s %s" % (os.path.relpath(path, REPO), key))
-    doc = _load(blocks["DOCUMENTATION"], path)
+    parsed = {key: _load(text, "%s %s" % (os.path.relpath(path, REPO), key))
+              for key, text in blocks.items()}
+    doc = parsed["DOCUMENTATION"]
     assert doc["module"] == name
     assert doc.get("short_description")
     assert isinstance(doc.get("description"), (list, str))
