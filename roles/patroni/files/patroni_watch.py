@@ -20,11 +20,6 @@ database OS user, closes that gap:
   That patch removes a key the configuration never has, so nothing is
   written to the DCS, but Patroni wakes its HA loop at once, finds
   PostgreSQL down and recovers it exactly as it would at its next loop.
-* a leader's PostgreSQL is restarted read-only after a crash and promoted
-  at Patroni's next loop: once the new postmaster reports in
-  ``postmaster.pid`` that it accepts connections (``standby``), the
-  watcher wakes Patroni again (a few times, 0.5 s apart, until it reports
-  ``ready``), so the promotion does not wait up to ``loop_wait`` either.
 
 Patroni alone decides what happens; the program never starts, stops or
 promotes anything. A stop that Patroni or an operator makes is not a crash
@@ -80,46 +75,6 @@ def read_pid(pidfile: str) -> Optional[int]:
     except OSError:
         return None
     return int(first) if first.isdigit() and int(first) > 0 else None
-
-
-def read_status(pidfile: str) -> Optional[str]:
-    """The postmaster's status from line 8 of postmaster.pid (``starting``,
-    ``standby``, ``ready``, ``stopping``), or None."""
-    try:
-        with open(pidfile, encoding="ascii", errors="replace") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return None
-    return lines[7].strip() if len(lines) > 7 else None
-
-
-def wake_when_ready(conf: Dict[str, Any], pid: int, wakeup: Callable[[Dict[str, Any]], bool],
-                    alive: Callable[[int], bool], timeout_s: float = 120.0, poll_s: float = 0.1,
-                    times: int = 4, pause_s: float = 0.5) -> int:
-    """After a crash: wait until postmaster ``pid`` accepts connections,
-    then wake Patroni up to ``times`` times, ``pause_s`` apart, until
-    PostgreSQL runs as a primary (``ready``). A replica stays ``standby``
-    and gets all the wake-ups, which cost one HA loop each. Returns how
-    many wake-ups were sent."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if read_pid(conf["pidfile"]) != pid or not alive(pid) or time.monotonic() > deadline:
-            return 0
-        status = read_status(conf["pidfile"])
-        if status == "ready":
-            return 0  # already a primary: nothing to wait for
-        if status == "standby":
-            break
-        time.sleep(poll_s)
-    log("postmaster %d accepts connections again after the crash: waking Patroni" % pid)
-    sent = 0
-    for _ in range(times):
-        wakeup(conf)
-        sent += 1
-        time.sleep(pause_s)
-        if read_pid(conf["pidfile"]) != pid or read_status(conf["pidfile"]) != "standby":
-            break
-    return sent
 
 
 def is_postgres(pid: int) -> bool:
@@ -181,20 +136,15 @@ def wake(conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2,
 
 def step(conf: Dict[str, Any], handled: Optional[int], wait: Callable[[int], None] = wait_exit,
          alive: Callable[[int], bool] = is_postgres,
-         wakeup: Optional[Callable[[Dict[str, Any]], bool]] = None,
-         after_crash: bool = False) -> Optional[int]:
+         wakeup: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Optional[int]:
     """One round: wait for the running postmaster to exit and wake Patroni
     if it crashed. ``handled`` is the pid of the last crash already
     reported; returns the value for the next round, or -1 when there was
-    no running postmaster to watch (the caller pauses). With
-    ``after_crash`` (the last round reported a crash) a new postmaster is
-    first seen through its start (``wake_when_ready``)."""
+    no running postmaster to watch (the caller pauses)."""
     pid = read_pid(conf["pidfile"])
     if pid is None or pid == handled:
         return -1
     if alive(pid):
-        if after_crash:
-            wake_when_ready(conf, pid, wakeup or wake, alive)
         wait(pid)
         if read_pid(conf["pidfile"]) != pid:
             return handled  # clean shutdown: postmaster.pid removed (or already replaced)
@@ -226,15 +176,12 @@ def main(argv: list) -> int:
     conf = load()
     log("watching %s, waking %s" % (conf["pidfile"], conf["url"]))
     handled: Optional[int] = None
-    after_crash = False
     while True:
         # the file is read again for each wake-up: a changed REST API password applies without a restart
-        result = step(conf, handled, wakeup=lambda _conf: wake(load()), after_crash=after_crash)
+        result = step(conf, handled, wakeup=lambda _conf: wake(load()))
         if result == -1:
             time.sleep(0.2)
         else:
-            # a new crash was reported, or (result == handled) a clean stop ended the watch
-            after_crash = result is not None and result != handled
             handled = result
 
 

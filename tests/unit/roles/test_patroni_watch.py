@@ -14,7 +14,6 @@ import http.server
 import importlib.util
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -174,72 +173,6 @@ def test_new_postmaster_is_watched_after_a_crash(postmaster, tmp_path):
     finally:
         newer.kill()
         newer.wait()
-
-
-# ---- after a crash: wake Patroni again once PostgreSQL accepts connections --
-
-def _pidfile(path, pid, status=None):
-    lines = [str(pid), "/pg/data", "1700000000", "5432", "/var/run/postgresql", "*", "  1 2"]
-    if status is not None:
-        lines.append(status.ljust(8))
-    path.write_text("\n".join(lines) + "\n")
-
-
-@pytest.mark.parametrize("status,expected", [("starting", "starting"), ("standby", "standby"),
-                                              ("ready", "ready"), (None, None)])
-def test_read_status(tmp_path, status, expected):
-    _pidfile(tmp_path / "postmaster.pid", 4242, status)
-    assert watch.read_status(str(tmp_path / "postmaster.pid")) == expected
-    assert watch.read_status(str(tmp_path / "absent")) is None
-
-
-def test_restarted_leader_is_woken_until_promoted(tmp_path):
-    pidfile = tmp_path / "postmaster.pid"
-    conf = {"pidfile": str(pidfile)}
-    _pidfile(pidfile, 4242, "starting")
-    calls = []
-
-    def wakeup(c):
-        calls.append(c)
-        if len(calls) == 2:
-            _pidfile(pidfile, 4242, "ready")  # Patroni promoted it
-        return True
-
-    thread = _later(lambda: _pidfile(pidfile, 4242, "standby"), delay=0.2)
-    sent = watch.wake_when_ready(conf, 4242, wakeup, alive=lambda pid: True, pause_s=0.01, poll_s=0.01)
-    thread.join()
-    assert sent == 2 and calls == [conf, conf]
-
-
-def test_replica_gets_a_bounded_number_of_wakeups(tmp_path):
-    pidfile = tmp_path / "postmaster.pid"
-    _pidfile(pidfile, 4242, "standby")
-    calls = []
-    assert watch.wake_when_ready({"pidfile": str(pidfile)}, 4242, calls.append, alive=lambda pid: True,
-                                 pause_s=0.01, times=4) == 4
-    assert len(calls) == 4
-
-
-@pytest.mark.parametrize("status", ["ready", None])
-def test_no_wakeup_for_a_primary_or_a_gone_postmaster(tmp_path, status):
-    pidfile = tmp_path / "postmaster.pid"
-    _pidfile(pidfile, 4242, status)
-    calls = []
-    alive = (lambda pid: True) if status else (lambda pid: False)
-    assert watch.wake_when_ready({"pidfile": str(pidfile)}, 4242, calls.append, alive=alive,
-                                 poll_s=0.01) == 0
-    assert calls == []
-
-
-def test_step_after_a_crash_wakes_before_watching(postmaster):
-    proc, conf = postmaster
-    _pidfile(pathlib.Path(conf["pidfile"]), proc.pid, "standby")
-    calls = []
-    thread = _later(lambda: proc.send_signal(signal.SIGKILL), delay=0.5)
-    assert watch.step(conf, 1, alive=lambda pid: True, wakeup=calls.append, after_crash=True) == proc.pid
-    thread.join()
-    # up to four wake-ups for the restart, one for the new crash
-    assert 2 <= len(calls) <= 5
 
 
 # ---- wake: the REST API call ---------------------------------------------
