@@ -307,7 +307,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     result = {
         "leader_before": names["leader"],
         "leader_after": after.get("leader"),
-        "write_outage_s": measure.outage(rec["write_acks"], t_fault, end),
+        "write_outage_s": round(span[1] - span[0], 3) if span else None,
         "read_outage_s": measure.outage(rec["read_acks"], t_fault, end) if conf.get("read_dsn") else None,
         "writes_acked": len(rec["acked_ids"]),
         "write_errors": len(rec["write_errors"]),
