@@ -793,6 +793,11 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
     return block
 
 
+# Patroni's on_role_change callback, installed by the pgbackrest role
+# (roles/pgbackrest/vars/main.yml: __pgbackrest_role_change_script).
+ROLE_CHANGE_CALLBACK = "/usr/local/bin/pg-role-change"
+
+
 def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
                    settings: Mapping[str, Any]) -> Dict[str, Any]:
     """The Patroni 3.0 configuration (``patroni.yml``) of one instance."""
@@ -863,6 +868,10 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         postgresql["recovery_conf"] = {
             "restore_command": 'pgbackrest --stanza=%s archive-get %%f "%%p"'
                                % cluster}
+        # A member that becomes the leader makes sure its repository has
+        # the stanza (a local repository of a former replica has none), so
+        # that archive_command works at once after a failover.
+        postgresql["callbacks"] = {"on_role_change": ROLE_CHANGE_CALLBACK}
     postgresql["pg_hba"] = hba
     postgresql["create_replica_methods"] = ["basebackup"]
     postgresql["basebackup"] = {"checkpoint": "fast"}

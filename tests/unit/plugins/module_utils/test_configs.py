@@ -285,7 +285,8 @@ def test_patroni_postgresql_section():
         "rewind": {"username": "replicator",
                    "password": "DBUser.Replicator"},
     }
-    assert "callbacks" not in pg
+    # A new leader makes sure its repository holds the stanza.
+    assert pg["callbacks"] == {"on_role_change": "/usr/local/bin/pg-role-change"}
     assert p["bootstrap"]["initdb"] == [
         "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
 
@@ -395,6 +396,16 @@ def test_patroni_without_pgbackrest():
     assert params["archive_mode"] == "on"
     assert params["archive_command"] == "/bin/true"
     assert "recovery_conf" not in p["postgresql"]
+    assert "callbacks" not in p["postgresql"]
+
+
+def test_role_change_callback_is_the_script_the_role_installs():
+    # patroni.yml names the path; roles/pgbackrest installs the script there.
+    with open(os.path.join(REPO, "roles", "pgbackrest", "vars", "main.yml"),
+              encoding="utf-8") as handle:
+        role_vars = yaml.safe_load(handle)
+    assert role_vars["__pgbackrest_role_change_script"] == \
+        configs.ROLE_CHANGE_CALLBACK
 
 
 def test_patroni_floor_of_max_connections():
