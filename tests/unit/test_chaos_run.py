@@ -33,3 +33,11 @@ def test_missed_upper_bounds_relax_time_only_and_lower_bounds_never():
     # a measurement that is missing (the service never came back) misses its target
     assert run.missed({"write_outage_s": None}, {"write_outage_s": 5}) == ["write_outage_s None > 5"]
     assert run.missed({}, {"dcs_gap_s_min": 30}) == ["dcs_gap_s None < 30"]
+
+
+def test_diagnose_keeps_the_tail_of_each_output_and_never_raises():
+    out = run.diagnose(["printf 'a%.0s' $(seq 50)", "echo err >&2; exit 3",
+                        "sleep 5"], timeout=0.5, keep=10)
+    assert out[0] == {"command": "printf 'a%.0s' $(seq 50)", "output": "a" * 10}
+    assert out[1]["output"] == "err\n"
+    assert out[2]["output"] == "(no answer within 0.5 s)"

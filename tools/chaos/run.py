@@ -26,7 +26,9 @@ to grow etcd), ``wait_dcs_discovery: true`` (after the setup, wait until
 every Patroni has read the etcd member list again: it does so every
 10 x ttl seconds, and a reload does not change the etcd hosts it was started
 with) and ``teardown`` commands (run once after its runs, even when one
-failed).
+failed). When a run misses a target, its ``diagnose`` commands (the
+scenario's, else the configuration's) run and their output is logged and
+kept in the result (``diagnosis``), e.g. the leader's Patroni log.
 
 Commands are shell lines with ``${name}`` placeholders: the configuration's
 ``vars`` (overridable with ``--var name=value``), ``bindir`` (the directory
@@ -326,7 +328,26 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     result.update(dcs)
     result["failed_targets"] = missed(result, sc.get("targets", {}), conf.get("tolerance", 1.0))
     log("%s: %s" % (name, json.dumps(result)))
+    if result["failed_targets"]:
+        result["diagnosis"] = diagnose(expand(sc.get("diagnose", conf.get("diagnose", [])), names))
     return result
+
+
+def diagnose(commands: List[str], timeout: float = 30, keep: int = 4000) -> List[Dict[str, str]]:
+    """Run a missed run's ``diagnose`` commands (e.g. the tail of the
+    leader's Patroni log) and log what they print; never raises. Each
+    output is cut to its last ``keep`` characters."""
+    out = []
+    for cmd in commands:
+        try:
+            proc = subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+            text = (proc.stdout + proc.stderr)[-keep:]
+        except subprocess.TimeoutExpired:
+            text = "(no answer within %g s)" % timeout
+        log("diagnose $ %s\n%s" % (cmd, text.rstrip()))
+        out.append({"command": cmd, "output": text})
+    return out
 
 
 def main() -> int:
