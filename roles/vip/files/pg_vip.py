@@ -10,7 +10,9 @@ gateway (``POST /v3/kv/range``; the API Patroni writes with) and
 
 * binds ``address/prefix`` on ``interface`` when the key names this
   instance, then announces it with gratuitous ARP (``arping -U``);
-* removes the address when the key names another member or is empty.
+* removes the address when the key names another member or is empty,
+  after resetting its TCP connections (``ss -K``) so that clients of the
+  old leader reconnect at once instead of waiting for a TCP timeout.
 
 When no etcd endpoint answers, the local Patroni decides: ``GET /primary``
 returns 200 only while Patroni runs this node as the primary. Patroni
@@ -193,9 +195,24 @@ class Binder:
                 log("gratuitous ARP not sent: %s" % exc)
         return True
 
+    def reset_connections(self) -> None:
+        """Abort the TCP connections of the address (``ss -K``): the
+        kernel answers each peer with a reset while the address is still
+        here, so clients reconnect at once. Once the address is gone their
+        packets go nowhere and a client waits for its own TCP timeout
+        (minutes without keepalives). Failing here never stops the release."""
+        try:
+            res = self.run(["ss", "-K", "-t", "-n", "src", self.address],
+                           capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                log("connections of %s not reset: %s" % (self.address, (res.stderr or "").strip()))
+        except OSError as exc:  # no ss, or no CAP_NET_ADMIN
+            log("connections of %s not reset: %s" % (self.address, exc))
+
     def release(self) -> bool:
         if not self.bound():
             return False
+        self.reset_connections()
         cidr = "%s/%d" % (self.address, self.prefix)
         res = self._ip("addr", "del", cidr, "dev", self.interface)
         if res.returncode != 0:

@@ -120,14 +120,18 @@ def test_etcd_tries_every_endpoint_then_fails():
 class FakeIp:
     """iproute2 and arping as seen by Binder: a set of bound addresses."""
 
-    def __init__(self, bound=(), arping=None):
-        self.bound, self.calls, self.arping = set(bound), [], arping
+    def __init__(self, bound=(), arping=None, ss=None):
+        self.bound, self.calls, self.arping, self.ss = set(bound), [], arping, ss
 
     def __call__(self, cmd, **_):
         self.calls.append(cmd)
         if cmd[0] == "arping":
             if self.arping:
                 raise self.arping
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        if cmd[0] == "ss":
+            if self.ss:
+                raise self.ss
             return subprocess.CompletedProcess(cmd, 0, "", "")
         if cmd[1:3] == ["-o", "addr"]:
             out = "".join("2: eth0    inet %s scope global eth0\n" % a for a in self.bound)
@@ -149,6 +153,17 @@ def test_step_binds_once_then_releases_when_the_leader_moves():
     gw.leader = "pg-test-2"
     assert vip.step(conf, etcd, binder) is False
     assert ip.bound == set()
+    # the address's connections are reset before it is removed
+    reset = ip.calls.index(["ss", "-K", "-t", "-n", "src", "10.10.10.3"])
+    assert ip.calls[reset + 1][:3] == ["ip", "addr", "del"]
+
+
+def test_a_reset_that_cannot_run_does_not_stop_the_release(capsys):
+    conf = vip.load_config(json.dumps(CONF))
+    ip = FakeIp(bound={"10.10.10.3/24"}, ss=FileNotFoundError(2, "No such file", "ss"))
+    assert vip.Binder(conf, run=ip).release() is True
+    assert ip.bound == set()
+    assert "connections of 10.10.10.3 not reset" in capsys.readouterr().out
 
 
 def test_step_without_etcd_follows_the_local_patroni():
