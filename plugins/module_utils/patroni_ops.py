@@ -10,7 +10,15 @@ it is safe, given the cluster as Patroni reports it. The modules
 "state", "host", "port", "api_url", "timeline", "lag", "tags", ...}]}``;
 ``role`` is ``leader``, ``standby_leader``, ``replica`` or
 ``sync_standby``; ``state`` is ``running`` (``streaming`` for replicas in
-Patroni 3.1+); ``lag`` is bytes, or ``"unknown"``.
+Patroni 3.1+); ``lag`` is bytes, or ``"unknown"``; ``timeline`` is the
+timeline the member is on (a replica replays up to the leader's).
+
+A replica on another timeline than the leader's does not follow the
+leader's history (it has not replayed the last promotion yet, or it has
+diverged and needs pg_rewind or a new base backup). Its ``lag`` can read 0
+all the same, because Patroni compares WAL positions across timelines; it
+is not healthy and never a candidate: promoting it loses what the leader
+acknowledged since the timelines parted.
 """
 
 from __future__ import annotations
@@ -39,6 +47,23 @@ def lag_of(member: Mapping[str, Any]) -> Optional[int]:
     return lag if isinstance(lag, int) and not isinstance(lag, bool) else None
 
 
+def timeline_of(member: Mapping[str, Any]) -> Optional[int]:
+    tl = member.get("timeline")
+    return tl if isinstance(tl, int) and not isinstance(tl, bool) else None
+
+
+def off_timeline(member: Mapping[str, Any], leader: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Why ``member`` does not follow ``leader``'s timeline, or None. A
+    member or leader that reports no timeline is not judged here."""
+    if leader is None or member.get("name") == leader.get("name"):
+        return None
+    mine, theirs = timeline_of(member), timeline_of(leader)
+    if mine is None or theirs is None or mine == theirs:
+        return None
+    return "%s is on timeline %d, the leader %s on %d" % (
+        member.get("name"), mine, leader.get("name"), theirs)
+
+
 def _excluded(member: Mapping[str, Any]) -> bool:
     return bool((member.get("tags") or {}).get("nofailover"))
 
@@ -49,12 +74,15 @@ def problems(cluster: Mapping[str, Any], max_lag: Optional[int]) -> List[str]:
     ms = members(cluster)
     if not ms:
         return ["Patroni reports no members"]
-    if leader_of(cluster) is None:
+    current = leader_of(cluster)
+    if current is None:
         out.append("the cluster has %s leader" % (
             "no" if not any(m.get("role") in LEADER_ROLES for m in ms) else "more than one"))
     for m in ms:
         if m.get("state") not in HEALTHY_STATES:
             out.append("%s is %s" % (m.get("name"), m.get("state")))
+        elif off_timeline(m, current):
+            out.append(off_timeline(m, current))
         elif m.get("role") not in LEADER_ROLES and max_lag is not None:
             lag = lag_of(m)
             if lag is None:
@@ -90,7 +118,8 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
     replicas = [m for m in members(cluster) if m["name"] != current["name"]]
     if candidate is None:
         eligible = [m for m in replicas
-                    if m.get("state") in HEALTHY_STATES and not _excluded(m) and lag_of(m) is not None]
+                    if m.get("state") in HEALTHY_STATES and not _excluded(m) and lag_of(m) is not None
+                    and not off_timeline(m, current)]
         sync = [m for m in eligible if m.get("role") == "sync_standby"]
         eligible = sync or eligible  # synchronous mode: Patroni promotes only these
         if not eligible:
@@ -113,6 +142,12 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
     lag = lag_of(chosen)
     if chosen.get("state") not in HEALTHY_STATES:
         raise OperationRefused("the candidate %s is %s, not streaming" % (chosen["name"], chosen.get("state")))
+    if off_timeline(chosen, current):
+        raise OperationRefused(
+            "the candidate %s: it does not follow the leader's history, and promoting it "
+            "would lose what the leader wrote since; wait until it has replayed the leader's "
+            "timeline, or rebuild it (patronictl reinit %s %s)"
+            % (off_timeline(chosen, current), cluster.get("scope", "CLUSTER"), chosen["name"]))
     if max_lag is not None and (lag is None or lag > max_lag):
         raise OperationRefused("the candidate %s lags %s bytes (limit %d): wait for it to catch up"
                                % (chosen["name"], "an unknown number of" if lag is None else lag, max_lag))

@@ -95,3 +95,23 @@ def test_error_spans_count_and_place_each_kind():
     assert measure.error_spans([], 0.0) == {}
     many = [(float(i), "kind %d" % (i % 7)) for i in range(70)]
     assert len(measure.error_spans(many, 0.0, limit=5)) == 5
+
+
+def test_a_probe_keeps_its_session_when_a_replica_refuses_the_write():
+    import psycopg
+    import loadgen
+
+    class Conn:
+        closed = False
+
+    probe = loadgen.Probe("pg-test-2", "host=10.0.0.1")
+    probe.conn = Conn()
+    assert probe.keeps_connection(psycopg.errors.ReadOnlySqlTransaction("read-only"))
+    assert not probe.keeps_connection(psycopg.OperationalError("server closed the connection"))
+    assert not probe.keeps_connection(ValueError("not a database error"))
+    probe.conn.closed = True
+    assert not probe.keeps_connection(psycopg.errors.ReadOnlySqlTransaction("read-only"))
+    # a client of a service reconnects after every failure
+    writer = loadgen.Writer("host=10.0.0.1")
+    writer.conn = Conn()
+    assert not writer.keeps_connection(psycopg.errors.ReadOnlySqlTransaction("read-only"))

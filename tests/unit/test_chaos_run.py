@@ -41,3 +41,16 @@ def test_diagnose_keeps_the_tail_of_each_output_and_never_raises():
     assert out[0] == {"command": "printf 'a%.0s' $(seq 50)", "output": "a" * 10}
     assert out[1]["output"] == "err\n"
     assert out[2]["output"] == "(no answer within 0.5 s)"
+
+
+def test_only_missed_time_bounds_are_measured_again():
+    assert run.time_only(["write_outage_s 8.082 > 7.5"])
+    assert run.time_only(["write_outage_s 8.1 > 7.5", "read_outage_s 9 > 7.5"])
+    # rows lost, split brain, a fault that did not hold, and no miss at all: never
+    assert not run.time_only(["write_outage_s 8.1 > 7.5", "lost_rows 408 > 0"])
+    assert not run.time_only(["split_brain 1 > 0"])
+    assert not run.time_only(["dcs_gap_s 14.0 < 30"])
+    assert not run.time_only([])
+    targets = {"write_outage_s": 5, "lost_rows": 0, "split_brain": 0}
+    assert run.time_only(run.missed({"write_outage_s": 9.2, "lost_rows": 0, "split_brain": 0}, targets, 1.5))
+    assert not run.time_only(run.missed({"write_outage_s": 3, "lost_rows": 2, "split_brain": 0}, targets, 1.5))

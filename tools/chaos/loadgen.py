@@ -59,6 +59,12 @@ class Loop(threading.Thread):
     def once(self, conn: psycopg.Connection) -> Any:
         raise NotImplementedError
 
+    def keeps_connection(self, exc: Exception) -> bool:
+        """Whether the connection survives ``exc``: a client of a service
+        reconnects after any failure (a new connection is what finds the new
+        primary), so by default it does not."""
+        return False
+
     def run(self) -> None:
         while not self.stopping.is_set():
             started = time.monotonic()
@@ -71,7 +77,9 @@ class Loop(threading.Thread):
                 self.acks.append((time.monotonic(), value))
             except Exception as exc:  # every failure is a data point
                 self.errors.append((time.monotonic(), type(exc).__name__ + ": " + str(exc).strip()[:200]))
-                if self.conn is not None:
+                if self.keeps_connection(exc):
+                    pass
+                elif self.conn is not None:
                     try:
                         self.conn.close()
                     except Exception:  # noqa: BLE001 (already broken)
@@ -113,6 +121,15 @@ class Probe(Loop):
     def once(self, conn: psycopg.Connection) -> Any:
         conn.execute("INSERT INTO %s (node) VALUES (%%s)" % PROBE_TABLE, (self.node,))
         return self.node
+
+    def keeps_connection(self, exc: Exception) -> bool:
+        # A replica refuses the write but keeps the session, and the same
+        # session writes once that node is promoted. Reconnecting (TLS and
+        # SCRAM, a new backend) five times a second per replica would load
+        # the nodes whose failover is being measured.
+        return (self.conn is not None and not self.conn.closed
+                and isinstance(exc, psycopg.Error)
+                and not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)))
 
 
 def prepare(dsn: str) -> int:

@@ -96,3 +96,47 @@ def test_synchronous_mode_promotes_only_the_sync_standby():
     assert ops.plan_switchover(c)["candidate"] == "pg-test-3"
     with pytest.raises(ops.OperationRefused, match="not a synchronous standby"):
         ops.plan_switchover(c, candidate="pg-test-2")
+
+
+def on_timelines(leader_tl, tl2, tl3, **kwargs):
+    c = cluster(**kwargs)
+    for m, tl in zip(c["members"], [leader_tl, tl2, tl3]):
+        m["timeline"] = tl
+    return c
+
+
+def test_a_replica_off_the_leaders_timeline_is_never_promoted():
+    # what a rejoined member that has not replayed (or cannot replay) the
+    # leader's history reports: lag 0 all the same
+    c = on_timelines(7, 5, 7)
+    with pytest.raises(ops.OperationRefused,
+                       match="candidate pg-test-2 is on timeline 5, the leader pg-test-1 on 7: "
+                             "it does not follow.*patronictl reinit pg-test pg-test-2"):
+        ops.plan_switchover(c, candidate="pg-test-2")
+    # the default choice skips it, although it is first by name
+    assert ops.plan_switchover(c, force=True)["candidate"] == "pg-test-3"
+    # without force the other member's state blocks the operation
+    with pytest.raises(ops.OperationRefused, match="not healthy: pg-test-2 is on timeline 5"):
+        ops.plan_switchover(c)
+    assert ops.problems(c, None) == ["pg-test-2 is on timeline 5, the leader pg-test-1 on 7"]
+    assert not ops.healthy(c)
+    with pytest.raises(ops.OperationRefused, match="no healthy replica"):
+        ops.plan_switchover(on_timelines(7, 5, 6))
+
+
+def test_timelines_that_are_not_reported_are_not_judged():
+    c = on_timelines(3, None, "x")
+    assert ops.problems(c, None) == []
+    assert ops.plan_switchover(c, candidate="pg-test-2")["changed"]
+
+
+@given(st.integers(1, 50), st.integers(1, 50), st.integers(1, 50))
+def test_the_candidate_is_always_on_the_leaders_timeline(t1, t2, t3):
+    c = on_timelines(t1, t2, t3)
+    try:
+        plan = ops.plan_switchover(c, force=True)
+    except ops.OperationRefused:
+        assert t2 != t1 and t3 != t1
+        return
+    assert {"pg-test-2": t2, "pg-test-3": t3}[plan["candidate"]] == t1
+    assert ops.healthy(c) == (t1 == t2 == t3)
