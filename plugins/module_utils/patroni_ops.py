@@ -79,10 +79,11 @@ def problems(cluster: Mapping[str, Any], max_lag: Optional[int]) -> List[str]:
         out.append("the cluster has %s leader" % (
             "no" if not any(m.get("role") in LEADER_ROLES for m in ms) else "more than one"))
     for m in ms:
+        diverged = off_timeline(m, current)
         if m.get("state") not in HEALTHY_STATES:
             out.append("%s is %s" % (m.get("name"), m.get("state")))
-        elif off_timeline(m, current):
-            out.append(off_timeline(m, current))
+        elif diverged:
+            out.append(diverged)
         elif m.get("role") not in LEADER_ROLES and max_lag is not None:
             lag = lag_of(m)
             if lag is None:
@@ -142,12 +143,13 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
     lag = lag_of(chosen)
     if chosen.get("state") not in HEALTHY_STATES:
         raise OperationRefused("the candidate %s is %s, not streaming" % (chosen["name"], chosen.get("state")))
-    if off_timeline(chosen, current):
+    diverged = off_timeline(chosen, current)
+    if diverged:
         raise OperationRefused(
             "the candidate %s: it does not follow the leader's history, and promoting it "
             "would lose what the leader wrote since; wait until it has replayed the leader's "
             "timeline, or rebuild it (patronictl reinit %s %s)"
-            % (off_timeline(chosen, current), cluster.get("scope", "CLUSTER"), chosen["name"]))
+            % (diverged, cluster.get("scope", "CLUSTER"), chosen["name"]))
     if max_lag is not None and (lag is None or lag > max_lag):
         raise OperationRefused("the candidate %s lags %s bytes (limit %d): wait for it to catch up"
                                % (chosen["name"], "an unknown number of" if lag is None else lag, max_lag))

@@ -77,14 +77,12 @@ class Loop(threading.Thread):
                 self.acks.append((time.monotonic(), value))
             except Exception as exc:  # every failure is a data point
                 self.errors.append((time.monotonic(), type(exc).__name__ + ": " + str(exc).strip()[:200]))
-                if self.keeps_connection(exc):
-                    pass
-                elif self.conn is not None:
+                if self.conn is not None and not self.keeps_connection(exc):
                     try:
                         self.conn.close()
                     except Exception:  # noqa: BLE001 (already broken)
                         pass
-                self.conn = None
+                    self.conn = None
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def stop(self) -> None:
