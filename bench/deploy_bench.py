@@ -12,7 +12,10 @@ Run by ``make bench-deploy``; writes bench/results/deploy.json:
 
 Runs use the repository's ansible.cfg, whose strategy is Mitogen's linear
 one; one extra no-op run with Ansible's stock ``linear`` strategy
-(``ANSIBLE_STRATEGY=linear``) shows what Mitogen saves.
+(``ANSIBLE_STRATEGY=linear``) shows what Mitogen saves, and one with
+``PIGPEN_JINJA_CACHE=off`` what the strategy's Jinja code cache saves. The
+cache starts empty (a new directory) before the cold run, as on a
+controller that never ran the playbooks.
 
 Each is ``playbooks/install.yml`` (validate, node, etcd, pgsql) timed wall
 clock; node creation is timed apart and not included. The PLAY RECAP of
@@ -26,10 +29,12 @@ CPUs) and started again.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -46,10 +51,9 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in RECAP.finditer(output)}
 
 
-def deploy(inventory: str, strategy: str | None = None) -> dict[str, Any]:
+def deploy(inventory: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     start = time.monotonic()
-    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"],
-              env={"ANSIBLE_STRATEGY": strategy} if strategy else None)
+    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"], env=env)
     seconds = round(time.monotonic() - start, 1)
     hosts = recap(out)
     if not hosts or any(h["failed"] or h["unreachable"] for h in hosts.values()):
@@ -103,6 +107,10 @@ def main() -> int:
         "targets_s": {"cold": 360, "warm": 180, "noop": 60},
         "strategy": "mitogen_linear (ansible.cfg, tools/ansible/strategy)",
     })
+    # the strategy's Jinja code cache, empty before the cold run
+    cache = tempfile.TemporaryDirectory(prefix="pigpen-bench-jinja-")
+    os.environ["PIGPEN_JINJA_CACHE"] = cache.name
+    result["jinja_cache"] = "empty before the cold run, then kept for the warm and no-op runs"
     paused = sandbox_running()
     if paused:
         print("bench: stopping the running sandbox for the duration", flush=True)
@@ -130,7 +138,12 @@ def main() -> int:
                           "median_s": round(statistics.median(samples), 1), "max_s": max(samples),
                           "samples_s": samples, "tasks_ok": noop[-1]["tasks_ok"]}
         print(f"bench: no-op {samples} s", flush=True)
-        stock = deploy(inventory, strategy="linear")
+        uncached = deploy(inventory, env={"PIGPEN_JINJA_CACHE": "off"})
+        if any(uncached["changed"].values()):
+            raise SystemExit(f"bench: a re-run changed something: {uncached['changed']}")
+        result["noop_no_jinja_cache"] = {"what": "one more no-op run with PIGPEN_JINJA_CACHE=off", "s": uncached["s"]}
+        print(f"bench: no-op without the Jinja code cache {uncached['s']} s", flush=True)
+        stock = deploy(inventory, env={"ANSIBLE_STRATEGY": "linear"})
         if any(stock["changed"].values()):
             raise SystemExit(f"bench: a re-run changed something: {stock['changed']}")
         result["noop_stock_linear"] = {"what": "one more no-op run with ANSIBLE_STRATEGY=linear (stock Ansible)",
@@ -145,6 +158,7 @@ def main() -> int:
         print(f"bench: warm {result['warm']['s']} s", flush=True)
     finally:
         destroy()
+        cache.cleanup()
         if paused:
             run([SANDBOX, "start"])
 

@@ -1,18 +1,23 @@
 #!/usr/bin/python
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""The installed Debian packages as ansible_facts.packages, read with dpkg-query."""
+"""The installed Debian packages as ansible_facts.dpkg_packages, read with dpkg-query."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: dpkg_facts
-short_description: Read the installed Debian packages into ansible_facts.packages, fast
+short_description: Read the installed Debian packages into ansible_facts.dpkg_packages, fast
 version_added: 0.1.0
 description:
-  - Sets C(ansible_facts.packages) in the format of C(ansible.builtin.package_facts) (a dict of package name to a
-    list of C({name, version, arch, source})), from one C(dpkg-query -W) call.
+  - Sets C(ansible_facts.dpkg_packages), a dict of installed package name to version string, from one
+    C(dpkg-query -W) call. For a package installed for several architectures (multiarch), the version of the first
+    one dpkg lists is kept.
+  - The dict is flat on purpose. Ansible deep-copies every fact of a host for every task it runs there; the
+    C(ansible.builtin.package_facts) format (a list of C({name, version, arch, source}) per package) costs about
+    ten times as much to copy, and the roles only ask whether a package is installed.
+    C(ansible_facts.packages) of C(package_facts) is neither read nor written.
   - Only installed packages are listed (state C(i), that is C(ii), and C(hi) for a package on hold, C(ri)/C(pi) for one
     marked for removal); removed packages with leftover configuration (C(rc)) and half-installed ones are not.
   - C(package_facts) with the C(apt) manager opens apt's whole cache through python3-apt, which takes about half a
@@ -36,12 +41,13 @@ EXAMPLES = r"""
 
 - name: Install what is missing
   ansible.builtin.apt:
-    name: "{{ wanted | reject('in', ansible_facts.packages) | list }}"
+    name: "{{ wanted | reject('in', ansible_facts.dpkg_packages) | list }}"
 """
 
 RETURN = r"""
 ansible_facts:
-  description: C(packages), as C(ansible.builtin.package_facts) returns it.
+  description: C(dpkg_packages), package name to version.
+  sample: {"dpkg_packages": {"patroni": "3.0.2-1", "libc6": "2.36-9+deb12u4"}}
   returned: always
   type: dict
 """
@@ -66,12 +72,17 @@ def parse(text):
     return packages
 
 
+def versions(packages):
+    """parse()'s dict -> {name: version} (the first architecture's version)."""
+    return {name: entries[0]["version"] for name, entries in packages.items()}
+
+
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     rc, out, err = module.run_command(["dpkg-query", "-W", "-f=" + FORMAT])
     if rc != 0:
         module.fail_json(msg="dpkg-query failed (%d): %s" % (rc, err.strip()))
-    module.exit_json(changed=False, ansible_facts={"packages": parse(out)})
+    module.exit_json(changed=False, ansible_facts={"dpkg_packages": versions(parse(out))})
 
 
 if __name__ == "__main__":

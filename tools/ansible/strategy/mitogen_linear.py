@@ -8,10 +8,33 @@ instead of starting one per task, which halves the time of a run over
 the sandbox (bench/results/deploy.json, README). Nothing in the collection depends on
 it: with ``ANSIBLE_STRATEGY=linear`` the same playbooks run on stock
 Ansible, and the Molecule scenario ``default`` does exactly that.
+
+Loading it also installs the controller caches of ``_speedups.py`` (Jinja
+code, collection paths) before the first worker is forked.
 """
+
+import importlib.util
+import os
+import sys
 
 import ansible_mitogen.loaders
 import ansible_mitogen.strategy
+
+
+def _load_speedups():
+    """Import _speedups.py from this directory (Ansible ignores files named _*)."""
+    name = "pigpen_strategy_speedups"
+    if name not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_speedups.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+# Before the first worker is forked: the workers inherit the caches.
+_load_speedups().install()
 
 _Linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 

@@ -36,3 +36,15 @@ NAME = st.from_regex(r"[a-z0-9][a-z0-9+.-]{0,20}", fullmatch=True)
 def test_parse_lists_exactly_the_installed_names(rows):
     text = "".join("%s\t%s\t1.0\tall\n" % row for row in rows)
     assert set(mod.parse(text)) == {name for status, name in rows if status in ("ii ", "hi ", "ri ")}
+
+
+def test_versions_is_flat_and_keeps_the_first_architecture():
+    assert mod.versions(mod.parse(SAMPLE)) == {
+        "patroni": "3.0.2-1", "libc6": "2.36-9+deb12u4", "etcd-server": "3.4.23-4", "leaving": "1.0"}
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ii ", "hi ", "rc "]), NAME), max_size=20))
+def test_versions_lists_the_same_names_as_parse(rows):
+    packages = mod.parse("".join("%s\t%s\t1.0\tall\n" % row for row in rows))
+    assert set(mod.versions(packages)) == set(packages)
+    assert all(isinstance(version, str) for version in mod.versions(packages).values())
