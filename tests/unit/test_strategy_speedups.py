@@ -140,3 +140,19 @@ def test_cache_directory_from_the_environment(value, expected):
 
 def test_cache_directory_default_follows_xdg():
     assert speedups.cache_directory({"XDG_CACHE_HOME": "/x"}) == "/x/pigpen-pgsql/jinja"
+
+
+def test_an_unsafe_directory_warns_and_keeps_the_cache_in_memory(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    script = textwrap.dedent(f"""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("s", {PATH!r})
+        s = importlib.util.module_from_spec(spec); spec.loader.exec_module(s)
+        cache = s.install({{"PIGPEN_JINJA_CACHE": {str(shared)!r}}})
+        print("directory", cache.directory)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "directory None" in proc.stdout
+    assert "only this user can write" in proc.stdout + proc.stderr

@@ -38,7 +38,7 @@ import tempfile
 import threading
 
 CACHE_ENV = "PIGPEN_JINJA_CACHE"
-# Beyond this many entries the oldest (by access time) are removed at load.
+# Beyond this many entries the oldest (by the time they were written) are removed at load.
 MAX_ENTRIES = 20000
 
 _local = threading.local()
@@ -73,13 +73,15 @@ class CodeCache:
             data = marshal.dumps(code)
         except ValueError:  # a constant marshal cannot store: keep it in memory only
             return
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, os.path.join(self.directory, digest))
         except OSError:
-            pass
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def load(self):
         """Read every entry of the directory; prune the oldest beyond MAX_ENTRIES."""
@@ -229,7 +231,14 @@ def install(environ=os.environ):
     import jinja2
     import ansible.release
     salt = (sys.version, jinja2.__version__, ansible.release.__version__)
-    cache = CodeCache(safe_directory(directory), salt=repr(salt))
+    safe = safe_directory(directory)
+    if safe is None:
+        from ansible.utils.display import Display
+        Display().warning(
+            f"{CACHE_ENV}: {directory} is not a directory that only this user can write (it holds executable "
+            f"code), so the Jinja code cache is not kept on disk for this run: create it with mode 0700, "
+            f"point {CACHE_ENV} elsewhere, or set {CACHE_ENV}=off.")
+    cache = CodeCache(safe, salt=repr(salt))
     try:
         cache.load()
         _patch_jinja(cache)
