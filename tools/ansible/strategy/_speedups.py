@@ -6,7 +6,7 @@ Ansible forks one worker process per task and host. Whatever a worker
 computes dies with it, so every worker of a run does the same work again:
 it compiles each Jinja template and conditional of its task from source,
 and Mitogen lists all installed collections before each collection module.
-Two measures remove that repeated work; both are pure caches, so the
+Three measures remove that repeated work; all are pure caches, so the
 playbooks behave exactly as without them:
 
 * **Jinja code cache.** The Python code object that Jinja generates for a
@@ -22,6 +22,10 @@ playbooks behave exactly as without them:
   every installed collection before it runs a collection module, in every
   worker (about 1 s on this machine with the 94 collections of the
   ``ansible`` package). The list is computed once, before the forks.
+* **Core filter and test plugins once.** Each worker otherwise loads
+  ansible-core's filter and test plugin files on its first template. They
+  are loaded once, before the forks (not measured on its own: it ran in
+  every benchmark of bench/results/deploy.json that used the caches).
 
 If a future ansible-core or Mitogen changes the internals these rely on,
 ``install()`` leaves them alone and the run is only slower.
@@ -212,7 +216,7 @@ _installed = None
 
 
 def install(environ=os.environ):
-    """Apply both measures once per controller process; return the code cache or None."""
+    """Apply the three measures once per controller process; return the code cache or None."""
     global _installed
     if _installed is not None:
         return _installed or None
