@@ -11,6 +11,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
     ha as ha_mod,
+    packages as packages_mod,
     patroni_ops,
     pitr as pitr_mod,
     plan,
@@ -156,6 +157,16 @@ def pg_pitr_start_options(controldata, parameters, port=5432):
     return pitr_mod.start_options(controldata or "", parameters or {}, port)
 
 
+def pkgs_missing(wanted, facts):
+    """The packages of ``wanted`` that the node's ``dpkg_packages`` fact
+    (set by ``pigpen.pgsql.dpkg_facts``) does not show installed; all of
+    them when the fact is not there."""
+    installed = (facts or {}).get("dpkg_packages")
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    return packages_mod.missing(wanted, installed)
+
+
 class FilterModule:
     """pigpen.pgsql cluster model filters."""
 
@@ -173,4 +184,5 @@ class FilterModule:
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,
             "pg_tune": pg_tune,
+            "pkgs_missing": pkgs_missing,
         }
