@@ -44,6 +44,11 @@ ENV = "bench"
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 DEBS = REPO / ".cache" / "bench-debs"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# ansible.posix.profile_tasks' closing table: "<task name> ---- 12.34s"
+TASK_TIME = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
+# where a cold or warm deployment spends its time: the slowest tasks
+PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+           "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -51,15 +56,24 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in RECAP.finditer(output)}
 
 
-def deploy(inventory: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def slowest_tasks(output: str) -> list[list[Any]]:
+    """The profile_tasks table of a run, slowest first: [task, seconds] (all hosts at once)."""
+    table = output.split("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
+    return [[name.strip(), float(s)] for name, s in TASK_TIME.findall(table)]
+
+
+def deploy(inventory: str, env: dict[str, str] | None = None, profile: bool = False) -> dict[str, Any]:
     start = time.monotonic()
-    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"], env=env)
+    out = run([PLAYBOOK, "-i", inventory, "playbooks/install.yml"], env={**(env or {}), **(PROFILE if profile else {})})
     seconds = round(time.monotonic() - start, 1)
     hosts = recap(out)
     if not hosts or any(h["failed"] or h["unreachable"] for h in hosts.values()):
         raise SystemExit(f"bench: install.yml failed: {hosts}")
-    return {"s": seconds, "changed": {h: v["changed"] for h, v in hosts.items()},
-            "tasks_ok": {h: v["ok"] for h, v in hosts.items()}}
+    result = {"s": seconds, "changed": {h: v["changed"] for h, v in hosts.items()},
+              "tasks_ok": {h: v["ok"] for h, v in hosts.items()}}
+    if profile:
+        result["slowest_tasks_s"] = slowest_tasks(out)
+    return result
 
 
 def nodes() -> list[str]:
@@ -125,7 +139,7 @@ def main() -> int:
         result["nodes_create_s"] = round(time.monotonic() - start, 1)
         inventory = run([SANDBOX, *env, "inventory"]).strip()
 
-        result["cold"] = {"what": "fresh nodes, packages downloaded from the Debian archive", **deploy(inventory)}
+        result["cold"] = {"what": "fresh nodes, packages downloaded from the Debian archive", **deploy(inventory, profile=True)}
         print(f"bench: cold {result['cold']['s']} s", flush=True)
         result["deb_cache"] = save_debs()
 
@@ -154,7 +168,7 @@ def main() -> int:
         run([SANDBOX, *env, "create"])
         seed_debs()
         result["warm"] = {"what": "fresh nodes, the .deb files already in each node's apt cache",
-                          **deploy(inventory)}
+                          **deploy(inventory, profile=True)}
         print(f"bench: warm {result['warm']['s']} s", flush=True)
     finally:
         destroy()

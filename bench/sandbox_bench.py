@@ -80,7 +80,20 @@ def host() -> dict:
         "os": run(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]).strip(),
         "podman": run(["podman", "--version"]).strip(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_reference_s": cpu_reference(),
     }
+
+
+def cpu_reference(runs: int = 5) -> float:
+    """Median seconds of a fixed single-core workload (a sum over 3 million
+    squares). The same figure on two days says the machine ran as fast; a
+    larger one says a slower result need not be the code's."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sum(i * i for i in range(3_000_000))
+        samples.append(time.perf_counter() - start)
+    return round(statistics.median(samples), 3)
 
 
 def header(name: str, command: str) -> dict[str, Any]:
