@@ -167,6 +167,13 @@ def pkgs_missing(wanted, facts):
     return packages_mod.missing(wanted, installed)
 
 
+def pg_packages_after_postgres(host_vars):
+    """The packages of the roles that follow PostgreSQL's on this node
+    (Patroni, pgbouncer, HAProxy, VIP, exporters), as those roles would
+    install them: the postgres role installs them with its own on a new node."""
+    return packages_mod.after_postgres(host_vars or {})
+
+
 class FilterModule:
     """pigpen.pgsql cluster model filters."""
 
@@ -184,5 +191,6 @@ class FilterModule:
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,
             "pg_tune": pg_tune,
+            "pg_packages_after_postgres": pg_packages_after_postgres,
             "pkgs_missing": pkgs_missing,
         }

@@ -4,11 +4,26 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import yaml
 from hypothesis import given, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.filter import pgsql
-from ansible_collections.pigpen.pgsql.plugins.module_utils.packages import missing
+from ansible_collections.pigpen.pgsql.plugins.module_utils.packages import (
+    _AFTER_POSTGRES,
+    after_postgres,
+    missing,
+)
+
+ROLES = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 4, "roles"))
+
+
+def role_default(role, variable):
+    with open(os.path.join(ROLES, role, "meta", "argument_specs.yml"), encoding="utf-8") as fh:
+        specs = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
+    return specs[variable]["default"]
 
 INSTALLED = {"patroni": "3.0.2-1", "postgresql-15": "15.14-0+deb12u1", "libc6": "2.36-9+deb12u4"}
 
@@ -53,3 +68,71 @@ def test_missing_is_exactly_the_names_not_installed(installed, wanted):
     assert out == list(dict.fromkeys(n for n in wanted if n not in installed))
     # installing what is missing leaves nothing missing
     assert missing(wanted, {**installed, **{n: "1" for n in out}}) == []
+
+
+# ------------------------------------------------ packages after PostgreSQL's
+
+EXPORTERS = ["prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter"]
+DEFAULT_AFTER = ["patroni", "pgbouncer", "haproxy", *EXPORTERS]
+VIP = ["iproute2", "iputils-arping"]
+
+
+@pytest.mark.parametrize("host_vars, expected", [
+    ({}, DEFAULT_AFTER),
+    ({"pg_vip_enabled": True}, ["patroni", "pgbouncer", "haproxy", *VIP, *EXPORTERS]),
+    ({"pg_vip_enabled": "yes"}, ["patroni", "pgbouncer", "haproxy", *VIP, *EXPORTERS]),
+    # no pgbouncer: no pgbouncer exporter either, whatever its switch says
+    ({"pgbouncer_enabled": False}, ["patroni", "haproxy", *EXPORTERS[:2]]),
+    ({"pgbouncer_enabled": False, "pgbouncer_exporter_enabled": True}, ["patroni", "haproxy", *EXPORTERS[:2]]),
+    ({"pgbouncer_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", *EXPORTERS[:2]]),
+    ({"haproxy_enabled": "false"}, ["patroni", "pgbouncer", *EXPORTERS]),
+    ({"exporters_enabled": False}, ["patroni", "pgbouncer", "haproxy"]),
+    # the role's own switch wins over the vocabulary's
+    ({"node_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", *EXPORTERS[1:]]),
+    ({"node_exporter_enabled": False, "exporters_node_enabled": True}, DEFAULT_AFTER),
+    ({"pg_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", EXPORTERS[0], EXPORTERS[2]]),
+    ({"pgbouncer_exporter_enabled": False, "exporters_pgbouncer_enabled": "yes"}, DEFAULT_AFTER),
+    # a role's list from the inventory replaces its default; repeats dropped
+    ({"patroni_packages": ["patroni", "python3-etcd3"], "haproxy_packages": ["haproxy=2.6.*"]},
+     ["patroni", "python3-etcd3", "pgbouncer", "haproxy=2.6.*", *EXPORTERS]),
+    ({"pg_vip_enabled": True, "vip_packages": ["iproute2"], "patroni_packages": ["iproute2", "patroni"]},
+     ["iproute2", "patroni", "pgbouncer", "haproxy", *EXPORTERS]),
+    ({"patroni_packages": []}, DEFAULT_AFTER[1:]),
+    ({"haproxy_enabled": None}, DEFAULT_AFTER),                      # unset as null: the default
+])
+def test_after_postgres_table(host_vars, expected):
+    assert after_postgres(host_vars) == expected
+    assert pgsql.pg_packages_after_postgres(host_vars) == expected
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "pgbouncer_enabled": st.booleans(), "haproxy_enabled": st.booleans(), "pg_vip_enabled": st.booleans(),
+    "exporters_enabled": st.booleans(), "node_exporter_enabled": st.booleans(),
+    "pg_exporter_enabled": st.booleans(), "pgbouncer_exporter_enabled": st.booleans()}))
+def test_after_postgres_properties(host_vars):
+    out = after_postgres(host_vars)
+    assert len(out) == len(set(out))
+    assert "patroni" in out                                          # every PostgreSQL node runs Patroni
+    assert ("pgbouncer" in out) == host_vars.get("pgbouncer_enabled", True)
+    assert ("haproxy" in out) == host_vars.get("haproxy_enabled", True)
+    assert ("iputils-arping" in out) == host_vars.get("pg_vip_enabled", False)
+    if "prometheus-pgbouncer-exporter" in out:                       # only beside pgbouncer
+        assert "pgbouncer" in out
+    if not host_vars.get("exporters_enabled", True):
+        assert not [p for p in out if p.startswith("prometheus-")]
+
+
+def test_after_postgres_defaults_are_the_roles():
+    """The defaults here are the roles' own (argument_specs), and the
+    exporter packages are the ones the exporters role installs."""
+    for variable, default, _switches in _AFTER_POSTGRES:
+        if variable is None:
+            continue
+        role = variable.rsplit("_packages", 1)[0]
+        assert list(default) == role_default(role, variable), variable
+    with open(os.path.join(ROLES, "exporters", "tasks", "install.yml"), encoding="utf-8") as fh:
+        install = fh.read()
+    for _variable, default, _switches in _AFTER_POSTGRES:
+        for package in default:
+            if package.startswith("prometheus-"):
+                assert "'%s'" % package in install, package
