@@ -1,6 +1,7 @@
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""Which of a role's packages a node still lacks, from ``dpkg_facts``.
+"""Which of a role's packages a node still lacks, from ``dpkg_facts``; and
+which packages the roles after PostgreSQL's will install on a node.
 
 The roles skip their apt task when nothing is missing: a re-run then spends
 no time opening apt's cache. The answer errs towards "missing": apt is
@@ -71,6 +72,7 @@ _AFTER_POSTGRES = (
      (_EXPORTERS_ON, _PGBOUNCER_ON,
       (("exporters_pgbouncer_enabled", "pgbouncer_exporter_enabled", "pgbouncer_enabled"), True))),
 )
+
 
 def _switch(host_vars, names, default):
     """The first of ``names`` that ``host_vars`` sets, read as the roles'
