@@ -17,6 +17,7 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 BIN = os.path.dirname(sys.executable)
@@ -106,6 +107,27 @@ def test_hba_files_match_the_plan(sandbox_render):
     assert (out / "pg-test-3" / "pgb_hba.conf").read_text() == "\n".join(plan["pgb_hba"]) + "\n"
     assert plan["identity"]["labels"] == {"cls": "pg-test", "ins": "pg-test-3",
                                           "ip": "10.10.10.13", "job": "pgsql"}
+
+
+def test_vector_config(sandbox_render):
+    """vector.yaml tails the four logs and labels each record with the
+    instance's identity; the sink ships them to the infra host's Loki."""
+    out, _, _ = sandbox_render
+    conf = yaml.safe_load((out / "pg-test-3" / "vector" / "vector.yaml").read_text())
+    logs = {"postgres": "/pg/log/postgres/*.csv", "patroni": "/pg/log/patroni/*.log",
+            "pgbouncer": "/pg/log/pgbouncer/*.log", "pgbackrest": "/pg/log/pgbackrest/*.log"}
+    assert {k: v["include"] for k, v in conf["sources"].items() if v["type"] == "file"} == \
+        {k: [v] for k, v in logs.items()}
+    for name in logs:
+        remap = conf["transforms"][name + "_labelled"]
+        assert remap["inputs"] == [name]
+        assert '.ins = "pg-test-3"' in remap["source"] and '.ip = "10.10.10.13"' in remap["source"]
+        assert '.cls = "pg-test"' in remap["source"] and '.src = "%s"' % name in remap["source"]
+    sink = conf["sinks"]["pgsql_logs_out"]
+    assert sink["type"] == "loki" and sink["endpoint"] == "http://10.10.10.10:3100"
+    assert sorted(sink["inputs"]) == sorted(n + "_labelled" for n in logs)
+    assert {k: sink["labels"][k] for k in ("cls", "ins", "ip")} == \
+        {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13"}
 
 
 HAPROXY = shutil.which("haproxy") or (
