@@ -28,9 +28,12 @@ PORTS = {
 DEFAULT_SERVICES = (
     {"name": "primary", "port": 5433, "dest": "default", "check": "/primary",
      "selector": "[]"},
+    # /read-only is routed in two tiers by the live roles (services.py): the
+    # standbys first, the leader only while none is up. The primary is not
+    # named as a backup: after a failover the inventory's primary is a
+    # standby like the others.
     {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only",
-     "selector": "[]",
-     "backup": "[? pg_role == `primary` || pg_role == `offline` ]"},
+     "selector": "[]", "backup": "[? pg_role == `offline` ]"},
     {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary",
      "selector": "[]"},
     {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",

@@ -35,12 +35,46 @@ def parse_stat(text: str) -> List[Dict[str, str]]:
     return [dict(zip(header, row)) for row in csv.reader(io.StringIO("\n".join(lines[1:])))]
 
 
+def promoted(status: Mapping[str, Any]) -> bool:
+    """Whether a member's ``GET /patroni`` answer shows a running primary
+    (Patroni 3 says ``master``, Patroni 4 ``primary``; the role comes from
+    ``pg_is_in_recovery()``, so it changes only once the promotion is
+    complete)."""
+    return status.get("state") == "running" and status.get("role") in ("master", "primary")
+
+
 def primary_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> List[str]:
     """Names of the backends of ``cluster`` whose health check is ``/primary``
     (the resolved services of ``pg_host_services``/``pg_cluster_plan``)."""
     return sorted({s["name"] for s in services
                    if s.get("cluster") == cluster
                    and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] == PRIMARY_CHECK})
+
+
+# Checks that a primary never passes: after a switchover the new primary is
+# taken out of these backends at once instead of after ``fall`` checks.
+STANDBY_CHECKS = ("/replica", "/async", "/sync")
+
+
+def standby_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> List[str]:
+    """Names of the backends of ``cluster`` whose (effective) health check
+    only a standby passes: ``/replica``, ``/async``, ``/sync``, including
+    the standby tier of a two-tier ``/read-only`` service."""
+    return sorted({s["name"] for s in services
+                   if s.get("cluster") == cluster
+                   and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] in STANDBY_CHECKS})
+
+
+def standby_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
+                     primary: str) -> List[str]:
+    """Admin commands that take the new ``primary`` out of ``backends``
+    (standby-only services) while HAProxy still counts it up. Nothing else
+    is touched: the old primary joins as a standby through its checks."""
+    wanted = set(backends)
+    return ["set server %s/%s health down" % (row.get("pxname"), primary)
+            for row in rows
+            if row.get("pxname") in wanted and row.get("svname") == primary
+            and (row.get("status", "").startswith("UP") or row.get("status") == "NOLB")]
 
 
 def primary_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],

@@ -61,7 +61,7 @@ _EXPORTERS_ON = (("exporters_enabled",), True)
 _PGBOUNCER_ON = (("pgbouncer_enabled",), True)
 _AFTER_POSTGRES = (
     ("patroni_packages", ("patroni",), ()),
-    ("pgbouncer_packages", ("pgbouncer",), (_PGBOUNCER_ON,)),
+    ("pgbouncer_packages", ("pgbouncer", "python3-psycopg2"), (_PGBOUNCER_ON,)),
     ("haproxy_packages", ("haproxy",), ((("haproxy_enabled",), True),)),
     ("vip_packages", ("iproute2", "iputils-arping"), ((("pg_vip_enabled",), False),)),
     (None, ("prometheus-node-exporter",),

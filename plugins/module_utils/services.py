@@ -18,6 +18,15 @@ For each service:
   (``postgres`` when pgbouncer is disabled), the member's ``pg_port`` for
   ``postgres``, its ``pgbouncer_port`` for ``pgbouncer``, or a number;
 * the health check is ``OPTIONS <check>`` on the member's ``patroni_port``;
+* a check that any running member passes, the leader included
+  (``/read-only``, ``/read-only-sync``), is split in two tiers so that the
+  routing follows the members' live roles, not the inventory's: the servers
+  are checked with the standby-only form of the check (``/replica``,
+  ``/sync``, the query kept), and every member is listed once more at the
+  end as a backup server (``<instance>.fallback``) that tracks the declared
+  check in a backend of its own (``<service>.fallback``, no listener). The
+  standbys take the traffic; whichever member leads takes it only while no
+  standby (and no backup standby) is up, after any number of failovers;
 * the weight is the member's ``pg_weight``;
 * ``options`` replaces the whole default-server option string, which
   otherwise comes from the RTO plan (:func:`ha.default_server_options`).
@@ -57,6 +66,10 @@ CHECKS = ("/primary", "/leader", "/standby-leader", "/standby_leader",
 # healthy member); every other check uses OPTIONS, which Patroni answers
 # without building a response body.
 GET_CHECKS = ("/liveness", "/readiness")
+# Checks that the leader passes as well as the standbys: such a service is
+# routed in two tiers, the standby-only form first (see build_services).
+STANDBY_FORMS = {"/read-only": "/replica", "/read-only-sync": "/sync"}
+FALLBACK = "fallback"
 DEFAULT_MAXCONN = 5000
 
 
@@ -204,35 +217,55 @@ def build_services(cluster: Cluster, server_options: str
         selected_ids = {id(m) for m in selected}
         chosen = selected + [m for m in backups if id(m) not in selected_ids]
         dest = svc.get("dest", "default")
-        servers = []
-        for m in chosen:
-            servers.append({
-                "name": m.instance,
-                "host": m.host,
-                "ip": m.ip,
-                "port": _dest_port(dest, m, ddest),
-                "check_port": m.get("patroni_port"),
-                "weight": m.weight,
-                "backup": id(m) in backup_ids,
-            })
+        name = "%s-%s" % (cluster.name, svc["name"])
+        declared = svc.get("check", "/primary")
+        servers = [_server(m, dest, ddest, id(m) in backup_ids) for m in chosen]
+        check, fallback = declared, None
+        standby_form = STANDBY_FORMS.get(check_path(declared))
+        if standby_form is not None:
+            check = standby_form + declared[len(check_path(declared)):]
+            fallback = {"name": "%s.%s" % (name, FALLBACK), "check": declared,
+                        "check_method": _method(declared), "servers": servers}
+            servers = servers + [
+                dict(srv, name="%s.%s" % (srv["name"], FALLBACK), backup=True,
+                     track="%s.%s/%s" % (name, FALLBACK, srv["name"]))
+                for srv in servers]
         out.append({
-            "name": "%s-%s" % (cluster.name, svc["name"]),
+            "name": name,
             "service": svc["name"],
             "cluster": cluster.name,
             "ip": svc.get("ip") or "*",
             "port": svc["port"],
             "dest": ddest if dest in (None, "default") else dest,
-            "check": svc.get("check", "/primary"),
-            "check_method": ("GET" if check_path(svc.get("check", "/primary"))
-                             in GET_CHECKS else "OPTIONS"),
+            "check": check,
+            "check_method": _method(check),
+            "declared_check": declared,
             "maxconn": svc.get("maxconn", DEFAULT_MAXCONN),
             "balance": svc.get("balance", "roundrobin"),
             "options": svc.get("options") or server_options,
             "selector": svc.get("selector", "[]"),
             "backup_selector": svc.get("backup"),
             "servers": servers,
+            "fallback": fallback,
         })
     return out
+
+
+def _method(check: str) -> str:
+    return "GET" if check_path(check) in GET_CHECKS else "OPTIONS"
+
+
+def _server(m: Member, dest: Any, ddest: str, backup: bool) -> Dict[str, Any]:
+    return {
+        "name": m.instance,
+        "host": m.host,
+        "ip": m.ip,
+        "port": _dest_port(dest, m, ddest),
+        "check_port": m.get("patroni_port"),
+        "weight": m.weight,
+        "backup": backup,
+        "track": None,
+    }
 
 
 # Ports that components already use on every node; a service may not take one.

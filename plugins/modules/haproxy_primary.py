@@ -17,6 +17,9 @@ description:
     O(cluster) whose check is C(/primary).
   - O(primary) is forced up unless it is already C(UP); every other server that is up is forced down. Servers in
     maintenance or drain are left alone. The health checks keep running and stay in charge.
+  - In the backends whose check only a standby passes (C(/replica), C(/async), C(/sync), and the standby tier of a
+    C(/read-only) service), O(primary) is forced down while HAProxy still counts it up, so reads leave the new
+    primary at once.
   - Run it once Patroni reports O(primary) as the running leader (C(pigpen.pgsql.patroni_switchover) returns
     then), or start it before the switchover with O(wait) (as an async task on every node); it then polls
     C(GET /cluster) of O(patroni_url) every 0.1 s and changes HAProxy the moment O(primary) leads, or does nothing
@@ -130,20 +133,28 @@ def primary_url(api_url):
 
 
 def answers_primary(api_url):
-    """Whether the member's REST API answers 200 on /primary: it holds the
-    leader lock and PostgreSQL has been promoted, which is what HAProxy's
-    own health check of the /primary services asks."""
+    """Whether the member's PostgreSQL has been promoted: its REST API
+    answers 200 on /primary (it holds the leader lock) and its own status
+    (``GET /patroni``, ``api_url``) reports the primary role, which Patroni
+    reads from ``pg_is_in_recovery()``. Patroni 3.0 answers 200 on /primary
+    for a few hundred milliseconds before the promotion completes (measured:
+    0.36-0.43 s); a client sent there then has its writes refused as
+    read-only."""
     try:
-        return open_url(primary_url(api_url), method="GET", timeout=2, validate_certs=False).getcode() == 200
+        if open_url(primary_url(api_url), method="GET", timeout=2, validate_certs=False).getcode() != 200:
+            return False
+        status = json.loads(open_url(api_url, method="GET", timeout=2, validate_certs=False).read())
     except (OSError, ValueError):  # HTTPError (503 while not primary) is an OSError
         return False
+    return admin.promoted(status)
 
 
 def wait_for_leader(url, primary, seconds, reader=read_cluster, is_primary=answers_primary,
                     clock=time.monotonic, sleep=time.sleep):
-    """True as soon as ``primary`` leads, runs and answers 200 on /primary
-    (Patroni names the new leader in /cluster as soon as it holds the lock,
-    before PostgreSQL is promoted), False after ``seconds``."""
+    """True as soon as ``primary`` leads, runs and is promoted
+    (``answers_primary``: Patroni names the new leader in /cluster as soon
+    as it holds the lock, before PostgreSQL is promoted), False after
+    ``seconds``."""
     deadline = clock() + seconds
     while True:
         cluster = reader(url)
@@ -173,6 +184,7 @@ def run(module, asker=ask, reader=read_cluster, is_primary=answers_primary):
         module.warn("HAProxy on this node has no server %s in %s; left to the health checks"
                     % (p["primary"], ", ".join(missing)))
     commands = admin.primary_commands(rows, backends, p["primary"])
+    commands += admin.standby_commands(rows, admin.standby_backends(p["services"], p["cluster"]), p["primary"])
     result.update(changed=bool(commands), commands=commands)
     if module.check_mode:
         return result

@@ -54,3 +54,53 @@ def test_only_missed_time_bounds_are_measured_again():
     targets = {"write_outage_s": 5, "lost_rows": 0, "split_brain": 0}
     assert run.time_only(run.missed({"write_outage_s": 9.2, "lost_rows": 0, "split_brain": 0}, targets, 1.5))
     assert not run.time_only(run.missed({"write_outage_s": 3, "lost_rows": 2, "split_brain": 0}, targets, 1.5))
+
+
+CLIENTS = {"w": {"kind": "write", "dsn": "host=a"}, "r": {"kind": "read-standby", "dsn": "host=b"}}
+
+
+def test_check_config_refuses_unknown_names_before_any_load():
+    conf = {"clients": CLIENTS, "scenarios": {
+        "pg-crash": {"inject": ["true"], "targets": {"write_outage_s": 5, "port_back_s": 3},
+                     "watch": [{"name": "port_back_s", "tcp": "10.0.0.1:5433"}]}}}
+    assert run.check_config(conf, ["pg-crash"]) == []
+    assert run.check_config(conf, ["pg-crsh"]) == ["--scenario pg-crsh: no such scenario: use one of pg-crash"]
+    bad = {"clients": {"w": {"kind": "writer", "dsn": "host=a"}}, "scenarios": {
+        "x": {"injct": [], "targets": {"write_outage": 5}, "watch": [{"name": "back", "tcp": "a:1"}]}}}
+    problems = run.check_config(bad)
+    assert problems[0].startswith("clients.w.kind: 'writer' is not a client kind")
+    assert problems[1].startswith("scenarios.x.injct: unknown key: use ")
+    assert problems[2].startswith("scenarios.x.targets.write_outage: not a measurement")
+    assert problems[3].startswith("scenarios.x.watch[0]: {'name': 'back', 'tcp': 'a:1'}: write {name:")
+    assert run.check_config({"clients": CLIENTS, "scenarios": {}})[0].startswith("scenarios: {} is not")
+
+
+def test_the_sandbox_configuration_is_valid():
+    import yaml
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tools", "chaos")
+    with open(os.path.join(here, "sandbox.yml"), encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    names = {k: str(v) for k, v in raw["vars"].items()}
+    conf = run.expand({k: v for k, v in raw.items() if k != "vars"}, names)
+    assert run.check_config(conf) == []
+    kinds = sorted({c["kind"] for c in conf["clients"].values()})
+    assert kinds == ["read", "read-standby", "write"]
+    # the session attributes people deploy, and pgbouncer straight
+    dsns = " ".join(c["dsn"] for c in conf["clients"].values())
+    for attr in ("read-write", "primary", "standby", "prefer-standby"):
+        assert "target_session_attrs=%s " % attr in dsns + " "
+    assert "port=6432" in dsns
+    for name in ("pgbouncer-crash", "haproxy-crash", "patroni-crash", "switchover", "node-crash"):
+        assert name in conf["scenarios"]
+
+
+def test_client_targets_name_the_client_that_missed():
+    result = {"write_outage_s": 9.0, "lost_rows": 0, "wrong_role_sessions": 1,
+              "clients": {"a": {"write_outage_s": 2.0, "wrong_role_sessions": 0},
+                          "b": {"write_outage_s": 9.0, "wrong_role_sessions": 1},
+                          "r": {"read_outage_s": None, "wrong_role_sessions": 0}}}
+    assert run.missed(result, {"write_outage_s": 5, "read_outage_s": 5, "wrong_role_sessions": 0,
+                               "lost_rows": 0}, 1.5) == [
+        "write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] None > 7.5", "wrong_role_sessions[b] 1 > 0"]
+    assert run.time_only(["write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] 8 > 7.5"])
+    assert not run.time_only(["write_outage_s[b] 9.0 > 7.5", "wrong_role_sessions[b] 1 > 0"])

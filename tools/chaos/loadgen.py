@@ -2,14 +2,27 @@
 # Apache License 2.0 (see LICENSE)
 """A load generator that records what clients see during a fault.
 
-* writer: inserts one row with a client-side id every ``interval`` seconds
-  through the write DSN (the primary service, 5433), and records every
-  acknowledged id with the time of its acknowledgement;
-* reader: runs ``SELECT pg_is_in_recovery()`` through the read DSN (the
-  replica service, 5434) at the same pace;
-* probes (optional): write directly to each node's PostgreSQL and record
-  which node acknowledged when (split-brain detection: an isolated primary
-  must stop accepting writes).
+Clients of several kinds run side by side, each on its own connection, each
+measured on its own (``CLIENT_KINDS``):
+
+* ``write``: inserts one row with a client-side id every ``interval``
+  seconds and records every acknowledged id with the time of its
+  acknowledgement (ids come from one counter shared by every writer, so
+  lost rows are counted across all of them). The role it must land on is
+  the primary: a session whose first insert is refused as read-only landed
+  on the wrong role;
+* ``read``: runs ``SELECT pg_is_in_recovery()`` at the same pace, on
+  whatever the DSN reaches;
+* ``read-standby``: the same, but the session must be on a standby: one
+  whose first read answers ``false`` landed on the primary (the wrong
+  role), and every read on the primary is counted.
+
+The DSNs are what applications use: libpq multi-host lists over the
+members' HAProxies with ``target_session_attrs`` (``read-write``,
+``primary``, ``standby``, ``prefer-standby``), a single address (the VIP),
+pgbouncer directly. Probes (optional) write straight to each node's
+PostgreSQL and record which node acknowledged when (split-brain detection:
+an isolated primary must stop accepting writes).
 
 Every connection uses short libpq timeouts (connect 2 s, TCP user timeout
 2 s, keepalives) so that a dead server shows up as an error at once; an
@@ -18,17 +31,20 @@ one monotonic clock (``time.monotonic()``).
 
 Usable alone against any cluster::
 
-    python tools/chaos/loadgen.py --write 'host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test' \\
-        --read 'host=10.10.10.11,10.10.10.12 port=5434 dbname=test user=test password=test' --seconds 30
+    python tools/chaos/loadgen.py \\
+        --client 'write=host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test target_session_attrs=read-write' \\
+        --client 'read-standby=host=10.10.10.11,10.10.10.12 port=5434 dbname=test user=test password=test target_session_attrs=standby' \\
+        --seconds 30
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import psycopg
 
@@ -36,6 +52,13 @@ FAST_FAIL = {"connect_timeout": "2", "tcp_user_timeout": "2000", "keepalives": "
              "keepalives_idle": "1", "keepalives_interval": "1", "keepalives_count": "2"}
 TABLE = "pigpen_chaos"
 PROBE_TABLE = "pigpen_chaos_probe"
+# kind -> (what it does, the role its sessions must land on)
+CLIENT_KINDS = {
+    "write": ("insert a row", "primary"),
+    "read": ("read", None),
+    "read-standby": ("read", "standby"),
+}
+READ_ONLY_REFUSAL = "read-only transaction"
 
 
 def dsn_with_timeouts(dsn: str) -> str:
@@ -45,7 +68,13 @@ def dsn_with_timeouts(dsn: str) -> str:
 
 
 class Loop(threading.Thread):
-    """Runs ``once(conn)`` every ``interval`` seconds, reconnecting on error."""
+    """Runs ``once(conn)`` every ``interval`` seconds, reconnecting on error.
+
+    Records acknowledgements, errors and sessions; a session (a connection)
+    whose first operation shows the wrong role for ``expect`` is counted in
+    ``wrong_sessions`` (see ``wrong_role``)."""
+
+    expect: Optional[str] = None
 
     def __init__(self, name: str, dsn: str, interval: float) -> None:
         super().__init__(name=name, daemon=True)
@@ -54,10 +83,19 @@ class Loop(threading.Thread):
         self.stopping = threading.Event()
         self.acks: List[Tuple[float, Any]] = []
         self.errors: List[Tuple[float, str]] = []
+        self.sessions: List[float] = []
+        self.wrong_sessions: List[float] = []
         self.conn: Optional[psycopg.Connection] = None
+        self._first = False
+        self.connect: Callable[..., Any] = psycopg.connect  # tests pass their own
 
     def once(self, conn: psycopg.Connection) -> Any:
         raise NotImplementedError
+
+    def wrong_role(self, value: Any, exc: Optional[Exception]) -> bool:
+        """Whether a session's first operation (its value, or the error it
+        raised) shows that the session landed on the wrong role."""
+        return False
 
     def keeps_connection(self, exc: Exception) -> bool:
         """Whether the connection survives ``exc``: a client of a service
@@ -72,11 +110,21 @@ class Loop(threading.Thread):
                 if self.conn is None or self.conn.closed:
                     # no server-side prepared statements: pgbouncer's
                     # transaction pooling would mix them between clients
-                    self.conn = psycopg.connect(self.dsn, autocommit=True, prepare_threshold=None)
+                    self.conn = self.connect(self.dsn, autocommit=True, prepare_threshold=None)
+                    self.sessions.append(time.monotonic())
+                    self._first = True
                 value = self.once(self.conn)
-                self.acks.append((time.monotonic(), value))
+                now = time.monotonic()
+                self.acks.append((now, value))
+                if self._first and self.wrong_role(value, None):
+                    self.wrong_sessions.append(now)
+                self._first = False
             except Exception as exc:  # every failure is a data point
-                self.errors.append((time.monotonic(), type(exc).__name__ + ": " + str(exc).strip()[:200]))
+                now = time.monotonic()
+                self.errors.append((now, type(exc).__name__ + ": " + str(exc).strip()[:200]))
+                if self._first and self.conn is not None and self.wrong_role(None, exc):
+                    self.wrong_sessions.append(now)
+                self._first = False
                 if self.conn is not None and not self.keeps_connection(exc):
                     try:
                         self.conn.close()
@@ -88,25 +136,76 @@ class Loop(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
+    def record(self) -> Dict[str, Any]:
+        return {"kind": getattr(self, "kind", None), "acks": [t for t, _ in self.acks],
+                "errors": list(self.errors), "sessions": len(self.sessions),
+                "wrong_sessions": list(self.wrong_sessions)}
+
+
+class Ids:
+    """Row ids shared by every writer: each id is handed out once."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self._next: Iterator[int] = itertools.count(first)
+        self._lock = threading.Lock()
+        self.last = first - 1
+
+    def take(self) -> int:
+        with self._lock:
+            self.last = next(self._next)
+            return self.last
+
 
 class Writer(Loop):
-    def __init__(self, dsn: str, interval: float = 0.05, first_id: int = 1) -> None:
-        super().__init__("writer", dsn, interval)
-        self.next_id = first_id
+    kind = "write"
+    expect = "primary"
+
+    def __init__(self, dsn: str, interval: float = 0.05, ids: Optional[Ids] = None,
+                 name: str = "writer") -> None:
+        super().__init__(name, dsn, interval)
+        self.ids = ids or Ids(1)
 
     def once(self, conn: psycopg.Connection) -> Any:
-        row_id = self.next_id
-        self.next_id += 1  # an id that failed is never reused
+        row_id = self.ids.take()  # an id that failed is never reused
         conn.execute("INSERT INTO %s (id) VALUES (%%s)" % TABLE, (row_id,))
         return row_id
 
+    def wrong_role(self, value: Any, exc: Optional[Exception]) -> bool:
+        # the session reached a server that refuses writes: a standby
+        return exc is not None and READ_ONLY_REFUSAL in str(exc)
+
+    def record(self) -> Dict[str, Any]:
+        out = super().record()
+        out["acked_ids"] = [v for _, v in self.acks]
+        return out
+
 
 class Reader(Loop):
-    def __init__(self, dsn: str, interval: float = 0.05) -> None:
-        super().__init__("reader", dsn, interval)
+    kind = "read"
+
+    def __init__(self, dsn: str, interval: float = 0.05, name: str = "reader") -> None:
+        super().__init__(name, dsn, interval)
 
     def once(self, conn: psycopg.Connection) -> Any:
         return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+
+    def record(self) -> Dict[str, Any]:
+        out = super().record()
+        out["reads_on_primary"] = sum(1 for _, v in self.acks if v is False)
+        return out
+
+
+class StandbyReader(Reader):
+    """A reader whose sessions must land on a standby."""
+    kind = "read-standby"
+    expect = "standby"
+
+    def wrong_role(self, value: Any, exc: Optional[Exception]) -> bool:
+        return value is False
+
+
+CLASSES: Dict[str, Callable[..., Loop]] = {"write": Writer, "read": Reader, "read-standby": StandbyReader}
 
 
 class Probe(Loop):
@@ -145,19 +244,64 @@ def present_ids(dsn: str, low: int, high: int) -> List[int]:
     return [r[0] for r in rows]
 
 
-class LoadGen:
-    """The writer, the reader and the probes, started and stopped together."""
+def check_clients(clients: Any) -> List[str]:
+    """Problems with a ``clients`` mapping (name -> {kind, dsn[, interval]}),
+    each naming the client, the field, the value and the fix; [] when it is
+    usable. At least one writer is needed (lost rows are counted on its
+    rows)."""
+    out: List[str] = []
+    if not isinstance(clients, dict) or not clients:
+        return ["clients: %r is not a mapping of client names to {kind, dsn}: "
+                "write e.g. clients: {writer: {kind: write, dsn: 'host=... port=5433 ...'}}" % (clients,)]
+    for name, spec in clients.items():
+        if not isinstance(spec, dict):
+            out.append("clients.%s: %r is not a mapping: give it kind and dsn" % (name, spec))
+            continue
+        for key in sorted(set(spec) - {"kind", "dsn", "interval"}):
+            out.append("clients.%s.%s: unknown key: use only kind, dsn and interval" % (name, key))
+        kind = spec.get("kind")
+        if kind not in CLIENT_KINDS:
+            out.append("clients.%s.kind: %r is not a client kind: use one of %s"
+                       % (name, kind, ", ".join(CLIENT_KINDS)))
+        if not isinstance(spec.get("dsn"), str) or not spec.get("dsn", "").strip():
+            out.append("clients.%s.dsn: %r is not a libpq connection string: write e.g. "
+                       "'host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test'"
+                       % (name, spec.get("dsn")))
+        interval = spec.get("interval", 0.05)
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+            out.append("clients.%s.interval: %r is not a positive number of seconds" % (name, interval))
+    if not out and not any(spec.get("kind") == "write" for spec in clients.values()):
+        out.append("clients: no client of kind write: lost rows are counted on the writers' rows; add one")
+    return out
 
-    def __init__(self, write_dsn: str, read_dsn: Optional[str] = None,
-                 probes: Optional[Dict[str, str]] = None, interval: float = 0.05) -> None:
-        self.first_id = prepare(write_dsn)
-        self.writer = Writer(write_dsn, interval, self.first_id)
-        self.reader = Reader(read_dsn, interval) if read_dsn else None
+
+class LoadGen:
+    """The clients and the probes, started and stopped together."""
+
+    def __init__(self, clients: Dict[str, Dict[str, Any]], probes: Optional[Dict[str, str]] = None,
+                 interval: float = 0.05) -> None:
+        problems = check_clients(clients)
+        if problems:
+            raise ValueError("; ".join(problems))
+        writers = [spec["dsn"] for spec in clients.values() if spec["kind"] == "write"]
+        self.write_dsn = writers[0]
+        self.first_id = prepare(self.write_dsn)
+        self.ids = Ids(self.first_id)
+        self.clients: Dict[str, Loop] = {}
+        for name, spec in clients.items():
+            every = spec.get("interval", interval)
+            if spec["kind"] == "write":
+                self.clients[name] = Writer(spec["dsn"], every, self.ids, name=name)
+            else:
+                self.clients[name] = CLASSES[spec["kind"]](spec["dsn"], every, name=name)
         self.probes = [Probe(node, dsn) for node, dsn in (probes or {}).items()]
 
     @property
     def loops(self) -> List[Loop]:
-        return [self.writer] + ([self.reader] if self.reader else []) + self.probes
+        return list(self.clients.values()) + self.probes
+
+    def writers(self) -> List[Loop]:
+        return [c for c in self.clients.values() if c.kind == "write"]
 
     def start(self) -> "LoadGen":
         for loop in self.loops:
@@ -173,31 +317,38 @@ class LoadGen:
     def record(self) -> Dict[str, Any]:
         return {
             "first_id": self.first_id,
-            "last_id": self.writer.next_id - 1,
-            "write_acks": [t for t, _ in self.writer.acks],
-            "acked_ids": [v for _, v in self.writer.acks],
-            "write_errors": self.writer.errors,
-            "read_acks": [t for t, _ in self.reader.acks] if self.reader else [],
-            "read_on_primary": sum(1 for _, v in self.reader.acks if v is False) if self.reader else 0,
-            "read_errors": self.reader.errors if self.reader else [],
+            "last_id": self.ids.last,
+            "clients": {name: loop.record() for name, loop in self.clients.items()},
+            "acked_ids": sorted(v for w in self.writers() for _, v in w.acks),
             "probe_acks": {p.node: [t for t, _ in p.acks] for p in self.probes},
         }
 
 
-def main() -> int:
+def parse_client(text: str, index: int) -> Tuple[str, Dict[str, Any]]:
+    """``kind=dsn`` from the command line as (name, spec)."""
+    kind, _, dsn = text.partition("=")
+    return "%s-%d" % (kind, index), {"kind": kind, "dsn": dsn}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Write and read through a cluster's services; print what was seen.")
-    parser.add_argument("--write", required=True, help="libpq DSN of the primary service")
-    parser.add_argument("--read", help="libpq DSN of the replica service")
+    parser.add_argument("--client", action="append", required=True, metavar="KIND=DSN",
+                        help="a client: %s, then = and a libpq DSN (repeatable)" % ", ".join(CLIENT_KINDS))
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--interval", type=float, default=0.05)
-    args = parser.parse_args()
-    gen = LoadGen(args.write, args.read, interval=args.interval).start()
+    args = parser.parse_args(argv)
+    clients = dict(parse_client(text, i) for i, text in enumerate(args.client, 1))
+    problems = check_clients(clients)
+    if problems:
+        parser.error("; ".join(problems))
+    gen = LoadGen(clients, interval=args.interval).start()
     time.sleep(args.seconds)
     gen.stop()
     rec = gen.record()
-    print(json.dumps({"writes_acked": len(rec["acked_ids"]), "write_errors": len(rec["write_errors"]),
-                      "reads_acked": len(rec["read_acks"]), "read_errors": len(rec["read_errors"]),
-                      "reads_on_primary": rec["read_on_primary"]}, indent=2))
+    print(json.dumps({name: {"acks": len(c["acks"]), "errors": len(c["errors"]), "sessions": c["sessions"],
+                             "wrong_role_sessions": len(c["wrong_sessions"]),
+                             "reads_on_primary": c.get("reads_on_primary")}
+                      for name, c in rec["clients"].items()}, indent=2))
     return 0
 
 

@@ -14,6 +14,9 @@ Pure functions over timestamps (seconds, one monotonic clock):
 * ``split_brain``: how many nodes, beyond one, acknowledged direct writes
   within the same window: an isolated primary that still accepts writes
   while another member has been promoted counts here;
+* ``client_result``: all of that for one client of the load generator,
+  with the sessions that landed on the wrong role; ``back_after``: when an
+  endpoint (a port, a REST API) answered again after the fault;
 * ``dcs_gap``: the longest time a member went without reaching the DCS,
   from the ``dcs_last_seen`` values its Patroni REST API reported (a
   member whose DCS member died must carry on with another one).
@@ -113,6 +116,53 @@ def dcs_gap(samples: Sequence[Tuple[float, Optional[int]]]) -> Optional[float]:
         last_seen = t
         worst = max(worst or 0.0, last_seen - first_seen)
     return None if worst is None else round(worst, 1)
+
+
+def worst(values: Sequence[Optional[float]]) -> Optional[float]:
+    """The largest of the clients' figures; None (never came back) wins."""
+    if any(v is None for v in values):
+        return None
+    return max(values) if values else None
+
+
+def client_result(rec: Dict, start: float, end: float) -> Dict:
+    """What one client of the load generator saw, from its record
+    (``loadgen.Loop.record``): its outage around the fault (writes or reads,
+    by its kind), its errors by kind, its sessions and how many of them
+    landed on the wrong role, and for readers the reads that a primary
+    answered."""
+    kind = rec.get("kind")
+    key = "write_outage_s" if kind == "write" else "read_outage_s"
+    span = outage_window(rec["acks"], start, end)
+    out = {
+        "kind": kind,
+        key: round(span[1] - span[0], 3) if span else None,
+        # where the longest gap lies, seconds after the fault
+        "outage_window_s": [round(t - start, 2) for t in span] if span else None,
+        "acks": len(rec["acks"]),
+        "errors": len(rec["errors"]),
+        # per kind of error: [count, first, last], seconds after the fault
+        "error_spans": error_spans(rec["errors"], start),
+        "sessions": rec["sessions"],
+        "wrong_role_sessions": len(rec["wrong_sessions"]),
+    }
+    if "reads_on_primary" in rec:
+        out["reads_on_primary"] = rec["reads_on_primary"]
+    return out
+
+
+def back_after(samples: Sequence[Tuple[float, bool]], start: float) -> Optional[float]:
+    """When an endpoint came back after a fault at ``start``: from
+    ``(time, reachable)`` polls, the time from ``start`` to the first
+    success after the last failure that followed ``start``; 0.0 when no
+    poll after ``start`` failed; None when the last poll failed (it never
+    came back while watched)."""
+    after = sorted((t, ok) for t, ok in samples if t >= start)
+    failures = [t for t, ok in after if not ok]
+    if not failures:
+        return 0.0
+    back = [t for t, ok in after if ok and t > failures[-1]]
+    return round(back[0] - start, 3) if back else None
 
 
 def summary(samples: Sequence[Optional[float]]) -> Dict[str, Optional[float]]:

@@ -6,20 +6,35 @@ For each scenario of the configuration (YAML, see ``sandbox.yml``):
 
 1. wait until Patroni reports the cluster healthy (one leader, every member
    running, replicas within ``max_lag`` bytes);
-2. start the load generator (``loadgen.py``): writes through the primary
-   service every ``interval`` seconds, reads through the replica service,
-   and, when ``probe_dsn`` is set, direct writes to every member;
+2. start the load generator (``loadgen.py``) with the configuration's
+   ``clients`` (name -> ``{kind, dsn}``, kinds ``write``, ``read``,
+   ``read-standby``: writers with libpq multi-host DSNs and
+   ``target_session_attrs``, through the VIP, straight to pgbouncer;
+   readers of the replica service), and, when ``probe_dsn`` is set, direct
+   writes to every member;
 3. run the scenario's ``inject`` commands (the fault), wait ``hold_s``
    seconds and until writes are acknowledged again (and, with ``wait_for:
    new_leader``, until another member leads), run its ``heal``
    commands, and wait until the cluster is healthy with every member back
    (and at least ``observe_s`` seconds after the fault);
-4. stop the load and compute: write outage (RTO), read outage, acknowledged
-   rows lost (RPO), split brain (nodes beyond one accepting direct writes
-   within one second), time until healthy, and from every member's
+4. stop the load and compute, for every client on its own: its outage
+   (writes or reads), its errors, its sessions and those that landed on the
+   wrong role (a writer on a standby, a ``read-standby`` reader on the
+   primary); then acknowledged rows lost (RPO, over every writer), split
+   brain (nodes beyond one accepting direct writes within one second),
+   whether the leader changed, time until healthy, when each of the
+   scenario's ``watch`` endpoints (``{name: x_s, tcp: ip:port}`` or
+   ``http: url``) answered again, and from every member's
    ``GET /patroni`` (polled twice a second) the longest time a member went
    without reaching the DCS and how many members ran in failsafe mode;
-   compare with the targets.
+   compare with the targets (the configuration's ``targets``, then the
+   scenario's). ``write_outage_s``, ``read_outage_s`` and
+   ``wrong_role_sessions`` hold for each client of their kind, and a miss
+   names the client.
+
+The configuration is checked before any load starts: an unknown client
+kind, a client without a DSN, an unknown scenario (``--scenario``), scenario
+key or target is refused with what to write instead.
 
 A scenario may also have ``setup`` commands (run once before its runs, e.g.
 to grow etcd), ``wait_dcs_discovery: true`` (after the setup, wait until
@@ -54,6 +69,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import socket
 import string
 import subprocess
 import sys
@@ -200,6 +216,43 @@ class DcsWatch(threading.Thread):
                 "failsafe_members": len(self.failsafe)}
 
 
+class Reachable(threading.Thread):
+    """Polls one endpoint every 0.1 s from the fault on (``tcp: ip:port``
+    connects, ``http: url`` expects 200) and tells when it came back: the
+    time from the fault to the first success after its last failure."""
+
+    def __init__(self, spec: Dict[str, str], interval: float = 0.1) -> None:
+        super().__init__(name="watch-" + spec["name"], daemon=True)
+        self.label = spec["name"]
+        self.spec = spec
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.samples: List[Any] = []
+
+    def ok(self) -> bool:
+        try:
+            if "tcp" in self.spec:
+                host, port = self.spec["tcp"].rsplit(":", 1)
+                with socket.create_connection((host, int(port)), timeout=0.5):
+                    return True
+            with urllib.request.urlopen(self.spec["http"], timeout=0.5) as resp:
+                return resp.status == 200
+        except (OSError, ValueError):
+            return False
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.samples.append((time.monotonic(), self.ok()))
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+    def back_after(self, start: float) -> Optional[float]:
+        return measure.back_after(self.samples, start)
+
+
 def dcs_discovery_s(cluster: "Cluster") -> float:
     """How long until every Patroni has read the etcd member list again:
     10 x ttl (its cache of etcd members), plus two HA loops."""
@@ -230,6 +283,42 @@ def sh(commands: List[str]) -> None:
                                                              (proc.stdout + proc.stderr).strip()[-3000:]))
 
 
+SCENARIO_KEYS = {"setup", "inject", "hold_s", "heal", "teardown", "wait_for", "observe_s", "targets",
+                 "diagnose", "wait_dcs_discovery", "watch"}
+TARGETS = {"write_outage_s", "read_outage_s", "lost_rows", "split_brain", "dcs_gap_s", "dcs_gap_s_min",
+           "failsafe_members", "wrong_role_sessions", "leader_changes"}
+
+
+def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> List[str]:
+    """Problems with a configuration (after expansion) and the scenarios
+    asked for, each saying what to fix; [] when it can run. Checked before
+    any load starts or any command runs."""
+    out = ["%s (in %s)" % (p, "the configuration") for p in loadgen.check_clients(conf.get("clients"))]
+    scenarios = conf.get("scenarios")
+    if not isinstance(scenarios, dict) or not scenarios:
+        return out + ["scenarios: %r is not a mapping of scenario names to their steps" % (scenarios,)]
+    for name in chosen or []:
+        if name not in scenarios:
+            out.append("--scenario %s: no such scenario: use one of %s" % (name, ", ".join(scenarios)))
+    for name, sc in scenarios.items():
+        if not isinstance(sc, dict):
+            out.append("scenarios.%s: %r is not a mapping" % (name, sc))
+            continue
+        for key in sorted(set(sc) - SCENARIO_KEYS):
+            out.append("scenarios.%s.%s: unknown key: use %s" % (name, key, ", ".join(sorted(SCENARIO_KEYS))))
+        for key in sorted(set(sc.get("targets") or {}) - TARGETS - {w.get("name") for w in sc.get("watch") or []
+                                                                    if isinstance(w, dict)}):
+            out.append("scenarios.%s.targets.%s: not a measurement: use %s or a watch name"
+                       % (name, key, ", ".join(sorted(TARGETS))))
+        for i, watch in enumerate(sc.get("watch") or []):
+            if not isinstance(watch, dict) or not isinstance(watch.get("name"), str) or \
+                    not watch["name"].endswith("_s") or len(set(watch) & {"tcp", "http"}) != 1 or \
+                    set(watch) - {"name", "tcp", "http"}:
+                out.append("scenarios.%s.watch[%d]: %r: write {name: <something>_s, tcp: 'ip:port'} or "
+                           "{name: <something>_s, http: 'http://ip:port/path'}" % (name, i, watch))
+    return out
+
+
 def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) -> List[str]:
     """The targets a run missed. ``name: bound`` is an upper bound; time
     bounds (``*_s``) are relaxed by ``slack`` (--tolerance), counts (rows
@@ -237,6 +326,7 @@ def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) 
     never relaxed: it proves that the fault took effect (etcd really was
     unreachable for so long)."""
     out = []
+    per_client = result.get("clients") or {}
     for key, bound in targets.items():
         if key.endswith("_min"):
             value = result.get(key[:-4])
@@ -245,10 +335,23 @@ def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) 
             continue
         if key.endswith("_s"):
             bound = bound * slack
+        # a client target holds for every client it applies to, each named
+        applies = {n: c[CLIENT_TARGETS[key]] for n, c in per_client.items()
+                   if key in CLIENT_TARGETS and CLIENT_TARGETS[key] in c}
+        if applies:
+            for client, value in applies.items():
+                if value is None or value > bound:
+                    out.append("%s[%s] %s > %g" % (key, client, value, bound))
+            continue
         value = result.get(key)
         if value is None or value > bound:
             out.append("%s %s > %g" % (key, value, bound))
     return out
+
+
+# Targets that apply to each client of a kind (result["clients"][name][field]).
+CLIENT_TARGETS = {"write_outage_s": "write_outage_s", "read_outage_s": "read_outage_s",
+                  "wrong_role_sessions": "wrong_role_sessions"}
 
 
 def time_only(failed: List[str]) -> bool:
@@ -256,7 +359,7 @@ def time_only(failed: List[str]) -> bool:
     upper bound (``*_s ... > ...``): rows lost, split brain and the lower
     bounds that prove a fault took effect never are."""
     return bool(failed) and all(
-        f.split(" ", 1)[0].endswith("_s") and " > " in f for f in failed)
+        f.split(" ", 1)[0].split("[", 1)[0].endswith("_s") and " > " in f for f in failed)
 
 
 def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
@@ -268,10 +371,10 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     sc = expand(sc, names)
     probes = {n: string.Template(conf["probe_dsn"]).safe_substitute(ip=m["ip"])
               for n, m in conf["members"].items()} if conf.get("probe_dsn") else None
-    gen = loadgen.LoadGen(conf["write_dsn"], conf.get("read_dsn"), probes,
-                          conf.get("interval", 0.05)).start()
+    gen = loadgen.LoadGen(conf["clients"], probes, conf.get("interval", 0.05)).start()
     watch = DcsWatch({n: m["api"] for n, m in conf["members"].items()})
     watch.start()
+    watches = [Reachable(w) for w in sc.get("watch") or []]
     time.sleep(conf.get("warmup_s", 5))
     log("%s: leader %s, replica %s, etcd leader %s" % (name, names["leader"], names["replica"],
                                                       names["etcd_leader_ip"] or "unknown"))
@@ -280,13 +383,15 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     resumed = t_fault + sc.get("hold_s", 0)
 
     def recovered() -> bool:
-        if not any(t > resumed for t, _ in gen.writer.acks[-20:]):
-            return False  # writes are not acknowledged again yet
+        if not all(any(t > resumed for t, _ in w.acks[-20:]) for w in gen.writers()):
+            return False  # writes are not acknowledged again yet (by every writer)
         if sc.get("wait_for") == "new_leader":
             leader = ops.leader_of(cluster.state() or {})
             return bool(leader) and leader["name"] != names["leader"]
         return True
 
+    for w in watches:
+        w.start()
     try:
         sh(sc.get("inject", []))
         time.sleep(sc.get("hold_s", 0))
@@ -304,41 +409,44 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
                    t_fault + sc.get("observe_s", conf.get("observe_s", 0)) - time.monotonic()))
     gen.stop()
     dcs = watch.stop()
+    for w in watches:
+        w.stop()
     rec = gen.record()
     end = time.monotonic()
     present = None
     for _ in range(30):  # the primary service may still refuse for a moment
         try:
-            present = loadgen.present_ids(conf["write_dsn"], rec["first_id"], rec["last_id"])
+            present = loadgen.present_ids(gen.write_dsn, rec["first_id"], rec["last_id"])
             break
         except loadgen.psycopg.Error as exc:
             log("%s: reading the rows back: %s" % (name, exc))
             time.sleep(1)
     if present is None:
-        raise SystemExit("chaos: %s: could not read the rows back through %s" % (name, conf["write_dsn"]))
+        raise SystemExit("chaos: %s: could not read the rows back through %s" % (name, gen.write_dsn))
     after = cluster.roles() if t_healthy else {}
-    span = measure.outage_window(rec["write_acks"], t_fault, end)
+    clients = {n: measure.client_result(c, t_fault, end) for n, c in rec["clients"].items()}
+    writes = [c["write_outage_s"] for c in clients.values() if "write_outage_s" in c]
+    reads = [c["read_outage_s"] for c in clients.values() if "read_outage_s" in c]
     result = {
         "leader_before": names["leader"],
         "leader_after": after.get("leader"),
-        "write_outage_s": round(span[1] - span[0], 3) if span else None,
-        "read_outage_s": measure.outage(rec["read_acks"], t_fault, end) if conf.get("read_dsn") else None,
+        "leader_changes": int(bool(after.get("leader")) and after.get("leader") != names["leader"]),
+        # the worst client of each kind; every client's figures are under "clients"
+        "write_outage_s": measure.worst(writes),
+        "read_outage_s": measure.worst(reads) if reads else None,
+        "wrong_role_sessions": sum(c["wrong_role_sessions"] for c in clients.values()),
         "writes_acked": len(rec["acked_ids"]),
-        "write_errors": len(rec["write_errors"]),
-        # where the longest write gap lies, seconds after the fault
-        "write_outage_window_s": [round(t - t_fault, 2) for t in span] if span else None,
-        # per kind of error: [count, first, last], seconds after the fault
-        "write_error_spans": measure.error_spans(rec["write_errors"], t_fault),
-        "read_error_spans": measure.error_spans(rec["read_errors"], t_fault),
         "lost_rows": len(measure.lost(rec["acked_ids"], present)),
         "split_brain": measure.split_brain(rec["probe_acks"]) if probes else None,
-        "reads_on_primary": rec["read_on_primary"],
         "heal_after_s": round(t_heal - t_fault, 1),
         "healthy_after_s": round(t_healthy - t_fault, 1) if t_healthy else None,
         "etcd_leader_before": names["etcd_leader_ip"] or None,
+        "clients": clients,
     }
+    result.update({w.label: w.back_after(t_fault) for w in watches})
     result.update(dcs)
-    result["failed_targets"] = missed(result, sc.get("targets", {}), conf.get("tolerance", 1.0))
+    targets = dict(conf.get("targets") or {}, **(sc.get("targets") or {}))
+    result["failed_targets"] = missed(result, targets, conf.get("tolerance", 1.0))
     log("%s: %s" % (name, json.dumps(result)))
     if result["failed_targets"]:
         result["diagnosis"] = diagnose(expand(sc.get("diagnose", conf.get("diagnose", [])), names))
@@ -386,6 +494,9 @@ def main() -> int:
     names = {k: expand(v, names) for k, v in names.items()}  # vars may use other vars
     conf = expand({k: v for k, v in raw.items() if k != "vars"}, names)
     conf["tolerance"] = args.tolerance
+    problems = check_config(conf, args.scenario)
+    if problems:
+        parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
     chosen = args.scenario or list(conf["scenarios"])
     results: Dict[str, Any] = {}
     for name in chosen:
@@ -411,6 +522,12 @@ def main() -> int:
             "runs": runs,
             "write_outage_s": measure.summary([r["write_outage_s"] for r in runs]),
             "read_outage_s": measure.summary([r["read_outage_s"] for r in runs]),
+            # per client: the worst outage of its kind over the runs
+            "clients_outage_s": {c: measure.summary([r["clients"][c].get("write_outage_s",
+                                                                         r["clients"][c].get("read_outage_s"))
+                                                     for r in runs])
+                                 for c in runs[0]["clients"]},
+            "wrong_role_sessions_max": max(r["wrong_role_sessions"] for r in runs),
             "healthy_after_s": measure.summary([r["healthy_after_s"] for r in runs]),
             "lost_rows_max": max(r["lost_rows"] for r in runs),
             "split_brain_max": max((r["split_brain"] or 0) for r in runs),
@@ -437,11 +554,12 @@ def main() -> int:
             json.dump(doc, handle, indent=2)
             handle.write("\n")
     for name, res in results.items():
-        log("%-16s write outage %s s, read outage %s s, lost %s, split brain %s, healthy after %s s, "
-            "DCS gap %s s, failsafe %s%s%s" % (
+        log("%-16s write outage %s s, read outage %s s, lost %s, split brain %s, wrong role %s, "
+            "healthy after %s s, DCS gap %s s, failsafe %s; per client (max s): %s%s%s" % (
                 name, res["write_outage_s"]["max"], res["read_outage_s"]["max"], res["lost_rows_max"],
-                res["split_brain_max"], res["healthy_after_s"]["max"], res["dcs_gap_s"]["max"],
-                res["failsafe_members_max"],
+                res["split_brain_max"], res["wrong_role_sessions_max"], res["healthy_after_s"]["max"],
+                res["dcs_gap_s"]["max"], res["failsafe_members_max"],
+                ", ".join("%s %s" % (c, v["max"]) for c, v in res["clients_outage_s"].items()),
                 "  (measured again after: %s)" % "; ".join(
                     f for r in res["retried_runs"] for f in r["failed_targets"]) if res["retried_runs"] else "",
                 "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else ""))

@@ -73,30 +73,30 @@ def test_missing_is_exactly_the_names_not_installed(installed, wanted):
 # ------------------------------------------------ packages after PostgreSQL's
 
 EXPORTERS = ["prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter"]
-DEFAULT_AFTER = ["patroni", "pgbouncer", "haproxy", *EXPORTERS]
+DEFAULT_AFTER = ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *EXPORTERS]
 VIP = ["iproute2", "iputils-arping"]
 
 
 @pytest.mark.parametrize("host_vars, expected", [
     ({}, DEFAULT_AFTER),
-    ({"pg_vip_enabled": True}, ["patroni", "pgbouncer", "haproxy", *VIP, *EXPORTERS]),
-    ({"pg_vip_enabled": "yes"}, ["patroni", "pgbouncer", "haproxy", *VIP, *EXPORTERS]),
+    ({"pg_vip_enabled": True}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *VIP, *EXPORTERS]),
+    ({"pg_vip_enabled": "yes"}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *VIP, *EXPORTERS]),
     # no pgbouncer: no pgbouncer exporter either, whatever its switch says
     ({"pgbouncer_enabled": False}, ["patroni", "haproxy", *EXPORTERS[:2]]),
     ({"pgbouncer_enabled": False, "pgbouncer_exporter_enabled": True}, ["patroni", "haproxy", *EXPORTERS[:2]]),
-    ({"pgbouncer_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", *EXPORTERS[:2]]),
-    ({"haproxy_enabled": "false"}, ["patroni", "pgbouncer", *EXPORTERS]),
-    ({"exporters_enabled": False}, ["patroni", "pgbouncer", "haproxy"]),
+    ({"pgbouncer_exporter_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *EXPORTERS[:2]]),
+    ({"haproxy_enabled": "false"}, ["patroni", "pgbouncer", "python3-psycopg2", *EXPORTERS]),
+    ({"exporters_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy"]),
     # the role's own switch wins over the vocabulary's
-    ({"node_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", *EXPORTERS[1:]]),
+    ({"node_exporter_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *EXPORTERS[1:]]),
     ({"node_exporter_enabled": False, "exporters_node_enabled": True}, DEFAULT_AFTER),
-    ({"pg_exporter_enabled": False}, ["patroni", "pgbouncer", "haproxy", EXPORTERS[0], EXPORTERS[2]]),
+    ({"pg_exporter_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", EXPORTERS[0], EXPORTERS[2]]),
     ({"pgbouncer_exporter_enabled": False, "exporters_pgbouncer_enabled": "yes"}, DEFAULT_AFTER),
     # a role's list from the inventory replaces its default; repeats dropped
     ({"patroni_packages": ["patroni", "python3-etcd3"], "haproxy_packages": ["haproxy=2.6.*"]},
-     ["patroni", "python3-etcd3", "pgbouncer", "haproxy=2.6.*", *EXPORTERS]),
+     ["patroni", "python3-etcd3", "pgbouncer", "python3-psycopg2", "haproxy=2.6.*", *EXPORTERS]),
     ({"pg_vip_enabled": True, "vip_packages": ["iproute2"], "patroni_packages": ["iproute2", "patroni"]},
-     ["iproute2", "patroni", "pgbouncer", "haproxy", *EXPORTERS]),
+     ["iproute2", "patroni", "pgbouncer", "python3-psycopg2", "haproxy", *EXPORTERS]),
     ({"patroni_packages": []}, DEFAULT_AFTER[1:]),
     ({"haproxy_enabled": None}, DEFAULT_AFTER),                      # unset as null: the default
 ])

@@ -34,7 +34,7 @@ def test_sandbox_pg_test_services():
     assert list(svcs) == ["primary", "replica", "default", "offline"]
     assert [(s["name"], s["port"], s["dest"], s["check"]) for s in svcs.values()] == [
         ("pg-test-primary", 5433, "pgbouncer", "/primary"),
-        ("pg-test-replica", 5434, "pgbouncer", "/read-only"),
+        ("pg-test-replica", 5434, "pgbouncer", "/replica"),   # declared /read-only: two tiers
         ("pg-test-default", 5436, "postgres", "/primary"),
         ("pg-test-offline", 5438, "postgres", "/replica"),
     ]
@@ -42,10 +42,24 @@ def test_sandbox_pg_test_services():
     assert servers(svcs["primary"]) == [
         ("pg-test-1", 6432, 100, False), ("pg-test-2", 6432, 100, False),
         ("pg-test-3", 6432, 100, False)]
-    # the primary (role primary) is a backup of the read-only service
+    # the read-only service: every member while it is a standby (/replica),
+    # then every member as a fallback that passes /read-only (in practice the
+    # leader, whichever member that is after failovers)
     assert servers(svcs["replica"]) == [
-        ("pg-test-1", 6432, 100, True), ("pg-test-2", 6432, 100, False),
-        ("pg-test-3", 6432, 100, False)]
+        ("pg-test-1", 6432, 100, False), ("pg-test-2", 6432, 100, False),
+        ("pg-test-3", 6432, 100, False),
+        ("pg-test-1.fallback", 6432, 100, True), ("pg-test-2.fallback", 6432, 100, True),
+        ("pg-test-3.fallback", 6432, 100, True)]
+    assert [s["track"] for s in svcs["replica"]["servers"]] == [None] * 3 + [
+        "pg-test-replica.fallback/pg-test-%d" % i for i in (1, 2, 3)]
+    fallback = svcs["replica"]["fallback"]
+    assert (fallback["name"], fallback["check"], fallback["check_method"]) == (
+        "pg-test-replica.fallback", "/read-only", "OPTIONS")
+    assert servers(fallback) == servers(svcs["replica"])[:3]
+    assert svcs["replica"]["declared_check"] == "/read-only"
+    for name in ("primary", "default", "offline"):
+        assert svcs[name]["fallback"] is None
+        assert svcs[name]["declared_check"] == svcs[name]["check"]
     assert servers(svcs["default"]) == [
         ("pg-test-1", 5432, 100, False), ("pg-test-2", 5432, 100, False),
         ("pg-test-3", 5432, 100, False)]
@@ -62,7 +76,9 @@ def test_sandbox_pg_test_services():
 def test_sandbox_pg_meta_single_node():
     svcs = by_name(plan_of(*sandbox(), "pg-meta"))
     assert servers(svcs["primary"]) == [("pg-meta-1", 6432, 100, False)]
-    assert servers(svcs["replica"]) == [("pg-meta-1", 6432, 100, True)]
+    # a single member: a standby never, so the fallback (the leader) serves
+    assert servers(svcs["replica"]) == [("pg-meta-1", 6432, 100, False),
+                                        ("pg-meta-1.fallback", 6432, 100, True)]
     # no offline instance, no replica: the offline service has no server
     assert servers(svcs["offline"]) == []
 
@@ -74,10 +90,12 @@ def test_offline_instance_and_offline_query():
         "10.10.10.23": {"pg_seq": 3, "pg_role": "offline"},
     }))
     svcs = by_name(plan_of(hv, groups, "pg-x"))
-    # replica service: primary and offline are backups, the replica serves
+    # replica service: the offline instance is a backup standby; every member
+    # is a fallback, after the standbys
     assert servers(svcs["replica"]) == [
-        ("pg-x-1", 6432, 100, True), ("pg-x-2", 6432, 100, False),
-        ("pg-x-3", 6432, 100, True)]
+        ("pg-x-1", 6432, 100, False), ("pg-x-2", 6432, 100, False),
+        ("pg-x-3", 6432, 100, True), ("pg-x-1.fallback", 6432, 100, True),
+        ("pg-x-2.fallback", 6432, 100, True), ("pg-x-3.fallback", 6432, 100, True)]
     # offline service: offline_query replica and the offline instance; no backup
     # (the only plain replica has pg_offline_query)
     assert servers(svcs["offline"]) == [
@@ -110,7 +128,10 @@ def test_custom_services_and_weights():
     assert servers(std) == [("pg-w-2", 6432, 50, False), ("pg-w-3", 6433, 0, False)]
     assert [s["check_port"] for s in std["servers"]] == [8008, 8009]
     direct = svcs["direct"]
-    assert servers(direct) == [("pg-w-3", 15432, 0, False), ("pg-w-2", 15432, 50, True)]
+    # /read-only on a custom service: its own members only, in two tiers
+    assert servers(direct) == [("pg-w-3", 15432, 0, False), ("pg-w-2", 15432, 50, True),
+                               ("pg-w-3.fallback", 15432, 0, True), ("pg-w-2.fallback", 15432, 50, True)]
+    assert direct["check"] == "/replica" and direct["fallback"]["check"] == "/read-only"
     assert direct["options"] == "inter 5s rise 2 fall 2"
 
 
@@ -176,16 +197,19 @@ def test_property_each_selected_member_once(inventory):
     cplan = plan.cluster_plan(inv, "pg-h")
     members = {m.instance: m for m in inv.clusters["pg-h"].members}
     for svc in cplan["services"]:
-        names = [s["name"] for s in svc["servers"]]
+        checked = [s for s in svc["servers"] if s["track"] is None]
+        names = [s["name"] for s in checked]
         assert len(names) == len(set(names))
         assert set(names) <= set(members)
-        for s in svc["servers"]:
+        for s in checked:
             assert s["weight"] == members[s["name"]].weight
         if svc["service"] in ("primary", "default", "replica"):
             assert sorted(names) == sorted(members)  # [] selects everyone
         if svc["service"] == "replica":
-            for s in svc["servers"]:
-                assert s["backup"] == (members[s["name"]].role in ("primary", "offline"))
+            for s in checked:
+                assert s["backup"] == (members[s["name"]].role == "offline")
+            # and each member once more, as a fallback that tracks /read-only
+            assert [s["name"] for s in svc["servers"] if s["track"]] == [n + ".fallback" for n in names]
         if svc["service"] == "offline" and "pg-h-1" in names:
             # a primary with pg_offline_query is listed, but the /replica
             # health check keeps traffic away from it
@@ -228,3 +252,49 @@ def test_provider_host_that_publishes_its_own_services_clashes():
         ("pg-b", "10.10.10.31", "pg_services", port) for port in (5433, 5434, 5436, 5438)]
     assert any("pg-b-primary uses port 5433 on 10.10.10.31, where pg-a-primary already "
                "listens" in p.what for p in found)
+
+
+@pytest.mark.parametrize("declared,tier1", [
+    ("/read-only", "/replica"),
+    ("/read-only?lag=16MB", "/replica?lag=16MB"),
+    ("/read-only-sync", "/sync"),
+    ("/read-only-sync?lag=0", "/sync?lag=0"),
+])
+def test_two_tier_checks_keep_the_query(declared, tier1):
+    hv, groups = build(pg_test(pg_services=[
+        {"name": "reads", "port": 5440, "check": declared, "selector": "[]"}]))
+    svc = by_name(plan_of(hv, groups, "pg-test"))["reads"]
+    assert svc["check"] == tier1
+    assert svc["fallback"]["check"] == declared
+
+
+@pytest.mark.parametrize("check", ["/primary", "/replica", "/replica?lag=1MB", "/sync", "/leader", "/health"])
+def test_other_checks_are_one_tier(check):
+    hv, groups = build(pg_test(pg_services=[
+        {"name": "one", "port": 5440, "check": check, "selector": "[]"}]))
+    svc = by_name(plan_of(hv, groups, "pg-test"))["one"]
+    assert svc["check"] == check and svc["fallback"] is None
+    assert all(s["track"] is None for s in svc["servers"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["primary", "replica", "offline"]), min_size=1, max_size=5),
+       st.sampled_from(["/read-only", "/read-only-sync?lag=1MB", "/read-only?lag=0"]))
+def test_fallback_tier_mirrors_the_servers(roles, check):
+    """Whatever the roles: each server of a two-tier service appears once
+    checked and once as a tracking backup after every checked server, and
+    the fallback backend checks exactly the checked servers."""
+    members = {"10.10.30.%d" % (i + 1): {"pg_seq": i + 1, "pg_role": "primary" if i == 0 else r}
+               for i, r in enumerate(["primary"] + [r for r in roles[1:] if r != "primary"])}
+    roles = list(members)
+    hv, groups = build(cluster("pg-p", members, pg_services=[
+        {"name": "reads", "port": 5440, "check": check, "selector": "[]",
+         "backup": "[? pg_role == `offline` ]"}]))
+    svc = by_name(plan_of(hv, groups, "pg-p"))["reads"]
+    n = len(roles)
+    checked, tracked = svc["servers"][:n], svc["servers"][n:]
+    assert all(s["track"] is None for s in checked)
+    assert [s["name"] for s in tracked] == [s["name"] + ".fallback" for s in checked]
+    assert all(s["backup"] for s in tracked)
+    assert [s["track"] for s in tracked] == ["pg-p-reads.fallback/" + s["name"] for s in checked]
+    assert [s["name"] for s in svc["fallback"]["servers"]] == [s["name"] for s in checked]
