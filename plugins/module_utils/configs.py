@@ -91,7 +91,7 @@ __all__ = [
     "DCS_PARAMETERS", "build_settings", "check_config_settings",
     "patroni_config", "pgbouncer_ini", "pgbackrest_conf", "ini_lines",
     "crontab",
-    "secret_warnings",
+    "secret_warnings", "repo_flag",
 ]
 
 #: Replaces every secret when ``mask_secrets`` is true.
@@ -256,6 +256,12 @@ REPO_OPTIONS = (
     "retention_archive_type", "retention_archive", "retention_history",
 )
 _REPO_BOOLS = ("storage_verify_tls", "hardlink", "bundle", "block")
+#: pgBackRest's own spelling of a boolean option, as Pigsty inventories
+#: write it (``block: y``).
+_REPO_FLAG_WORDS = {"y": True, "n": False}
+#: Placeholder Pigsty replaces by the cluster name in repository values
+#: (e.g. ``cipher_pass: 'pgBR.${pg_cluster}'``: one key per cluster).
+CLUSTER_PLACEHOLDER = "${pg_cluster}"
 _REPO_INTS = ("storage_port", "retention_full", "retention_diff",
               "retention_archive", "retention_history")
 _REPO_SECRETS = ("s3_key", "s3_key_secret", "s3_token", "azure_key",
@@ -578,9 +584,10 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                     "option", "use the option name without 'repo1-', with "
                     "'_' for '-', e.g. retention_full")
         elif key in _REPO_BOOLS:
-            if not isinstance(value, bool):
+            if repo_flag(value) is None:
                 problem(where, value, "is not a boolean",
-                        "write true or false without quotes")
+                        "write true or false without quotes, or "
+                        "pgBackRest's own y or n")
         elif key in _REPO_INTS:
             if not is_int(value) or value < 1 or (
                     key == "storage_port" and value > 65535):
@@ -631,7 +638,7 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                 "an encrypted repository (cipher_type aes-256-cbc) needs a "
                 "cipher_pass", "set %s.cipher_pass to a long secret (from "
                 "an ansible-vault file)" % base)
-    if repo.get("block") is True and repo.get("bundle") is not True:
+    if repo_flag(repo.get("block")) and not repo_flag(repo.get("bundle")):
         problem("%s.block" % base, True,
                 "block incremental backup needs bundling (pgBackRest "
                 "refuses repo-block without repo-bundle)",
@@ -1005,10 +1012,21 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
 
 # ---------------------------------------------------------------- pgbackrest
 
-def _repo_value(value: Any) -> str:
+def repo_flag(value: Any) -> Optional[bool]:
+    """A boolean repository option as written in the inventory (true/false,
+    or pgBackRest's y/n) -> True/False; None for anything else."""
     if isinstance(value, bool):
-        return "y" if value else "n"
-    return str(value)
+        return value
+    return _REPO_FLAG_WORDS.get(value) if isinstance(value, str) else None
+
+
+def _repo_value(key: str, value: Any, cluster: str) -> str:
+    """A repository option's value as pgbackrest.conf spells it: booleans
+    y/n, and ``${pg_cluster}`` replaced by the cluster name (as Pigsty
+    does, so that a repository key derived from the name stays the same)."""
+    if key in _REPO_BOOLS:
+        return "y" if repo_flag(value) else "n"
+    return str(value).replace(CLUSTER_PLACEHOLDER, cluster)
 
 
 def _process_max(s, iplan) -> Tuple[int, int]:
@@ -1033,11 +1051,11 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     for key in REPO_OPTIONS:
         if key not in repo:
             continue
-        value = _repo_value(repo[key])
+        value = _repo_value(key, repo[key], cluster)
         if key in _REPO_SECRETS:
             value = _secret(s, value)
         glob.append(["repo1-%s" % key.replace("_", "-"), value])
-    if repo.get("block") is True:
+    if repo_flag(repo.get("block")):
         # pgBackRest 2.45 ships block incremental as a beta feature and
         # refuses repo-block unless beta features are enabled.
         glob.append(["beta", "y"])

@@ -636,6 +636,54 @@ def test_pgbackrest_custom_repo_and_process_max():
     assert section(conf, "global:archive-push") == [["process-max", "4"]]
 
 
+# A repository written the way Pigsty's templates write it: pgBackRest's own
+# y/n for booleans, and the cluster name through ${pg_cluster}.
+PIGSTY_REPO = {"type": "s3", "s3_endpoint": "objects.example", "s3_region": "eu-west-1",
+               "s3_bucket": "backups", "s3_key": "pgb", "s3_key_secret": "k3y.s3cr3t",
+               "s3_uri_style": "path", "path": "/pgbackrest", "storage_port": 9000,
+               "block": "y", "bundle": "y", "bundle_limit": "20MiB",
+               "bundle_size": "128MiB", "cipher_type": "aes-256-cbc",
+               "cipher_pass": "key.${pg_cluster}", "retention_full_type": "time",
+               "retention_full": 14}
+
+
+@pytest.mark.parametrize("flags, bundle, block, beta", [
+    ({"bundle": "y", "block": "y"}, "y", "y", True),
+    ({"bundle": "y", "block": "n"}, "y", "n", False),
+    ({"bundle": True, "block": False}, "y", "n", False),
+    ({"bundle": "n"}, "n", None, False),
+])
+def test_pgbackrest_repo_flags_in_pgbackrest_spelling(flags, bundle, block, beta):
+    repo = dict(PIGSTY_REPO, **flags)
+    if "block" not in flags:
+        del repo["block"]
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
+                          pgbackrest_repo={"obj": repo})
+    glob_ = dict(section(conf, "global"))
+    assert glob_["repo1-bundle"] == bundle
+    assert glob_.get("repo1-block") == block
+    assert ("beta" in glob_) is beta
+
+
+def test_pgbackrest_repo_cluster_placeholder():
+    for host, cls in (("10.10.10.11", "pg-test"), ("10.10.10.10", "pg-meta")):
+        _, _, conf, _ = files(sandbox(), host, pgbackrest_method="obj",
+                              pgbackrest_repo={"obj": PIGSTY_REPO})
+        glob_ = dict(section(conf, "global"))
+        assert glob_["repo1-cipher-pass"] == "key.%s" % cls
+        assert glob_["repo1-bundle-limit"] == "20MiB"
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
+                          pgbackrest_repo={"obj": PIGSTY_REPO}, mask_secrets=True)
+    assert dict(section(conf, "global"))["repo1-cipher-pass"] == configs.MASK
+
+
+@pytest.mark.parametrize("value, flag", [
+    (True, True), (False, False), ("y", True), ("n", False),
+    ("yes", None), ("Y", None), (1, None), (None, None), ("", None)])
+def test_repo_flag(value, flag):
+    assert configs.repo_flag(value) is flag
+
+
 # ---------------------------------------------------------------- settings
 
 def test_defaults_are_clean_and_shared_names_agree():
@@ -737,8 +785,14 @@ BAD_SETTINGS = [
                                     "retention_full_type": "days"}}},
      "pgbackrest_repo.local.retention_full_type"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": "y"}}},
+                                    "bundle": "yes"}}},
      "pgbackrest_repo.local.bundle"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": 1}}},
+     "pgbackrest_repo.local.bundle"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": "n", "block": "y"}}},
+     "pgbackrest_repo.local.block"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
                                     "block": True}}},
      "pgbackrest_repo.local.block"),
