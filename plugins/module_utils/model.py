@@ -109,6 +109,13 @@ class Member:
         return self.vars.get("pg_upstream")
 
     @property
+    def delay(self) -> Any:
+        """``pg_delay``, or None when it is unset or means no delay (Pigsty
+        writes ``pg_delay: 0`` for every instance)."""
+        value = self.vars.get("pg_delay")
+        return None if no_delay(value) else value
+
+    @property
     def is_leader(self) -> bool:
         """The member that Patroni should start as the cluster's leader."""
         return self.role in LEADER_ROLES
@@ -137,7 +144,7 @@ class Member:
             "offline_query": self.offline_query,
             "weight": self.weight,
             "upstream": self.upstream,
-            "delay": self.vars.get("pg_delay"),
+            "delay": self.delay,
             "leader": self.is_leader,
             "labels": self.labels(),
         }
@@ -369,6 +376,18 @@ _INTERVAL = re.compile(
     r"minutes|hour|hours|day|days|week|weeks)?\s*$")
 
 
+def no_delay(value: Any) -> bool:
+    """Whether a ``pg_delay`` value means "no apply delay": unset, 0, or a
+    zero interval such as '0' or '0s'."""
+    if value is None:
+        return True
+    if is_int(value):
+        return value == 0
+    if isinstance(value, str) and _INTERVAL.match(value):
+        return float(re.match(r"^\s*(\d+(?:\.\d+)?)", value).group(1)) == 0
+    return False
+
+
 def _leader_problems(cluster: Cluster) -> List[Problem]:
     out: List[Problem] = []
     name = cluster.name
@@ -398,9 +417,9 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                 "pg_upstream" % m.role,
                 "set pg_upstream to the IP of the upstream primary"))
         if up is None:
-            if m.vars.get("pg_delay") is not None:
+            if m.delay is not None:
                 out.append(Problem(
-                    name, m.host, "pg_delay", m.vars.get("pg_delay"),
+                    name, m.host, "pg_delay", m.delay,
                     "pg_delay only applies to a standby leader with "
                     "pg_upstream", "set pg_upstream too, or remove pg_delay"))
             continue
@@ -428,7 +447,7 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                 "a cascading replica must replicate from a member of its "
                 "own cluster",
                 "set pg_upstream to one of %s" % ", ".join(sorted(by_ip))))
-        delay = m.vars.get("pg_delay")
+        delay = m.delay
         if delay is not None:
             if not m.is_leader:
                 out.append(Problem(
@@ -436,9 +455,11 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                     "pg_delay only applies to a standby cluster's leader",
                     "move pg_delay to the leader of a delayed standby "
                     "cluster"))
-            elif not isinstance(delay, str) or not _INTERVAL.match(delay):
+            elif not (is_int(delay) and delay > 0) and (
+                    not isinstance(delay, str) or not _INTERVAL.match(delay)):
                 out.append(Problem(
                     name, m.host, "pg_delay", delay,
                     "is not a PostgreSQL interval",
-                    "write an interval such as '1h', '30min' or '1d'"))
+                    "write an interval such as '1h', '30min' or '1d' (a "
+                    "bare number is milliseconds)"))
     return out

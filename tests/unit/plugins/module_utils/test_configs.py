@@ -363,6 +363,13 @@ def standby_cluster(leader_vars):
      {"host": "10.10.10.11", "port": 5432,
       "create_replica_methods": ["basebackup"],
       "recovery_min_apply_delay": "1h"}),
+    ({"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"]}),
+    ({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"],
+      "recovery_min_apply_delay": "90min"}),
 ])
 def test_patroni_standby_cluster(leader, expect):
     inventory = sandbox(standby_cluster(leader))

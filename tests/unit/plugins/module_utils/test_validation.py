@@ -38,6 +38,28 @@ def test_sandbox_is_valid():
     assert messages(*sandbox()) == []
 
 
+@pytest.mark.parametrize("delay", [0, "0", "0s", "0ms", " 0 min", "0.0h"])
+def test_zero_delay_is_no_delay_anywhere(delay):
+    """Pigsty writes pg_delay: 0 for every instance: it means no delay."""
+    hosts = members(**{ip: {"pg_delay": delay} for ip in (T1, T2, T3)})
+    hostvars, groups = build(cluster("pg-test", hosts))
+    assert messages(hostvars, groups) == []
+    inv = plan.analyze(hostvars, groups)
+    assert [m["delay"] for m in plan.cluster_plan(inv, "pg-test")["members"]] == \
+        [None, None, None]
+
+
+@pytest.mark.parametrize("delay, shown", [(3600000, 3600000), ("2h", "2h")])
+def test_delay_of_a_standby_leader(delay, shown):
+    hostvars, groups = build(cluster("pg-s", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                        "pg_upstream": "10.10.10.11", "pg_delay": delay},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica", "pg_delay": 0}}))
+    assert messages(hostvars, groups) == []
+    inv = plan.analyze(hostvars, groups)
+    assert plan.cluster_plan(inv, "pg-s")["members"][0]["delay"] == shown
+
+
 CASES = [
     ("cluster-name-dot",
      build(cluster("pg.test", members())),
@@ -114,7 +136,24 @@ CASES = [
                                             "pg_upstream": "10.10.10.11",
                                             "pg_delay": "one hour"}})),
      ["cluster pg-s, host 10.10.10.21: pg_delay = 'one hour': is not a PostgreSQL "
-      "interval; fix: write an interval such as '1h', '30min' or '1d'"]),
+      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
+      "is milliseconds)"]),
+    ("delay-negative",
+     build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                                            "pg_upstream": "10.10.10.11",
+                                            "pg_delay": -5}})),
+     ["cluster pg-s, host 10.10.10.21: pg_delay = -5: is not a PostgreSQL "
+      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
+      "is milliseconds)"]),
+    ("delay-nonzero-on-replica-of-standby",
+     build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                                            "pg_upstream": "10.10.10.11"},
+                            "10.10.10.22": {"pg_seq": 2, "pg_role": "replica",
+                                            "pg_upstream": "10.10.10.21",
+                                            "pg_delay": "1h"}})),
+     ["cluster pg-s, host 10.10.10.22: pg_delay = '1h': pg_delay only applies to a "
+      "standby cluster's leader; fix: move pg_delay to the leader of a delayed standby "
+      "cluster"]),
     ("rto-unknown",
      build(pg_test(pg_rto="fastest")),
      ["cluster pg-test: pg_rto = 'fastest': is not a known RTO plan; fix: use one of "
