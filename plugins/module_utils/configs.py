@@ -91,7 +91,7 @@ __all__ = [
     "DCS_PARAMETERS", "build_settings", "check_config_settings",
     "patroni_config", "pgbouncer_ini", "pgbackrest_conf", "ini_lines",
     "crontab",
-    "secret_warnings", "repo_flag",
+    "secret_warnings", "repo_flag", "etcd_password",
 ]
 
 #: Replaces every secret when ``mask_secrets`` is true.
@@ -835,7 +835,8 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     elif cplan["etcd"].get("auth"):
         # the cluster's own etcd user (created by the etcd and patroni roles)
         etcd["username"] = cplan["etcd"]["username"]
-        etcd["password"] = _secret(s, s["pg_etcd_password"])
+        etcd["password"] = _secret(s, etcd_password(s["pg_etcd_password"],
+                                                    cluster))
 
     dcs: Dict[str, Any] = {
         key: ha[key] for key in (
@@ -1109,6 +1110,12 @@ def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
     return out
 
 
+def etcd_password(value: Any, cluster: str) -> Any:
+    """The password of a cluster's etcd user: ``pg_etcd_password``, or the
+    cluster name when it is the empty string (Pigsty's meaning)."""
+    return cluster if value == "" else value
+
+
 def etcd_user(cplan: Mapping[str, Any],
               settings: Optional[Mapping[str, Any]] = None
               ) -> Optional[Dict[str, str]]:
@@ -1120,7 +1127,9 @@ def etcd_user(cplan: Mapping[str, Any],
     etcd = cplan["etcd"]
     if not etcd.get("auth") or s["etcd_username"] is not None:
         return None
-    return {"name": etcd["username"], "password": s["pg_etcd_password"],
+    return {"name": etcd["username"],
+            "password": etcd_password(s["pg_etcd_password"],
+                                      etcd["username"]),
             "prefix": etcd["prefix"]}
 
 

@@ -116,13 +116,18 @@ def warnings(inv: Inventory) -> List[str]:
     sandbox. One line per variable, naming the clusters using it."""
     hits: Dict[str, List[str]] = {}
     repo_hits: Dict[str, List[str]] = {}
+    empty_etcd: Dict[str, List[str]] = {}
     for cluster in inv.clusters.values():
         for member in cluster.members:
             if member.vars.get("pigpen_sandbox") is True:
                 continue
             for var, default in SANDBOX_PASSWORDS.items():
                 value = member.vars.get(var)
-                if value is None or value == default:
+                if var == "pg_etcd_password" and value == "":
+                    where = empty_etcd.setdefault(var, [])
+                    if cluster.name not in where:
+                        where.append(cluster.name)
+                elif value is None or value == default:
                     where = hits.setdefault(var, [])
                     if cluster.name not in where:
                         where.append(cluster.name)
@@ -135,6 +140,10 @@ def warnings(inv: Inventory) -> List[str]:
            "deployment holds real data" % (var, SANDBOX_PASSWORDS[var],
                                            ", ".join(names))
            for var, names in sorted(hits.items())]
+    out += ["pg_etcd_password is empty in cluster(s) %s: as in Pigsty, each "
+            "cluster's etcd user gets the cluster name as its password, which "
+            "anyone can guess; set a secret value (e.g. in an ansible-vault "
+            "file)" % ", ".join(names) for names in empty_etcd.values()]
     out += ["%s (cluster(s) %s)" % (line, ", ".join(names))
             for line, names in sorted(repo_hits.items())]
     return out
@@ -172,7 +181,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         name, cluster.setting("pg_default_roles"),
         cluster.setting("pg_users"), cluster.setting("pg_databases"), dbsu))
 
-    if not _password_ok(cluster.setting("pg_etcd_password")):
+    etcd_pass = cluster.setting("pg_etcd_password")
+    if etcd_pass != "" and not _password_ok(etcd_pass):
         problem(None, "pg_etcd_password", "(hidden)", _PASSWORD_WHAT,
                 _PASSWORD_FIX)
     namespace = cluster.setting("pg_namespace")
@@ -651,7 +661,8 @@ def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
     """The etcd user of every cluster: name, key prefix and password."""
     return [{"name": c.name,
              "prefix": etcd_plan(inv, c)["prefix"],
-             "password": c.setting("pg_etcd_password")}
+             "password": configs_mod.etcd_password(
+                 c.setting("pg_etcd_password"), c.name)}
             for c in inv.clusters.values()]
 
 

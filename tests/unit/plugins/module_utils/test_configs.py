@@ -136,6 +136,18 @@ def test_patroni_three_etcd_members_and_auth():
         "username": "pg-test", "password": "Etcd.Secret"}
 
 
+def test_patroni_empty_etcd_password_is_the_cluster_name():
+    hv, groups = build(pg_test(pg_etcd_password=""))
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.12")
+    s = configs.build_settings(hv["10.10.10.12"])
+    p = configs.patroni_config(cplan, iplan, s)
+    assert p["etcd3"]["password"] == "pg-test"
+    assert configs.etcd_user(cplan, s)["password"] == "pg-test"
+    s["mask_secrets"] = True
+    assert configs.patroni_config(cplan, iplan, s)["etcd3"]["password"] == configs.MASK
+
+
 def test_patroni_dcs_norm_plan():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     dcs = p["bootstrap"]["dcs"]

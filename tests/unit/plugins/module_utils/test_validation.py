@@ -359,3 +359,26 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
         "(cluster(s) pg-test)") for line in lines)
     hv, groups = sandbox()
     assert plan.warnings(plan.analyze(hv, groups)) == []
+
+
+def test_empty_etcd_password_is_the_cluster_name():
+    """Pigsty's pg_etcd_password: '' means "use the cluster name": accepted,
+    used as such, and warned about (anyone can guess it)."""
+    hv, groups = build(pg_test(pg_etcd_password=""),
+                       cluster("pg", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}},
+                               pg_etcd_password=""))
+    assert messages(hv, groups) == []
+    inv = plan.analyze(hv, groups)
+    assert plan.etcd_users(inv) == [
+        {"name": "pg-test", "prefix": "/pg/pg-test/", "password": "pg-test"},
+        {"name": "pg", "prefix": "/pg/pg/", "password": "pg"}]
+    lines = plan.warnings(inv)
+    assert "pg_etcd_password is empty in cluster(s) pg-test, pg: as in Pigsty, each " \
+        "cluster's etcd user gets the cluster name as its password, which anyone can " \
+        "guess; set a secret value (e.g. in an ansible-vault file)" in lines
+    assert not any(line.startswith("pg_etcd_password is the public") for line in lines)
+    hv["10.10.10.21"]["pg_etcd_password"] = "ab"
+    assert messages(hv, groups) == [
+        "cluster pg: pg_etcd_password = '(hidden)': is not a password of 4 to 128 "
+        "printable characters; fix: quote a password of printable characters without "
+        "spaces, quotes or backslashes, e.g. from ansible-vault"]
