@@ -310,7 +310,9 @@ _PATH = re.compile(r"^/[^\s,;'\"\\]*$")
 _PARAM = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 _LOCALE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 _ENCODING = re.compile(r"^[A-Za-z0-9_]+$")
-_LIB = re.compile(r"^[A-Za-z0-9_$.-]+$")
+# a library name, or a path under PostgreSQL's $libdir (Pigsty writes
+# '$libdir/passwordcheck_cracklib')
+_LIB = re.compile(r"^(\$libdir/)?[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[a-z_][a-z0-9_]*$")
 _INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+$")
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
@@ -427,7 +429,8 @@ def check_config_settings(settings: Mapping[str, Any], *,
             _LIB.match(p.strip()) for p in libs.split(",") if p.strip()):
         problem("pg_libs", libs,
                 "is not a comma-separated list of library names",
-                "write e.g. 'pg_stat_statements, auto_explain'")
+                "write e.g. 'pg_stat_statements, auto_explain' (a name may "
+                "start with $libdir/)")
     _check_parameters(problem, s["pg_parameters"])
 
     mode = _watchdog_mode(s["patroni_watchdog_mode"])

@@ -270,6 +270,18 @@ def test_patroni_pg_parameters_override():
         "max_connections"] == "300"
 
 
+@pytest.mark.parametrize("libs, preload", [
+    ("$libdir/passwordcheck, pg_stat_statements, auto_explain",
+     "$libdir/passwordcheck, pg_stat_statements, auto_explain"),
+    ("pg_stat_statements,auto_explain,", "pg_stat_statements, auto_explain"),
+    ("plpgsql", "plpgsql"),
+])
+def test_patroni_preload_libraries(libs, preload):
+    p, _, _, s = files(sandbox(), "10.10.10.11", pg_libs=libs)
+    assert configs.check_config_settings(s) == []
+    assert p["postgresql"]["parameters"]["shared_preload_libraries"] == preload
+
+
 def test_patroni_postgresql_section():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     pg = p["postgresql"]
@@ -761,6 +773,9 @@ BAD_SETTINGS = [
     ({"pg_locale": "en US"}, "pg_locale"),
     ({"pg_encoding": "utf-8"}, "pg_encoding"),
     ({"pg_libs": "pg_stat_statements; drop"}, "pg_libs"),
+    ({"pg_libs": "/usr/lib/x.so"}, "pg_libs"),
+    ({"pg_libs": "$libdir/../x"}, "pg_libs"),
+    ({"pg_libs": "$PGLIB/x"}, "pg_libs"),
     ({"pg_parameters": ["work_mem=1MB"]}, "pg_parameters"),
     ({"pg_parameters": {"Work Mem": "1MB"}}, "pg_parameters.Work Mem"),
     ({"pg_parameters": {"port": 5433}}, "pg_parameters.port"),
