@@ -543,17 +543,23 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
                             else "scram-sha-256"][auth]
         if isinstance(addr, str) and (addr in _STATIC_ADDR or
                                       addr in _CTX_ADDR or addrs):
-            if ssl and socket:
+            if method == "cert" and socket:
                 where.add(
                     at + ".auth", auth,
-                    "%s needs TCP (hostssl) but addr %s %s the unix socket"
-                    % (auth, addr,
-                       "is" if addr == "local" else "includes"),
+                    "cert needs TCP with TLS (hostssl) but addr %s %s the "
+                    "unix socket, where PostgreSQL refuses it"
+                    % (addr, "is" if addr == "local" else "includes"),
                     "use a password method such as pwd on the socket"
                     if addr == "local" else
                     "use addr 127.0.0.1/32 and ::1/128 in two rules, or "
-                    "auth pwd")
+                    "auth ssl (a password; TLS is not required on the "
+                    "loopback)")
                 ok = False
+            elif ssl and socket:
+                # As in Pigsty: the socket and the loopback addresses of
+                # local/localhost take the password method over local and
+                # host lines (no TLS on the machine itself).
+                ssl = False
             elif method == "peer" and addr != "local":
                 where.add(
                     at + ".auth", auth,

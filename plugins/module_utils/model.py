@@ -270,7 +270,8 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
             cluster.members.sort(key=lambda m: rank.get(m.host, len(rank)))
 
     infra_ips = []
-    for host in groups.get("infra", ()):
+    # sorted by name, as Pigsty expands the infra alias of HBA rules
+    for host in sorted(groups.get("infra", ()), key=str):
         ip = _host_ip(host, hostvars.get(host) or {})
         if ip:
             infra_ips.append(ip)
