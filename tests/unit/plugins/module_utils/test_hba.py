@@ -291,6 +291,21 @@ def test_ssl_on_localhost_is_a_password_on_local_and_host_lines(kind, auth, meth
         {"addr": "localhost", "auth": auth}, kind=kind)] == ["local", "host", "host"]
 
 
+def test_empty_or_missing_fields_take_their_defaults():
+    """As in Pigsty: no (or an empty) auth is pwd, an empty user or db is
+    all, an empty role is common."""
+    expected = ["host    all             all                     10.0.0.0/8         "
+                "scram-sha-256"]
+    assert hba_of({"addr": "10.0.0.0/8"}) == expected
+    assert hba_of({"addr": "10.0.0.0/8", "auth": "", "user": "", "db": "",
+                   "role": ""}) == expected
+    assert body([{"addr": "10.0.0.0/8", "role": "", "title": "t"}])[0] == \
+        "# t [common]"
+    md5 = HbaContext(instance="pg-test-1", role="primary", pwd_enc="md5", **SANDBOX)
+    assert hba_of({"addr": "10.0.0.0/8"}, md5, "pgbouncer") == [
+        expected[0].replace("scram-sha-256", "md5")]
+
+
 def test_every_address_alias_is_covered():
     covered = {"local", "localhost", "admin", "infra", "cluster", "intra",
                "intranet", "world", "all"}
@@ -641,12 +656,10 @@ BAD = [
         "cluster pg-test: pg_hba_rules[0].addr = 'intra': has no effect "
         "together with rules; fix: remove addr, or split the rule in two: "
         "the raw lines in one, addr/auth in the other"]),
-    ("missing-addr-auth", [{"auth": "pwd"}, {"addr": "intra"}], "postgres",
+    ("missing-addr", [{"auth": "pwd"}, {"addr": "intra"}], "postgres",
      None, [
          "cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or "
-         "give raw rules); fix: " + ADDR_FIX,
-         "cluster pg-test: pg_hba_rules[1].auth = (unset): is required (or "
-         "give raw rules); fix: " + AUTH_FIX]),
+         "give raw rules); fix: " + ADDR_FIX]),
     ("unknown-addr", [{"addr": "intranets", "auth": "pwd"},
                       {"addr": "samenet", "auth": "pwd"}], "postgres", None, [
         "cluster pg-test: pg_hba_rules[0].addr = 'intranets': is not an "
@@ -786,7 +799,7 @@ BAD = [
         "scram-sha-256']"]),
     ("names", [{"user": "my user", "db": "a,,b", "addr": "intra",
                 "auth": "pwd", "title": 5},
-               {"user": 7, "db": "", "addr": "intra", "auth": "pwd"}],
+               {"user": 7, "db": " ", "addr": "intra", "auth": "pwd"}],
      "postgres", None, [
          "cluster pg-test: pg_hba_rules[0].title = 5: must be a string; fix: "
          "quote the title",
@@ -799,8 +812,9 @@ BAD = [
          "cluster pg-test: pg_hba_rules[1].user = 7: must be a string; fix: "
          "write role names without spaces, quotes or '#', separated by "
          "commas",
-         "cluster pg-test: pg_hba_rules[1].db = '': is empty; fix: write "
-         "database names without spaces, quotes or '#', separated by "
+         "cluster pg-test: pg_hba_rules[1].db = ' ': contains a space, a "
+         "quote or '#'; fix: write database names without spaces, quotes or "
+         "'#', separated by "
          "commas"]),
     ("pwd-enc", [], "postgres",
      HbaContext("pg-test", "pg-test-1", "primary", pwd_enc="sha1"), [
