@@ -803,6 +803,20 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
     return block
 
 
+#: Pigsty links /usr/pgsql to the installed version and names this path in
+#: its defaults (inventories that list every default carry it).
+PIGSTY_BIN_DIR = "/usr/pgsql/bin"
+
+
+def bin_dir(value: Any, version: int) -> str:
+    """PostgreSQL's binaries: ``pg_bin_dir``, or Debian's directory of the
+    version when it is unset or Pigsty's /usr/pgsql/bin link (which Debian
+    does not have)."""
+    if value in (None, "", PIGSTY_BIN_DIR):
+        return "/usr/lib/postgresql/%d/bin" % version
+    return value
+
+
 # Patroni's on_role_change callback, installed by the pgbackrest role
 # (roles/pgbackrest/vars/main.yml: __pgbackrest_role_change_script).
 ROLE_CHANGE_CALLBACK = "/usr/local/bin/pg-role-change"
@@ -864,7 +878,7 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         "listen": "0.0.0.0:%d" % s["pg_port"],
         "connect_address": "%s:%d" % (ip, s["pg_port"]),
         "data_dir": s["pg_data"],
-        "bin_dir": s["pg_bin_dir"] or "/usr/lib/postgresql/%d/bin" % version,
+        "bin_dir": bin_dir(s["pg_bin_dir"], version),
         "config_dir": s["pg_conf_dir"],
         "pgpass": s["patroni_pgpass"],
         "use_unix_socket": True,

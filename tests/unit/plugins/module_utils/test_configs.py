@@ -282,6 +282,15 @@ def test_patroni_preload_libraries(libs, preload):
     assert p["postgresql"]["parameters"]["shared_preload_libraries"] == preload
 
 
+@pytest.mark.parametrize("value, expect", [
+    (None, "/usr/lib/postgresql/15/bin"),
+    ("/usr/pgsql/bin", "/usr/lib/postgresql/15/bin"),    # Pigsty's link
+    ("/opt/pg/bin", "/opt/pg/bin")])
+def test_patroni_bin_dir(value, expect):
+    p, _, _, _ = files(sandbox(), "10.10.10.11", pg_bin_dir=value)
+    assert p["postgresql"]["bin_dir"] == expect
+
+
 def test_patroni_postgresql_section():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     pg = p["postgresql"]
