@@ -26,6 +26,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     ha as ha_mod,
     hba as hba_mod,
     objects,
+    pigsty as pigsty_mod,
     services as svc_mod,
     tuning as tuning_mod,
 )
@@ -147,6 +148,17 @@ def warnings(inv: Inventory) -> List[str]:
     out += ["%s (cluster(s) %s)" % (line, ", ".join(names))
             for line, names in sorted(repo_hits.items())]
     return out
+
+
+def pigsty_warnings(inv: Inventory, own: Iterable[str] = ()) -> List[str]:
+    """Pigsty settings of the clusters' hosts that this collection does not
+    implement (:mod:`pigsty`), one line per setting (or group of another
+    module's settings) naming the clusters. ``own``: the roles' variables,
+    which are settings of this collection."""
+    return pigsty_mod.warnings(
+        [(c.name, [m.vars for m in c.members])
+         for c in inv.clusters.values()],
+        own=set(own) | set(MODEL_VARS))
 
 
 # ---------------------------------------------------------------- checks
@@ -792,6 +804,20 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
                 if FACT_VARS[name] in facts:
                     into[name] = facts[FACT_VARS[name]]
 
+    def read_pigsty(host: str, into: Dict[str, Any]) -> None:
+        # names only (reading a value templates it), and the values the
+        # warnings about Pigsty settings need
+        try:
+            names = [n for n in hostvars[host] if
+                     pigsty_mod.is_pigsty_setting(n)]
+        except Exception:  # pylint: disable=broad-except
+            names = []
+        into[pigsty_mod.PRESENT_KEY] = tuple(sorted(names))
+        wanted = [n for n in names if pigsty_mod.needs_value(n)]
+        before = len(errors)
+        read(host, wanted, into)
+        del errors[before:]     # a value that cannot be read is not fatal
+
     cluster_of: Dict[str, Any] = {}
 
     def cluster_name(host: str) -> Any:
@@ -839,6 +865,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         out[host] = {}
         read(host, MODEL_VARS, out[host])
         read_facts(host, out[host])
+        read_pigsty(host, out[host])
     # The fields that selectors read, per cluster (from its first member).
     fields_by_cluster: Dict[str, set] = {}
     for host in members:
