@@ -8,8 +8,9 @@ Input is plain data, the shape Ansible has on the controller::
     groups   = {"all": [...], "pg-test": [...], "etcd": [...], "infra": [...]}
 
 A *cluster* is the set of hosts whose ``pg_cluster`` is the same name; its
-members are kept in inventory order (the order of the group named after the
-cluster when there is one, else the order of ``groups['all']``). Hosts without
+members are kept in inventory order: the order of ``groups['all']``, which is
+the order of Ansible's ``hostvars`` (where a host first appears in the
+inventory), as in Pigsty. Hosts without
 ``pg_cluster`` belong to other modules and are ignored here, except that the
 ``infra`` and ``etcd`` groups are read for addresses.
 
@@ -262,12 +263,10 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
         cluster = by_name.setdefault(name, Cluster(name))
         cluster.members.append(Member(host, name, hvars, _host_ip(host, hvars)))
 
-    # Members follow the order of the cluster's own group when it has one.
-    for name, cluster in by_name.items():
-        group = groups.get(name)
-        if group:
-            rank = {h: i for i, h in enumerate(group)}
-            cluster.members.sort(key=lambda m: rank.get(m.host, len(rank)))
+    # Members keep the inventory's host order (groups['all'], the order of
+    # Ansible's hostvars), which is the list Pigsty's selectors and its
+    # cluster alias go through, even where the cluster's own group lists
+    # its hosts in another order.
 
     infra_ips = []
     # sorted by name, as Pigsty expands the infra alias of HBA rules
