@@ -156,6 +156,70 @@ def services(specs: Sequence[Mapping[str, Any]], members: List[Dict[str, Any]],
 
 # ---------------------------------------------------------------- inputs
 
+def _rule(order, user, db, addr, auth):
+    return {"user": user, "db": db, "addr": addr, "auth": auth, "order": order}
+
+
+# Pigsty v4.5's role defaults (pg_default_hba_rules, pgb_default_hba_rules),
+# the reference for inventories that do not set them.
+PIGSTY_PG_DEFAULTS = [
+    _rule(100, "${dbsu}", "all", "local", "ident"),
+    _rule(150, "${dbsu}", "replication", "local", "ident"),
+    _rule(200, "${repl}", "replication", "localhost", "pwd"),
+    _rule(250, "${repl}", "replication", "intra", "pwd"),
+    _rule(300, "${repl}", "postgres", "intra", "pwd"),
+    _rule(350, "${monitor}", "all", "localhost", "pwd"),
+    _rule(400, "${monitor}", "all", "infra", "pwd"),
+    _rule(450, "${admin}", "all", "intra", "pwd"),
+    _rule(500, "${admin}", "all", "world", "ssl"),
+    _rule(550, "+dbrole_readonly", "all", "localhost", "pwd"),
+    _rule(600, "+dbrole_readonly", "all", "intra", "pwd"),
+    _rule(650, "+dbrole_offline", "all", "intra", "pwd"),
+]
+PIGSTY_PGB_DEFAULTS = [
+    _rule(100, "${dbsu}", "pgbouncer", "local", "peer"),
+    _rule(150, "all", "all", "localhost", "pwd"),
+    _rule(200, "${monitor}", "pgbouncer", "intra", "pwd"),
+    _rule(250, "${monitor}", "all", "world", "deny"),
+    _rule(300, "${admin}", "all", "intra", "pwd"),
+    _rule(350, "${admin}", "all", "world", "deny"),
+    _rule(400, "all", "all", "intra", "pwd"),
+]
+PIGSTY_SERVICES = [
+    {"name": "primary", "port": 5433, "dest": "default", "check": "/primary", "selector": "[]"},
+    {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only", "selector": "[]",
+     "backup": "[? pg_role == `primary` || pg_role == `offline` ]"},
+    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary", "selector": "[]"},
+    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
+     "selector": "[? pg_role == `offline` || pg_offline_query ]",
+     "backup": "[? pg_role == `replica` && !pg_offline_query]"},
+]
+
+
+def reference_hba(hostvars: Mapping[str, Mapping[str, Any]],
+                  groups: Mapping[str, Sequence[str]], host: str, kind: str) -> List[Line]:
+    """The active lines Pigsty renders for one host of an inventory."""
+    hv = hostvars[host]
+    defaults = PIGSTY_PG_DEFAULTS if kind == "postgres" else PIGSTY_PGB_DEFAULTS
+    prefix = "pg" if kind == "postgres" else "pgb"
+    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + \
+        list(hv.get(prefix + "_hba_rules", []))
+    return hba(rules, instance_of(hostvars, groups, host, {}), kind)
+
+
+def reference_services(hostvars: Mapping[str, Mapping[str, Any]],
+                       groups: Mapping[str, Sequence[str]], cluster: str
+                       ) -> List[Dict[str, Any]]:
+    """The services Pigsty renders for one cluster of an inventory."""
+    members = [dict(hostvars[h], inventory_hostname=h) for h in groups["all"]
+               if hostvars[h].get("pg_cluster") == cluster]
+    hv = members[0]
+    specs = list(hv.get("pg_default_services", PIGSTY_SERVICES)) + \
+        list(hv.get("pg_services", []))
+    return services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
+
+
+
 def instance_of(hostvars: Mapping[str, Mapping[str, Any]],
                 groups: Mapping[str, Sequence[str]], host: str,
                 defaults: Mapping[str, Any]) -> Dict[str, Any]:

@@ -20,46 +20,6 @@ FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtur
 NAMES = sorted(f[:-4] for f in os.listdir(FIXTURES) if f.endswith(".yml"))
 
 
-def _rule(order, user, db, addr, auth):
-    return {"user": user, "db": db, "addr": addr, "auth": auth, "order": order}
-
-
-# Pigsty v4.5's role defaults (pg_default_hba_rules, pgb_default_hba_rules),
-# the reference for inventories that do not set them.
-PIGSTY_PG_DEFAULTS = [
-    _rule(100, "${dbsu}", "all", "local", "ident"),
-    _rule(150, "${dbsu}", "replication", "local", "ident"),
-    _rule(200, "${repl}", "replication", "localhost", "pwd"),
-    _rule(250, "${repl}", "replication", "intra", "pwd"),
-    _rule(300, "${repl}", "postgres", "intra", "pwd"),
-    _rule(350, "${monitor}", "all", "localhost", "pwd"),
-    _rule(400, "${monitor}", "all", "infra", "pwd"),
-    _rule(450, "${admin}", "all", "intra", "pwd"),
-    _rule(500, "${admin}", "all", "world", "ssl"),
-    _rule(550, "+dbrole_readonly", "all", "localhost", "pwd"),
-    _rule(600, "+dbrole_readonly", "all", "intra", "pwd"),
-    _rule(650, "+dbrole_offline", "all", "intra", "pwd"),
-]
-PIGSTY_PGB_DEFAULTS = [
-    _rule(100, "${dbsu}", "pgbouncer", "local", "peer"),
-    _rule(150, "all", "all", "localhost", "pwd"),
-    _rule(200, "${monitor}", "pgbouncer", "intra", "pwd"),
-    _rule(250, "${monitor}", "all", "world", "deny"),
-    _rule(300, "${admin}", "all", "intra", "pwd"),
-    _rule(350, "${admin}", "all", "world", "deny"),
-    _rule(400, "all", "all", "intra", "pwd"),
-]
-PIGSTY_SERVICES = [
-    {"name": "primary", "port": 5433, "dest": "default", "check": "/primary", "selector": "[]"},
-    {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only", "selector": "[]",
-     "backup": "[? pg_role == `primary` || pg_role == `offline` ]"},
-    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary", "selector": "[]"},
-    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
-     "selector": "[? pg_role == `offline` || pg_offline_query ]",
-     "backup": "[? pg_role == `replica` && !pg_offline_query]"},
-]
-
-
 @pytest.fixture(scope="module", params=NAMES)
 def inventory(request):
     hostvars, groups = ref.load_inventory(os.path.join(FIXTURES, request.param + ".yml"))
@@ -72,23 +32,14 @@ def test_valid_unchanged(inventory):
     assert inv.clusters
 
 
-def reference_hba(hostvars, groups, host, kind):
-    hv = hostvars[host]
-    defaults = PIGSTY_PG_DEFAULTS if kind == "postgres" else PIGSTY_PGB_DEFAULTS
-    prefix = "pg" if kind == "postgres" else "pgb"
-    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + \
-        list(hv.get(prefix + "_hba_rules", []))
-    return ref.hba(rules, ref.instance_of(hostvars, groups, host, {}), kind)
-
-
 def test_hba_as_pigsty_renders_it(inventory):
     _, hostvars, groups, inv = inventory
     for cluster in inv.clusters.values():
         for member in cluster.members:
             iplan = plan.instance_plan(inv, member.host)
-            assert ref.effective(iplan["pg_hba"]) == reference_hba(
+            assert ref.effective(iplan["pg_hba"]) == ref.reference_hba(
                 hostvars, groups, member.host, "postgres"), member.host
-            assert ref.effective(iplan["pgb_hba"]) == reference_hba(
+            assert ref.effective(iplan["pgb_hba"]) == ref.reference_hba(
                 hostvars, groups, member.host, "pgbouncer"), member.host
 
 
@@ -101,12 +52,8 @@ def ours(svc):
 
 def test_services_as_pigsty_renders_them(inventory):
     _, hostvars, groups, inv = inventory
-    for name, cluster in inv.clusters.items():
-        members = [dict(hostvars[m.host], inventory_hostname=m.host) for m in cluster.members]
-        hv = members[0]
-        specs = list(hv.get("pg_default_services", PIGSTY_SERVICES)) + \
-            list(hv.get("pg_services", []))
-        expected = ref.services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
+    for name in inv.clusters:
+        expected = ref.reference_services(hostvars, groups, name)
         assert [ours(s) for s in plan.cluster_plan(inv, name)["services"]] == expected
 
 
