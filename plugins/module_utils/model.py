@@ -34,7 +34,9 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
 )
 
-CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
+# Letters, digits and '-' (a DNS label); '_' is accepted as Pigsty accepts it,
+# provided the members have host names of their own (identity_problems).
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 ROLES = ("primary", "replica", "offline", "standby", "delayed")
 LEADER_ROLES = ("primary", "standby", "delayed")
 JOB = "pgsql"
@@ -307,6 +309,16 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
                 "(it becomes a DNS label)",
                 "rename the cluster, e.g. %r" % re.sub(
                     r"[^a-zA-Z0-9-]+", "-", name).strip("-"))
+    elif "_" in name:
+        for m in cluster.members:
+            if "nodename" not in m.vars:
+                problem(m.host, "nodename", None,
+                        "cluster name %s holds '_', which a host name "
+                        "cannot, and the member would be named %s"
+                        % (name, m.instance),
+                        "set nodename on the member (a host name), or "
+                        "write the cluster name with '-', e.g. %r"
+                        % name.replace("_", "-"))
     elif name.startswith("-") or name.endswith("-") or len(name) > 63:
         problem(None, "pg_cluster", name,
                 "cluster name must be a DNS label: 1-63 characters, not "

@@ -548,7 +548,10 @@ def _hba_context(inv: Inventory, cluster: Cluster, member: Member):
         pwd_enc=cluster.setting("pg_pwd_enc"),
         admin_ip=ip_of(member.get("admin_ip")),
         infra_ips=tuple(inv.infra_ips),
-        cluster_ips=tuple(cluster.ips),
+        # sorted by name, as Pigsty expands the cluster alias
+        cluster_ips=tuple(m.ip for m in sorted(cluster.members,
+                                               key=lambda m: str(m.host))
+                          if m.ip),
         intranet=tuple(intranet) if isinstance(intranet, (list, tuple))
         else (),
     )

@@ -24,7 +24,7 @@ Pigsty's rules, as its documentation and role templates state them:
 * addr: ``local`` -> a local line; ``localhost`` -> a local line and two
   ``host`` lines (127.0.0.1/32, ::1/128) whatever the auth; ``admin`` ->
   admin_ip/32; ``infra`` -> the infra group's hosts, sorted, /32;
-  ``cluster`` -> the members /32; ``intra``/``intranet`` ->
+  ``cluster`` -> the members, sorted, /32; ``intra``/``intranet`` ->
   ``node_firewall_intranet`` in its order; ``world``/``all`` -> 0.0.0.0/0 and
   ::/0; anything else is written as given;
 * raw ``rules`` lines are written as they are;
@@ -237,7 +237,7 @@ def instance_of(hostvars: Mapping[str, Mapping[str, Any]],
                   "${admin}": hv.get("pg_admin_username", "dbuser_dba")},
         "admin_ip": hv.get("admin_ip"),
         "infra": list(groups.get("infra", ())),
-        "members": members,
+        "members": sorted(members),
         "intranet": list(hv.get("node_firewall_intranet",
                                 ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])),
     }

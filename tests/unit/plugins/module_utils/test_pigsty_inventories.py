@@ -169,7 +169,30 @@ SOLO_PG = (
 )
 
 
+# kernels.yml, pg-shard2-2: the rules without order come after the
+# defaults; the cluster alias (order 380) lists the members sorted.
+SHARD_PG = (
+    [L("local", "all", "postgres", "ident"), L("local", "replication", "postgres", "ident")]
+    + loopback("replication", "replicator", SCRAM)
+    + intra("host", "replication", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("host", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
+    + loopback("all", "dbuser_monitor", SCRAM)
+    + [L("host", "shard", "shard_app", "10.40.0.31/32", "md5"),
+       L("host", "shard", "shard_app", "10.40.0.32/32", "md5"),
+       L("host", "all", "dbuser_monitor", "10.40.0.10/32", SCRAM)]
+    + intra("host", "all", "dbuser_dba", SCRAM, DEFAULT_INTRA)
+    + [L("hostssl", "all", "dbuser_dba", "0.0.0.0/0", SCRAM),
+       L("hostssl", "all", "dbuser_dba", "::/0", SCRAM)]
+    + loopback("all", "+dbrole_readonly", SCRAM)
+    + intra("host", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
+    + intra("host", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
+    + [L("hostssl", "all", "all", "127.0.0.1/32", SCRAM)]
+    + intra("hostssl", "all", "all", SCRAM, DEFAULT_INTRA)
+)
+
+
 @pytest.mark.parametrize("name, host, kind, expected", [
+    ("kernels", "10.40.0.32", "pg_hba", SHARD_PG),
     ("ha3", "10.20.0.12", "pg_hba", HA3_PG),
     ("ha3", "10.20.0.12", "pgb_hba", HA3_PGB),
     ("secure", "10.30.0.12", "pg_hba", SECURE_PG),
@@ -216,14 +239,15 @@ def test_hand_checked_hba(name, host, kind, expected):
         "pg-legacy-offline": ("*", 5438, [("pg-legacy-3", "10.40.0.43", 5432, 100, False),
                                           ("pg-legacy-2", "10.40.0.42", 5432, 100, True)]),
     }),
-    # kernels.yml: a cluster defined host by host in a shared group; weight 0
+    # kernels.yml: a cluster defined host by host in a shared group, its
+    # replica listed first (servers in inventory order); weight 0
     ("kernels", "pg-shard2", {
-        "pg-shard2-primary": ("*", 5433, [("pg-shard2-1", "10.40.0.31", 6432, 100, False),
-                                          ("pg-shard2-2", "10.40.0.32", 6432, 0, False)]),
-        "pg-shard2-replica": ("*", 5434, [("pg-shard2-1", "10.40.0.31", 6432, 100, True),
-                                          ("pg-shard2-2", "10.40.0.32", 6432, 0, False)]),
-        "pg-shard2-default": ("*", 5436, [("pg-shard2-1", "10.40.0.31", 5432, 100, False),
-                                          ("pg-shard2-2", "10.40.0.32", 5432, 0, False)]),
+        "pg-shard2-primary": ("*", 5433, [("pg-shard2-2", "10.40.0.32", 6432, 0, False),
+                                          ("pg-shard2-1", "10.40.0.31", 6432, 100, False)]),
+        "pg-shard2-replica": ("*", 5434, [("pg-shard2-2", "10.40.0.32", 6432, 0, False),
+                                          ("pg-shard2-1", "10.40.0.31", 6432, 100, True)]),
+        "pg-shard2-default": ("*", 5436, [("pg-shard2-2", "10.40.0.32", 5432, 0, False),
+                                          ("pg-shard2-1", "10.40.0.31", 5432, 100, False)]),
         "pg-shard2-offline": ("*", 5438, [("pg-shard2-2", "10.40.0.32", 5432, 0, True)]),
     }),
     ("single", "pg-solo", {}),

@@ -65,6 +65,16 @@ CASES = [
      build(cluster("pg.test", members())),
      ["cluster pg.test: pg_cluster = 'pg.test': cluster name may only hold letters, "
       "digits and '-' (it becomes a DNS label); fix: rename the cluster, e.g. 'pg-test'"]),
+    ("cluster-name-underscore-without-nodename",
+     build(cluster("pg_test", members(**{T1: {"nodename": "db1"}}))),
+     ["cluster pg_test, host 10.10.10.12: nodename = (unset): cluster name pg_test "
+      "holds '_', which a host name cannot, and the member would be named pg_test-2; "
+      "fix: set nodename on the member (a host name), or write the cluster name with "
+      "'-', e.g. 'pg-test'",
+      "cluster pg_test, host 10.10.10.13: nodename = (unset): cluster name pg_test "
+      "holds '_', which a host name cannot, and the member would be named pg_test-3; "
+      "fix: set nodename on the member (a host name), or write the cluster name with "
+      "'-', e.g. 'pg-test'"]),
     ("cluster-name-leading-dash",
      build(cluster("-pg", members())),
      ["cluster -pg: pg_cluster = '-pg': cluster name must be a DNS label: 1-63 "
@@ -382,3 +392,10 @@ def test_empty_etcd_password_is_the_cluster_name():
         "cluster pg: pg_etcd_password = '(hidden)': is not a password of 4 to 128 "
         "printable characters; fix: quote a password of printable characters without "
         "spaces, quotes or backslashes, e.g. from ansible-vault"]
+
+
+def test_cluster_name_with_underscore_and_node_names():
+    """Pigsty accepts pg_meta as a cluster name; so does this collection
+    when every member has a host name of its own."""
+    hosts = members(**{ip: {"nodename": "db%d" % i} for i, ip in enumerate((T1, T2, T3))})
+    assert messages(*build(cluster("pg_test", hosts))) == []
