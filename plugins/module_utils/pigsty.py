@@ -28,6 +28,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, \
     Sequence, Tuple
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.ha import PLANS
+from ansible_collections.pigpen.pgsql.plugins.module_utils.objects import (
+    DB_KEYS_NOT_IMPLEMENTED,
+)
 
 #: Key under which :func:`plan.snapshot` keeps the names of the Pigsty
 #: settings a host carries (reading Ansible's hostvars lazily, it copies only
@@ -402,6 +405,16 @@ def member_notes(hvars: Mapping[str, Any], own: Iterable[str] = ()
                     "package provides %s (postgres_packages_extra)" % (
                         ", ".join(extra), "it" if len(extra) == 1 else
                         "them")))
+    databases = hvars.get("pg_databases")
+    for db in databases if isinstance(databases, list) else ():
+        if not isinstance(db, dict):
+            continue
+        for key in DB_KEYS_NOT_IMPLEMENTED:
+            if key in db:
+                out.append(("db:%s:%s:%r" % (db.get("name"), key, db[key]),
+                            "pg_databases(%s).%s = %s: not applied (the "
+                            "database is created with PostgreSQL's defaults "
+                            "for it)" % (db.get("name"), key, _show(db[key]))))
     repos = hvars.get("pgbackrest_repo")
     method = hvars.get("pgbackrest_method", "local")
     repo = repos.get(method) if isinstance(repos, dict) and \

@@ -79,6 +79,14 @@ CASES = [
       "ca-certificates, curl, gnupg, iproute2, jq, less, locales, lsof, procps, "
       "python3-psycopg2, rsync, sudo, tzdata in it and put extra packages in "
       "node_packages_extra" + TAIL % "pg-test"]),
+    ("database-keys", {"pg_databases": [{"name": "app", "strategy": "FILE_COPY",
+                                         "locale_provider": "icu", "icu_locale": "en-US"}]},
+     ["pg_databases(app).icu_locale = 'en-US': not applied (the database is created with "
+      "PostgreSQL's defaults for it)" + TAIL % "pg-test",
+      "pg_databases(app).locale_provider = 'icu': not applied (the database is created "
+      "with PostgreSQL's defaults for it)" + TAIL % "pg-test",
+      "pg_databases(app).strategy = 'FILE_COPY': not applied (the database is created "
+      "with PostgreSQL's defaults for it)" + TAIL % "pg-test"]),
     ("own-role-variables", {"node_timezone": "Asia/Hong_Kong", "vip_interval": 500,
                             "haproxy_maxconn": 4000, "vector_port": 9598,
                             "node_packages_extra": ["tmux"]}, []),
