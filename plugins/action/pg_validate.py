@@ -22,6 +22,7 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "all_clusters": {"type": "bool", "default": False},
     "warn_sandbox_passwords": {"type": "bool", "default": True},
+    "warn_pigsty_settings": {"type": "bool", "default": True},
     "role_options": {"type": "bool", "default": True},
 }
 
@@ -88,6 +89,11 @@ class ActionModule(ActionBase):
         if args["warn_sandbox_passwords"]:
             for line in plan.warnings(inv):
                 display.warning("SANDBOX PASSWORD IN USE: " + line)
+        if args["warn_pigsty_settings"]:
+            result["pigsty_settings"] = plan.pigsty_warnings(
+                inv, own=role_options.load_specs())
+            for line in result["pigsty_settings"]:
+                display.warning("PIGSTY SETTING: " + line)
         result["msg"] = "%d cluster(s), %d instance(s): valid" % (
             len(inv.clusters), result["instances"])
         return result

@@ -91,7 +91,7 @@ __all__ = [
     "DCS_PARAMETERS", "build_settings", "check_config_settings",
     "patroni_config", "pgbouncer_ini", "pgbackrest_conf", "ini_lines",
     "crontab",
-    "secret_warnings",
+    "secret_warnings", "repo_flag", "etcd_password",
 ]
 
 #: Replaces every secret when ``mask_secrets`` is true.
@@ -256,6 +256,12 @@ REPO_OPTIONS = (
     "retention_archive_type", "retention_archive", "retention_history",
 )
 _REPO_BOOLS = ("storage_verify_tls", "hardlink", "bundle", "block")
+#: pgBackRest's own spelling of a boolean option, as Pigsty inventories
+#: write it (``block: y``).
+_REPO_FLAG_WORDS = {"y": True, "n": False}
+#: Placeholder Pigsty replaces by the cluster name in repository values
+#: (e.g. ``cipher_pass: 'pgBR.${pg_cluster}'``: one key per cluster).
+CLUSTER_PLACEHOLDER = "${pg_cluster}"
 _REPO_INTS = ("storage_port", "retention_full", "retention_diff",
               "retention_archive", "retention_history")
 _REPO_SECRETS = ("s3_key", "s3_key_secret", "s3_token", "azure_key",
@@ -304,7 +310,9 @@ _PATH = re.compile(r"^/[^\s,;'\"\\]*$")
 _PARAM = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 _LOCALE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 _ENCODING = re.compile(r"^[A-Za-z0-9_]+$")
-_LIB = re.compile(r"^[A-Za-z0-9_$.-]+$")
+# a library name, or a path under PostgreSQL's $libdir (Pigsty writes
+# '$libdir/passwordcheck_cracklib')
+_LIB = re.compile(r"^(\$libdir/)?[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[a-z_][a-z0-9_]*$")
 _INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+$")
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
@@ -421,7 +429,8 @@ def check_config_settings(settings: Mapping[str, Any], *,
             _LIB.match(p.strip()) for p in libs.split(",") if p.strip()):
         problem("pg_libs", libs,
                 "is not a comma-separated list of library names",
-                "write e.g. 'pg_stat_statements, auto_explain'")
+                "write e.g. 'pg_stat_statements, auto_explain' (a name may "
+                "start with $libdir/)")
     _check_parameters(problem, s["pg_parameters"])
 
     mode = _watchdog_mode(s["patroni_watchdog_mode"])
@@ -578,9 +587,10 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                     "option", "use the option name without 'repo1-', with "
                     "'_' for '-', e.g. retention_full")
         elif key in _REPO_BOOLS:
-            if not isinstance(value, bool):
+            if repo_flag(value) is None:
                 problem(where, value, "is not a boolean",
-                        "write true or false without quotes")
+                        "write true or false without quotes, or "
+                        "pgBackRest's own y or n")
         elif key in _REPO_INTS:
             if not is_int(value) or value < 1 or (
                     key == "storage_port" and value > 65535):
@@ -631,7 +641,7 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                 "an encrypted repository (cipher_type aes-256-cbc) needs a "
                 "cipher_pass", "set %s.cipher_pass to a long secret (from "
                 "an ansible-vault file)" % base)
-    if repo.get("block") is True and repo.get("bundle") is not True:
+    if repo_flag(repo.get("block")) and not repo_flag(repo.get("bundle")):
         problem("%s.block" % base, True,
                 "block incremental backup needs bundling (pgBackRest "
                 "refuses repo-block without repo-bundle)",
@@ -793,6 +803,20 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
     return block
 
 
+#: Pigsty links /usr/pgsql to the installed version and names this path in
+#: its defaults (inventories that list every default carry it).
+PIGSTY_BIN_DIR = "/usr/pgsql/bin"
+
+
+def bin_dir(value: Any, version: int) -> str:
+    """PostgreSQL's binaries: ``pg_bin_dir``, or Debian's directory of the
+    version when it is unset or Pigsty's /usr/pgsql/bin link (which Debian
+    does not have)."""
+    if value in (None, "", PIGSTY_BIN_DIR):
+        return "/usr/lib/postgresql/%d/bin" % version
+    return value
+
+
 # Patroni's on_role_change callback, installed by the pgbackrest role
 # (roles/pgbackrest/vars/main.yml: __pgbackrest_role_change_script).
 ROLE_CHANGE_CALLBACK = "/usr/local/bin/pg-role-change"
@@ -828,7 +852,8 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     elif cplan["etcd"].get("auth"):
         # the cluster's own etcd user (created by the etcd and patroni roles)
         etcd["username"] = cplan["etcd"]["username"]
-        etcd["password"] = _secret(s, s["pg_etcd_password"])
+        etcd["password"] = _secret(s, etcd_password(s["pg_etcd_password"],
+                                                    cluster))
 
     dcs: Dict[str, Any] = {
         key: ha[key] for key in (
@@ -853,7 +878,7 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         "listen": "0.0.0.0:%d" % s["pg_port"],
         "connect_address": "%s:%d" % (ip, s["pg_port"]),
         "data_dir": s["pg_data"],
-        "bin_dir": s["pg_bin_dir"] or "/usr/lib/postgresql/%d/bin" % version,
+        "bin_dir": bin_dir(s["pg_bin_dir"], version),
         "config_dir": s["pg_conf_dir"],
         "pgpass": s["patroni_pgpass"],
         "use_unix_socket": True,
@@ -1005,10 +1030,21 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
 
 # ---------------------------------------------------------------- pgbackrest
 
-def _repo_value(value: Any) -> str:
+def repo_flag(value: Any) -> Optional[bool]:
+    """A boolean repository option as written in the inventory (true/false,
+    or pgBackRest's y/n) -> True/False; None for anything else."""
     if isinstance(value, bool):
-        return "y" if value else "n"
-    return str(value)
+        return value
+    return _REPO_FLAG_WORDS.get(value) if isinstance(value, str) else None
+
+
+def _repo_value(key: str, value: Any, cluster: str) -> str:
+    """A repository option's value as pgbackrest.conf spells it: booleans
+    y/n, and ``${pg_cluster}`` replaced by the cluster name (as Pigsty
+    does, so that a repository key derived from the name stays the same)."""
+    if key in _REPO_BOOLS:
+        return "y" if repo_flag(value) else "n"
+    return str(value).replace(CLUSTER_PLACEHOLDER, cluster)
 
 
 def _process_max(s, iplan) -> Tuple[int, int]:
@@ -1033,11 +1069,11 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     for key in REPO_OPTIONS:
         if key not in repo:
             continue
-        value = _repo_value(repo[key])
+        value = _repo_value(key, repo[key], cluster)
         if key in _REPO_SECRETS:
             value = _secret(s, value)
         glob.append(["repo1-%s" % key.replace("_", "-"), value])
-    if repo.get("block") is True:
+    if repo_flag(repo.get("block")):
         # pgBackRest 2.45 ships block incremental as a beta feature and
         # refuses repo-block unless beta features are enabled.
         glob.append(["beta", "y"])
@@ -1091,6 +1127,12 @@ def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
     return out
 
 
+def etcd_password(value: Any, cluster: str) -> Any:
+    """The password of a cluster's etcd user: ``pg_etcd_password``, or the
+    cluster name when it is the empty string (Pigsty's meaning)."""
+    return cluster if value == "" else value
+
+
 def etcd_user(cplan: Mapping[str, Any],
               settings: Optional[Mapping[str, Any]] = None
               ) -> Optional[Dict[str, str]]:
@@ -1102,7 +1144,9 @@ def etcd_user(cplan: Mapping[str, Any],
     etcd = cplan["etcd"]
     if not etcd.get("auth") or s["etcd_username"] is not None:
         return None
-    return {"name": etcd["username"], "password": s["pg_etcd_password"],
+    return {"name": etcd["username"],
+            "password": etcd_password(s["pg_etcd_password"],
+                                      etcd["username"]),
             "prefix": etcd["prefix"]}
 
 

@@ -126,7 +126,9 @@ MODEL_DEFAULTS = {
     "pgbouncer_poolmode": "transaction",
     "pg_vip_enabled": False,
     "pg_vip_address": "127.0.0.1/24",
-    "pg_vip_interface": "eth0",
+    # auto: on each member, the interface with an address in the VIP's
+    # subnet (Pigsty's default)
+    "pg_vip_interface": "auto",
     # etcd authentication (read from the etcd group's members): each
     # PostgreSQL cluster gets an etcd user and role named after it, allowed
     # only below <pg_namespace>/<pg_cluster>/

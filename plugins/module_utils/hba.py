@@ -424,7 +424,11 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
         ok = False
         order = None
 
+    # As in Pigsty, an empty role, user, db or auth means its default
+    # (common, all, all, pwd).
     role = get("role")
+    if role == "":
+        role = None
     if role is not None and (not isinstance(role, str)
                              or role not in _ROLE_SET):
         where.add(at + ".role", role, "is not a rule role",
@@ -447,7 +451,7 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
                             ctx is not None)
 
     user = get("user")
-    if user is None:
+    if user is None or user == "":
         user = "all"
     else:
         trouble = _name_trouble(user)
@@ -469,7 +473,7 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
                 ok = False
 
     db = get("db")
-    if db is None:
+    if db is None or db == "":
         db = "all"
     else:
         trouble = _name_trouble(db)
@@ -522,12 +526,10 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
             ok = False
 
     auth = get("auth")
+    if auth is None or auth == "":
+        auth = "pwd"
     method = None
-    if auth is None:
-        where.add(at + ".auth", None, "is required (or give raw rules)",
-                  _AUTH_FIX)
-        ok = False
-    elif not isinstance(auth, str) or auth not in _AUTH_SET:
+    if not isinstance(auth, str) or auth not in _AUTH_SET:
         if auth == "password":
             where.add(at + ".auth", auth,
                       "cleartext password authentication is not offered",
@@ -543,17 +545,23 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
                             else "scram-sha-256"][auth]
         if isinstance(addr, str) and (addr in _STATIC_ADDR or
                                       addr in _CTX_ADDR or addrs):
-            if ssl and socket:
+            if method == "cert" and socket:
                 where.add(
                     at + ".auth", auth,
-                    "%s needs TCP (hostssl) but addr %s %s the unix socket"
-                    % (auth, addr,
-                       "is" if addr == "local" else "includes"),
+                    "cert needs TCP with TLS (hostssl) but addr %s %s the "
+                    "unix socket, where PostgreSQL refuses it"
+                    % (addr, "is" if addr == "local" else "includes"),
                     "use a password method such as pwd on the socket"
                     if addr == "local" else
                     "use addr 127.0.0.1/32 and ::1/128 in two rules, or "
-                    "auth pwd")
+                    "auth ssl (a password; TLS is not required on the "
+                    "loopback)")
                 ok = False
+            elif ssl and socket:
+                # As in Pigsty: the socket and the loopback addresses of
+                # local/localhost take the password method over local and
+                # host lines (no TLS on the machine itself).
+                ssl = False
             elif method == "peer" and addr != "local":
                 where.add(
                     at + ".auth", auth,

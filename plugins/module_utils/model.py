@@ -8,8 +8,9 @@ Input is plain data, the shape Ansible has on the controller::
     groups   = {"all": [...], "pg-test": [...], "etcd": [...], "infra": [...]}
 
 A *cluster* is the set of hosts whose ``pg_cluster`` is the same name; its
-members are kept in inventory order (the order of the group named after the
-cluster when there is one, else the order of ``groups['all']``). Hosts without
+members are kept in inventory order: the order of ``groups['all']``, which is
+the order of Ansible's ``hostvars`` (where a host first appears in the
+inventory), as in Pigsty. Hosts without
 ``pg_cluster`` belong to other modules and are ignored here, except that the
 ``infra`` and ``etcd`` groups are read for addresses.
 
@@ -33,7 +34,9 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
 )
 
-CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9-]+$")
+# Letters, digits and '-' (a DNS label); '_' is accepted as Pigsty accepts it,
+# provided the members have host names of their own (identity_problems).
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 ROLES = ("primary", "replica", "offline", "standby", "delayed")
 LEADER_ROLES = ("primary", "standby", "delayed")
 JOB = "pgsql"
@@ -109,6 +112,13 @@ class Member:
         return self.vars.get("pg_upstream")
 
     @property
+    def delay(self) -> Any:
+        """``pg_delay``, or None when it is unset or means no delay (Pigsty
+        writes ``pg_delay: 0`` for every instance)."""
+        value = self.vars.get("pg_delay")
+        return None if no_delay(value) else value
+
+    @property
     def is_leader(self) -> bool:
         """The member that Patroni should start as the cluster's leader."""
         return self.role in LEADER_ROLES
@@ -137,7 +147,7 @@ class Member:
             "offline_query": self.offline_query,
             "weight": self.weight,
             "upstream": self.upstream,
-            "delay": self.vars.get("pg_delay"),
+            "delay": self.delay,
             "leader": self.is_leader,
             "labels": self.labels(),
         }
@@ -255,15 +265,14 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
         cluster = by_name.setdefault(name, Cluster(name))
         cluster.members.append(Member(host, name, hvars, _host_ip(host, hvars)))
 
-    # Members follow the order of the cluster's own group when it has one.
-    for name, cluster in by_name.items():
-        group = groups.get(name)
-        if group:
-            rank = {h: i for i, h in enumerate(group)}
-            cluster.members.sort(key=lambda m: rank.get(m.host, len(rank)))
+    # Members keep the inventory's host order (groups['all'], the order of
+    # Ansible's hostvars), which is the list Pigsty's selectors and its
+    # cluster alias go through, even where the cluster's own group lists
+    # its hosts in another order.
 
     infra_ips = []
-    for host in groups.get("infra", ()):
+    # sorted by name, as Pigsty expands the infra alias of HBA rules
+    for host in sorted(groups.get("infra", ()), key=str):
         ip = _host_ip(host, hostvars.get(host) or {})
         if ip:
             infra_ips.append(ip)
@@ -300,6 +309,16 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
                 "(it becomes a DNS label)",
                 "rename the cluster, e.g. %r" % re.sub(
                     r"[^a-zA-Z0-9-]+", "-", name).strip("-"))
+    elif "_" in name:
+        for m in cluster.members:
+            if "nodename" not in m.vars:
+                problem(m.host, "nodename", None,
+                        "cluster name %s holds '_', which a host name "
+                        "cannot, and the member would be named %s"
+                        % (name, m.instance),
+                        "set nodename on the member (a host name), or "
+                        "write the cluster name with '-', e.g. %r"
+                        % name.replace("_", "-"))
     elif name.startswith("-") or name.endswith("-") or len(name) > 63:
         problem(None, "pg_cluster", name,
                 "cluster name must be a DNS label: 1-63 characters, not "
@@ -369,6 +388,18 @@ _INTERVAL = re.compile(
     r"minutes|hour|hours|day|days|week|weeks)?\s*$")
 
 
+def no_delay(value: Any) -> bool:
+    """Whether a ``pg_delay`` value means "no apply delay": unset, 0, or a
+    zero interval such as '0' or '0s'."""
+    if value is None:
+        return True
+    if is_int(value):
+        return value == 0
+    if isinstance(value, str) and _INTERVAL.match(value):
+        return float(re.match(r"^\s*(\d+(?:\.\d+)?)", value).group(1)) == 0
+    return False
+
+
 def _leader_problems(cluster: Cluster) -> List[Problem]:
     out: List[Problem] = []
     name = cluster.name
@@ -398,9 +429,9 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                 "pg_upstream" % m.role,
                 "set pg_upstream to the IP of the upstream primary"))
         if up is None:
-            if m.vars.get("pg_delay") is not None:
+            if m.delay is not None:
                 out.append(Problem(
-                    name, m.host, "pg_delay", m.vars.get("pg_delay"),
+                    name, m.host, "pg_delay", m.delay,
                     "pg_delay only applies to a standby leader with "
                     "pg_upstream", "set pg_upstream too, or remove pg_delay"))
             continue
@@ -428,7 +459,7 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                 "a cascading replica must replicate from a member of its "
                 "own cluster",
                 "set pg_upstream to one of %s" % ", ".join(sorted(by_ip))))
-        delay = m.vars.get("pg_delay")
+        delay = m.delay
         if delay is not None:
             if not m.is_leader:
                 out.append(Problem(
@@ -436,9 +467,11 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
                     "pg_delay only applies to a standby cluster's leader",
                     "move pg_delay to the leader of a delayed standby "
                     "cluster"))
-            elif not isinstance(delay, str) or not _INTERVAL.match(delay):
+            elif not (is_int(delay) and delay > 0) and (
+                    not isinstance(delay, str) or not _INTERVAL.match(delay)):
                 out.append(Problem(
                     name, m.host, "pg_delay", delay,
                     "is not a PostgreSQL interval",
-                    "write an interval such as '1h', '30min' or '1d'"))
+                    "write an interval such as '1h', '30min' or '1d' (a "
+                    "bare number is milliseconds)"))
     return out

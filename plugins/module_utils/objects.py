@@ -27,7 +27,13 @@ DB_KEYS = ("name", "state", "owner", "template", "encoding", "locale",
            "lc_collate", "lc_ctype", "tablespace", "allowconn", "revokeconn",
            "register_datasource", "connlimit", "comment", "schemas",
            "extensions", "parameters", "pgbouncer", "pool_mode", "pool_size",
-           "pool_reserve", "pool_size_min", "pool_connlimit", "baseline")
+           "pool_reserve", "pool_size_min", "pool_connlimit", "baseline",
+           *("strategy", "locale_provider", "icu_locale", "icu_rules",
+             "builtin_locale", "is_template", "pool_auth_user"))
+#: Database keys of Pigsty's vocabulary that this collection accepts but does
+#: not implement (validation names them in warnings, plugins/module_utils/
+#: pigsty.py).
+DB_KEYS_NOT_IMPLEMENTED = DB_KEYS[-7:]
 USER_BOOLS = ("login", "superuser", "createdb", "createrole", "inherit",
               "replication", "bypassrls", "pgbouncer")
 DB_BOOLS = ("allowconn", "revokeconn", "pgbouncer", "register_datasource")

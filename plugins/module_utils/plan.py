@@ -26,6 +26,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     ha as ha_mod,
     hba as hba_mod,
     objects,
+    pigsty as pigsty_mod,
     services as svc_mod,
     tuning as tuning_mod,
 )
@@ -116,13 +117,18 @@ def warnings(inv: Inventory) -> List[str]:
     sandbox. One line per variable, naming the clusters using it."""
     hits: Dict[str, List[str]] = {}
     repo_hits: Dict[str, List[str]] = {}
+    empty_etcd: Dict[str, List[str]] = {}
     for cluster in inv.clusters.values():
         for member in cluster.members:
             if member.vars.get("pigpen_sandbox") is True:
                 continue
             for var, default in SANDBOX_PASSWORDS.items():
                 value = member.vars.get(var)
-                if value is None or value == default:
+                if var == "pg_etcd_password" and value == "":
+                    where = empty_etcd.setdefault(var, [])
+                    if cluster.name not in where:
+                        where.append(cluster.name)
+                elif value is None or value == default:
                     where = hits.setdefault(var, [])
                     if cluster.name not in where:
                         where.append(cluster.name)
@@ -135,9 +141,24 @@ def warnings(inv: Inventory) -> List[str]:
            "deployment holds real data" % (var, SANDBOX_PASSWORDS[var],
                                            ", ".join(names))
            for var, names in sorted(hits.items())]
+    out += ["pg_etcd_password is empty in cluster(s) %s: as in Pigsty, each "
+            "cluster's etcd user gets the cluster name as its password, which "
+            "anyone can guess; set a secret value (e.g. in an ansible-vault "
+            "file)" % ", ".join(names) for names in empty_etcd.values()]
     out += ["%s (cluster(s) %s)" % (line, ", ".join(names))
             for line, names in sorted(repo_hits.items())]
     return out
+
+
+def pigsty_warnings(inv: Inventory, own: Iterable[str] = ()) -> List[str]:
+    """Pigsty settings of the clusters' hosts that this collection does not
+    implement (:mod:`pigsty`), one line per setting (or group of another
+    module's settings) naming the clusters. ``own``: the roles' variables,
+    which are settings of this collection."""
+    return pigsty_mod.warnings(
+        [(c.name, [m.vars for m in c.members])
+         for c in inv.clusters.values()],
+        own=set(own) | set(MODEL_VARS))
 
 
 # ---------------------------------------------------------------- checks
@@ -172,7 +193,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         name, cluster.setting("pg_default_roles"),
         cluster.setting("pg_users"), cluster.setting("pg_databases"), dbsu))
 
-    if not _password_ok(cluster.setting("pg_etcd_password")):
+    etcd_pass = cluster.setting("pg_etcd_password")
+    if etcd_pass != "" and not _password_ok(etcd_pass):
         problem(None, "pg_etcd_password", "(hidden)", _PASSWORD_WHAT,
                 _PASSWORD_FIX)
     namespace = cluster.setting("pg_namespace")
@@ -526,7 +548,10 @@ def _hba_context(inv: Inventory, cluster: Cluster, member: Member):
         pwd_enc=cluster.setting("pg_pwd_enc"),
         admin_ip=ip_of(member.get("admin_ip")),
         infra_ips=tuple(inv.infra_ips),
-        cluster_ips=tuple(cluster.ips),
+        # sorted by name, as Pigsty expands the cluster alias
+        cluster_ips=tuple(m.ip for m in sorted(cluster.members,
+                                               key=lambda m: str(m.host))
+                          if m.ip),
         intranet=tuple(intranet) if isinstance(intranet, (list, tuple))
         else (),
     )
@@ -651,7 +676,8 @@ def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
     """The etcd user of every cluster: name, key prefix and password."""
     return [{"name": c.name,
              "prefix": etcd_plan(inv, c)["prefix"],
-             "password": c.setting("pg_etcd_password")}
+             "password": configs_mod.etcd_password(
+                 c.setting("pg_etcd_password"), c.name)}
             for c in inv.clusters.values()]
 
 
@@ -781,6 +807,20 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
                 if FACT_VARS[name] in facts:
                     into[name] = facts[FACT_VARS[name]]
 
+    def read_pigsty(host: str, into: Dict[str, Any]) -> None:
+        # names only (reading a value templates it), and the values the
+        # warnings about Pigsty settings need
+        try:
+            names = [n for n in hostvars[host] if
+                     pigsty_mod.is_pigsty_setting(n)]
+        except Exception:  # pylint: disable=broad-except
+            names = []
+        into[pigsty_mod.PRESENT_KEY] = tuple(sorted(names))
+        wanted = [n for n in names if pigsty_mod.needs_value(n)]
+        before = len(errors)
+        read(host, wanted, into)
+        del errors[before:]     # a value that cannot be read is not fatal
+
     cluster_of: Dict[str, Any] = {}
 
     def cluster_name(host: str) -> Any:
@@ -828,6 +868,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         out[host] = {}
         read(host, MODEL_VARS, out[host])
         read_facts(host, out[host])
+        read_pigsty(host, out[host])
     # The fields that selectors read, per cluster (from its first member).
     fields_by_cluster: Dict[str, set] = {}
     for host in members:

@@ -71,6 +71,8 @@ GET_CHECKS = ("/liveness", "/readiness")
 STANDBY_FORMS = {"/read-only": "/replica", "/read-only-sync": "/sync"}
 FALLBACK = "fallback"
 DEFAULT_MAXCONN = 5000
+# Pigsty's check when a service gives none: Patroni answers / like /primary.
+ROOT_CHECK = "/"
 
 
 def check_path(check: Any) -> Optional[str]:
@@ -367,7 +369,7 @@ def check_services(cluster: Cluster) -> List[Problem]:
             problem("%s.check" % label, check,
                     "needs Patroni 4; Debian 12's Patroni 3.0 does not "
                     "serve it", "use /sync or /read-only-sync")
-        elif path not in CHECKS:
+        elif path not in CHECKS and path != ROOT_CHECK:
             problem("%s.check" % label, check,
                     "is not a Patroni health-check endpoint",
                     "use one of %s" % ", ".join(CHECKS[:8]))

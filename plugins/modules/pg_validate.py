@@ -19,6 +19,10 @@ description:
     value and the fix. Contacts no node.
   - Warns loudly when a sandbox default password is in use outside the sandbox
     (hosts without C(pigpen_sandbox=true)).
+  - Names, in warnings, the Pigsty settings of the clusters' hosts that this
+    collection does not implement (other kernels, extension packages, other
+    Pigsty modules such as INFRA, MINIO or REDIS...). A Pigsty inventory is
+    accepted as it is and nothing it sets is dropped silently (docs/pigsty.md).
 options:
   hosts:
     description:
@@ -33,6 +37,12 @@ options:
   warn_sandbox_passwords:
     description:
       - Warn when a sandbox default password is used outside the sandbox.
+    type: bool
+    default: true
+  warn_pigsty_settings:
+    description:
+      - Warn about the Pigsty settings this collection does not implement, once per setting (or group of another
+        module's settings), naming the clusters.
     type: bool
     default: true
   role_options:
@@ -91,6 +101,14 @@ problems:
       what: is already used by host 10.10.10.11 (instance pg-test-1)
       fix: give every instance of pg-test its own pg_seq
       message: "cluster pg-test, host 10.10.10.12: pg_seq = 1: is already used by ..."
+pigsty_settings:
+  description: The warnings about Pigsty settings this collection does not implement.
+  returned: when the inventory is valid and I(warn_pigsty_settings) is true
+  type: list
+  elements: str
+  sample:
+    - "pg_mode = 'citus': other PostgreSQL kernels (Citus, Babelfish, ...) are not implemented: the cluster runs
+      Debian's PostgreSQL (not implemented by this collection; cluster(s) pg-citus1)"
 """
 
 if __name__ == "__main__":

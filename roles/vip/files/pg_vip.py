@@ -8,7 +8,8 @@ pg-vip.service on every member of a cluster with ``pg_vip_enabled``. Every
 ``interval_ms`` it reads the cluster's leader key through etcd's v3 JSON
 gateway (``POST /v3/kv/range``; the API Patroni writes with) and
 
-* binds ``address/prefix`` on ``interface`` when the key names this
+* binds ``address/prefix`` on ``interface`` (``auto``: the interface with
+  an address in the VIP's subnet) when the key names this
   instance, then announces it with gratuitous ARP (``arping -U``);
 * removes the address when the key names another member or is empty,
   after resetting its TCP connections (``ss -K``) so that clients of the
@@ -33,6 +34,7 @@ file (mode 0600, it holds the etcd password)::
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import signal
 import subprocess
@@ -85,6 +87,25 @@ def should_hold(leader: Optional[str], instance: str, dcs_ok: bool,
     if dcs_ok:
         return leader == instance
     return patroni_primary
+
+
+def interface_for(ip_output: str, address: str) -> Optional[str]:
+    """The interface, in ``ip -o addr show`` output, with an address of the
+    subnet that holds ``address`` (not ``address`` itself): where an L2 VIP
+    of that subnet belongs (``interface: auto``)."""
+    vip = ipaddress.ip_address(address)
+    for line in ip_output.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[2] not in ("inet", "inet6"):
+            continue
+        try:
+            iface = ipaddress.ip_interface(fields[3])
+        except ValueError:
+            continue
+        if iface.ip != vip and iface.version == vip.version and \
+                vip in iface.network:
+            return fields[1]
+    return None
 
 
 def has_address(ip_output: str, address: str, prefix: int) -> bool:
@@ -164,9 +185,19 @@ class Binder:
     def __init__(self, conf: Dict[str, Any],
                  run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
         self.address, self.prefix = conf["address"], int(conf["prefix"])
-        self.interface = conf["interface"]
         self.arp_count = int(conf["arp_count"])
         self.run = run
+        self.interface = conf["interface"]
+        if self.interface == "auto":
+            # Pigsty's pg_vip_interface: auto: the interface of the VIP's
+            # subnet on this node
+            found = interface_for(self._ip("-o", "addr", "show").stdout,
+                                  self.address)
+            if found is None:
+                raise ValueError("pg-vip: interface auto: no interface of "
+                                 "this node has an address in the subnet "
+                                 "of %s" % self.address)
+            self.interface = found
 
     def _ip(self, *args: str) -> subprocess.CompletedProcess:
         return self.run(["ip", *args], capture_output=True, text=True, check=False)

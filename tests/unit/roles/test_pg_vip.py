@@ -182,3 +182,30 @@ def test_arping_that_cannot_run_does_not_stop_the_bind(capsys):
     assert vip.Binder(conf, run=ip).bind() is True
     assert ip.bound == {"10.10.10.3/24"}
     assert "gratuitous ARP not sent" in capsys.readouterr().out
+
+
+IP_ADDR = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever
+1: lo    inet6 ::1/128 scope host \\       valid_lft forever
+2: eth0    inet 192.168.121.5/24 brd 192.168.121.255 scope global eth0
+3: eth1    inet 10.10.10.11/24 brd 10.10.10.255 scope global eth1
+3: eth1    inet 10.10.10.3/24 scope global secondary eth1
+"""
+
+
+@pytest.mark.parametrize("address, expect", [
+    ("10.10.10.3", "eth1"), ("192.168.121.40", "eth0"), ("172.16.0.9", None),
+    ("fd00::3", None)])
+def test_interface_for(address, expect):
+    assert vip.interface_for(IP_ADDR, address) == expect
+
+
+def test_interface_auto_resolves_to_the_subnet_interface():
+    conf = vip.load_config(json.dumps(dict(CONF, interface="auto")))
+
+    def run(cmd, **_):
+        assert cmd == ["ip", "-o", "addr", "show"]
+        return subprocess.CompletedProcess(cmd, 0, IP_ADDR, "")
+    assert vip.Binder(conf, run=run).interface == "eth1"
+    with pytest.raises(ValueError, match="no interface of this node has an address in "
+                                         "the subnet of 172.16.0.9"):
+        vip.Binder(dict(conf, address="172.16.0.9"), run=run)

@@ -136,6 +136,18 @@ def test_patroni_three_etcd_members_and_auth():
         "username": "pg-test", "password": "Etcd.Secret"}
 
 
+def test_patroni_empty_etcd_password_is_the_cluster_name():
+    hv, groups = build(pg_test(pg_etcd_password=""))
+    inv = plan.require(plan.analyze(hv, groups))
+    cplan, iplan = plans(inv, "10.10.10.12")
+    s = configs.build_settings(hv["10.10.10.12"])
+    p = configs.patroni_config(cplan, iplan, s)
+    assert p["etcd3"]["password"] == "pg-test"
+    assert configs.etcd_user(cplan, s)["password"] == "pg-test"
+    s["mask_secrets"] = True
+    assert configs.patroni_config(cplan, iplan, s)["etcd3"]["password"] == configs.MASK
+
+
 def test_patroni_dcs_norm_plan():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     dcs = p["bootstrap"]["dcs"]
@@ -258,6 +270,27 @@ def test_patroni_pg_parameters_override():
         "max_connections"] == "300"
 
 
+@pytest.mark.parametrize("libs, preload", [
+    ("$libdir/passwordcheck, pg_stat_statements, auto_explain",
+     "$libdir/passwordcheck, pg_stat_statements, auto_explain"),
+    ("pg_stat_statements,auto_explain,", "pg_stat_statements, auto_explain"),
+    ("plpgsql", "plpgsql"),
+])
+def test_patroni_preload_libraries(libs, preload):
+    p, _, _, s = files(sandbox(), "10.10.10.11", pg_libs=libs)
+    assert configs.check_config_settings(s) == []
+    assert p["postgresql"]["parameters"]["shared_preload_libraries"] == preload
+
+
+@pytest.mark.parametrize("value, expect", [
+    (None, "/usr/lib/postgresql/15/bin"),
+    ("/usr/pgsql/bin", "/usr/lib/postgresql/15/bin"),    # Pigsty's link
+    ("/opt/pg/bin", "/opt/pg/bin")])
+def test_patroni_bin_dir(value, expect):
+    p, _, _, _ = files(sandbox(), "10.10.10.11", pg_bin_dir=value)
+    assert p["postgresql"]["bin_dir"] == expect
+
+
 def test_patroni_postgresql_section():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     pg = p["postgresql"]
@@ -363,6 +396,13 @@ def standby_cluster(leader_vars):
      {"host": "10.10.10.11", "port": 5432,
       "create_replica_methods": ["basebackup"],
       "recovery_min_apply_delay": "1h"}),
+    ({"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"]}),
+    ({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
+     {"host": "10.10.10.11", "port": 5432,
+      "create_replica_methods": ["basebackup"],
+      "recovery_min_apply_delay": "90min"}),
 ])
 def test_patroni_standby_cluster(leader, expect):
     inventory = sandbox(standby_cluster(leader))
@@ -636,6 +676,54 @@ def test_pgbackrest_custom_repo_and_process_max():
     assert section(conf, "global:archive-push") == [["process-max", "4"]]
 
 
+# A repository written the way Pigsty's templates write it: pgBackRest's own
+# y/n for booleans, and the cluster name through ${pg_cluster}.
+PIGSTY_REPO = {"type": "s3", "s3_endpoint": "objects.example", "s3_region": "eu-west-1",
+               "s3_bucket": "backups", "s3_key": "pgb", "s3_key_secret": "k3y.s3cr3t",
+               "s3_uri_style": "path", "path": "/pgbackrest", "storage_port": 9000,
+               "block": "y", "bundle": "y", "bundle_limit": "20MiB",
+               "bundle_size": "128MiB", "cipher_type": "aes-256-cbc",
+               "cipher_pass": "key.${pg_cluster}", "retention_full_type": "time",
+               "retention_full": 14}
+
+
+@pytest.mark.parametrize("flags, bundle, block, beta", [
+    ({"bundle": "y", "block": "y"}, "y", "y", True),
+    ({"bundle": "y", "block": "n"}, "y", "n", False),
+    ({"bundle": True, "block": False}, "y", "n", False),
+    ({"bundle": "n"}, "n", None, False),
+])
+def test_pgbackrest_repo_flags_in_pgbackrest_spelling(flags, bundle, block, beta):
+    repo = dict(PIGSTY_REPO, **flags)
+    if "block" not in flags:
+        del repo["block"]
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
+                          pgbackrest_repo={"obj": repo})
+    glob_ = dict(section(conf, "global"))
+    assert glob_["repo1-bundle"] == bundle
+    assert glob_.get("repo1-block") == block
+    assert ("beta" in glob_) is beta
+
+
+def test_pgbackrest_repo_cluster_placeholder():
+    for host, cls in (("10.10.10.11", "pg-test"), ("10.10.10.10", "pg-meta")):
+        _, _, conf, _ = files(sandbox(), host, pgbackrest_method="obj",
+                              pgbackrest_repo={"obj": PIGSTY_REPO})
+        glob_ = dict(section(conf, "global"))
+        assert glob_["repo1-cipher-pass"] == "key.%s" % cls
+        assert glob_["repo1-bundle-limit"] == "20MiB"
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
+                          pgbackrest_repo={"obj": PIGSTY_REPO}, mask_secrets=True)
+    assert dict(section(conf, "global"))["repo1-cipher-pass"] == configs.MASK
+
+
+@pytest.mark.parametrize("value, flag", [
+    (True, True), (False, False), ("y", True), ("n", False),
+    ("yes", None), ("Y", None), (1, None), (None, None), ("", None)])
+def test_repo_flag(value, flag):
+    assert configs.repo_flag(value) is flag
+
+
 # ---------------------------------------------------------------- settings
 
 def test_defaults_are_clean_and_shared_names_agree():
@@ -694,6 +782,9 @@ BAD_SETTINGS = [
     ({"pg_locale": "en US"}, "pg_locale"),
     ({"pg_encoding": "utf-8"}, "pg_encoding"),
     ({"pg_libs": "pg_stat_statements; drop"}, "pg_libs"),
+    ({"pg_libs": "/usr/lib/x.so"}, "pg_libs"),
+    ({"pg_libs": "$libdir/../x"}, "pg_libs"),
+    ({"pg_libs": "$PGLIB/x"}, "pg_libs"),
     ({"pg_parameters": ["work_mem=1MB"]}, "pg_parameters"),
     ({"pg_parameters": {"Work Mem": "1MB"}}, "pg_parameters.Work Mem"),
     ({"pg_parameters": {"port": 5433}}, "pg_parameters.port"),
@@ -737,8 +828,14 @@ BAD_SETTINGS = [
                                     "retention_full_type": "days"}}},
      "pgbackrest_repo.local.retention_full_type"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": "y"}}},
+                                    "bundle": "yes"}}},
      "pgbackrest_repo.local.bundle"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": 1}}},
+     "pgbackrest_repo.local.bundle"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
+                                    "bundle": "n", "block": "y"}}},
+     "pgbackrest_repo.local.block"),
     ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
                                     "block": True}}},
      "pgbackrest_repo.local.block"),

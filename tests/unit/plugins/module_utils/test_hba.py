@@ -275,6 +275,37 @@ def test_address_aliases(addr, expected):
                   kind="pgbouncer") == expected
 
 
+@pytest.mark.parametrize("kind", ["postgres", "pgbouncer"])
+@pytest.mark.parametrize("auth, method", [
+    ("ssl", "scram-sha-256"), ("ssl-sha", "scram-sha-256"), ("ssl-md5", "md5")])
+def test_ssl_on_localhost_is_a_password_on_local_and_host_lines(kind, auth, method):
+    """Pigsty renders {addr: localhost, auth: ssl} as one local and two host
+    lines with the password method (no TLS on the loopback)."""
+    assert hba_of({"user": "${repl}", "db": "replication", "addr": "localhost",
+                   "auth": auth}, kind="postgres") == [
+        "local   replication     replicator                                 " + method,
+        "host    replication     replicator              127.0.0.1/32       " + method,
+        "host    replication     replicator              ::1/128            " + method,
+    ]
+    assert [line.split()[0] for line in hba_of(
+        {"addr": "localhost", "auth": auth}, kind=kind)] == ["local", "host", "host"]
+
+
+def test_empty_or_missing_fields_take_their_defaults():
+    """As in Pigsty: no (or an empty) auth is pwd, an empty user or db is
+    all, an empty role is common."""
+    expected = ["host    all             all                     10.0.0.0/8         "
+                "scram-sha-256"]
+    assert hba_of({"addr": "10.0.0.0/8"}) == expected
+    assert hba_of({"addr": "10.0.0.0/8", "auth": "", "user": "", "db": "",
+                   "role": ""}) == expected
+    assert body([{"addr": "10.0.0.0/8", "role": "", "title": "t"}])[0] == \
+        "# t [common]"
+    md5 = HbaContext(instance="pg-test-1", role="primary", pwd_enc="md5", **SANDBOX)
+    assert hba_of({"addr": "10.0.0.0/8"}, md5, "pgbouncer") == [
+        expected[0].replace("scram-sha-256", "md5")]
+
+
 def test_every_address_alias_is_covered():
     covered = {"local", "localhost", "admin", "infra", "cluster", "intra",
                "intranet", "world", "all"}
@@ -327,6 +358,12 @@ AUTH_TABLE = [
     ("postgres", "scram-sha-256", "scram-sha-256", "intra", "host",
      "scram-sha-256"),
     ("postgres", "scram-sha-256", "cert", "intra", "hostssl", "cert"),
+    # ssl on the socket: the password method on a local line (as Pigsty)
+    ("postgres", "scram-sha-256", "ssl", "local", "local", "scram-sha-256"),
+    ("postgres", "md5", "ssl", "local", "local", "md5"),
+    ("postgres", "scram-sha-256", "ssl-md5", "local", "local", "md5"),
+    ("pgbouncer", "scram-sha-256", "ssl-sha", "local", "local",
+     "scram-sha-256"),
     ("postgres", "scram-sha-256", "os", "intra", "host", "ident"),
     ("postgres", "scram-sha-256", "os", "local", "local", "ident"),
     ("postgres", "scram-sha-256", "ident", "intra", "host", "ident"),
@@ -619,12 +656,10 @@ BAD = [
         "cluster pg-test: pg_hba_rules[0].addr = 'intra': has no effect "
         "together with rules; fix: remove addr, or split the rule in two: "
         "the raw lines in one, addr/auth in the other"]),
-    ("missing-addr-auth", [{"auth": "pwd"}, {"addr": "intra"}], "postgres",
+    ("missing-addr", [{"auth": "pwd"}, {"addr": "intra"}], "postgres",
      None, [
          "cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or "
-         "give raw rules); fix: " + ADDR_FIX,
-         "cluster pg-test: pg_hba_rules[1].auth = (unset): is required (or "
-         "give raw rules); fix: " + AUTH_FIX]),
+         "give raw rules); fix: " + ADDR_FIX]),
     ("unknown-addr", [{"addr": "intranets", "auth": "pwd"},
                       {"addr": "samenet", "auth": "pwd"}], "postgres", None, [
         "cluster pg-test: pg_hba_rules[0].addr = 'intranets': is not an "
@@ -676,19 +711,19 @@ BAD = [
         "cluster pg-test: pg_hba_rules[0].user = '+dbrole_readonly': "
         "pgbouncer's hba does not support +group membership and would skip "
         "the line; fix: list the role names (comma separated), or all"]),
-    ("ssl-local", [{"addr": "local", "auth": "ssl"},
-                   {"addr": "local", "auth": "cert"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].auth = 'ssl': ssl needs TCP "
-        "(hostssl) but addr local is the unix socket; fix: use a password "
-        "method such as pwd on the socket",
-        "cluster pg-test: pg_hba_rules[1].auth = 'cert': cert needs TCP "
-        "(hostssl) but addr local is the unix socket; fix: use a password "
-        "method such as pwd on the socket"]),
-    ("ssl-localhost", [{"addr": "localhost", "auth": "ssl-sha"}],
-     "postgres", None, [
-         "cluster pg-test: pg_hba_rules[0].auth = 'ssl-sha': ssl-sha needs "
-         "TCP (hostssl) but addr localhost includes the unix socket; fix: "
-         "use addr 127.0.0.1/32 and ::1/128 in two rules, or auth pwd"]),
+    ("cert-local", [{"addr": "local", "auth": "ssl"},
+                    {"addr": "local", "auth": "cert"}], "postgres", None, [
+        "cluster pg-test: pg_hba_rules[1].auth = 'cert': cert needs TCP with "
+        "TLS (hostssl) but addr local is the unix socket, where PostgreSQL "
+        "refuses it; fix: use a password method such as pwd on the socket"]),
+    ("cert-localhost", [{"addr": "localhost", "auth": "cert"},
+                        {"addr": "localhost", "auth": "ssl-sha"}],
+     "pgbouncer", None, [
+         "cluster pg-test: pg_hba_rules[0].auth = 'cert': cert needs TCP with "
+         "TLS (hostssl) but addr localhost includes the unix socket, where "
+         "PostgreSQL refuses it; fix: use addr 127.0.0.1/32 and ::1/128 in "
+         "two rules, or auth ssl (a password; TLS is not required on the "
+         "loopback)"]),
     ("peer-tcp", [{"addr": "intra", "auth": "peer"},
                   {"addr": "localhost", "auth": "peer"}], "postgres", None, [
         "cluster pg-test: pg_hba_rules[0].auth = 'peer': peer authentication "
@@ -764,7 +799,7 @@ BAD = [
         "scram-sha-256']"]),
     ("names", [{"user": "my user", "db": "a,,b", "addr": "intra",
                 "auth": "pwd", "title": 5},
-               {"user": 7, "db": "", "addr": "intra", "auth": "pwd"}],
+               {"user": 7, "db": " ", "addr": "intra", "auth": "pwd"}],
      "postgres", None, [
          "cluster pg-test: pg_hba_rules[0].title = 5: must be a string; fix: "
          "quote the title",
@@ -777,8 +812,9 @@ BAD = [
          "cluster pg-test: pg_hba_rules[1].user = 7: must be a string; fix: "
          "write role names without spaces, quotes or '#', separated by "
          "commas",
-         "cluster pg-test: pg_hba_rules[1].db = '': is empty; fix: write "
-         "database names without spaces, quotes or '#', separated by "
+         "cluster pg-test: pg_hba_rules[1].db = ' ': contains a space, a "
+         "quote or '#'; fix: write database names without spaces, quotes or "
+         "'#', separated by "
          "commas"]),
     ("pwd-enc", [], "postgres",
      HbaContext("pg-test", "pg-test-1", "primary", pwd_enc="sha1"), [

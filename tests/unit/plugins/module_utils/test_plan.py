@@ -229,3 +229,19 @@ def test_snapshot_reads_the_tuning_facts_from_ansible_facts_too():
     got = {h: (v.get("ansible_memtotal_mb"), v.get("ansible_processor_vcpus"))
            for h, v in snap["hostvars"].items() if h != "10.10.10.10"}
     assert got == {"10.10.10.11": (8192, 4), "10.10.10.12": (2048, 1), "10.10.10.13": (None, None)}
+
+
+def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
+    """As Pigsty: the infra hosts in name order, the intranet CIDRs in the
+    order of node_firewall_intranet."""
+    hv, groups = build(pg_test(node_firewall_intranet=["10.0.0.0/8", "192.168.0.0/16",
+                                                       "172.16.0.0/12"]),
+                       infra=("10.10.10.9", "10.10.10.10", "10.10.10.100"))
+    lines = plan.instance_plan(plan.require(plan.analyze(hv, groups)),
+                               "10.10.10.12")["pg_hba"]
+    at = lines.index("# 400 monitor from infra hosts with password [common]")
+    assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
+        "10.10.10.10/32", "10.10.10.100/32", "10.10.10.9/32"]
+    at = lines.index("# 250 replicator replication from intranet [common]")
+    assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
+        "10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]

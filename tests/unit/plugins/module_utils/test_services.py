@@ -233,6 +233,13 @@ def test_check_method_per_endpoint(check, method):
     assert by_name(plan_of(hv, groups, "pg-test"))["x"]["check_method"] == method
 
 
+def test_root_check_is_accepted():
+    """Pigsty's default check, /, which Patroni answers like /primary."""
+    hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "check": "/"}]))
+    svc = by_name(plan_of(hv, groups, "pg-test"))["x"]
+    assert (svc["check"], svc["check_method"]) == ("/", "OPTIONS")
+
+
 @pytest.mark.parametrize("check", ["/quorum", "/read-only-quorum?lag=1MB"])
 def test_patroni_4_checks_are_refused(check):
     hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "check": check}]))

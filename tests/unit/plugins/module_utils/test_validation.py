@@ -38,11 +38,43 @@ def test_sandbox_is_valid():
     assert messages(*sandbox()) == []
 
 
+@pytest.mark.parametrize("delay", [0, "0", "0s", "0ms", " 0 min", "0.0h"])
+def test_zero_delay_is_no_delay_anywhere(delay):
+    """Pigsty writes pg_delay: 0 for every instance: it means no delay."""
+    hosts = members(**{ip: {"pg_delay": delay} for ip in (T1, T2, T3)})
+    hostvars, groups = build(cluster("pg-test", hosts))
+    assert messages(hostvars, groups) == []
+    inv = plan.analyze(hostvars, groups)
+    assert [m["delay"] for m in plan.cluster_plan(inv, "pg-test")["members"]] == \
+        [None, None, None]
+
+
+@pytest.mark.parametrize("delay, shown", [(3600000, 3600000), ("2h", "2h")])
+def test_delay_of_a_standby_leader(delay, shown):
+    hostvars, groups = build(cluster("pg-s", {
+        "10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                        "pg_upstream": "10.10.10.11", "pg_delay": delay},
+        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica", "pg_delay": 0}}))
+    assert messages(hostvars, groups) == []
+    inv = plan.analyze(hostvars, groups)
+    assert plan.cluster_plan(inv, "pg-s")["members"][0]["delay"] == shown
+
+
 CASES = [
     ("cluster-name-dot",
      build(cluster("pg.test", members())),
      ["cluster pg.test: pg_cluster = 'pg.test': cluster name may only hold letters, "
       "digits and '-' (it becomes a DNS label); fix: rename the cluster, e.g. 'pg-test'"]),
+    ("cluster-name-underscore-without-nodename",
+     build(cluster("pg_test", members(**{T1: {"nodename": "db1"}}))),
+     ["cluster pg_test, host 10.10.10.12: nodename = (unset): cluster name pg_test "
+      "holds '_', which a host name cannot, and the member would be named pg_test-2; "
+      "fix: set nodename on the member (a host name), or write the cluster name with "
+      "'-', e.g. 'pg-test'",
+      "cluster pg_test, host 10.10.10.13: nodename = (unset): cluster name pg_test "
+      "holds '_', which a host name cannot, and the member would be named pg_test-3; "
+      "fix: set nodename on the member (a host name), or write the cluster name with "
+      "'-', e.g. 'pg-test'"]),
     ("cluster-name-leading-dash",
      build(cluster("-pg", members())),
      ["cluster -pg: pg_cluster = '-pg': cluster name must be a DNS label: 1-63 "
@@ -114,7 +146,24 @@ CASES = [
                                             "pg_upstream": "10.10.10.11",
                                             "pg_delay": "one hour"}})),
      ["cluster pg-s, host 10.10.10.21: pg_delay = 'one hour': is not a PostgreSQL "
-      "interval; fix: write an interval such as '1h', '30min' or '1d'"]),
+      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
+      "is milliseconds)"]),
+    ("delay-negative",
+     build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                                            "pg_upstream": "10.10.10.11",
+                                            "pg_delay": -5}})),
+     ["cluster pg-s, host 10.10.10.21: pg_delay = -5: is not a PostgreSQL "
+      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
+      "is milliseconds)"]),
+    ("delay-nonzero-on-replica-of-standby",
+     build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
+                                            "pg_upstream": "10.10.10.11"},
+                            "10.10.10.22": {"pg_seq": 2, "pg_role": "replica",
+                                            "pg_upstream": "10.10.10.21",
+                                            "pg_delay": "1h"}})),
+     ["cluster pg-s, host 10.10.10.22: pg_delay = '1h': pg_delay only applies to a "
+      "standby cluster's leader; fix: move pg_delay to the leader of a delayed standby "
+      "cluster"]),
     ("rto-unknown",
      build(pg_test(pg_rto="fastest")),
      ["cluster pg-test: pg_rto = 'fastest': is not a known RTO plan; fix: use one of "
@@ -320,3 +369,33 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
         "(cluster(s) pg-test)") for line in lines)
     hv, groups = sandbox()
     assert plan.warnings(plan.analyze(hv, groups)) == []
+
+
+def test_empty_etcd_password_is_the_cluster_name():
+    """Pigsty's pg_etcd_password: '' means "use the cluster name": accepted,
+    used as such, and warned about (anyone can guess it)."""
+    hv, groups = build(pg_test(pg_etcd_password=""),
+                       cluster("pg", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}},
+                               pg_etcd_password=""))
+    assert messages(hv, groups) == []
+    inv = plan.analyze(hv, groups)
+    assert plan.etcd_users(inv) == [
+        {"name": "pg-test", "prefix": "/pg/pg-test/", "password": "pg-test"},
+        {"name": "pg", "prefix": "/pg/pg/", "password": "pg"}]
+    lines = plan.warnings(inv)
+    assert "pg_etcd_password is empty in cluster(s) pg-test, pg: as in Pigsty, each " \
+        "cluster's etcd user gets the cluster name as its password, which anyone can " \
+        "guess; set a secret value (e.g. in an ansible-vault file)" in lines
+    assert not any(line.startswith("pg_etcd_password is the public") for line in lines)
+    hv["10.10.10.21"]["pg_etcd_password"] = "ab"
+    assert messages(hv, groups) == [
+        "cluster pg: pg_etcd_password = '(hidden)': is not a password of 4 to 128 "
+        "printable characters; fix: quote a password of printable characters without "
+        "spaces, quotes or backslashes, e.g. from ansible-vault"]
+
+
+def test_cluster_name_with_underscore_and_node_names():
+    """Pigsty accepts pg_meta as a cluster name; so does this collection
+    when every member has a host name of its own."""
+    hosts = members(**{ip: {"nodename": "db%d" % i} for i, ip in enumerate((T1, T2, T3))})
+    assert messages(*build(cluster("pg_test", hosts))) == []
