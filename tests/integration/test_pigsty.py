@@ -116,7 +116,7 @@ def test_haproxy_fragments_hold_pigsty_servers(rendered):
     for hv in hostvars.values():
         if "pg_cluster" not in hv:
             continue
-        expected = ref.reference_services(hostvars, groups, hv["pg_cluster"])
+        expected = ref.routed_here_services(hostvars, groups, hv["pg_cluster"])
         frags = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])) / "haproxy"
         assert sorted(os.listdir(frags)) == sorted(s["name"] + ".cfg" for s in expected)
         for svc in expected:
@@ -124,7 +124,11 @@ def test_haproxy_fragments_hold_pigsty_servers(rendered):
             assert "    bind %s:%d\n" % (svc["ip"], svc["port"]) in text
             assert "    maxconn %d\n" % svc["maxconn"] in text
             assert "    balance %s\n" % svc["balance"] in text
-            servers = [m.groups() for m in map(SERVER.match, text.splitlines()) if m]
+            # the listener's checked servers; a /read-only service's
+            # fallback tier (tracking servers, its own backend) comes on top
+            listen = text.split("\nbackend ", 1)[0]
+            servers = [m.groups() for m in map(SERVER.match, listen.splitlines())
+                       if m and " track " not in m.string]
             assert [(n, a, int(p), int(w), bool(b)) for n, a, p, w, b in servers] == \
                 svc["servers"], svc["name"]
 

@@ -219,6 +219,28 @@ def reference_services(hostvars: Mapping[str, Mapping[str, Any]],
     return services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
 
 
+#: The one deliberate difference in the default services (docs/services.md):
+#: the replica service does not name the inventory's primary as a backup,
+#: since after a failover that member is a standby like the others. (Its
+#: /read-only check is also routed in two tiers; the tests compare the
+#: checked tier, the servers that track nothing.)
+ROUTED_HERE_SERVICES = [dict(s, backup="[? pg_role == `offline` ]") if s["name"] == "replica" else s
+                        for s in PIGSTY_SERVICES]
+
+
+def routed_here_services(hostvars: Mapping[str, Mapping[str, Any]],
+                         groups: Mapping[str, Sequence[str]], cluster: str
+                         ) -> List[Dict[str, Any]]:
+    """``reference_services`` with the documented difference of the default
+    replica service applied (an inventory's own pg_default_services are
+    taken as written)."""
+    members = [dict(hostvars[h], inventory_hostname=h) for h in groups["all"]
+               if hostvars[h].get("pg_cluster") == cluster]
+    hv = members[0]
+    specs = list(hv.get("pg_default_services", ROUTED_HERE_SERVICES)) + \
+        list(hv.get("pg_services", []))
+    return services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
+
 
 def instance_of(hostvars: Mapping[str, Mapping[str, Any]],
                 groups: Mapping[str, Sequence[str]], host: str,

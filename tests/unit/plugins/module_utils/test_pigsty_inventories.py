@@ -47,13 +47,13 @@ def ours(svc):
     return {"name": svc["name"], "ip": svc["ip"], "port": svc["port"],
             "maxconn": svc["maxconn"], "balance": svc["balance"],
             "servers": [(s["name"], s["host"], s["port"], s["weight"], s["backup"])
-                        for s in svc["servers"]]}
+                        for s in svc["servers"] if s["track"] is None]}
 
 
 def test_services_as_pigsty_renders_them(inventory):
     _, hostvars, groups, inv = inventory
     for name in inv.clusters:
-        expected = ref.reference_services(hostvars, groups, name)
+        expected = ref.routed_here_services(hostvars, groups, name)
         assert [ours(s) for s in plan.cluster_plan(inv, name)["services"]] == expected
 
 
@@ -213,7 +213,7 @@ def test_hand_checked_hba(name, host, kind, expected):
         "pg-vault-primary": ("*", 5433, [("pg-vault-1", "10.30.0.11", 5432, 100, False),
                                          ("pg-vault-2", "10.30.0.12", 5432, 50, False),
                                          ("pg-vault-3", "10.30.0.13", 5432, 100, False)]),
-        "pg-vault-replica": ("*", 5434, [("pg-vault-1", "10.30.0.11", 5432, 100, True),
+        "pg-vault-replica": ("*", 5434, [("pg-vault-1", "10.30.0.11", 5432, 100, False),
                                          ("pg-vault-2", "10.30.0.12", 5432, 50, False),
                                          ("pg-vault-3", "10.30.0.13", 5432, 100, True)]),
         "pg-vault-default": ("*", 5436, [("pg-vault-1", "10.30.0.11", 5432, 100, False),
@@ -245,7 +245,7 @@ def test_hand_checked_hba(name, host, kind, expected):
         "pg-shard2-primary": ("*", 5433, [("pg-shard2-2", "10.40.0.32", 6432, 0, False),
                                           ("pg-shard2-1", "10.40.0.31", 6432, 100, False)]),
         "pg-shard2-replica": ("*", 5434, [("pg-shard2-2", "10.40.0.32", 6432, 0, False),
-                                          ("pg-shard2-1", "10.40.0.31", 6432, 100, True)]),
+                                          ("pg-shard2-1", "10.40.0.31", 6432, 100, False)]),
         "pg-shard2-default": ("*", 5436, [("pg-shard2-2", "10.40.0.32", 5432, 0, False),
                                           ("pg-shard2-1", "10.40.0.31", 5432, 100, False)]),
         "pg-shard2-offline": ("*", 5438, [("pg-shard2-2", "10.40.0.32", 5432, 0, True)]),
@@ -256,7 +256,7 @@ def test_hand_checked_services(name, cluster, expected):
     hostvars, groups = ref.load_inventory(os.path.join(FIXTURES, name + ".yml"))
     inv = plan.analyze(hostvars, groups)
     got = {s["name"]: (s["ip"], s["port"], [(v["name"], v["host"], v["port"], v["weight"],
-                                             v["backup"]) for v in s["servers"]])
+                                             v["backup"]) for v in s["servers"] if v["track"] is None])
            for s in plan.cluster_plan(inv, cluster)["services"]}
     assert got == expected
 
