@@ -6,6 +6,8 @@ name beside this one."""
 
 from __future__ import annotations
 
+import json
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
@@ -151,6 +153,21 @@ def pg_pitr_plan(pg_pitr, cluster, pg_data="/pg/data", repo_type="posix"):
         _fail(exc, "pg_pitr of %s" % cluster)
 
 
+def pg_pitr_source(infos, plan, leader=None, shared=False, now=0, archive_current=False):
+    """Which member's repository can take the cluster to the plan's target:
+    ``{"member": name or None, "reaches": {member: reach}}`` from each
+    member's ``pgbackrest info --output=json`` text or parsed list."""
+    reaches = {}
+    for member, text in (infos or {}).items():
+        try:
+            data = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            data = None
+        reaches[member] = pitr_mod.reach(data, plan or {}, now=int(now),
+                                         archive_current=bool(archive_current))
+    return {"member": pitr_mod.choose_member(reaches, leader, bool(shared)), "reaches": reaches}
+
+
 def pg_pitr_start_options(controldata, parameters, port=5432):
     """``pg_ctl -o`` options that start a restored data directory outside
     Patroni (local socket only, hot standby settings high enough)."""
@@ -187,6 +204,7 @@ class FilterModule:
             "pg_patroni_problems": pg_patroni_problems,
             "pg_pitr_plan": pg_pitr_plan,
             "pg_pitr_start_options": pg_pitr_start_options,
+            "pg_pitr_source": pg_pitr_source,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,

@@ -50,7 +50,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 )
 
 __all__ = ["TARGET_KEYS", "KEYS", "ACTIONS", "RECOVERY_PARAMETERS",
-           "check_pitr", "pitr_plan"]
+           "check_pitr", "pitr_plan", "reach", "choose_member", "lsn_int"]
 
 #: Keys that name a recovery target, in the order they are reported.
 TARGET_KEYS = ("time", "name", "lsn", "xid")
@@ -229,9 +229,10 @@ def pitr_plan(pitr: Any, *, cluster: str, pg_data: str,
 
     Raises :class:`ModelError` listing every problem. The plan holds
     ``stanza`` (whose backups), ``target_type``, ``target``, ``action``,
-    ``resume``, ``restore_argv`` (the ``pgbackrest restore`` command; it
-    always runs with ``--delta``, which rewrites only the files that
-    differ), ``reset_parameters`` and ``summary``.
+    ``resume``, ``set``, ``restore_argv`` (the ``pgbackrest restore``
+    command, into an empty data directory: the playbook keeps the current
+    one beside it until the recovery is checked), ``reset_parameters`` and
+    ``summary``.
     """
     problems = check_pitr(pitr, cluster=cluster, repo_type=repo_type)
     if problems:
@@ -245,7 +246,7 @@ def pitr_plan(pitr: Any, *, cluster: str, pg_data: str,
     action = pitr.get("action", "promote")
 
     argv = ["pgbackrest", "--stanza=%s" % stanza, "--pg1-path=%s" % pg_data,
-            "--delta", "--type=%s" % ttype]
+            "--type=%s" % ttype]
     if target is not None:
         argv.append("--target=%s" % target)
     if ttype != "default":
@@ -285,6 +286,7 @@ def pitr_plan(pitr: Any, *, cluster: str, pg_data: str,
         "target": target,
         "action": action,
         "resume": resume,
+        "set": pitr.get("set"),
         "restore_argv": argv,
         "reset_parameters": list(RECOVERY_PARAMETERS),
         "summary": summary,
@@ -332,3 +334,105 @@ def start_options(controldata: str, parameters: Mapping[str, Any],
         if values:
             opts.append("-c %s=%d" % (name, max(values)))
     return " ".join(opts)
+
+
+# ------------------------------------------------- can the repository reach it
+
+def lsn_int(text: str) -> Optional[int]:
+    """``0/3000050`` as an integer, None when it is not an LSN."""
+    if not isinstance(text, str) or not _LSN.match(text):
+        return None
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def _utc(epoch: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def reach(info: Any, plan: Mapping[str, Any], *, now: int,
+          archive_current: bool) -> Dict[str, Any]:
+    """Whether one repository can take the cluster to ``plan``'s target.
+
+    ``info`` is ``pgbackrest info --output=json`` of the plan's stanza
+    there (the list pgBackRest prints, or its first element);
+    ``archive_current`` tells whether ``pgbackrest check`` on the live
+    leader just succeeded against that repository (its WAL is archived up to
+    now, so any time up to ``now``, epoch seconds, is within the archive).
+
+    Returns ``{"ok", "reason", "oldest", "newest", "backups", "size"}``: the
+    oldest point a recovery can stop at (the end of the oldest backup set:
+    a restore is consistent only from there), the newest it is known to
+    reach, as text for the messages, the number of usable backup sets and
+    the size of the largest (what a restore writes at most). Targets the repository cannot tell about (a restore point name, an
+    xid) are accepted once a backup set exists; a restore that then fails
+    is undone by the playbook.
+    """
+    stanza = info[0] if isinstance(info, list) and info else info
+    if not isinstance(stanza, Mapping):
+        return {"ok": False, "reason": "pgbackrest info gave no stanza", "oldest": None,
+                "newest": None, "backups": 0}
+    backups = [b for b in stanza.get("backup") or [] if isinstance(b, Mapping)
+               and not b.get("error") and isinstance((b.get("timestamp") or {}).get("stop"), int)]
+    status = (stanza.get("status") or {}).get("message", "")
+    if not backups:
+        return {"ok": False, "oldest": None, "newest": None, "backups": 0,
+                "reason": "the repository holds no backup set of stanza %s (%s)"
+                          % (stanza.get("name", plan.get("stanza")), status or "no backup")}
+    backups.sort(key=lambda b: b["timestamp"]["stop"])
+    first, last = backups[0], backups[-1]
+    oldest_t = first["timestamp"]["stop"]
+    newest_t = now if archive_current else last["timestamp"]["stop"]
+    archive_max = max((a.get("max") or "" for a in stanza.get("archive") or [] if isinstance(a, Mapping)),
+                      default="")
+    out = {"ok": True, "reason": "", "backups": len(backups),
+           # bytes a restore writes at most (the largest backup set)
+           "size": max(int((b.get("info") or {}).get("size") or 0) for b in backups),
+           "oldest": "%s (end of backup %s)" % (_utc(oldest_t), first["label"]),
+           "newest": ("%s (now: the leader's WAL is archived)" % _utc(now) if archive_current
+                      else "%s (end of backup %s; archived WAL up to segment %s may reach further)"
+                      % (_utc(newest_t), last["label"], archive_max or "-"))}
+    ttype, target = plan.get("target_type"), plan.get("target")
+    if plan.get("set"):
+        labels = [b["label"] for b in backups]
+        if plan["set"] not in labels:
+            out.update(ok=False, reason="backup set %s is not in the repository (it holds %s)"
+                       % (plan["set"], ", ".join(labels)))
+            return out
+    if ttype == "time":
+        when = _parse_time(target or "")
+        if when is None:
+            out.update(ok=False, reason="the target time %r cannot be read" % (target,))
+            return out
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        epoch = int(when.timestamp())
+        if epoch < oldest_t:
+            out.update(ok=False, reason="the target %s is older than every backup set: the oldest "
+                                        "recovery point is %s" % (_utc(epoch), out["oldest"]))
+        elif epoch > newest_t:
+            out.update(ok=False, reason="the target %s is after %s, the newest point the "
+                                        "repository is known to reach" % (_utc(epoch), out["newest"]))
+    elif ttype == "lsn":
+        want = lsn_int(target or "")
+        oldest_lsn = lsn_int((first.get("lsn") or {}).get("stop", ""))
+        if want is not None and oldest_lsn is not None and want < oldest_lsn:
+            out.update(ok=False, reason="the target LSN %s is before the end of the oldest backup set "
+                                        "(%s at %s)" % (target, first["lsn"]["stop"], first["label"]))
+    return out
+
+
+def choose_member(reaches: Mapping[str, Mapping[str, Any]], leader: Optional[str],
+                  shared: bool) -> Optional[str]:
+    """The member whose repository can take the cluster to the target: the
+    live leader when its repository can (or the repository is shared by
+    every member, ``shared``: S3, a repository host), else, with
+    repositories of their own (``local``), the member whose repository
+    reaches it with the newest backup; None when none can."""
+    if shared:
+        any_reach = next(iter(reaches.values()), None)
+        return leader if any_reach and any_reach["ok"] else None
+    if leader in reaches and reaches[leader]["ok"]:
+        return leader
+    able = sorted((m for m, r in reaches.items() if r["ok"]), key=lambda m: (-reaches[m]["backups"], m))
+    return able[0] if able else None

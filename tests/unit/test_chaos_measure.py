@@ -172,18 +172,23 @@ def test_a_writer_session_refused_as_read_only_at_once_landed_on_the_wrong_role(
     refusal = psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction")
     lost = psycopg.OperationalError("server closed the connection unexpectedly")
     # a session lasts until an error ends it
-    rec = drive(loadgen.Writer("host=x"), [[refusal], [None, None, lost], [None, refusal]])
+    rec = drive(loadgen.Writer("host=x target_session_attrs=read-write"),
+                [[refusal], [None, None, lost], [None, refusal]])
     # three sessions: the first refused its first write (wrong role); the
     # third was refused later (a demotion under it), which is an error only
     assert (rec["sessions"], len(rec["wrong_sessions"]), len(rec["errors"]), len(rec["acks"])) == (3, 1, 3, 3)
     assert rec["acked_ids"] == [2, 3, 5]   # ids 1, 4 and 6 failed and are never reused
+    # a client that asks libpq for no role (one address, the VIP): errors only
+    plain = drive(loadgen.Writer("host=x"), [[refusal], [None, lost]])
+    assert (plain["sessions"], len(plain["wrong_sessions"]), len(plain["errors"])) == (2, 0, 2)
 
 
 def test_a_standby_reader_counts_sessions_that_start_on_the_primary():
     import loadgen
     import psycopg
     lost = psycopg.OperationalError("server closed the connection unexpectedly")
-    rec = drive(loadgen.StandbyReader("host=x"), [[True, True, False, lost], [False, False, lost], [True]])
+    rec = drive(loadgen.StandbyReader("host=x target_session_attrs=standby"),
+                [[True, True, False, lost], [False, False, lost], [True]])
     # session 2 started on the primary: wrong role; session 1 saw its server
     # promoted under it (two reads on the primary in all)
     assert (rec["sessions"], len(rec["wrong_sessions"]), rec["reads_on_primary"]) == (3, 1, 3)

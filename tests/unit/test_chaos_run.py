@@ -114,3 +114,13 @@ def test_a_run_that_stops_half_way_fails_its_scenario_and_is_not_retried(monkeyp
     assert result["failed_targets"] == ["not measured: chaos: 'podman exec x pkill -KILL -x haproxy' failed (1): "]
     assert result["write_outage_s"] is None and result["clients"] == {}
     assert not run.time_only(result["failed_targets"])
+
+
+def test_one_client_may_have_its_own_bound():
+    result = {"clients": {"a": {"write_outage_s": 6.0}, "b": {"write_outage_s": 6.0}}}
+    targets = {"write_outage_s": 5, "write_outage_s[b]": 8}
+    assert run.missed(result, targets) == ["write_outage_s[a] 6.0 > 5"]
+    assert run.missed(result, targets, 1.5) == []
+    conf = {"clients": {"a": {"kind": "write", "dsn": "host=a"}, "b": {"kind": "write", "dsn": "host=b"}},
+            "scenarios": {"s": {"targets": {"write_outage_s[b]": 8, "write_outage_s[c]": 8}}}}
+    assert [p.split(":")[0] for p in run.check_config(conf)] == ["scenarios.s.targets.write_outage_s[c]"]

@@ -97,6 +97,18 @@ class Loop(threading.Thread):
         raised) shows that the session landed on the wrong role."""
         return False
 
+    @property
+    def asks_role(self) -> bool:
+        """Whether the client asks libpq for a role (``target_session_attrs``
+        other than ``any``): only then is a session on the wrong role the
+        client library's or the pooler's fault; a client without it (one
+        address, the VIP) can land on a primary that is briefly read-only
+        (Patroni 3.0.2 restarts a crashed primary as a standby, then
+        promotes it), which counts as errors, not as a wrong role."""
+        attrs = [part.split("=", 1)[1] for part in self.dsn.split()
+                 if part.startswith("target_session_attrs=")]
+        return bool(attrs) and attrs[0] != "any"
+
     def keeps_connection(self, exc: Exception) -> bool:
         """Whether the connection survives ``exc``: a client of a service
         reconnects after any failure (a new connection is what finds the new
@@ -116,13 +128,13 @@ class Loop(threading.Thread):
                 value = self.once(self.conn)
                 now = time.monotonic()
                 self.acks.append((now, value))
-                if self._first and self.wrong_role(value, None):
+                if self._first and self.asks_role and self.wrong_role(value, None):
                     self.wrong_sessions.append(now)
                 self._first = False
             except Exception as exc:  # every failure is a data point
                 now = time.monotonic()
                 self.errors.append((now, type(exc).__name__ + ": " + str(exc).strip()[:200]))
-                if self._first and self.conn is not None and self.wrong_role(None, exc):
+                if self._first and self.conn is not None and self.asks_role and self.wrong_role(None, exc):
                     self.wrong_sessions.append(now)
                 self._first = False
                 if self.conn is not None and not self.keeps_connection(exc):

@@ -29,8 +29,9 @@ sends ``RECONNECT`` to pgbouncer's admin console (unix socket, the
 ``pgbouncer`` database, peer authentication) when
 
 * it starts (it cannot know what pgbouncer cached before),
-* its connection to PostgreSQL had to be opened again (PostgreSQL restarted:
-  a crash, a demotion, a PITR, a standby promotion by restart), or
+* its connection to PostgreSQL breaks (PostgreSQL stopped or crashed: a
+  crashed primary comes back as a standby first), and again once it could
+  be opened again (a restart, a demotion, a PITR), or
 * either value changed since the last ``RECONNECT`` (a promotion).
 
 A ``RECONNECT`` that fails (pgbouncer down or refusing) is retried at the
@@ -142,13 +143,25 @@ class Watch:
 
     def step(self) -> Optional[str]:
         """One round; returns the reason of a RECONNECT that was sent."""
+        had_connection = self.pg is not None
         role, reopened = self.read_role()
         if role is None:
+            if had_connection:
+                # PostgreSQL went away (a crash, a demotion, a stop): drop
+                # what pgbouncer cached now, so that the first server login
+                # after the restart records the role it restarts in (a
+                # crashed primary restarts as a standby before Patroni
+                # promotes it again) instead of the one from before
+                return self._reconnect("PostgreSQL went away", None)
             return None
         reason = reset_reason(self.synced, role, reopened)
         if reason is None and not self.failed_reset:
             return None
-        reason = reason or "retrying the last reset"
+        return self._reconnect(reason or "retrying the last reset", role)
+
+    def _reconnect(self, reason: str, role: Optional[Role]) -> Optional[str]:
+        """Send RECONNECT; on success remember ``role`` as what pgbouncer
+        will now learn (None: whatever PostgreSQL comes back as)."""
         error = self.reconnect_pgbouncer()
         if error is not None:
             if not self.failed_reset:
@@ -157,7 +170,7 @@ class Watch:
             return None
         self.failed_reset = False
         self.synced = role
-        self.log("RECONNECT sent: %s (%s)" % (reason, describe(role)))
+        self.log("RECONNECT sent: %s%s" % (reason, " (%s)" % describe(role) if role else ""))
         return reason
 
 

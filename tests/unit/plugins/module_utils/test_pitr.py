@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from ansible_collections.pigpen.pgsql.plugins.module_utils import pitr
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import ModelError
 
-BASE = ["pgbackrest", "--stanza=pg-test", "--pg1-path=/pg/data", "--delta"]
+BASE = ["pgbackrest", "--stanza=pg-test", "--pg1-path=/pg/data"]
 
 
 def plan(p, **kw):
@@ -137,7 +137,8 @@ def test_valid_targets_give_one_restore_command(target, action, exclusive):
         p["exclusive"] = exclusive
     out = plan(p)
     argv = out["restore_argv"]
-    assert argv[:4] == BASE and argv[-1] == "restore"
+    assert argv[:3] == BASE and argv[-1] == "restore"
+    assert "--delta" not in argv  # into an empty directory: the old one is kept beside it
     assert len([a for a in argv if a.startswith("--type=")]) == 1
     # the target reaches pgBackRest unchanged, and only with its type
     if out["target"] is not None:
@@ -185,3 +186,95 @@ def test_start_options_never_go_below_either_side(recorded, configured):
                 .replace("-c ", "").split())
     for name in set(recorded) | set(configured):
         assert int(opts[name]) == max(x[name] for x in (recorded, configured) if name in x)
+
+
+# ---- can the repository reach the target (before anything stops) ---------
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "roles", "fixtures")
+
+
+def info(name):
+    with open(os.path.join(FIXTURES, "pgbackrest-2.45-info-%s.json" % name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# the fixture's backup sets end at 1795307904 (full, 2026-11-22 00:38:24+00),
+# 1795307907 (incr) and 1795307909 (diff, 00:38:29); "now" below is an hour on
+NOW = 1795307909 + 3600
+
+
+def plan_of(**pg_pitr):
+    return pitr.pitr_plan(pg_pitr, cluster="pg-sample", pg_data="/pg/data")
+
+
+@pytest.mark.parametrize("pg_pitr,current,ok,reason", [
+    ({"time": "2026-11-22 00:50:00+00"}, True, True, ""),
+    # older than every backup set: refused, whatever the archive
+    ({"time": "2026-11-22 00:38:00+00"}, True, False,
+     "the target 2026-11-22 00:38:00+00 is older than every backup set: the oldest recovery point is "
+     "2026-11-22 00:38:24+00 (end of backup 20261122-003822F)"),
+    # after the newest backup while the leader's archive is not known current
+    ({"time": "2026-11-22 00:50:00+00"}, False, False,
+     "the target 2026-11-22 00:50:00+00 is after 2026-11-22 00:38:29+00 (end of backup "
+     "20261122-003822F_20261122-003828D; archived WAL up to segment 000000010000000000000007 may reach "
+     "further), the newest point the repository is known to reach"),
+    ({"time": "2026-11-22 00:38:25+00"}, False, True, ""),
+    # in the future
+    ({"time": "2026-11-22 02:00:00+00"}, True, False,
+     "the target 2026-11-22 02:00:00+00 is after 2026-11-22 01:38:29+00 (now: the leader's WAL is "
+     "archived), the newest point the repository is known to reach"),
+    ({"lsn": "0/2000000"}, True, False,
+     "the target LSN 0/2000000 is before the end of the oldest backup set (0/3000050 at 20261122-003822F)"),
+    ({"lsn": "0/6000000"}, True, True, ""),
+    ({"set": "20261122-003822F"}, True, True, ""),
+    ({"set": "20261121-003822F"}, True, False,
+     "backup set 20261121-003822F is not in the repository (it holds 20261122-003822F, "
+     "20261122-003822F_20261122-003825I, 20261122-003822F_20261122-003828D)"),
+    ({"name": "before-upgrade"}, False, True, ""),   # a repository cannot tell: the restore will
+    ({}, False, True, ""),
+    ({"type": "immediate"}, False, True, ""),
+])
+def test_reach_with_backups(pg_pitr, current, ok, reason):
+    got = pitr.reach(info("backups"), plan_of(**pg_pitr), now=NOW, archive_current=current)
+    assert (got["ok"], got["reason"]) == (ok, reason)
+    assert got["oldest"] == "2026-11-22 00:38:24+00 (end of backup 20261122-003822F)"
+    assert got["backups"] == 3
+
+
+@pytest.mark.parametrize("fixture", ["nobackup", "missing"])
+def test_reach_refuses_a_repository_without_backup_sets(fixture):
+    got = pitr.reach(info(fixture), plan_of(type="immediate"), now=NOW, archive_current=True)
+    assert not got["ok"] and got["backups"] == 0
+    assert got["reason"].startswith("the repository holds no backup set of stanza ")
+    assert not pitr.reach([], plan_of(), now=NOW, archive_current=True)["ok"]
+
+
+def test_choose_member():
+    yes = {"ok": True, "backups": 3}
+    no = {"ok": False, "backups": 0}
+    more = {"ok": True, "backups": 5}
+    # the leader when it can
+    assert pitr.choose_member({"a": yes, "b": more}, "a", shared=False) == "a"
+    # with repositories of their own: the member whose repository reaches it
+    assert pitr.choose_member({"a": no, "b": yes, "c": more}, "a", shared=False) == "c"
+    assert pitr.choose_member({"a": no, "b": no}, "a", shared=False) is None
+    # a shared repository: always the leader, or nobody
+    assert pitr.choose_member({"a": yes}, "a", shared=True) == "a"
+    assert pitr.choose_member({"a": no}, "a", shared=True) is None
+
+
+@given(st.integers(min_value=1795307000, max_value=1795320000), st.booleans())
+def test_a_time_target_is_reachable_exactly_between_oldest_and_newest(epoch, current):
+    when = pitr._utc(epoch)
+    got = pitr.reach(info("backups"), plan_of(time=when), now=NOW, archive_current=current)
+    newest = NOW if current else 1795307909
+    assert got["ok"] == (1795307904 <= epoch <= newest)
+
+
+def test_lsn_int():
+    assert pitr.lsn_int("0/3000050") == 0x3000050
+    assert pitr.lsn_int("1/0") == 1 << 32
+    assert pitr.lsn_int("x/1") is None and pitr.lsn_int(None) is None

@@ -1,0 +1,153 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""roles/pgbouncer/files/pgbouncer_watch.py: when pgbouncer must forget the
+role it announces (hand-checked table, a property over role histories) and
+the rounds of the watcher against stand-ins for PostgreSQL and the admin
+console. Against real PostgreSQL, Patroni and pgbouncer the program runs in
+Molecule ha (molecule/ha/failovers.yml asks every member's pgbouncer with
+libpq session attributes after two failovers) and in the chaos suite."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+from hypothesis import given, strategies as st
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
+                                       "roles", "pgbouncer", "files", "pgbouncer_watch.py"))
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("pgbouncer_watch", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+watch = _load()
+Role = watch.Role
+PRIMARY = Role(False, "off", "t0")
+STANDBY = Role(True, "off", "t0")
+
+
+@pytest.mark.parametrize("synced,now,reopened,reason", [
+    (None, PRIMARY, True, "first look at this server"),
+    (PRIMARY, PRIMARY, False, None),
+    (STANDBY, PRIMARY, False, "promoted"),
+    (PRIMARY, STANDBY, False, "now a standby"),
+    (PRIMARY, Role(False, "on", "t0"), False, "default_transaction_read_only is now on"),
+    (PRIMARY, Role(False, "off", "t1"), False, "PostgreSQL restarted"),
+    (PRIMARY, PRIMARY, True, "the connection to PostgreSQL was lost"),
+])
+def test_reset_reason(synced, now, reopened, reason):
+    assert watch.reset_reason(synced, now, reopened) == reason
+
+
+class Postgres:
+    """Answers the role query with the next of ``answers`` (a Role, or None
+    for a server that is gone)."""
+
+    def __init__(self, answers):
+        self.answers = answers  # shared with the test: each answer is used once
+        self.closed = False
+
+    def cursor(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, query):
+        self.current = self.answers.pop(0)
+        if self.current is None:
+            raise OSError("server closed the connection unexpectedly")
+
+    def fetchone(self):
+        role = self.current
+        return (role.in_recovery, role.read_only, role.started)
+
+    def close(self):
+        self.closed = True
+
+
+class Console(Postgres):
+    def __init__(self, sent, fail=False):
+        super().__init__([])
+        self.sent, self.fail = sent, fail
+
+    def execute(self, query):
+        if self.fail:
+            raise OSError("pgbouncer is not running")
+        self.sent.append(query)
+
+
+def run(history, console_fails=()):
+    """Rounds of a watcher over ``history`` (one answer per round: a Role,
+    or None while PostgreSQL is down); returns the reasons sent per round."""
+    sent, logs, out = [], [], []
+    pending = list(history)
+    state = {"round": 0}
+
+    def connect(kind):
+        if kind == "pgbouncer":
+            return Console(sent, fail=state["round"] in console_fails)
+        if pending and pending[0] is None:
+            pending.pop(0)
+            raise OSError("connection refused")
+        return Postgres(pending)
+
+    w = watch.Watch(connect, logs.append)
+    while pending:
+        out.append(w.step())
+        state["round"] += 1
+    return out, sent
+
+
+def test_a_failover_as_the_watcher_sees_it():
+    restarted = Role(True, "off", "t1")
+    reasons, sent = run([STANDBY, STANDBY, PRIMARY, PRIMARY])
+    assert reasons == ["first look at this server", None, "promoted", None]
+    assert sent == ["RECONNECT"] * 2
+    # the primary crashes, comes back as a standby, is promoted
+    reasons, _ = run([PRIMARY, None, None, restarted, Role(False, "off", "t1")])
+    assert reasons == ["first look at this server", "PostgreSQL went away", None,
+                       "first look at this server", "promoted"]
+
+
+def test_a_reset_that_fails_is_sent_again():
+    reasons, sent = run([STANDBY, PRIMARY, PRIMARY, PRIMARY], console_fails={1})
+    assert reasons == ["first look at this server", None, "promoted", None]
+    assert sent == ["RECONNECT", "RECONNECT"]
+
+
+ROLES = st.sampled_from([STANDBY, PRIMARY, Role(True, "off", "t1"), Role(False, "off", "t1"),
+                         Role(False, "on", "t1"), None])
+
+
+@given(st.lists(ROLES, min_size=1, max_size=12))
+def test_pgbouncer_never_keeps_a_role_older_than_the_last_change(history):
+    """After every round in which PostgreSQL answered, what pgbouncer was
+    last reset for is the role just read: it cannot announce a stale one."""
+    sent, logs = [], []
+    pending = list(history)
+
+    def connect(kind):
+        if kind == "pgbouncer":
+            return Console(sent)
+        if pending and pending[0] is None:
+            pending.pop(0)
+            raise OSError("connection refused")
+        return Postgres(pending)
+
+    w = watch.Watch(connect, logs.append)
+    while pending:
+        answer = pending[0]
+        w.step()
+        if answer is not None:
+            assert w.synced == answer
