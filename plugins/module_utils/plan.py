@@ -38,6 +38,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
     Problem,
+    mask_secrets,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Cluster,
@@ -180,8 +181,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                 problem(m.host, var,
                         "(hidden)" if secret else m.vars.get(var),
                         "differs from %s's value %s; it is a cluster-wide "
-                        "setting" % (first.host,
-                                     "(hidden)" if secret else _short(ref)),
+                        "setting" % (first.host, "(hidden)" if secret
+                                     else _short(mask_secrets(ref))),
                         "set %s once in the group vars of %s" % (var, name))
                 break
 
