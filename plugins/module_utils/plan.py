@@ -27,6 +27,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     hba as hba_mod,
     objects,
     pigsty as pigsty_mod,
+    safety,
     services as svc_mod,
     tuning as tuning_mod,
 )
@@ -102,6 +103,7 @@ def problems(inv: Inventory) -> List[Problem]:
                                              inv.groups))
         found.extend(_check_addresses(inv))
         found.extend(_check_etcd(inv))
+        found.extend(safety.problems(inv))
         return ModelError(found).problems if found else []
 
 
@@ -868,6 +870,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
     for host in members:
         out[host] = {}
         read(host, MODEL_VARS, out[host])
+        read(host, safety.SAFETY_VARS, out[host])
         read_facts(host, out[host])
         read_pigsty(host, out[host])
     # The fields that selectors read, per cluster (from its first member).
@@ -891,8 +894,16 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
     for group in ("infra", "etcd"):
         for host in groups.get(group, ()):
             out.setdefault(host, {})
-            read(host, ("ansible_host", "etcd_seq", "etcd_port",
-                        "etcd_cluster"), out[host])
+            read(host, safety.NODE_VARS, out[host])
+    # Every other host: its address, cluster and VIP, for the collisions
+    # across the whole inventory (safety.py). A value that cannot be read
+    # is not this validation's business.
+    for host in all_hosts:
+        if host not in out and host in hostvars:
+            out[host] = {}
+            before = len(errors)
+            read(host, safety.OTHER_VARS, out[host])
+            del errors[before:]
     keep = ("all", "infra", "etcd", *sorted(wanted_hashable))
     plain_groups = {g: list(groups[g]) for g in keep if g in groups}
     for host in members:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, safety
 from inv import build, cluster, pg_test, sandbox
 
 
@@ -156,10 +156,14 @@ def test_snapshot_reads_only_model_vars_and_selector_fields():
     assert snap["errors"] == []
     assert snap["clusters"] == ["pg-test"]
     assert sorted(snap["hostvars"]) == ["10.10.10.10", "10.10.10.11", "10.10.10.12",
-                                        "10.10.10.13"]
+                                        "10.10.10.13", "10.10.10.50"]
+    # of the other hosts, only the address, cluster and VIP (for the
+    # inventory-wide collisions, safety.py)
+    assert snap["hostvars"]["10.10.10.50"] == {}
     assert snap["hostvars"]["10.10.10.11"]["rack"] == "a"
     assert "secret_of_other_module" not in log and "minio_thing" not in log
-    assert set(log) <= set(plan.MODEL_VARS) | {"rack"}
+    assert set(log) <= set(plan.MODEL_VARS) | set(safety.SAFETY_VARS) | set(
+        safety.NODE_VARS) | set(safety.OTHER_VARS) | {"rack"}
     inv = plan.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
     assert plan.problems(inv) == []
 
