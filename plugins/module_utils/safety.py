@@ -23,7 +23,9 @@ function of its own:
 * :func:`password_problems`: secrets that would break the files they are
   written into;
 * :func:`sandbox_password_problems`: the public sandbox passwords outside
-  the sandbox (called by the ``pg_validate`` action, see its docs).
+  the sandbox, refused unless the inventory sets ``pigpen_sandbox: true``
+  (called by the ``pg_validate`` action only, so that the model's own tests
+  and the plans need no passwords).
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ import functools
 import ipaddress
 import posixpath
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    configs as configs_mod,
+)
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
     SANDBOX_PASSWORDS,
@@ -773,19 +778,30 @@ def password_problems(cluster: Cluster) -> List[Problem]:
 SANDBOX_SWITCH = "pigpen_sandbox"
 
 
-def sandbox_password_problems(inv: Inventory,
-                              repo_defaults: Iterable[str] = ()
-                              ) -> List[Problem]:
-    """The public sandbox passwords, unset or as published, on hosts that
-    do not say ``pigpen_sandbox: true``: refused, naming each variable once
-    with the clusters that use it. ``repo_defaults``: lines naming
-    repository secrets still at their public default, per cluster, as
-    ``(cluster, text)`` pairs (configs.secret_warnings)."""
+def _sandbox(hvars: Mapping[str, Any]) -> bool:
+    """``pigpen_sandbox`` is on: true, or a true word as ``-e
+    pigpen_sandbox=true`` gives it."""
+    value = hvars.get(SANDBOX_SWITCH)
+    return value is True or (isinstance(value, str) and
+                             value.lower() in ("true", "yes", "on", "1"))
+
+
+def sandbox_password_problems(inv: Inventory) -> List[Problem]:
+    """The public sandbox passwords, unset or as published, and the public
+    secrets of the default object store repository, on hosts that do not
+    say ``pigpen_sandbox: true``: refused, naming each variable once with
+    the clusters that use it and the setting to change."""
     hits: Dict[str, List[str]] = {}
+
+    def hit(var, cluster):
+        where = hits.setdefault(var, [])
+        if cluster not in where:
+            where.append(cluster)
+
     etcd_auth = all(m.vars.get("etcd_auth") is not False for m in inv.etcd)
     for cluster in inv.clusters.values():
         for member in cluster.members:
-            if member.vars.get(SANDBOX_SWITCH) is True:
+            if _sandbox(member.vars):
                 continue
             for var, public in SANDBOX_PASSWORDS.items():
                 if var in ("pg_etcd_password", "etcd_root_password") and \
@@ -793,34 +809,41 @@ def sandbox_password_problems(inv: Inventory,
                     continue
                 value = member.vars.get(var)
                 if value is None or value == public:
-                    where = hits.setdefault(var, [])
-                    if cluster.name not in where:
-                        where.append(cluster.name)
+                    hit(var, cluster.name)
+            for line in configs_mod.secret_warnings(member.vars):
+                hit(line.split(" ", 1)[0], cluster.name)
     for m in inv.etcd:
-        if m.vars.get(SANDBOX_SWITCH) is True or not etcd_auth:
+        if _sandbox(m.vars) or not etcd_auth:
             continue
         value = m.vars.get("etcd_root_password")
         if value is None or value == SANDBOX_PASSWORDS["etcd_root_password"]:
-            where = hits.setdefault("etcd_root_password", [])
-            if "etcd" not in where:
-                where.append("etcd")
+            hit("etcd_root_password", "etcd")
     out = []
     for var, names in sorted(hits.items()):
+        public = SANDBOX_PASSWORDS.get(var)
         out.append(Problem(
             ", ".join(names), None, var, HIDDEN,
-            "is unset or the public sandbox default %r, which everyone can "
-            "read in this collection's sources" % SANDBOX_PASSWORDS[var],
+            "is %s, which everyone can read in this collection's sources"
+            % ("unset or the public sandbox default %r" % public if public
+               else "the public default of the object store repository"),
             "set %s to a secret of your own (e.g. in an ansible-vault "
-            "file); for a throwaway test bed only, set %s: true in the "
-            "inventory" % (var, SANDBOX_SWITCH)))
-    for cluster_name, text in repo_defaults:
-        out.append(Problem(cluster_name, None, text.split(" ", 1)[0], HIDDEN,
-                           "is the public default of the object store "
-                           "repository",
-                           "set it to a secret of your own (e.g. in an "
-                           "ansible-vault file); for a throwaway test bed "
-                           "only, set %s: true" % SANDBOX_SWITCH))
+            "file); only for a throwaway test bed, set %s: true in the "
+            "inventory instead" % (var, SANDBOX_SWITCH)))
     return out
+
+
+def empty_etcd_password_warnings(inv: Inventory) -> List[str]:
+    """``pg_etcd_password: ''`` (Pigsty's meaning: the cluster name is the
+    password): accepted, with a warning that it can be guessed."""
+    names = [c.name for c in inv.clusters.values()
+             if any(not _sandbox(m.vars) and
+                    m.vars.get("pg_etcd_password") == "" for m in c.members)]
+    if not names:
+        return []
+    return ["pg_etcd_password is empty in cluster(s) %s: as in Pigsty, each "
+            "cluster's etcd user gets the cluster name as its password, which "
+            "anyone can guess; set a secret value (e.g. in an ansible-vault "
+            "file)" % ", ".join(names)]
 
 
 # ------------------------------------------------------------------ entry

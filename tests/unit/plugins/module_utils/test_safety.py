@@ -256,3 +256,61 @@ def test_other_clusters_vip_seen_under_limit():
     assert [str(p) for p in safety.vip_problems(inv)] == [
         "cluster pg-b: pg_vip_address = '10.10.10.3/24': is also the VIP of cluster pg-test; "
         + VIP_FIX]
+
+
+# ------------------------------------------------------- sandbox passwords
+
+def sandbox_refusals(hostvars, groups):
+    return [str(p) for p in safety.sandbox_password_problems(plan.analyze(hostvars, groups))]
+
+
+def refusal(var, clusters, public):
+    return ("cluster %s: %s = '(hidden)': is %s, which everyone can read in this collection's "
+            "sources; fix: set %s to a secret of your own (e.g. in an ansible-vault file); only "
+            "for a throwaway test bed, set pigpen_sandbox: true in the inventory instead"
+            % (clusters, var, "unset or the public sandbox default %r" % public if public
+               else "the public default of the object store repository", var))
+
+
+OWN_SECRETS = {"pg_replication_password": "R.own.1", "pg_admin_password": "A.own.1",
+               "pg_monitor_password": "M.own.1", "patroni_password": "P.own.1",
+               "haproxy_admin_password": "H.own.1", "pg_etcd_password": "E.own.1",
+               "etcd_root_password": "Root.own.1"}
+
+
+def test_sandbox_passwords_refused_outside_the_sandbox():
+    hostvars, groups = build(pg_meta(), pg_test(pg_admin_password="Own.Secret.1"))
+    assert sandbox_refusals(hostvars, groups) == [
+        refusal("etcd_root_password", "pg-meta, pg-test, etcd", "Etcd.Root"),
+        refusal("haproxy_admin_password", "pg-meta, pg-test", "HAProxy.Admin"),
+        refusal("patroni_password", "pg-meta, pg-test", "Patroni.API"),
+        refusal("pg_admin_password", "pg-meta", "DBUser.DBA"),
+        refusal("pg_etcd_password", "pg-meta, pg-test", "DCS.Patroni"),
+        refusal("pg_monitor_password", "pg-meta, pg-test", "DBUser.Monitor"),
+        refusal("pg_replication_password", "pg-meta, pg-test", "DBUser.Replicator"),
+    ]
+
+
+def test_public_repository_secrets_refused():
+    hostvars, groups = build(pg_test(pgbackrest_method="minio"), common=OWN_SECRETS)
+    assert sandbox_refusals(hostvars, groups) == [
+        refusal("pgbackrest_repo.minio.cipher_pass", "pg-test", None),
+        refusal("pgbackrest_repo.minio.s3_key_secret", "pg-test", None)]
+
+
+def test_own_secrets_or_the_switch_are_accepted():
+    assert sandbox_refusals(*build(pg_test(), common=OWN_SECRETS)) == []
+    assert sandbox_refusals(*sandbox()) == []
+    # without etcd authentication, the etcd passwords are not used
+    no_auth = dict(OWN_SECRETS, etcd_auth=False)
+    del no_auth["pg_etcd_password"], no_auth["etcd_root_password"]
+    assert sandbox_refusals(*build(pg_test(), common=no_auth)) == []
+
+
+def test_empty_etcd_password_is_a_warning():
+    inv = plan.analyze(*build(pg_test(), common=dict(OWN_SECRETS, pg_etcd_password="")))
+    assert safety.sandbox_password_problems(inv) == []
+    assert safety.empty_etcd_password_warnings(inv) == [
+        "pg_etcd_password is empty in cluster(s) pg-test: as in Pigsty, each cluster's etcd user "
+        "gets the cluster name as its password, which anyone can guess; set a secret value "
+        "(e.g. in an ansible-vault file)"]
