@@ -734,40 +734,39 @@ _PASSWORD_FILES = {
 
 
 def password_problems(cluster: Cluster) -> List[Problem]:
-    """System secrets that would break the files they are written into."""
+    """System secrets that would break the files they are written into
+    (checked on every member: a host may set its own)."""
     out: List[Problem] = []
     for var, (bad, where) in _PASSWORD_FILES.items():
-        value = cluster.setting(var)
-        if value is None or (isinstance(value, str) and "{{" in value):
-            continue
-        if not isinstance(value, str) or not value:
-            out.append(Problem(cluster.name, None, var, HIDDEN,
-                               "is not a non-empty string",
-                               "quote the password (from an ansible-vault "
-                               "file)"))
-            continue
-        if _CONTROL.search(value):
-            out.append(Problem(
-                cluster.name, None, var, HIDDEN,
-                "holds a line break or another control character, which "
-                "splits the line of the files it is written into (Patroni's "
-                "configuration and pgpass, the exporters' environment files)",
-                "use printable characters only"))
-        elif bad and any(c in value for c in bad):
-            shown = ", ".join(repr(c) for c in bad if c in value)
-            out.append(Problem(
-                cluster.name, None, var, HIDDEN,
-                "holds %s, which breaks %s" % (shown, where),
-                "use a password without %s" % " ".join(
-                    repr(c) for c in bad)))
-    user = cluster.setting("haproxy_admin_username")
-    if isinstance(user, str) and (not user or any(
-            c in user for c in ":#'\"\\") or _CONTROL.search(user)
-                                  or " " in user):
-        out.append(Problem(cluster.name, None, "haproxy_admin_username", user,
-                           "is not a user name haproxy.cfg's 'stats auth "
-                           "user:password' line can hold",
-                           "use letters, digits, - and _"))
+        for host, value in _per_value(cluster, var, None):
+            if value is None or (isinstance(value, str) and "{{" in value):
+                continue
+            if not isinstance(value, str) or not value:
+                out.append(Problem(cluster.name, host, var, HIDDEN,
+                                   "is not a non-empty string",
+                                   "quote the password (from an ansible-vault "
+                                   "file)"))
+            elif _CONTROL.search(value):
+                out.append(Problem(
+                    cluster.name, host, var, HIDDEN,
+                    "holds a line break or another control character, which "
+                    "splits the line of the files it is written into "
+                    "(Patroni's configuration and pgpass, the exporters' "
+                    "environment files)", "use printable characters only"))
+            elif bad and any(c in value for c in bad):
+                shown = ", ".join(repr(c) for c in bad if c in value)
+                out.append(Problem(
+                    cluster.name, host, var, HIDDEN,
+                    "holds %s, which breaks %s" % (shown, where),
+                    "use a password without %s" % " ".join(
+                        repr(c) for c in bad)))
+    for host, user in _per_value(cluster, "haproxy_admin_username", None):
+        if isinstance(user, str) and (not user or any(
+                c in user for c in ":#'\"\\ ") or _CONTROL.search(user)):
+            out.append(Problem(cluster.name, host, "haproxy_admin_username",
+                               user, "is not a user name haproxy.cfg's 'stats "
+                               "auth user:password' line can hold",
+                               "use letters, digits, - and _"))
     return out
 
 
