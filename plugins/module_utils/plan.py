@@ -696,7 +696,8 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
         pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
     pgb_rules = member.vars.get("pgb_default_hba_rules")
     if pgb_rules is None:
-        pgb_rules = list(hba_mod.DEFAULT_PGB_HBA_RULES)
+        pgb_rules = list(hba_mod.default_pgb_hba_rules(
+            member.vars.get("pgbouncer_sslmode", "disable") != "disable"))
     node = node_size(member)
     return {
         "identity": member.identity(),

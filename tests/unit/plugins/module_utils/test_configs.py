@@ -343,7 +343,7 @@ def test_patroni_pg_hba_is_the_whole_policy():
     assert boot == [line for line in iplan["pg_hba"]
                     if line and not line.startswith("#")]
     assert boot[0].split() == ["local", "all", "postgres", "ident"]
-    assert ["host", "postgres", "replicator", "10.0.0.0/8",
+    assert ["hostssl", "postgres", "replicator", "10.0.0.0/8",
             "scram-sha-256"] in [line.split() for line in boot]
 
 

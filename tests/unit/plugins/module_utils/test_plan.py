@@ -243,9 +243,9 @@ def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
                        infra=("10.10.10.9", "10.10.10.10", "10.10.10.100"))
     lines = plan.instance_plan(plan.require(plan.analyze(hv, groups)),
                                "10.10.10.12")["pg_hba"]
-    at = lines.index("# 400 monitor from infra hosts with password [common]")
+    at = lines.index("# 400 monitor from infra hosts over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
         "10.10.10.10/32", "10.10.10.100/32", "10.10.10.9/32"]
-    at = lines.index("# 250 replicator replication from intranet [common]")
+    at = lines.index("# 250 replicator replication from intranet over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
         "10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]
