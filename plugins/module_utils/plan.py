@@ -22,6 +22,7 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    access,
     configs as configs_mod,
     ha as ha_mod,
     hba as hba_mod,
@@ -625,7 +626,9 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         # parameters Patroni applies cluster-wide, agreed between members
         "tuning": tuning_mod.cluster_settings(
             member_tuning(cluster, m) for m in cluster.members),
-        "services": svc_mod.build_services(cluster, plan["server_options"]),
+        "services": access.add_sources(
+            svc_mod.build_services(cluster, plan["server_options"]),
+            {m.host: _access_file(inv, cluster, m) for m in cluster.members}),
         "pgbouncer": {
             "users": objects.pgbouncer_users(default_roles, users),
             "databases": objects.pgbouncer_databases(
@@ -684,29 +687,54 @@ def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
             for c in inv.clusters.values()]
 
 
+def member_hba(inv: Inventory, cluster: Cluster, member: Member):
+    """(pg_hba lines, pgbouncer hba lines) of one member, computed once."""
+    files = inv.hba_files.get(member.host)
+    if files is None:
+        ctx = hba_context(inv, cluster, member)
+        pg_rules = member.vars.get("pg_default_hba_rules")
+        if pg_rules is None:
+            pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
+        pgb_rules = member.vars.get("pgb_default_hba_rules")
+        if pgb_rules is None:
+            pgb_rules = list(hba_mod.default_pgb_hba_rules(
+                _pgbouncer_tls(member)))
+        files = inv.hba_files[member.host] = (
+            hba_mod.hba_lines(
+                list(pg_rules) + list(member.get("pg_hba_rules") or []),
+                ctx, "postgres"),
+            hba_mod.hba_lines(
+                list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
+                ctx, "pgbouncer"))
+    return files
+
+
+def _pgbouncer_tls(member: Member) -> bool:
+    return member.vars.get("pgbouncer_sslmode", "disable") != "disable"
+
+
+def _access_file(inv: Inventory, cluster: Cluster, member: Member
+                 ) -> Dict[str, Any]:
+    """What access.add_sources reads of one member."""
+    pg_hba, pgb_hba = member_hba(inv, cluster, member)
+    return {"pg_port": member.get("pg_port"),
+            "pgbouncer_port": member.get("pgbouncer_port"),
+            "pg_hba": pg_hba, "pgb_hba": pgb_hba,
+            "pgb_tls": _pgbouncer_tls(member)}
+
+
 def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     """Everything specific to one instance: identity, HBA, tuning."""
     cluster = inv.cluster_of(host)
     if cluster is None:
         raise KeyError("host %r is not in any PostgreSQL cluster" % host)
     member = cluster.member(host)
-    ctx = hba_context(inv, cluster, member)
-    pg_rules = member.vars.get("pg_default_hba_rules")
-    if pg_rules is None:
-        pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
-    pgb_rules = member.vars.get("pgb_default_hba_rules")
-    if pgb_rules is None:
-        pgb_rules = list(hba_mod.default_pgb_hba_rules(
-            member.vars.get("pgbouncer_sslmode", "disable") != "disable"))
+    pg_hba, pgb_hba = member_hba(inv, cluster, member)
     node = node_size(member)
     return {
         "identity": member.identity(),
-        "pg_hba": hba_mod.hba_lines(
-            list(pg_rules) + list(member.get("pg_hba_rules") or []),
-            ctx, "postgres"),
-        "pgb_hba": hba_mod.hba_lines(
-            list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
-            ctx, "pgbouncer"),
+        "pg_hba": list(pg_hba),
+        "pgb_hba": list(pgb_hba),
         "node": node,
         "tuning": dict(member_tuning(cluster, member)),
     }

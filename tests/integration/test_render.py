@@ -86,6 +86,14 @@ def test_replica_service_fragment(sandbox_render):
         listen pg-test-replica
             bind *:5434
             mode tcp
+            # clients: the networks the servers' HBA rules let in (PostgreSQL and
+            # pgbouncer see this node, not the client: docs/services.md)
+            acl clients src 10.0.0.0/8
+            acl clients src 127.0.0.1/32
+            acl clients src 172.16.0.0/12
+            acl clients src 192.168.0.0/16
+            acl clients src ::1/128
+            tcp-request connection reject unless clients
             maxconn 5000
             balance roundrobin
             option httpchk
