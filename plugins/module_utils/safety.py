@@ -186,8 +186,10 @@ def _per_value(cluster: Cluster, var: str, default: Any
     """(host, value) of a host variable: one entry with host None when
     every member has the same value, else one per member."""
     values = [(m.host, m.vars.get(var, default)) for m in cluster.members]
-    if len({repr(v) for _, v in values}) == 1:
-        return [(None, values[0][1])]
+    first = values[0][1]
+    if all(v is first or (type(v) is type(first) and v == first)
+           for _, v in values):
+        return [(None, first)]
     return values
 
 
@@ -210,6 +212,8 @@ def path_problems(cluster: Cluster) -> List[Problem]:
     out: List[Problem] = []
     name = cluster.name
     for var, default, kind, flags in _PATHS:
+        if not any(var in m.vars for m in cluster.members):
+            continue        # the defaults are safe
         for host, value in _per_value(cluster, var, default):
             if not _is_path(value):
                 continue
@@ -605,37 +609,40 @@ def _port(hvars: Mapping[str, Any], *names: str) -> Any:
 
 def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
     """node -> port -> [(port, what, cluster or None, host, host vars)] of
-    everything that listens there."""
+    everything that listens there (an entry twice is harmless: the same
+    component on one port is never a clash, _covered)."""
     nodes: Dict[str, Dict[int, List[Tuple]]] = {}
 
-    def add(host, hvars, port, what, cluster):
-        if not is_int(port):
-            return
-        node = _host_ip(host, hvars) or host
-        taken = nodes.setdefault(node, {}).setdefault(port, [])
-        for entry in taken:
-            if entry[1] == what and entry[3] == host:
-                return
-        taken.append((port, what, cluster, host, hvars))
+    def node_of(host, hvars):
+        return nodes.setdefault(_host_ip(host, hvars) or host, {})
+
+    def add(ports, host, hvars, port, what, cluster):
+        if is_int(port):
+            ports.setdefault(port, []).append((port, what, cluster, host, hvars))
 
     for cname, cluster in inv.clusters.items():
+        bouncer = cluster.setting("pgbouncer_enabled") is not False
         for m in cluster.members:
             v = m.vars
-            add(m.host, v, _port(v, "pg_port"), "pg_port", cname)
-            add(m.host, v, _port(v, "patroni_port"), "patroni_port", cname)
-            if cluster.setting("pgbouncer_enabled") is not False:
-                add(m.host, v, _port(v, "pgbouncer_port"), "pgbouncer_port",
-                    cname)
+            ports = node_of(m.host, v)
+            add(ports, m.host, v, _port(v, "pg_port"), "pg_port", cname)
+            add(ports, m.host, v, _port(v, "patroni_port"), "patroni_port",
+                cname)
+            if bouncer:
+                add(ports, m.host, v, _port(v, "pgbouncer_port"),
+                    "pgbouncer_port", cname)
             if v.get("haproxy_enabled") is not False:
-                add(m.host, v, _port(v, "haproxy_exporter_port"),
+                add(ports, m.host, v, _port(v, "haproxy_exporter_port"),
                     "haproxy_exporter_port", cname)
             if v.get("exporters_enabled") is not False:
                 for model_name, role_name in _EXPORTER_PORTS:
-                    add(m.host, v, _port(v, role_name, model_name),
+                    add(ports, m.host, v, _port(v, role_name, model_name),
                         role_name if v.get(role_name) is not None
                         else model_name, cname)
-            add(m.host, v, _port(v, "vector_port"), "vector_port", cname)
-            add(m.host, v, _port(v, "ansible_port", "ansible_ssh_port") or 22,
+            add(ports, m.host, v, _port(v, "vector_port"), "vector_port",
+                cname)
+            add(ports, m.host, v,
+                _port(v, "ansible_port", "ansible_ssh_port") or 22,
                 "ansible_port (ssh)", cname)
         provider = cluster.setting("pg_service_provider")
         hosts = list(inv.groups.get(provider) or ()) if provider else \
@@ -644,22 +651,27 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
         services = (list(services) if isinstance(services, list) else []) + \
             (list(cluster.setting("pg_services"))
              if isinstance(cluster.setting("pg_services"), list) else [])
-        for svc in services:
-            if not isinstance(svc, dict) or not is_int(svc.get("port")):
-                continue
-            for host in hosts:
-                add(host, inv.hostvars.get(host) or {}, svc["port"],
-                    "service %s-%s" % (cname, svc.get("name")), cname)
+        for host in hosts:
+            hvars = inv.hostvars.get(host) or {}
+            ports = node_of(host, hvars)
+            for svc in services:
+                if isinstance(svc, dict):
+                    add(ports, host, hvars, svc.get("port"),
+                        "service %s-%s" % (cname, svc.get("name")), cname)
     for m in inv.etcd:
-        add(m.host, m.vars, _port(m.vars, "etcd_port"), "etcd_port", None)
-        add(m.host, m.vars, _port(m.vars, "etcd_peer_port"), "etcd_peer_port",
+        ports = node_of(m.host, m.vars)
+        add(ports, m.host, m.vars, _port(m.vars, "etcd_port"), "etcd_port",
             None)
-        add(m.host, m.vars, _port(m.vars, "ansible_port", "ansible_ssh_port")
-            or 22, "ansible_port (ssh)", None)
+        add(ports, m.host, m.vars, _port(m.vars, "etcd_peer_port"),
+            "etcd_peer_port", None)
+        add(ports, m.host, m.vars,
+            _port(m.vars, "ansible_port", "ansible_ssh_port") or 22,
+            "ansible_port (ssh)", None)
     for host in inv.groups.get("infra", ()):
         hvars = inv.hostvars.get(host) or {}
         if hvars.get("exporters_prometheus_server") is not False:
-            add(host, hvars, hvars.get("exporters_prometheus_port", 9090),
+            add(node_of(host, hvars), host, hvars,
+                hvars.get("exporters_prometheus_port", 9090),
                 "exporters_prometheus_port (Prometheus)", None)
     return nodes
 
