@@ -104,3 +104,13 @@ def test_client_targets_name_the_client_that_missed():
         "write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] None > 7.5", "wrong_role_sessions[b] 1 > 0"]
     assert run.time_only(["write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] 8 > 7.5"])
     assert not run.time_only(["write_outage_s[b] 9.0 > 7.5", "wrong_role_sessions[b] 1 > 0"])
+
+
+def test_a_run_that_stops_half_way_fails_its_scenario_and_is_not_retried(monkeypatch):
+    def boom(conf, name, sc):
+        raise SystemExit("chaos: 'podman exec x pkill -KILL -x haproxy' failed (1): ")
+    monkeypatch.setattr(run, "run_once", boom)
+    result = run.guarded_run({}, "haproxy-crash", {})
+    assert result["failed_targets"] == ["not measured: chaos: 'podman exec x pkill -KILL -x haproxy' failed (1): "]
+    assert result["write_outage_s"] is None and result["clients"] == {}
+    assert not run.time_only(result["failed_targets"])

@@ -453,6 +453,28 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     return result
 
 
+def failed_run(reason: str) -> Dict[str, Any]:
+    """The result of a run that could not be measured (a fault command
+    failed, the cluster never became healthy): every figure unknown, and
+    the reason as its missed target, so the scenario fails and the next one
+    still runs."""
+    keys = ("leader_before", "leader_after", "write_outage_s", "read_outage_s", "healthy_after_s",
+            "split_brain", "dcs_gap_s")
+    out: Dict[str, Any] = {k: None for k in keys}
+    out.update({"leader_changes": 0, "wrong_role_sessions": 0, "lost_rows": 0, "failsafe_members": 0,
+                "clients": {}, "failed_targets": ["not measured: %s" % reason]})
+    return out
+
+
+def guarded_run(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
+    """``run_once``, turning a run that stopped half-way into a failed run."""
+    try:
+        return run_once(conf, name, sc)
+    except SystemExit as exc:
+        log("%s: the run stopped: %s" % (name, exc))
+        return failed_run(str(exc)[:500])
+
+
 def diagnose(commands: List[str], timeout: float = 30, keep: int = 4000) -> List[Dict[str, str]]:
     """Run a missed run's ``diagnose`` commands (e.g. the tail of the
     leader's Patroni log) and log what they print; never raises. Each
@@ -509,12 +531,12 @@ def main() -> int:
                 time.sleep(wait)
             runs, retried = [], []
             for _ in range(args.runs):
-                result = run_once(conf, name, sc)
+                result = guarded_run(conf, name, sc)
                 while len(retried) < args.retry_time_misses and time_only(result["failed_targets"]):
                     retried.append(result)
                     log("%s: only time targets missed (%s): measuring once more (retry %d of %d)"
                         % (name, "; ".join(result["failed_targets"]), len(retried), args.retry_time_misses))
-                    result = run_once(conf, name, sc)
+                    result = guarded_run(conf, name, sc)
                 runs.append(result)
         finally:
             sh(sc.get("teardown", []))
@@ -523,10 +545,10 @@ def main() -> int:
             "write_outage_s": measure.summary([r["write_outage_s"] for r in runs]),
             "read_outage_s": measure.summary([r["read_outage_s"] for r in runs]),
             # per client: the worst outage of its kind over the runs
-            "clients_outage_s": {c: measure.summary([r["clients"][c].get("write_outage_s",
-                                                                         r["clients"][c].get("read_outage_s"))
+            "clients_outage_s": {c: measure.summary([r["clients"].get(c, {}).get(
+                                                         "write_outage_s", r["clients"].get(c, {}).get("read_outage_s"))
                                                      for r in runs])
-                                 for c in runs[0]["clients"]},
+                                 for c in sorted({c for r in runs for c in r["clients"]})},
             "wrong_role_sessions_max": max(r["wrong_role_sessions"] for r in runs),
             "healthy_after_s": measure.summary([r["healthy_after_s"] for r in runs]),
             "lost_rows_max": max(r["lost_rows"] for r in runs),
