@@ -10,7 +10,13 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    plan,
+    safety,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    ModelError,
+)
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
     load_checked,
 )
@@ -21,7 +27,6 @@ display = Display()
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "all_clusters": {"type": "bool", "default": False},
-    "warn_sandbox_passwords": {"type": "bool", "default": True},
     "warn_pigsty_settings": {"type": "bool", "default": True},
     "role_options": {"type": "bool", "default": True},
 }
@@ -71,6 +76,11 @@ class ActionModule(ActionBase):
             problems = problems + role_options.check_hosts(
                 task_vars["hostvars"], self._targets(inv, hosts),
                 skip=plan.MODEL_VARS)
+        # The public sandbox passwords are refused outside the sandbox
+        # (pigpen_sandbox: true is the one switch, docs/security.md).
+        refused = safety.sandbox_password_problems(inv)
+        if refused:
+            problems = ModelError(problems + refused).problems
 
         result.update({
             "changed": False,
@@ -86,9 +96,8 @@ class ActionModule(ActionBase):
                 ["  - %s" % p for p in problems])
             return result
 
-        if args["warn_sandbox_passwords"]:
-            for line in plan.warnings(inv):
-                display.warning("SANDBOX PASSWORD IN USE: " + line)
+        for line in safety.empty_etcd_password_warnings(inv):
+            display.warning("GUESSABLE PASSWORD: " + line)
         if args["warn_pigsty_settings"]:
             result["pigsty_settings"] = plan.pigsty_warnings(
                 inv, own=role_options.load_specs())

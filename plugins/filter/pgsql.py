@@ -17,6 +17,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     patroni_ops,
     pitr as pitr_mod,
     plan,
+    removal,
     tuning as tuning_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -123,6 +124,12 @@ def pg_patroni_problems(cluster, max_lag=None):
     return patroni_ops.problems(cluster or {}, max_lag)
 
 
+def pg_rm_leaders(answers, names, views=None):
+    """Which members of a removal lead, or may lead (no clear answer from
+    their Patroni and no member that stays naming another leader)."""
+    return removal.removal_leaders(answers or {}, names or {}, views or [])
+
+
 def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
     """Patroni and HAProxy timings of an RTO/RPO plan."""
     found = ha_mod.check_ha(pg_rto, pg_rpo)
@@ -202,6 +209,7 @@ class FilterModule:
             "pg_problems": pg_problems,
             "pg_etcd_users": pg_etcd_users,
             "pg_patroni_problems": pg_patroni_problems,
+            "pg_rm_leaders": pg_rm_leaders,
             "pg_pitr_plan": pg_pitr_plan,
             "pg_pitr_start_options": pg_pitr_start_options,
             "pg_pitr_source": pg_pitr_source,

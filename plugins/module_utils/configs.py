@@ -37,7 +37,7 @@ Design decisions (docs/configs.md has the long form):
 * **pg_rewind uses the replication user.** ``rewind`` connects over TCP to
   the *new leader* (database ``postgres``), where peer authentication
   cannot work; the replication user (with its password) is allowed there by
-  the default rule ``${repl} postgres intra pwd``, and Patroni grants it the
+  the default rule ``${repl} postgres intra ssl``, and Patroni grants it the
   four functions pg_rewind needs when it bootstraps the cluster.
 * **Cluster-wide parameters live in the DCS.** Patroni 3.0 takes
   ``max_connections``, ``max_worker_processes``, ``max_wal_senders``,

@@ -10,8 +10,48 @@ an exception raise :class:`ModelError` with the collected problems.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional
+
+#: What a secret is shown as in every message.
+HIDDEN = "(hidden)"
+
+# A variable or key holds a secret when its last name part contains one of
+# these words, ends with "_pass" (pgBackRest's cipher_pass) or is one of the
+# names below (the access keys of object stores).
+_SECRET_WORDS = ("password", "passwd", "secret", "token")
+_SECRET_NAMES = frozenset(("s3_key", "azure_key", "access_key",
+                           "private_key", "cipher_pass"))
+# Parameter names that merely talk about passwords.
+_NOT_SECRET = frozenset(("password_encryption",))
+_NAMED = re.compile(r"\([^)]*\)")      # the (name) of a list entry
+_LAST_PART = re.compile(r"[.\[\]]+")
+
+
+def is_secret_name(name: Any) -> bool:
+    """Whether a variable, key or field path (``pg_users[0](x).password``)
+    names a secret."""
+    if not isinstance(name, str) or not name:
+        return False
+    parts = [p for p in _LAST_PART.split(_NAMED.sub("", name.lower())) if p]
+    last = parts[-1] if parts else ""
+    if last in _NOT_SECRET:
+        return False
+    return (last in _SECRET_NAMES or last.endswith("_pass") or
+            any(word in last for word in _SECRET_WORDS))
+
+
+def mask_secrets(value: Any) -> Any:
+    """``value`` with every secret inside it (the values of mapping keys
+    that :func:`is_secret_name` names) replaced by :data:`HIDDEN`, at any
+    depth. Other values are returned as they are."""
+    if isinstance(value, dict):
+        return {k: (HIDDEN if is_secret_name(k) and v is not None
+                    else mask_secrets(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_secrets(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -30,6 +70,16 @@ class Problem:
     value: Any
     what: str
     fix: str
+
+    def __post_init__(self):
+        # No message may show a secret: the value of a secret field is
+        # hidden, and so is every secret inside a structured value (a
+        # pg_users list that differs between members, a repository...).
+        if is_secret_name(self.field):
+            if self.value is not None:
+                object.__setattr__(self, "value", HIDDEN)
+        else:
+            object.__setattr__(self, "value", mask_secrets(self.value))
 
     def __str__(self) -> str:
         where = []

@@ -34,7 +34,8 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError, Problem)
 
 __all__ = [
-    "DEFAULT_PG_HBA_RULES", "DEFAULT_PGB_HBA_RULES", "ROLES", "KINDS",
+    "DEFAULT_PG_HBA_RULES", "DEFAULT_PGB_HBA_RULES", "default_pgb_hba_rules",
+    "ROLES", "KINDS",
     "RULE_KEYS", "ADDR_ALIASES", "AUTH_ALIASES", "USER_ALIASES",
     "HbaContext", "order_rules", "rule_active", "hba_lines",
     "check_hba_rules",
@@ -47,6 +48,13 @@ def _rule(order, user, db, addr, auth, title):
 
 
 #: ``pg_default_hba_rules``: the access policy of every postgres instance.
+#: PostgreSQL always runs with TLS here (``ssl = on``), so every rule for the
+#: network requires it (``ssl``: ``hostssl``); the admin superuser comes in
+#: over the local socket, or with TLS from ``admin_ip`` only, and is denied
+#: from anywhere else before the business users' rules (which it would
+#: match through its dbrole_admin membership). Pigsty's defaults differ
+#: (docs/pigsty.md): an inventory that sets ``pg_default_hba_rules`` gets
+#: exactly what it writes.
 DEFAULT_PG_HBA_RULES: Tuple[dict, ...] = (
     _rule(100, "${dbsu}", "all", "local", "ident",
           "dbsu via the local socket, os user ident"),
@@ -54,43 +62,60 @@ DEFAULT_PG_HBA_RULES: Tuple[dict, ...] = (
           "dbsu replication via the local socket, os user ident"),
     _rule(200, "${repl}", "replication", "localhost", "pwd",
           "replicator replication from localhost"),
-    _rule(250, "${repl}", "replication", "intra", "pwd",
-          "replicator replication from intranet"),
-    _rule(300, "${repl}", "postgres", "intra", "pwd",
-          "replicator to the postgres database from intranet"),
+    _rule(250, "${repl}", "replication", "intra", "ssl",
+          "replicator replication from intranet over ssl"),
+    _rule(300, "${repl}", "postgres", "intra", "ssl",
+          "replicator to the postgres database from intranet over ssl"),
     _rule(350, "${monitor}", "all", "localhost", "pwd",
           "monitor from localhost with password"),
-    _rule(400, "${monitor}", "all", "infra", "pwd",
-          "monitor from infra hosts with password"),
-    _rule(450, "${admin}", "all", "intra", "pwd",
-          "admin from intranet with password"),
-    _rule(500, "${admin}", "all", "world", "ssl",
-          "admin from anywhere with ssl and password"),
+    _rule(400, "${monitor}", "all", "infra", "ssl",
+          "monitor from infra hosts over ssl"),
+    _rule(450, "${admin}", "all", "local", "pwd",
+          "admin via the local socket with password"),
+    _rule(500, "${admin}", "all", "admin", "ssl",
+          "admin from the admin node (admin_ip) over ssl"),
+    _rule(525, "${admin}", "all", "world", "deny",
+          "admin denied from anywhere else"),
     _rule(550, "+dbrole_readonly", "all", "localhost", "pwd",
           "business users from localhost with password"),
-    _rule(600, "+dbrole_readonly", "all", "intra", "pwd",
-          "business users from intranet with password"),
-    _rule(650, "+dbrole_offline", "all", "intra", "pwd",
-          "offline (etl) users from intranet with password"),
+    _rule(600, "+dbrole_readonly", "all", "intra", "ssl",
+          "business users from intranet over ssl"),
+    _rule(650, "+dbrole_offline", "all", "intra", "ssl",
+          "offline (etl) users from intranet over ssl"),
 )
 
-#: ``pgb_default_hba_rules``: the access policy of every pgbouncer.
-DEFAULT_PGB_HBA_RULES: Tuple[dict, ...] = (
-    _rule(100, "${dbsu}", "pgbouncer", "local", "peer",
-          "dbsu to the pgbouncer console via the local socket"),
-    _rule(150, "all", "all", "localhost", "pwd",
-          "any user from localhost with password"),
-    _rule(200, "${monitor}", "pgbouncer", "intra", "pwd",
-          "monitor to the pgbouncer console from intranet"),
-    _rule(250, "${monitor}", "all", "world", "deny",
-          "monitor denied from anywhere else"),
-    _rule(300, "${admin}", "all", "intra", "pwd",
-          "admin from intranet with password"),
-    _rule(350, "${admin}", "all", "world", "deny",
-          "admin denied from anywhere else"),
-    _rule(400, "all", "all", "intra", "pwd",
-          "any user from intranet with password"),
-)
+
+def default_pgb_hba_rules(tls: bool = False) -> Tuple[dict, ...]:
+    """``pgb_default_hba_rules``: the access policy of every pgbouncer.
+    ``tls``: pgbouncer takes TLS from clients (``pgbouncer_sslmode`` other
+    than ``disable``); then every rule for the network requires it. The
+    admin superuser comes in from ``admin_ip`` with TLS only (never without
+    it: with ``pgbouncer_sslmode: disable`` only from the node itself), and
+    is denied from anywhere else."""
+    net = "ssl" if tls else "pwd"
+    return (
+        _rule(100, "${dbsu}", "pgbouncer", "local", "peer",
+              "dbsu to the pgbouncer console via the local socket"),
+        _rule(150, "all", "all", "localhost", "pwd",
+              "any user from localhost with password"),
+        _rule(200, "${monitor}", "pgbouncer", "intra", net,
+              "monitor to the pgbouncer console from intranet%s"
+              % (" over ssl" if tls else " with password")),
+        _rule(250, "${monitor}", "all", "world", "deny",
+              "monitor denied from anywhere else"),
+        _rule(300, "${admin}", "all", "admin", "ssl",
+              "admin from the admin node (admin_ip) over ssl"),
+        _rule(350, "${admin}", "all", "world", "deny",
+              "admin denied from anywhere else"),
+        _rule(400, "all", "all", "intra", net,
+              "any user from intranet%s"
+              % (" over ssl" if tls else " with password")),
+    )
+
+
+#: ``pgb_default_hba_rules`` with ``pgbouncer_sslmode: disable`` (the
+#: default).
+DEFAULT_PGB_HBA_RULES: Tuple[dict, ...] = default_pgb_hba_rules(False)
 
 #: Values of a rule's ``role``. ``common`` and ``default`` (and an unset
 #: role) mean "every instance".
@@ -207,7 +232,8 @@ _STATIC_ADDR = {
     "all": ("0.0.0.0/0", "::/0"),
 }
 _CTX_ADDR = frozenset(("admin", "infra", "cluster", "intra", "intranet"))
-_EMPTY_NOTE = {"infra": "# (no infra hosts)",
+_EMPTY_NOTE = {"admin": "# (no admin_ip)",
+               "infra": "# (no infra hosts)",
                "cluster": "# (no cluster members)",
                "intra": "# (no intranet ranges)",
                "intranet": "# (no intranet ranges)"}
@@ -692,6 +718,10 @@ def hba_lines(rules: Sequence[Any], ctx: HbaContext, kind: str, *,
     memo = _memo_for(ctx, kind)
     table = None
     entries = []
+    # An admin rule without admin_ip renders a comment: the default rules
+    # name the admin node; a rule the inventory writes is refused by
+    # check_hba_rules, which validation runs first.
+    lenient = ctx.admin_ip is None
     for i, rule in enumerate(rules):
         try:
             key = (tuple(rule.items()), tuple(map(type, rule.values())))
@@ -703,6 +733,8 @@ def hba_lines(rules: Sequence[Any], ctx: HbaContext, kind: str, *,
             pass
         if table is None:
             table = _ctx_table(ctx)
+            if lenient:
+                table = dict(table, admin=((), None))
         entry = _examine(rule, i, kind, ctx, table, where)
         entries.append(entry)
         if entry is not None and key is not None:

@@ -222,6 +222,8 @@ class Inventory:
     by_host: Dict[str, Cluster] = field(default_factory=dict)
     # per-member HBA contexts, filled on first use by plan.hba_context
     hba_contexts: Dict[str, Any] = field(default_factory=dict)
+    # per-member hba files (postgres, pgbouncer), filled by plan.member_hba
+    hba_files: Dict[str, Any] = field(default_factory=dict)
 
     def cluster_of(self, host: str) -> Optional[Cluster]:
         return self.by_host.get(host)

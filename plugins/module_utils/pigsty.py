@@ -27,6 +27,11 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, \
     Sequence, Tuple
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    HIDDEN,
+    is_secret_name,
+    mask_secrets,
+)
 from ansible_collections.pigpen.pgsql.plugins.module_utils.ha import PLANS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.objects import (
     DB_KEYS_NOT_IMPLEMENTED,
@@ -325,8 +330,11 @@ def needs_value(name: str) -> bool:
 _OFF_SUFFIXES = ("_enabled", "_safeguard")
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+def _show(value: Any, name: Any = None) -> str:
+    # a warning never shows a secret (pg_dbsu_password, ...)
+    if is_secret_name(name) and value is not None:
+        return HIDDEN
+    text = repr(mask_secrets(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -382,14 +390,15 @@ def member_notes(hvars: Mapping[str, Any], own: Iterable[str] = ()
                 same = lambda v, h=hvars: _same_locale(h, v)  # noqa: E731
             if same is not None and name in hvars and same(value):
                 continue
-            shown = _show(value) if name in hvars else "(not evaluated)"
+            shown = _show(value, name) if name in hvars else "(not evaluated)"
             out.append(("setting:%s:%s" % (name, shown),
                         "%s = %s: %s" % (name, shown, what)))
         elif name in DIFFERENT:
             fine, what = DIFFERENT[name]
             if not fine(hvars.get(name)):
-                out.append(("different:%s:%r" % (name, hvars.get(name)),
-                            "%s = %s: %s" % (name, _show(hvars.get(name)),
+                out.append(("different:%s:%s" % (name, _show(hvars.get(name),
+                                                             name)),
+                            "%s = %s: %s" % (name, _show(hvars.get(name), name),
                                              what)))
         else:
             if name.endswith(_OFF_SUFFIXES) and hvars.get(name) is False:

@@ -22,11 +22,13 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    access,
     configs as configs_mod,
     ha as ha_mod,
     hba as hba_mod,
     objects,
     pigsty as pigsty_mod,
+    safety,
     services as svc_mod,
     tuning as tuning_mod,
 )
@@ -38,6 +40,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
     Problem,
+    mask_secrets,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Cluster,
@@ -101,6 +104,7 @@ def problems(inv: Inventory) -> List[Problem]:
                                              inv.groups))
         found.extend(_check_addresses(inv))
         found.extend(_check_etcd(inv))
+        found.extend(safety.problems(inv))
         return ModelError(found).problems if found else []
 
 
@@ -180,8 +184,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                 problem(m.host, var,
                         "(hidden)" if secret else m.vars.get(var),
                         "differs from %s's value %s; it is a cluster-wide "
-                        "setting" % (first.host,
-                                     "(hidden)" if secret else _short(ref)),
+                        "setting" % (first.host, "(hidden)" if secret
+                                     else _short(mask_secrets(ref))),
                         "set %s once in the group vars of %s" % (var, name))
                 break
 
@@ -622,7 +626,9 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         # parameters Patroni applies cluster-wide, agreed between members
         "tuning": tuning_mod.cluster_settings(
             member_tuning(cluster, m) for m in cluster.members),
-        "services": svc_mod.build_services(cluster, plan["server_options"]),
+        "services": access.add_sources(
+            svc_mod.build_services(cluster, plan["server_options"]),
+            {m.host: _access_file(inv, cluster, m) for m in cluster.members}),
         "pgbouncer": {
             "users": objects.pgbouncer_users(default_roles, users),
             "databases": objects.pgbouncer_databases(
@@ -681,28 +687,54 @@ def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
             for c in inv.clusters.values()]
 
 
+def member_hba(inv: Inventory, cluster: Cluster, member: Member):
+    """(pg_hba lines, pgbouncer hba lines) of one member, computed once."""
+    files = inv.hba_files.get(member.host)
+    if files is None:
+        ctx = hba_context(inv, cluster, member)
+        pg_rules = member.vars.get("pg_default_hba_rules")
+        if pg_rules is None:
+            pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
+        pgb_rules = member.vars.get("pgb_default_hba_rules")
+        if pgb_rules is None:
+            pgb_rules = list(hba_mod.default_pgb_hba_rules(
+                _pgbouncer_tls(member)))
+        files = inv.hba_files[member.host] = (
+            hba_mod.hba_lines(
+                list(pg_rules) + list(member.get("pg_hba_rules") or []),
+                ctx, "postgres"),
+            hba_mod.hba_lines(
+                list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
+                ctx, "pgbouncer"))
+    return files
+
+
+def _pgbouncer_tls(member: Member) -> bool:
+    return member.vars.get("pgbouncer_sslmode", "disable") != "disable"
+
+
+def _access_file(inv: Inventory, cluster: Cluster, member: Member
+                 ) -> Dict[str, Any]:
+    """What access.add_sources reads of one member."""
+    pg_hba, pgb_hba = member_hba(inv, cluster, member)
+    return {"pg_port": member.get("pg_port"),
+            "pgbouncer_port": member.get("pgbouncer_port"),
+            "pg_hba": pg_hba, "pgb_hba": pgb_hba,
+            "pgb_tls": _pgbouncer_tls(member)}
+
+
 def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     """Everything specific to one instance: identity, HBA, tuning."""
     cluster = inv.cluster_of(host)
     if cluster is None:
         raise KeyError("host %r is not in any PostgreSQL cluster" % host)
     member = cluster.member(host)
-    ctx = hba_context(inv, cluster, member)
-    pg_rules = member.vars.get("pg_default_hba_rules")
-    if pg_rules is None:
-        pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
-    pgb_rules = member.vars.get("pgb_default_hba_rules")
-    if pgb_rules is None:
-        pgb_rules = list(hba_mod.DEFAULT_PGB_HBA_RULES)
+    pg_hba, pgb_hba = member_hba(inv, cluster, member)
     node = node_size(member)
     return {
         "identity": member.identity(),
-        "pg_hba": hba_mod.hba_lines(
-            list(pg_rules) + list(member.get("pg_hba_rules") or []),
-            ctx, "postgres"),
-        "pgb_hba": hba_mod.hba_lines(
-            list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
-            ctx, "pgbouncer"),
+        "pg_hba": list(pg_hba),
+        "pgb_hba": list(pgb_hba),
         "node": node,
         "tuning": dict(member_tuning(cluster, member)),
     }
@@ -867,6 +899,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
     for host in members:
         out[host] = {}
         read(host, MODEL_VARS, out[host])
+        read(host, safety.SAFETY_VARS, out[host])
         read_facts(host, out[host])
         read_pigsty(host, out[host])
     # The fields that selectors read, per cluster (from its first member).
@@ -890,8 +923,16 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
     for group in ("infra", "etcd"):
         for host in groups.get(group, ()):
             out.setdefault(host, {})
-            read(host, ("ansible_host", "etcd_seq", "etcd_port",
-                        "etcd_cluster"), out[host])
+            read(host, safety.NODE_VARS, out[host])
+    # Every other host: its address, cluster and VIP, for the collisions
+    # across the whole inventory (safety.py). A value that cannot be read
+    # is not this validation's business.
+    for host in all_hosts:
+        if host not in out and host in hostvars:
+            out[host] = {}
+            before = len(errors)
+            read(host, safety.OTHER_VARS, out[host])
+            del errors[before:]
     keep = ("all", "infra", "etcd", *sorted(wanted_hashable))
     plain_groups = {g: list(groups[g]) for g in keep if g in groups}
     for host in members:

@@ -17,8 +17,10 @@ description:
     HA plan, tuning inputs, VIP, business objects and etcd membership.
   - Fails with every problem at once; each names the cluster, host, field, bad
     value and the fix. Contacts no node.
-  - Warns loudly when a sandbox default password is in use outside the sandbox
-    (hosts without C(pigpen_sandbox=true)).
+  - Refuses the public sandbox passwords (and the public secrets of the default object store repository), unset
+    or as published, on hosts without C(pigpen_sandbox=true), the one switch that accepts them (for a throwaway test
+    bed only, docs/security.md). Each is named with the clusters that use it and the setting to change.
+  - Warns when C(pg_etcd_password) is empty (Pigsty's meaning: the cluster name is the etcd password).
   - Names, in warnings, the Pigsty settings of the clusters' hosts that this
     collection does not implement (other kernels, extension packages, other
     Pigsty modules such as INFRA, MINIO or REDIS...). A Pigsty inventory is
@@ -34,11 +36,6 @@ options:
       - Check every cluster of the inventory instead of those of the play's hosts.
     type: bool
     default: false
-  warn_sandbox_passwords:
-    description:
-      - Warn when a sandbox default password is used outside the sandbox.
-    type: bool
-    default: true
   warn_pigsty_settings:
     description:
       - Warn about the Pigsty settings this collection does not implement, once per setting (or group of another

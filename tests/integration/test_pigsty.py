@@ -103,7 +103,7 @@ def test_hba_files_hold_pigsty_lines(rendered):
         ins = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"]))
         for name, kind in (("pg_hba.conf", "postgres"), ("pgb_hba.conf", "pgbouncer")):
             lines = (ins / name).read_text().splitlines()
-            assert ref.effective(lines) == ref.reference_hba(hostvars, groups, host, kind), \
+            assert ref.effective(lines) == ref.routed_here_hba(hostvars, groups, host, kind), \
                 (host, name)
 
 

@@ -86,6 +86,14 @@ def test_replica_service_fragment(sandbox_render):
         listen pg-test-replica
             bind *:5434
             mode tcp
+            # clients: the networks the servers' HBA rules let in (PostgreSQL and
+            # pgbouncer see this node, not the client: docs/services.md)
+            acl clients src 10.0.0.0/8
+            acl clients src 127.0.0.1/32
+            acl clients src 172.16.0.0/12
+            acl clients src 192.168.0.0/16
+            acl clients src ::1/128
+            tcp-request connection reject unless clients
             maxconn 5000
             balance roundrobin
             option httpchk
@@ -240,6 +248,7 @@ all:
   vars:
     admin_ip: 192.168.9.10
     some_infra_setting: {nested: [1, 2, 3]}
+    pigpen_sandbox: true    # a test inventory: the public passwords are accepted
 """
 
 
@@ -263,3 +272,45 @@ def test_limit_still_validates_the_whole_cluster(tmp_path):
     res = run(str(inv), str(tmp_path / "out"), "-l", "10.10.10.21")
     assert res.returncode != 0
     assert "pg_role = 'replca'" in res.stdout + res.stderr
+
+
+PUBLIC = """\
+all:
+  children:
+    etcd: {hosts: {10.10.10.10: {etcd_seq: 1}}}
+    pg-prod:
+      hosts:
+        10.10.10.21: {pg_seq: 1, pg_role: primary}
+      vars:
+        pg_cluster: pg-prod
+        pg_admin_password: Own.Admin.Secret
+  vars:
+    admin_ip: 10.10.10.10
+"""
+
+
+def validate(inventory, *extra):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory,
+           os.path.join(REPO, "playbooks", "validate.yml"), *extra]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_sandbox_passwords_are_refused_outside_the_sandbox(tmp_path):
+    """The public passwords stop the run (they used to be warnings with rc
+    0), each named once with the setting to change; pigpen_sandbox: true is
+    the one switch that accepts them."""
+    inv = tmp_path / "public.yml"
+    inv.write_text(PUBLIC)
+    res = validate(str(inv))
+    text = res.stdout + res.stderr
+    assert res.returncode != 0
+    for var in ("pg_replication_password", "pg_monitor_password", "patroni_password",
+                "haproxy_admin_password", "pg_etcd_password", "etcd_root_password"):
+        assert "%s = '(hidden)': is unset or the public sandbox default" % var in text, var
+        assert "fix: set %s to a secret of your own" % var in text, var
+    assert "pg_admin_password = '(hidden)': is unset" not in text
+    assert "set pigpen_sandbox: true in the inventory instead" in text
+    assert validate(str(inv), "-e", "pigpen_sandbox=true").returncode == 0

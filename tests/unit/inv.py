@@ -66,4 +66,12 @@ def sandbox():
                 pg_users=[{"name": "test", "password": "test", "pgbouncer": True,
                            "roles": ["dbrole_admin"]}],
                 pg_databases=[{"name": "test", "owner": "test"}]),
-        common={"pigpen_sandbox": True})
+        common={"pigpen_sandbox": True, "pg_hba_rules": [SANDBOX_ADMIN_PG],
+                "pgb_hba_rules": [SANDBOX_ADMIN_PGB]})
+
+
+# The sandbox's own rules: the admin user from its network (inventory/sandbox.yml).
+SANDBOX_ADMIN_PG = {"user": "${admin}", "db": "all", "addr": "intra", "auth": "ssl",
+                    "order": 510, "title": "sandbox: admin from the sandbox network over ssl"}
+SANDBOX_ADMIN_PGB = {"user": "${admin}", "db": "all", "addr": "intra", "auth": "pwd",
+                     "order": 310, "title": "sandbox: admin from the sandbox network"}

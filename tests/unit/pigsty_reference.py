@@ -196,6 +196,57 @@ PIGSTY_SERVICES = [
 ]
 
 
+#: The documented difference of the default rules (docs/pigsty.md, "HBA";
+#: docs/hba.md, "The default policy"): every rule for the network over TLS
+#: (pgbouncer: when pgbouncer_sslmode is not disable), the admin superuser
+#: over the local socket or with TLS from admin_ip only, denied elsewhere.
+#: An inventory that sets pg_default_hba_rules / pgb_default_hba_rules
+#: gets Pigsty's rendering of what it writes.
+HERE_PG_DEFAULTS = [
+    _rule(100, "${dbsu}", "all", "local", "ident"),
+    _rule(150, "${dbsu}", "replication", "local", "ident"),
+    _rule(200, "${repl}", "replication", "localhost", "pwd"),
+    _rule(250, "${repl}", "replication", "intra", "ssl"),
+    _rule(300, "${repl}", "postgres", "intra", "ssl"),
+    _rule(350, "${monitor}", "all", "localhost", "pwd"),
+    _rule(400, "${monitor}", "all", "infra", "ssl"),
+    _rule(450, "${admin}", "all", "local", "pwd"),
+    _rule(500, "${admin}", "all", "admin", "ssl"),
+    _rule(525, "${admin}", "all", "world", "deny"),
+    _rule(550, "+dbrole_readonly", "all", "localhost", "pwd"),
+    _rule(600, "+dbrole_readonly", "all", "intra", "ssl"),
+    _rule(650, "+dbrole_offline", "all", "intra", "ssl"),
+]
+
+
+def here_pgb_defaults(tls: bool) -> List[Dict[str, Any]]:
+    net = "ssl" if tls else "pwd"
+    return [
+        _rule(100, "${dbsu}", "pgbouncer", "local", "peer"),
+        _rule(150, "all", "all", "localhost", "pwd"),
+        _rule(200, "${monitor}", "pgbouncer", "intra", net),
+        _rule(250, "${monitor}", "all", "world", "deny"),
+        _rule(300, "${admin}", "all", "admin", "ssl"),
+        _rule(350, "${admin}", "all", "world", "deny"),
+        _rule(400, "all", "all", "intra", net),
+    ]
+
+
+def routed_here_hba(hostvars: Mapping[str, Mapping[str, Any]],
+                    groups: Mapping[str, Sequence[str]], host: str, kind: str) -> List[Line]:
+    """``reference_hba`` with the documented difference of the default
+    rules applied (an inventory's own default lists are taken as written)."""
+    hv = hostvars[host]
+    if kind == "postgres":
+        defaults = HERE_PG_DEFAULTS
+    else:
+        defaults = here_pgb_defaults(hv.get("pgbouncer_sslmode", "disable") != "disable")
+    prefix = "pg" if kind == "postgres" else "pgb"
+    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + \
+        list(hv.get(prefix + "_hba_rules", []))
+    return hba(rules, instance_of(hostvars, groups, host, {}), kind)
+
+
 def reference_hba(hostvars: Mapping[str, Mapping[str, Any]],
                   groups: Mapping[str, Sequence[str]], host: str, kind: str) -> List[Line]:
     """The active lines Pigsty renders for one host of an inventory."""

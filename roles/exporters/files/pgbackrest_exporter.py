@@ -39,6 +39,7 @@ import argparse
 import http.server
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -319,16 +320,29 @@ def command_of(args: argparse.Namespace) -> List[str]:
     return cmd
 
 
+def listen_address(text: str) -> Tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``:port`` (every IPv4 interface)."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+class _Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    host, _, port = args.listen.rpartition(":")
+    host, port = listen_address(args.listen)
     collector = Collector(command_of(args), args.timeout)
     stop = threading.Event()
     worker = threading.Thread(target=collector.run_forever, args=(args.interval, stop),
                               name="pgbackrest-info", daemon=True)
     worker.start()
-    server = http.server.ThreadingHTTPServer((host, int(port)), make_handler(collector))
+    server_class = _Server6 if ":" in host else http.server.ThreadingHTTPServer
+    server = server_class((host, port), make_handler(collector))
     logging.info("serving pgBackRest metrics on %s, refreshed every %gs",
                  args.listen, args.interval)
     try:

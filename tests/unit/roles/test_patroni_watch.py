@@ -225,3 +225,31 @@ def test_wake_gives_up_when_nobody_answers(capsys):
     conf = {"pidfile": "-", "url": "http://127.0.0.1:9/config", "authorization": None}
     assert watch.wake(conf, attempts=3, pause_s=0.01) is False
     assert "did not answer" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------- the watchdog
+
+def _tasks(name):
+    import yaml
+    path = os.path.join(os.path.dirname(SCRIPT), os.pardir, "tasks", name)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_watchdog_prepared_only_when_patroni_arms_it():
+    """patroni_watchdog_mode automatic or required: the role loads the
+    driver and gives /dev/watchdog to Patroni's user before Patroni starts;
+    'off' (the default, containers) touches nothing."""
+    main = _tasks("main.yml")
+    names = [t["name"] for t in main]
+    at = names.index("Prepare the watchdog Patroni arms while it leads")
+    assert at < names.index("Run Patroni")
+    assert main[at]["ansible.builtin.include_tasks"] == "watchdog.yml"
+    assert main[at]["when"] == "__patroni_watchdog_mode in ['automatic', 'required']"
+    steps = {t["name"]: t for t in _tasks("watchdog.yml")}
+    udev = steps["Give the watchdog device to Patroni's user at every boot (udev)"]
+    assert 'OWNER="{{ __patroni_dbsu }}"' in udev["ansible.builtin.copy"]["content"]
+    assert steps["Load the watchdog driver now and at every boot"][
+        "community.general.modprobe"]["persistent"] == "present"
+    assert "__patroni_watchdog_mode != 'required'" in steps[
+        "Refuse to run Patroni without the watchdog it requires"]["ansible.builtin.assert"]["that"][0]

@@ -294,3 +294,14 @@ def test_background_loop_stops():
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    (":9854", ("", 9854)),
+    ("10.10.10.11:9854", ("10.10.10.11", 9854)),
+    ("[fd00::11]:9854", ("fd00::11", 9854)),
+])
+def test_listen_address(text, expected):
+    """The role gives the node's address (exporters_listen_address), IPv6 in
+    brackets."""
+    assert exp.listen_address(text) == expected

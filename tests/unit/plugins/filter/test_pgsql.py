@@ -15,7 +15,13 @@ def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
         "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_start_options", "pg_problems",
-        "pg_tune", "pkgs_missing"]
+        "pg_rm_leaders", "pg_tune", "pkgs_missing"]
+
+
+def test_rm_leaders_filter():
+    out = pgsql.pg_rm_leaders({"10.10.10.13": -1}, {"10.10.10.13": "pg-test-3"}, None)
+    assert out == {"leaders": [], "unknown": ["10.10.10.13"], "settled": [],
+                   "last": ["10.10.10.13"]}
 
 
 def test_peer_services_filter():

@@ -343,7 +343,7 @@ def test_patroni_pg_hba_is_the_whole_policy():
     assert boot == [line for line in iplan["pg_hba"]
                     if line and not line.startswith("#")]
     assert boot[0].split() == ["local", "all", "postgres", "ident"]
-    assert ["host", "postgres", "replicator", "10.0.0.0/8",
+    assert ["hostssl", "postgres", "replicator", "10.0.0.0/8",
             "scram-sha-256"] in [line.split() for line in boot]
 
 
@@ -1078,3 +1078,18 @@ def test_property_timing_rule_every_rto(rto):
     dcs = p["bootstrap"]["dcs"]
     assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
     assert dcs["primary_start_timeout"] <= dcs["ttl"]
+
+
+@pytest.mark.parametrize("mode, rto, expected", [
+    ("automatic", "norm", {"mode": "automatic", "safety_margin": 5}),
+    ("required", "wide", {"mode": "required", "safety_margin": 15}),
+    (False, "norm", {"mode": "off", "safety_margin": 5}),     # YAML's unquoted off
+])
+def test_patroni_watchdog_mode_and_margin(mode, rto, expected):
+    """patroni_watchdog_mode reaches Patroni with the RTO plan's safety
+    margin (docs/patroni.md#watchdog)."""
+    hv, groups = sandbox()
+    for host in hv:
+        hv[host].update({"patroni_watchdog_mode": mode, "pg_rto": rto})
+    p, _, _, _ = files((hv, groups), "10.10.10.11")
+    assert p["watchdog"] == expected

@@ -15,6 +15,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError, Problem)
 from ansible_collections.pigpen.pgsql.plugins.module_utils.hba import (
     ADDR_ALIASES, AUTH_ALIASES, DEFAULT_PG_HBA_RULES, DEFAULT_PGB_HBA_RULES,
+    default_pgb_hba_rules,
     ROLES, HbaContext, check_hba_rules, hba_lines, order_rules, rule_active)
 
 # The sandbox: pg-test on 10.10.10.11-13, infra and admin on 10.10.10.10.
@@ -48,47 +49,48 @@ EXPECTED_PG_PRIMARY = HEADER_PRIMARY + [
     "host    replication     replicator              127.0.0.1/32       scram-sha-256",
     "host    replication     replicator              ::1/128            scram-sha-256",
     "",
-    "# 250 replicator replication from intranet [common]",
-    "host    replication     replicator              10.0.0.0/8         scram-sha-256",
-    "host    replication     replicator              172.16.0.0/12      scram-sha-256",
-    "host    replication     replicator              192.168.0.0/16     scram-sha-256",
+    "# 250 replicator replication from intranet over ssl [common]",
+    "hostssl replication     replicator              10.0.0.0/8         scram-sha-256",
+    "hostssl replication     replicator              172.16.0.0/12      scram-sha-256",
+    "hostssl replication     replicator              192.168.0.0/16     scram-sha-256",
     "",
-    "# 300 replicator to the postgres database from intranet [common]",
-    "host    postgres        replicator              10.0.0.0/8         scram-sha-256",
-    "host    postgres        replicator              172.16.0.0/12      scram-sha-256",
-    "host    postgres        replicator              192.168.0.0/16     scram-sha-256",
+    "# 300 replicator to the postgres database from intranet over ssl [common]",
+    "hostssl postgres        replicator              10.0.0.0/8         scram-sha-256",
+    "hostssl postgres        replicator              172.16.0.0/12      scram-sha-256",
+    "hostssl postgres        replicator              192.168.0.0/16     scram-sha-256",
     "",
     "# 350 monitor from localhost with password [common]",
     "local   all             dbuser_monitor                             scram-sha-256",
     "host    all             dbuser_monitor          127.0.0.1/32       scram-sha-256",
     "host    all             dbuser_monitor          ::1/128            scram-sha-256",
     "",
-    "# 400 monitor from infra hosts with password [common]",
-    "host    all             dbuser_monitor          10.10.10.10/32     scram-sha-256",
+    "# 400 monitor from infra hosts over ssl [common]",
+    "hostssl all             dbuser_monitor          10.10.10.10/32     scram-sha-256",
     "",
-    "# 450 admin from intranet with password [common]",
-    "host    all             dbuser_dba              10.0.0.0/8         scram-sha-256",
-    "host    all             dbuser_dba              172.16.0.0/12      scram-sha-256",
-    "host    all             dbuser_dba              192.168.0.0/16     scram-sha-256",
+    "# 450 admin via the local socket with password [common]",
+    "local   all             dbuser_dba                                 scram-sha-256",
     "",
-    "# 500 admin from anywhere with ssl and password [common]",
-    "hostssl all             dbuser_dba              0.0.0.0/0          scram-sha-256",
-    "hostssl all             dbuser_dba              ::/0               scram-sha-256",
+    "# 500 admin from the admin node (admin_ip) over ssl [common]",
+    "hostssl all             dbuser_dba              10.10.10.10/32     scram-sha-256",
+    "",
+    "# 525 admin denied from anywhere else [common]",
+    "host    all             dbuser_dba              0.0.0.0/0          reject",
+    "host    all             dbuser_dba              ::/0               reject",
     "",
     "# 550 business users from localhost with password [common]",
     "local   all             +dbrole_readonly                           scram-sha-256",
     "host    all             +dbrole_readonly        127.0.0.1/32       scram-sha-256",
     "host    all             +dbrole_readonly        ::1/128            scram-sha-256",
     "",
-    "# 600 business users from intranet with password [common]",
-    "host    all             +dbrole_readonly        10.0.0.0/8         scram-sha-256",
-    "host    all             +dbrole_readonly        172.16.0.0/12      scram-sha-256",
-    "host    all             +dbrole_readonly        192.168.0.0/16     scram-sha-256",
+    "# 600 business users from intranet over ssl [common]",
+    "hostssl all             +dbrole_readonly        10.0.0.0/8         scram-sha-256",
+    "hostssl all             +dbrole_readonly        172.16.0.0/12      scram-sha-256",
+    "hostssl all             +dbrole_readonly        192.168.0.0/16     scram-sha-256",
     "",
-    "# 650 offline (etl) users from intranet with password [common]",
-    "host    all             +dbrole_offline         10.0.0.0/8         scram-sha-256",
-    "host    all             +dbrole_offline         172.16.0.0/12      scram-sha-256",
-    "host    all             +dbrole_offline         192.168.0.0/16     scram-sha-256",
+    "# 650 offline (etl) users from intranet over ssl [common]",
+    "hostssl all             +dbrole_offline         10.0.0.0/8         scram-sha-256",
+    "hostssl all             +dbrole_offline         172.16.0.0/12      scram-sha-256",
+    "hostssl all             +dbrole_offline         192.168.0.0/16     scram-sha-256",
 ]
 
 EXPECTED_PGB_PRIMARY = [
@@ -104,7 +106,7 @@ EXPECTED_PGB_PRIMARY = [
     "host    all             all                     127.0.0.1/32       scram-sha-256",
     "host    all             all                     ::1/128            scram-sha-256",
     "",
-    "# 200 monitor to the pgbouncer console from intranet [common]",
+    "# 200 monitor to the pgbouncer console from intranet with password [common]",
     "host    pgbouncer       dbuser_monitor          10.0.0.0/8         scram-sha-256",
     "host    pgbouncer       dbuser_monitor          172.16.0.0/12      scram-sha-256",
     "host    pgbouncer       dbuser_monitor          192.168.0.0/16     scram-sha-256",
@@ -113,10 +115,8 @@ EXPECTED_PGB_PRIMARY = [
     "host    all             dbuser_monitor          0.0.0.0/0          reject",
     "host    all             dbuser_monitor          ::/0               reject",
     "",
-    "# 300 admin from intranet with password [common]",
-    "host    all             dbuser_dba              10.0.0.0/8         scram-sha-256",
-    "host    all             dbuser_dba              172.16.0.0/12      scram-sha-256",
-    "host    all             dbuser_dba              192.168.0.0/16     scram-sha-256",
+    "# 300 admin from the admin node (admin_ip) over ssl [common]",
+    "hostssl all             dbuser_dba              10.10.10.10/32     scram-sha-256",
     "",
     "# 350 admin denied from anywhere else [common]",
     "host    all             dbuser_dba              0.0.0.0/0          reject",
@@ -145,10 +145,10 @@ def hba_of(rule, ctx=PRIMARY, kind="postgres"):
 # Default rules.
 
 def test_default_rule_tables():
-    assert len(DEFAULT_PG_HBA_RULES) == 12
+    assert len(DEFAULT_PG_HBA_RULES) == 13
     assert len(DEFAULT_PGB_HBA_RULES) == 7
     assert [r["order"] for r in DEFAULT_PG_HBA_RULES] == list(
-        range(100, 700, 50))
+        range(100, 550, 50)) + [525, 550, 600, 650]
     assert [r["order"] for r in DEFAULT_PGB_HBA_RULES] == list(
         range(100, 450, 50))
     for rule in DEFAULT_PG_HBA_RULES + DEFAULT_PGB_HBA_RULES:
@@ -159,15 +159,16 @@ def test_default_rule_tables():
         ("${dbsu}", "all", "local", "ident"),
         ("${dbsu}", "replication", "local", "ident"),
         ("${repl}", "replication", "localhost", "pwd"),
-        ("${repl}", "replication", "intra", "pwd"),
-        ("${repl}", "postgres", "intra", "pwd"),
+        ("${repl}", "replication", "intra", "ssl"),
+        ("${repl}", "postgres", "intra", "ssl"),
         ("${monitor}", "all", "localhost", "pwd"),
-        ("${monitor}", "all", "infra", "pwd"),
-        ("${admin}", "all", "intra", "pwd"),
-        ("${admin}", "all", "world", "ssl"),
+        ("${monitor}", "all", "infra", "ssl"),
+        ("${admin}", "all", "local", "pwd"),
+        ("${admin}", "all", "admin", "ssl"),
+        ("${admin}", "all", "world", "deny"),
         ("+dbrole_readonly", "all", "localhost", "pwd"),
-        ("+dbrole_readonly", "all", "intra", "pwd"),
-        ("+dbrole_offline", "all", "intra", "pwd"),
+        ("+dbrole_readonly", "all", "intra", "ssl"),
+        ("+dbrole_offline", "all", "intra", "ssl"),
     ]
     spec = [(r["user"], r["db"], r["addr"], r["auth"])
             for r in DEFAULT_PGB_HBA_RULES]
@@ -176,7 +177,7 @@ def test_default_rule_tables():
         ("all", "all", "localhost", "pwd"),
         ("${monitor}", "pgbouncer", "intra", "pwd"),
         ("${monitor}", "all", "world", "deny"),
-        ("${admin}", "all", "intra", "pwd"),
+        ("${admin}", "all", "admin", "ssl"),
         ("${admin}", "all", "world", "deny"),
         ("all", "all", "intra", "pwd"),
     ]
@@ -212,8 +213,8 @@ def test_md5_password_encryption():
     expected = [line.replace("scram-sha-256", "md5")
                 for line in EXPECTED_PG_PRIMARY]
     assert hba_lines(DEFAULT_PG_HBA_RULES, ctx, "postgres") == expected
-    assert "hostssl all             dbuser_dba              0.0.0.0/0" \
-           "          md5" in expected
+    assert "hostssl all             dbuser_dba              10.10.10.10/32" \
+           "     md5" in expected
 
 
 def test_columns_are_fixed_width():
@@ -491,7 +492,7 @@ def test_custom_rules_merge_into_defaults():
     lines = hba_lines(list(DEFAULT_PG_HBA_RULES) + custom, PRIMARY,
                       "postgres")
     at = lines.index("# 275 etl from the warehouse [common]")
-    assert lines[at - 2] == ("host    replication     replicator"
+    assert lines[at - 2] == ("hostssl replication     replicator"
                              "              192.168.0.0/16     scram-sha-256")
     assert lines[at + 1] == ("hostssl all             dbuser_etl"
                              "              10.20.0.0/16       scram-sha-256")
@@ -879,9 +880,20 @@ def test_hba_lines_raises_model_error():
     with pytest.raises(ModelError):
         hba_lines([], HbaContext("c", "c-1", "primary", pwd_enc="plain"),
                   "postgres")
-    with pytest.raises(ModelError):
-        hba_lines([{"addr": "admin", "auth": "pwd"}],
-                  HbaContext("c", "c-1", "primary"), "postgres")
+
+
+
+def test_admin_alias_without_admin_ip_renders_a_note():
+    """The default rules name the admin node: without admin_ip the rule has
+    no line (nobody is let in), as an empty infra group; a rule the
+    inventory writes with addr admin is refused by check_hba_rules, which
+    validation runs first."""
+    lines = hba_lines([{"user": "${admin}", "addr": "admin", "auth": "ssl",
+                        "title": "admin", "order": 500}],
+                      HbaContext("c", "c-1", "primary"), "postgres")
+    assert lines[-2:] == ["# 500 admin [common]", "# (no admin_ip)"]
+    assert hba_lines(DEFAULT_PG_HBA_RULES, HbaContext("c", "c-1", "primary"),
+                     "postgres")
 
 
 def test_invalid_rule_never_served_from_memo():
@@ -1086,3 +1098,27 @@ def test_docs_show_the_rendered_defaults():
     text = doc.read_text()
     assert "\n".join(EXPECTED_PG_PRIMARY) in text
     assert "\n".join(EXPECTED_PGB_PRIMARY) in text
+
+
+def test_pgbouncer_defaults_with_tls():
+    """pgbouncer_sslmode other than disable: every rule for the network
+    requires TLS."""
+    lines = hba_lines(default_pgb_hba_rules(True), PRIMARY, "pgbouncer")
+    for order, title in ((200, "monitor to the pgbouncer console from intranet over ssl"),
+                         (400, "any user from intranet over ssl")):
+        at = lines.index("# %d %s [common]" % (order, title))
+        assert [line.split()[0] for line in lines[at + 1:at + 4]] == ["hostssl"] * 3
+    assert [line for line in lines if line.startswith("host ")] == [
+        line for line in EXPECTED_PGB_PRIMARY if line.startswith("host ")
+        and ("reject" in line or "127.0.0.1" in line or "::1/128" in line)]
+    assert default_pgb_hba_rules(False) == DEFAULT_PGB_HBA_RULES
+
+
+def test_plan_picks_the_pgbouncer_defaults_by_tls():
+    from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+    from inv import build, pg_test
+    for mode, ctype in (("disable", "host"), ("require", "hostssl")):
+        inv = plan.analyze(*build(pg_test(pgbouncer_sslmode=mode)))
+        lines = plan.instance_plan(inv, "10.10.10.11")["pgb_hba"]
+        at = lines.index([x for x in lines if x.startswith("# 400 ")][0])
+        assert lines[at + 1].split()[0] == ctype, mode

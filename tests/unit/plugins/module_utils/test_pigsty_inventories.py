@@ -37,9 +37,9 @@ def test_hba_as_pigsty_renders_it(inventory):
     for cluster in inv.clusters.values():
         for member in cluster.members:
             iplan = plan.instance_plan(inv, member.host)
-            assert ref.effective(iplan["pg_hba"]) == ref.reference_hba(
+            assert ref.effective(iplan["pg_hba"]) == ref.routed_here_hba(
                 hostvars, groups, member.host, "postgres"), member.host
-            assert ref.effective(iplan["pgb_hba"]) == ref.reference_hba(
+            assert ref.effective(iplan["pgb_hba"]) == ref.routed_here_hba(
                 hostvars, groups, member.host, "pgbouncer"), member.host
 
 
@@ -72,6 +72,15 @@ def intra(ctype, db, user, method, nets=INTRA):
     return [L(ctype, db, user, net, method) for net in nets]
 
 
+def admin(admin_ip):
+    """The default admin rules here (docs/pigsty.md, HBA): the local socket,
+    TLS from admin_ip, denied from anywhere else."""
+    return [L("local", "all", "dbuser_dba", SCRAM),
+            L("hostssl", "all", "dbuser_dba", admin_ip + "/32", SCRAM),
+            L("host", "all", "dbuser_dba", "0.0.0.0/0", "reject"),
+            L("host", "all", "dbuser_dba", "::/0", "reject")]
+
+
 def loopback(db, user, method):
     return [L("local", db, user, method), L("host", db, user, "127.0.0.1/32", method),
             L("host", db, user, "::1/128", method)]
@@ -83,17 +92,15 @@ def loopback(db, user, method):
 HA3_PG = (
     [L("local", "all", "postgres", "ident"), L("local", "replication", "postgres", "ident")]
     + loopback("replication", "replicator", SCRAM)
-    + intra("host", "replication", "replicator", SCRAM)
-    + intra("host", "postgres", "replicator", SCRAM)
+    + intra("hostssl", "replication", "replicator", SCRAM)
+    + intra("hostssl", "postgres", "replicator", SCRAM)
     + loopback("all", "dbuser_monitor", SCRAM)
-    + [L("host", "all", "dbuser_monitor", ip, SCRAM)
+    + [L("hostssl", "all", "dbuser_monitor", ip, SCRAM)
        for ip in ("10.20.0.10/32", "10.20.0.11/32", "10.20.0.12/32")]
-    + intra("host", "all", "dbuser_dba", SCRAM)
-    + [L("hostssl", "all", "dbuser_dba", "0.0.0.0/0", SCRAM),
-       L("hostssl", "all", "dbuser_dba", "::/0", SCRAM)]
+    + admin("10.20.0.10")
     + loopback("all", "+dbrole_readonly", SCRAM)
-    + intra("host", "all", "+dbrole_readonly", SCRAM)
-    + intra("host", "all", "+dbrole_offline", SCRAM)
+    + intra("hostssl", "all", "+dbrole_readonly", SCRAM)
+    + intra("hostssl", "all", "+dbrole_offline", SCRAM)
     + intra("host", "all", "all", SCRAM)
     + [L("host", "orders", "orders_ro", ip, SCRAM)
        for ip in ("10.20.0.10/32", "10.20.0.11/32", "10.20.0.12/32")]
@@ -104,8 +111,8 @@ HA3_PGB = (
     + intra("host", "pgbouncer", "dbuser_monitor", SCRAM)
     + [L("host", "all", "dbuser_monitor", "0.0.0.0/0", "reject"),
        L("host", "all", "dbuser_monitor", "::/0", "reject")]
-    + intra("host", "all", "dbuser_dba", SCRAM)
-    + [L("host", "all", "dbuser_dba", "0.0.0.0/0", "reject"),
+    + [L("hostssl", "all", "dbuser_dba", "10.20.0.10/32", SCRAM),
+       L("host", "all", "dbuser_dba", "0.0.0.0/0", "reject"),
        L("host", "all", "dbuser_dba", "::/0", "reject")]
     + intra("host", "all", "all", SCRAM)
 )
@@ -132,17 +139,15 @@ SECURE_PG = (
 LEGACY_PG = (
     [L("local", "all", "postgres", "ident"), L("local", "replication", "postgres", "ident")]
     + loopback("replication", "replicator", SCRAM)
-    + intra("host", "replication", "replicator", SCRAM, DEFAULT_INTRA)
-    + intra("host", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "replication", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
     + loopback("all", "dbuser_monitor", SCRAM)
-    + [L("host", "all", "dbuser_monitor", "10.40.0.10/32", SCRAM)]
-    + intra("host", "all", "dbuser_dba", SCRAM, DEFAULT_INTRA)
-    + [L("hostssl", "all", "dbuser_dba", "0.0.0.0/0", SCRAM),
-       L("hostssl", "all", "dbuser_dba", "::/0", SCRAM)]
+    + [L("hostssl", "all", "dbuser_monitor", "10.40.0.10/32", SCRAM)]
+    + admin("10.40.0.10")
     + intra("host", "legacy", "legacy_owner", "md5", DEFAULT_INTRA)
     + loopback("all", "+dbrole_readonly", SCRAM)
-    + intra("host", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
-    + intra("host", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
     + intra("host", "all", "all", "md5", DEFAULT_INTRA)
     + [L("host", "all", "all", "10.99.0.0/16", "md5")]
 )
@@ -155,15 +160,13 @@ SOLO_PG = (
     + [L("host", "postgres", "all", "172.17.0.0/16", SCRAM)]
     + [L("local", "all", "postgres", "ident"), L("local", "replication", "postgres", "ident")]
     + loopback("replication", "replicator", SCRAM)
-    + intra("host", "replication", "replicator", SCRAM, DEFAULT_INTRA)
-    + intra("host", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "replication", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
     + loopback("all", "dbuser_monitor", SCRAM)
-    + intra("host", "all", "dbuser_dba", SCRAM, DEFAULT_INTRA)
-    + [L("hostssl", "all", "dbuser_dba", "0.0.0.0/0", SCRAM),
-       L("hostssl", "all", "dbuser_dba", "::/0", SCRAM)]
+    + admin("10.50.0.10")
     + loopback("all", "+dbrole_readonly", SCRAM)
-    + intra("host", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
-    + intra("host", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
     + [L("host", "all", "all", "0.0.0.0/0", SCRAM), L("host", "all", "all", "::/0", SCRAM),
        L("hostssl", "solo", "solo_view", "10.50.0.0/24", SCRAM)]
 )
@@ -174,18 +177,16 @@ SOLO_PG = (
 SHARD_PG = (
     [L("local", "all", "postgres", "ident"), L("local", "replication", "postgres", "ident")]
     + loopback("replication", "replicator", SCRAM)
-    + intra("host", "replication", "replicator", SCRAM, DEFAULT_INTRA)
-    + intra("host", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "replication", "replicator", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "postgres", "replicator", SCRAM, DEFAULT_INTRA)
     + loopback("all", "dbuser_monitor", SCRAM)
     + [L("host", "shard", "shard_app", "10.40.0.31/32", "md5"),
        L("host", "shard", "shard_app", "10.40.0.32/32", "md5"),
-       L("host", "all", "dbuser_monitor", "10.40.0.10/32", SCRAM)]
-    + intra("host", "all", "dbuser_dba", SCRAM, DEFAULT_INTRA)
-    + [L("hostssl", "all", "dbuser_dba", "0.0.0.0/0", SCRAM),
-       L("hostssl", "all", "dbuser_dba", "::/0", SCRAM)]
+       L("hostssl", "all", "dbuser_monitor", "10.40.0.10/32", SCRAM)]
+    + admin("10.40.0.10")
     + loopback("all", "+dbrole_readonly", SCRAM)
-    + intra("host", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
-    + intra("host", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_readonly", SCRAM, DEFAULT_INTRA)
+    + intra("hostssl", "all", "+dbrole_offline", SCRAM, DEFAULT_INTRA)
     + [L("hostssl", "all", "all", "127.0.0.1/32", SCRAM)]
     + intra("hostssl", "all", "all", SCRAM, DEFAULT_INTRA)
 )

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, safety
 from inv import build, cluster, pg_test, sandbox
 
 
@@ -156,10 +156,14 @@ def test_snapshot_reads_only_model_vars_and_selector_fields():
     assert snap["errors"] == []
     assert snap["clusters"] == ["pg-test"]
     assert sorted(snap["hostvars"]) == ["10.10.10.10", "10.10.10.11", "10.10.10.12",
-                                        "10.10.10.13"]
+                                        "10.10.10.13", "10.10.10.50"]
+    # of the other hosts, only the address, cluster and VIP (for the
+    # inventory-wide collisions, safety.py)
+    assert snap["hostvars"]["10.10.10.50"] == {}
     assert snap["hostvars"]["10.10.10.11"]["rack"] == "a"
     assert "secret_of_other_module" not in log and "minio_thing" not in log
-    assert set(log) <= set(plan.MODEL_VARS) | {"rack"}
+    assert set(log) <= set(plan.MODEL_VARS) | set(safety.SAFETY_VARS) | set(
+        safety.NODE_VARS) | set(safety.OTHER_VARS) | {"rack"}
     inv = plan.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
     assert plan.problems(inv) == []
 
@@ -239,9 +243,9 @@ def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
                        infra=("10.10.10.9", "10.10.10.10", "10.10.10.100"))
     lines = plan.instance_plan(plan.require(plan.analyze(hv, groups)),
                                "10.10.10.12")["pg_hba"]
-    at = lines.index("# 400 monitor from infra hosts with password [common]")
+    at = lines.index("# 400 monitor from infra hosts over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
         "10.10.10.10/32", "10.10.10.100/32", "10.10.10.9/32"]
-    at = lines.index("# 250 replicator replication from intranet [common]")
+    at = lines.index("# 250 replicator replication from intranet over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [
         "10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]
