@@ -26,7 +26,7 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test unit integration haproxy-bin lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration haproxy-bin lint build \
 	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha bench-backup clean
 
 help: ## list the targets
@@ -105,6 +105,12 @@ test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint,
 	@$(MAKE) molecule SCENARIO=pitr
 	@$(MAKE) molecule SCENARIO=lifecycle
 	@echo "test: unit, integration, lint, build and molecule (default, ha, pitr, lifecycle) passed"
+
+test-full: host-deps venv haproxy-bin ## make test, then the sandbox and every fault scenario with the other plan and pg_rpo 0 (fast/sync, one run each)
+	@$(MAKE) test
+	@$(MAKE) sandbox
+	$(BIN)/python bench/ha_bench.py --plans fast --modes sync --runs 1 --output .cache/ha-test-full.json
+	@echo "test-full: make test and the fast/sync fault scenarios passed"
 
 unit: venv ## unit tests (tests/unit)
 	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
