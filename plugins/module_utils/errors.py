@@ -129,3 +129,36 @@ class ModelError(ValueError):
 
 def _sort_key(p: Problem):
     return (p.cluster or "", p.host or "", p.field, p.what)
+
+
+def collapse_cluster_wide(hosts: Iterable[str], found: Iterable[Problem]
+                          ) -> List[Problem]:
+    """The problems of one cluster, each said once: repeats dropped, and a
+    problem that every one of ``hosts`` (two or more members) reports alike
+    (a setting of the cluster's group vars, typically) reported once, for
+    the cluster, instead of once per host."""
+    members = set(hosts)
+    unique: List[Problem] = []
+    seen = set()
+    for p in found:
+        key = (p.host, p.field, repr(p.value), p.what, p.fix)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    if len(members) < 2:
+        return unique
+    reporters: dict = {}
+    for p in unique:
+        if p.host is not None:
+            reporters.setdefault((p.field, repr(p.value), p.what, p.fix), set()).add(p.host)
+    out: List[Problem] = []
+    emitted = set()
+    for p in unique:
+        key = (p.field, repr(p.value), p.what, p.fix)
+        if p.host is not None and reporters[key] >= members:
+            if key not in emitted:
+                emitted.add(key)
+                out.append(Problem(p.cluster, None, p.field, p.value, p.what, p.fix))
+            continue
+        out.append(p)
+    return out

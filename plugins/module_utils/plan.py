@@ -39,6 +39,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
+    collapse_cluster_wide,
     Problem,
     mask_secrets,
 )
@@ -261,32 +262,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
 
 def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
                            ) -> List[Problem]:
-    """A problem that every member of a multi-member cluster reports alike
-    (a setting of the cluster's group vars, typically) is reported once,
-    for the cluster, instead of once per host."""
-    size = len(cluster.members)
-    if size < 2:
-        return found
-
-    def key(p: Problem):
-        return (p.field, repr(p.value), p.what, p.fix)
-
-    counts: Dict[Any, set] = {}
-    for p in found:
-        if p.host is not None:
-            counts.setdefault(key(p), set()).add(p.host)
-    out: List[Problem] = []
-    emitted = set()
-    for p in found:
-        k = key(p)
-        if p.host is not None and len(counts[k]) == size:
-            if k not in emitted:
-                emitted.add(k)
-                out.append(Problem(p.cluster, None, p.field, p.value,
-                                   p.what, p.fix))
-            continue
-        out.append(p)
-    return out
+    """:func:`errors.collapse_cluster_wide` over the cluster's members."""
+    return collapse_cluster_wide([m.host for m in cluster.members], found)
 
 
 _DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?$")

@@ -46,6 +46,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     HIDDEN,
     Problem,
+    collapse_cluster_wide,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     CLUSTER_NAME,
@@ -264,31 +265,8 @@ def etcd_path_problems(inv: Inventory) -> List[Problem]:
 
 def _once_per_cluster(cluster: Cluster, found: List[Problem]
                       ) -> List[Problem]:
-    seen = set()
-    out = []
-    for p in found:
-        key = (p.host, p.field, repr(p.value), p.what)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    hosts = {m.host for m in cluster.members}
-    by_key: Dict[Any, set] = {}
-    for p in out:
-        if p.host is not None:
-            by_key.setdefault((p.field, repr(p.value), p.what), set()).add(
-                p.host)
-    collapsed = []
-    done = set()
-    for p in out:
-        k = (p.field, repr(p.value), p.what)
-        if p.host is not None and len(hosts) > 1 and by_key[k] == hosts:
-            if k not in done:
-                done.add(k)
-                collapsed.append(Problem(p.cluster, None, p.field, p.value,
-                                         p.what, p.fix))
-            continue
-        collapsed.append(p)
-    return collapsed
+    """:func:`errors.collapse_cluster_wide` over the cluster's members."""
+    return collapse_cluster_wide([m.host for m in cluster.members], found)
 
 
 # -------------------------------------------------------------------- SQL

@@ -87,25 +87,36 @@ class Console(Postgres):
         self.sent.append(query)
 
 
-def run(history, console_fails=()):
-    """Rounds of a watcher over ``history`` (one answer per round: a Role,
-    or None while PostgreSQL is down); returns the reasons sent per round."""
-    sent, logs, out = [], [], []
+def watcher(history, console_fails=()):
+    """A watcher whose PostgreSQL answers from ``history`` (one answer per
+    round: a Role, or None while PostgreSQL is down) and whose console
+    refuses in the rounds of ``console_fails``; returns it, the pending
+    answers and the commands the console took."""
+    sent, logs = [], []
     pending = list(history)
-    state = {"round": 0}
+    w = None
 
     def connect(kind):
         if kind == "pgbouncer":
-            return Console(sent, fail=state["round"] in console_fails)
+            return Console(sent, fail=w.rounds in console_fails)
         if pending and pending[0] is None:
             pending.pop(0)
             raise OSError("connection refused")
         return Postgres(pending)
 
     w = watch.Watch(connect, logs.append)
+    w.rounds = 0
+    return w, pending, sent
+
+
+def run(history, console_fails=()):
+    """The reasons a watcher sends over ``history``, round by round, and
+    the commands the console took."""
+    w, pending, sent = watcher(history, console_fails)
+    out = []
     while pending:
         out.append(w.step())
-        state["round"] += 1
+        w.rounds += 1
     return out, sent
 
 
@@ -134,18 +145,7 @@ ROLES = st.sampled_from([STANDBY, PRIMARY, Role(True, "off", "t1"), Role(False, 
 def test_pgbouncer_never_keeps_a_role_older_than_the_last_change(history):
     """After every round in which PostgreSQL answered, what pgbouncer was
     last reset for is the role just read: it cannot announce a stale one."""
-    sent, logs = [], []
-    pending = list(history)
-
-    def connect(kind):
-        if kind == "pgbouncer":
-            return Console(sent)
-        if pending and pending[0] is None:
-            pending.pop(0)
-            raise OSError("connection refused")
-        return Postgres(pending)
-
-    w = watch.Watch(connect, logs.append)
+    w, pending, _ = watcher(history)
     while pending:
         answer = pending[0]
         w.step()
