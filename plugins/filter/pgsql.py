@@ -175,6 +175,38 @@ def pg_pitr_source(infos, plan, leader=None, shared=False, now=0, archive_curren
     return {"member": pitr_mod.choose_member(reaches, leader, bool(shared)), "reaches": reaches}
 
 
+def pg_live_role_checks(hostvars, groups, hosts):
+    """One entry per cluster with a member in ``hosts``: its name, the
+    ``GET /cluster`` URL of its first member's Patroni and the model's
+    member identities (for ``pg_role_drift``)."""
+    try:
+        inv = load_valid(hostvars, groups, None)
+    except ModelError as exc:
+        _fail(exc, "pg_live_role_checks")
+    wanted = set(hosts or ())
+    out = []
+    for name, cluster in sorted(inv.clusters.items()):
+        if not any(m.host in wanted for m in cluster.members):
+            continue
+        first = cluster.members[0]
+        out.append({"cluster": name,
+                    "url": "http://%s:%s/cluster" % (first.ip, first.get("patroni_port") or 8008),
+                    "members": [m.identity() for m in cluster.members]})
+    return out
+
+
+def pg_role_drift(results):
+    """Lines saying where Patroni's live roles differ from the inventory's
+    (``patroni_ops.role_drift``), from the results of a ``uri`` loop over
+    ``pg_live_role_checks`` (each with ``json`` and ``item.members``); a
+    cluster whose Patroni did not answer is left out."""
+    out = []
+    for result in results or []:
+        if isinstance(result, dict) and isinstance(result.get("json"), dict):
+            out.extend(patroni_ops.role_drift(result["json"], (result.get("item") or {}).get("members") or []))
+    return out
+
+
 def pg_pitr_start_options(controldata, parameters, port=5432):
     """``pg_ctl -o`` options that start a restored data directory outside
     Patroni (local socket only, hot standby settings high enough)."""
@@ -213,6 +245,8 @@ class FilterModule:
             "pg_pitr_plan": pg_pitr_plan,
             "pg_pitr_start_options": pg_pitr_start_options,
             "pg_pitr_source": pg_pitr_source,
+            "pg_live_role_checks": pg_live_role_checks,
+            "pg_role_drift": pg_role_drift,
             "pg_ha_plan": pg_ha_plan,
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,

@@ -172,3 +172,41 @@ def healthy(cluster: Mapping[str, Any], expected: Sequence[str] = ()) -> bool:
     names = {m.get("name") for m in members(cluster)}
     return leader_of(cluster) is not None and not problems(cluster, None) and \
         set(expected) <= names
+
+
+def role_drift(cluster: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> List[str]:
+    """What differs between the live roles Patroni reports (``GET
+    /cluster``) and the inventory's (``members``: the model's member
+    identities, ``instance`` and ``role``), as information for the
+    operator: after a failover or switchover the inventory's ``pg_role``
+    names the member that bootstrapped the cluster, not the leader, and
+    that is expected. Empty when they agree (or when ``cluster`` is no
+    answer)."""
+    out: List[str] = []
+    if not isinstance(cluster, Mapping) or "members" not in cluster:
+        return out
+    live = {m.get("name"): m for m in members_of_answer(cluster)}
+    leader = leader_of(cluster)
+    primaries = [m["instance"] for m in members if m.get("role") == "primary"]
+    name = (members[0].get("cluster") if members else None) or "the cluster"
+    if leader is None:
+        out.append("%s: no member leads (Patroni reports %s)" % (
+            name, ", ".join("%s %s" % (n, m.get("state")) for n, m in sorted(live.items())) or "no member"))
+    elif primaries and leader.get("name") not in primaries:
+        out.append("%s: %s leads, while pg_role names %s as primary: expected after a failover or "
+                   "switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml never "
+                   "moves the leader back); set pg_role: primary on %s when convenient"
+                   % (name, leader["name"], " and ".join(primaries), leader["name"]))
+    for m in members:
+        if m["instance"] not in live:
+            out.append("%s: %s is in the inventory but not among the members Patroni reports"
+                       % (name, m["instance"]))
+    known = {m["instance"] for m in members}
+    for other in sorted(n for n in live if n not in known):
+        out.append("%s: Patroni reports %s, which the inventory does not list" % (name, other))
+    return out
+
+
+def members_of_answer(cluster: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """``members`` of a ``GET /cluster`` answer, or [] for anything else."""
+    return members(cluster) if isinstance(cluster, Mapping) else []

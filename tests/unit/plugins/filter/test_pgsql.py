@@ -14,8 +14,8 @@ from inv import build, cluster, sandbox
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
-        "pg_rm_leaders", "pg_tune", "pkgs_missing"]
+        "pg_live_role_checks", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
+        "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
 
 
 def test_rm_leaders_filter():
@@ -104,3 +104,19 @@ def test_configs_from_plan_and_settings():
     assert plain["patroni"]["restapi"]["authentication"]["password"] == "s3cret"
     with pytest.raises(AnsibleFilterError, match="pg_configs"):
         pgsql.pg_configs(iplan, {"pg_data": "relative/path"})
+
+
+def test_live_role_checks_and_drift():
+    hv, groups = sandbox()
+    checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"])
+    assert [(c["cluster"], c["url"]) for c in checks] == [("pg-test", "http://10.10.10.11:8008/cluster")]
+    assert [(m["instance"], m["role"]) for m in checks[0]["members"]] == [
+        ("pg-test-1", "primary"), ("pg-test-2", "replica"), ("pg-test-3", "replica")]
+    answer = {"members": [{"name": "pg-test-1", "role": "replica", "state": "streaming"},
+                          {"name": "pg-test-2", "role": "replica", "state": "streaming"},
+                          {"name": "pg-test-3", "role": "leader", "state": "running"}]}
+    lines = pgsql.pg_role_drift([{"json": answer, "item": checks[0]},
+                                 {"status": -1, "msg": "timed out", "item": checks[0]}])
+    assert lines == ["pg-test: pg-test-3 leads, while pg_role names pg-test-1 as primary: expected after a "
+                     "failover or switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml "
+                     "never moves the leader back); set pg_role: primary on pg-test-3 when convenient"]

@@ -140,3 +140,29 @@ def test_the_candidate_is_always_on_the_leaders_timeline(t1, t2, t3):
         return
     assert {"pg-test-2": t2, "pg-test-3": t3}[plan["candidate"]] == t1
     assert ops.healthy(c) == (t1 == t2 == t3)
+
+
+INV = [{"cluster": "pg-x", "instance": "pg-x-1", "role": "primary"},
+       {"cluster": "pg-x", "instance": "pg-x-2", "role": "replica"}]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # the inventory's primary leads: nothing to say
+    ({"members": [{"name": "pg-x-1", "role": "leader", "state": "running"},
+                  {"name": "pg-x-2", "role": "replica", "state": "streaming"}]}, []),
+    ({"members": [{"name": "pg-x-1", "role": "replica", "state": "streaming"},
+                  {"name": "pg-x-2", "role": "leader", "state": "running"}]},
+     ["pg-x: pg-x-2 leads, while pg_role names pg-x-1 as primary: expected after a failover or switchover "
+      "(services, VIP and pgbouncer follow the live roles, and pgsql.yml never moves the leader back); "
+      "set pg_role: primary on pg-x-2 when convenient"]),
+    ({"members": [{"name": "pg-x-1", "role": "replica", "state": "stopped"}]},
+     ["pg-x: no member leads (Patroni reports pg-x-1 stopped)",
+      "pg-x: pg-x-2 is in the inventory but not among the members Patroni reports"]),
+    ({"members": [{"name": "pg-x-1", "role": "leader", "state": "running"},
+                  {"name": "pg-x-2", "role": "replica", "state": "streaming"},
+                  {"name": "pg-x-9", "role": "replica", "state": "streaming"}]},
+     ["pg-x: Patroni reports pg-x-9, which the inventory does not list"]),
+    (None, []), ({"error": "x"}, []),
+])
+def test_role_drift(answer, expected):
+    assert ops.role_drift(answer, INV) == expected
