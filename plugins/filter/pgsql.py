@@ -76,7 +76,11 @@ def pg_configs(pg_plan, host_vars, mask_secrets=False):
             "etcd_user": configs_mod.etcd_user(cplan, settings),
             "vip": configs_mod.vip_config(cplan, pg_plan, patroni["etcd3"],
                                           settings),
-            "crontab": configs_mod.crontab(settings),
+            "crontab": configs_mod.crontab_split(settings)["members"],
+            "pgbackrest_repo_host": configs_mod.pgbackrest_repo_host(
+                cplan, pg_plan, settings),
+            "pgbackrest_tls_server": configs_mod.pgbackrest_tls_server(
+                pg_plan["identity"]["ip"] or pg_plan["identity"]["host"]),
         }
     except (ModelError, KeyError, TypeError) as exc:
         _fail(exc, "pg_configs")

@@ -89,7 +89,8 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 __all__ = [
     "SETTINGS_DEFAULTS", "PGBACKREST_REPO_DEFAULTS", "MASK", "PG_SOCKET_DIR",
     "DCS_PARAMETERS", "build_settings", "check_config_settings",
-    "patroni_config", "pgbouncer_ini", "pgbackrest_conf", "ini_lines",
+    "patroni_config", "pgbouncer_ini", "pgbackrest_conf",
+    "pgbackrest_repo_host", "pgbackrest_tls_server", "ini_lines",
     "crontab",
     "secret_warnings", "repo_flag", "etcd_password",
 ]
@@ -242,7 +243,7 @@ _RESERVED_PARAMETERS = ("listen_addresses", "port", "cluster_name",
 #: pgBackRest 2.45 repository options (``pgbackrest help backup``), without
 #: the ``repoN-`` prefix, in the order they are written.
 REPO_OPTIONS = (
-    "type", "path",
+    "type", "path", "host", "host_port",
     "s3_endpoint", "s3_region", "s3_bucket", "s3_uri_style", "s3_key_type",
     "s3_key", "s3_key_secret", "s3_token", "s3_role", "s3_kms_key_id",
     "gcs_bucket", "gcs_endpoint", "gcs_key_type", "gcs_key",
@@ -256,13 +257,28 @@ REPO_OPTIONS = (
     "retention_archive_type", "retention_archive", "retention_history",
 )
 _REPO_BOOLS = ("storage_verify_tls", "hardlink", "bundle", "block")
+#: A repository host as ``pgbackrest_repo.<method>.host`` names it: an
+#: inventory host (address or name), nothing a config line could break.
+_REPO_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}$")
+#: pgBackRest's TLS server port (``tls-server-port``'s default).
+PGBACKREST_TLS_PORT = 8432
+#: Where the pgbackrest role puts each node's pgBackRest TLS certificate,
+#: key and the deployment's CA (pgbackrest_repo with a host).
+PGBACKREST_TLS_DIR = "/etc/pgbackrest/tls"
+#: Options of the repository host itself, which the members' pgbackrest.conf
+#: does not carry (the repository host applies them).
+_REPO_HOST_SIDE = ("path", "hardlink", "bundle", "bundle_size",
+                   "bundle_limit", "block", "cipher_type", "cipher_pass",
+                   "retention_full_type", "retention_full", "retention_diff",
+                   "retention_archive_type", "retention_archive",
+                   "retention_history")
 #: pgBackRest's own spelling of a boolean option, as Pigsty inventories
 #: write it (``block: y``).
 _REPO_FLAG_WORDS = {"y": True, "n": False}
 #: Placeholder Pigsty replaces by the cluster name in repository values
 #: (e.g. ``cipher_pass: 'pgBR.${pg_cluster}'``: one key per cluster).
 CLUSTER_PLACEHOLDER = "${pg_cluster}"
-_REPO_INTS = ("storage_port", "retention_full", "retention_diff",
+_REPO_INTS = ("storage_port", "host_port", "retention_full", "retention_diff",
               "retention_archive", "retention_history")
 _REPO_SECRETS = ("s3_key", "s3_key_secret", "s3_token", "azure_key",
                  "cipher_pass")
@@ -593,7 +609,7 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
                         "pgBackRest's own y or n")
         elif key in _REPO_INTS:
             if not is_int(value) or value < 1 or (
-                    key == "storage_port" and value > 65535):
+                    key in ("storage_port", "host_port") and value > 65535):
                 problem(where, value, "is not a whole number >= 1",
                         "write a number without quotes")
         elif key in _REPO_CHOICES:
@@ -605,6 +621,20 @@ def _check_repo(repos, method, cluster, host) -> List[Problem]:
             problem(where, shown, "is not a non-empty single-line string",
                     "quote the value")
     rtype = repo.get("type", "posix")
+    if "host" in repo:
+        host_value = repo["host"]
+        if not isinstance(host_value, str) or not _REPO_HOST.match(host_value):
+            problem("%s.host" % base, host_value,
+                    "is not the address of a repository host",
+                    "write the inventory name of the backup host, e.g. "
+                    "10.10.10.10")
+        if rtype != "posix":
+            problem("%s.type" % base, rtype,
+                    "a repository on a repository host (host) is a "
+                    "directory there: pgBackRest's TLS server keeps posix "
+                    "repositories only here",
+                    "remove type (posix), or remove host and let every "
+                    "member reach the %s store itself" % rtype)
     path = repo.get("path")
     if path is None:
         problem("%s.path" % base, None, "the repository needs a path",
@@ -1065,18 +1095,22 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     cluster's stanza."""
     s, cluster, _ = _require(settings, cplan, iplan)
     repo = s["pgbackrest_repo"][s["pgbackrest_method"]]
-    glob: List[List[Any]] = []
-    for key in REPO_OPTIONS:
-        if key not in repo:
-            continue
-        value = _repo_value(key, repo[key], cluster)
-        if key in _REPO_SECRETS:
-            value = _secret(s, value)
-        glob.append(["repo1-%s" % key.replace("_", "-"), value])
-    if repo_flag(repo.get("block")):
-        # pgBackRest 2.45 ships block incremental as a beta feature and
-        # refuses repo-block unless beta features are enabled.
-        glob.append(["beta", "y"])
+    remote = "host" in repo
+    if remote:
+        # the repository host keeps the repository and applies its
+        # options; the member reaches it through its TLS server
+        tls = _tls_files()
+        glob: List[List[Any]] = [
+            ["repo1-host", repo["host"]],
+            ["repo1-host-type", "tls"],
+            ["repo1-host-port", str(repo.get("host_port",
+                                             PGBACKREST_TLS_PORT))],
+            ["repo1-host-ca-file", tls["ca"]],
+            ["repo1-host-cert-file", tls["cert"]],
+            ["repo1-host-key-file", tls["key"]],
+        ]
+    else:
+        glob = _repo_lines(s, repo, cluster, 1)
     procs, push_procs = _process_max(s, iplan)
     glob += [
         ["compress-type", "zst"],
@@ -1093,9 +1127,165 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         ["pg1-port", str(s["pg_port"])],
         ["pg1-user", s["pg_dbsu"]],
     ]
-    return [["global", glob],
-            ["global:archive-push", [["process-max", str(push_procs)]]],
-            [cluster, stanza]]
+    out = [["global", glob],
+           ["global:archive-push", [["process-max", str(push_procs)]]]]
+    if remote:
+        # who may ask this member's TLS server for the stanza: the
+        # repository host (backups, checks); its address and files are in
+        # pgbackrest_tls_server's file, shared with a repository host role
+        out.append(["global:server", [
+            ["tls-server-auth", "%s=%s" % (repo_host_cn(repo["host"]),
+                                           cluster)]]])
+    out.append([cluster, stanza])
+    return out
+
+
+def _repo_lines(s: Mapping[str, Any], repo: Mapping[str, Any], cluster: str,
+                index: int, only: Sequence[str] = REPO_OPTIONS
+                ) -> List[List[Any]]:
+    """``repoN-*`` lines of a repository definition (secrets masked when
+    asked), with ``beta=y`` when it uses block incremental."""
+    out: List[List[Any]] = []
+    for key in REPO_OPTIONS:
+        if key not in repo or key not in only or key in ("host",
+                                                         "host_port"):
+            continue
+        value = _repo_value(key, repo[key], cluster)
+        if key in _REPO_SECRETS:
+            value = _secret(s, value)
+        out.append(["repo%d-%s" % (index, key.replace("_", "-")), value])
+    if repo_flag(repo.get("block")) and "block" in only:
+        # pgBackRest 2.45 ships block incremental as a beta feature and
+        # refuses repo-block unless beta features are enabled.
+        out.append(["beta", "y"])
+    return out
+
+
+def _tls_files() -> Dict[str, str]:
+    return {"ca": PGBACKREST_TLS_DIR + "/ca.crt",
+            "cert": PGBACKREST_TLS_DIR + "/node.crt",
+            "key": PGBACKREST_TLS_DIR + "/node.key"}
+
+
+def repo_host_cn(host: str) -> str:
+    """Common name of a repository host's pgBackRest certificate (the
+    members' ``tls-server-auth`` names it)."""
+    return "pgbackrest-repo-%s" % host
+
+
+def pgbackrest_tls_server(address: str) -> List[List[Any]]:
+    """The TLS server options of one node (``conf.d/pigpen-tls-server.conf``):
+    the same file whether the node is a member backing up to a repository
+    host, the repository host, or both."""
+    tls = _tls_files()
+    return [["global:server", [
+        ["tls-server-address", address],
+        ["tls-server-port", str(PGBACKREST_TLS_PORT)],
+        ["tls-server-ca-file", tls["ca"]],
+        ["tls-server-cert-file", tls["cert"]],
+        ["tls-server-key-file", tls["key"]],
+    ]]]
+
+
+def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
+                         settings: Mapping[str, Any]
+                         ) -> Optional[Dict[str, Any]]:
+    """What the repository host of a cluster needs, or None when the
+    cluster's repository has no host: ``host``, the certificate's ``cn``,
+    ``stanza_conf`` (``conf.d/pigpen-<cluster>.conf``: the members it may
+    serve and reach, and the repository's options, all in the stanza's
+    sections so that several clusters share one host) and ``crontab``
+    (the cluster's pg-backup entries, which run there)."""
+    s, cluster, _ = _require(settings, cplan, iplan)
+    repo = s["pgbackrest_repo"][s["pgbackrest_method"]]
+    if not s["pgbackrest_enabled"] or "host" not in repo:
+        return None
+    tls = _tls_files()
+    auth: List[List[Any]] = []
+    stanza: List[List[Any]] = []
+    for n, member in enumerate(cplan["members"], 1):
+        address = member.get("ip") or member["host"]
+        auth.append(["tls-server-auth", "%s=%s" % (member["instance"],
+                                                   cluster)])
+        stanza += [
+            ["pg%d-host" % n, address],
+            ["pg%d-host-type" % n, "tls"],
+            ["pg%d-host-port" % n, str(PGBACKREST_TLS_PORT)],
+            ["pg%d-host-ca-file" % n, tls["ca"]],
+            ["pg%d-host-cert-file" % n, tls["cert"]],
+            ["pg%d-host-key-file" % n, tls["key"]],
+            ["pg%d-path" % n, s["pg_data"]],
+            ["pg%d-port" % n, str(s["pg_port"])],
+            ["pg%d-socket-path" % n, PG_SOCKET_DIR],
+        ]
+    procs, _ = _process_max(s, iplan)
+    stanza += _repo_lines(s, repo, cluster, 1, _REPO_HOST_SIDE)
+    stanza += [
+        ["compress-type", "zst"],
+        ["process-max", str(procs)],
+        ["log-path", s["pgbackrest_log_dir"]],
+        ["start-fast", "y"],
+    ]
+    return {
+        "host": repo["host"],
+        "cn": repo_host_cn(repo["host"]),
+        "path": _repo_value("path", repo["path"], cluster),
+        "log_dir": s["pgbackrest_log_dir"],
+        "stanza_conf": [["global:server", auth], [cluster, stanza]],
+        "server": pgbackrest_tls_server(repo["host"]),
+        "crontab": repo_host_crontab(s, cluster),
+    }
+
+
+#: The backup command of pg_crontab entries on the members
+#: (roles/pgbackrest: pgbackrest_backup_script's default) and its
+#: counterpart on a repository host, which takes the stanza first.
+BACKUP_COMMAND = "/usr/local/bin/pg-backup"
+REPO_BACKUP_COMMAND = "/usr/local/bin/pg-backup-repo"
+
+
+def _split_cron(line: str) -> Tuple[str, str]:
+    """A cron.d line (schedule, user, command) -> (schedule and user,
+    command)."""
+    parts = line.split(None, 2 if line.startswith("@") else 6)
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def _is_backup(command: str) -> bool:
+    return command.split()[0] in (BACKUP_COMMAND, "pg-backup")
+
+
+def crontab_split(settings: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """The cron.d lines of ``pg_crontab`` for the members: all of them,
+    or, when the repository is on a repository host (where backups must
+    run), all but the pg-backup entries."""
+    s = _effective(settings)
+    lines = crontab(s)
+    repos = s["pgbackrest_repo"]
+    repo = repos.get(s["pgbackrest_method"]) if isinstance(repos, dict) \
+        else None
+    if not (s["pgbackrest_enabled"] and isinstance(repo, dict)
+            and "host" in repo):
+        return {"members": lines}
+    return {"members": [line for line in lines
+                        if not _is_backup(_split_cron(line)[1])]}
+
+
+def repo_host_crontab(settings: Mapping[str, Any], cluster: str
+                      ) -> List[str]:
+    """pg_crontab's pg-backup entries as the repository host runs them:
+    ``pg-backup-repo <cluster> [type]``, as root (it switches to the
+    repository's user)."""
+    out = []
+    for line in crontab(settings):
+        head, command = _split_cron(line)
+        if not _is_backup(command):
+            continue
+        schedule = head.rsplit(None, 1)[0]
+        args = command.split()[1:]
+        out.append(" ".join([schedule, "root", REPO_BACKUP_COMMAND, cluster]
+                            + args))
+    return out
 
 
 # ---------------------------------------------------------------- ini text

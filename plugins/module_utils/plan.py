@@ -220,6 +220,7 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "use letters, digits and _, e.g. %s" %
                     MODEL_DEFAULTS[var])
     out.extend(_check_vip(cluster))
+    out.extend(_check_repo_host(inv, cluster))
     out.extend(crontab_problems(name, cluster.setting("pg_crontab")))
     safeguard = cluster.setting("pg_safeguard")
     if not isinstance(safeguard, bool):
@@ -375,6 +376,35 @@ def crontab_problems(cluster: str, entries: Any) -> List[Problem]:
             out.append(Problem(cluster, None, fld, entry,
                                "is not a cron entry", fix))
     return out
+
+
+def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
+    """A repository host (``pgbackrest_repo.<method>.host``) is a host of
+    the inventory (the pgbackrest role sets it up by delegation) and not a
+    member of the cluster it backs up (its backups would go with it)."""
+    first = cluster.members[0].vars
+    if first.get("pgbackrest_enabled", True) is False:
+        return []
+    method = cluster.setting("pgbackrest_method")
+    repos = first.get("pgbackrest_repo")
+    repo = repos.get(method) if isinstance(repos, dict) else None
+    if not isinstance(repo, dict) or not isinstance(repo.get("host"), str):
+        return []
+    host = repo["host"]
+    field = "pgbackrest_repo.%s.host" % method
+    if host in (m.host for m in cluster.members):
+        return [Problem(cluster.name, None, field, host,
+                        "is a member of the cluster it backs up: the "
+                        "backups would be lost with that node",
+                        "name a host that is not a member of %s, e.g. the "
+                        "infra node" % cluster.name)]
+    if host not in inv.hostvars:
+        return [Problem(cluster.name, None, field, host,
+                        "is not a host of the inventory, so no play can set "
+                        "it up", "name the repository host as the inventory "
+                        "does (e.g. the infra node's address), and list it "
+                        "in a group such as infra")]
+    return []
 
 
 def _check_vip(cluster: Cluster) -> List[Problem]:

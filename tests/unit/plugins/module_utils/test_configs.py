@@ -676,6 +676,132 @@ def test_pgbackrest_custom_repo_and_process_max():
     assert section(conf, "global:archive-push") == [["process-max", "4"]]
 
 
+# A repository on the sandbox's infra node, reached over pgBackRest's TLS
+# server (docs/backup.md "Repository host").
+BACKUP_REPO = {"backup": {"host": "10.10.10.10", "path": "/pg/backup",
+                          "retention_full_type": "count", "retention_full": 2,
+                          "cipher_type": "aes-256-cbc", "cipher_pass": "s3cr3t.${pg_cluster}"}}
+TLS = ["/etc/pgbackrest/tls/ca.crt", "/etc/pgbackrest/tls/node.crt",
+       "/etc/pgbackrest/tls/node.key"]
+
+
+def test_pgbackrest_member_of_a_repository_host():
+    _, _, conf, s = files(sandbox(), "10.10.10.12", pgbackrest_method="backup",
+                          pgbackrest_repo=BACKUP_REPO)
+    assert conf == [
+        ["global", [
+            ["repo1-host", "10.10.10.10"],
+            ["repo1-host-type", "tls"],
+            ["repo1-host-port", "8432"],
+            ["repo1-host-ca-file", TLS[0]],
+            ["repo1-host-cert-file", TLS[1]],
+            ["repo1-host-key-file", TLS[2]],
+            # the repository's own options (path, retention, cipher) stay
+            # on the repository host
+            ["compress-type", "zst"],
+            ["archive-async", "y"],
+            ["spool-path", "/pg/spool"],
+            ["process-max", "1"],
+            ["log-path", "/pg/log/pgbackrest"],
+            ["start-fast", "y"],
+            ["delta", "y"],
+        ]],
+        ["global:archive-push", [["process-max", "1"]]],
+        ["global:server", [["tls-server-auth", "pgbackrest-repo-10.10.10.10=pg-test"]]],
+        ["pg-test", [
+            ["pg1-path", "/pg/data"],
+            ["pg1-socket-path", "/var/run/postgresql"],
+            ["pg1-port", "5432"],
+            ["pg1-user", "postgres"],
+        ]],
+    ]
+    assert configs.pgbackrest_tls_server("10.10.10.12") == [["global:server", [
+        ["tls-server-address", "10.10.10.12"],
+        ["tls-server-port", "8432"],
+        ["tls-server-ca-file", TLS[0]],
+        ["tls-server-cert-file", TLS[1]],
+        ["tls-server-key-file", TLS[2]],
+    ]]]
+
+
+def repo_host(inventory, host, **overrides):
+    hostvars, groups = inventory
+    inv = plan.require(plan.analyze(hostvars, groups))
+    cplan, iplan = plans(inv, host)
+    s = configs.build_settings(hostvars[host])
+    s.update(overrides)
+    return configs.pgbackrest_repo_host(cplan, iplan, s)
+
+
+def test_pgbackrest_repository_host_of_a_cluster():
+    assert repo_host(sandbox(), "10.10.10.11") is None
+    rh = repo_host(sandbox(), "10.10.10.11", pgbackrest_method="backup",
+                   pgbackrest_repo=BACKUP_REPO,
+                   pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full",
+                               "@hourly pg-backup", "*/5 * * * * /bin/true"])
+    assert rh["host"] == "10.10.10.10"
+    assert rh["cn"] == "pgbackrest-repo-10.10.10.10"
+    assert rh["path"] == "/pg/backup"
+    auth, stanza = rh["stanza_conf"]
+    assert auth == ["global:server", [["tls-server-auth", "pg-test-1=pg-test"],
+                                      ["tls-server-auth", "pg-test-2=pg-test"],
+                                      ["tls-server-auth", "pg-test-3=pg-test"]]]
+    assert stanza[0] == "pg-test"
+    lines = stanza[1]
+    assert lines[:9] == [
+        ["pg1-host", "10.10.10.11"], ["pg1-host-type", "tls"],
+        ["pg1-host-port", "8432"], ["pg1-host-ca-file", TLS[0]],
+        ["pg1-host-cert-file", TLS[1]], ["pg1-host-key-file", TLS[2]],
+        ["pg1-path", "/pg/data"], ["pg1-port", "5432"],
+        ["pg1-socket-path", "/var/run/postgresql"]]
+    assert [k for k, _ in lines].count("pg3-host") == 1
+    assert lines[27:] == [
+        ["repo1-path", "/pg/backup"],
+        ["repo1-cipher-type", "aes-256-cbc"],
+        ["repo1-cipher-pass", "s3cr3t.pg-test"],
+        ["repo1-retention-full-type", "count"],
+        ["repo1-retention-full", "2"],
+        ["compress-type", "zst"],
+        ["process-max", "1"],
+        ["log-path", "/pg/log/pgbackrest"],
+        ["start-fast", "y"],
+    ]
+    assert rh["server"] == configs.pgbackrest_tls_server("10.10.10.10")
+    # the pg-backup entries run on the repository host, the rest stays
+    assert rh["crontab"] == [
+        "00 01 * * * root /usr/local/bin/pg-backup-repo pg-test full",
+        "@hourly root /usr/local/bin/pg-backup-repo pg-test"]
+    s = configs.build_settings({"pgbackrest_method": "backup",
+                                "pgbackrest_repo": BACKUP_REPO,
+                                "pg_crontab": ["00 01 * * * /usr/local/bin/pg-backup full",
+                                               "*/5 * * * * /bin/true"]})
+    assert configs.crontab_split(s) == {"members": ["*/5 * * * * postgres /bin/true"]}
+    s["pgbackrest_method"] = "local"
+    assert len(configs.crontab_split(s)["members"]) == 2
+    masked = repo_host(sandbox(), "10.10.10.11", pgbackrest_method="backup",
+                       pgbackrest_repo=BACKUP_REPO, mask_secrets=True)
+    assert dict(masked["stanza_conf"][1][1])["repo1-cipher-pass"] == configs.MASK
+
+
+@pytest.mark.parametrize("repo, field, what", [
+    ({"host": "10.10.10.10;rm", "path": "/pg/backup", "retention_full": 2},
+     "pgbackrest_repo.backup.host", "is not the address of a repository host"),
+    ({"host": "10.10.10.10", "type": "s3", "s3_endpoint": "x", "s3_region": "r",
+      "s3_bucket": "b", "s3_key": "k", "s3_key_secret": "k3y.s3cr3t",
+      "path": "/pgbackrest", "retention_full": 2},
+     "pgbackrest_repo.backup.type", "posix repositories only"),
+    ({"host": "10.10.10.10", "host_port": 70000, "path": "/pg/backup",
+      "retention_full": 2},
+     "pgbackrest_repo.backup.host_port", "is not a whole number"),
+])
+def test_pgbackrest_repository_host_refused(repo, field, what):
+    s = configs.build_settings({"pgbackrest_method": "backup",
+                                "pgbackrest_repo": {"backup": repo}})
+    found = configs.check_config_settings(s, cluster="pg-test", host="10.10.10.11")
+    assert [p.field for p in found] == [field]
+    assert what in found[0].what
+
+
 # A repository written the way Pigsty's templates write it: pgBackRest's own
 # y/n for booleans, and the cluster name through ${pg_cluster}.
 PIGSTY_REPO = {"type": "s3", "s3_endpoint": "objects.example", "s3_region": "eu-west-1",
@@ -1093,3 +1219,23 @@ def test_patroni_watchdog_mode_and_margin(mode, rto, expected):
         hv[host].update({"patroni_watchdog_mode": mode, "pg_rto": rto})
     p, _, _, _ = files((hv, groups), "10.10.10.11")
     assert p["watchdog"] == expected
+
+
+@pytest.mark.parametrize("host, what", [
+    ("10.10.10.12", "is a member of the cluster it backs up"),
+    ("10.10.10.99", "is not a host of the inventory"),
+])
+def test_repository_host_must_be_another_inventory_host(host, what):
+    repos = {"backup": dict(BACKUP_REPO["backup"], host=host)}
+    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
+                                            pgbackrest_repo=repos))
+    found = plan.problems(plan.analyze(hostvars, groups))
+    assert [(p.cluster, p.field, p.value) for p in found] == [
+        ("pg-test", "pgbackrest_repo.backup.host", host)]
+    assert what in found[0].what
+
+
+def test_repository_host_on_the_infra_node_is_accepted():
+    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
+                                            pgbackrest_repo=BACKUP_REPO))
+    assert plan.problems(plan.analyze(hostvars, groups)) == []
