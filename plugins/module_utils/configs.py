@@ -115,6 +115,13 @@ PGBACKREST_REPO_DEFAULTS: Dict[str, Dict[str, Any]] = {
         "retention_full_type": "count",
         "retention_full": 2,
     },
+    # on a repository host: the first host of group infra (docs/backup.md)
+    "backup": {
+        "host": "infra",
+        "path": "/pg/backup",
+        "retention_full_type": "count",
+        "retention_full": 2,
+    },
     "minio": {
         "type": "s3",
         "s3_endpoint": "sss.pigsty",
@@ -1101,7 +1108,7 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         # options; the member reaches it through its TLS server
         tls = _tls_files()
         glob: List[List[Any]] = [
-            ["repo1-host", repo["host"]],
+            ["repo1-host", _repo_host(cplan, repo)["address"]],
             ["repo1-host-type", "tls"],
             ["repo1-host-port", str(repo.get("host_port",
                                              PGBACKREST_TLS_PORT))],
@@ -1134,8 +1141,8 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         # repository host (backups, checks); its address and files are in
         # pgbackrest_tls_server's file, shared with a repository host role
         out.append(["global:server", [
-            ["tls-server-auth", "%s=%s" % (repo_host_cn(repo["host"]),
-                                           cluster)]]])
+            ["tls-server-auth", "%s=%s" % (
+                repo_host_cn(_repo_host(cplan, repo)["name"]), cluster)]]])
     out.append([cluster, stanza])
     return out
 
@@ -1159,6 +1166,17 @@ def _repo_lines(s: Mapping[str, Any], repo: Mapping[str, Any], cluster: str,
         # refuses repo-block unless beta features are enabled.
         out.append(["beta", "y"])
     return out
+
+
+def _repo_host(cplan: Mapping[str, Any], repo: Mapping[str, Any]
+               ) -> Dict[str, str]:
+    """``{name, address}`` of the repository host: the cluster plan's
+    (which resolves a group name such as ``infra``), else the host as
+    written."""
+    found = cplan.get("repo_host")
+    if found:
+        return dict(found)
+    return {"name": repo["host"], "address": repo["host"]}
 
 
 def _tls_files() -> Dict[str, str]:
@@ -1201,6 +1219,7 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     if not s["pgbackrest_enabled"] or "host" not in repo:
         return None
     tls = _tls_files()
+    where = _repo_host(cplan, repo)
     auth: List[List[Any]] = []
     stanza: List[List[Any]] = []
     for n, member in enumerate(cplan["members"], 1):
@@ -1227,12 +1246,13 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         ["start-fast", "y"],
     ]
     return {
-        "host": repo["host"],
-        "cn": repo_host_cn(repo["host"]),
+        "host": where["name"],
+        "address": where["address"],
+        "cn": repo_host_cn(where["name"]),
         "path": _repo_value("path", repo["path"], cluster),
         "log_dir": s["pgbackrest_log_dir"],
         "stanza_conf": [["global:server", auth], [cluster, stanza]],
-        "server": pgbackrest_tls_server(repo["host"]),
+        "server": pgbackrest_tls_server(where["address"]),
         "crontab": repo_host_crontab(s, cluster),
     }
 

@@ -386,12 +386,17 @@ def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
     if first.get("pgbackrest_enabled", True) is False:
         return []
     method = cluster.setting("pgbackrest_method")
-    repos = first.get("pgbackrest_repo")
+    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
     repo = repos.get(method) if isinstance(repos, dict) else None
     if not isinstance(repo, dict) or not isinstance(repo.get("host"), str):
         return []
-    host = repo["host"]
     field = "pgbackrest_repo.%s.host" % method
+    if repo["host"] in inv.groups and not inv.groups[repo["host"]]:
+        return [Problem(cluster.name, None, field, repo["host"],
+                        "names a group without hosts",
+                        "add the repository host to group %s, or name it "
+                        "by its address" % repo["host"])]
+    host = repo_host_name(inv, cluster)
     if host in (m.host for m in cluster.members):
         return [Problem(cluster.name, None, field, host,
                         "is a member of the cluster it backs up: the "
@@ -405,6 +410,38 @@ def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
                         "does (e.g. the infra node's address), and list it "
                         "in a group such as infra")]
     return []
+
+
+def repo_host_name(inv: Inventory, cluster: Cluster) -> Optional[str]:
+    """The inventory host that keeps the cluster's repository: the
+    repository's ``host``, or the first host of the group it names (the
+    default ``backup`` repository names ``infra``); None without one."""
+    first = cluster.members[0].vars
+    if first.get("pgbackrest_enabled", True) is False:
+        return None
+    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
+    repo = repos.get(cluster.setting("pgbackrest_method")) \
+        if isinstance(repos, dict) else None
+    host = repo.get("host") if isinstance(repo, dict) else None
+    if not isinstance(host, str):
+        return None
+    members = inv.groups.get(host)
+    if members:
+        return members[0]
+    return host
+
+
+def repo_host_plan(inv: Inventory, cluster: Cluster
+                   ) -> Optional[Dict[str, str]]:
+    """``{name, address}`` of the cluster's repository host (the name
+    plays delegate to, the address pgBackRest dials), or None."""
+    name = repo_host_name(inv, cluster)
+    if name is None:
+        return None
+    hvars = inv.hostvars.get(name, {})
+    address = ip_of(name) or ip_of(
+        hvars.get("ansible_host")) or hvars.get("ansible_host") or name
+    return {"name": name, "address": address}
 
 
 def _check_vip(cluster: Cluster) -> List[Problem]:
@@ -643,6 +680,7 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         },
         "etcd": etcd_plan(inv, cluster),
         "vip": vip_plan(cluster),
+        "repo_host": repo_host_plan(inv, cluster),
     }
 
 

@@ -1239,3 +1239,19 @@ def test_repository_host_on_the_infra_node_is_accepted():
     hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
                                             pgbackrest_repo=BACKUP_REPO))
     assert plan.problems(plan.analyze(hostvars, groups)) == []
+
+
+def test_default_backup_repository_is_on_the_first_infra_node():
+    inventory = sandbox(test=pg_test(pgbackrest_method="backup"))
+    _, _, conf, _ = files(inventory, "10.10.10.13")
+    assert section(conf, "global")[0] == ["repo1-host", "10.10.10.10"]
+    assert section(conf, "global:server") == [
+        ["tls-server-auth", "pgbackrest-repo-10.10.10.10=pg-test"]]
+    rh = repo_host(inventory, "10.10.10.13")
+    assert (rh["host"], rh["address"], rh["path"]) == (
+        "10.10.10.10", "10.10.10.10", "/pg/backup")
+    hostvars, groups = inventory
+    groups = dict(groups, infra=[])
+    found = plan.problems(plan.analyze(hostvars, groups))
+    assert [(p.field, p.value, p.what) for p in found] == [
+        ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")]

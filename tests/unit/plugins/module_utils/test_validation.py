@@ -287,7 +287,7 @@ CASES = [
      ["cluster pg-test: pg_version = 9: is not a supported PostgreSQL major version; "
       "fix: use a major version such as 15 (Debian 12 ships 15)",
       "cluster pg-test: pgbackrest_method = 's3': names no repository of "
-      "pgbackrest_repo (local, minio); fix: set pgbackrest_method to one of them, or add "
+      "pgbackrest_repo (backup, local, minio); fix: set pgbackrest_method to one of them, or add "
       "a 's3' entry to pgbackrest_repo"]),
     ("node-size-string",
      build(pg_test(pg_node_mem_mb="1G", pg_node_cpu=1)),
