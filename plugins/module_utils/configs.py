@@ -73,6 +73,7 @@ import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import cron
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
     SANDBOX_PASSWORDS,
@@ -1117,14 +1118,11 @@ def ini_lines(sections: Sequence[Sequence[Any]], *,
 # ------------------------------------------------------------------ etcd, VIP
 
 def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
-    """``/etc/cron.d`` lines of ``pg_crontab``: the user field (``pg_dbsu``)
-    inserted after the schedule (five fields, or one ``@nickname``)."""
+    """``/etc/cron.d`` lines of ``pg_crontab``, each run as ``pg_dbsu``
+    (entries written with or without that user field give the same line:
+    :func:`cron.pg_crontab_lines`)."""
     s = _effective(settings)
-    out = []
-    for entry in s["pg_crontab"] or []:
-        parts = entry.split(None, 1 if entry.startswith("@") else 5)
-        out.append(" ".join(parts[:-1] + [s["pg_dbsu"], parts[-1]]))
-    return out
+    return cron.pg_crontab_lines(s["pg_crontab"], s["pg_dbsu"])
 
 
 def etcd_password(value: Any, cluster: str) -> Any:

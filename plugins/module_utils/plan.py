@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
     configs as configs_mod,
+    cron,
     ha as ha_mod,
     hba as hba_mod,
     objects,
@@ -62,7 +63,7 @@ MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
     configs_mod.SETTINGS_DEFAULTS) | {
     "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
-    "pg_node_mem_mb", "pg_node_cpu",
+    "pg_node_mem_mb", "pg_node_cpu", "node_crontab",
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
 
 
@@ -105,6 +106,7 @@ def problems(inv: Inventory) -> List[Problem]:
                                              inv.groups))
         found.extend(_check_addresses(inv))
         found.extend(_check_etcd(inv))
+        found.extend(_check_other_nodes(inv))
         found.extend(safety.problems(inv))
         return ModelError(found).problems if found else []
 
@@ -220,7 +222,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "use letters, digits and _, e.g. %s" %
                     MODEL_DEFAULTS[var])
     out.extend(_check_vip(cluster))
-    out.extend(crontab_problems(name, cluster.setting("pg_crontab")))
+    out.extend(cron.pg_crontab_problems(name, cluster.setting("pg_crontab"),
+                                        dbsu))
     safeguard = cluster.setting("pg_safeguard")
     if not isinstance(safeguard, bool):
         problem(None, "pg_safeguard", safeguard, "is not a boolean",
@@ -252,6 +255,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "pg_node_mem_mb and pg_node_cpu go together",
                     "set both, or neither (then the facts are used)")
         out.extend(_check_access_limits(m))
+        out.extend(cron.node_crontab_problems(name, m.host,
+                                              m.vars.get("node_crontab")))
         node = node_size(m)
         out.extend(tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
@@ -344,39 +349,6 @@ def _password_ok(value: Any) -> bool:
         value.isprintable() and not any(c in value for c in " '\"\\")
 
 
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
-_CRON_NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly",
-                   "@daily", "@midnight", "@hourly")
-
-
-def crontab_problems(cluster: str, entries: Any) -> List[Problem]:
-    """``pg_crontab``: a list of ``"m h dom mon dow command"`` strings (or
-    ``"@daily command"``), one line each."""
-    fix = ("write each entry as 'minute hour day month weekday command', "
-           "e.g. '00 01 * * * /usr/local/bin/pg-backup full'")
-    if entries is None:
-        return []
-    if not isinstance(entries, list):
-        return [Problem(cluster, None, "pg_crontab", entries,
-                        "is not a list", fix)]
-    out: List[Problem] = []
-    for i, entry in enumerate(entries):
-        fld = "pg_crontab[%d]" % i
-        if not isinstance(entry, str) or "\n" in entry or "\r" in entry:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a one-line string", fix))
-            continue
-        parts = entry.split()
-        if parts and parts[0] in _CRON_NICKNAMES:
-            ok = len(parts) >= 2
-        else:
-            ok = len(parts) >= 6 and all(_CRON_FIELD.match(f) for f in parts[:5])
-        if not ok:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a cron entry", fix))
-    return out
-
-
 def _check_vip(cluster: Cluster) -> List[Problem]:
     if cluster.setting("pg_vip_enabled") is not True:
         enabled = cluster.setting("pg_vip_enabled")
@@ -445,6 +417,22 @@ def _check_addresses(inv: Inventory) -> List[Problem]:
                     "give every PostgreSQL instance its own node"))
             else:
                 seen[m.ip] = m
+    return out
+
+
+def _check_other_nodes(inv: Inventory) -> List[Problem]:
+    """``node_crontab`` of the infra and etcd nodes that are no
+    PostgreSQL instance (the node role applies it there too)."""
+    out: List[Problem] = []
+    seen = set()
+    for group in ("infra", "etcd"):
+        for host in inv.groups.get(group, ()):
+            if host in seen or inv.cluster_of(host) is not None:
+                continue
+            seen.add(host)
+            out.extend(cron.node_crontab_problems(
+                group, host, (inv.hostvars.get(host) or {}).get(
+                    "node_crontab")))
     return out
 
 

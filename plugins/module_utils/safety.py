@@ -41,6 +41,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
+    OS_ACCOUNTS,
     SANDBOX_PASSWORDS,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -135,7 +136,7 @@ NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "etcd_seq", "etcd_port", "etcd_peer_port", "etcd_cluster",
              "etcd_data_dir", "etcd_auth", "etcd_root_password",
              "exporters_prometheus_port", "exporters_prometheus_server",
-             "pigpen_sandbox")
+             "pigpen_sandbox", "node_crontab")
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions).
@@ -350,14 +351,6 @@ def sql_problems(cluster: Cluster) -> List[Problem]:
 
 # ---------------------------------------------------------- system objects
 
-#: Operating system accounts that may not be the database superuser.
-OS_ACCOUNTS = frozenset((
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail",
-    "news", "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats",
-    "nobody", "_apt", "messagebus", "sshd", "systemd-network",
-    "systemd-resolve", "systemd-timesync", "haproxy", "etcd", "prometheus",
-    "vector", "_chrony",
-))
 _SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
