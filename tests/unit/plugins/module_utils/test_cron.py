@@ -101,4 +101,4 @@ def test_both_forms_give_one_line(fields, words, dbsu):
     assert bare == with_user
     (line,) = bare
     assert line.startswith("%s %s " % (schedule, dbsu))
-    assert line.split()[5:] == words
+    assert line.split()[6:] == words
