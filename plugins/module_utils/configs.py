@@ -145,6 +145,9 @@ _REPO_SANDBOX_SECRETS = {"s3_key_secret": "S3User.Backup",
 SETTINGS_DEFAULTS: Dict[str, Any] = {
     # shared vocabulary
     "pg_version": MODEL_DEFAULTS["pg_version"],
+    # the apt repository, configured on the nodes outside this collection,
+    # that carries postgresql-<pg_version> when that is not Debian's 15
+    "pg_version_repo": "",
     "pg_port": MODEL_DEFAULTS["pg_port"],
     "patroni_port": MODEL_DEFAULTS["patroni_port"],
     "pgbouncer_port": MODEL_DEFAULTS["pgbouncer_port"],
@@ -291,6 +294,8 @@ WATCHDOG_MODES = ("off", "automatic", "required")
 PATRONI_TAGS = ("nofailover", "noloadbalance", "clonefrom", "nosync",
                 "replicatefrom")
 PG_VERSIONS = range(12, 19)
+#: The PostgreSQL major version Debian 12's archive ships.
+DEBIAN_PG_VERSION = 15
 
 _PATHS = ("pg_data", "pg_conf_dir", "pg_log_dir", "pg_ssl_cert",
           "pg_ssl_key", "pg_ssl_ca", "patroni_log_dir", "patroni_pgpass",
@@ -366,10 +371,24 @@ def check_config_settings(settings: Mapping[str, Any], *,
         out.append(Problem(cluster, host, field, value, what, fix))
 
     version = s["pg_version"]
+    repo = s["pg_version_repo"]
     if not is_int(version) or version not in PG_VERSIONS:
         problem("pg_version", version,
                 "is not a supported PostgreSQL major version",
                 "use a major version such as 15 (Debian 12 ships 15)")
+    elif version != DEBIAN_PG_VERSION and not repo:
+        problem("pg_version", version,
+                "Debian 12 ships PostgreSQL %d only: apt would find no "
+                "postgresql-%d and the deployment would stop midway"
+                % (DEBIAN_PG_VERSION, version),
+                "set pg_version: %d, or configure an apt repository that "
+                "carries postgresql-%d on the nodes (the PostgreSQL "
+                "project's, PGDG) and name it in pg_version_repo"
+                % (DEBIAN_PG_VERSION, version))
+    if not isinstance(repo, str):
+        problem("pg_version_repo", repo, "is not a string",
+                "name the apt repository that carries postgresql-<pg_version> "
+                "(e.g. pgdg), or leave it empty for Debian's archive")
     for name in _PORTS:
         value = s[name]
         if not is_int(value) or not 1 <= value <= 65535:
