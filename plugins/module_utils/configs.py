@@ -73,7 +73,7 @@ import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import cron
+from ansible_collections.pigpen.pgsql.plugins.module_utils import cron, guc
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
     SANDBOX_PASSWORDS,
@@ -451,7 +451,7 @@ def check_config_settings(settings: Mapping[str, Any], *,
                 "is not a comma-separated list of library names",
                 "write e.g. 'pg_stat_statements, auto_explain' (a name may "
                 "start with $libdir/)")
-    _check_parameters(problem, s["pg_parameters"])
+    _check_parameters(problem, s["pg_parameters"], s["pg_version"])
 
     mode = _watchdog_mode(s["patroni_watchdog_mode"])
     if mode not in WATCHDOG_MODES:
@@ -512,7 +512,7 @@ def _check_path(problem, name, value):
                 % (SETTINGS_DEFAULTS[name] or _PATH_EXAMPLES[name]))
 
 
-def _check_parameters(problem, params):
+def _check_parameters(problem, params, version=None):
     if not isinstance(params, dict):
         problem("pg_parameters", params, "is not a mapping",
                 "write pg_parameters as {name: value, ...}")
@@ -523,6 +523,9 @@ def _check_parameters(problem, params):
         if not isinstance(name, str) or not _PARAM.match(name):
             problem(where, value, "is not a PostgreSQL parameter name",
                     "use the lower-case name from postgresql.conf")
+        elif not guc.is_known(name) and version == guc.CHECKED_VERSION:
+            found = guc.name_problem(None, None, where, name, value, version)
+            problem(where, value, found.what, found.fix)
         elif name in _RESERVED_PARAMETERS:
             problem(where, value, "is set by Patroni or by the layout of "
                     "this collection",

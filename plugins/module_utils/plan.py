@@ -25,6 +25,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
     configs as configs_mod,
     cron,
+    guc,
     ha as ha_mod,
     hba as hba_mod,
     objects,
@@ -258,11 +259,75 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
         out.extend(cron.node_crontab_problems(name, m.host,
                                               m.vars.get("node_crontab")))
         node = node_size(m)
-        out.extend(tuning_mod.check_tuning(
+        tuning_found = tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
             m.get("pg_shared_buffer_ratio"), m.get("pg_max_conn"),
-            cluster=name, host=m.host))
+            cluster=name, host=m.host)
+        out.extend(tuning_found)
+        if not tuning_found and node["source"] != "reference":
+            out.extend(_parameter_memory(cluster, m, node))
+    out.extend(_object_parameter_names(cluster))
     return _collapse_cluster_wide(cluster, out)
+
+
+def _parameter_memory(cluster: Cluster, m: Member, node: Mapping[str, Any]
+                      ) -> List[Problem]:
+    """``pg_parameters`` beyond the member's node (:func:`guc.memory_problems`)."""
+    try:
+        tuned = member_tuning(cluster, m)
+    except ModelError:
+        return []           # the settings checks report why
+    return guc.memory_problems(tuned, m.get("pg_parameters"), node["mem_mb"],
+                               cluster=cluster.name, host=m.host)
+
+
+def _object_parameter_names(cluster: Cluster) -> List[Problem]:
+    """Parameter names of the users', roles' and databases' ``parameters``
+    that the cluster's PostgreSQL does not know."""
+    out: List[Problem] = []
+    version = cluster.setting("pg_version")
+    for var in ("pg_default_roles", "pg_users", "pg_databases"):
+        items = cluster.setting(var)
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if not isinstance(item, dict) or \
+                    not isinstance(item.get("parameters"), dict):
+                continue
+            name = item.get("name")
+            where = "%s[%d](%s)" % (var, i, name) if isinstance(name, str) \
+                else "%s[%d]" % (var, i)
+            params = item["parameters"]
+            for key in sorted(params, key=str):
+                if not isinstance(key, str) or not safety.PARAMETER.match(key):
+                    continue    # safety.sql_problems reports it
+                found = guc.name_problem(
+                    cluster.name, None, "%s.parameters.%s" % (where, key),
+                    key, params[key], version)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+def tuning_warnings(inv: Inventory) -> List[str]:
+    """What :func:`guc.memory_problems` says of the members tuned for the
+    reference node (no facts gathered, no pg_node_mem_mb): a warning, since
+    the real node decides (the plans refuse it once the facts are there).
+    Each said once per cluster when every member says it."""
+    out: List[str] = []
+    for cluster in inv.clusters.values():
+        found: List[Problem] = []
+        for m in cluster.members:
+            node = node_size(m)
+            if node["source"] != "reference" or tuning_mod.check_tuning(
+                    m.get("pg_conf"), node["mem_mb"], node["cpu"],
+                    node["disk_gb"], m.get("pg_shared_buffer_ratio"),
+                    m.get("pg_max_conn")):
+                continue
+            found.extend(_parameter_memory(cluster, m, node))
+        out.extend("%s (on the reference node of %d MiB, as no facts were "
+                   "gathered: the nodes' own memory decides when the "
+                   "playbooks run)" % (p, REFERENCE_NODE["mem_mb"])
+                   for p in _collapse_cluster_wide(cluster, found))
+    return out
 
 
 def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
