@@ -109,6 +109,10 @@ def problems(inv: Inventory) -> List[Problem]:
         found.extend(_check_etcd(inv))
         found.extend(_check_other_nodes(inv))
         found.extend(safety.problems(inv))
+        strays = safety.stray_clusters(inv)
+        if strays:
+            found = safety.without_stray_echoes(found, inv, strays) + \
+                safety.stray_problems(inv, strays)
         return ModelError(found).problems if found else []
 
 
