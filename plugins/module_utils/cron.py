@@ -11,8 +11,9 @@ time fields (``00 01 * * *``) or one ``@nickname`` (``@daily``).
   /usr/local/bin/pg-backup full'``) or, as Pigsty's ``node_crontab`` habit
   has it, with the database superuser as the user field (``'00 01 * * *
   postgres /pg/bin/pg-backup full'``); both give the same line. An entry
-  whose user field names another operating system account (``root``) is
-  refused: it would run as ``pg_dbsu`` anyway. Pigsty's path of the backup
+  whose user field names another operating system account (``root``, or
+  ``postgres`` when the dbsu is someone else) is refused: it would run as
+  ``pg_dbsu`` anyway. Pigsty's path of the backup
   command, ``/pg/bin/pg-backup``, is this collection's ``pg-backup``
   (:data:`BACKUP_COMMAND`, installed by the pgbackrest role).
 * ``node_crontab`` (Pigsty's NODE vocabulary, ``/etc/crontab`` lines) runs
@@ -145,7 +146,8 @@ def pg_crontab_problems(cluster: Optional[str], entries: Any, dbsu: Any
                                "is not a cron entry", _PG_FIX))
             continue
         words = parsed[1]
-        if len(words) >= 2 and words[0] != dbsu and words[0] in OS_ACCOUNTS:
+        if len(words) >= 2 and words[0] != dbsu and (
+                words[0] in OS_ACCOUNTS or words[0] == "postgres"):
             out.append(Problem(
                 cluster, None, fld, entry,
                 "names %s as its user, but pg_crontab entries run as "

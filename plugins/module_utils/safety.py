@@ -507,16 +507,18 @@ def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
     A cluster with a group of its own is never a stray: it was meant."""
     out: Dict[str, Tuple[str, List[str], str]] = {}
     names = [n for n in inv.clusters]
+    homes_of: Dict[str, List[str]] = {}     # host -> cluster groups it is in
+    for other in names:
+        for host in inv.groups.get(other) or ():
+            homes_of.setdefault(host, []).append(other)
     for name, cluster in inv.clusters.items():
         if name in inv.groups:
             continue
         hosts = [m.host for m in cluster.members]
-        homes = None
-        for other in names:
-            if other != name and other in inv.groups and \
-                    set(hosts) <= set(inv.groups[other]):
-                homes = other
-                break
+        common = set(homes_of.get(hosts[0], ())) if hosts else set()
+        for host in hosts[1:]:
+            common &= set(homes_of.get(host, ()))
+        homes = min(common) if common else None
         if homes is not None:
             out[name] = (homes, hosts, "group")
             continue

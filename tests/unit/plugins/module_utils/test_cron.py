@@ -25,8 +25,6 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import cron
     # another dbsu: its name is the user field
     ("*/5 * * * 1-5 dbsu /usr/local/bin/pg-backup incr", "dbsu",
      "*/5 * * * 1-5 dbsu /usr/local/bin/pg-backup incr"),
-    # 'postgres' is a command when the dbsu is someone else
-    ("0 0 * * * postgres --version", "dbsu", "0 0 * * * dbsu postgres --version"),
     # a command merely starting like Pigsty's path is left alone
     ("0 0 * * * /pg/bin/pg-backup2 full", "postgres",
      "0 0 * * * postgres /pg/bin/pg-backup2 full"),
@@ -51,6 +49,11 @@ def test_pg_crontab_refused(entries, field, what):
     found = cron.pg_crontab_problems("pg-test", entries, "postgres")
     assert [(p.cluster, p.field, p.what) for p in found] == [("pg-test", field, what)]
     assert "fix: " in str(found[0])
+
+
+def test_pg_crontab_of_another_dbsu_refuses_postgres_as_user():
+    (p,) = cron.pg_crontab_problems("pg-test", ["0 1 * * * postgres /pg/bin/pg-backup full"], "dbsu")
+    assert p.what == "names postgres as its user, but pg_crontab entries run as pg_dbsu (dbsu)"
 
 
 def test_pg_crontab_other_user_names_the_fix():
