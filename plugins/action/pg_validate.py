@@ -98,6 +98,8 @@ class ActionModule(ActionBase):
 
         for line in safety.empty_etcd_password_warnings(inv):
             display.warning("GUESSABLE PASSWORD: " + line)
+        for line in plan.tuning_warnings(inv):
+            display.warning("MEMORY: " + line)
         if args["warn_pigsty_settings"]:
             result["pigsty_settings"] = plan.pigsty_warnings(
                 inv, own=role_options.load_specs())

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
+    cron as cron_mod,
     ha as ha_mod,
     packages as packages_mod,
     patroni_ops,
@@ -234,6 +235,15 @@ def pg_packages_after_postgres(host_vars):
     return packages_mod.after_postgres(host_vars or {})
 
 
+def pg_node_crontab(entries):
+    """The ``/etc/cron.d`` lines of ``node_crontab`` (``schedule user
+    command``); fails on an entry that is not one."""
+    found = cron_mod.node_crontab_problems(None, None, entries)
+    if found:
+        raise AnsibleFilterError(str(ModelError(found)))
+    return cron_mod.node_crontab_lines(entries)
+
+
 class FilterModule:
     """pigpen.pgsql cluster model filters."""
 
@@ -257,4 +267,5 @@ class FilterModule:
             "pg_tune": pg_tune,
             "pg_packages_after_postgres": pg_packages_after_postgres,
             "pkgs_missing": pkgs_missing,
+            "pg_node_crontab": pg_node_crontab,
         }

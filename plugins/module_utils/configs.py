@@ -73,6 +73,7 @@ import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import cron, guc
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
     SANDBOX_PASSWORDS,
@@ -152,6 +153,9 @@ _REPO_SANDBOX_SECRETS = {"s3_key_secret": "S3User.Backup",
 SETTINGS_DEFAULTS: Dict[str, Any] = {
     # shared vocabulary
     "pg_version": MODEL_DEFAULTS["pg_version"],
+    # the apt repository, configured on the nodes outside this collection,
+    # that carries postgresql-<pg_version> when that is not Debian's 15
+    "pg_version_repo": "",
     "pg_port": MODEL_DEFAULTS["pg_port"],
     "patroni_port": MODEL_DEFAULTS["patroni_port"],
     "pgbouncer_port": MODEL_DEFAULTS["pgbouncer_port"],
@@ -313,6 +317,8 @@ WATCHDOG_MODES = ("off", "automatic", "required")
 PATRONI_TAGS = ("nofailover", "noloadbalance", "clonefrom", "nosync",
                 "replicatefrom")
 PG_VERSIONS = range(12, 19)
+#: The PostgreSQL major version Debian 12's archive ships.
+DEBIAN_PG_VERSION = 15
 
 _PATHS = ("pg_data", "pg_conf_dir", "pg_log_dir", "pg_ssl_cert",
           "pg_ssl_key", "pg_ssl_ca", "patroni_log_dir", "patroni_pgpass",
@@ -388,10 +394,24 @@ def check_config_settings(settings: Mapping[str, Any], *,
         out.append(Problem(cluster, host, field, value, what, fix))
 
     version = s["pg_version"]
+    repo = s["pg_version_repo"]
     if not is_int(version) or version not in PG_VERSIONS:
         problem("pg_version", version,
                 "is not a supported PostgreSQL major version",
                 "use a major version such as 15 (Debian 12 ships 15)")
+    elif version != DEBIAN_PG_VERSION and not repo:
+        problem("pg_version", version,
+                "Debian 12 ships PostgreSQL %d only: apt would find no "
+                "postgresql-%d and the deployment would stop midway"
+                % (DEBIAN_PG_VERSION, version),
+                "set pg_version: %d, or configure an apt repository that "
+                "carries postgresql-%d on the nodes (the PostgreSQL "
+                "project's, PGDG) and name it in pg_version_repo"
+                % (DEBIAN_PG_VERSION, version))
+    if not isinstance(repo, str):
+        problem("pg_version_repo", repo, "is not a string",
+                "name the apt repository that carries postgresql-<pg_version> "
+                "(e.g. pgdg), or leave it empty for Debian's archive")
     for name in _PORTS:
         value = s[name]
         if not is_int(value) or not 1 <= value <= 65535:
@@ -454,7 +474,7 @@ def check_config_settings(settings: Mapping[str, Any], *,
                 "is not a comma-separated list of library names",
                 "write e.g. 'pg_stat_statements, auto_explain' (a name may "
                 "start with $libdir/)")
-    _check_parameters(problem, s["pg_parameters"])
+    _check_parameters(problem, s["pg_parameters"], s["pg_version"])
 
     mode = _watchdog_mode(s["patroni_watchdog_mode"])
     if mode not in WATCHDOG_MODES:
@@ -515,7 +535,7 @@ def _check_path(problem, name, value):
                 % (SETTINGS_DEFAULTS[name] or _PATH_EXAMPLES[name]))
 
 
-def _check_parameters(problem, params):
+def _check_parameters(problem, params, version=None):
     if not isinstance(params, dict):
         problem("pg_parameters", params, "is not a mapping",
                 "write pg_parameters as {name: value, ...}")
@@ -526,6 +546,9 @@ def _check_parameters(problem, params):
         if not isinstance(name, str) or not _PARAM.match(name):
             problem(where, value, "is not a PostgreSQL parameter name",
                     "use the lower-case name from postgresql.conf")
+        elif not guc.is_known(name) and version == guc.CHECKED_VERSION:
+            found = guc.name_problem(None, None, where, name, value, version)
+            problem(where, value, found.what, found.fix)
         elif name in _RESERVED_PARAMETERS:
             problem(where, value, "is set by Patroni or by the layout of "
                     "this collection",
@@ -1260,15 +1283,15 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
 #: The backup command of pg_crontab entries on the members
 #: (roles/pgbackrest: pgbackrest_backup_script's default) and its
 #: counterpart on a repository host, which takes the stanza first.
-BACKUP_COMMAND = "/usr/local/bin/pg-backup"
+BACKUP_COMMAND = cron.BACKUP_COMMAND
 REPO_BACKUP_COMMAND = "/usr/local/bin/pg-backup-repo"
 
 
 def _split_cron(line: str) -> Tuple[str, str]:
     """A cron.d line (schedule, user, command) -> (schedule and user,
     command)."""
-    parts = line.split(None, 2 if line.startswith("@") else 6)
-    return " ".join(parts[:-1]), parts[-1]
+    schedule, words = cron.parse(line)
+    return "%s %s" % (schedule, words[0]), " ".join(words[1:])
 
 
 def _is_backup(command: str) -> bool:
@@ -1327,14 +1350,11 @@ def ini_lines(sections: Sequence[Sequence[Any]], *,
 # ------------------------------------------------------------------ etcd, VIP
 
 def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
-    """``/etc/cron.d`` lines of ``pg_crontab``: the user field (``pg_dbsu``)
-    inserted after the schedule (five fields, or one ``@nickname``)."""
+    """``/etc/cron.d`` lines of ``pg_crontab``, each run as ``pg_dbsu``
+    (entries written with or without that user field give the same line:
+    :func:`cron.pg_crontab_lines`)."""
     s = _effective(settings)
-    out = []
-    for entry in s["pg_crontab"] or []:
-        parts = entry.split(None, 1 if entry.startswith("@") else 5)
-        out.append(" ".join(parts[:-1] + [s["pg_dbsu"], parts[-1]]))
-    return out
+    return cron.pg_crontab_lines(s["pg_crontab"], s["pg_dbsu"])
 
 
 def etcd_password(value: Any, cluster: str) -> Any:

@@ -162,3 +162,14 @@ CLUSTER_WIDE = (
     "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
     "pg_vip_address", "pgbackrest_method", "pg_etcd_password",
 )
+
+#: Operating system accounts of a Debian node and of the deployment's
+#: services: none may be the database superuser, and a pg_crontab entry that
+#: names one as its user would run as someone other than pg_dbsu.
+OS_ACCOUNTS = frozenset((
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail",
+    "news", "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats",
+    "nobody", "_apt", "messagebus", "sshd", "systemd-network",
+    "systemd-resolve", "systemd-timesync", "haproxy", "etcd", "prometheus",
+    "vector", "_chrony",
+))

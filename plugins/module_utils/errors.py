@@ -10,6 +10,7 @@ an exception raise :class:`ModelError` with the collected problems.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional
@@ -52,6 +53,18 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(mask_secrets(v) for v in value)
     return value
+
+
+def closest(word: Any, candidates: Iterable[str], cutoff: float = 0.75
+            ) -> Optional[str]:
+    """The candidate ``word`` most likely misspells (difflib's ratio of at
+    least ``cutoff``, compared in lower case), or None. Ties go to the
+    first candidate in sorted order, so the answer is stable."""
+    if not isinstance(word, str) or not word:
+        return None
+    found = difflib.get_close_matches(word.lower(), sorted(candidates), n=1,
+                                      cutoff=cutoff)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)

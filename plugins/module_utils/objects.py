@@ -16,6 +16,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
+    closest,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import is_int
 
@@ -34,6 +35,71 @@ DB_KEYS = ("name", "state", "owner", "template", "encoding", "locale",
 #: not implement (validation names them in warnings, plugins/module_utils/
 #: pigsty.py).
 DB_KEYS_NOT_IMPLEMENTED = DB_KEYS[-7:]
+#: Database keys of Pigsty's vocabulary that are accepted but not applied
+#: when they ask for something (any value of ``baseline``, the value given
+#: otherwise): key -> (value that asks for it or None for any, what does not
+#: happen). Named in warnings (pigsty.py), each once.
+DB_KEYS_NOT_APPLIED = {
+    "baseline": (None, "the SQL file is not run: run it once the database "
+                 "exists (psql -d DB -f FILE on the leader)"),
+    "allowconn": (False, "the database keeps accepting connections: "
+                  "ALTER DATABASE ... ALLOW_CONNECTIONS false yourself if it "
+                  "must not"),
+    "revokeconn": (True, "CONNECT stays granted to PUBLIC: REVOKE CONNECT ON "
+                   "DATABASE ... FROM PUBLIC yourself, and grant it to the "
+                   "users that need it, if it must be"),
+    "register_datasource": (True, "no Grafana is deployed here, so nothing "
+                            "registers the database as a data source"),
+}
+
+#: Spellings of other tools (Pigsty's older or mistaken keys, pgbouncer's
+#: own names) for the keys of a pg_users / pg_databases item.
+USER_KEY_ALIASES = {
+    "pool_max_conn": "pool_connlimit", "pool_max_user_conn": "pool_connlimit",
+    "max_user_connections": "pool_connlimit",
+    "pool_max_user_connections": "pool_connlimit",
+    "conn_limit": "connlimit", "connection_limit": "connlimit",
+    "expire": "expire_in", "expires": "expire_at", "valid_until": "expire_at",
+    "member_of": "roles", "groups": "roles", "in_role": "roles",
+    "pool": "pgbouncer",
+}
+DB_KEY_ALIASES = {
+    "pool_size_reserve": "pool_reserve", "reserve_pool_size": "pool_reserve",
+    "reserve_pool": "pool_reserve", "pool_reserve_size": "pool_reserve",
+    "pool_max_db_conn": "pool_connlimit", "max_db_connections": "pool_connlimit",
+    "pool_max_db_connections": "pool_connlimit",
+    "pool_max_conn": "pool_connlimit",
+    "min_pool_size": "pool_size_min", "pool_min_size": "pool_size_min",
+    "default_pool_size": "pool_size", "pool_size_default": "pool_size",
+    "conn_limit": "connlimit", "connection_limit": "connlimit",
+    "allow_conn": "allowconn", "allow_connections": "allowconn",
+    "revoke_conn": "revokeconn", "schema": "schemas",
+    "extension": "extensions", "lc_collation": "lc_collate",
+    "collate": "lc_collate", "ctype": "lc_ctype",
+}
+
+
+def key_suggestion(key: str, keys, aliases, other_keys, other_aliases,
+                   other_var: str) -> str:
+    """The fix for an unknown ``key`` of an item whose keys are ``keys``:
+    the key it is another spelling of, else the same in the other list's
+    vocabulary (a database key on a user), else the closest key, else the
+    list of keys."""
+    low = key.lower() if isinstance(key, str) else key
+    if low in keys:
+        return "write it in lower case: %s" % low
+    if low in aliases:
+        return "did you mean %s?" % aliases[low]
+    if low in other_keys:
+        return ("%s is a key of %s items: move it to the entry it belongs "
+                "to there" % (low, other_var))
+    if low in other_aliases:
+        return ("did you mean %s of a %s item? (move it to the entry it "
+                "belongs to there)" % (other_aliases[low], other_var))
+    guess = closest(key, keys, cutoff=0.6)
+    if guess is not None:
+        return "did you mean %s?" % guess
+    return "use only %s" % ", ".join(keys)
 USER_BOOLS = ("login", "superuser", "createdb", "createrole", "inherit",
               "replication", "bypassrls", "pgbouncer")
 DB_BOOLS = ("allowconn", "revokeconn", "pgbouncer", "register_datasource")
@@ -94,9 +160,16 @@ def check_objects(cluster: str, default_roles: Any, users: Any,
 
 
 def _check_common(problem, where, item, keys, bools, states):
-    for key in sorted(set(item) - set(keys)):
-        problem("%s.%s" % (where, key), item[key], "is not a known key",
-                "use only %s" % ", ".join(keys))
+    user = keys is USER_KEYS
+    for key in sorted(set(item) - set(keys), key=str):
+        fix = key_suggestion(
+            key, keys, USER_KEY_ALIASES if user else DB_KEY_ALIASES,
+            DB_KEYS if user else USER_KEYS,
+            DB_KEY_ALIASES if user else USER_KEY_ALIASES,
+            "pg_databases" if user else "pg_users")
+        problem("%s.%s" % (where, key), item[key],
+                "is not a key of a %s entry" % ("user" if user
+                                                else "database"), fix)
     for key in bools:
         if key in item and not isinstance(item[key], bool):
             problem("%s.%s" % (where, key), item[key], "is not a boolean",

@@ -34,6 +34,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.ha import PLANS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.objects import (
+    DB_KEYS_NOT_APPLIED,
     DB_KEYS_NOT_IMPLEMENTED,
 )
 
@@ -230,6 +231,10 @@ SETTINGS: Dict[str, Tuple[Optional[Callable[[Any], bool]], str]] = {
                         "socket"),
     "node_exporter_enabled": (_is(True), "set exporters_node_enabled "
                               "instead"),
+    "node_etc_hosts": (_empty, "these /etc/hosts lines are not written: "
+                       "the node role names the inventory's hosts itself and "
+                       "takes extra entries from node_etc_hosts_extra "
+                       "({address: IP, names: [NAME, ...]})"),
     "node_exporter_options": (None, "node_exporter runs with this "
                               "collection's options"),
 }
@@ -424,6 +429,11 @@ def member_notes(hvars: Mapping[str, Any], own: Iterable[str] = ()
                             "pg_databases(%s).%s = %s: not applied (the "
                             "database is created with PostgreSQL's defaults "
                             "for it)" % (db.get("name"), key, _show(db[key]))))
+        for key, (asks, what) in sorted(DB_KEYS_NOT_APPLIED.items()):
+            if key in db and (asks is None or db[key] is asks):
+                out.append(("db:%s:%s:%r" % (db.get("name"), key, db[key]),
+                            "pg_databases(%s).%s = %s: not applied: %s"
+                            % (db.get("name"), key, _show(db[key]), what)))
     repos = hvars.get("pgbackrest_repo")
     method = hvars.get("pgbackrest_method", "local")
     repo = repos.get(method) if isinstance(repos, dict) and \

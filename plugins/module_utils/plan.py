@@ -24,6 +24,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
     configs as configs_mod,
+    cron,
+    guc,
     ha as ha_mod,
     hba as hba_mod,
     objects,
@@ -62,7 +64,7 @@ MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
     configs_mod.SETTINGS_DEFAULTS) | {
     "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
-    "pg_node_mem_mb", "pg_node_cpu",
+    "pg_node_mem_mb", "pg_node_cpu", "node_crontab",
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
 
 
@@ -105,7 +107,12 @@ def problems(inv: Inventory) -> List[Problem]:
                                              inv.groups))
         found.extend(_check_addresses(inv))
         found.extend(_check_etcd(inv))
+        found.extend(_check_other_nodes(inv))
         found.extend(safety.problems(inv))
+        strays = safety.stray_clusters(inv)
+        if strays:
+            found = safety.without_stray_echoes(found, inv, strays) + \
+                safety.stray_problems(inv, strays)
         return ModelError(found).problems if found else []
 
 
@@ -221,7 +228,8 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     MODEL_DEFAULTS[var])
     out.extend(_check_vip(cluster))
     out.extend(_check_repo_host(inv, cluster))
-    out.extend(crontab_problems(name, cluster.setting("pg_crontab")))
+    out.extend(cron.pg_crontab_problems(name, cluster.setting("pg_crontab"),
+                                        dbsu))
     safeguard = cluster.setting("pg_safeguard")
     if not isinstance(safeguard, bool):
         problem(None, "pg_safeguard", safeguard, "is not a boolean",
@@ -253,12 +261,78 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "pg_node_mem_mb and pg_node_cpu go together",
                     "set both, or neither (then the facts are used)")
         out.extend(_check_access_limits(m))
+        out.extend(cron.node_crontab_problems(name, m.host,
+                                              m.vars.get("node_crontab")))
         node = node_size(m)
-        out.extend(tuning_mod.check_tuning(
+        tuning_found = tuning_mod.check_tuning(
             m.get("pg_conf"), node["mem_mb"], node["cpu"], node["disk_gb"],
             m.get("pg_shared_buffer_ratio"), m.get("pg_max_conn"),
-            cluster=name, host=m.host))
+            cluster=name, host=m.host)
+        out.extend(tuning_found)
+        if not tuning_found and node["source"] != "reference":
+            out.extend(_parameter_memory(cluster, m, node))
+    out.extend(_object_parameter_names(cluster))
     return _collapse_cluster_wide(cluster, out)
+
+
+def _parameter_memory(cluster: Cluster, m: Member, node: Mapping[str, Any]
+                      ) -> List[Problem]:
+    """``pg_parameters`` beyond the member's node (:func:`guc.memory_problems`)."""
+    try:
+        tuned = member_tuning(cluster, m)
+    except ModelError:
+        return []           # the settings checks report why
+    return guc.memory_problems(tuned, m.get("pg_parameters"), node["mem_mb"],
+                               cluster=cluster.name, host=m.host)
+
+
+def _object_parameter_names(cluster: Cluster) -> List[Problem]:
+    """Parameter names of the users', roles' and databases' ``parameters``
+    that the cluster's PostgreSQL does not know."""
+    out: List[Problem] = []
+    version = cluster.setting("pg_version")
+    for var in ("pg_default_roles", "pg_users", "pg_databases"):
+        items = cluster.setting(var)
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if not isinstance(item, dict) or \
+                    not isinstance(item.get("parameters"), dict):
+                continue
+            name = item.get("name")
+            where = "%s[%d](%s)" % (var, i, name) if isinstance(name, str) \
+                else "%s[%d]" % (var, i)
+            params = item["parameters"]
+            for key in sorted(params, key=str):
+                if not isinstance(key, str) or not safety.PARAMETER.match(key):
+                    continue    # safety.sql_problems reports it
+                found = guc.name_problem(
+                    cluster.name, None, "%s.parameters.%s" % (where, key),
+                    key, params[key], version)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+def tuning_warnings(inv: Inventory) -> List[str]:
+    """What :func:`guc.memory_problems` says of the members tuned for the
+    reference node (no facts gathered, no pg_node_mem_mb): a warning, since
+    the real node decides (the plans refuse it once the facts are there).
+    Each said once per cluster when every member says it."""
+    out: List[str] = []
+    for cluster in inv.clusters.values():
+        found: List[Problem] = []
+        for m in cluster.members:
+            node = node_size(m)
+            if node["source"] != "reference" or tuning_mod.check_tuning(
+                    m.get("pg_conf"), node["mem_mb"], node["cpu"],
+                    node["disk_gb"], m.get("pg_shared_buffer_ratio"),
+                    m.get("pg_max_conn")):
+                continue
+            found.extend(_parameter_memory(cluster, m, node))
+        out.extend("%s (on the reference node of %d MiB, as no facts were "
+                   "gathered: the nodes' own memory decides when the "
+                   "playbooks run)" % (p, REFERENCE_NODE["mem_mb"])
+                   for p in _collapse_cluster_wide(cluster, found))
+    return out
 
 
 def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
@@ -345,39 +419,6 @@ def _password_ok(value: Any) -> bool:
         value.isprintable() and not any(c in value for c in " '\"\\")
 
 
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
-_CRON_NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly",
-                   "@daily", "@midnight", "@hourly")
-
-
-def crontab_problems(cluster: str, entries: Any) -> List[Problem]:
-    """``pg_crontab``: a list of ``"m h dom mon dow command"`` strings (or
-    ``"@daily command"``), one line each."""
-    fix = ("write each entry as 'minute hour day month weekday command', "
-           "e.g. '00 01 * * * /usr/local/bin/pg-backup full'")
-    if entries is None:
-        return []
-    if not isinstance(entries, list):
-        return [Problem(cluster, None, "pg_crontab", entries,
-                        "is not a list", fix)]
-    out: List[Problem] = []
-    for i, entry in enumerate(entries):
-        fld = "pg_crontab[%d]" % i
-        if not isinstance(entry, str) or "\n" in entry or "\r" in entry:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a one-line string", fix))
-            continue
-        parts = entry.split()
-        if parts and parts[0] in _CRON_NICKNAMES:
-            ok = len(parts) >= 2
-        else:
-            ok = len(parts) >= 6 and all(_CRON_FIELD.match(f) for f in parts[:5])
-        if not ok:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a cron entry", fix))
-    return out
-
-
 def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
     """A repository host (``pgbackrest_repo.<method>.host``) is a host of
     the inventory (the pgbackrest role sets it up by delegation) and not a
@@ -442,7 +483,6 @@ def repo_host_plan(inv: Inventory, cluster: Cluster
     address = ip_of(name) or ip_of(
         hvars.get("ansible_host")) or hvars.get("ansible_host") or name
     return {"name": name, "address": address}
-
 
 def _check_vip(cluster: Cluster) -> List[Problem]:
     if cluster.setting("pg_vip_enabled") is not True:
@@ -512,6 +552,22 @@ def _check_addresses(inv: Inventory) -> List[Problem]:
                     "give every PostgreSQL instance its own node"))
             else:
                 seen[m.ip] = m
+    return out
+
+
+def _check_other_nodes(inv: Inventory) -> List[Problem]:
+    """``node_crontab`` of the infra and etcd nodes that are no
+    PostgreSQL instance (the node role applies it there too)."""
+    out: List[Problem] = []
+    seen = set()
+    for group in ("infra", "etcd"):
+        for host in inv.groups.get(group, ()):
+            if host in seen or inv.cluster_of(host) is not None:
+                continue
+            seen.add(host)
+            out.extend(cron.node_crontab_problems(
+                group, host, (inv.hostvars.get(host) or {}).get(
+                    "node_crontab")))
     return out
 
 

@@ -41,11 +41,13 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
+    OS_ACCOUNTS,
     SANDBOX_PASSWORDS,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     HIDDEN,
     Problem,
+    closest,
     collapse_cluster_wide,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
@@ -135,7 +137,7 @@ NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "etcd_seq", "etcd_port", "etcd_peer_port", "etcd_cluster",
              "etcd_data_dir", "etcd_auth", "etcd_root_password",
              "exporters_prometheus_port", "exporters_prometheus_server",
-             "pigpen_sandbox")
+             "pigpen_sandbox", "node_crontab")
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions).
@@ -350,14 +352,6 @@ def sql_problems(cluster: Cluster) -> List[Problem]:
 
 # ---------------------------------------------------------- system objects
 
-#: Operating system accounts that may not be the database superuser.
-OS_ACCOUNTS = frozenset((
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail",
-    "news", "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats",
-    "nobody", "_apt", "messagebus", "sshd", "systemd-network",
-    "systemd-resolve", "systemd-timesync", "haproxy", "etcd", "prometheus",
-    "vector", "_chrony",
-))
 _SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
@@ -495,6 +489,103 @@ def group_problems(inv: Inventory) -> List[Problem]:
                     "the member is not in group %s, which the playbooks "
                     "limit to (-l %s)" % (name, name),
                     "add the host to group %s" % name))
+    return out
+
+
+# -------------------------------------------------- a mistyped pg_cluster
+
+def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
+    """Clusters that are most likely a mistyped host-level ``pg_cluster``:
+    ``{stray: (intended cluster, [its hosts], how it was found)}``.
+
+    * ``group``: the stray has no group of its name, and every one of its
+      hosts is in the group of another cluster (``pg-tst`` on a host of
+      group ``pg-test``);
+    * ``name``: the stray has no group either, no leader, and its name is
+      close to another cluster's (clusters defined host by host).
+
+    A cluster with a group of its own is never a stray: it was meant."""
+    out: Dict[str, Tuple[str, List[str], str]] = {}
+    names = [n for n in inv.clusters]
+    homes_of: Dict[str, List[str]] = {}     # host -> cluster groups it is in
+    for other in names:
+        for host in inv.groups.get(other) or ():
+            homes_of.setdefault(host, []).append(other)
+    for name, cluster in inv.clusters.items():
+        if name in inv.groups:
+            continue
+        hosts = [m.host for m in cluster.members]
+        common = set(homes_of.get(hosts[0], ())) if hosts else set()
+        for host in hosts[1:]:
+            common &= set(homes_of.get(host, ()))
+        homes = min(common) if common else None
+        if homes is not None:
+            out[name] = (homes, hosts, "group")
+            continue
+        if cluster.leader is not None or any(m.is_leader
+                                             for m in cluster.members):
+            continue
+        guess = closest(name, [n for n in names if n != name], cutoff=0.75)
+        if guess is not None:
+            out[name] = (guess, hosts, "name")
+    return out
+
+
+def stray_problems(inv: Inventory,
+                   strays: Mapping[str, Tuple[str, List[str], str]]
+                   ) -> List[Problem]:
+    """One problem per host of a stray cluster, naming the likely intended
+    cluster (:func:`stray_clusters`)."""
+    out: List[Problem] = []
+    for stray, (meant, hosts, how) in sorted(strays.items()):
+        for host in hosts:
+            if how == "group":
+                out.append(Problem(
+                    meant, host, "pg_cluster", stray,
+                    "differs from pg_cluster %s of the other hosts of its "
+                    "group %s, so the host would be alone in a cluster %s"
+                    % (meant, meant, stray),
+                    "set pg_cluster: %s on %s (a typo?), or give a cluster "
+                    "%s of its own a group of that name" % (meant, host,
+                                                            stray)))
+            else:
+                out.append(Problem(
+                    stray, host, "pg_cluster", stray,
+                    "cluster %s has no primary and no group of its name, "
+                    "and the name is close to cluster %s's" % (stray, meant),
+                    "did you mean pg_cluster: %s? (or give cluster %s a "
+                    "primary)" % (meant, stray)))
+    return out
+
+
+def without_stray_echoes(found: List[Problem], inv: Inventory,
+                         strays: Mapping[str, Tuple[str, List[str], str]]
+                         ) -> List[Problem]:
+    """``found`` without what only follows from a mistyped ``pg_cluster``
+    (the stray cluster's own problems, such as "has no primary", the
+    intended cluster's missing or extra leader, the group's "belongs to
+    cluster", a VIP both claim), which :func:`stray_problems` says once.
+    The stray hosts' other problems show once the name is fixed."""
+    out = []
+    for p in found:
+        if p.cluster in strays:
+            continue
+        echo = False
+        for stray, (meant, hosts, _how) in strays.items():
+            if p.cluster != meant:
+                continue
+            if p.field == "pg_cluster" and p.value == stray and \
+                    p.host in hosts:
+                echo = True
+            elif p.field == "pg_vip_address" and \
+                    p.what == "is also the VIP of cluster %s" % stray:
+                echo = True
+            elif p.field == "pg_role" and p.host is None:
+                leaders = [m for c in (meant, stray)
+                           for m in inv.clusters[c].members if m.is_leader]
+                echo = len(leaders) == 1
+        if not echo:
+            out.append(p)
     return out
 
 

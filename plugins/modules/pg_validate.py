@@ -21,6 +21,8 @@ description:
     or as published, on hosts without C(pigpen_sandbox=true), the one switch that accepts them (for a throwaway test
     bed only, docs/security.md). Each is named with the clusters that use it and the setting to change.
   - Warns when C(pg_etcd_password) is empty (Pigsty's meaning: the cluster name is the etcd password).
+  - Warns (C(MEMORY)) when C(pg_parameters) ask more than a member's node has, where the node's memory is only
+    the reference node's (no facts, no C(pg_node_mem_mb)); with a known memory that is a problem.
   - Names, in warnings, the Pigsty settings of the clusters' hosts that this
     collection does not implement (other kernels, extension packages, other
     Pigsty modules such as INFRA, MINIO or REDIS...). A Pigsty inventory is

@@ -14,7 +14,7 @@ from inv import build, cluster, sandbox
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_live_role_checks", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
+        "pg_live_role_checks", "pg_node_crontab", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
         "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
 
 
@@ -46,9 +46,23 @@ def test_crontab_lines():
     files = pgsql.pg_configs(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
     assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full",
                                 "@hourly postgres pg-backup incr"]
+    # Pigsty's habit: the user field (the dbsu) and Pigsty's backup path
+    for h in groups["pg-test"]:
+        hv[h]["pg_crontab"] = ["00 01 * * * postgres /pg/bin/pg-backup full"]
+    files = pgsql.pg_configs(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
+    assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full"]
     hv["10.10.10.11"]["pg_crontab"] = ["01 * * pg-backup"]
     with pytest.raises(AnsibleFilterError, match=r"pg_crontab\[0\] = '01 \* \* pg-backup': is not a cron entry"):
         pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
+
+
+def test_node_crontab_filter():
+    assert pgsql.pg_node_crontab(["00 01 * * * postgres /pg/bin/pg-backup full",
+                                  "@reboot  root /bin/true"]) == [
+        "00 01 * * * postgres /usr/local/bin/pg-backup full", "@reboot root /bin/true"]
+    assert pgsql.pg_node_crontab([]) == []
+    with pytest.raises(AnsibleFilterError, match=r"node_crontab\[0\] = '0 1 \* \* \* /bin/true': has no user field"):
+        pgsql.pg_node_crontab(["0 1 * * * /bin/true"])
 
 
 def test_cluster_and_instance_plan():

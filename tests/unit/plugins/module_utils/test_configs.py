@@ -324,7 +324,7 @@ def test_patroni_postgresql_section():
         "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
 
     p, _, _, _ = files(sandbox(), "10.10.10.12", pg_checksum=False,
-                       pg_version=16, pg_locale="en_US.UTF-8",
+                       pg_version=16, pg_version_repo="pgdg", pg_locale="en_US.UTF-8",
                        pg_data="/data/pg", pg_bin_dir="/opt/pg/bin")
     assert p["bootstrap"]["initdb"] == [{"encoding": "UTF8"},
                                         {"locale": "en_US.UTF-8"}]
@@ -889,11 +889,33 @@ def test_build_settings():
     assert configs.SETTINGS_DEFAULTS["pg_parameters"] == {}
 
 
+@pytest.mark.parametrize("version, repo, found", [
+    (15, "", []),
+    (15, "pgdg", []),
+    (16, "pgdg", []),
+    (18, "http://apt.example/pgdg", []),
+    (17, "", ["cluster pg-test, host 10.10.10.11: pg_version = 17: Debian 12 ships PostgreSQL 15 "
+              "only: apt would find no postgresql-17 and the deployment would stop midway; fix: "
+              "set pg_version: 15, or configure an apt repository that carries postgresql-17 on "
+              "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"]),
+    (16, None, ["cluster pg-test, host 10.10.10.11: pg_version = 16: Debian 12 ships PostgreSQL 15 "
+                "only: apt would find no postgresql-16 and the deployment would stop midway; fix: "
+                "set pg_version: 15, or configure an apt repository that carries postgresql-16 on "
+                "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"]),
+])
+def test_pg_version_needs_a_repository_beyond_debian(version, repo, found):
+    settings = {"pg_version": version, "pg_version_repo": repo}
+    assert [str(p) for p in configs.check_config_settings(
+        settings, cluster="pg-test", host="10.10.10.11")] == found
+
+
 BAD_SETTINGS = [
     ({"pg_port": "5432"}, "pg_port"),
     ({"pg_port": 70000}, "pg_port"),
     ({"pgbouncer_port": 5432}, "pg_port"),
     ({"pg_version": 9}, "pg_version"),
+    ({"pg_version": 17}, "pg_version"),
+    ({"pg_version": 15, "pg_version_repo": ["pgdg"]}, "pg_version_repo"),
     ({"pg_dbsu": "post gres"}, "pg_dbsu"),
     ({"pg_data": "pg/data"}, "pg_data"),
     ({"pg_data": "/"}, "pg_data"),
