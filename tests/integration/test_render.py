@@ -93,6 +93,8 @@ def test_console_names_the_tuning_once_and_no_handler(sandbox_render):
         assert "RUNNING HANDLER" not in res.stdout
         assert "DEPRECATION" not in res.stdout + res.stderr
     assert "4 instance(s) rendered into" in first.stdout
+    # validate.yml's summary, without -v
+    assert first.stdout.count("2 cluster(s), 4 instance(s): valid (pg-meta, pg-test)\n") == 1
     assert "0 file(s) written, 51 unchanged (secrets masked)" in second.stdout
 
 
@@ -277,7 +279,9 @@ def test_invalid_inventory_fails_and_writes_nothing(tmp_path):
         "cluster pg-bad, host 10.10.10.22: pg_seq = 1: is already used by host 10.10.10.21 "
         "(instance pg-bad-1); fix: give every instance of pg-bad its own pg_seq",
     ):
-        assert line in text
+        assert text.count(line) == 1, (line, text)   # each problem printed once
+    assert "problem(s) in the inventory, listed above; nothing was changed" in text
+    assert "DEPRECATION" not in text
 
 
 MIXED = """\

@@ -79,7 +79,8 @@ NODE = dict(CONTROL, **{
     "apt": "apt", "apt-mark": "apt", "/usr/lib/postgresql/15/bin/pg_ctl": "postgresql-15",
     "pg-backup": "pigpen.pgsql (pgbackrest role)", "/usr/local/bin/pg-backup": "pigpen.pgsql",
     "pg-role-change": "pigpen.pgsql (pgbackrest role)", "mktemp": "coreutils",
-    "install": "coreutils", "du": "coreutils", "df": "coreutils",
+    "install": "coreutils", "du": "coreutils", "df": "coreutils", "touch": "coreutils",
+    "scp": "openssh-client",
 })
 VENV_ONLY = {"ansible", "ansible-playbook", "ansible-galaxy", "ansible-doc", "ansible-lint",
              "ansible-inventory", "ansible-vault", "ansible-config", "molecule", "pytest"}
@@ -325,7 +326,7 @@ def test_every_shell_block_is_marked():
 def test_the_docs_have_runnable_blocks():
     assert len(RUNNABLE) >= 20
     assert {b.doc for b in RUNNABLE} >= {"README.md", "docs/operations.md", "docs/etcd.md",
-                                         "docs/patroni.md", "docs/backup.md"}
+                                         "docs/patroni.md", "docs/backup.md", "docs/howto.md"}
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
