@@ -26,7 +26,7 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration haproxy-bin lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration docs-run haproxy-bin lint build \
 	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha bench-backup clean
 
 help: ## list the targets
@@ -122,6 +122,9 @@ integration: venv haproxy-bin ## playbook runs that need no node (tests/integrat
 
 haproxy-bin: ## unpack Debian's haproxy into .cache/haproxy so tests can run `haproxy -c`
 	@tests/tools/fetch-haproxy.sh
+
+docs-run: venv ## run the docs' runnable commands on the running sandbox (tests/integration/test_doc_commands_run.py)
+	PIGPEN_DOCS_RUN=1 $(BIN)/pytest tests/integration/test_doc_commands_run.py
 
 lint: venv ## ansible-lint, production profile (.ansible-lint)
 	$(BIN)/ansible-lint

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -86,15 +87,21 @@ class ActionModule(ActionBase):
             "changed": False,
             "clusters": sorted(inv.clusters),
             "instances": sum(len(c.members) for c in inv.clusters.values()),
-            "problems": [p.as_dict() for p in problems],
         })
         if problems:
+            # Each problem is printed once, here. Ansible prints a failed
+            # task's msg twice (the error line and the result), so msg
+            # only counts them; the list of dicts is in the result from -v
+            # on (registered results always hold it).
+            display.display(_problem_list(problems), color=C.COLOR_ERROR)
             result["failed"] = True
-            result["msg"] = "\n".join(
-                ["The inventory does not describe valid PostgreSQL clusters "
-                 "(%d problem(s)); nothing was changed:" % len(problems)] +
-                ["  - %s" % p for p in problems])
+            result["msg"] = (
+                "%d problem(s) in the inventory, listed above; nothing was "
+                "changed" % len(problems))
+            if display.verbosity > 0 or self._task.register:
+                result["problems"] = [p.as_dict() for p in problems]
             return result
+        result["problems"] = []
 
         for line in safety.empty_etcd_password_warnings(inv):
             display.warning("GUESSABLE PASSWORD: " + line)
@@ -107,4 +114,16 @@ class ActionModule(ActionBase):
                 display.warning("PIGSTY SETTING: " + line)
         result["msg"] = "%d cluster(s), %d instance(s): valid" % (
             len(inv.clusters), result["instances"])
+        if inv.clusters:
+            result["msg"] += " (%s)" % ", ".join(sorted(inv.clusters))
+        # the summary without -v (the ok line alone says nothing)
+        display.display(result["msg"])
         return result
+
+
+def _problem_list(problems):
+    """The problems as a person reads them: a count, then one line each."""
+    return "\n".join(
+        ["The inventory does not describe valid PostgreSQL clusters "
+         "(%d problem(s)); nothing was changed:" % len(problems)] +
+        ["  - %s" % p for p in problems])

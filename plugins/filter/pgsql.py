@@ -11,7 +11,6 @@ import json
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs as configs_mod,
     cron as cron_mod,
     ha as ha_mod,
     packages as packages_mod,
@@ -19,6 +18,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     pitr as pitr_mod,
     plan,
     removal,
+    render as render_mod,
     tuning as tuning_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -64,25 +64,7 @@ def pg_configs(pg_plan, host_vars, mask_secrets=False):
     cluster's etcd user and the pg-vip config of one instance, from its
     plan (``pg_instance_plan``) and its settings."""
     try:
-        settings = configs_mod.build_settings(host_vars)
-        settings["mask_secrets"] = bool(mask_secrets)
-        cplan = pg_plan["cluster"]
-        patroni = configs_mod.patroni_config(cplan, pg_plan, settings)
-        return {
-            "patroni": patroni,
-            "pgbouncer_ini": configs_mod.pgbouncer_ini(cplan, pg_plan,
-                                                       settings),
-            "pgbackrest_conf": configs_mod.pgbackrest_conf(cplan, pg_plan,
-                                                           settings),
-            "etcd_user": configs_mod.etcd_user(cplan, settings),
-            "vip": configs_mod.vip_config(cplan, pg_plan, patroni["etcd3"],
-                                          settings),
-            "crontab": configs_mod.crontab_split(settings)["members"],
-            "pgbackrest_repo_host": configs_mod.pgbackrest_repo_host(
-                cplan, pg_plan, settings),
-            "pgbackrest_tls_server": configs_mod.pgbackrest_tls_server(
-                pg_plan["identity"]["ip"] or pg_plan["identity"]["host"]),
-        }
+        return render_mod.instance_configs(pg_plan, host_vars, mask_secrets)
     except (ModelError, KeyError, TypeError) as exc:
         _fail(exc, "pg_configs")
 

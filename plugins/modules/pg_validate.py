@@ -16,11 +16,12 @@ description:
     clusters, even under C(--limit)), and checks identity, services, HBA rules,
     HA plan, tuning inputs, VIP, business objects and etcd membership.
   - Fails with every problem at once; each names the cluster, host, field, bad
-    value and the fix. Contacts no node.
+    value and the fix, and is printed once. Contacts no node.
+  - Prints its summary (clusters and instances checked) on success, without C(-v).
   - Refuses the public sandbox passwords (and the public secrets of the default object store repository), unset
     or as published, on hosts without C(pigpen_sandbox=true), the one switch that accepts them (for a throwaway test
     bed only, docs/security.md). Each is named with the clusters that use it and the setting to change.
-  - Warns when C(pg_etcd_password) is empty (Pigsty's meaning: the cluster name is the etcd password).
+  - Warns when C(pg_etcd_password) is empty (Pigsty's meaning, the cluster name is the etcd password).
   - Warns (C(MEMORY)) when C(pg_parameters) ask more than a member's node has, where the node's memory is only
     the reference node's (no facts, no C(pg_node_mem_mb)); with a known memory that is a problem.
   - Names, in warnings, the Pigsty settings of the clusters' hosts that this
@@ -88,8 +89,12 @@ instances:
   type: int
   sample: 4
 problems:
-  description: Every problem found, each with cluster, host, field, value, what, fix and message.
-  returned: always
+  description:
+    - Every problem found, each with cluster, host, field, value, what, fix and message. Empty when the inventory is
+      valid.
+    - On failure the problems are printed once, one line each, and C(msg) only counts them; this list is in the
+      result when the task is registered or run with C(-v).
+  returned: always, on failure with -v or when registered
   type: list
   elements: dict
   sample:

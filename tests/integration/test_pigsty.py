@@ -55,9 +55,17 @@ def test_rendered_for_every_instance(rendered):
     instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
                        for hv in hostvars.values() if "pg_cluster" in hv)
     assert sorted(os.listdir(out)) == instances
-    for ins in instances:
-        assert {"pg_hba.conf", "pgb_hba.conf", "pgbouncer.ini", "pgbackrest.conf",
-                "haproxy", "patroni", "plan.json"} <= set(os.listdir(out / ins))
+    for hv in hostvars.values():
+        if "pg_cluster" not in hv:
+            continue
+        ins = "%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
+        for path in ("pg/conf/pg_hba.conf", "etc/pgbackrest/pgbackrest.conf",
+                     "etc/patroni/config.yml", "plan.json"):
+            assert (out / ins / path).exists(), (ins, path)
+        # pgbouncer's files where it runs, and only there
+        for path in ("etc/pgbouncer/pgb_hba.conf", "etc/pgbouncer/pgbouncer.ini"):
+            assert (out / ins / path).exists() == (hv.get("pgbouncer_enabled") is not False), \
+                (ins, path)
 
 
 def test_each_pigsty_setting_is_named_once(rendered):
@@ -101,7 +109,10 @@ def test_hba_files_hold_pigsty_lines(rendered):
         if "pg_cluster" not in hv:
             continue
         ins = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"]))
-        for name, kind in (("pg_hba.conf", "postgres"), ("pgb_hba.conf", "pgbouncer")):
+        for name, kind in (("pg/conf/pg_hba.conf", "postgres"),
+                           ("etc/pgbouncer/pgb_hba.conf", "pgbouncer")):
+            if kind == "pgbouncer" and hv.get("pgbouncer_enabled") is False:
+                continue
             lines = (ins / name).read_text().splitlines()
             assert ref.effective(lines) == ref.routed_here_hba(hostvars, groups, host, kind), \
                 (host, name)
@@ -117,8 +128,9 @@ def test_haproxy_fragments_hold_pigsty_servers(rendered):
         if "pg_cluster" not in hv:
             continue
         expected = ref.routed_here_services(hostvars, groups, hv["pg_cluster"])
-        frags = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])) / "haproxy"
-        assert sorted(os.listdir(frags)) == sorted(s["name"] + ".cfg" for s in expected)
+        frags = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])) / "etc" / "haproxy" / "conf.d"
+        assert sorted(os.listdir(frags) if frags.exists() else []) == \
+            sorted(s["name"] + ".cfg" for s in expected)
         for svc in expected:
             text = (frags / (svc["name"] + ".cfg")).read_text()
             assert "    bind %s:%d\n" % (svc["ip"], svc["port"]) in text
@@ -144,7 +156,8 @@ def test_fragments_pass_haproxy_check(rendered, tmp_path):
     if os.path.isdir(libdir):
         env["LD_LIBRARY_PATH"] = libdir
     for ins in sorted(os.listdir(out)):
-        frags = sorted((out / ins / "haproxy").iterdir())
+        folder = out / ins / "etc" / "haproxy" / "conf.d"
+        frags = sorted(folder.iterdir()) if folder.exists() else []
         if not frags:
             continue
         cmd = [HAPROXY, "-c", "-f", str(base)] + [x for f in frags for x in ("-f", str(f))]
@@ -158,7 +171,7 @@ def test_pgbackrest_conf_spells_the_repository_as_pigsty(tmp_path_factory):
     res = playbook("render.yml", "-i", os.path.join(FIXTURES, "ha3.yml"),
                    "-e", "render_dir=%s" % out, "-e", "render_secrets=true")
     assert res.returncode == 0, res.stdout[-3000:]
-    conf = (out / "pg-orders-2" / "pgbackrest.conf").read_text()
+    conf = (out / "pg-orders-2" / "etc" / "pgbackrest" / "pgbackrest.conf").read_text()
     for line in ("repo1-bundle=y", "repo1-block=y", "beta=y", "repo1-cipher-pass=bk.pg-orders",
                  "repo1-storage-port=9002", "repo1-bundle-limit=20MiB"):
         assert line + "\n" in conf, line

@@ -3,9 +3,9 @@
 """No secret in any output: an inventory whose every secret holds a marker
 string goes through validate.yml, render.yml (masked and with
 render_secrets=true) and a failing validation, and the marker appears in
-no console output, no plan.json and no rendered file but the two that must
-hold secrets when they are asked for (Patroni's configuration and
-pgbackrest.conf)."""
+no console output, no plan.json and no rendered file but the three that must
+hold secrets when they are asked for (Patroni's configuration,
+pgbackrest.conf and pg-vip's configuration)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ def test_render_shows_no_secret(tmp_path, secrets):
     if secrets:
         # only the files that must hold them, and they do
         assert files == sorted("%s/%s" % (ins, f) for ins in ("pg-mark-1", "pg-mark-2")
-                               for f in ("patroni/config.yml", "pgbackrest.conf"))
+                               for f in ("etc/patroni/config.yml",
+                                         "etc/pgbackrest/pgbackrest.conf", "etc/pg-vip.json"))
     else:
         assert files == []
 

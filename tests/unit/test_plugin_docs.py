@@ -60,6 +60,25 @@ def test_python_plugin_docs_parse(path):
     for option, spec in (doc.get("options") or {}).items():
         assert isinstance(spec, dict) and spec.get("description"), (
             "%s: option %s has no description" % (path, option))
+    # ansible-doc fails on a description item that YAML read as a mapping
+    # (a list item holding ': ')
+    for where, text in _descriptions(parsed):
+        assert isinstance(text, str), (
+            "%s %s: a description item is not a string (reword its ': '): %r"
+            % (os.path.relpath(path, REPO), where, text))
+
+
+def _descriptions(node, where=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description":
+                for item in value if isinstance(value, list) else [value]:
+                    yield where, item
+            else:
+                yield from _descriptions(value, "%s/%s" % (where, key))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _descriptions(item, where)
 
 
 @pytest.mark.parametrize("path", FILTER_DOCS, ids=lambda p: os.path.relpath(p, REPO))

@@ -156,3 +156,25 @@ def test_an_unsafe_directory_warns_and_keeps_the_cache_in_memory(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "directory None" in proc.stdout
     assert "only this user can write" in proc.stdout + proc.stderr
+
+
+QUIET = textwrap.dedent("""
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location("m", {path!r})
+    m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+    from ansible.utils.display import Display
+    d = Display()
+    d.deprecated(msg=m.STRATEGY_NOTICE + " and do not carry any guarantees.")
+    d.deprecated("Some other feature is deprecated.", version="9.99")
+""")
+
+
+def test_strategy_drops_only_its_own_deprecation_notice():
+    """mitogen_linear drops ansible-core's notice about non-builtin strategy
+    plugins (printed on every run) and no other deprecation."""
+    path = os.path.join(ROOT, "tools", "ansible", "strategy", "mitogen_linear.py")
+    res = subprocess.run([sys.executable, "-c", QUIET.format(path=path)], capture_output=True,
+                         text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert res.returncode == 0, res.stderr
+    assert "Some other feature is deprecated" in res.stderr
+    assert "strategy plugins" not in res.stderr

@@ -10,7 +10,9 @@ it: with ``ANSIBLE_STRATEGY=linear`` the same playbooks run on stock
 Ansible, and the Molecule scenario ``default`` does exactly that.
 
 Loading it also installs the controller caches of ``_speedups.py`` (Jinja
-code, collection paths) before the first worker is forked.
+code, collection paths) before the first worker is forked, and drops the
+one deprecation notice ansible-core prints for any strategy that is not
+its own (every other deprecation is still printed).
 """
 
 import importlib.util
@@ -32,6 +34,37 @@ def _load_speedups():
         sys.modules[name] = module
     return sys.modules[name]
 
+
+#: The notice ansible-core (2.19) prints for every strategy plugin that is
+#: not its own, each run, whatever the playbook. It tells nothing about the
+#: playbooks: this strategy is a stock linear strategy with Mitogen's
+#: connection, used with the ansible-core and Mitogen of requirements.txt,
+#: and ANSIBLE_STRATEGY=linear runs without it.
+STRATEGY_NOTICE = "Use of strategy plugins not included in ansible.builtin are deprecated"
+
+
+def _quiet_strategy_notice():
+    """Drop that one deprecation notice, and only that one: every other
+    deprecation (of a module, a filter, a setting the playbooks use) is
+    still printed, which turning deprecation_warnings off in ansible.cfg
+    would hide. The notice is issued right after this module is imported."""
+    from ansible.utils.display import Display
+
+    original = Display.deprecated
+    if getattr(original, "pigpen_filters", None) == STRATEGY_NOTICE:
+        return
+
+    def deprecated(self, msg, *args, **kwargs):
+        if isinstance(msg, str) and msg.startswith(STRATEGY_NOTICE):
+            return None
+        return original(self, msg, *args, **kwargs)
+
+    deprecated.pigpen_filters = STRATEGY_NOTICE
+    deprecated.__doc__ = original.__doc__
+    Display.deprecated = deprecated
+
+
+_quiet_strategy_notice()
 
 # Before the first worker is forked: the workers inherit the caches.
 _load_speedups().install()
