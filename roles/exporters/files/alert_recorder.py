@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 #: largest request body accepted (Alertmanager's notifications are small)
 MAX_BODY = 4 * 1024 * 1024
