@@ -279,3 +279,19 @@ def test_alertmanager_config_passes_amtool(tmp_path):
                            "alertname=PgsqlReplicaLag", "severity=warning", "cls=pg-test"],
                           capture_output=True, text=True, check=False)
     assert proc.stdout.split() == ["pigpen-recorder,default"], proc.stdout + proc.stderr
+
+
+def test_every_alert_and_tunable_is_documented(rule_groups):
+    """docs/monitoring.md has a section per alert (the runbook annotation
+    points at it) and names every tunable; no section is left over."""
+    with open(os.path.join(REPO, "docs", "monitoring.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    sections = set(re.findall(r"^#### ([A-Za-z]+)$", text, re.M))
+    assert sections == set(alerting.alert_names(rule_groups))
+    for key in alerting.TUNABLES:
+        assert "`%s`" % key in text, key
+    for link in set(re.findall(r"\(troubleshooting\.md#([a-z0-9-]+)\)", text)):
+        with open(os.path.join(REPO, "docs", "troubleshooting.md"), encoding="utf-8") as handle:
+            anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                       for h in re.findall(r"^## (.+)$", handle.read(), re.M)}
+        assert link in anchors, link
