@@ -448,7 +448,7 @@ def _patroni(facts, tun, scrape_s) -> List[Dict[str, Any]]:
             "warning", "Cluster {{ $labels.cls }} runs {{ $value }} of its %d members" % value[0],
             "Fewer PostgreSQL instances of {{ $labels.cls }} run than the inventory lists (%d), for "
             "longer than the HA plan's worst-case failover (%ds)." % value, value[1]),
-        lambda value: "%d member%s" % (value[0], "" if value[0] == 1 else "s"))
+        lambda value: "%d member%s, %s" % (value[0], "" if value[0] == 1 else "s", duration(value[1])))
     rules.append(_alert(
         "PatroniFailsafeActive", "%s == 1" % sel("patroni_failsafe_mode_is_active", job), "warning",
         "{{ $labels.ins }} runs in failsafe mode",

@@ -197,7 +197,7 @@ def test_sandbox_thresholds():
     assert [r["expr"] for r in rules["PgsqlServiceDown"]] == [
         'haproxy_backend_status{job="haproxy", state="UP", proxy!~"pg-meta-offline|admin|.+[.]fallback"} == 0']
     assert [r["expr"] for r in rules["EtcdQuorumLost"]] == ["cls:etcd_members_up:sum < 1"]
-    assert [r["labels"]["threshold"] for r in rules["PgsqlClusterDegraded"]] == ["1 member", "3 members"]
+    assert [r["labels"]["threshold"] for r in rules["PgsqlClusterDegraded"]] == ["1 member, 41s", "3 members, 41s"]
 
 
 def test_overrides_reach_the_rules():
@@ -260,3 +260,22 @@ def test_alertmanager_refuses(kwargs, message):
     with pytest.raises(alerting.AlertingError) as err:
         alerting.alertmanager_config(**kwargs)
     assert message in str(err.value)
+
+
+def test_rules_of_one_alert_never_share_their_labels():
+    """Clusters that differ in one value and agree in another (same member
+    count, other plan; same plan, other pg_rpo...): every rule still has
+    labels of its own (promtool's lint refuses duplicates)."""
+    clusters = []
+    for n, (rto, rpo, size) in enumerate([("fast", 1048576, 3), ("norm", 1048576, 3), ("safe", 0, 3),
+                                          ("norm", 4194304, 2), ("fast", 1048576, 1), (45, 1048576, 3)]):
+        hosts = {"10.10.%d.%d" % (30 + n, i + 1): {"pg_seq": i + 1, "pg_role": "primary" if i == 0 else "replica"}
+                 for i in range(size)}
+        clusters.append(inv.cluster("pg-c%d" % n, hosts, pg_rto=rto, pg_rpo=rpo,
+                                    pg_crontab=["00 0%d * * * /usr/local/bin/pg-backup full" % n]))
+    seen = set()
+    for group in alerting.alert_rules(load(inv.build(*clusters))):
+        for rule in group["rules"]:
+            key = (rule.get("alert") or rule["record"], tuple(sorted(rule.get("labels", {}).items())))
+            assert key not in seen, key
+            seen.add(key)
