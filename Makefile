@@ -26,7 +26,7 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration docs-run haproxy-bin lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration docs-run haproxy-bin prometheus-bin lint build \
 	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha bench-backup clean
 
 help: ## list the targets
@@ -95,7 +95,7 @@ sandbox-s3: venv haproxy-bin ## start the sandbox's S3 object store (moto, https
 
 # ---- tests ----
 
-test: host-deps venv haproxy-bin ## everything CI runs: unit, integration, lint, build, molecule (default, ha, pitr, lifecycle)
+test: host-deps venv haproxy-bin prometheus-bin ## everything CI runs: unit, integration, lint, build, molecule (default, ha, pitr, lifecycle)
 	@$(MAKE) unit
 	@$(MAKE) integration
 	@$(MAKE) lint
@@ -112,19 +112,24 @@ test-full: host-deps venv haproxy-bin ## make test, then the sandbox and every f
 	$(BIN)/python bench/ha_bench.py --plans fast --modes sync --runs 1 --output .cache/ha-test-full.json
 	@echo "test-full: make test and the fast/sync fault scenarios passed"
 
-unit: venv ## unit tests (tests/unit)
-	@rc=0; $(BIN)/pytest tests/unit || rc=$$?; \
+# The alerting tests run promtool and amtool; under make a missing binary
+# fails them instead of skipping them.
+unit: venv prometheus-bin ## unit tests (tests/unit), promtool tests of every alert included
+	@rc=0; PIGPEN_REQUIRE_PROMTOOL=1 $(BIN)/pytest tests/unit || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no test in tests/unit" >&2; exit 1; fi; \
 	exit $$rc
 
-integration: venv haproxy-bin ## playbook runs that need no node (tests/integration: dry render, validation)
-	$(BIN)/pytest tests/integration
+integration: venv haproxy-bin prometheus-bin ## playbook runs that need no node (tests/integration: dry render, validation)
+	PIGPEN_REQUIRE_PROMTOOL=1 $(BIN)/pytest tests/integration
 
 haproxy-bin: ## unpack Debian's haproxy into .cache/haproxy so tests can run `haproxy -c`
 	@tests/tools/fetch-haproxy.sh
 
 docs-run: venv ## run the docs' runnable commands on the running sandbox (tests/integration/test_doc_commands_run.py)
 	PIGPEN_DOCS_RUN=1 $(BIN)/pytest tests/integration/test_doc_commands_run.py
+
+prometheus-bin: ## unpack Debian's promtool and amtool into .cache/prometheus for the alerting tests
+	@tests/tools/fetch-prometheus.sh
 
 lint: venv ## ansible-lint, production profile (.ansible-lint)
 	$(BIN)/ansible-lint

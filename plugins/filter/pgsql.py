@@ -11,6 +11,8 @@ import json
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    alerting,
+    configs as configs_mod,
     cron as cron_mod,
     ha as ha_mod,
     packages as packages_mod,
@@ -200,6 +202,46 @@ def pg_pitr_start_options(controldata, parameters, port=5432):
     return pitr_mod.start_options(controldata or "", parameters or {}, port)
 
 
+def pg_alert_rules(hostvars, groups, overrides=None, scrape_interval="10s", cert_interval="1h"):
+    """Prometheus rule groups (one per component) with the thresholds the
+    cluster model gives each cluster (``alerting.alert_rules``)."""
+    try:
+        inv = load_valid(hostvars, groups, None)
+        return alerting.alert_rules(inv, overrides or {}, scrape_interval, cert_interval)
+    except (ModelError, alerting.AlertingError) as exc:
+        _fail(exc, "pg_alert_rules")
+
+
+def pg_etcd_targets(hostvars, groups):
+    """Prometheus static target groups of the inventory's etcd members."""
+    try:
+        return alerting.etcd_targets(load_valid(hostvars, groups, None))
+    except ModelError as exc:
+        _fail(exc, "pg_etcd_targets")
+
+
+def pg_alertmanager_config(receivers, routes=None, receiver="", group_by=("alertname", "cls"),
+                           group_wait="30s", group_interval="5m", repeat_interval="4h",
+                           recorder_urls=None, inhibit_rules=None):
+    """``alertmanager.yml`` as data (``alerting.alertmanager_config``)."""
+    try:
+        return alerting.alertmanager_config(
+            receivers or [], routes or [], receiver or "", list(group_by or []), group_wait,
+            group_interval, repeat_interval, list(recorder_urls or []), inhibit_rules or [])
+    except alerting.AlertingError as exc:
+        _fail(exc, "pg_alertmanager_config")
+
+
+def pg_endpoints(hostvars, hosts, port, listen_address=""):
+    """``address:port`` of each host of ``hosts``: ``listen_address`` when
+    set, else its ``ansible_host``, else its inventory name."""
+    pairs = []
+    for host in hosts or []:
+        hv = hostvars[host] if host in hostvars else {}
+        pairs.append((host, hv.get("ansible_host")))
+    return alerting.endpoints(pairs, port, listen_address or "")
+
+
 def pkgs_missing(wanted, facts):
     """The packages of ``wanted`` that the node's ``dpkg_packages`` fact
     (set by ``pigpen.pgsql.dpkg_facts``) does not show installed; all of
@@ -231,7 +273,11 @@ class FilterModule:
 
     def filters(self):
         return {
+            "pg_alert_rules": pg_alert_rules,
+            "pg_alertmanager_config": pg_alertmanager_config,
             "pg_cluster_plan": pg_cluster_plan,
+            "pg_endpoints": pg_endpoints,
+            "pg_etcd_targets": pg_etcd_targets,
             "pg_configs": pg_configs,
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,

@@ -136,8 +136,11 @@ SAFETY_VARS = tuple(sorted(
 NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "etcd_seq", "etcd_port", "etcd_peer_port", "etcd_cluster",
              "etcd_data_dir", "etcd_auth", "etcd_root_password",
+             "etcd_name", "etcd_election_timeout",
              "exporters_prometheus_port", "exporters_prometheus_server",
-             "pigpen_sandbox", "node_crontab")
+             "exporters_alertmanager", "exporters_alertmanager_port",
+             "exporters_alertmanager_cluster_port", "exporters_alert_recorder",
+             "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab")
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions).
@@ -736,12 +739,24 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
         add(ports, m.host, m.vars,
             _port(m.vars, "ansible_port", "ansible_ssh_port") or 22,
             "ansible_port (ssh)", None)
-    for host in inv.groups.get("infra", ()):
+    infra = list(inv.groups.get("infra", ()))
+    for host in infra:
         hvars = inv.hostvars.get(host) or {}
-        if hvars.get("exporters_prometheus_server") is not False:
-            add(node_of(host, hvars), host, hvars,
-                hvars.get("exporters_prometheus_port", 9090),
-                "exporters_prometheus_port (Prometheus)", None)
+        if hvars.get("exporters_prometheus_server") is False:
+            continue
+        ports = node_of(host, hvars)
+        add(ports, host, hvars, hvars.get("exporters_prometheus_port", 9090),
+            "exporters_prometheus_port (Prometheus)", None)
+        if hvars.get("exporters_alertmanager") is False:
+            continue
+        add(ports, host, hvars, hvars.get("exporters_alertmanager_port", 9093),
+            "exporters_alertmanager_port (Alertmanager)", None)
+        if len(infra) > 1:
+            add(ports, host, hvars, hvars.get("exporters_alertmanager_cluster_port", 9094),
+                "exporters_alertmanager_cluster_port (Alertmanager)", None)
+        if hvars.get("exporters_alert_recorder") is True:
+            add(ports, host, hvars, hvars.get("exporters_alert_recorder_port", 9095),
+                "exporters_alert_recorder_port (webhook recorder)", None)
     return nodes
 
 

@@ -27,9 +27,16 @@ all:
   hosts:
     10.10.10.10: {ansible_connection: local, ansible_python_interpreter: "%s"}
 """ % sys.executable
+# the same host as the infra group (Prometheus, Alertmanager, the recorder)
+INFRA_INVENTORY = INVENTORY + """\
+  children:
+    infra:
+      hosts:
+        10.10.10.10: {}
+"""
 
 
-def render(tmp_path, role, templates, extra_vars=None):
+def render(tmp_path, role, templates, extra_vars=None, inventory=INVENTORY):
     """Render ``templates`` (name -> output file) of ``role`` with its
     defaults and vars, plus ``extra_vars``; return {name: text}."""
     role_dir = os.path.join(REPO, "roles", role)
@@ -43,7 +50,7 @@ def render(tmp_path, role, templates, extra_vars=None):
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     # extra vars: above the defaults and vars loaded as vars_files
     (tmp_path / "extra.yml").write_text(yaml.safe_dump(dict(extra_vars or {})))
-    (tmp_path / "hosts.yml").write_text(INVENTORY)
+    (tmp_path / "hosts.yml").write_text(inventory)
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     res = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
@@ -95,33 +102,58 @@ EXPORTERS = {
     "prometheus-pgbouncer-exporter.conf.j2": "pgbouncer",
     "pgbackrest-exporter.service.j2": "pgbackrest",
     "prometheus.yml.j2": "prometheus",
+    "pigpen-alert-recorder.service.j2": "recorder",
 }
 IDENTITY = {"__exporters_identity": {"ip": "10.10.10.11"}, "pg_cluster": "pg-test",
-            "item": "10.10.10.10"}
+            "item": "10.10.10.10",
+            "__exporters_rule_groups": [{"name": "pigpen-node"}], "__exporters_etcd_targets": []}
 
 
 def test_exporters_listen_on_the_node_address(tmp_path):
     """The address of the node's scrape targets (targets.yml), not every
     interface; Prometheus on the infra host's address, scraping itself
     there."""
-    out = render(tmp_path, "exporters", EXPORTERS, IDENTITY)
+    out = render(tmp_path, "exporters", EXPORTERS, IDENTITY, INFRA_INVENTORY)
     assert 'ARGS="--web.listen-address=10.10.10.11:9100"' in out["prometheus-node-exporter.default.j2"]
-    assert 'ARGS="--web.listen-address=10.10.10.11:9630"' in \
+    assert 'ARGS="--web.listen-address=10.10.10.11:9630 ' \
+        '--extend.query-path=/etc/prometheus-postgres-exporter.queries.yml"' in \
         out["prometheus-postgres-exporter.default.j2"]
     assert "\nhost = 10.10.10.11\n" in out["prometheus-pgbouncer-exporter.conf.j2"]
     assert "--listen 10.10.10.11:9854 " in out["pgbackrest-exporter.service.j2"]
-    scrape = yaml.safe_load(out["prometheus.yml.j2"])["scrape_configs"][0]
+    prometheus = yaml.safe_load(out["prometheus.yml.j2"])
+    scrape = prometheus["scrape_configs"][0]
     assert scrape["static_configs"][0]["targets"] == ["10.10.10.10:9090"]
+    # Alertmanager and the webhook recorder on the same address
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.10.10.10:9093"]
+    assert prometheus["rule_files"] == ["/etc/prometheus/rules/pigpen-*.yml"]
+    assert "--listen 10.10.10.10:9095 " in out["pigpen-alert-recorder.service.j2"]
+    assert [c["job_name"] for c in prometheus["scrape_configs"]] == [
+        "prometheus", "pgsql", "node", "patroni", "haproxy"]
 
 
 def test_exporters_listen_where_asked(tmp_path):
     out = render(tmp_path, "exporters", EXPORTERS, dict(
         IDENTITY, exporters_listen_address="0.0.0.0",
-        exporters_prometheus_listen_address="fd00::10"))
+        exporters_prometheus_listen_address="fd00::10"), INFRA_INVENTORY)
     assert 'ARGS="--web.listen-address=0.0.0.0:9100"' in out["prometheus-node-exporter.default.j2"]
     assert "\nhost = 0.0.0.0\n" in out["prometheus-pgbouncer-exporter.conf.j2"]
-    scrape = yaml.safe_load(out["prometheus.yml.j2"])["scrape_configs"][0]
-    assert scrape["static_configs"][0]["targets"] == ["[fd00::10]:9090"]
+    prometheus = yaml.safe_load(out["prometheus.yml.j2"])
+    assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == ["[fd00::10]:9090"]
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["[fd00::10]:9093"]
+    assert "--listen [fd00::10]:9095 " in out["pigpen-alert-recorder.service.j2"]
+
+
+def test_prometheus_without_alerting(tmp_path):
+    """exporters_alerting and exporters_alertmanager off: no rule files, no
+    Alertmanager; the etcd members are scraped as a static job."""
+    etcd = [{"targets": ["10.10.10.10:2379"],
+             "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"}}]
+    out = render(tmp_path, "exporters", {"prometheus.yml.j2": "prometheus"}, dict(
+        IDENTITY, exporters_alertmanager=False, __exporters_rule_groups=[],
+        __exporters_etcd_targets=etcd), INFRA_INVENTORY)
+    prometheus = yaml.safe_load(out["prometheus.yml.j2"])
+    assert "alerting" not in prometheus and "rule_files" not in prometheus
+    assert prometheus["scrape_configs"][-1] == {"job_name": "etcd", "static_configs": etcd}
 
 
 @pytest.mark.parametrize("address, expected", [("", "10.10.10.11:9598"),

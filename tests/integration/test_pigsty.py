@@ -54,7 +54,8 @@ def test_rendered_for_every_instance(rendered):
     hostvars, _groups = ref.load_inventory(inventory)
     instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
                        for hv in hostvars.values() if "pg_cluster" in hv)
-    assert sorted(os.listdir(out)) == instances
+    # beside the instances: the alerting rules and alertmanager.yml
+    assert sorted(os.listdir(out)) == sorted(instances + ["prometheus"])
     for hv in hostvars.values():
         if "pg_cluster" not in hv:
             continue
@@ -156,6 +157,8 @@ def test_fragments_pass_haproxy_check(rendered, tmp_path):
     if os.path.isdir(libdir):
         env["LD_LIBRARY_PATH"] = libdir
     for ins in sorted(os.listdir(out)):
+        if ins == "prometheus":
+            continue
         folder = out / ins / "etc" / "haproxy" / "conf.d"
         frags = sorted(folder.iterdir()) if folder.exists() else []
         if not frags:

@@ -68,8 +68,10 @@ def tree(root):
 def test_files_for_every_instance(sandbox_render):
     """The render mirrors each node's tree: <instance>/<path on the node>."""
     out, _, _ = sandbox_render
-    assert sorted(os.listdir(out)) == ["pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3"]
-    for ins in os.listdir(out):
+    assert sorted(os.listdir(out)) == ["pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3", "prometheus"]
+    for ins in sorted(os.listdir(out)):
+        if ins == "prometheus":
+            continue
         cls = ins.rsplit("-", 1)[0]
         expected = [".rendered-files", "etc/cron.d/pigpen-pgsql", "etc/patroni/config.yml",
                     "etc/pgbackrest/pgbackrest.conf", "etc/pgbouncer/pgb_hba.conf",
@@ -314,7 +316,7 @@ def test_hostnames_and_unrelated_groups(tmp_path):
     out = tmp_path / "out"
     res = run(str(inv), str(out))
     assert res.returncode == 0, res.stdout[-3000:]
-    assert sorted(os.listdir(out)) == ["pg-app-1", "pg-app-2"]
+    assert sorted(os.listdir(out)) == ["pg-app-1", "pg-app-2", "prometheus"]
     frag = (out / "pg-app-1" / HAPROXY_DIR / "pg-app-primary.cfg").read_text()
     assert "server pg-app-2 192.168.9.42:6432 check port 8008 weight 100" in frag
     assert "default-server inter 1s fastinter 500ms downinter 1s rise 3 fall 3" in frag
@@ -370,3 +372,43 @@ def test_sandbox_passwords_are_refused_outside_the_sandbox(tmp_path):
     assert "pg_admin_password = '(hidden)': is unset" not in text
     assert "set pigpen_sandbox: true in the inventory instead" in text
     assert validate(str(inv), "-e", "pigpen_sandbox=true").returncode == 0
+
+
+PROM_TOOLS = os.path.join(REPO, ".cache", "prometheus", "usr", "bin")
+
+
+def _prom_tool(name):
+    path = shutil.which(name) or os.path.join(PROM_TOOLS, name)
+    if os.access(path, os.X_OK):
+        return path
+    if os.environ.get("PIGPEN_REQUIRE_PROMTOOL"):
+        pytest.fail("%s is missing: run make prometheus-bin" % path, pytrace=False)
+    pytest.skip("no %s (make prometheus-bin)" % name)
+    return None
+
+
+def test_rendered_alerting_rules_and_alertmanager_config(sandbox_render):
+    """The exporters role's templates, rendered by Ansible from the sandbox
+    inventory, are what promtool and amtool accept; the annotations keep
+    Prometheus' own template syntax (Ansible does not expand it)."""
+    out, _, _ = sandbox_render
+    rules = sorted((out / "prometheus" / "rules").iterdir())
+    assert [r.name for r in rules] == ["pigpen-%s.yml" % g for g in (
+        "certificates", "etcd", "haproxy", "node", "patroni", "pgbackrest", "pgbouncer", "postgres")]
+    proc = subprocess.run([_prom_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal"]
+                          + [str(r) for r in rules], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    postgres = yaml.safe_load((out / "prometheus" / "rules" / "pigpen-postgres.yml").read_text())
+    lag = [r for r in postgres["groups"][0]["rules"] if r.get("alert") == "PgsqlReplicaLag"]
+    assert [r["expr"] for r in lag] == ["ins:pg_replica_lag:bytes > 1048576"]
+    assert lag[0]["annotations"]["summary"] == \
+        "Replica {{ $labels.ins }} is {{ $value | humanize1024 }}B behind its leader"
+    # the sandbox's backup schedule: incremental every 4 hours, full daily
+    backup = yaml.safe_load((out / "prometheus" / "rules" / "pigpen-pgbackrest.yml").read_text())
+    limits = {r["alert"]: r["expr"] for r in backup["groups"][0]["rules"] if "alert" in r}
+    assert limits["PgbackrestBackupTooOld"] == "cls:pgbackrest_backup_age:seconds > 18000"
+    assert limits["PgbackrestFullBackupTooOld"] == "cls:pgbackrest_full_backup_age:seconds > 90000"
+    am = out / "prometheus" / "alertmanager.yml"
+    proc = subprocess.run([_prom_tool("amtool"), "check-config", str(am)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -75,3 +75,17 @@ SANDBOX_ADMIN_PG = {"user": "${admin}", "db": "all", "addr": "intra", "auth": "s
                     "order": 510, "title": "sandbox: admin from the sandbox network over ssl"}
 SANDBOX_ADMIN_PGB = {"user": "${admin}", "db": "all", "addr": "intra", "auth": "pwd",
                      "order": 310, "title": "sandbox: admin from the sandbox network"}
+
+
+def alerting():
+    """The inventory of the alert rule tests (tests/unit/fixtures/promtool):
+    pg-meta (1 member) on the fast plan with pg_rpo 4 MiB and a weekly full
+    backup; pg-test (3 members) on the norm plan with pg_rpo 1 MiB, a daily
+    full and an incremental backup every 4 hours; three etcd members."""
+    return build(
+        pg_meta(pg_conf="tiny", pg_rto="fast", pg_rpo=4194304,
+                pg_crontab=["00 01 * * 0 /usr/local/bin/pg-backup full"]),
+        pg_test(pg_conf="tiny",
+                pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full",
+                            "00 */4 * * * /usr/local/bin/pg-backup incr"]),
+        etcd=("10.10.10.10", "10.10.10.11", "10.10.10.12"))

@@ -40,3 +40,13 @@ def test_playbook_validates_first(playbook):
         f"that starts so), so a bad inventory fails before any node is touched; "
         f"it imports {' -> '.join(chain[1:]) or 'nothing'} first"
     )
+
+
+def test_removal_takes_out_every_target_family():
+    """pgsql-rm.yml removes a member's file_sd files of every family the
+    exporters role writes (roles/exporters/vars/main.yml)."""
+    with open(os.path.join(REPO, "roles", "exporters", "vars", "main.yml"), encoding="utf-8") as fh:
+        families = yaml.safe_load(fh)["__exporters_target_families"]
+    with open(os.path.join(REPO, "playbooks", "pgsql-rm.yml"), encoding="utf-8") as fh:
+        text = fh.read()
+    assert "product(%s)" % families in text.replace('"', "'")

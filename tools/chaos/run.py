@@ -48,6 +48,17 @@ kept in the result (``diagnosis``), e.g. the leader's Patroni log. With
 lost or split brain) is measured again, at most N times per scenario; the
 missed runs are kept under ``retried_runs`` and named in the summary.
 
+With the configuration's ``alerts.enabled`` (or ``--check-alerts``), a
+scenario's ``alerts: {raise: [...], clear: true, within_s: N}`` is checked
+against the infra node's webhook recorder (``alerts.py``; the file is what
+the ``alerts.record`` command prints): before the fault, no alert may be
+firing (waiting up to ``alerts.quiet_timeout_s``); after it, each alert of
+``raise`` must have been received firing within ``within_s`` of the fault
+and, with ``clear``, resolved within ``clear_within_s`` (default
+``within_s``) of the heal, and no alert outside ``raise`` and ``allow`` may
+have started. A miss is a missed target of the run (``alert ...``). Off by
+default: the suite then runs exactly as without alerting.
+
 Commands are shell lines with ``${name}`` placeholders: the configuration's
 ``vars`` (overridable with ``--var name=value``), ``bindir`` (the directory
 of the Python running this, e.g. the venv's ``ansible-playbook``), and per run ``leader``,
@@ -60,7 +71,7 @@ and ``containers``).
 
     python tools/chaos/run.py tools/chaos/sandbox.yml [--scenario node-crash] [--runs 3]
         [--var prefix=pigpen-molecule --var net=10.10.20] [--tolerance 1.5] [--retry-time-misses 1]
-        --output ha.json
+        [--check-alerts] --output ha.json
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, ".collections"))
 
+import alerts  # noqa: E402
 import loadgen  # noqa: E402
 import measure  # noqa: E402
 from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops  # noqa: E402
@@ -284,7 +296,7 @@ def sh(commands: List[str]) -> None:
 
 
 SCENARIO_KEYS = {"setup", "inject", "hold_s", "heal", "teardown", "wait_for", "observe_s", "targets",
-                 "diagnose", "wait_dcs_discovery", "watch"}
+                 "diagnose", "wait_dcs_discovery", "watch", "alerts"}
 TARGETS = {"write_outage_s", "read_outage_s", "lost_rows", "split_brain", "dcs_gap_s", "dcs_gap_s_min",
            "failsafe_members", "wrong_role_sessions", "leader_changes"}
 
@@ -294,6 +306,7 @@ def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> Li
     asked for, each saying what to fix; [] when it can run. Checked before
     any load starts or any command runs."""
     out = ["%s (in %s)" % (p, "the configuration") for p in loadgen.check_clients(conf.get("clients"))]
+    out += alerts.check_conf(conf.get("alerts"))
     scenarios = conf.get("scenarios")
     if not isinstance(scenarios, dict) or not scenarios:
         return out + ["scenarios: %r is not a mapping of scenario names to their steps" % (scenarios,)]
@@ -312,6 +325,8 @@ def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> Li
                                                                           if isinstance(w, dict)}):
             out.append("scenarios.%s.targets.%s: not a measurement: use %s, a watch name, or "
                        "<target>[<client>] for one client's own bound" % (name, key, ", ".join(sorted(TARGETS))))
+        if "alerts" in sc:
+            out += alerts.check_spec(sc["alerts"], "scenarios.%s.alerts" % name)
         for i, watch in enumerate(sc.get("watch") or []):
             if not isinstance(watch, dict) or not isinstance(watch.get("name"), str) or \
                     not watch["name"].endswith("_s") or len(set(watch) & {"tcp", "http"}) != 1 or \
@@ -369,6 +384,54 @@ def time_only(failed: List[str]) -> bool:
         f.split(" ", 1)[0].split("[", 1)[0].endswith("_s") and " > " in f for f in failed)
 
 
+def alert_checking(conf: Dict[str, Any], sc: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The scenario's normalized ``alerts`` when the configuration's
+    ``alerts.enabled`` is on and the scenario declares some; else None."""
+    aconf = conf.get("alerts") or {}
+    if not aconf.get("enabled") or sc.get("alerts") is None:
+        return None
+    return alerts.normalize(sc["alerts"], aconf.get("allow") or [])
+
+
+def read_alert_records(conf: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The webhook recorder's notifications, printed by ``alerts.record``."""
+    cmd = conf["alerts"]["record"]
+    try:
+        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        raise SystemExit("chaos: '%s' did not answer within 30 s" % cmd) from None
+    if proc.returncode != 0:
+        raise SystemExit("chaos: '%s' failed (%d): %s" % (cmd, proc.returncode, (proc.stdout + proc.stderr)[-1000:]))
+    return alerts.read_lines(proc.stdout)
+
+
+def wait_quiet(conf: Dict[str, Any], spec: Dict[str, Any], name: str) -> None:
+    """Before a fault: wait until the recorder shows no alert firing (but the
+    allowed ones), at most ``alerts.quiet_timeout_s``; an alert still firing
+    would hide or fake this fault's."""
+    timeout = conf["alerts"].get("quiet_timeout_s", 300)
+    poll = conf["alerts"].get("poll_s", 5)
+    start = time.monotonic()
+    while True:
+        left = alerts.firing(read_alert_records(conf), allow=spec["allow"])
+        if not left:
+            return
+        if time.monotonic() - start > timeout:
+            raise SystemExit("chaos: %s: alerts still firing before the fault after %d s: %s" % (
+                name, timeout, ", ".join(sorted({e["name"] for e in left}))))
+        time.sleep(poll)
+
+
+def check_alerts(conf: Dict[str, Any], spec: Dict[str, Any], t_fault: float, t_heal: float) -> Dict[str, Any]:
+    """After a run: wait until the scenario's alerts had their time
+    (``alerts.deadline``), then evaluate what the recorder received."""
+    stop = alerts.deadline(spec, t_fault, t_heal)
+    if stop > time.time():
+        log("alerts: waiting %d s for the notifications" % (stop - time.time()))
+        time.sleep(stop - time.time())
+    return alerts.evaluate(read_alert_records(conf), spec, t_fault, t_heal)
+
+
 def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
     cluster = Cluster(conf)
     if cluster.wait_healthy(conf.get("healthy_timeout_s", 180)) is None:
@@ -376,6 +439,9 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
                          % (name, json.dumps(cluster.state())))
     names = cluster.roles()
     sc = expand(sc, names)
+    alert_spec = alert_checking(conf, sc)
+    if alert_spec is not None:
+        wait_quiet(conf, alert_spec, name)
     probes = {n: string.Template(conf["probe_dsn"]).safe_substitute(ip=m["ip"])
               for n, m in conf["members"].items()} if conf.get("probe_dsn") else None
     gen = loadgen.LoadGen(conf["clients"], probes, conf.get("interval", 0.05)).start()
@@ -386,6 +452,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     log("%s: leader %s, replica %s, etcd leader %s" % (name, names["leader"], names["replica"],
                                                       names["etcd_leader_ip"] or "unknown"))
     t_fault = time.monotonic()
+    t_fault_wall = time.time()      # the recorder's notifications carry wall-clock times
     deadline = t_fault + conf.get("recover_timeout_s", 120)
     resumed = t_fault + sc.get("hold_s", 0)
 
@@ -408,6 +475,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         sh_quiet(sc.get("heal", []))
         raise
     t_heal = time.monotonic()
+    t_heal_wall = time.time()
     sh(sc.get("heal", []))
     t_healthy = cluster.wait_healthy(conf.get("healthy_timeout_s", 180))
     # observe at least observe_s after the fault: a crash may show only at
@@ -454,6 +522,10 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     result.update(dcs)
     targets = dict(conf.get("targets") or {}, **(sc.get("targets") or {}))
     result["failed_targets"] = missed(result, targets, conf.get("tolerance", 1.0))
+    if alert_spec is not None:
+        result["alerts"] = check_alerts(conf, alert_spec, t_fault_wall, t_heal_wall)
+        result["failed_targets"] += result["alerts"]["failed"]
+        log("%s: alerts: %s" % (name, "; ".join(alerts.summary(result["alerts"])) or "none"))
     log("%s: %s" % (name, json.dumps(result)))
     if result["failed_targets"]:
         result["diagnosis"] = diagnose(expand(sc.get("diagnose", conf.get("diagnose", [])), names))
@@ -469,7 +541,7 @@ def failed_run(reason: str) -> Dict[str, Any]:
             "split_brain", "dcs_gap_s")
     out: Dict[str, Any] = {k: None for k in keys}
     out.update({"leader_changes": 0, "wrong_role_sessions": 0, "lost_rows": 0, "failsafe_members": 0,
-                "clients": {}, "failed_targets": ["not measured: %s" % reason]})
+                "clients": {}, "alerts": None, "failed_targets": ["not measured: %s" % reason]})
     return out
 
 
@@ -511,6 +583,8 @@ def main() -> int:
     parser.add_argument("--retry-time-misses", type=int, default=0, metavar="N",
                         help="measure a run again (at most N times) when it missed time targets only; "
                              "the missed runs are kept under retried_runs")
+    parser.add_argument("--check-alerts", action="store_true",
+                        help="check each scenario's alerts against the webhook recorder (alerts.enabled)")
     parser.add_argument("--output", help="write (or extend) this JSON file")
     args = parser.parse_args()
 
@@ -523,6 +597,8 @@ def main() -> int:
     names = {k: expand(v, names) for k, v in names.items()}  # vars may use other vars
     conf = expand({k: v for k, v in raw.items() if k != "vars"}, names)
     conf["tolerance"] = args.tolerance
+    if args.check_alerts:
+        conf["alerts"] = dict(conf.get("alerts") or {}, enabled=True)
     problems = check_config(conf, args.scenario)
     if problems:
         parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
@@ -564,6 +640,7 @@ def main() -> int:
             "failsafe_members_max": max(r["failsafe_members"] for r in runs),
             "failed_targets": sorted({f for r in runs for f in r["failed_targets"]}),
             "targets": conf["scenarios"][name].get("targets", {}),
+            "alerts": [r.get("alerts") for r in runs] if alert_checking(conf, conf["scenarios"][name]) else None,
             "retried_runs": retried,
         }
     failed = {n: r["failed_targets"] for n, r in results.items() if r["failed_targets"]}

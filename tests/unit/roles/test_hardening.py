@@ -40,6 +40,15 @@ EXPECTED = {
         "roles/exporters/templates/pgbackrest-exporter.service.j2", None, {
             "NoNewPrivileges": "true", "ProtectSystem": "full", "ProtectHome": "read-only",
             "PrivateTmp": "false"}),
+    "pigpen-cert-metrics.service": (
+        "roles/exporters/templates/pigpen-cert-metrics.service.j2", None, {
+            "NoNewPrivileges": "true", "ProtectSystem": "strict",
+            "ReadWritePaths": "{{ __exporters_textfile_dir }}", "ProtectHome": "true",
+            "PrivateTmp": "true"}),
+    "pigpen-alert-recorder.service": (
+        "roles/exporters/templates/pigpen-alert-recorder.service.j2", None, {
+            "NoNewPrivileges": "true", "ProtectSystem": "strict", "ProtectHome": "true",
+            "PrivateTmp": "true"}),
 }
 HARDENING = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp",
              "CapabilityBoundingSet", "ReadWritePaths", "PrivateDevices")

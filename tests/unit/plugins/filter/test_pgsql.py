@@ -13,8 +13,10 @@ from inv import build, cluster, sandbox
 
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
-        "pg_cluster_plan", "pg_configs", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_live_role_checks", "pg_node_crontab", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services", "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
+        "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_endpoints",
+        "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
+        "pg_live_role_checks", "pg_node_crontab", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services",
+        "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
         "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
 
 
@@ -134,3 +136,23 @@ def test_live_role_checks_and_drift():
     assert lines == ["pg-test: pg-test-3 leads, while pg_role names pg-test-1 as primary: expected after a "
                      "failover or switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml "
                      "never moves the leader back); set pg_role: primary on pg-test-3 when convenient"]
+
+
+def test_alerting_filters():
+    from ansible.errors import AnsibleFilterError
+    hv, groups = sandbox()
+    rule_groups = pgsql.pg_alert_rules(hv, groups, {"backup_grace": 7200}, "10s", "1h")
+    assert [g["name"] for g in rule_groups][:2] == ["pigpen-postgres", "pigpen-patroni"]
+    with pytest.raises(AnsibleFilterError, match="pg_alert_rules: exporters_alert_settings.nope: unknown key"):
+        pgsql.pg_alert_rules(hv, groups, {"nope": 1})
+    bad, bad_groups = build(cluster("pg-x", {"10.10.10.21": {"pg_seq": 1, "pg_role": "boss"}}))
+    with pytest.raises(AnsibleFilterError, match="(?s)pg_alert_rules: .*pg_role"):
+        pgsql.pg_alert_rules(bad, bad_groups)
+    assert pgsql.pg_etcd_targets(hv, groups)[0]["targets"] == ["10.10.10.10:2379"]
+    config = pgsql.pg_alertmanager_config([], recorder_urls=["http://10.10.10.10:9095/"])
+    assert config["route"]["routes"][0] == {"receiver": "pigpen-recorder", "continue": True}
+    with pytest.raises(AnsibleFilterError, match="pg_alertmanager_config: .*names repeat"):
+        pgsql.pg_alertmanager_config([{"name": "a"}, {"name": "a"}])
+    hv["10.10.10.10"]["ansible_host"] = "192.168.0.10"
+    assert pgsql.pg_endpoints(hv, ["10.10.10.10", "10.10.10.11"], 9093) == \
+        ["192.168.0.10:9093", "10.10.10.11:9093"]

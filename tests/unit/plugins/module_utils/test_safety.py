@@ -192,6 +192,14 @@ CASES = [
     ("postgres on Prometheus' port", build(pg_meta(pg_port=9090)),
      ["cluster pg-meta, host 10.10.10.10: pg_port = 9090: pg_port and exporters_prometheus_port "
       "(Prometheus) both listen on port 9090 of node 10.10.10.10; " + PORTS]),
+    ("postgres on Alertmanager's port", build(pg_meta(pg_port=9093)),
+     ["cluster pg-meta, host 10.10.10.10: pg_port = 9093: pg_port and exporters_alertmanager_port "
+      "(Alertmanager) both listen on port 9093 of node 10.10.10.10; " + PORTS]),
+    ("pgbouncer on the webhook recorder's port",
+     build(pg_meta(pgbouncer_port=9095), common={"exporters_alert_recorder": True}),
+     ["cluster pg-meta, host 10.10.10.10: pgbouncer_port = 9095: pgbouncer_port and "
+      "exporters_alert_recorder_port (webhook recorder) both listen on port 9095 of node "
+      "10.10.10.10; " + PORTS]),
     # ------------------------------------------------------------ passwords
     ("replication password in pgpass", build(pg_test(pg_replication_password="a:b\\c")),
      ["cluster pg-test: pg_replication_password = '(hidden)': holds ':', '\\\\', which breaks "
