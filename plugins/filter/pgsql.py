@@ -167,12 +167,15 @@ def pg_pitr_source(infos, plan, leader=None, shared=False, now=0, archive_curren
 def pg_live_role_checks(hostvars, groups, hosts):
     """One entry per cluster with a member in ``hosts``: its name, the
     ``GET /cluster`` URL of its first member's Patroni and the model's
-    member identities (for ``pg_role_drift``)."""
-    try:
-        inv = load_valid(hostvars, groups, None)
-    except ModelError as exc:
-        _fail(exc, "pg_live_role_checks")
+    member identities (for ``pg_role_drift``). Only the targeted
+    clusters are read: an extra variable such as ``-e pg_users=...`` that
+    fits the targeted cluster may not fit the others. Information only: a
+    model that does not load (pg_validate has said why) gives no entry."""
     wanted = set(hosts or ())
+    try:
+        inv = load_valid(hostvars, groups, sorted(wanted))
+    except ModelError:
+        return []
     out = []
     for name, cluster in sorted(inv.clusters.items()):
         if not any(m.host in wanted for m in cluster.members):

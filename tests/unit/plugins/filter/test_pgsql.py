@@ -122,6 +122,19 @@ def test_configs_from_plan_and_settings():
         pgsql.pg_configs(iplan, {"pg_data": "relative/path"})
 
 
+def test_live_role_checks_read_only_the_targeted_clusters():
+    """`pgsql-user.yml -l pg-test -e '{"pg_users": [...]}'`: the extra
+    pg_users reach pg-meta too, whose database owner they no longer define;
+    the targeted cluster is still compared, and nothing fails."""
+    hv, groups = sandbox()
+    for host in hv:
+        hv[host]["pg_users"] = [{"name": "test", "password": "test"}]
+    checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.11", "10.10.10.12", "10.10.10.13"])
+    assert [c["cluster"] for c in checks] == ["pg-test"]
+    hv["10.10.10.12"]["pg_role"] = "leader"   # invalid: no entry, no failure
+    assert pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"]) == []
+
+
 def test_live_role_checks_and_drift():
     hv, groups = sandbox()
     checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"])
