@@ -83,6 +83,8 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
+    delay_ms,
+    delay_text,
     ip_of,
     is_int,
 )
@@ -344,15 +346,6 @@ _ENCODING = re.compile(r"^[A-Za-z0-9_]+$")
 _LIB = re.compile(r"^(\$libdir/)?[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[a-z_][a-z0-9_]*$")
 _INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+$")
-_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
-_DELAY_MS = {
-    "": 1, "ms": 1, "us": 0.001,
-    "s": 1000, "sec": 1000, "second": 1000, "seconds": 1000,
-    "min": 60000, "minute": 60000, "minutes": 60000,
-    "h": 3600000, "hour": 3600000, "hours": 3600000,
-    "d": 86400000, "day": 86400000, "days": 86400000,
-    "w": 604800000, "week": 604800000, "weeks": 604800000,
-}
 
 
 # ---------------------------------------------------------------- settings
@@ -752,17 +745,15 @@ def _members_by_ip(cplan) -> Dict[str, Dict[str, Any]]:
 
 
 def _delay(text: Any) -> str:
-    """A ``pg_delay`` interval in the units Patroni 3.0 parses (it knows ms,
-    s, min, h and d): the largest unit that expresses it exactly."""
-    match = _DELAY.match(str(text)) if text is not None else None
-    if not match or match.group(2) not in _DELAY_MS:
-        raise ValueError("pg_delay %r is not an interval" % (text,))
-    ms = int(round(float(match.group(1)) * _DELAY_MS[match.group(2)]))
-    for unit, size in (("d", 86400000), ("h", 3600000), ("min", 60000),
-                       ("s", 1000)):
-        if ms and ms % size == 0:
-            return "%d%s" % (ms // size, unit)
-    return "%dms" % ms
+    """A ``pg_delay`` in the units Patroni 3.0 parses (it knows ms, s, min,
+    h and d): the largest unit that expresses it exactly. Only what
+    PostgreSQL takes as ``recovery_min_apply_delay`` (:func:`model.delay_ms`,
+    which validation applies) is converted."""
+    ms = delay_ms(text)
+    if ms is None:
+        raise ValueError("pg_delay %r is not a recovery_min_apply_delay "
+                         "PostgreSQL accepts" % (text,))
+    return delay_text(ms)
 
 
 def _cluster_parameters(cplan, iplan, s, cluster, host) -> Dict[str, str]:

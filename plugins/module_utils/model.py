@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -72,6 +73,9 @@ class Member:
     cluster: str
     vars: Mapping[str, Any]
     ip: Optional[str] = None
+    #: the address ``pg_upstream`` names (an IP, or the IP of the inventory
+    #: host it names), filled by :func:`load`
+    upstream_ip: Optional[str] = None
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The host's value of ``name``, else the model default."""
@@ -146,7 +150,7 @@ class Member:
             "ip": self.ip,
             "offline_query": self.offline_query,
             "weight": self.weight,
-            "upstream": self.upstream,
+            "upstream": self.upstream_ip or self.upstream,
             "delay": self.delay,
             "leader": self.is_leader,
             "labels": self.labels(),
@@ -233,6 +237,22 @@ def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
     return ip_of(host) or ip_of(hvars.get("ansible_host"))
 
 
+def host_addresses(hostvars: Mapping[str, Mapping[str, Any]]
+                   ) -> Dict[str, Optional[str]]:
+    """The IP address of every inventory host (None when it has none)."""
+    return {host: _host_ip(host, hvars or {})
+            for host, hvars in hostvars.items()}
+
+
+def upstream_address(value: Any, addresses: Mapping[str, Optional[str]]
+                     ) -> Optional[str]:
+    """The address a ``pg_upstream`` names: the IP it is, or the IP of the
+    inventory host it names; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    return ip_of(value) or addresses.get(value)
+
+
 def load(hostvars: Mapping[str, Mapping[str, Any]],
          groups: Mapping[str, Sequence[str]],
          clusters: Optional[Iterable[str]] = None) -> Inventory:
@@ -290,6 +310,10 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
             for h in groups.get("etcd", ())]
 
     by_host = {m.host: c for c in by_name.values() for m in c.members}
+    addresses = host_addresses(hostvars)
+    for cluster in by_name.values():
+        for m in cluster.members:
+            m.upstream_ip = upstream_address(m.upstream, addresses)
     inv = Inventory(by_name, groups, infra_ips, etcd, problems, hostvars,
                     by_host)
     for cluster in by_name.values():
@@ -385,9 +409,90 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
-_INTERVAL = re.compile(
-    r"^\s*\d+(\.\d+)?\s*(us|ms|s|sec|min|h|d|w|second|seconds|minute|"
-    r"minutes|hour|hours|day|days|week|weeks)?\s*$")
+# recovery_min_apply_delay as PostgreSQL reads it (parse_int of guc.c): a
+# number (a fraction or an exponent too: it is rounded), optional spaces,
+# then one of the time units of a setting counted in milliseconds, written
+# in lower case; no unit means milliseconds. (Octal and hexadecimal
+# integers, which PostgreSQL reads too, are refused: 010 is 8 there.)
+#: The units PostgreSQL takes for ``recovery_min_apply_delay`` (size in ms).
+DELAY_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60000,
+               "h": 3600000, "d": 86400000}
+#: The largest ``recovery_min_apply_delay`` PostgreSQL takes: INT_MAX ms.
+DELAY_MAX_MS = 2147483647
+_DELAY = re.compile(
+    r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*$")
+_OCTAL = re.compile(r"^0\d+$")
+# Spellings PostgreSQL refuses, with their size in ms: only to say, in the
+# fix, how PostgreSQL writes the same delay.
+_DELAY_SPELLINGS = {
+    "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
+    "m": 60000, "mins": 60000, "minute": 60000, "minutes": 60000,
+    "hr": 3600000, "hrs": 3600000, "hour": 3600000, "hours": 3600000,
+    "day": 86400000, "days": 86400000,
+    "w": 604800000, "week": 604800000, "weeks": 604800000,
+}
+
+
+def _delay_parts(value: Any):
+    """(number, unit as written) of a ``pg_delay`` string, else None."""
+    match = _DELAY.match(value) if isinstance(value, str) else None
+    if not match or _OCTAL.match(match.group(1)):
+        return None
+    number = float(match.group(1))
+    return (number, match.group(2)) if math.isfinite(number) else None
+
+
+def delay_ms(value: Any, bounded: bool = True) -> Optional[int]:
+    """``pg_delay`` in milliseconds, rounded as PostgreSQL rounds it, or
+    None when PostgreSQL would refuse it as ``recovery_min_apply_delay``: a
+    YAML integer is milliseconds; a string is a number, optionally followed
+    by one of :data:`DELAY_UNITS`; the result is 0 to :data:`DELAY_MAX_MS`
+    (no upper bound when not ``bounded``)."""
+    if is_int(value):
+        ms = value if value >= 0 else None
+    else:
+        parts = _delay_parts(value)
+        size = _unit_size(parts[1]) if parts else None
+        ms = _rounded(parts[0] * size) if size is not None else None
+    if ms is None or bounded and ms > DELAY_MAX_MS:
+        return None
+    return ms
+
+
+def _rounded(ms: float) -> Optional[int]:
+    return int(round(ms)) if math.isfinite(ms) else None
+
+
+def _unit_size(unit: str) -> Optional[float]:
+    """The size in ms of a unit PostgreSQL takes (none: milliseconds)."""
+    return 1 if unit == "" else DELAY_UNITS.get(unit)
+
+
+def delay_text(ms: int) -> str:
+    """A number of milliseconds in the largest unit that says it exactly
+    (``5400000`` -> ``'90min'``)."""
+    for unit, size in (("d", 86400000), ("h", 3600000), ("min", 60000),
+                       ("s", 1000)):
+        if ms and ms % size == 0:
+            return "%d%s" % (ms // size, unit)
+    return "%dms" % ms
+
+
+def delay_spelled_otherwise(value: Any) -> Optional[str]:
+    """The way PostgreSQL writes a ``pg_delay`` that it refuses only for its
+    spelling (``'2 hours'`` -> ``'2h'``, ``'1w'`` -> ``'7d'``, ``'1H'`` ->
+    ``'1h'``), or None."""
+    parts = _delay_parts(value)
+    if parts is None:
+        return None
+    if _unit_size(parts[1]) is not None:
+        return None
+    unit = parts[1].lower()
+    size = DELAY_UNITS.get(unit, _DELAY_SPELLINGS.get(unit))
+    if size is None:
+        return None
+    ms = _rounded(parts[0] * size)
+    return delay_text(ms) if ms is not None and ms <= DELAY_MAX_MS else None
 
 
 def no_delay(value: Any) -> bool:
@@ -397,9 +502,11 @@ def no_delay(value: Any) -> bool:
         return True
     if is_int(value):
         return value == 0
-    if isinstance(value, str) and _INTERVAL.match(value):
-        return float(re.match(r"^\s*(\d+(?:\.\d+)?)", value).group(1)) == 0
-    return False
+    parts = _delay_parts(value)
+    if parts is None or parts[0] != 0:
+        return False
+    unit = parts[1].lower()
+    return _unit_size(unit) is not None or unit in _DELAY_SPELLINGS
 
 
 def _leader_problems(cluster: Cluster) -> List[Problem]:
@@ -420,60 +527,4 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
             "exactly one is allowed" % len(leaders),
             "keep pg_role: primary on one instance and make the others "
             "replica or offline"))
-
-    by_ip = {m.ip: m for m in cluster.members if m.ip}
-    for m in cluster.members:
-        up = m.upstream
-        if m.role in ("standby", "delayed") and up is None:
-            out.append(Problem(
-                name, m.host, "pg_upstream", None,
-                "a %s leader replicates from another cluster and needs "
-                "pg_upstream" % m.role,
-                "set pg_upstream to the IP of the upstream primary"))
-        if up is None:
-            if m.delay is not None:
-                out.append(Problem(
-                    name, m.host, "pg_delay", m.delay,
-                    "pg_delay only applies to a standby leader with "
-                    "pg_upstream", "set pg_upstream too, or remove pg_delay"))
-            continue
-        up_ip = ip_of(up)
-        if up_ip is None:
-            out.append(Problem(
-                name, m.host, "pg_upstream", up, "is not an IP address",
-                "set pg_upstream to the IP address of the instance to "
-                "replicate from"))
-            continue
-        if up_ip == m.ip:
-            out.append(Problem(
-                name, m.host, "pg_upstream", up,
-                "an instance cannot replicate from itself",
-                "point pg_upstream at another instance, or remove it"))
-        elif m.is_leader and up_ip in by_ip:
-            out.append(Problem(
-                name, m.host, "pg_upstream", up,
-                "a standby leader must replicate from outside its own "
-                "cluster, but %s is member %s" % (up, by_ip[up_ip].instance),
-                "point pg_upstream at the primary of the upstream cluster"))
-        elif not m.is_leader and up_ip not in by_ip:
-            out.append(Problem(
-                name, m.host, "pg_upstream", up,
-                "a cascading replica must replicate from a member of its "
-                "own cluster",
-                "set pg_upstream to one of %s" % ", ".join(sorted(by_ip))))
-        delay = m.delay
-        if delay is not None:
-            if not m.is_leader:
-                out.append(Problem(
-                    name, m.host, "pg_delay", delay,
-                    "pg_delay only applies to a standby cluster's leader",
-                    "move pg_delay to the leader of a delayed standby "
-                    "cluster"))
-            elif not (is_int(delay) and delay > 0) and (
-                    not isinstance(delay, str) or not _INTERVAL.match(delay)):
-                out.append(Problem(
-                    name, m.host, "pg_delay", delay,
-                    "is not a PostgreSQL interval",
-                    "write an interval such as '1h', '30min' or '1d' (a "
-                    "bare number is milliseconds)"))
     return out

@@ -33,6 +33,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     safety,
     services as svc_mod,
     tuning as tuning_mod,
+    upstream,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     CLUSTER_WIDE,
@@ -106,6 +107,7 @@ def problems(inv: Inventory) -> List[Problem]:
         found.extend(svc_mod.check_providers(list(inv.clusters.values()),
                                              inv.groups))
         found.extend(_check_addresses(inv))
+        found.extend(upstream.problems(inv))
         found.extend(_check_etcd(inv))
         found.extend(_check_other_nodes(inv))
         found.extend(safety.problems(inv))

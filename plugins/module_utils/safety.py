@@ -143,9 +143,10 @@ NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab")
 
 #: Variables read for every other host of the inventory (addresses and
-#: VIPs for the inventory-wide collisions).
-OTHER_VARS = ("ansible_host", "pg_cluster", "pg_vip_enabled",
-              "pg_vip_address")
+#: VIPs for the inventory-wide collisions; roles and upstreams for the
+#: circles of standby clusters, upstream.py).
+OTHER_VARS = ("ansible_host", "pg_cluster", "pg_role", "pg_upstream",
+              "pg_vip_enabled", "pg_vip_address")
 
 
 def _under(path: str, tree: str) -> bool:
@@ -598,7 +599,8 @@ def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
     return ip_of(host) or ip_of(hvars.get("ansible_host"))
 
 
-def _vip_ip(enabled: Any, address: Any) -> Optional[str]:
+def vip_ip(enabled: Any, address: Any) -> Optional[str]:
+    """The address of a cluster's VIP, or None when it has none."""
     if enabled is not True or not isinstance(address, str) or \
             "/" not in address:
         return None
@@ -618,7 +620,7 @@ def vip_problems(inv: Inventory) -> List[Problem]:
             owners.setdefault(ip, host)
     vips: Dict[str, List[str]] = {}     # vip -> clusters
     for name, cluster in inv.clusters.items():
-        vip = _vip_ip(cluster.setting("pg_vip_enabled"),
+        vip = vip_ip(cluster.setting("pg_vip_enabled"),
                       cluster.setting("pg_vip_address"))
         if vip:
             vips.setdefault(vip, []).append(name)
@@ -626,14 +628,14 @@ def vip_problems(inv: Inventory) -> List[Problem]:
         other = (hvars or {}).get("pg_cluster")
         if not isinstance(other, str) or other in inv.clusters:
             continue
-        vip = _vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address"))
+        vip = vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address"))
         if vip and other not in vips.setdefault(vip, []):
             vips[vip].append(other)
     fix = ("give the VIP a free address of the members' subnet that no "
            "host and no other cluster uses")
     for name, cluster in inv.clusters.items():
         address = cluster.setting("pg_vip_address")
-        vip = _vip_ip(cluster.setting("pg_vip_enabled"), address)
+        vip = vip_ip(cluster.setting("pg_vip_enabled"), address)
         if not vip:
             continue
         own = {m.host for m in cluster.members}

@@ -417,17 +417,24 @@ def test_patroni_standby_cluster(leader, expect):
 
 
 @pytest.mark.parametrize("delay, expect", [
-    ("1h", "1h"), ("90 minutes", "90min"), ("1.5h", "90min"), ("1w", "7d"),
-    ("2 days", "2d"), ("30s", "30s"), ("45 sec", "45s"), ("1500", "1500ms"),
-    ("250ms", "250ms"), ("1500us", "2ms"), ("0", "0ms"),
+    ("1h", "1h"), ("90 min", "90min"), ("1.5h", "90min"), ("7d", "7d"),
+    ("30s", "30s"), ("45 s", "45s"), ("1500", "1500ms"), (5400000, "90min"),
+    ("250ms", "250ms"), ("1500us", "2ms"), ("0", "0ms"), ("24d", "24d"),
+    ("2147483647", "2147483647ms"),
 ])
 def test_delay_in_patroni_units(delay, expect):
     assert configs._delay(delay) == expect
 
 
-def test_delay_rejects_garbage():
+@pytest.mark.parametrize("delay", [
+    "soon", "90 minutes", "1w", "2 days", "45 sec", "1H", "25d", -1,
+    2147483648, True, 1.5, None,
+])
+def test_delay_rejects_what_postgresql_refuses(delay):
+    """Only what PostgreSQL takes as recovery_min_apply_delay is rendered
+    (validation refuses the rest first, test_upstream.py)."""
     with pytest.raises(ValueError):
-        configs._delay("soon")
+        configs._delay(delay)
 
 
 def test_patroni_without_pgbackrest():

@@ -131,7 +131,7 @@ CASES = [
      build(cluster("pg-test", members(**{T3: {"pg_upstream": "10.10.10.99"}}))),
      ["cluster pg-test, host 10.10.10.13: pg_upstream = '10.10.10.99': a cascading "
       "replica must replicate from a member of its own cluster; fix: set pg_upstream to "
-      "one of 10.10.10.11, 10.10.10.12, 10.10.10.13"]),
+      "one of 10.10.10.11, 10.10.10.12, or remove it to replicate from the leader"]),
     ("standby-leader-upstream-inside",
      build(cluster("pg-test", members(**{T1: {"pg_upstream": "10.10.10.12"}}))),
      ["cluster pg-test, host 10.10.10.11: pg_upstream = '10.10.10.12': a standby leader "
@@ -145,16 +145,18 @@ CASES = [
      build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
                                             "pg_upstream": "10.10.10.11",
                                             "pg_delay": "one hour"}})),
-     ["cluster pg-s, host 10.10.10.21: pg_delay = 'one hour': is not a PostgreSQL "
-      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
-      "is milliseconds)"]),
+     ["cluster pg-s, host 10.10.10.21: pg_delay = 'one hour': is not a delay "
+      "PostgreSQL accepts: recovery_min_apply_delay takes an integer of "
+      "milliseconds or a number with one of the units us, ms, s, min, h, d (lower "
+      "case); fix: write e.g. '1h', '30min' or '1d' (a bare number is milliseconds)"]),
     ("delay-negative",
      build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
                                             "pg_upstream": "10.10.10.11",
                                             "pg_delay": -5}})),
-     ["cluster pg-s, host 10.10.10.21: pg_delay = -5: is not a PostgreSQL "
-      "interval; fix: write an interval such as '1h', '30min' or '1d' (a bare number "
-      "is milliseconds)"]),
+     ["cluster pg-s, host 10.10.10.21: pg_delay = -5: is not a delay "
+      "PostgreSQL accepts: recovery_min_apply_delay takes an integer of "
+      "milliseconds or a number with one of the units us, ms, s, min, h, d (lower "
+      "case); fix: write e.g. '1h', '30min' or '1d' (a bare number is milliseconds)"]),
     ("delay-nonzero-on-replica-of-standby",
      build(cluster("pg-s", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary",
                                             "pg_upstream": "10.10.10.11"},

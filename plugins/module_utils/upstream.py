@@ -1,0 +1,321 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""Who replicates from whom: ``pg_upstream`` and ``pg_delay``.
+
+The meaning is Pigsty's. A cluster whose leader (``pg_role: primary``, or
+``standby`` / ``delayed``) has ``pg_upstream`` is a *standby cluster*: its
+leader replicates from another cluster (Patroni's ``standby_cluster``), and
+its other members from that leader. A replica with ``pg_upstream`` is a
+*cascading replica*: it replicates from that member of its own cluster
+rather than from the leader (Patroni's ``replicatefrom`` tag). ``pg_delay``
+on a standby leader becomes ``recovery_min_apply_delay`` (a delayed
+cluster); ``pg_delay: 0``, which Pigsty writes on every instance, means no
+delay.
+
+``pg_upstream`` is an IP address, or the name of an inventory host (then
+its address is used). Refused here, before any node is touched, each for
+the member that says it:
+
+* a ``pg_upstream`` that is neither an IP nor an inventory host with an
+  address;
+* an instance that replicates from itself;
+* a standby leader that replicates from its own cluster (a member, or the
+  cluster's VIP): the cluster would follow itself;
+* a cascading replica that replicates from outside its own cluster;
+* cascading replicas that follow each other in a circle (2 follows 3, 3
+  follows 2): none of them reaches the leader, so none receives anything;
+* standby clusters that follow each other in a circle (A's leader follows
+  B, B's follows A, or longer): none of them has a primary to start from.
+  The clusters outside the validated ones (``-l``) are read from the
+  inventory too, so the circle is found whichever of its clusters is
+  deployed;
+* a ``standby`` or ``delayed`` leader without ``pg_upstream``;
+* a non-zero ``pg_delay`` anywhere but on a standby leader, and a
+  ``pg_delay`` that PostgreSQL does not take as ``recovery_min_apply_delay``
+  (:func:`model.delay_ms`): an integer of milliseconds, or a number with
+  one of the units ``us``, ``ms``, ``s``, ``min``, ``h``, ``d``, at most
+  2147483647 ms (about 24.8 days).
+
+Pure Python: nothing here imports Ansible.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    Problem,
+    closest,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
+    DELAY_MAX_MS,
+    LEADER_ROLES,
+    Cluster,
+    Inventory,
+    Member,
+    delay_ms,
+    delay_spelled_otherwise,
+    host_addresses,
+    ip_of,
+    upstream_address,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.safety import (
+    vip_ip,
+)
+
+_DELAY_FORMS = ("recovery_min_apply_delay takes an integer of milliseconds "
+                "or a number with one of the units us, ms, s, min, h, d "
+                "(lower case)")
+_DELAY_FIX = ("write e.g. '1h', '30min' or '1d' (a bare number is "
+              "milliseconds)")
+
+
+def problems(inv: Inventory) -> List[Problem]:
+    """Every problem of ``pg_upstream`` and ``pg_delay`` in the loaded
+    clusters."""
+    addresses = host_addresses(inv.hostvars)
+    instances = _instances(inv.hostvars, addresses)
+    out: List[Problem] = []
+    for cluster in inv.clusters.values():
+        out.extend(member_problems(cluster, addresses, instances))
+        out.extend(cascade_circles(cluster))
+    out.extend(cluster_circles(inv, addresses))
+    return out
+
+
+# ------------------------------------------------------------- per member
+
+def member_problems(cluster: Cluster,
+                    addresses: Mapping[str, Optional[str]],
+                    instances: Mapping[str, str]) -> List[Problem]:
+    """What each member's ``pg_upstream`` and ``pg_delay`` say on their
+    own (circles are :func:`cascade_circles` and :func:`cluster_circles`)."""
+    out: List[Problem] = []
+    name = cluster.name
+
+    def problem(m: Member, fld: str, value: Any, what: str, fix: str):
+        out.append(Problem(name, m.host, fld, value, what, fix))
+
+    by_ip = {m.ip: m for m in cluster.members if m.ip}
+    vip = vip_ip(cluster.setting("pg_vip_enabled"),
+                 cluster.setting("pg_vip_address"))
+    for m in cluster.members:
+        up = m.upstream
+        if m.role in ("standby", "delayed") and up is None:
+            problem(m, "pg_upstream", None,
+                    "a %s leader replicates from another cluster and needs "
+                    "pg_upstream" % m.role,
+                    "set pg_upstream to the IP of the upstream primary")
+        if up is None:
+            if m.delay is not None:
+                problem(m, "pg_delay", m.delay,
+                        "pg_delay only applies to a standby leader with "
+                        "pg_upstream",
+                        "set pg_upstream too, or remove pg_delay")
+            continue
+        up_ip = upstream_address(up, addresses)
+        if up_ip is None:
+            out.append(_unknown_upstream(name, m, up, addresses,
+                                         instances))
+        elif up_ip == m.ip:
+            problem(m, "pg_upstream", up,
+                    "an instance cannot replicate from itself",
+                    "point pg_upstream at another instance, or remove it")
+        elif m.is_leader and up_ip in by_ip:
+            problem(m, "pg_upstream", up,
+                    "a standby leader must replicate from outside its own "
+                    "cluster, but %s is member %s" % (
+                        up, by_ip[up_ip].instance),
+                    "point pg_upstream at the primary of the upstream "
+                    "cluster")
+        elif m.is_leader and up_ip == vip:
+            problem(m, "pg_upstream", up,
+                    "a standby leader must replicate from outside its own "
+                    "cluster, but %s is the VIP of %s itself" % (up, name),
+                    "point pg_upstream at the primary of the upstream "
+                    "cluster")
+        elif not m.is_leader and up_ip not in by_ip:
+            others = sorted(ip for ip in by_ip if ip != m.ip)
+            problem(m, "pg_upstream", up,
+                    "a cascading replica must replicate from a member of "
+                    "its own cluster",
+                    "set pg_upstream to one of %s, or remove it to "
+                    "replicate from the leader" % ", ".join(others)
+                    if others else "remove it")
+        delay = m.delay
+        if delay is None:
+            continue
+        if not m.is_leader:
+            problem(m, "pg_delay", delay,
+                    "pg_delay only applies to a standby cluster's leader",
+                    "move pg_delay to the leader of a delayed standby "
+                    "cluster")
+        elif delay_ms(delay) is None:
+            out.append(_bad_delay(name, m, delay))
+    return out
+
+
+def _unknown_upstream(name: str, m: Member, up: Any,
+                      addresses: Mapping[str, Optional[str]],
+                      instances: Mapping[str, str]) -> Problem:
+    if isinstance(up, str) and up in addresses:
+        return Problem(
+            name, m.host, "pg_upstream", up,
+            "is host %s of the inventory, which has no IP address" % up,
+            "set ansible_host of %s to its IP address, or write that IP in "
+            "pg_upstream" % up)
+    fix = ("set pg_upstream to the IP address (or the inventory name) of "
+           "the instance to replicate from")
+    if isinstance(up, str) and up in instances:
+        fix = "write the address of instance %s, %s" % (up, instances[up])
+    else:
+        # a misspelt host name (an IP with a typo has no likely meaning)
+        guess = closest(up, [h for h, ip in addresses.items()
+                             if ip and h != m.host and not ip_of(h)])
+        if guess is not None:
+            fix = "did you mean %s? %s" % (guess, fix)
+    return Problem(name, m.host, "pg_upstream", up,
+                   "is neither an IP address nor a host of the inventory",
+                   fix)
+
+
+def _instances(hostvars: Mapping[str, Mapping[str, Any]],
+               addresses: Mapping[str, Optional[str]]) -> Dict[str, str]:
+    """Instance name (``<pg_cluster>-<pg_seq>``) -> address, for the
+    instances of the whole inventory that have one."""
+    out: Dict[str, str] = {}
+    for host, hvars in hostvars.items():
+        hvars = hvars or {}
+        name, seq = hvars.get("pg_cluster"), hvars.get("pg_seq")
+        if isinstance(name, str) and seq is not None and addresses.get(host):
+            out.setdefault("%s-%s" % (name, seq), addresses[host])
+    return out
+
+
+def _bad_delay(name: str, m: Member, delay: Any) -> Problem:
+    def problem(what: str, fix: str) -> Problem:
+        return Problem(name, m.host, "pg_delay", delay, what, fix)
+
+    spelled = delay_spelled_otherwise(delay)
+    if spelled is not None:
+        return problem(
+            "is spelled in a way PostgreSQL refuses: %s" % _DELAY_FORMS,
+            "write %r" % spelled)
+    ms = delay_ms(delay, bounded=False)
+    if ms is not None and ms > DELAY_MAX_MS:
+        return problem(
+            "is %d ms, more than recovery_min_apply_delay takes (at most "
+            "%d ms, about 24.8 days)" % (ms, DELAY_MAX_MS),
+            "use at most '24d'")
+    return problem(
+        "is not a delay PostgreSQL accepts: %s" % _DELAY_FORMS,
+        _DELAY_FIX)
+
+
+# ---------------------------------------------------------------- circles
+
+def cascade_circles(cluster: Cluster) -> List[Problem]:
+    """Cascading replicas of one cluster that follow each other in a
+    circle: each member on it is refused, naming the whole circle."""
+    by_ip = {m.ip: m for m in cluster.members if m.ip}
+    follows: Dict[str, Member] = {}
+    for m in cluster.members:
+        target = by_ip.get(m.upstream_ip) if m.upstream_ip else None
+        if not m.is_leader and target is not None and target is not m:
+            follows[m.host] = target
+    leader = cluster.leader
+    to_leader = ("the leader %s" % leader.ip if leader is not None and
+                 leader.ip else "the leader")
+    out: List[Problem] = []
+    for m, circle in _circles(cluster.members, follows):
+        path = " -> ".join(x.instance for x in circle + [circle[0]])
+        out.append(Problem(
+            cluster.name, m.host, "pg_upstream", m.upstream,
+            "cascading replicas follow each other in a circle (%s), so none "
+            "of them reaches the leader" % path,
+            "point pg_upstream of one of them at %s or at a replica outside "
+            "the circle, or remove it" % to_leader))
+    return out
+
+
+def _circles(members: List[Member], follows: Mapping[str, Member]
+             ) -> List[Tuple[Member, List[Member]]]:
+    """(member, its circle starting from it) for every member on a circle
+    of ``follows`` (host -> the member it follows), in members' order."""
+    out = []
+    for m in members:
+        path = [m]
+        seen = {m.host}
+        cur = follows.get(m.host)
+        while cur is not None and cur.host not in seen:
+            path.append(cur)
+            seen.add(cur.host)
+            cur = follows.get(cur.host)
+        if cur is m:
+            out.append((m, path))
+    return out
+
+
+def cluster_circles(inv: Inventory,
+                    addresses: Mapping[str, Optional[str]]) -> List[Problem]:
+    """Standby clusters that follow each other in a circle: for each loaded
+    cluster on one, its leader is refused, naming the whole circle. The
+    clusters that are not loaded are read from ``inv.hostvars``."""
+    owner: Dict[str, str] = {}          # address -> cluster
+    # (leader host, pg_upstream, address) of every cluster's leaders
+    leaders: Dict[str, List[Tuple[str, Any, Optional[str]]]] = {}
+    for name, cluster in inv.clusters.items():
+        for m in cluster.members:
+            if m.ip:
+                owner.setdefault(m.ip, name)
+            if m.is_leader and m.upstream is not None:
+                leaders.setdefault(name, []).append(
+                    (m.host, m.upstream, m.upstream_ip))
+        vip = vip_ip(cluster.setting("pg_vip_enabled"),
+                     cluster.setting("pg_vip_address"))
+        if vip:
+            owner.setdefault(vip, name)
+    for host, hvars in inv.hostvars.items():
+        name = (hvars or {}).get("pg_cluster")
+        if not isinstance(name, str) or not name or name in inv.clusters:
+            continue
+        if addresses.get(host):
+            owner.setdefault(addresses[host], name)
+        vip = vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address"))
+        if vip:
+            owner.setdefault(vip, name)
+        up = hvars.get("pg_upstream")
+        if hvars.get("pg_role") in LEADER_ROLES and up is not None:
+            leaders.setdefault(name, []).append(
+                (host, up, upstream_address(up, addresses)))
+
+    # A cluster follows the cluster that owns its leader's upstream
+    # (the first leader that names another cluster: two leaders are
+    # refused on their own).
+    follows: Dict[str, Tuple[str, Any, str]] = {}
+    for name, found in leaders.items():
+        for host, up, address in found:
+            target = owner.get(address) if address else None
+            if target is not None and target != name:
+                follows[name] = (host, up, target)
+                break
+
+    out: List[Problem] = []
+    for name in inv.clusters:
+        path = [name]
+        step = follows.get(name)
+        while step is not None and step[2] not in path:
+            path.append(step[2])
+            step = follows.get(step[2])
+        if step is None or step[2] != name:
+            continue
+        host, up, _ = follows[name]
+        out.append(Problem(
+            name, host, "pg_upstream", up,
+            "the standby clusters follow each other in a circle (%s), so "
+            "none of them has a primary to replicate from" %
+            " -> ".join(path + [name]),
+            "make one of them an ordinary cluster (remove pg_upstream "
+            "from its leader), or point the leader of %s at a cluster "
+            "outside the circle" % name))
+    return out
