@@ -522,6 +522,14 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     result.update(dcs)
     targets = dict(conf.get("targets") or {}, **(sc.get("targets") or {}))
     result["failed_targets"] = missed(result, targets, conf.get("tolerance", 1.0))
+    if t_healthy is None:
+        # a member that never rejoins (a replica stuck on an old timeline,
+        # a node that does not come back) is a failure whatever the outage
+        result["failed_targets"].append(
+            "not healthy %s s after the heal: %s" % (conf.get("healthy_timeout_s", 180),
+                                                     "; ".join(ops.problems(cluster.state() or {},
+                                                                            conf.get("max_lag", 1048576)))
+                                                     or "no leader, or a member missing"))
     if alert_spec is not None:
         result["alerts"] = check_alerts(conf, alert_spec, t_fault_wall, t_heal_wall)
         result["failed_targets"] += result["alerts"]["failed"]

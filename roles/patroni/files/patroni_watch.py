@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""patroni-watch: wake Patroni the moment its PostgreSQL dies.
+"""patroni-watch: wake Patroni the moment its PostgreSQL dies, and restart
+a replica that diverged from the leader's timeline so that Patroni rewinds it.
 
 Patroni looks at PostgreSQL once per HA loop (``loop_wait``, 5 s in the
 ``fast`` and ``norm`` plans). A postmaster that crashes right after a loop
@@ -25,6 +26,24 @@ Patroni alone decides what happens; the program never starts, stops or
 promotes anything. A stop that Patroni or an operator makes is not a crash
 and wakes nobody.
 
+Its second duty is a replica that can no longer follow the leader. After
+a failover a replica may have replayed WAL of the old timeline past the
+point where the new leader's timeline forked off: typically the last
+segment the dead primary archived (ended by a WAL switch) that the
+promoted replica never received. PostgreSQL then logs "new timeline N
+forked off current database system timeline N-1 before current recovery
+point" every few seconds, forever. Patroni 3.0 checks for this once, when
+it repoints the replica, and can miss it when the replay from the archive
+comes later; it does check again when PostgreSQL starts. So every
+``CHECK_S`` seconds the watcher compares this member (``GET /patroni``:
+role, timeline, replayed location) with the cluster's history (``GET
+/history``, from the DCS). When a replica has replayed past its
+timeline's switch point in ``HOLD`` checks in a row, it asks Patroni for
+``POST /restart`` of this member; on that start Patroni finds the
+divergence and runs pg_rewind from the leader (``use_pg_rewind``). A
+restart is asked at most once per ``BACKOFF_S``; nothing is done while the
+cluster is paused.
+
 It reads everything from Patroni's own configuration file (its path is the
 only argument): ``postgresql.data_dir``, ``restapi.connect_address``,
 ``restapi.certfile`` (https when set) and ``restapi.authentication``. Only
@@ -41,12 +60,18 @@ import os
 import select
 import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any, Callable, Dict, Optional
 
 WAKEUP_PATCH = {"pigpen_wakeup": None}
+# the diverged-replica check: its period, the checks in a row that must
+# agree, and the least time between two restarts it asks for
+CHECK_S = 10
+HOLD = 2
+BACKOFF_S = 300
 
 
 def settings(config: Dict[str, Any]) -> Dict[str, Any]:
@@ -64,6 +89,7 @@ def settings(config: Dict[str, Any]) -> Dict[str, Any]:
         header = "Basic " + base64.b64encode(token.encode()).decode()
     return {"pidfile": os.path.join(data_dir, "postmaster.pid"),
             "url": "%s://%s/config" % (scheme, address),
+            "api": "%s://%s" % (scheme, address),
             "authorization": header}
 
 
@@ -159,6 +185,106 @@ def _crashed(conf: Dict[str, Any], pid: int, handled: Optional[int],
     return pid
 
 
+def _lsn(value: int) -> str:
+    return "%X/%X" % (value >> 32, value & 0xFFFFFFFF)
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def diverged(member: Dict[str, Any], history: Any) -> Optional[str]:
+    """Why this member, a running replica, cannot follow the leader any
+    more, or None. ``member`` is its ``GET /patroni``; ``history`` the
+    cluster's ``GET /history``: ``[[timeline, switch_lsn, reason, time,
+    new_leader], ...]``, one row per timeline that ended. The replica
+    diverged when it replayed WAL of its timeline past that timeline's
+    switch point (Patroni's own test before pg_rewind)."""
+    if member.get("role") != "replica" or member.get("state") not in ("running", "streaming") \
+            or member.get("pause"):
+        return None
+    timeline = _int(member.get("timeline"))
+    replayed = _int((member.get("xlog") or {}).get("replayed_location"))
+    if timeline is None or replayed is None or not isinstance(history, list):
+        return None
+    for row in history:
+        if isinstance(row, list) and len(row) >= 2 and _int(row[0]) == timeline and _int(row[1]) is not None:
+            if replayed > row[1]:
+                return ("replayed up to %s on timeline %d, past %s where timeline %d forked off"
+                        % (_lsn(replayed), timeline, _lsn(row[1]), timeline + 1))
+            return None
+    return None
+
+
+def divergence_step(state: Dict[str, Any], reason: Optional[str], now: float,
+                    hold: int = HOLD, backoff_s: float = BACKOFF_S) -> bool:
+    """Count a check's outcome in ``state`` (``seen``, ``restarted_at``);
+    True when a restart is to be asked now: ``hold`` diverged checks in a
+    row and no restart asked in the last ``backoff_s`` seconds."""
+    state["seen"] = state.get("seen", 0) + 1 if reason else 0
+    last = state.get("restarted_at")
+    if state["seen"] >= hold and (last is None or now - last >= backoff_s):
+        state["restarted_at"] = now
+        state["seen"] = 0
+        return True
+    return False
+
+
+def call(conf: Dict[str, Any], path: str, method: str = "GET", body: Any = None, timeout: float = 5,
+         opener: Callable[..., Any] = urllib.request.urlopen) -> Any:
+    """The parsed JSON answer of this member's REST API (text when it is
+    not JSON); raises OSError or HTTPError."""
+    headers = {"Content-Type": "application/json"}
+    if conf["authorization"]:
+        headers["Authorization"] = conf["authorization"]
+    context = None
+    if conf["api"].startswith("https:"):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(conf["api"] + path, data=data, headers=headers, method=method)
+    with opener(request, timeout=timeout, context=context) as reply:
+        text = reply.read().decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_divergence(conf: Dict[str, Any], state: Dict[str, Any], now: float,
+                     fetch: Callable[..., Any] = call) -> Optional[str]:
+    """One check; asks for the restart when it is due. Returns the reason
+    when this member diverged, else None. Never raises."""
+    try:
+        reason = diverged(fetch(conf, "/patroni"), fetch(conf, "/history"))
+    except (OSError, ValueError, AttributeError, TypeError):
+        reason = None
+    if divergence_step(state, reason, now):
+        log("this replica %s: asking Patroni to restart it, so that it runs pg_rewind from the leader" % reason)
+        try:
+            log("Patroni answered the restart: %s" % fetch(conf, "/restart", method="POST", body={}, timeout=120))
+        except urllib.error.HTTPError as exc:
+            log("Patroni answered %s to the restart (503 when the start was taken over by pg_rewind;"
+                " Patroni's log says whether it ran)" % exc.code)
+        except OSError as exc:
+            log("the restart was not answered: %s" % exc)
+    return reason
+
+
+def watch_divergence(load: Callable[[], Dict[str, Any]], period_s: float = CHECK_S) -> None:
+    """The diverged-replica check, every ``period_s`` seconds, for ever."""
+    state: Dict[str, Any] = {}
+    while True:
+        time.sleep(period_s)
+        try:
+            conf = load()
+        except Exception as exc:  # noqa: BLE001 - a bad file must not end the thread
+            log("cannot read Patroni's configuration: %s" % exc)
+            continue
+        check_divergence(conf, state, time.monotonic())
+
+
 def log(message: str) -> None:
     print("patroni-watch: " + message, file=sys.stderr, flush=True)
 
@@ -175,6 +301,7 @@ def main(argv: list) -> int:
 
     conf = load()
     log("watching %s, waking %s" % (conf["pidfile"], conf["url"]))
+    threading.Thread(target=watch_divergence, args=(load,), daemon=True, name="divergence").start()
     handled: Optional[int] = None
     while True:
         # the file is read again for each wake-up: a changed REST API password applies without a restart

@@ -55,7 +55,7 @@ def test_settings_https_without_auth():
     config = {"restapi": {"connect_address": "h:8008", "certfile": "/pg/cert/server.crt"},
               "postgresql": {"data_dir": "/data"}}
     assert watch.settings(config) == {"pidfile": "/data/postmaster.pid", "url": "https://h:8008/config",
-                                      "authorization": None}
+                                      "api": "https://h:8008", "authorization": None}
 
 
 @pytest.mark.parametrize("config", [{}, {"restapi": {"connect_address": "h:8008"}},
@@ -253,3 +253,124 @@ def test_watchdog_prepared_only_when_patroni_arms_it():
         "community.general.modprobe"]["persistent"] == "present"
     assert "__patroni_watchdog_mode != 'required'" in steps[
         "Refuse to run Patroni without the watchdog it requires"]["ansible.builtin.assert"]["that"][0]
+
+
+# --------------------------------------------------- the diverged replica
+
+# Seen on a Molecule cluster after a node-crash: pg-test-1, a replica of
+# the killed leader, had replayed the leader's last archived segment to
+# 0/8000000 on timeline 4; the promoted pg-test-2 forked timeline 5 off at
+# 0/713DE10 (118742544).
+HISTORY = [[3, 118584272, "no recovery target specified", "2026-12-05T18:37:07+00:00", "pg-test-3"],
+           [4, 118742544, "no recovery target specified", "2026-12-05T18:37:55+00:00", "pg-test-2"]]
+
+
+def _member(**over):
+    member = {"state": "running", "role": "replica", "timeline": 4,
+              "xlog": {"received_location": 118742544, "replayed_location": 134217728, "paused": False}}
+    member.update(over)
+    return member
+
+
+@pytest.mark.parametrize("member, expected", [
+    (_member(), "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off"),
+    # replayed exactly to the switch point: pg_rewind is not needed
+    (_member(xlog={"replayed_location": 118742544}), None),
+    (_member(xlog={"replayed_location": 118742543}), None),
+    # already on the leader's timeline (no row for it yet)
+    (_member(timeline=5), None),
+    (_member(role="leader"), None),
+    (_member(role="standby_leader"), None),
+    (_member(state="starting"), None),
+    (_member(state="streaming"), "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off"),
+    (_member(pause=True), None),  # maintenance mode: hands off
+    (_member(timeline=True), None),
+    (_member(timeline="4"), None),
+    (_member(xlog={}), None),
+    ({}, None),
+])
+def test_diverged_table(member, expected):
+    assert watch.diverged(member, HISTORY) == expected
+
+
+@pytest.mark.parametrize("history", [None, {}, "", [[4]], [["4", 1]], [[4, "0/713DE10"]]])
+def test_diverged_ignores_a_history_it_cannot_read(history):
+    assert watch.diverged(_member(), history) is None
+
+
+@given(timeline=st.integers(1, 50), switch=st.integers(0, 2**64 - 1), replayed=st.integers(0, 2**64 - 1))
+def test_diverged_exactly_when_replayed_past_the_switch_point(timeline, switch, replayed):
+    member = _member(timeline=timeline, xlog={"replayed_location": replayed})
+    reason = watch.diverged(member, [[timeline, switch, "", "", "x"]])
+    assert (reason is not None) == (replayed > switch)
+    # another timeline's row never decides
+    assert watch.diverged(member, [[timeline + 1, switch, "", "", "x"]]) is None
+
+
+def test_divergence_step_holds_then_backs_off():
+    state = {}
+    assert watch.divergence_step(state, "x", 0, hold=2, backoff_s=300) is False
+    assert watch.divergence_step(state, "x", 10, hold=2, backoff_s=300) is True
+    # diverged still (the restart did not help): not again before the backoff
+    assert [watch.divergence_step(state, "x", t, hold=2, backoff_s=300) for t in (20, 30, 300)] == [False] * 3
+    assert watch.divergence_step(state, "x", 310, hold=2, backoff_s=300) is True
+    # a healthy check in between starts the count again
+    state = {}
+    assert [watch.divergence_step(state, r, t, hold=2) for t, r in enumerate(["x", None, "x", "x"])] == \
+        [False, False, False, True]
+
+
+def test_check_divergence_asks_this_member_for_a_restart(capsys):
+    calls = []
+
+    def fetch(conf, path, method="GET", body=None, timeout=5):
+        calls.append((path, method))
+        return {"/patroni": _member(), "/history": HISTORY}.get(path, "restarted successfully")
+
+    state = {}
+    conf = watch.settings(PATRONI)
+    assert watch.check_divergence(conf, state, 0, fetch=fetch)
+    assert ("/restart", "POST") not in calls
+    watch.check_divergence(conf, state, 10, fetch=fetch)
+    assert calls.count(("/restart", "POST")) == 1
+    assert "runs pg_rewind from the leader" in capsys.readouterr().err
+
+
+def test_check_divergence_survives_an_unreachable_api():
+    def fetch(conf, path, **_):
+        raise OSError("connection refused")
+
+    state = {"seen": 1}
+    assert watch.check_divergence(watch.settings(PATRONI), state, 0, fetch=fetch) is None
+    assert state["seen"] == 0
+
+
+def test_call_talks_to_the_rest_api():
+    """call() against a real HTTP server: JSON answers parsed, auth sent."""
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen["auth"] = self.headers.get("Authorization")
+            seen["path"] = self.path
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"restarted successfully")
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(HISTORY).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        conf = dict(watch.settings(PATRONI), api="http://127.0.0.1:%d" % server.server_port)
+        assert watch.call(conf, "/history") == HISTORY
+        assert watch.call(conf, "/restart", method="POST", body={}) == "restarted successfully"
+        assert seen["path"] == "/restart" and seen["auth"].startswith("Basic ")
+    finally:
+        server.shutdown()
