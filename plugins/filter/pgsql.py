@@ -14,6 +14,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     alerting,
     configs as configs_mod,
     cron as cron_mod,
+    dns as dns_mod,
     ha as ha_mod,
     packages as packages_mod,
     patroni_ops,
@@ -271,6 +272,36 @@ def pg_node_crontab(entries):
     return cron_mod.node_crontab_lines(entries)
 
 
+def pg_dns_records(hostvars, groups, hosts=None, without=None):
+    """The cluster DNS records of the clusters with a member in ``hosts``
+    (every cluster when omitted), leaving out the members of ``without``:
+    ``{cluster: [{name, address, host}, ...]}`` (``dns.records``)."""
+    try:
+        inv = load_valid(hostvars, groups, list(hosts) if hosts else None)
+        wanted = None
+        if hosts:
+            wanted = {c.name for c in inv.clusters.values()
+                      if any(m.host in set(hosts) for m in c.members)}
+        out = {}
+        for cluster, found in dns_mod.records(inv, wanted, list(without or ())).items():
+            hosts = {m.instance: m.host for m in inv.clusters[cluster].members}
+            out[cluster] = [{"name": name, "address": address, "host": hosts.get(name)}
+                            for name, address in found]
+        return out
+    except ModelError as exc:
+        _fail(exc, "pg_dns_records")
+
+
+def pg_resolv_conf(existing, servers, options=None, method="add", admin_ip=None):
+    """The text of ``/etc/resolv.conf`` with ``node_dns_servers`` first
+    (``dns.resolv_conf``; ``${admin_ip}`` is replaced by ``admin_ip``)."""
+    if method not in ("add", "overwrite", "none"):
+        raise AnsibleFilterError(
+            "pg_resolv_conf: node_dns_method = %r: is not add, overwrite or none" % (method,))
+    return dns_mod.resolv_conf(existing or "", dns_mod.resolv_servers(servers or [], admin_ip),
+                               options or [], method)
+
+
 class FilterModule:
     """pigpen.pgsql cluster model filters."""
 
@@ -282,6 +313,8 @@ class FilterModule:
             "pg_endpoints": pg_endpoints,
             "pg_etcd_targets": pg_etcd_targets,
             "pg_configs": pg_configs,
+            "pg_dns_records": pg_dns_records,
+            "pg_resolv_conf": pg_resolv_conf,
             "pg_instance_plan": pg_instance_plan,
             "pg_problems": pg_problems,
             "pg_etcd_users": pg_etcd_users,

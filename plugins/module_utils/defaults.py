@@ -129,6 +129,10 @@ MODEL_DEFAULTS = {
     # auto: on each member, the interface with an address in the VIP's
     # subnet (Pigsty's default)
     "pg_vip_interface": "auto",
+    # cluster DNS (dnsmasq on the infra hosts, module_utils/dns.py): the
+    # cluster name + pg_dns_suffix resolves per pg_dns_target
+    "pg_dns_suffix": "",
+    "pg_dns_target": "auto",
     # etcd authentication (read from the etcd group's members): each
     # PostgreSQL cluster gets an etcd user and role named after it, allowed
     # only below <pg_namespace>/<pg_cluster>/
@@ -161,6 +165,7 @@ CLUSTER_WIDE = (
     "pg_default_service_dest", "pg_service_provider", "pg_default_roles",
     "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
     "pg_vip_address", "pgbackrest_method", "pg_etcd_password",
+    "pg_dns_suffix", "pg_dns_target",
 )
 
 #: Operating system accounts of a Debian node and of the deployment's

@@ -207,10 +207,6 @@ SETTINGS: Dict[str, Tuple[Optional[Callable[[Any], bool]], str]] = {
                                    "exporters_pgbouncer_enabled instead"),
     "pgbackrest_exporter_enabled": (_is(True), "set "
                                     "exporters_pgbackrest_enabled instead"),
-    "pg_dns_suffix": (None, "cluster DNS records (dnsmasq on the infra "
-                      "nodes) are not implemented yet"),
-    "pg_dns_target": (None, "cluster DNS records (dnsmasq on the infra "
-                      "nodes) are not implemented yet"),
     "pg_rm_data": (None, "pgsql-rm.yml has its own options "
                    "(docs/operations.md)"),
     "pg_rm_backup": (None, "pgsql-rm.yml has its own options "
@@ -250,14 +246,14 @@ for _name in ("pg_exporter_config", "pg_exporter_cache_ttls",
 # prefixes, names). Each group is reported in one line per set of clusters.
 AREAS: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
     ("INFRA", "Grafana, VictoriaMetrics/Logs/Traces, Alertmanager, "
-     "Blackbox, nginx, dnsmasq, the local package repository and the CA "
-     "are not deployed",
+     "Blackbox, nginx, dnsmasq's static records, the local package "
+     "repository and the CA are not deployed",
      ("infra_", "repo_", "nginx_", "certbot_", "dns_", "vmetrics_", "vlogs_",
       "vtraces_", "vmalert_", "blackbox_", "alertmanager_", "grafana_",
       "ca_", "prometheus_", "loki_"),
      ("cert_validity", "exporter_metrics_path", "language", "region",
       "proxy_env")),
-    ("NODE", "node identity, tuning, admin user, firewall, DNS, /etc/hosts, "
+    ("NODE", "node identity, tuning, admin user, firewall, /etc/hosts, "
      "crontab, keepalived VIP, node exporter options and log shipping are "
      "not managed (the node role has its own settings, docs/parameters.md)",
      ("node_", "nodename_", "vip_", "vector_", "haproxy_"), ()),

@@ -25,6 +25,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
     configs as configs_mod,
     cron,
+    dns as dns_mod,
     guc,
     ha as ha_mod,
     hba as hba_mod,
@@ -110,6 +111,7 @@ def problems(inv: Inventory) -> List[Problem]:
         found.extend(upstream.problems(inv))
         found.extend(_check_etcd(inv))
         found.extend(_check_other_nodes(inv))
+        found.extend(dns_mod.problems(inv))
         found.extend(safety.problems(inv))
         strays = safety.stray_clusters(inv)
         if strays:

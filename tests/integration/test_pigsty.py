@@ -54,8 +54,11 @@ def test_rendered_for_every_instance(rendered):
     hostvars, _groups = ref.load_inventory(inventory)
     instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
                        for hv in hostvars.values() if "pg_cluster" in hv)
-    # beside the instances: the alerting rules and alertmanager.yml
-    assert sorted(os.listdir(out)) == sorted(instances + ["prometheus"])
+    # beside the instances: the alerting rules and alertmanager.yml, and
+    # the cluster DNS records (one file per cluster)
+    assert sorted(os.listdir(out)) == sorted(instances + ["dns", "prometheus"])
+    assert sorted(os.listdir(out / "dns" / "etc" / "hosts.d")) == sorted(
+        {hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv})
     for hv in hostvars.values():
         if "pg_cluster" not in hv:
             continue

@@ -80,7 +80,7 @@ NODE = dict(CONTROL, **{
     "pg-backup": "pigpen.pgsql (pgbackrest role)", "/usr/local/bin/pg-backup": "pigpen.pgsql",
     "pg-role-change": "pigpen.pgsql (pgbackrest role)", "mktemp": "coreutils",
     "install": "coreutils", "du": "coreutils", "df": "coreutils", "touch": "coreutils",
-    "scp": "openssh-client",
+    "scp": "openssh-client", "getent": "libc-bin",
 })
 VENV_ONLY = {"ansible", "ansible-playbook", "ansible-galaxy", "ansible-doc", "ansible-lint",
              "ansible-inventory", "ansible-vault", "ansible-config", "molecule", "pytest"}

@@ -47,6 +47,7 @@ MODEL_INPUTS = {
     "pgbouncer": ["pgbouncer_poolmode", "pgb_hba_rules", "pgb_default_hba_rules", "pg_users",
                   "pg_databases"],
     "pgbackrest": ["pgbackrest_method", "pgbackrest_repo", "pg_crontab"],
+    "dns": ["pg_dns_suffix", "pg_dns_target", "pg_vip_enabled", "pg_vip_address"],
 }
 
 

@@ -13,11 +13,12 @@ from inv import build, cluster, sandbox
 
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
-        "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_endpoints",
+        "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_dns_records",
+        "pg_endpoints",
         "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
         "pg_live_role_checks", "pg_node_crontab", "pg_packages_after_postgres", "pg_patroni_problems", "pg_peer_services",
         "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
-        "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
+        "pg_resolv_conf", "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
 
 
 def test_rm_leaders_filter():
@@ -169,3 +170,29 @@ def test_alerting_filters():
     hv["10.10.10.10"]["ansible_host"] = "192.168.0.10"
     assert pgsql.pg_endpoints(hv, ["10.10.10.10", "10.10.10.11"], 9093) == \
         ["192.168.0.10:9093", "10.10.10.11:9093"]
+
+
+def test_dns_records_filter():
+    hostvars, groups = sandbox()
+    groups["other"] = ["10.10.10.99"]
+    hostvars["10.10.10.99"] = {}
+    # the play's clusters only; a host of no cluster is ignored
+    assert pgsql.pg_dns_records(hostvars, groups, ["10.10.10.12", "10.10.10.99"]) == {
+        "pg-test": [{"name": "pg-test", "address": "10.10.10.3", "host": None},
+                    {"name": "pg-test-1", "address": "10.10.10.11", "host": "10.10.10.11"},
+                    {"name": "pg-test-2", "address": "10.10.10.12", "host": "10.10.10.12"},
+                    {"name": "pg-test-3", "address": "10.10.10.13", "host": "10.10.10.13"}]}
+    # removing the whole of pg-meta: no instance record left
+    assert pgsql.pg_dns_records(hostvars, groups, ["10.10.10.10"], ["10.10.10.10"]) == {
+        "pg-meta": [{"name": "pg-meta", "address": "10.10.10.10", "host": None}]}
+    assert sorted(pgsql.pg_dns_records(hostvars, groups)) == ["pg-meta", "pg-test"]
+    hostvars["10.10.10.11"]["pg_dns_target"] = "master"
+    with pytest.raises(AnsibleFilterError, match="pg_dns_target"):
+        pgsql.pg_dns_records(hostvars, groups)
+
+
+def test_resolv_conf_filter():
+    out = pgsql.pg_resolv_conf("nameserver 10.10.10.1\n", ["${admin_ip}"], [], "add", "10.10.10.10")
+    assert out.splitlines()[1:] == ["nameserver 10.10.10.10", "nameserver 10.10.10.1"]
+    with pytest.raises(AnsibleFilterError, match="node_dns_method"):
+        pgsql.pg_resolv_conf("", ["10.10.10.10"], [], "append")

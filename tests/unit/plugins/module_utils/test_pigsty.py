@@ -58,11 +58,11 @@ CASES = [
      ["Pigsty DOCKER/APP settings docker_enabled: Docker and its applications are not "
       "deployed" + TAIL % "pg-test",
       "Pigsty INFRA settings grafana_admin_password, infra_portal: Grafana, "
-      "VictoriaMetrics/Logs/Traces, Alertmanager, Blackbox, nginx, dnsmasq, the local "
-      "package repository and the CA are not deployed" + TAIL % "pg-test",
+      "VictoriaMetrics/Logs/Traces, Alertmanager, Blackbox, nginx, dnsmasq's static records, "
+      "the local package repository and the CA are not deployed" + TAIL % "pg-test",
       "Pigsty MINIO settings minio_seq: MinIO is not deployed: the backup repository is "
       "any S3-compatible endpoint of pgbackrest_repo" + TAIL % "pg-test",
-      "Pigsty NODE settings vip_vrid: node identity, tuning, admin user, firewall, DNS, "
+      "Pigsty NODE settings vip_vrid: node identity, tuning, admin user, firewall, "
       "/etc/hosts, crontab, keepalived VIP, node exporter options and log shipping are "
       "not managed (the node role has its own settings, docs/parameters.md)"
       + TAIL % "pg-test",

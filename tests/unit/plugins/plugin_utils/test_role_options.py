@@ -16,7 +16,7 @@ SPECS = role_options.load_specs()
 def test_every_role_documents_its_variables():
     roles = {role for role, _ in SPECS.values()}
     assert roles == {"node", "etcd", "postgres", "patroni", "pgbouncer", "pgbackrest",
-                     "haproxy", "vip", "exporters", "vector"}
+                     "haproxy", "vip", "exporters", "vector", "dns"}
     assert SPECS["etcd_heartbeat_interval"] == ("etcd", SPECS["etcd_heartbeat_interval"][1])
 
 
