@@ -47,6 +47,16 @@ def pg_cluster_plan(hostvars, groups, cluster):
         _fail(exc, "pg_cluster_plan(%s)" % cluster)
 
 
+def pg_drill_plan(hostvars, groups, cluster):
+    """Where and how the restore drill of one cluster runs."""
+    try:
+        inv = load_valid(hostvars, groups, [
+            h for h in groups.get(cluster, ())] or None)
+        return plan.drill_plan(inv, cluster)
+    except (ModelError, KeyError) as exc:
+        _fail(exc, "pg_drill_plan(%s)" % cluster)
+
+
 def pg_instance_plan(hostvars, groups, host):
     """Identity, HBA lines and tuning of one instance (plus its cluster's
     plan under ``cluster``)."""
@@ -310,6 +320,7 @@ class FilterModule:
             "pg_alert_rules": pg_alert_rules,
             "pg_alertmanager_config": pg_alertmanager_config,
             "pg_cluster_plan": pg_cluster_plan,
+            "pg_drill_plan": pg_drill_plan,
             "pg_endpoints": pg_endpoints,
             "pg_etcd_targets": pg_etcd_targets,
             "pg_configs": pg_configs,

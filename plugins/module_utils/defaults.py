@@ -142,6 +142,15 @@ MODEL_DEFAULTS = {
     # cron entries ("m h dom mon dow command") run as pg_dbsu on every
     # member (pg-backup acts on the leader only)
     "pg_crontab": [],
+    # restore drills (drill.py, docs/backup.md): no schedule by default
+    "pgbackrest_drill_schedule": None,
+    "pgbackrest_drill_dir": "/pg/tmp",
+    # unset: the first free port from 15432 up (drill.drill_port)
+    "pgbackrest_drill_port": 15432,
+    "pgbackrest_drill_target": "latest",
+    "pgbackrest_drill_tables": [],
+    "pgbackrest_drill_amcheck": True,
+    "pgbackrest_drill_timeout": 3600,
     "node_firewall_intranet": list(DEFAULT_INTRANET),
     # limits of the access-layer roles (roles/haproxy, roles/pgbouncer,
     # roles/vip), checked here so a bad value stops the play before any node
@@ -166,6 +175,10 @@ CLUSTER_WIDE = (
     "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
     "pg_vip_address", "pgbackrest_method", "pg_etcd_password",
     "pg_dns_suffix", "pg_dns_target",
+    "pgbackrest_drill_schedule", "pgbackrest_drill_dir",
+    "pgbackrest_drill_port", "pgbackrest_drill_target",
+    "pgbackrest_drill_tables", "pgbackrest_drill_amcheck",
+    "pgbackrest_drill_timeout",
 )
 
 #: Operating system accounts of a Debian node and of the deployment's

@@ -26,6 +26,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
     cron,
     dns as dns_mod,
+    drill as drill_mod,
     guc,
     ha as ha_mod,
     hba as hba_mod,
@@ -39,6 +40,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     CLUSTER_WIDE,
     MODEL_DEFAULTS,
+    PORTS,
     SANDBOX_PASSWORDS,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -231,6 +233,7 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                     "use letters, digits and _, e.g. %s" %
                     MODEL_DEFAULTS[var])
     out.extend(_check_vip(cluster))
+    out.extend(_check_drill(inv, cluster))
     out.extend(_check_repo_host(inv, cluster))
     out.extend(cron.pg_crontab_problems(name, cluster.setting("pg_crontab"),
                                         dbsu))
@@ -487,6 +490,73 @@ def repo_host_plan(inv: Inventory, cluster: Cluster
     address = ip_of(name) or ip_of(
         hvars.get("ansible_host")) or hvars.get("ansible_host") or name
     return {"name": name, "address": address}
+
+def _drill_inputs(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
+    """What the drill of ``cluster`` is planned from: its settings, the
+    node it runs on, the repository's type, and the ports and directories
+    of the deployment on that node."""
+    # as given (None: unset), so that a default port or directory is
+    # chosen rather than refused
+    settings = {name: next((m.vars[name] for m in cluster.members
+                            if m.vars.get(name) is not None), None)
+                for name in drill_mod.DEFAULTS}
+    first = cluster.members[0].vars
+    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
+    repo = repos.get(cluster.setting("pgbackrest_method")) \
+        if isinstance(repos, dict) else None
+    repo = repo if isinstance(repo, dict) else {}
+    repo_type = repo.get("type", "posix")
+    small = {"identity": cluster.identity(),
+             "members": [m.identity() for m in cluster.members],
+             "repo_host": repo_host_plan(inv, cluster)}
+    node = drill_mod.drill_node(small, repo_type)["host"]
+    # every component's default port, pgBackRest's TLS server, and what
+    # the clusters on the node set
+    ports: List[Any] = list(PORTS.values()) + [configs_mod.PGBACKREST_TLS_PORT]
+    protected: List[Any] = []
+    if repo.get("type", "posix") == "posix":
+        protected.append(repo.get("path"))
+    for other in inv.clusters.values():
+        mine = [m for m in other.members if m.host == node]
+        for m in mine:
+            ports += [m.get("pg_port"), m.get("patroni_port"),
+                      m.get("pgbouncer_port")]
+            protected.append(m.vars.get("pg_data", "/pg/data"))
+        if mine or other is cluster:
+            for svc in list(other.setting("pg_default_services") or []) + \
+                    list(other.setting("pg_services") or []):
+                if isinstance(svc, dict):
+                    ports.append(svc.get("port"))
+    return {"settings": settings, "small": small, "node": node,
+            "repo_type": repo_type, "ports": ports, "protected": protected}
+
+
+def _check_drill(inv: Inventory, cluster: Cluster) -> List[Problem]:
+    """The restore drill's settings (:func:`drill.check_drill`), with the
+    ports and directories of the node it runs on."""
+    if cluster.members[0].vars.get("pgbackrest_enabled", True) is False:
+        return []
+    given = _drill_inputs(inv, cluster)
+    return drill_mod.check_drill(given["settings"], cluster=cluster.name,
+                                 taken_ports=given["ports"],
+                                 protected=given["protected"])
+
+
+def drill_plan(inv: Inventory, name: str) -> Dict[str, Any]:
+    """The restore drill of cluster ``name`` (:func:`drill.drill_plan`)."""
+    cluster = _cluster(inv, name)
+    given = _drill_inputs(inv, cluster)
+    version = cluster.setting("pg_version")
+    own = cluster.members[0].vars.get("pg_bin_dir")
+    bin_dir = configs_mod.bin_dir(
+        None if given["small"]["repo_host"] else own,
+        version if is_int(version) else configs_mod.DEBIAN_PG_VERSION)
+    return drill_mod.drill_plan(given["small"], given["settings"],
+                                repo_type=given["repo_type"],
+                                dbsu=cluster.setting("pg_dbsu"),
+                                bin_dir=bin_dir,
+                                taken_ports=given["ports"])
+
 
 def _check_vip(cluster: Cluster) -> List[Problem]:
     if cluster.setting("pg_vip_enabled") is not True:

@@ -46,8 +46,11 @@ MODEL_INPUTS = {
                 "pg_default_hba_rules", "pg_upstream", "pg_delay", "pg_version"],
     "pgbouncer": ["pgbouncer_poolmode", "pgb_hba_rules", "pgb_default_hba_rules", "pg_users",
                   "pg_databases"],
-    "pgbackrest": ["pgbackrest_method", "pgbackrest_repo", "pg_crontab"],
     "dns": ["pg_dns_suffix", "pg_dns_target", "pg_vip_enabled", "pg_vip_address"],
+    "pgbackrest": ["pgbackrest_method", "pgbackrest_repo", "pg_crontab",
+                   "pgbackrest_drill_schedule", "pgbackrest_drill_dir", "pgbackrest_drill_port",
+                   "pgbackrest_drill_target", "pgbackrest_drill_tables", "pgbackrest_drill_amcheck",
+                   "pgbackrest_drill_timeout"],
 }
 
 
