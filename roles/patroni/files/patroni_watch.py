@@ -28,9 +28,10 @@ and wakes nobody.
 
 Its second duty is a replica that can no longer follow the leader. After
 a failover a replica may have replayed WAL of the old timeline past the
-point where the new leader's timeline forked off: typically the last
-segment the dead primary archived (ended by a WAL switch) that the
-promoted replica never received. PostgreSQL then logs "new timeline N
+point where the new leader's timeline forked off: typically the old
+primary's last segment, which reaches the archive when that primary comes
+back (its crash recovery closes the segment, and Patroni archives it
+before pg_rewind) and holds records the promoted replica never received. PostgreSQL then logs "new timeline N
 forked off current database system timeline N-1 before current recovery
 point" every few seconds, forever. Patroni 3.0 checks for this once, when
 it repoints the replica, and can miss it when the replay from the archive
