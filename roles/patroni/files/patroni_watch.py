@@ -132,21 +132,27 @@ def wait_exit(pid: int, poll_s: float = 0.1) -> None:
         os.close(fd)
 
 
-def wake(conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2,
-         opener: Callable[..., Any] = urllib.request.urlopen) -> bool:
-    """Ask Patroni to run its HA loop now; True when it answered 200."""
+def _request(conf: Dict[str, Any], url: str, method: str, body: Any) -> Any:
+    """A request to this member's REST API, with its credentials, and the
+    TLS context for it (None over http)."""
     headers = {"Content-Type": "application/json"}
     if conf["authorization"]:
         headers["Authorization"] = conf["authorization"]
     context = None
-    if conf["url"].startswith("https:"):
+    if url.startswith("https:"):
         # the member's own REST API, addressed by IP: the certificate names the host
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    body = json.dumps(WAKEUP_PATCH).encode()
+    data = None if body is None else json.dumps(body).encode()
+    return urllib.request.Request(url, data=data, headers=headers, method=method), context
+
+
+def wake(conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2,
+         opener: Callable[..., Any] = urllib.request.urlopen) -> bool:
+    """Ask Patroni to run its HA loop now; True when it answered 200."""
     for attempt in range(attempts):
-        request = urllib.request.Request(conf["url"], data=body, headers=headers, method="PATCH")
+        request, context = _request(conf, conf["url"], "PATCH", WAKEUP_PATCH)
         try:
             with opener(request, timeout=2, context=context) as reply:
                 return reply.status == 200
@@ -235,16 +241,7 @@ def call(conf: Dict[str, Any], path: str, method: str = "GET", body: Any = None,
          opener: Callable[..., Any] = urllib.request.urlopen) -> Any:
     """The parsed JSON answer of this member's REST API (text when it is
     not JSON); raises OSError or HTTPError."""
-    headers = {"Content-Type": "application/json"}
-    if conf["authorization"]:
-        headers["Authorization"] = conf["authorization"]
-    context = None
-    if conf["api"].startswith("https:"):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(conf["api"] + path, data=data, headers=headers, method=method)
+    request, context = _request(conf, conf["api"] + path, method, body)
     with opener(request, timeout=timeout, context=context) as reply:
         text = reply.read().decode("utf-8", errors="replace")
     try:
