@@ -159,7 +159,7 @@ bench-deploy: host-deps venv ## cold, warm and no-op install.yml on 4 fresh node
 bench-ha: venv ## fault scenarios x plans (fast, norm) x modes (async, pg_rpo 0) on the sandbox -> bench/results/ha.json
 	$(BIN)/python bench/ha_bench.py
 
-bench-backup: venv haproxy-bin ## 1 GB pgbench database: backup/restore MB/s and PITR wall time, local and S3 repo -> bench/results/backup.json
+bench-backup: venv haproxy-bin ## 1 GB pgbench database: backup/restore MB/s, drill and PITR wall time, local, repository host and S3 -> bench/results/backup.json
 	$(BIN)/python bench/backup_bench.py
 
 clean: molecule-destroy ## remove Molecule nodes and build output (not the sandbox, image or venv)

@@ -2,20 +2,25 @@
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
 """Measures backup, restore and point-in-time recovery of pg-test on the
-running sandbox, for the local repository and the S3 one.
+running sandbox, for the local repository, the repository host (the infra
+node, over pgBackRest's TLS server) and the S3 one.
 
 Run by ``make bench-backup``; writes bench/results/backup.json. Steps:
 
 1. ``pgbench -i -s SCALE`` fills the database ``pigpen_bench`` (scale 70 is
    a little over 1 GB);
-2. for each repository method (``local``, ``minio``): ``pgsql.yml -l
-   pg-test -e pgbackrest_method=M`` points the cluster at it (not timed;
-   for S3 it creates the stanza and a first full backup), then, timed:
-   ``pg-backup full`` on the leader, ``pgbench -T 20`` of writes and
-   ``pg-backup incr``, a ``pgbackrest restore`` of the last backup into a
-   scratch directory on the leader (removed afterwards), and
-   ``pgsql-pitr.yml`` to a time noted before a table was dropped, end to
-   end (restore, Patroni back, replicas re-cloned, full backup);
+2. for each repository method (``local``, ``backup``, ``minio``):
+   ``pgsql.yml -l pg-test -e pgbackrest_method=M`` points the cluster at
+   it (not timed; it creates the stanza and a first full backup where
+   there is none), then, timed: ``pg-backup full`` on the leader
+   (``pg-backup-repo pg-test full`` on the repository host for
+   ``backup``), ``pgbench -T 20`` of writes and an incremental backup the
+   same way, a ``pgbackrest restore`` of the last backup into a scratch
+   directory on the leader (removed afterwards), a restore drill
+   (``pgsql-drill.yml``: verify, restore, replay, row counts, amcheck, on
+   the node the model picks), and ``pgsql-pitr.yml`` to a time noted
+   before a table was dropped, end to end (restore, Patroni back,
+   replicas re-cloned, full backup);
 3. the cluster is pointed back at the inventory's repository.
 
 Throughput is the database size divided by pgBackRest's own duration for
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -40,6 +46,7 @@ INVENTORY = str(REPO / "inventory" / "sandbox.yml")
 SSH = ["ssh", "-i", str(REPO / ".sandbox" / "ssh" / "id_ed25519"), "-o", "BatchMode=yes",
        "-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
 MEMBERS = ["10.10.10.11", "10.10.10.12", "10.10.10.13"]
+REPO_HOST = "10.10.10.10"  # the infra node: pgbackrest_method backup's repository host
 DB = "pigpen_bench"
 SCRATCH = "/pg/bench-restore"
 
@@ -69,9 +76,16 @@ def last_backup(node: str) -> dict[str, Any]:
     return info["backup"][-1]
 
 
-def backup(node: str, kind: str, db_mb: float) -> dict[str, Any]:
+def backup(node: str, kind: str, db_mb: float, method: str) -> dict[str, Any]:
+    """A backup of ``kind``: on the leader ``node``, or on the repository
+    host, where ``backup`` keeps the repository and runs the backups."""
+    if method == "backup":
+        node = REPO_HOST
+        command = f"/usr/local/bin/pg-backup-repo pg-test {kind}"
+    else:
+        command = f"/usr/local/bin/pg-backup {kind}"
     start = time.monotonic()
-    on(node, f"cd / && /usr/local/bin/pg-backup {kind}")
+    on(node, f"cd / && {command}")
     wall = round(time.monotonic() - start, 1)
     last = last_backup(node)
     seconds = last["timestamp"]["stop"] - last["timestamp"]["start"]
@@ -97,6 +111,19 @@ def restore(node: str, db_mb: float) -> dict[str, Any]:
     return {"s": seconds, "restored_mb": restored, "mb_per_s": round(db_mb / max(seconds, 0.1), 1)}
 
 
+def drill(method: str) -> dict[str, Any]:
+    """pgsql-drill.yml end to end, and the duration pg-drill reports."""
+    start = time.monotonic()
+    out = run([PLAYBOOK, "-i", INVENTORY, "playbooks/pgsql-drill.yml", "-l", "pg-test",
+               "-e", f"pgbackrest_method={method}"])
+    wall = round(time.monotonic() - start, 1)
+    found = re.search(r"drill passed in (\d+) s", out)
+    if not found:
+        raise SystemExit(f"bench: the drill with {method} did not pass:\n{out[-3000:]}")
+    where = re.search(r"Restore drill of pg-test passed on (\S+?)\.", out)
+    return {"s": int(found.group(1)), "playbook_s": wall, "node": where.group(1) if where else None}
+
+
 def psql(node: str, sql: str) -> str:
     return as_dbsu(node, f"psql -X -At -d {DB} -c \"{sql}\"").strip()
 
@@ -118,9 +145,9 @@ def measure(method: str, scale: int) -> dict[str, Any]:
     setup = playbook("playbooks/pgsql.yml", "-l", "pg-test", "-e", f"pgbackrest_method={method}")
     node = leader()
     db_mb = round(int(psql(node, f"select pg_database_size('{DB}')")) / 1e6, 1)
-    full = backup(node, "full", db_mb)
+    full = backup(node, "full", db_mb, method)
     as_dbsu(node, f"pgbench -n -T 20 -c 2 {DB}")
-    incr = backup(node, "incr", db_mb)
+    incr = backup(node, "incr", db_mb, method)
     return {
         "repository": method,
         "setup_s": setup,
@@ -128,6 +155,7 @@ def measure(method: str, scale: int) -> dict[str, Any]:
         "full": full,
         "incr_after_20s_pgbench": incr,
         "restore": restore(node, db_mb),
+        "drill": drill(method),
         "pitr": pitr(method),
     }
 
@@ -135,7 +163,7 @@ def measure(method: str, scale: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Measure backup, restore and PITR on the sandbox.")
     parser.add_argument("--scale", type=int, default=70, help="pgbench scale (70: about 1 GB)")
-    parser.add_argument("--methods", default="local,minio")
+    parser.add_argument("--methods", default="local,backup,minio")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "backup.json"))
     args = parser.parse_args()
 
@@ -155,7 +183,7 @@ def main() -> int:
     for entry in result["runs"]:
         print(f"{entry['repository']:>6}: full {entry['full']['s']} s ({entry['full']['mb_per_s']} MB/s), "
               f"incr {entry['incr_after_20s_pgbench']['s']} s, restore {entry['restore']['s']} s "
-              f"({entry['restore']['mb_per_s']} MB/s), PITR {entry['pitr']['s']} s")
+              f"({entry['restore']['mb_per_s']} MB/s), drill {entry['drill']['s']} s, PITR {entry['pitr']['s']} s")
     return 0
 
 
