@@ -141,7 +141,7 @@ def settings(overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     return out
 
 
-_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w|y)$")
+_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w|y)\Z")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 

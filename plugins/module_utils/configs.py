@@ -272,7 +272,7 @@ REPO_OPTIONS = (
 _REPO_BOOLS = ("storage_verify_tls", "hardlink", "bundle", "block")
 #: A repository host as ``pgbackrest_repo.<method>.host`` names it: an
 #: inventory host (address or name), nothing a config line could break.
-_REPO_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}$")
+_REPO_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}\Z")
 #: pgBackRest's TLS server port (``tls-server-port``'s default).
 PGBACKREST_TLS_PORT = 8432
 #: Where the pgbackrest role puts each node's pgBackRest TLS certificate,
@@ -336,16 +336,16 @@ _POOL_SIZES = (("pgbouncer_max_client_conn", 1),
                ("pgbouncer_reserve_pool_size", 0),
                ("pgbouncer_max_db_connections", 0))
 
-_ROLE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_$.-]{0,62}$")
-_PATH = re.compile(r"^/[^\s,;'\"\\]*$")
-_PARAM = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
-_LOCALE = re.compile(r"^[A-Za-z0-9_.@-]+$")
-_ENCODING = re.compile(r"^[A-Za-z0-9_]+$")
+_ROLE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_$.-]{0,62}\Z")
+_PATH = re.compile(r"^/[^\s,;'\"\\]*\Z")
+_PARAM = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\Z")
+_LOCALE = re.compile(r"^[A-Za-z0-9_.@-]+\Z")
+_ENCODING = re.compile(r"^[A-Za-z0-9_]+\Z")
 # a library name, or a path under PostgreSQL's $libdir (Pigsty writes
 # '$libdir/passwordcheck_cracklib')
-_LIB = re.compile(r"^(\$libdir/)?[A-Za-z0-9_.-]+$")
-_TAG = re.compile(r"^[a-z_][a-z0-9_]*$")
-_INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+$")
+_LIB = re.compile(r"^(\$libdir/)?[A-Za-z0-9_.-]+\Z")
+_TAG = re.compile(r"^[a-z_][a-z0-9_]*\Z")
+_INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+\Z")
 
 
 # ---------------------------------------------------------------- settings
@@ -559,7 +559,7 @@ def _check_parameters(problem, params, version=None):
                     "write true or false without quotes")
         elif name in _PATRONI_FLOOR:
             text = _param_value(value)
-            if not re.match(r"^\d+$", text) or \
+            if not re.match(r"^\d+\Z", text) or \
                     int(text) < _PATRONI_FLOOR[name]:
                 problem(where, value,
                         "is below %d, which Patroni 3.0 ignores (it runs "

@@ -69,9 +69,9 @@ BACKUP_COMMAND = "/usr/local/bin/pg-backup"
 #: ... and Pigsty's path of its own, which means the same here.
 PIGSTY_BACKUP_COMMAND = "/pg/bin/pg-backup"
 
-_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
+_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+\Z")
 # a user name as useradd takes it (Debian's NAME_REGEX, plus '.')
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?\Z")
 
 _PG_FIX = ("write each entry as 'minute hour day month weekday command' "
            "(it runs as pg_dbsu), e.g. '00 01 * * * /usr/local/bin/pg-backup "

@@ -30,6 +30,11 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Cluster,
     Inventory,
+    ip_of,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.safety import (
+    SYSTEM_DIRS,
+    path_trouble,
 )
 
 #: The keywords of ``pg_dns_target`` (any other value is an IP address).
@@ -38,8 +43,8 @@ TARGETS = ("auto", "primary", "vip", "none")
 # A name dnsmasq serves from a hosts file: labels of letters, digits, '-'
 # and '_' (cluster names may hold '_', as in Pigsty), 1-63 characters each,
 # not starting or ending with '-', 253 characters at most.
-LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
-_SUFFIX_CHARS = re.compile(r"^[A-Za-z0-9_.-]*$")
+LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+_SUFFIX_CHARS = re.compile(r"^[A-Za-z0-9_.-]*\Z")
 
 _TARGET_FIX = ("set pg_dns_target to auto (the VIP when pg_vip_enabled, else "
                "the primary), primary, vip, none or an IP address such as "
@@ -60,8 +65,8 @@ def is_dns_name(name: Any) -> bool:
 def target_address(value: Any) -> Optional[str]:
     """The address of an IP-address ``pg_dns_target`` (``IP`` or
     ``IP/prefix``, as Pigsty accepts it), else None."""
-    if not isinstance(value, str) or value in TARGETS:
-        return None
+    if not isinstance(value, str) or value in TARGETS or "%" in value:
+        return None  # an IPv6 scope ID takes any text, newlines included
     try:
         if "/" in value:
             return str(ipaddress.ip_interface(value).ip)
@@ -178,6 +183,105 @@ def problems(inv: Inventory) -> List[Problem]:
                     % (rec_name, other[1], other[0]),
                     "give the cluster another pg_dns_suffix, rename one of "
                     "the clusters, or set pg_dns_target: none"))
+    return out
+
+
+# ------------------------------------------------- node and infra settings
+
+#: ``node_dns_method`` values (Pigsty's).
+NODE_METHODS = ("add", "overwrite", "none")
+#: A ``dns_upstream_servers`` entry: dnsmasq's ``server=IP[#port]``.
+_UPSTREAM = re.compile(r"^([0-9A-Fa-f.:]+)(?:#([0-9]{1,5}))?\Z")
+#: Directories whose files other programs run or read as configuration:
+#: never the place of the hosts files (named after the clusters).
+_DROP_IN_DIRS = ("/etc/dnsmasq.d", "/etc/cron.d", "/etc/sudoers.d",
+                 "/etc/profile.d", "/etc/systemd", "/etc/apt", "/etc/ssh",
+                 "/etc/pam.d", "/etc/security", "/etc/ld.so.conf.d",
+                 "/etc/sysctl.d", "/etc/modprobe.d", "/etc/udev",
+                 "/etc/logrotate.d", "/etc/default", "/etc/network")
+
+
+def _line_safe(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and \
+        not any(c in value for c in "\n\r\0")
+
+
+def node_problems(inv: Inventory) -> List[Problem]:
+    """Bad ``node_dns_*`` settings of any host and bad ``dns_*`` settings
+    of the infra hosts: each ends up as a line of /etc/resolv.conf or of
+    dnsmasq's configuration, so a value with a newline, or one that is not
+    an address, would add lines of its own."""
+    out: List[Problem] = []
+    for host in sorted(inv.hostvars):
+        hv = inv.hostvars[host] or {}
+        owner = inv.cluster_of(host)
+        name = owner.name if owner else None
+
+        def bad(field: str, value: Any, what: str, fix: str) -> None:
+            out.append(Problem(name, host, field, value, what, fix))
+
+        servers = hv.get("node_dns_servers")
+        if servers is not None and not isinstance(servers, list):
+            bad("node_dns_servers", servers, "is not a list",
+                "list the name servers' addresses, e.g. ['10.10.10.10']")
+        for i, server in enumerate(servers if isinstance(servers, list) else ()):
+            text = server.strip() if isinstance(server, str) else None
+            if text == _ADMIN_IP:
+                if ip_of(hv.get("admin_ip")) is None:
+                    bad("node_dns_servers[%d]" % i, server,
+                        "names ${admin_ip}, but admin_ip is %r, not an IP "
+                        "address" % (hv.get("admin_ip"),),
+                        "set admin_ip to the infra node's address, or list "
+                        "the name server's address instead")
+            elif text is None or ip_of(text) is None:
+                bad("node_dns_servers[%d]" % i, server,
+                    "is not an IP address: resolv.conf takes addresses only",
+                    "give the name server's IP address, e.g. 10.10.10.10, "
+                    "or ${admin_ip}")
+        method = hv.get("node_dns_method", "add")
+        if method not in NODE_METHODS:
+            bad("node_dns_method", method, "is not one of %s"
+                % ", ".join(NODE_METHODS),
+                "use add (the default), overwrite or none")
+        options = hv.get("node_dns_options")
+        if options is not None and not isinstance(options, list):
+            bad("node_dns_options", options, "is not a list",
+                "list resolv.conf lines, e.g. ['options single-request-reopen timeout:1']")
+        for i, option in enumerate(options if isinstance(options, list) else ()):
+            if not _line_safe(option):
+                bad("node_dns_options[%d]" % i, option,
+                    "is not one non-empty line of resolv.conf",
+                    "give each line as its own list item, without newlines")
+        upstream = hv.get("dns_upstream_servers")
+        if upstream is not None and not isinstance(upstream, list):
+            bad("dns_upstream_servers", upstream, "is not a list",
+                "list addresses, e.g. ['1.1.1.1', '10.0.0.53#5353']")
+        for i, server in enumerate(upstream if isinstance(upstream, list) else ()):
+            found = _UPSTREAM.match(server) if isinstance(server, str) else None
+            if not found or ip_of(found.group(1)) is None or \
+                    (found.group(2) and not 0 < int(found.group(2)) < 65536):
+                bad("dns_upstream_servers[%d]" % i, server,
+                    "is not IP or IP#port, the form dnsmasq's server= takes",
+                    "give the upstream name server's address, e.g. 1.1.1.1 "
+                    "or 10.0.0.53#5353")
+        hosts_dir = hv.get("dns_hosts_dir")
+        if hosts_dir is not None:
+            trouble = None
+            if not isinstance(hosts_dir, str) or not hosts_dir.startswith("/") \
+                    or not _line_safe(hosts_dir) or " " in hosts_dir:
+                trouble = "is not an absolute path"
+            elif hosts_dir.rstrip("/") in SYSTEM_DIRS:
+                trouble = "is a system directory: the hosts files, named " \
+                    "after the clusters, would replace its files"
+            elif any(hosts_dir == d or hosts_dir.startswith(d + "/")
+                     for d in _DROP_IN_DIRS):
+                trouble = "is a directory whose files another program runs " \
+                    "or reads as its configuration"
+            else:
+                trouble = path_trouble(hosts_dir, "dir", ())
+            if trouble:
+                bad("dns_hosts_dir", hosts_dir, trouble,
+                    "use a directory of its own, e.g. /etc/hosts.d (the default)")
     return out
 
 

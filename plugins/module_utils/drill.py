@@ -83,8 +83,9 @@ TARGETS = ("latest", "immediate")
 LARGEST_TABLES = 3
 
 # An identifier the drill quotes itself: no quote, no dot, no space.
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
-_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}\Z")
+_SOCKET_MAX = 107  # sizeof(sun_path) - 1 on Linux
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]*\Z")
 # Base directories that may not hold a scratch directory: the drill removes
 # its directory, and a world-writable or pseudo directory lets anyone plant
 # a link there first.
@@ -175,6 +176,16 @@ def check_drill(settings: Mapping[str, Any], *, cluster: str,
                         "/pg/tmp")
                 break
         scratch = scratch_dir(base, cluster)
+        # the throwaway instance's socket, <scratch>/run/.s.PGSQL.<port>,
+        # must fit a unix socket address (107 bytes), or it fails to start
+        # only after the whole restore
+        socket_path = "%s/run/.s.PGSQL.65535" % scratch
+        if len(socket_path.encode()) > _SOCKET_MAX:
+            problem("pgbackrest_drill_dir", base,
+                    "makes the scratch instance's socket path %d bytes "
+                    "long (%s...), more than the %d a unix socket takes"
+                    % (len(socket_path.encode()), socket_path[:40], _SOCKET_MAX),
+                    "use a shorter directory, e.g. /pg/tmp")
         # the default base is checked by the paths' own rules (safety.py)
         given = settings.get("pgbackrest_drill_dir") is not None
         for path in protected if given else ():
@@ -312,8 +323,10 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
     if sched is not None:
         # root: the drill writes the textfile and switches to dbsu itself;
         # its output goes to the journal (journalctl -t pg-drill)
+        # cron turns an unescaped % of the command into a newline
         cron_line = "%s root %s 2>&1 | logger -t pg-drill" % (
-            " ".join(sched.split()), " ".join(shlex.quote(a) for a in argv))
+            " ".join(sched.split()),
+            " ".join(shlex.quote(a) for a in argv).replace("%", "\\%"))
     return {
         "cluster": cluster,
         "node": node["host"],

@@ -88,7 +88,7 @@ def name_problem(cluster: Optional[str], host: Optional[str], field: str,
 
 _UNITS_KB = {"B": 1.0 / 1024, "kB": 1, "MB": 1024, "GB": 1024 ** 2,
              "TB": 1024 ** 3}
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|MB|GB|TB)?\s*$")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|MB|GB|TB)?\s*\Z")
 
 #: Memory parameters of the guarantee and the unit of a bare number.
 _BASE_KB = {"shared_buffers": 8, "wal_buffers": 8, "work_mem": 1,

@@ -37,7 +37,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 
 # Letters, digits and '-' (a DNS label); '_' is accepted as Pigsty accepts it,
 # provided the members have host names of their own (identity_problems).
-CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+\Z")
 ROLES = ("primary", "replica", "offline", "standby", "delayed")
 LEADER_ROLES = ("primary", "standby", "delayed")
 JOB = "pgsql"
@@ -54,6 +54,10 @@ def ip_of(text: Any) -> Optional[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _ip_of(text: str) -> Optional[str]:
+    if "%" in text:
+        # an IPv6 scope ID takes any text, newlines included: never an
+        # address this collection writes into another program's file
+        return None
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -408,7 +412,7 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z")
 # recovery_min_apply_delay as PostgreSQL reads it (parse_int of guc.c): a
 # number (a fraction or an exponent too: it is rounded), optional spaces,
 # then one of the time units of a setting counted in milliseconds, written
@@ -420,8 +424,8 @@ DELAY_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60000,
 #: The largest ``recovery_min_apply_delay`` PostgreSQL takes: INT_MAX ms.
 DELAY_MAX_MS = 2147483647
 _DELAY = re.compile(
-    r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*$")
-_OCTAL = re.compile(r"^0\d+$")
+    r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*\Z")
+_OCTAL = re.compile(r"^0\d+\Z")
 # Spellings PostgreSQL refuses, with their size in ms: only to say, in the
 # fix, how PostgreSQL writes the same delay.
 _DELAY_SPELLINGS = {

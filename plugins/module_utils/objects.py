@@ -106,8 +106,8 @@ DB_BOOLS = ("allowconn", "revokeconn", "pgbouncer", "register_datasource")
 POOL_MODES = ("transaction", "session", "statement")
 USER_STATES = ("create", "absent")
 DB_STATES = ("create", "absent", "recreate")
-IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_$.-]{0,62}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_$.-]{0,62}\Z")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def _named(items: Any) -> List[Dict[str, Any]]:

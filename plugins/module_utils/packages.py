@@ -19,7 +19,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 # what the apt module accepts besides a bare name: name=version (with *
 # wildcards), name:arch, and comparisons (name>=version) which this module
 # does not judge
-_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9+.\-]*)(?::[A-Za-z0-9\-]+)?(?:=(?P<version>.+))?$")
+_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9+.\-]*)(?::[A-Za-z0-9\-]+)?(?:=(?P<version>.+))?\Z")
 
 
 def missing(wanted, installed):

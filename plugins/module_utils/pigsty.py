@@ -107,7 +107,7 @@ def _same_privileges(value: Any) -> bool:
 
 
 def _ms(duration: Any) -> Optional[float]:
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$", str(duration))
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*\Z", str(duration))
     if not match:
         return None
     return float(match.group(1)) * (1 if match.group(2) == "ms" else 1000)

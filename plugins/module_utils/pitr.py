@@ -71,8 +71,8 @@ RECOVERY_PARAMETERS = (
     "recovery_target_timeline",
 )
 
-_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
-_LABEL = re.compile(r"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$")
+_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\Z")
+_LABEL = re.compile(r"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?\Z")
 # PostgreSQL keeps restore point names in 64 bytes with the terminator.
 _NAME_MAX = 63
 _XID_MIN = 3           # FirstNormalTransactionId
@@ -84,7 +84,7 @@ def _parse_time(text: str) -> Optional[datetime.datetime]:
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     # PostgreSQL writes offsets as +08; Python wants +08:00.
-    m = re.match(r"^(.*[+-])(\d{2})$", value)
+    m = re.match(r"^(.*[+-])(\d{2})\Z", value)
     if m and ":" in m.group(1):
         value = "%s%s:00" % (m.group(1), m.group(2))
     try:

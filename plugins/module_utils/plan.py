@@ -114,6 +114,7 @@ def problems(inv: Inventory) -> List[Problem]:
         found.extend(_check_etcd(inv))
         found.extend(_check_other_nodes(inv))
         found.extend(dns_mod.problems(inv))
+        found.extend(dns_mod.node_problems(inv))
         found.extend(safety.problems(inv))
         strays = safety.stray_clusters(inv)
         if strays:
@@ -348,7 +349,7 @@ def _collapse_cluster_wide(cluster: Cluster, found: List[Problem]
     return collapse_cluster_wide([m.host for m in cluster.members], found)
 
 
-_DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?$")
+_DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?\Z")
 
 
 def _check_access_limits(m: Member) -> List[Problem]:

@@ -130,7 +130,9 @@ SAFETY_VARS = tuple(sorted(
         "exporters_node_port", "exporters_pg_port",
         "exporters_pgbouncer_port", "exporters_pgbackrest_port",
         "exporters_prometheus_port", "exporters_prometheus_server",
-        "pg_admin_password", "pg_monitor_password"}))
+        "pg_admin_password", "pg_monitor_password",
+        # resolv.conf lines (dns.node_problems)
+        "node_dns_servers", "node_dns_method", "node_dns_options", "admin_ip"}))
 
 #: Variables read for the hosts of the etcd and infra groups.
 NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
@@ -140,7 +142,10 @@ NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "exporters_prometheus_port", "exporters_prometheus_server",
              "exporters_alertmanager", "exporters_alertmanager_port",
              "exporters_alertmanager_cluster_port", "exporters_alert_recorder",
-             "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab")
+             "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab",
+             # resolv.conf and dnsmasq lines (dns.node_problems)
+             "node_dns_servers", "node_dns_method", "node_dns_options", "admin_ip",
+             "dns_upstream_servers", "dns_hosts_dir")
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions; roles and upstreams for the
@@ -151,6 +156,12 @@ OTHER_VARS = ("ansible_host", "pg_cluster", "pg_role", "pg_upstream",
 
 def _under(path: str, tree: str) -> bool:
     return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def path_trouble(path: str, kind: str, flags: Tuple[str, ...]) -> Optional[str]:
+    """Why a managed path (``kind`` dir, parent or file) is dangerous, or
+    None; ``flags`` may hold ``written`` and ``wiped``."""
+    return _path_trouble(path, kind, tuple(flags))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -280,11 +291,11 @@ def _once_per_cluster(cluster: Cluster, found: List[Problem]
 #: A parameter (GUC) name: letters, digits, _ and $, parts joined by dots
 #: (extension parameters: auto_explain.log_min_duration). It reaches SQL as
 #: a quoted identifier (ALTER ROLE/DATABASE ... SET "name").
-PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$")
+PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*\Z")
 #: An identifier written inside double quotes by the modules.
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}\Z")
 #: An extension version (VERSION '...').
-VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,63}\Z")
 
 
 def _named_list(items: Any) -> List[Tuple[int, Dict[str, Any]]]:

@@ -78,7 +78,7 @@ ROOT_CHECK = "/"
 def check_path(check: Any) -> Optional[str]:
     """The endpoint of a check, without its ?query."""
     return check.split("?", 1)[0] if isinstance(check, str) else None
-SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -201,6 +202,7 @@ def test_metrics_text():
 
 def rendered_script(tmp_path):
     env = jinja2.Environment(keep_trailing_newline=True)
+    env.filters["quote"] = shlex.quote  # Ansible's quote filter
     text = env.from_string(open(TEMPLATE, encoding="utf-8").read()).render(
         pgbackrest_conf_dir="/etc/pgbackrest")
     path = tmp_path / "pg-drill"
@@ -269,3 +271,17 @@ def test_model_plan_of_the_sandbox_layout():
     assert p["cron_line"].startswith("@weekly root /usr/local/bin/pg-drill --stanza pg-test ")
     local = plan.drill_plan(model, "pg-meta")
     assert (local["node"], local["kind"], local["cron_line"]) == ("10.10.10.10", "leader", None)
+
+
+def test_a_percent_in_the_cron_line_is_escaped_for_cron():
+    """cron turns a bare % of the command into a newline."""
+    hostvars, groups = inv.build(inv.pg_test(pgbackrest_drill_schedule="30 3 * * 0",
+                                     pg_bin_dir="/opt/pg%15/bin"))
+    line = plan.drill_plan(plan.analyze(hostvars, groups), "pg-test")["cron_line"]
+    assert "/opt/pg\\%15/bin" in line and "%15" not in line.replace("\\%", "")
+
+
+def test_a_drill_dir_too_long_for_the_socket_is_refused():
+    hostvars, groups = inv.build(inv.pg_test(pgbackrest_drill_dir="/pg/" + "d" * 100))
+    found = [p for p in plan.problems(plan.analyze(hostvars, groups)) if p.field == "pgbackrest_drill_dir"]
+    assert len(found) == 1 and "unix socket" in found[0].what
