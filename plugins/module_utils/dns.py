@@ -220,11 +220,13 @@ def node_problems(inv: Inventory) -> List[Problem]:
         def bad(field: str, value: Any, what: str, fix: str) -> None:
             out.append(Problem(name, host, field, value, what, fix))
 
-        servers = hv.get("node_dns_servers")
-        if servers is not None and not isinstance(servers, list):
-            bad("node_dns_servers", servers, "is not a list",
-                "list the name servers' addresses, e.g. ['10.10.10.10']")
-        for i, server in enumerate(servers if isinstance(servers, list) else ()):
+        def items(field: str, example: str) -> List[Any]:
+            value = hv.get(field)
+            if value is not None and not isinstance(value, list):
+                bad(field, value, "is not a list", "list them, e.g. %s" % example)
+            return value if isinstance(value, list) else []
+
+        for i, server in enumerate(items("node_dns_servers", "['10.10.10.10']")):
             text = server.strip() if isinstance(server, str) else None
             if text == _ADMIN_IP:
                 if ip_of(hv.get("admin_ip")) is None:
@@ -243,20 +245,13 @@ def node_problems(inv: Inventory) -> List[Problem]:
             bad("node_dns_method", method, "is not one of %s"
                 % ", ".join(NODE_METHODS),
                 "use add (the default), overwrite or none")
-        options = hv.get("node_dns_options")
-        if options is not None and not isinstance(options, list):
-            bad("node_dns_options", options, "is not a list",
-                "list resolv.conf lines, e.g. ['options single-request-reopen timeout:1']")
-        for i, option in enumerate(options if isinstance(options, list) else ()):
+        for i, option in enumerate(items(
+                "node_dns_options", "['options single-request-reopen timeout:1']")):
             if not _line_safe(option):
                 bad("node_dns_options[%d]" % i, option,
                     "is not one non-empty line of resolv.conf",
                     "give each line as its own list item, without newlines")
-        upstream = hv.get("dns_upstream_servers")
-        if upstream is not None and not isinstance(upstream, list):
-            bad("dns_upstream_servers", upstream, "is not a list",
-                "list addresses, e.g. ['1.1.1.1', '10.0.0.53#5353']")
-        for i, server in enumerate(upstream if isinstance(upstream, list) else ()):
+        for i, server in enumerate(items("dns_upstream_servers", "['1.1.1.1', '10.0.0.53#5353']")):
             found = _UPSTREAM.match(server) if isinstance(server, str) else None
             if not found or ip_of(found.group(1)) is None or \
                     (found.group(2) and not 0 < int(found.group(2)) < 65536):
