@@ -172,6 +172,20 @@ class ActionModule(ActionBase):
                 __vector_labels=iplan["identity"]["labels"])
         return out
 
+    def _publisher_files(self, services, host, task_vars):
+        """[(node path, mode, text)] of a node that is no PostgreSQL member
+        but publishes clusters' services (a ``pg_service_provider`` group):
+        its HAProxy fragments, as ``playbooks/pgsql.yml`` writes them."""
+        host_vars = task_vars["hostvars"][host]
+        if not self._bool(self._setting("haproxy", "haproxy_enabled",
+                                        host_vars)):
+            return []
+        conf_dir = self._setting("haproxy", "haproxy_conf_dir", host_vars)
+        return [("%s/%s.cfg" % (conf_dir, svc["name"]), 0o644,
+                 self._template("haproxy", "service.cfg.j2", host, task_vars,
+                                {"haproxy_service": svc}))
+                for svc in services]
+
     @staticmethod
     def _bool(value):
         if isinstance(value, str):
@@ -214,10 +228,11 @@ class ActionModule(ActionBase):
             kept.append(path)
             if self._write(path, text, mode):
                 changed.append(node_path)
-        plan_path = os.path.join(dest, instance, "plan.json")
-        if self._write(plan_path, json.dumps(
-                iplan, indent=4, sort_keys=True) + "\n", 0o644):
-            changed.append("plan.json")
+        if iplan is not None:
+            plan_path = os.path.join(dest, instance, "plan.json")
+            if self._write(plan_path, json.dumps(
+                    iplan, indent=4, sort_keys=True) + "\n", 0o644):
+                changed.append("plan.json")
         manifest = os.path.join(dest, instance, MANIFEST)
         before = []
         if os.path.exists(manifest):
@@ -310,10 +325,29 @@ class ActionModule(ActionBase):
                 dest, iplan["identity"]["instance"], iplan, files)
             if changed:
                 written[iplan["identity"]["instance"]] = changed
+        # nodes of a pg_service_provider group that hold no instance: their
+        # HAProxy fragments, under RENDER_DIR/<inventory host>/
+        publishers = {}
+        for entry in plan.peer_services(inv, list(instances)):
+            if inv.cluster_of(entry["host"]) is None:
+                publishers.setdefault(entry["host"], []).append(entry["service"])
+        for host, services in sorted(publishers.items()):
+            if "/" in host or host.startswith(".") or host in ("dns", "prometheus"):
+                raise AnsibleActionFail(
+                    "pg_render: inventory host %r publishes services but its "
+                    "name cannot be a directory of the render; rename it"
+                    % host)
+            files = self._publisher_files(services, host, task_vars)
+            total += len(files)
+            changed = self._write_instance(dest, host, None, files)
+            if changed:
+                written[host] = changed
         count = sum(len(v) for v in written.values())
         result.update(changed=bool(written), written=written, msg=(
-            "%d instance(s) rendered into %s: %d file(s) written, %d "
-            "unchanged%s" % (len(instances), dest, count, total - count,
+            "%d instance(s)%s rendered into %s: %d file(s) written, %d "
+            "unchanged%s" % (len(instances), " and %d service publisher(s)"
+                             % len(publishers) if publishers else "",
+                             dest, count, total - count,
                              "" if args["secrets"] else " (secrets masked)")))
         display.display(result["msg"])
         return result

@@ -370,6 +370,17 @@ def _effective(settings: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     return out
 
 
+def _quoted_number(name: str, value: Any, fix: str) -> str:
+    """``fix``, plus how to pass a number when ``value`` is one written as
+    a string (``-e pg_version=15`` passes the string ``'15'``)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return ("%s; %r is a string: write it without quotes in the inventory, "
+                "or on the command line as JSON (-e '{\"%s\": %s}'), since "
+                "-e %s=... always passes a string"
+                % (fix, value, name, value.strip(), name))
+    return fix
+
+
 def _watchdog_mode(value: Any) -> Any:
     # YAML 1.1 reads an unquoted ``off`` as false.
     return "off" if value is False else value
@@ -391,7 +402,8 @@ def check_config_settings(settings: Mapping[str, Any], *,
     if not is_int(version) or version not in PG_VERSIONS:
         problem("pg_version", version,
                 "is not a supported PostgreSQL major version",
-                "use a major version such as 15 (Debian 12 ships 15)")
+                _quoted_number("pg_version", version, "use a major version such as 15 "
+                               "(Debian 12 ships 15)"))
     elif version != DEBIAN_PG_VERSION and not repo:
         problem("pg_version", version,
                 "Debian 12 ships PostgreSQL %d only: apt would find no "
@@ -409,8 +421,8 @@ def check_config_settings(settings: Mapping[str, Any], *,
         value = s[name]
         if not is_int(value) or not 1 <= value <= 65535:
             problem(name, value, "is not a TCP port",
-                    "use a whole number from 1 to 65535, e.g. %s"
-                    % SETTINGS_DEFAULTS[name])
+                    _quoted_number(name, value, "use a whole number from 1 to 65535, "
+                                   "e.g. %s" % SETTINGS_DEFAULTS[name]))
     ports = [s[n] for n in _PORTS]
     if len(set(map(repr, ports))) != len(ports):
         problem("pg_port", ports, "pg_port, patroni_port and pgbouncer_port "

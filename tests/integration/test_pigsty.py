@@ -49,14 +49,27 @@ def warnings_of(res):
             if "PIGSTY SETTING: " in line]
 
 
+def publishers(hostvars, groups, cluster):
+    """The render directories that hold a cluster's HAProxy fragments: its
+    members' instances, or the hosts of its pg_service_provider group."""
+    members = [hv for hv in hostvars.values() if hv.get("pg_cluster") == cluster]
+    provider = members[0].get("pg_service_provider")
+    if provider:
+        return list(groups[provider])
+    return ["%s-%s" % (hv["pg_cluster"], hv["pg_seq"]) for hv in members]
+
+
 def test_rendered_for_every_instance(rendered):
     _, inventory, out, _ = rendered
-    hostvars, _groups = ref.load_inventory(inventory)
+    hostvars, groups = ref.load_inventory(inventory)
     instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
                        for hv in hostvars.values() if "pg_cluster" in hv)
-    # beside the instances: the alerting rules and alertmanager.yml, and
-    # the cluster DNS records (one file per cluster)
-    assert sorted(os.listdir(out)) == sorted(instances + ["dns", "prometheus"])
+    providers = sorted({h for hv in hostvars.values() if hv.get("pg_service_provider")
+                        for h in groups[hv["pg_service_provider"]]})
+    # beside the instances: the nodes of a pg_service_provider group (their
+    # HAProxy fragments), the alerting rules and alertmanager.yml, and the
+    # cluster DNS records (one file per cluster)
+    assert sorted(os.listdir(out)) == sorted(instances + providers + ["dns", "prometheus"])
     assert sorted(os.listdir(out / "dns" / "etc" / "hosts.d")) == sorted(
         {hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv})
     for hv in hostvars.values():
@@ -128,25 +141,33 @@ SERVER = re.compile(r"^\s+server (\S+) (\S+):(\d+) .*weight (\d+)( backup)?$")
 def test_haproxy_fragments_hold_pigsty_servers(rendered):
     _, inventory, out, _ = rendered
     hostvars, groups = ref.load_inventory(inventory)
-    for hv in hostvars.values():
-        if "pg_cluster" not in hv:
-            continue
-        expected = ref.routed_here_services(hostvars, groups, hv["pg_cluster"])
-        frags = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])) / "etc" / "haproxy" / "conf.d"
+    published = {}
+    for cluster in sorted({hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv}):
+        expected = ref.routed_here_services(hostvars, groups, cluster)
+        for where in publishers(hostvars, groups, cluster):
+            published.setdefault(where, []).extend(s["name"] + ".cfg" for s in expected)
+    for where in sorted(os.listdir(out)):
+        frags = out / where / "etc" / "haproxy" / "conf.d"
         assert sorted(os.listdir(frags) if frags.exists() else []) == \
-            sorted(s["name"] + ".cfg" for s in expected)
-        for svc in expected:
-            text = (frags / (svc["name"] + ".cfg")).read_text()
-            assert "    bind %s:%d\n" % (svc["ip"], svc["port"]) in text
-            assert "    maxconn %d\n" % svc["maxconn"] in text
-            assert "    balance %s\n" % svc["balance"] in text
-            # the listener's checked servers; a /read-only service's
-            # fallback tier (tracking servers, its own backend) comes on top
-            listen = text.split("\nbackend ", 1)[0]
-            servers = [m.groups() for m in map(SERVER.match, listen.splitlines())
-                       if m and " track " not in m.string]
-            assert [(n, a, int(p), int(w), bool(b)) for n, a, p, w, b in servers] == \
-                svc["servers"], svc["name"]
+            sorted(published.get(where, [])), where
+    for cluster in sorted({hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv}):
+        for where in publishers(hostvars, groups, cluster):
+            for svc in ref.routed_here_services(hostvars, groups, cluster):
+                check_fragment(out / where / "etc" / "haproxy" / "conf.d", svc)
+
+
+def check_fragment(frags, svc):
+    text = (frags / (svc["name"] + ".cfg")).read_text()
+    assert "    bind %s:%d\n" % (svc["ip"], svc["port"]) in text
+    assert "    maxconn %d\n" % svc["maxconn"] in text
+    assert "    balance %s\n" % svc["balance"] in text
+    # the listener's checked servers; a /read-only service's
+    # fallback tier (tracking servers, its own backend) comes on top
+    listen = text.split("\nbackend ", 1)[0]
+    servers = [m.groups() for m in map(SERVER.match, listen.splitlines())
+               if m and " track " not in m.string]
+    assert [(n, a, int(p), int(w), bool(b)) for n, a, p, w, b in servers] == \
+        svc["servers"], svc["name"]
 
 
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="no haproxy binary (make haproxy-bin)")

@@ -916,6 +916,25 @@ def test_pg_version_needs_a_repository_beyond_debian(version, repo, found):
         settings, cluster="pg-test", host="10.10.10.11")] == found
 
 
+@pytest.mark.parametrize("field, value", [("pg_version", "15"), ("pg_port", "5433"),
+                                          ("patroni_port", " 8008")])
+def test_a_number_given_as_a_string_says_how_to_pass_it(field, value):
+    """-e pg_version=15 passes the string '15': the fix says how to pass
+    the number (hand-written expectation for pg_version)."""
+    found = [str(p) for p in configs.check_config_settings({field: value}, cluster="pg-test")]
+    assert len(found) == 1
+    assert found[0].endswith(
+        "%r is a string: write it without quotes in the inventory, or on the command line "
+        "as JSON (-e '{\"%s\": %s}'), since -e %s=... always passes a string"
+        % (value, field, value.strip(), field))
+    if field == "pg_version":
+        assert found[0] == (
+            "cluster pg-test: pg_version = '15': is not a supported PostgreSQL major version; "
+            "fix: use a major version such as 15 (Debian 12 ships 15); '15' is a string: write "
+            "it without quotes in the inventory, or on the command line as JSON "
+            "(-e '{\"pg_version\": 15}'), since -e pg_version=... always passes a string")
+
+
 BAD_SETTINGS = [
     ({"pg_port": "5432"}, "pg_port"),
     ({"pg_port": 70000}, "pg_port"),
