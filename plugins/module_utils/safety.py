@@ -130,6 +130,8 @@ SAFETY_VARS = tuple(sorted(
         "exporters_node_port", "exporters_pg_port",
         "exporters_pgbouncer_port", "exporters_pgbackrest_port",
         "exporters_prometheus_port", "exporters_prometheus_server",
+        "infra_metrics", "exporters_victoriametrics_port", "exporters_vmalert_port",
+        "exporters_alerting", "exporters_victoriametrics_retention",
         "pg_admin_password", "pg_monitor_password",
         # resolv.conf lines (dns.node_problems)
         "node_dns_servers", "node_dns_method", "node_dns_options", "admin_ip"}))
@@ -140,6 +142,8 @@ NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
              "etcd_data_dir", "etcd_auth", "etcd_root_password",
              "etcd_name", "etcd_election_timeout",
              "exporters_prometheus_port", "exporters_prometheus_server",
+             "infra_metrics", "exporters_victoriametrics_port", "exporters_vmalert_port",
+             "exporters_alerting", "exporters_victoriametrics_retention",
              "exporters_alertmanager", "exporters_alertmanager_port",
              "exporters_alertmanager_cluster_port", "exporters_alert_recorder",
              "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab",
@@ -758,10 +762,18 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
         if hvars.get("exporters_prometheus_server") is False:
             continue
         ports = node_of(host, hvars)
-        add(ports, host, hvars, hvars.get("exporters_prometheus_port", 9090),
-            "exporters_prometheus_port (Prometheus)", None)
+        victoria = hvars.get("infra_metrics") == "victoriametrics"
+        if victoria:
+            add(ports, host, hvars, hvars.get("exporters_victoriametrics_port", 8428),
+                "exporters_victoriametrics_port (VictoriaMetrics)", None)
+        else:
+            add(ports, host, hvars, hvars.get("exporters_prometheus_port", 9090),
+                "exporters_prometheus_port (Prometheus)", None)
         if hvars.get("exporters_alertmanager") is False:
             continue
+        if victoria and hvars.get("exporters_alerting") is not False:
+            add(ports, host, hvars, hvars.get("exporters_vmalert_port", 8880),
+                "exporters_vmalert_port (vmalert)", None)
         add(ports, host, hvars, hvars.get("exporters_alertmanager_port", 9093),
             "exporters_alertmanager_port (Alertmanager)", None)
         if len(infra) > 1:
@@ -954,6 +966,54 @@ def empty_etcd_password_warnings(inv: Inventory) -> List[str]:
             "file)" % ", ".join(names)]
 
 
+#: The metrics stores of the infra hosts (infra_metrics).
+METRICS_STORES = ("prometheus", "victoriametrics")
+#: VictoriaMetrics' -retentionPeriod: months, or hours/days/weeks/years.
+_VM_RETENTION = re.compile(r"[1-9][0-9]*[hdwy]?\Z")
+
+
+def metrics_store_problems(inv: Inventory) -> List[Problem]:
+    """``infra_metrics`` names the same store everywhere (the roles read it
+    on the PostgreSQL members, which set up the infra hosts, so two values
+    would switch the store back and forth), and VictoriaMetrics' retention
+    is one it takes (it goes into a shell-style ARGS line)."""
+    seen: Dict[str, List[str]] = {}
+    hosts = [(m.host, m.vars) for c in inv.clusters.values() for m in c.members]
+    hosts += [(h, inv.hostvars.get(h) or {}) for h in inv.groups.get("infra", ())]
+    for host, hvars in hosts:
+        value = hvars.get("infra_metrics", "prometheus")
+        key = value if isinstance(value, str) else repr(value)
+        if host not in seen.get(key, ()):
+            seen.setdefault(key, []).append(host)
+
+    def where(hosts_of):
+        names = sorted(hosts_of)
+        return ", ".join(names[:3]) + (" and %d more" % (len(names) - 3)
+                                       if len(names) > 3 else "")
+
+    # an unknown value: the exporters role's argument_specs name it
+    out: List[Problem] = []
+    retention: Dict[str, Tuple[Any, List[str]]] = {}
+    for host, hvars in hosts:
+        value = hvars.get("exporters_victoriametrics_retention", "15d")
+        if not (isinstance(value, str) and _VM_RETENTION.match(value)):
+            retention.setdefault(repr(value), (value, []))[1].append(host)
+    for _, (value, where_set) in sorted(retention.items()):
+        out.append(Problem(None, None, "exporters_victoriametrics_retention",
+                           value, "is not a retention VictoriaMetrics takes "
+                           "(on %s); it goes into the ARGS line of "
+                           "/etc/default/victoria-metrics" % where(where_set),
+                           "write a whole number with h, d, w or y (hours, "
+                           "days, weeks, years), such as 15d or 1y"))
+    if all(v in METRICS_STORES for v in seen) and len(seen) > 1:
+        out.append(Problem(None, None, "infra_metrics", sorted(seen),
+                           "differs between hosts (%s)" % "; ".join(
+                               "%s on %s" % (v, where(h))
+                               for v, h in sorted(seen.items())),
+                           "set it once, in the inventory's all.vars"))
+    return out
+
+
 # ------------------------------------------------------------------ entry
 
 def problems(inv: Inventory) -> List[Problem]:
@@ -969,4 +1029,5 @@ def problems(inv: Inventory) -> List[Problem]:
     out.extend(etcd_path_problems(inv))
     out.extend(vip_problems(inv))
     out.extend(port_problems(inv))
+    out.extend(metrics_store_problems(inv))
     return out

@@ -156,6 +156,44 @@ def test_prometheus_without_alerting(tmp_path):
     assert prometheus["scrape_configs"][-1] == {"job_name": "etcd", "static_configs": etcd}
 
 
+VICTORIA = shutil.which("victoria-metrics") or os.path.join(
+    REPO, ".cache", "prometheus", "usr", "bin", "victoria-metrics")
+
+
+def test_victoriametrics_scrapes_the_same_targets(tmp_path):
+    """infra_metrics: victoriametrics: the scrape configuration has the same
+    jobs without what VictoriaMetrics refuses (rule_files, alerting,
+    evaluation_interval, refresh_interval), passes its own check, and vmalert
+    evaluates the rule files on it and sends to Alertmanager."""
+    etcd = [{"targets": ["10.10.10.10:2379"],
+             "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"}}]
+    out = render(tmp_path, "exporters", {"prometheus.yml.j2": "scrape",
+                                         "pigpen-vmalert.service.j2": "vmalert"}, dict(
+        IDENTITY, infra_metrics="victoriametrics", __exporters_etcd_targets=etcd),
+        INFRA_INVENTORY)
+    scrape = yaml.safe_load(out["prometheus.yml.j2"])
+    assert scrape["global"] == {"scrape_interval": "10s"}
+    assert "alerting" not in scrape and "rule_files" not in scrape
+    assert [c["job_name"] for c in scrape["scrape_configs"]] == [
+        "victoriametrics", "pgsql", "node", "patroni", "haproxy", "etcd"]
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["10.10.10.10:8428"]
+    assert scrape["scrape_configs"][1]["file_sd_configs"] == [
+        {"files": ["/etc/prometheus/targets/pgsql/*.yml"]}]
+    unit = out["pigpen-vmalert.service.j2"]
+    for flag in ("-rule=/etc/prometheus/rules/pigpen-*.yml",
+                 "-datasource.url=http://10.10.10.10:8428",
+                 "-remoteWrite.url=http://10.10.10.10:8428",
+                 "-notifier.url=http://10.10.10.10:9093",
+                 "-httpListenAddr=10.10.10.10:8880", "-evaluationInterval=10s"):
+        assert " %s \\\n" % flag in unit, flag
+    if os.access(VICTORIA, os.X_OK):
+        path = tmp_path / "scrape"
+        res = subprocess.run([VICTORIA, "-promscrape.config=%s" % path,
+                              "-promscrape.config.dryRun", "-loggerLevel=ERROR"],
+                             capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("address, expected", [("", "10.10.10.11:9598"),
                                                ("0.0.0.0", "0.0.0.0:9598")])
 def test_vector_metrics_on_the_node_address(tmp_path, address, expected):

@@ -44,6 +44,7 @@ PROMTOOL_TESTS = sorted(glob.glob(os.path.join(FIXTURES, "promtool", "*.test.yml
 TOOLS = os.path.join(REPO, ".cache", "prometheus", "usr", "bin")
 PROMTOOL = shutil.which("promtool") or os.path.join(TOOLS, "promtool")
 AMTOOL = shutil.which("amtool") or os.path.join(TOOLS, "amtool")
+VMALERT = shutil.which("vmalert") or os.path.join(TOOLS, "vmalert")
 ROLE = os.path.join(REPO, "roles", "exporters")
 
 
@@ -104,6 +105,16 @@ def test_promtool_checks_every_rule_file(rules_dir):
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAILED" not in proc.stdout + proc.stderr
+
+
+def test_vmalert_checks_every_rule_file(rules_dir):
+    """infra_metrics: victoriametrics evaluates the same files with vmalert
+    (MetricsQL): its dry run parses every group and expression."""
+    vmalert = _tool(VMALERT)
+    for path in sorted(glob.glob(str(rules_dir / "full" / "*.yml"))):
+        proc = subprocess.run([vmalert, "-dryRun", "-loggerLevel=ERROR", "-rule=" + path],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, (path, proc.stdout + proc.stderr)
 
 
 @pytest.mark.parametrize("test_file", [os.path.basename(p) for p in PROMTOOL_TESTS])

@@ -200,6 +200,27 @@ CASES = [
      ["cluster pg-meta, host 10.10.10.10: pgbouncer_port = 9095: pgbouncer_port and "
       "exporters_alert_recorder_port (webhook recorder) both listen on port 9095 of node "
       "10.10.10.10; " + PORTS]),
+    ("postgres on VictoriaMetrics' port",
+     build(pg_meta(pg_port=8428), common={"infra_metrics": "victoriametrics"}),
+     ["cluster pg-meta, host 10.10.10.10: pg_port = 8428: pg_port and "
+      "exporters_victoriametrics_port (VictoriaMetrics) both listen on port 8428 of node "
+      "10.10.10.10; " + PORTS]),
+    ("pgbouncer on vmalert's port",
+     build(pg_meta(pgbouncer_port=8880), common={"infra_metrics": "victoriametrics"}),
+     ["cluster pg-meta, host 10.10.10.10: pgbouncer_port = 8880: pgbouncer_port and "
+      "exporters_vmalert_port (vmalert) both listen on port 8880 of node 10.10.10.10; " + PORTS]),
+    # ------------------------------------------------------- metrics store
+    # (an unknown store: the exporters role's argument_specs, test_validation)
+    ("a retention that breaks the ARGS line",
+     build(pg_test(), common={"exporters_victoriametrics_retention": '15d" -x="'}),
+     ["inventory: exporters_victoriametrics_retention = '15d\" -x=\"': is not a retention "
+      "VictoriaMetrics takes (on 10.10.10.10, 10.10.10.11, 10.10.10.12 and 1 more); it goes "
+      "into the ARGS line of /etc/default/victoria-metrics; fix: write a whole number with h, "
+      "d, w or y (hours, days, weeks, years), such as 15d or 1y"]),
+    ("two metrics stores", build(pg_test(infra_metrics="victoriametrics")),
+     ["inventory: infra_metrics = ['prometheus', 'victoriametrics']: differs between hosts (prometheus "
+      "on 10.10.10.10; victoriametrics on 10.10.10.11, 10.10.10.12, 10.10.10.13); fix: set "
+      "it once, in the inventory's all.vars"]),
     # ------------------------------------------------------------ passwords
     ("replication password in pgpass", build(pg_test(pg_replication_password="a:b\\c")),
      ["cluster pg-test: pg_replication_password = '(hidden)': holds ':', '\\\\', which breaks "
