@@ -45,6 +45,10 @@ EXPECTED = {
             "NoNewPrivileges": "true", "ProtectSystem": "strict",
             "ReadWritePaths": "{{ __exporters_textfile_dir }}", "ProtectHome": "true",
             "PrivateTmp": "true"}),
+    "pigpen-vmalert.service": (
+        "roles/exporters/templates/pigpen-vmalert.service.j2", None, {
+            "NoNewPrivileges": "true", "ProtectSystem": "strict", "ProtectHome": "true",
+            "PrivateTmp": "true"}),
     "pigpen-alert-recorder.service": (
         "roles/exporters/templates/pigpen-alert-recorder.service.j2", None, {
             "NoNewPrivileges": "true", "ProtectSystem": "strict", "ProtectHome": "true",
