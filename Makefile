@@ -109,6 +109,7 @@ test: host-deps venv haproxy-bin prometheus-bin ## everything CI runs: unit, int
 test-full: host-deps venv haproxy-bin ## make test, then the sandbox and every fault scenario with the other plan and pg_rpo 0 (fast/sync, one run each)
 	@$(MAKE) test
 	@$(MAKE) sandbox
+	PIGPEN_FOREIGN_RUN=1 $(BIN)/pytest tests/integration/test_foreign_project.py
 	$(BIN)/python bench/ha_bench.py --plans fast --modes sync --runs 1 --output .cache/ha-test-full.json
 	@echo "test-full: make test and the fast/sync fault scenarios passed"
 
