@@ -385,7 +385,8 @@ def _postgres(facts, tun) -> List[Dict[str, Any]]:
         _alert("PgsqlReplicationSlotRetainingWal",
                "%s > on (cls, ins) group_left %s" % (sel("pg_replication_slots_pg_wal_lsn_diff", job),
                                                      sel("pg_settings_max_wal_size_bytes", job)),
-               "warning", "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
+               "warning",
+               "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
                "Replication slot {{ $labels.slot_name }} holds back more WAL than max_wal_size on "
                "{{ $labels.ins }}; its consumer is far behind or gone.", tun["slot_inactive_for"]),
         _alert("PgsqlArchiveFailing",

@@ -364,9 +364,10 @@ def reach(info: Any, plan: Mapping[str, Any], *, now: int,
     oldest point a recovery can stop at (the end of the oldest backup set:
     a restore is consistent only from there), the newest it is known to
     reach, as text for the messages, the number of usable backup sets and
-    the size of the largest (what a restore writes at most). Targets the repository cannot tell about (a restore point name, an
-    xid) are accepted once a backup set exists; a restore that then fails
-    is undone by the playbook.
+    the size of the largest (what a restore writes at most). Targets the
+    repository cannot tell about (a restore point name, an xid) are
+    accepted once a backup set exists; a restore that then fails is undone
+    by the playbook.
     """
     stanza = info[0] if isinstance(info, list) and info else info
     if not isinstance(stanza, Mapping):

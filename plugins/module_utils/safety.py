@@ -639,7 +639,7 @@ def vip_problems(inv: Inventory) -> List[Problem]:
                       cluster.setting("pg_vip_address"))
         if vip:
             vips.setdefault(vip, []).append(name)
-    for host, hvars in inv.hostvars.items():
+    for hvars in inv.hostvars.values():
         other = (hvars or {}).get("pg_cluster")
         if not isinstance(other, str) or other in inv.clusters:
             continue

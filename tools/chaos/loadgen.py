@@ -35,7 +35,7 @@ Usable alone against any cluster::
         --client 'write=host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test target_session_attrs=read-write' \\
         --client 'read-standby=host=10.10.10.11,10.10.10.12 port=5434 dbname=test user=test password=test target_session_attrs=standby' \\
         --seconds 30
-"""
+"""  # noqa: E501 (a command line to copy as it is)
 
 from __future__ import annotations
 
