@@ -132,8 +132,14 @@ docs-run: venv ## run the docs' runnable commands on the running sandbox (tests/
 prometheus-bin: ## unpack Debian's promtool and amtool into .cache/prometheus for the alerting tests
 	@tests/tools/fetch-prometheus.sh
 
-lint: venv ## ansible-lint, production profile (.ansible-lint)
+# ruff and mypy read their settings from pyproject.toml; mypy checks the
+# plugins as the package Ansible imports (through .collections), and the
+# scripts of tools/ and bench/ on their own.
+lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on the Python (pyproject.toml)
 	$(BIN)/ansible-lint
+	$(BIN)/ruff check plugins tools bench tests
+	$(BIN)/mypy -p ansible_collections.pigpen.pgsql.plugins
+	$(BIN)/mypy tools bench
 
 build: venv ## check that the collection builds (.cache/build)
 	@mkdir -p .cache/build

@@ -139,7 +139,8 @@ def main() -> int:
         result["nodes_create_s"] = round(time.monotonic() - start, 1)
         inventory = run([SANDBOX, *env, "inventory"]).strip()
 
-        result["cold"] = {"what": "fresh nodes, packages downloaded from the Debian archive", **deploy(inventory, profile=True)}
+        result["cold"] = {"what": "fresh nodes, packages downloaded from the Debian archive",
+                          **deploy(inventory, profile=True)}
         print(f"bench: cold {result['cold']['s']} s", flush=True)
         result["deb_cache"] = save_debs()
 

@@ -114,7 +114,8 @@ def commit() -> str | None:
 
 
 def recipe_tag() -> str:
-    script = 'cd sandbox/image && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12'
+    script = ('cd sandbox/image && find . -type f -print0 | LC_ALL=C sort -z'
+              ' | xargs -0 sha256sum | sha256sum | cut -c1-12')
     return run(["bash", "-c", script]).strip()
 
 
@@ -201,9 +202,12 @@ def main() -> int:
     destroy = lambda: run([SANDBOX, "--env", ENV, "destroy"])  # noqa: E731
     destroy()
     try:
-        result["nodes_create_s"] = series("create 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]), destroy)
-        result["nodes_create_s"]["what"] = "4 containers from the cached image until each answers SSH with systemd running"
-        result["nodes_create_again_s"] = series("create again (nodes kept)", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]))
+        result["nodes_create_s"] = series(
+            "create 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]), destroy)
+        result["nodes_create_s"]["what"] = (
+            "4 containers from the cached image until each answers SSH with systemd running")
+        result["nodes_create_again_s"] = series(
+            "create again (nodes kept)", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]))
         result["nodes_stop_s"] = series(
             "stop 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "stop"]),
             lambda: run([SANDBOX, "--env", ENV, "start"]),

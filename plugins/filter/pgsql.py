@@ -12,7 +12,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     alerting,
-    configs as configs_mod,
     cron as cron_mod,
     dns as dns_mod,
     ha as ha_mod,

@@ -385,7 +385,8 @@ def _postgres(facts, tun) -> List[Dict[str, Any]]:
         _alert("PgsqlReplicationSlotRetainingWal",
                "%s > on (cls, ins) group_left %s" % (sel("pg_replication_slots_pg_wal_lsn_diff", job),
                                                      sel("pg_settings_max_wal_size_bytes", job)),
-               "warning", "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
+               "warning",
+               "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
                "Replication slot {{ $labels.slot_name }} holds back more WAL than max_wal_size on "
                "{{ $labels.ins }}; its consumer is far behind or gone.", tun["slot_inactive_for"]),
         _alert("PgsqlArchiveFailing",
@@ -500,7 +501,8 @@ def _pgbackrest(facts, tun) -> List[Dict[str, Any]]:
              "full backup")):
         rules += _per_value(
             {c: f[key] for c, f in facts.items()}, "cls",
-            lambda limit, m, name=name, record=record, what=what: _alert(
+            # mypy cannot type a lambda with more (defaulted) parameters than its Callable
+            lambda limit, m, name=name, record=record, what=what: _alert(  # type: ignore[misc]
                 name, "%s > %d" % (sel(record, m), limit), "warning",
                 "The newest %s of {{ $labels.cls }} is {{ $value | humanizeDuration }} old" % what,
                 "pg_crontab schedules a %s of {{ $labels.cls }} at least every %s; the newest one is "
@@ -717,7 +719,7 @@ def alertmanager_config(receivers: Optional[Sequence[Mapping[str, Any]]] = None,
     route sends what no other route takes to the root's receiver (a child
     route that matches would otherwise keep it from the root)."""
     receivers = [dict(r) for r in receivers or []]
-    names = [r.get("name") for r in receivers]
+    names: List[Any] = [r.get("name") for r in receivers]
     for name in names:
         if not isinstance(name, str) or not name:
             raise AlertingError("exporters_alertmanager_receivers: every receiver needs a name, "

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import cron, guc
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
@@ -790,10 +790,10 @@ def _cluster_parameters(cplan, iplan, s, cluster, host) -> Dict[str, str]:
         if name in DCS_PARAMETERS:
             out[name] = _param_value(value)
     for name, floor in _PATRONI_FLOOR.items():
-        value = out.get(name)
-        if value is not None and (not value.isdigit() or int(value) < floor):
+        current = out.get(name)
+        if current is not None and (not current.isdigit() or int(current) < floor):
             raise ModelError([Problem(
-                cluster, host, name, value,
+                cluster, host, name, current,
                 "is below %d: Patroni 3.0 ignores such a value and runs "
                 "PostgreSQL with its own default, outside the memory budget "
                 "of the tuning" % floor,
@@ -1293,7 +1293,8 @@ REPO_BACKUP_COMMAND = "/usr/local/bin/pg-backup-repo"
 def _split_cron(line: str) -> Tuple[str, str]:
     """A cron.d line (schedule, user, command) -> (schedule and user,
     command)."""
-    schedule, words = cron.parse(line)
+    # crontab() writes only lines that parse
+    schedule, words = cast(Tuple[str, List[str]], cron.parse(line))
     return "%s %s" % (schedule, words[0]), " ".join(words[1:])
 
 

@@ -46,7 +46,7 @@ import functools
 import re
 import shlex
 from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Sequence,
-                    Tuple)
+                    Set, Tuple, cast)
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     OS_ACCOUNTS,
@@ -139,8 +139,9 @@ def pg_crontab_lines(entries: Any, dbsu: str) -> List[str]:
     out = []
     for entry in entries if isinstance(entries, list) else ():
         command = _pg_command(entry, dbsu)
-        if command is not None:
-            out.append("%s %s %s" % (parse(entry)[0], dbsu, command))
+        if command is not None:     # so the entry parses
+            schedule = cast(Tuple[str, List[str]], parse(entry))[0]
+            out.append("%s %s %s" % (schedule, dbsu, command))
     return out
 
 
@@ -239,8 +240,8 @@ _MONTHS = {name: i for i, name in enumerate(
 _DAYS = {name: i for i, name in enumerate(
     ("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 # (low, high, names) of minute, hour, day of month, month, day of week
-_FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS),
-           (0, 7, _DAYS))
+_FIELDS: Tuple[Tuple[int, int, Dict[str, int]], ...] = (
+    (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS))
 BACKUP_TYPES = ("full", "diff", "incr")
 #: The horizon over which gaps are measured (start, days).
 HORIZON_START = dt.date(2024, 1, 1)
@@ -268,7 +269,7 @@ def parse_field(text: str, low: int, high: int,
                 names: Optional[Dict[str, int]] = None) -> FrozenSet[int]:
     """The values one cron field matches (``low``..``high``)."""
     names = names or {}
-    out = set()
+    out: Set[int] = set()
     for part in text.split(","):
         if not part:
             raise CronError("empty list element in %r" % text)

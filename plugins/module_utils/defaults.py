@@ -10,6 +10,8 @@ cannot drift apart.
 
 from __future__ import annotations
 
+from typing import Any, Dict
+
 # Ports of the components on every node.
 PORTS = {
     "pg_port": 5432,
@@ -91,7 +93,7 @@ SANDBOX_PASSWORDS = {
 }
 
 # Everything else the model reads, with its default.
-MODEL_DEFAULTS = {
+MODEL_DEFAULTS: Dict[str, Any] = {
     **PORTS,
     "pg_version": 15,
     "pg_role": None,

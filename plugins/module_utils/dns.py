@@ -217,11 +217,13 @@ def node_problems(inv: Inventory) -> List[Problem]:
         owner = inv.cluster_of(host)
         name = owner.name if owner else None
 
+        # bad() and items() are called only within this iteration, so the
+        # host they read is always the current one.
         def bad(field: str, value: Any, what: str, fix: str) -> None:
-            out.append(Problem(name, host, field, value, what, fix))
+            out.append(Problem(name, host, field, value, what, fix))  # noqa: B023
 
         def items(field: str, example: str) -> List[Any]:
-            value = hv.get(field)
+            value = hv.get(field)  # noqa: B023
             if value is not None and not isinstance(value, list):
                 bad(field, value, "is not a list", "list them, e.g. %s" % example)
             return value if isinstance(value, list) else []

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import cron
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
@@ -306,7 +306,8 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
     scratch = scratch_dir(base, cluster)
     port = drill_port(settings.get("pgbackrest_drill_port"), taken_ports)
     target = _setting(settings, "pgbackrest_drill_target")
-    tables = [".".join(table_parts(t)) for t in
+    # check_drill has refused every entry table_parts cannot read
+    tables = [".".join(cast(List[str], table_parts(t))) for t in
               _setting(settings, "pgbackrest_drill_tables")]
     amcheck = _setting(settings, "pgbackrest_drill_amcheck")
     timeout = _setting(settings, "pgbackrest_drill_timeout")

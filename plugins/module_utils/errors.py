@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
 #: What a secret is shown as in every message.
 HIDDEN = "(hidden)"
@@ -154,7 +154,7 @@ def collapse_cluster_wide(hosts: Iterable[str], found: Iterable[Problem]
     unique: List[Problem] = []
     seen = set()
     for p in found:
-        key = (p.host, p.field, repr(p.value), p.what, p.fix)
+        key: Tuple[Any, ...] = (p.host, p.field, repr(p.value), p.what, p.fix)
         if key not in seen:
             seen.add(key)
             unique.append(p)

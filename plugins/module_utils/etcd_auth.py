@@ -40,7 +40,8 @@ def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] 
     """post(path, body, headers) against the gateway; error replies raise
     EtcdError with etcd's message."""
     if opener is None:
-        from ansible.module_utils.urls import open_url as opener
+        from ansible.module_utils.urls import open_url
+        opener = open_url
     base = endpoint.rstrip("/")
 
     def post(path, body, headers):

@@ -83,7 +83,7 @@ def first_answer(endpoints: Sequence[Endpoint]) -> Tuple[Optional[str], Optional
     """The first endpoint that lists the members, and why those before it
     failed: ``(endpoint, post, failures)``; ``(None, None, failures)`` when
     none answers."""
-    failures = []
+    failures: List[str] = []
     for endpoint, post in endpoints:
         try:
             post("/v3/cluster/member/list", {}, {})

@@ -161,7 +161,7 @@ def memory_problems(tuned: Mapping[str, str], overrides: Any, mem_mb: int,
         return []
     given = {str(k).lower(): v for k, v in overrides.items()}
     node_kb = mem_mb * 1024
-    eff: Dict[str, float] = {}
+    eff: Dict[str, int] = {}
     for name in _BASE_KB:
         eff[name] = memory_kb(name, tuned.get(name)) or 0
     for name in _COUNTS:

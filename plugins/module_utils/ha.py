@@ -112,7 +112,7 @@ def haproxy_plan_name(pg_rto: Any) -> str:
 
 
 def ha_plan(pg_rto: Any = "norm", pg_rpo: Any = DEFAULT_RPO,
-            pg_conf: str = "oltp") -> Dict[str, Any]:
+            pg_conf: Optional[str] = "oltp") -> Dict[str, Any]:
     """The full plan. Inputs must have passed :func:`check_ha`."""
     timing = patroni_timing(pg_rto)
     hname = haproxy_plan_name(pg_rto)

@@ -28,7 +28,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError, Problem)
@@ -382,7 +382,7 @@ def rule_active(rule: Mapping, ctx: HbaContext) -> bool:
 class _Where:
     __slots__ = ("field", "cluster", "host", "problems")
 
-    def __init__(self, field, cluster, host):
+    def __init__(self, field, cluster, host) -> None:
         self.field = field
         self.cluster = cluster
         self.host = host
@@ -607,7 +607,8 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
         title = "%s to %s from %s by %s" % (user, db, addr, auth)
     lines = []
     if not addrs:
-        lines.append(_EMPTY_NOTE[addr])
+        # ok without addresses: addr is an alias, a string
+        lines.append(_EMPTY_NOTE[cast(str, addr)])
     else:
         host_type = "hostssl" if ssl else "host"
         for address in addrs:

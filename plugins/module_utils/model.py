@@ -25,7 +25,7 @@ import ipaddress
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, TypeGuard
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
@@ -64,7 +64,7 @@ def _ip_of(text: str) -> Optional[str]:
         return None
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """True for real integers (YAML ``1``), not for booleans or ``"1"``."""
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -247,7 +247,7 @@ def _check_user(problem, where, user, roles, seen, index):
                     "remove it from its own roles")
 
 
-def _check_databases(problem, databases, roles):
+def _check_databases(problem, databases, roles) -> None:
     if not isinstance(databases, list):
         problem("pg_databases", databases, "is not a list",
                 "write pg_databases as a YAML list of mappings")

@@ -135,10 +135,10 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
         chosen = found[0]
         if _excluded(chosen):
             raise OperationRefused("%s is tagged nofailover and cannot be promoted" % candidate)
-        sync = [m["name"] for m in replicas if m.get("role") == "sync_standby"]
-        if sync and candidate not in sync:
+        sync_names = [m["name"] for m in replicas if m.get("role") == "sync_standby"]
+        if sync_names and candidate not in sync_names:
             raise OperationRefused("the cluster runs in synchronous mode and %s is not a synchronous "
-                                   "standby (%s): pick one of those" % (candidate, ", ".join(sync)))
+                                   "standby (%s): pick one of those" % (candidate, ", ".join(sync_names)))
 
     lag = lag_of(chosen)
     if chosen.get("state") not in HEALTHY_STATES:
@@ -164,7 +164,9 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
 def switched(cluster: Mapping[str, Any], candidate: str) -> bool:
     """Whether ``candidate`` now leads and runs."""
     current = leader_of(cluster)
-    return bool(current) and current["name"] == candidate and current.get("state") in HEALTHY_STATES
+    if not current:
+        return False
+    return current["name"] == candidate and current.get("state") in HEALTHY_STATES
 
 
 def healthy(cluster: Mapping[str, Any], expected: Sequence[str] = ()) -> bool:
@@ -185,7 +187,7 @@ def role_drift(cluster: Mapping[str, Any], members: Sequence[Mapping[str, Any]])
     out: List[str] = []
     if not isinstance(cluster, Mapping) or "members" not in cluster:
         return out
-    live = {m.get("name"): m for m in members_of_answer(cluster)}
+    live: Dict[Any, Dict[str, Any]] = {m.get("name"): m for m in members_of_answer(cluster)}
     leader = leader_of(cluster)
     primaries = [m["instance"] for m in members if m.get("role") == "primary"]
     name = (members[0].get("cluster") if members else None) or "the cluster"

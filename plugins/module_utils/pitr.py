@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
@@ -146,7 +146,7 @@ def check_pitr(pitr: Any, *, cluster: str, repo_type: str = "posix") -> List[Pro
             problem("time", t, "is not a timestamp",
                     "write it as 'YYYY-MM-DD HH:MM:SS+00' (ISO 8601, with "
                     "the time zone offset)")
-        elif _parse_time(t).tzinfo is None:
+        elif cast(datetime.datetime, _parse_time(t)).tzinfo is None:
             problem("time", t, "has no time zone offset",
                     "append the offset, e.g. '%s+00': without it the "
                     "server's TimeZone would decide" % t.strip())
@@ -330,9 +330,9 @@ def start_options(controldata: str, parameters: Mapping[str, Any],
         configured = parameters.get(name)
         if configured is not None and str(configured).isdigit():
             values.append(int(configured))
-        values = [v for v in values if v is not None]
-        if values:
-            opts.append("-c %s=%d" % (name, max(values)))
+        known = [v for v in values if v is not None]
+        if known:
+            opts.append("-c %s=%d" % (name, max(known)))
     return " ".join(opts)
 
 
@@ -364,9 +364,10 @@ def reach(info: Any, plan: Mapping[str, Any], *, now: int,
     oldest point a recovery can stop at (the end of the oldest backup set:
     a restore is consistent only from there), the newest it is known to
     reach, as text for the messages, the number of usable backup sets and
-    the size of the largest (what a restore writes at most). Targets the repository cannot tell about (a restore point name, an
-    xid) are accepted once a backup set exists; a restore that then fails
-    is undone by the playbook.
+    the size of the largest (what a restore writes at most). Targets the
+    repository cannot tell about (a restore point name, an xid) are
+    accepted once a backup set exists; a restore that then fails is undone
+    by the playbook.
     """
     stanza = info[0] if isinstance(info, list) and info else info
     if not isinstance(stanza, Mapping):
@@ -432,7 +433,7 @@ def choose_member(reaches: Mapping[str, Mapping[str, Any]], leader: Optional[str
     if shared:
         any_reach = next(iter(reaches.values()), None)
         return leader if any_reach and any_reach["ok"] else None
-    if leader in reaches and reaches[leader]["ok"]:
+    if leader is not None and leader in reaches and reaches[leader]["ok"]:
         return leader
     able = sorted((m for m, r in reaches.items() if r["ok"]), key=lambda m: (-reaches[m]["backups"], m))
     return able[0] if able else None

@@ -19,7 +19,7 @@ import functools
 import gc
 import ipaddress
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
@@ -60,7 +60,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 
 # The node assumed when the inventory carries no facts (dry render): the
 # tuning is shown for this size and the rendered file says so.
-REFERENCE_NODE = {"mem_mb": 4096, "cpu": 2, "disk_gb": None}
+REFERENCE_NODE: Dict[str, Any] = {"mem_mb": 4096, "cpu": 2, "disk_gb": None}
 
 # Host variables the model reads (plus the fields JMESPath selectors read):
 # its own vocabulary and the settings of the configuration files.
@@ -445,7 +445,8 @@ def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
                         "names a group without hosts",
                         "add the repository host to group %s, or name it "
                         "by its address" % repo["host"])]
-    host = repo_host_name(inv, cluster)
+    # the repository names a host (a string), so repo_host_name finds one
+    host = cast(str, repo_host_name(inv, cluster))
     if host in (m.host for m in cluster.members):
         return [Problem(cluster.name, None, field, host,
                         "is a member of the cluster it backs up: the "
@@ -904,7 +905,7 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     cluster = inv.cluster_of(host)
     if cluster is None:
         raise KeyError("host %r is not in any PostgreSQL cluster" % host)
-    member = cluster.member(host)
+    member = cast(Member, cluster.member(host))     # host is in cluster
     pg_hba, pgb_hba = member_hba(inv, cluster, member)
     node = node_size(member)
     return {
@@ -943,7 +944,7 @@ def peer_services(inv: Inventory, hosts: Sequence[str]
     inside = set(hosts)
     touched = [c for c in inv.clusters.values()
                if any(m.host in inside for m in c.members)]
-    publishers = set()
+    publishers: Set[str] = set()
     for cluster in touched:
         provider = cluster.setting("pg_service_provider")
         if provider:
@@ -1061,7 +1062,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         # unless some cluster has no such group (then every host is read).
         names = {c for c in wanted if isinstance(c, str)}
         if all(c in groups for c in names):
-            chosen = set()
+            chosen: Set[str] = set()
             for c in names:
                 chosen.update(groups[c])
             candidates = [h for h in all_hosts if h in chosen]

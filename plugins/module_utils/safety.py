@@ -34,7 +34,7 @@ import functools
 import ipaddress
 import posixpath
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeGuard
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     configs as configs_mod,
@@ -197,7 +197,7 @@ def _path_trouble(path: str, kind: str, flags: Tuple[str, ...]
     return None
 
 
-def _is_path(value: Any) -> bool:
+def _is_path(value: Any) -> TypeGuard[str]:
     # malformed paths are the format checks' report (configs.py)
     return isinstance(value, str) and value.startswith("/") and \
         (value == "/" or not value.endswith("/")) and "\n" not in value
@@ -207,7 +207,7 @@ def _per_value(cluster: Cluster, var: str, default: Any
                ) -> List[Tuple[Optional[str], Any]]:
     """(host, value) of a host variable: one entry with host None when
     every member has the same value, else one per member."""
-    values = [(m.host, m.vars.get(var, default)) for m in cluster.members]
+    values: List[Tuple[Optional[str], Any]] = [(m.host, m.vars.get(var, default)) for m in cluster.members]
     first = values[0][1]
     if all(v is first or (type(v) is type(first) and v == first)
            for _, v in values):
@@ -389,7 +389,7 @@ def system_object_problems(cluster: Cluster) -> List[Problem]:
                     " (PostgreSQL refuses to run as root)"
                     if dbsu == "root" else ""),
                 "keep pg_dbsu: postgres (the user Debian's packages create)")
-    system = {}
+    system: Dict[str, str] = {}
     for var in ("pg_dbsu", "pg_replication_username", "pg_monitor_username",
                 "pg_admin_username"):
         value = cluster.setting(var)
@@ -639,7 +639,7 @@ def vip_problems(inv: Inventory) -> List[Problem]:
                       cluster.setting("pg_vip_address"))
         if vip:
             vips.setdefault(vip, []).append(name)
-    for host, hvars in inv.hostvars.items():
+    for hvars in inv.hostvars.values():
         other = (hvars or {}).get("pg_cluster")
         if not isinstance(other, str) or other in inv.clusters:
             continue
@@ -654,10 +654,10 @@ def vip_problems(inv: Inventory) -> List[Problem]:
         if not vip:
             continue
         own = {m.host for m in cluster.members}
-        host = owners.get(vip)
-        if host is not None and host not in own:
+        owner = owners.get(vip)
+        if owner is not None and owner not in own:
             out.append(Problem(name, None, "pg_vip_address", address,
-                               "is the address of host %s" % host, fix))
+                               "is the address of host %s" % owner, fix))
         for other in vips.get(vip, ()):
             if other != name:
                 out.append(Problem(name, None, "pg_vip_address", address,
@@ -940,11 +940,11 @@ def sandbox_password_problems(inv: Inventory) -> List[Problem]:
             hit("etcd_root_password", "etcd")
     out = []
     for var, names in sorted(hits.items()):
-        public = SANDBOX_PASSWORDS.get(var)
+        default = SANDBOX_PASSWORDS.get(var)
         out.append(Problem(
             ", ".join(names), None, var, HIDDEN,
             "is %s, which everyone can read in this collection's sources"
-            % ("unset or the public sandbox default %r" % public if public
+            % ("unset or the public sandbox default %r" % default if default
                else "the public default of the object store repository"),
             "set %s to a secret of your own (e.g. in an ansible-vault "
             "file); only for a throwaway test bed, set %s: true in the "

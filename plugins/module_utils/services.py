@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import jmespath
 from jmespath import exceptions as jmespath_exceptions
@@ -223,9 +223,10 @@ def build_services(cluster: Cluster, server_options: str
         declared = svc.get("check", "/primary")
         servers = [_server(m, dest, ddest, id(m) in backup_ids) for m in chosen]
         check, fallback = declared, None
-        standby_form = STANDBY_FORMS.get(check_path(declared))
+        path = check_path(declared) or ""
+        standby_form = STANDBY_FORMS.get(path)
         if standby_form is not None:
-            check = standby_form + declared[len(check_path(declared)):]
+            check = standby_form + declared[len(path):]
             fallback = {"name": "%s.%s" % (name, FALLBACK), "check": declared,
                         "check_method": _method(declared), "servers": servers}
             servers = servers + [
@@ -409,7 +410,7 @@ def check_services(cluster: Cluster) -> List[Problem]:
 
 
 def check_providers(clusters: Sequence[Cluster],
-                    groups: Dict[str, Sequence[str]]) -> List[Problem]:
+                    groups: Mapping[str, Sequence[str]]) -> List[Problem]:
     """Service providers: the group must exist, and no host may publish two
     services on one port: clusters sharing a provider group, or a provider
     host that is also a member of a cluster publishing its own services."""

@@ -187,8 +187,9 @@ def _instances(hostvars: Mapping[str, Mapping[str, Any]],
     for host, hvars in hostvars.items():
         hvars = hvars or {}
         name, seq = hvars.get("pg_cluster"), hvars.get("pg_seq")
-        if isinstance(name, str) and seq is not None and addresses.get(host):
-            out.setdefault("%s-%s" % (name, seq), addresses[host])
+        address = addresses.get(host)
+        if isinstance(name, str) and seq is not None and address:
+            out.setdefault("%s-%s" % (name, seq), address)
     return out
 
 
@@ -276,17 +277,18 @@ def cluster_circles(inv: Inventory,
         if vip:
             owner.setdefault(vip, name)
     for host, hvars in inv.hostvars.items():
-        name = (hvars or {}).get("pg_cluster")
-        if not isinstance(name, str) or not name or name in inv.clusters:
+        other = (hvars or {}).get("pg_cluster")
+        if not isinstance(other, str) or not other or other in inv.clusters:
             continue
-        if addresses.get(host):
-            owner.setdefault(addresses[host], name)
+        address = addresses.get(host)
+        if address:
+            owner.setdefault(address, other)
         vip = vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address"))
         if vip:
-            owner.setdefault(vip, name)
+            owner.setdefault(vip, other)
         up = hvars.get("pg_upstream")
         if hvars.get("pg_role") in LEADER_ROLES and up is not None:
-            leaders.setdefault(name, []).append(
+            leaders.setdefault(other, []).append(
                 (host, up, upstream_address(up, addresses)))
 
     # A cluster follows the cluster that owns its leader's upstream

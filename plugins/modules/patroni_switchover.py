@@ -138,9 +138,9 @@ class Patroni:
             detail = exc.read() if hasattr(exc, "read") else b""
             raise ops.OperationRefused("%s %s answered HTTP %s: %s" % (
                 method, path, exc.code, (detail.decode("utf-8", "replace") if isinstance(detail, bytes)
-                                         else detail) or exc))
+                                         else detail) or exc)) from exc
         except (URLError, OSError) as exc:
-            raise ops.OperationRefused("%s%s failed: %s" % (self.url, path, exc))
+            raise ops.OperationRefused("%s%s failed: %s" % (self.url, path, exc)) from exc
         text = text.decode("utf-8") if isinstance(text, bytes) else text
         try:
             return json.loads(text) if text.strip().startswith(("{", "[")) else text

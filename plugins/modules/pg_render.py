@@ -17,10 +17,10 @@ description:
     C(pgb_hba.conf), Patroni's C(config.yml), C(pgbackrest.conf), the C(pg_crontab) cron file, C(/etc/pg-vip.json)
     when the cluster has a VIP, and C(vector.yaml). A component a host turns off (C(haproxy_enabled),
     C(pgbouncer_enabled), C(pgbackrest_enabled), C(vector_enabled)) has no file.
-  - With O(dest), writes them where they sit on the node, under C(<dest>/<instance>/) (C(<dest>/pg-test-1/etc/patroni/config.yml)),
-    with the model's plan in C(<dest>/<instance>/plan.json). A file is rewritten only when its content or mode
-    changed; a file a previous render wrote and this one does not is removed (the list is kept in
-    C(<dest>/<instance>/.rendered-files)); nothing else in O(dest) is touched.
+  - With O(dest), writes them where they sit on the node, under C(<dest>/<instance>/)
+    (C(<dest>/pg-test-1/etc/patroni/config.yml)), with the model's plan in C(<dest>/<instance>/plan.json). A file is
+    rewritten only when its content or mode changed; a file a previous render wrote and this one does not is removed
+    (the list is kept in C(<dest>/<instance>/.rendered-files)); nothing else in O(dest) is touched.
   - With O(paths_only), returns the node paths of every instance's files and writes nothing.
   - With O(live_var), compares every file with the node's copy that C(pigpen.pgsql.pg_read_files) read (registered
     under that name on each host) and prints a unified diff for each file that differs, with every secret masked on

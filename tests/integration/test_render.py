@@ -196,7 +196,7 @@ def test_replica_service_fragment(sandbox_render):
             server pg-test-1 10.10.10.11:6432 check port 8008 weight 100
             server pg-test-2 10.10.10.12:6432 check port 8008 weight 100
             server pg-test-3 10.10.10.13:6432 check port 8008 weight 100
-        """)
+        """)  # noqa: E501 (HAProxy's lines as rendered)
     # every member renders the same service definitions
     for ins in ("pg-test-1", "pg-test-3"):
         assert (out / ins / HAPROXY_DIR / "pg-test-replica.cfg").read_text() == text

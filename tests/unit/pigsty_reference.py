@@ -128,7 +128,7 @@ def services(specs: Sequence[Mapping[str, Any]], members: List[Dict[str, Any]],
         chosen_names = [m["inventory_hostname"] for m in chosen]
 
         def server(member, backup):
-            dest = svc.get("dest", "default")
+            dest = svc.get("dest", "default")  # noqa: B023 (called within this iteration only)
             if dest == "default":
                 dest = default_dest
             if isinstance(dest, int):

@@ -89,7 +89,8 @@ def test_cached_rendering_equals_plain_rendering(tmp_path):
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["{{ x }}", "{{ x | string | length }}", "{{ x ~ y }}", "{% if x %}t{% else %}f{% endif %}"]),
+@given(st.lists(st.tuples(st.sampled_from(["{{ x }}", "{{ x | string | length }}", "{{ x ~ y }}",
+                                            "{% if x %}t{% else %}f{% endif %}"]),
                           st.integers(-5, 5), st.text("ab{} ", max_size=4)), min_size=1, max_size=4))
 def test_cached_rendering_equals_plain_rendering_for_any_values(tmp_path_factory, rows):
     cases = [[template, {"x": x, "y": y}] for template, x, y in rows]

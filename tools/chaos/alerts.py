@@ -48,7 +48,7 @@ def parse_time(text: Any) -> Optional[float]:
     year, month, day, hour, minute, second, frac, zone = match.groups()
     if int(year) < 1970:
         return None
-    value = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second)))
+    value: float = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second)))
     if frac:
         value += int(frac[:9].ljust(9, "0")) / 1e9
     if zone != "Z":
@@ -82,7 +82,9 @@ def events(records: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
         for alert in record.get("alerts") or []:
             if not isinstance(alert, dict):
                 continue
-            labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+            labels = alert.get("labels")
+            if not isinstance(labels, dict):
+                labels = {}
             out.append({
                 "received_at": float(received),
                 "status": alert.get("status") or record.get("status"),

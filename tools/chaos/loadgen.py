@@ -35,7 +35,7 @@ Usable alone against any cluster::
         --client 'write=host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test target_session_attrs=read-write' \\
         --client 'read-standby=host=10.10.10.11,10.10.10.12 port=5434 dbname=test user=test password=test target_session_attrs=standby' \\
         --seconds 30
-"""
+"""  # noqa: E501 (a command line to copy as it is)
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ class Loop(threading.Thread):
     ``wrong_sessions`` (see ``wrong_role``)."""
 
     expect: Optional[str] = None
+    kind: str       # set by each kind of client (Probe has none)
 
     def __init__(self, name: str, dsn: str, interval: float) -> None:
         super().__init__(name=name, daemon=True)
@@ -200,7 +201,8 @@ class Reader(Loop):
         super().__init__(name, dsn, interval)
 
     def once(self, conn: psycopg.Connection) -> Any:
-        return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+        # a SELECT without FROM returns one row
+        return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]  # type: ignore[index]
 
     def record(self) -> Dict[str, Any]:
         out = super().record()
@@ -247,7 +249,8 @@ def prepare(dsn: str) -> int:
         conn.execute("CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now())"
                      % TABLE)
         conn.execute("CREATE TABLE IF NOT EXISTS %s (node text, at timestamptz DEFAULT now())" % PROBE_TABLE)
-        return (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % TABLE).fetchone()[0])
+        # an aggregate without GROUP BY returns one row
+        return (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % TABLE).fetchone()[0])  # type: ignore[index]
 
 
 def present_ids(dsn: str, low: int, high: int) -> List[int]:

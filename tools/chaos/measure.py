@@ -25,7 +25,7 @@ Pure functions over timestamps (seconds, one monotonic clock):
 from __future__ import annotations
 
 import bisect
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 
 def outage_window(acks: Sequence[float], start: float, end: float) -> Optional[Tuple[float, float]]:
@@ -122,7 +122,7 @@ def worst(values: Sequence[Optional[float]]) -> Optional[float]:
     """The largest of the clients' figures; None (never came back) wins."""
     if any(v is None for v in values):
         return None
-    return max(values) if values else None
+    return max(cast(Sequence[float], values)) if values else None
 
 
 def client_result(rec: Dict, start: float, end: float) -> Dict:

@@ -133,7 +133,9 @@ class Cluster:
 
     def healthy(self) -> bool:
         state = self.state()
-        return bool(state) and ops.healthy(state, list(self.members)) and \
+        if not state:
+            return False
+        return ops.healthy(state, list(self.members)) and \
             not ops.problems(state, self.conf.get("max_lag", 1048576))
 
     def wait_healthy(self, timeout: float) -> Optional[float]:
@@ -319,7 +321,9 @@ def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> Li
             continue
         for key in sorted(set(sc) - SCENARIO_KEYS):
             out.append("scenarios.%s.%s: unknown key: use %s" % (name, key, ", ".join(sorted(SCENARIO_KEYS))))
-        clients = conf.get("clients") if isinstance(conf.get("clients"), dict) else {}
+        clients = conf.get("clients")
+        if not isinstance(clients, dict):
+            clients = {}
         own = {"%s[%s]" % (t, c) for t in CLIENT_TARGETS for c in clients}
         for key in sorted(set(sc.get("targets") or {}) - TARGETS - own - {w.get("name") for w in sc.get("watch") or []
                                                                           if isinstance(w, dict)}):
@@ -461,7 +465,9 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
             return False  # writes are not acknowledged again yet (by every writer)
         if sc.get("wait_for") == "new_leader":
             leader = ops.leader_of(cluster.state() or {})
-            return bool(leader) and leader["name"] != names["leader"]
+            if not leader:
+                return False
+            return leader["name"] != names["leader"]
         return True
 
     for w in watches:
@@ -620,7 +626,8 @@ def main() -> int:
                 wait = dcs_discovery_s(Cluster(conf))
                 log("%s: waiting %d s until every Patroni has read the etcd member list again" % (name, wait))
                 time.sleep(wait)
-            runs, retried = [], []
+            runs: List[Dict[str, Any]] = []
+            retried: List[Dict[str, Any]] = []
             for _ in range(args.runs):
                 result = guarded_run(conf, name, sc)
                 while len(retried) < args.retry_time_misses and time_only(result["failed_targets"]):

@@ -6,6 +6,7 @@ Alertmanager 0.25's webhook (version 4)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -110,5 +111,5 @@ def test_split_listen():
     assert rec.split_listen("10.10.10.10:9095") == ("10.10.10.10", 9095)
     assert rec.split_listen("[fd00::10]:9095") == ("fd00::10", 9095)
     for bad in ("10.10.10.10", ":9095", "host:port"):
-        with pytest.raises(Exception):
+        with pytest.raises(argparse.ArgumentTypeError):
             rec.split_listen(bad)

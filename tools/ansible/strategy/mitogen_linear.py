@@ -18,6 +18,7 @@ its own (every other deprecation is still printed).
 import importlib.util
 import os
 import sys
+from typing import Any
 
 import ansible_mitogen.loaders
 import ansible_mitogen.strategy
@@ -69,7 +70,8 @@ _quiet_strategy_notice()
 # Before the first worker is forked: the workers inherit the caches.
 _load_speedups().install()
 
-_Linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
+# a class found at run time: Any to the type checker
+_Linear: Any = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
 
 class StrategyModule(ansible_mitogen.strategy.StrategyMixin, _Linear):

@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
 from ansible_collections.pigpen.pgsql.plugins.modules import haproxy_primary as mod
 
-HEADER = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n"
+HEADER = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,"
+          "status,weight\n")
 
 
 def stat(*rows):

@@ -90,7 +90,8 @@ VIP = ["iproute2", "iputils-arping"]
     # the role's own switch wins over the vocabulary's
     ({"node_exporter_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", *EXPORTERS[1:]]),
     ({"node_exporter_enabled": False, "exporters_node_enabled": True}, DEFAULT_AFTER),
-    ({"pg_exporter_enabled": False}, ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", EXPORTERS[0], EXPORTERS[2]]),
+    ({"pg_exporter_enabled": False},
+     ["patroni", "pgbouncer", "python3-psycopg2", "haproxy", EXPORTERS[0], EXPORTERS[2]]),
     ({"pgbouncer_exporter_enabled": False, "exporters_pgbouncer_enabled": "yes"}, DEFAULT_AFTER),
     # a role's list from the inventory replaces its default; repeats dropped
     ({"patroni_packages": ["patroni", "python3-etcd3"], "haproxy_packages": ["haproxy=2.6.*"]},
