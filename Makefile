@@ -137,7 +137,7 @@ prometheus-bin: ## unpack Debian's promtool and amtool into .cache/prometheus fo
 # scripts of tools/ and bench/ on their own.
 lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on the Python (pyproject.toml)
 	$(BIN)/ansible-lint
-	$(BIN)/ruff check plugins tools bench tests
+	$(BIN)/ruff check plugins tools bench tests roles sandbox
 	$(BIN)/mypy -p ansible_collections.pigpen.pgsql.plugins
 	$(BIN)/mypy tools bench
 
