@@ -15,6 +15,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     cron as cron_mod,
     dns as dns_mod,
     ha as ha_mod,
+    objects as objects_mod,
     packages as packages_mod,
     patroni_ops,
     pitr as pitr_mod,
@@ -281,6 +282,15 @@ def pg_node_crontab(entries):
     return cron_mod.node_crontab_lines(entries)
 
 
+def pg_objects(default_roles, users, databases, passwords, dbsu):
+    """What the postgres role creates on the leader: roles (system users'
+    passwords filled in), memberships, kept databases, schemas, extensions,
+    database parameters and the schemas that get default privileges
+    (``objects.object_plan``)."""
+    return objects_mod.object_plan(default_roles, users, databases,
+                                   dict(passwords or {}), dbsu)
+
+
 def pg_dns_records(hostvars, groups, hosts=None, without=None):
     """The cluster DNS records of the clusters with a member in ``hosts``
     (every cluster when omitted), leaving out the members of ``without``:
@@ -342,4 +352,5 @@ class FilterModule:
             "pg_packages_after_postgres": pg_packages_after_postgres,
             "pkgs_missing": pkgs_missing,
             "pg_node_crontab": pg_node_crontab,
+            "pg_objects": pg_objects,
         }

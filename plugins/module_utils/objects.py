@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     BUILTIN_ROLES,
+    DEFAULT_ROLES,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
@@ -349,3 +350,63 @@ def pgbouncer_databases(databases: Any) -> List[Dict[str, Any]]:
         })
     return out
 
+
+
+def object_plan(default_roles: Any, users: Any, databases: Any,
+                passwords: Dict[str, str], dbsu: str) -> Dict[str, List[Dict[str, Any]]]:
+    """What the postgres role creates, changes or drops on the leader
+    (roles/postgres/tasks/objects.yml loops over each list):
+
+    - ``roles``: ``default_roles`` (``pg_default_roles``; None means the
+      model's defaults) then ``users``, in that order, a system user's
+      password from ``passwords`` (name -> password) filled in where the
+      entry gives none;
+    - ``memberships``: ``{name, grant, revoke}`` of every kept role with
+      ``roles`` (an entry is a name, or ``{name, admin, state}``; ``state:
+      absent`` revokes);
+    - ``databases``: the kept databases (no ``state`` first, then those
+      whose ``state`` is not ``absent``, each in inventory order);
+    - ``schemas``: ``{db, name, owner}`` (owner: the database's, else
+      ``dbsu``) of their schemas;
+    - ``extensions``: ``{db, name, schema}`` (schema None unless given);
+    - ``db_parameters``: ``{db, key, value}`` with the value as a string;
+    - ``db_schemas``: ``{db, name, owner}`` (owner None unless given) of
+      ``public`` and their schemas, which get the default privileges.
+
+    Inputs are the validated inventory's (check_objects)."""
+    if default_roles is None:
+        default_roles = [dict(r) for r in DEFAULT_ROLES]
+    roles = []
+    for role in list(default_roles) + list(users or []):
+        if "password" not in role and role.get("name") in passwords:
+            role = dict(role, password=passwords[role["name"]])
+        roles.append(role)
+    memberships = []
+    for role in roles:
+        if role.get("state", "create") == "absent" or not role.get("roles"):
+            continue
+        grant, revoke = [], []
+        for member_of in role["roles"]:
+            if isinstance(member_of, dict) and member_of.get("state", "present") == "absent":
+                revoke.append(member_of["name"])
+            else:
+                grant.append(member_of["name"] if isinstance(member_of, dict) else member_of)
+        memberships.append({"name": role["name"], "grant": grant, "revoke": revoke})
+    databases = list(databases or [])
+    kept = ([db for db in databases if "state" not in db]
+            + [db for db in databases if "state" in db and db["state"] != "absent"])
+    return {
+        "roles": roles,
+        "memberships": memberships,
+        "databases": kept,
+        "schemas": [{"db": db["name"], "name": schema, "owner": db.get("owner", dbsu)}
+                    for db in kept for schema in db.get("schemas", [])],
+        "extensions": [{"db": db["name"],
+                        "name": ext["name"] if isinstance(ext, dict) else ext,
+                        "schema": ext.get("schema") if isinstance(ext, dict) else None}
+                       for db in kept for ext in db.get("extensions", [])],
+        "db_parameters": [{"db": db["name"], "key": key, "value": str(value)}
+                          for db in kept for key, value in (db.get("parameters") or {}).items()],
+        "db_schemas": [{"db": db["name"], "name": schema, "owner": db.get("owner")}
+                       for db in kept for schema in ["public"] + list(db.get("schemas", []))],
+    }
