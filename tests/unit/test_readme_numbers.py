@@ -28,7 +28,7 @@ def worst(scenario, series=None):
     ("a crashed primary node cost at most %s s of", "node-crash", "fast/", 1),
     ("writes with `pg_rto: fast` and %s s with `norm`", "node-crash", "norm/", 1),
     ("a killed PostgreSQL at most %s s", "pg-crash", None, 1),
-    ("a switchover with `pgsql-switchover.yml` at most\n%s s", "switchover", None, 1),
+    ("a switchover with `pgsql-switchover.yml` at most %s s", "switchover", None, 1),
     ("writes paused at most %s s", "etcd-loss", None, 1),
     ("cost at most %s s and put no member", "etcd-member-loss", None, 2),
 ])
