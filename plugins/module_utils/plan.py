@@ -23,17 +23,20 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
-    configs as configs_mod,
     cron,
     dns as dns_mod,
     drill as drill_mod,
+    etcd_vip,
     guc,
     ha as ha_mod,
     hba as hba_mod,
     objects,
+    patroni_conf,
+    pgbackrest_conf,
     pigsty as pigsty_mod,
     safety,
     services as svc_mod,
+    settings as settings_mod,
     tuning as tuning_mod,
     upstream,
 )
@@ -65,7 +68,7 @@ REFERENCE_NODE: Dict[str, Any] = {"mem_mb": 4096, "cpu": 2, "disk_gb": None}
 # Host variables the model reads (plus the fields JMESPath selectors read):
 # its own vocabulary and the settings of the configuration files.
 MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
-    configs_mod.SETTINGS_DEFAULTS) | {
+    settings_mod.SETTINGS_DEFAULTS) | {
     "pg_cluster", "ansible_host", "nodename", "pigpen_sandbox",
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
     "pg_node_mem_mb", "pg_node_cpu", "node_crontab",
@@ -151,7 +154,7 @@ def warnings(inv: Inventory) -> List[str]:
                     where = hits.setdefault(var, [])
                     if cluster.name not in where:
                         where.append(cluster.name)
-            for line in configs_mod.secret_warnings(member.vars):
+            for line in settings_mod.secret_warnings(member.vars):
                 where = repo_hits.setdefault(line, [])
                 if cluster.name not in where:
                     where.append(cluster.name)
@@ -254,7 +257,7 @@ def check_cluster(inv: Inventory, cluster: Cluster) -> List[Problem]:
                 continue
             out.extend(hba_mod.check_hba_rules(
                 rules, kind, var, cluster=name, host=m.host, ctx=ctx))
-        out.extend(configs_mod.check_config_settings(
+        out.extend(settings_mod.check_config_settings(
             m.vars, cluster=name, host=m.host))
         for var, low in (("pg_node_mem_mb", 256), ("pg_node_cpu", 1)):
             value = m.vars.get(var)
@@ -392,9 +395,9 @@ def _check_access_limits(m: Member) -> List[Problem]:
     if whole("pgbouncer_limit_nofile", 1024,
              "write e.g. pgbouncer_limit_nofile: 65536"):
         clients = m.get("pgbouncer_max_client_conn",
-                        configs_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"])
+                        settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"])
         servers = m.get("pgbouncer_max_db_connections",
-                        configs_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"])
+                        settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"])
         need = clients + servers + 100 if is_int(clients) and is_int(servers) \
             else None
         if need is not None and m.get("pgbouncer_limit_nofile") < need:
@@ -435,7 +438,7 @@ def _check_repo_host(inv: Inventory, cluster: Cluster) -> List[Problem]:
     if first.get("pgbackrest_enabled", True) is False:
         return []
     method = cluster.setting("pgbackrest_method")
-    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
+    repos = first.get("pgbackrest_repo", settings_mod.PGBACKREST_REPO_DEFAULTS)
     repo = repos.get(method) if isinstance(repos, dict) else None
     if not isinstance(repo, dict) or not isinstance(repo.get("host"), str):
         return []
@@ -469,7 +472,7 @@ def repo_host_name(inv: Inventory, cluster: Cluster) -> Optional[str]:
     first = cluster.members[0].vars
     if first.get("pgbackrest_enabled", True) is False:
         return None
-    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
+    repos = first.get("pgbackrest_repo", settings_mod.PGBACKREST_REPO_DEFAULTS)
     repo = repos.get(cluster.setting("pgbackrest_method")) \
         if isinstance(repos, dict) else None
     host = repo.get("host") if isinstance(repo, dict) else None
@@ -503,7 +506,7 @@ def _drill_inputs(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
                             if m.vars.get(name) is not None), None)
                 for name in drill_mod.DEFAULTS}
     first = cluster.members[0].vars
-    repos = first.get("pgbackrest_repo", configs_mod.PGBACKREST_REPO_DEFAULTS)
+    repos = first.get("pgbackrest_repo", settings_mod.PGBACKREST_REPO_DEFAULTS)
     repo = repos.get(cluster.setting("pgbackrest_method")) \
         if isinstance(repos, dict) else None
     repo = repo if isinstance(repo, dict) else {}
@@ -514,7 +517,7 @@ def _drill_inputs(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     node = drill_mod.drill_node(small, repo_type)["host"]
     # every component's default port, pgBackRest's TLS server, and what
     # the clusters on the node set
-    ports: List[Any] = list(PORTS.values()) + [configs_mod.PGBACKREST_TLS_PORT]
+    ports: List[Any] = list(PORTS.values()) + [pgbackrest_conf.PGBACKREST_TLS_PORT]
     protected: List[Any] = []
     if repo.get("type", "posix") == "posix":
         protected.append(repo.get("path"))
@@ -550,9 +553,9 @@ def drill_plan(inv: Inventory, name: str) -> Dict[str, Any]:
     given = _drill_inputs(inv, cluster)
     version = cluster.setting("pg_version")
     own = cluster.members[0].vars.get("pg_bin_dir")
-    bin_dir = configs_mod.bin_dir(
+    bin_dir = patroni_conf.bin_dir(
         None if given["small"]["repo_host"] else own,
-        version if is_int(version) else configs_mod.DEBIAN_PG_VERSION)
+        version if is_int(version) else settings_mod.DEBIAN_PG_VERSION)
     return drill_mod.drill_plan(given["small"], given["settings"],
                                 repo_type=given["repo_type"],
                                 dbsu=cluster.setting("pg_dbsu"),
@@ -859,7 +862,7 @@ def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
     """The etcd user of every cluster: name, key prefix and password."""
     return [{"name": c.name,
              "prefix": etcd_plan(inv, c)["prefix"],
-             "password": configs_mod.etcd_password(
+             "password": etcd_vip.etcd_password(
                  c.setting("pg_etcd_password"), c.name)}
             for c in inv.clusters.values()]
 

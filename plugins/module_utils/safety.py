@@ -37,7 +37,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeGuard
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs as configs_mod,
+    settings as settings_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
@@ -198,7 +198,7 @@ def _path_trouble(path: str, kind: str, flags: Tuple[str, ...]
 
 
 def _is_path(value: Any) -> TypeGuard[str]:
-    # malformed paths are the format checks' report (configs.py)
+    # malformed paths are the format checks' report (settings.py)
     return isinstance(value, str) and value.startswith("/") and \
         (value == "/" or not value.endswith("/")) and "\n" not in value
 
@@ -675,7 +675,7 @@ _EXPORTER_PORTS = (("node_exporter_port", "exporters_node_port"),
                    ("pgbouncer_exporter_port", "exporters_pgbouncer_port"),
                    ("pgbackrest_exporter_port", "exporters_pgbackrest_port"))
 # Pairs that other checks already report: the three ports of one instance
-# (configs.py), and a service against a component of its own cluster's
+# (settings.py), and a service against a component of its own cluster's
 # members (services.py).
 _TRIO = frozenset(("pg_port", "patroni_port", "pgbouncer_port"))
 _SERVICE_RESERVED = frozenset((
@@ -930,7 +930,7 @@ def sandbox_password_problems(inv: Inventory) -> List[Problem]:
                 value = member.vars.get(var)
                 if value is None or value == public:
                     hit(var, cluster.name)
-            for line in configs_mod.secret_warnings(member.vars):
+            for line in settings_mod.secret_warnings(member.vars):
                 hit(line.split(" ", 1)[0], cluster.name)
     for m in inv.etcd:
         if _sandbox(m.vars) or not etcd_auth:

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs,
+    patroni_conf,
     plan,
+    settings as settings_mod,
     upstream,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
@@ -281,8 +282,8 @@ def test_upstream_by_inventory_name():
     cplan = plan.cluster_plan(inv, "pg-dr")
     assert [m["upstream"] for m in cplan["members"]] == [
         "192.168.5.21", None, "192.168.5.32"]
-    s = configs.build_settings(hostvars["db-d"])
-    patroni = configs.patroni_config(cplan, plan.instance_plan(inv, "db-d"), s)
+    s = settings_mod.build_settings(hostvars["db-d"])
+    patroni = patroni_conf.patroni_config(cplan, plan.instance_plan(inv, "db-d"), s)
     assert patroni["bootstrap"]["dcs"]["standby_cluster"]["host"] == "192.168.5.21"
     assert patroni["bootstrap"]["dcs"]["standby_cluster"][
         "recovery_min_apply_delay"] == "1h"
@@ -394,6 +395,6 @@ def test_delay_accepted_iff_postgresql_takes_it(number, unit, space):
     ms = round(number * _UNITS[unit]) if unit in _UNITS else None
     if ms is not None and ms <= DELAY_MAX_MS:
         assert delay_ms(text) == ms
-        assert delay_ms(configs._delay(text)) == ms
+        assert delay_ms(patroni_conf._delay(text)) == ms
     else:
         assert delay_ms(text) is None
