@@ -4,7 +4,7 @@
 touched (docs/security.md, the table of docs/model.md).
 
 Pure Python; nothing here imports Ansible. :func:`problems` is called by
-:func:`plan.problems` with the other checks; each family of checks is a
+:func:`validate.problems` with the other checks; each family of checks is a
 function of its own:
 
 * :func:`path_problems`: data and file paths that are, or whose parent the
@@ -122,7 +122,7 @@ _ETCD_PATHS = (("etcd_data_dir", "/var/lib/etcd/data", "dir",
                 ("wiped", "written")),)
 
 #: Host variables the checks of this module read besides the model's own
-#: (plan.snapshot reads them too).
+#: (the snapshot of plugins/plugin_utils/inventory.py reads them too).
 SAFETY_VARS = tuple(sorted(
     {name for name, _, _, _ in _PATHS} | {
         "ansible_port", "ansible_ssh_port", "haproxy_enabled",
@@ -799,7 +799,7 @@ def _covered(a: Tuple, b: Tuple) -> bool:
         return other in _SERVICE_RESERVED and (
             svc_cluster == other_cluster or other.startswith("etcd_"))
     # the same component twice: one host listed twice, or two hosts with
-    # one address (plan._check_addresses reports those)
+    # one address (validate._check_addresses reports those)
     return wa == wb
 
 
