@@ -5,7 +5,7 @@
 
 For N clusters of 3 instances (plus one etcd/infra node), times the whole
 pipeline the playbooks run on the controller: load + validate every cluster
-(:func:`plan.problems`), then compute every cluster plan (services, HA plan,
+(:func:`validate.problems`), then compute every cluster plan (services, HA plan,
 pools) and every instance plan (identity, postgres and pgbouncer HBA,
 tuning). Each size is run several times; the minimum and median are kept.
 
@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, ".collections"))
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan  # noqa: E402
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, validate  # noqa: E402
 
 SIZES = (1, 10, 100, 1000)
 TARGET_S = 1.0  # 1,000 clusters (3,000 instances) under one second
@@ -56,8 +56,8 @@ def inventory(clusters: int):
 
 def run_once(hostvars, groups):
     start = time.perf_counter()
-    inv = plan.analyze(hostvars, groups)
-    found = plan.problems(inv)
+    inv = validate.analyze(hostvars, groups)
+    found = validate.problems(inv)
     assert not found, found[:3]
     result = plan.plan_all(inv)
     elapsed = time.perf_counter() - start

@@ -12,8 +12,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    plan,
     safety,
+    validate,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
@@ -76,7 +76,7 @@ class ActionModule(ActionBase):
         if args["role_options"]:
             problems = problems + role_options.check_hosts(
                 task_vars["hostvars"], self._targets(inv, hosts),
-                skip=plan.MODEL_VARS)
+                skip=validate.MODEL_VARS)
         # The public sandbox passwords are refused outside the sandbox
         # (pigpen_sandbox: true is the one switch, docs/security.md).
         refused = safety.sandbox_password_problems(inv)
@@ -105,10 +105,10 @@ class ActionModule(ActionBase):
 
         for line in safety.empty_etcd_password_warnings(inv):
             display.warning("GUESSABLE PASSWORD: " + line)
-        for line in plan.tuning_warnings(inv):
+        for line in validate.tuning_warnings(inv):
             display.warning("MEMORY: " + line)
         if args["warn_pigsty_settings"]:
-            result["pigsty_settings"] = plan.pigsty_warnings(
+            result["pigsty_settings"] = validate.pigsty_warnings(
                 inv, own=role_options.load_specs())
             for line in result["pigsty_settings"]:
                 display.warning("PIGSTY SETTING: " + line)

@@ -38,9 +38,10 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.objects import (
     DB_KEYS_NOT_IMPLEMENTED,
 )
 
-#: Key under which :func:`plan.snapshot` keeps the names of the Pigsty
-#: settings a host carries (reading Ansible's hostvars lazily, it copies only
-#: the values this module needs).
+#: Key under which the snapshot (``snapshot`` in
+#: plugins/plugin_utils/inventory.py) keeps the names of the Pigsty settings
+#: a host carries (reading Ansible's hostvars lazily, it copies only the
+#: values this module needs).
 PRESENT_KEY = "_pigsty_settings"
 
 #: Pigsty's path of its CA certificate on every node; this collection's CA is

@@ -31,7 +31,11 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs as configs_mod,
+    etcd_vip,
+    patroni_conf,
+    pgbackrest_conf,
+    pgbouncer_ini,
+    settings as settings_mod,
 )
 
 __all__ = [
@@ -39,7 +43,7 @@ __all__ = [
     "secret_lines", "mask_like", "compare", "tuning_note",
 ]
 
-#: The placeholder of a secret (the same as ``configs.MASK``).
+#: The placeholder of a secret (the same as ``settings.MASK``).
 MASK = "********"
 
 #: The two lines Patroni writes on top of the ``pg_hba.conf`` it manages.
@@ -56,22 +60,22 @@ def instance_configs(iplan: Mapping[str, Any], host_vars: Mapping[str, Any],
     host's files (None without one) and the pgBackRest TLS server of one
     instance, from its plan (``plan.instance_plan`` with the cluster's plan
     under ``cluster``) and its settings (the host's variables)."""
-    settings = configs_mod.build_settings(host_vars)
+    settings = settings_mod.build_settings(host_vars)
     settings["mask_secrets"] = bool(mask_secrets)
     cplan = iplan["cluster"]
-    patroni = configs_mod.patroni_config(cplan, iplan, settings)
+    patroni = patroni_conf.patroni_config(cplan, iplan, settings)
     return {
         "patroni": patroni,
-        "pgbouncer_ini": configs_mod.pgbouncer_ini(cplan, iplan, settings),
-        "pgbackrest_conf": configs_mod.pgbackrest_conf(cplan, iplan,
-                                                       settings),
-        "etcd_user": configs_mod.etcd_user(cplan, settings),
-        "vip": configs_mod.vip_config(cplan, iplan, patroni["etcd3"],
-                                      settings),
-        "crontab": configs_mod.crontab_split(settings)["members"],
-        "pgbackrest_repo_host": configs_mod.pgbackrest_repo_host(
+        "pgbouncer_ini": pgbouncer_ini.pgbouncer_ini(cplan, iplan, settings),
+        "pgbackrest_conf": pgbackrest_conf.pgbackrest_conf(cplan, iplan,
+                                                           settings),
+        "etcd_user": etcd_vip.etcd_user(cplan, settings),
+        "vip": etcd_vip.vip_config(cplan, iplan, patroni["etcd3"],
+                                   settings),
+        "crontab": pgbackrest_conf.crontab_split(settings)["members"],
+        "pgbackrest_repo_host": pgbackrest_conf.pgbackrest_repo_host(
             cplan, iplan, settings),
-        "pgbackrest_tls_server": configs_mod.pgbackrest_tls_server(
+        "pgbackrest_tls_server": pgbackrest_conf.pgbackrest_tls_server(
             iplan["identity"]["ip"] or iplan["identity"]["host"]),
     }
 

@@ -4,7 +4,7 @@
 touched (docs/security.md, the table of docs/model.md).
 
 Pure Python; nothing here imports Ansible. :func:`problems` is called by
-:func:`plan.problems` with the other checks; each family of checks is a
+:func:`validate.problems` with the other checks; each family of checks is a
 function of its own:
 
 * :func:`path_problems`: data and file paths that are, or whose parent the
@@ -37,7 +37,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeGuard
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs as configs_mod,
+    settings as settings_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
@@ -122,7 +122,7 @@ _ETCD_PATHS = (("etcd_data_dir", "/var/lib/etcd/data", "dir",
                 ("wiped", "written")),)
 
 #: Host variables the checks of this module read besides the model's own
-#: (plan.snapshot reads them too).
+#: (the snapshot of plugins/plugin_utils/inventory.py reads them too).
 SAFETY_VARS = tuple(sorted(
     {name for name, _, _, _ in _PATHS} | {
         "ansible_port", "ansible_ssh_port", "haproxy_enabled",
@@ -198,7 +198,7 @@ def _path_trouble(path: str, kind: str, flags: Tuple[str, ...]
 
 
 def _is_path(value: Any) -> TypeGuard[str]:
-    # malformed paths are the format checks' report (configs.py)
+    # malformed paths are the format checks' report (settings.py)
     return isinstance(value, str) and value.startswith("/") and \
         (value == "/" or not value.endswith("/")) and "\n" not in value
 
@@ -675,7 +675,7 @@ _EXPORTER_PORTS = (("node_exporter_port", "exporters_node_port"),
                    ("pgbouncer_exporter_port", "exporters_pgbouncer_port"),
                    ("pgbackrest_exporter_port", "exporters_pgbackrest_port"))
 # Pairs that other checks already report: the three ports of one instance
-# (configs.py), and a service against a component of its own cluster's
+# (settings.py), and a service against a component of its own cluster's
 # members (services.py).
 _TRIO = frozenset(("pg_port", "patroni_port", "pgbouncer_port"))
 _SERVICE_RESERVED = frozenset((
@@ -799,7 +799,7 @@ def _covered(a: Tuple, b: Tuple) -> bool:
         return other in _SERVICE_RESERVED and (
             svc_cluster == other_cluster or other.startswith("etcd_"))
     # the same component twice: one host listed twice, or two hosts with
-    # one address (plan._check_addresses reports those)
+    # one address (validate._check_addresses reports those)
     return wa == wb
 
 
@@ -930,7 +930,7 @@ def sandbox_password_problems(inv: Inventory) -> List[Problem]:
                 value = member.vars.get(var)
                 if value is None or value == public:
                     hit(var, cluster.name)
-            for line in configs_mod.secret_warnings(member.vars):
+            for line in settings_mod.secret_warnings(member.vars):
                 hit(line.split(" ", 1)[0], cluster.name)
     for m in inv.etcd:
         if _sandbox(m.vars) or not etcd_auth:

@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 import inv
-from ansible_collections.pigpen.pgsql.plugins.module_utils import alerting, plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import alerting, validate
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -60,7 +60,7 @@ def _tool(path):
 
 def _groups():
     hostvars, groups = inv.alerting()
-    return alerting.alert_rules(plan.require(plan.analyze(hostvars, groups)))
+    return alerting.alert_rules(validate.require(validate.analyze(hostvars, groups)))
 
 
 def _write(path, group):

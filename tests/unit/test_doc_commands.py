@@ -242,7 +242,7 @@ def known_variables(playbook: str) -> set:
         with open(path, encoding="utf-8") as handle:
             for entry in ((yaml.safe_load(handle) or {}).get("argument_specs") or {}).values():
                 names |= set(entry.get("options") or {})
-    from ansible_collections.pigpen.pgsql.plugins.module_utils.configs import SETTINGS_DEFAULTS
+    from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import SETTINGS_DEFAULTS
     from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import MODEL_DEFAULTS
     return names | set(MODEL_DEFAULTS) | set(SETTINGS_DEFAULTS)
 

@@ -7,7 +7,7 @@
   meta/argument_specs.yml, with the same default, and every documented
   option with a default exists in defaults/main.yml;
 - a role default that shares its name with a model variable or a
-  configuration setting (plugins/module_utils/defaults.py, configs.py) has
+  configuration setting (plugins/module_utils/defaults.py, settings.py) has
   the model's value.
 """
 
@@ -18,7 +18,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils.configs import SETTINGS_DEFAULTS
+from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import SETTINGS_DEFAULTS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import MODEL_DEFAULTS
 
 SHARED = {**SETTINGS_DEFAULTS, **MODEL_DEFAULTS}
@@ -73,5 +73,5 @@ def test_role_defaults_agree_with_the_model(role):
                 and isinstance(value, (str, int, float, bool)) and "{{" not in str(value):
             assert value == SHARED[name], (
                 "roles/%s/defaults/main.yml: %s = %r but the model's default is %r "
-                "(plugins/module_utils/defaults.py, configs.py)" % (
+                "(plugins/module_utils/defaults.py, settings.py)" % (
                     role, name, value, SHARED[name]))

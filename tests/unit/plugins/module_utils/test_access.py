@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import access, plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import access, plan, validate
 from inv import build, pg_test, sandbox
 
 INTRA = ["10.0.0.0/8", "127.0.0.1/32", "172.16.0.0/12", "192.168.0.0/16", "::1/128"]
@@ -52,7 +52,7 @@ def test_collapse():
 
 
 def services(hostvars, groups, cluster="pg-test"):
-    inv = plan.require(plan.analyze(hostvars, groups))
+    inv = validate.require(validate.analyze(hostvars, groups))
     return {s["service"]: (s["sources"], s["sources_note"])
             for s in plan.cluster_plan(inv, cluster)["services"]}
 

@@ -1,9 +1,11 @@
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""Tests of plugins/module_utils/configs.py: the Patroni, pgbouncer and
-pgBackRest files of the sandbox, hand-checked; the settings checks; the
-templates rendered through Ansible's own templar; and properties
-(determinism, Patroni's timing rule) over generated clusters."""
+"""Tests of the configuration files of plugins/module_utils (settings.py,
+patroni_conf.py, pgbouncer_ini.py, pgbackrest_conf.py, etcd_vip.py,
+ini_text.py): the Patroni, pgbouncer and pgBackRest files of the sandbox,
+hand-checked; the settings checks; the templates rendered through Ansible's
+own templar; and properties (determinism, Patroni's timing rule) over
+generated clusters."""
 
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs,
+    etcd_vip,
+    ini_text,
+    patroni_conf,
+    pgbackrest_conf,
+    pgbouncer_ini,
     plan,
+    settings as settings_mod,
+    validate,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
@@ -78,13 +86,13 @@ def files(inventory, host, **overrides):
     """(patroni dict, pgbouncer sections, pgbackrest sections, settings) of
     one host; ``overrides`` are settings laid over the host's vars."""
     hostvars, groups = inventory
-    inv = plan.require(plan.analyze(hostvars, groups))
+    inv = validate.require(validate.analyze(hostvars, groups))
     cplan, iplan = plans(inv, host)
-    s = configs.build_settings(hostvars[host])
+    s = settings_mod.build_settings(hostvars[host])
     s.update(overrides)
-    return (configs.patroni_config(cplan, iplan, s),
-            configs.pgbouncer_ini(cplan, iplan, s),
-            configs.pgbackrest_conf(cplan, iplan, s), s)
+    return (patroni_conf.patroni_config(cplan, iplan, s),
+            pgbouncer_ini.pgbouncer_ini(cplan, iplan, s),
+            pgbackrest_conf.pgbackrest_conf(cplan, iplan, s), s)
 
 
 def plans(inv, host):
@@ -124,12 +132,12 @@ def test_patroni_identity_restapi_etcd():
 def test_patroni_three_etcd_members_and_auth():
     hv, groups = build(pg_test(), etcd=("10.10.10.10", "10.10.10.21",
                                         "10.10.10.22"))
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
-    s = configs.build_settings(hv["10.10.10.12"])
+    s = settings_mod.build_settings(hv["10.10.10.12"])
     s.update(etcd_username="pg-test", etcd_password="Etcd.Secret",
              etcd_protocol="https", etcd_cacert="/etc/etcd/ca.crt")
-    p = configs.patroni_config(cplan, iplan, s)
+    p = patroni_conf.patroni_config(cplan, iplan, s)
     assert p["etcd3"] == {
         "hosts": ["10.10.10.10:2379", "10.10.10.21:2379", "10.10.10.22:2379"],
         "protocol": "https", "cacert": "/etc/etcd/ca.crt",
@@ -138,14 +146,14 @@ def test_patroni_three_etcd_members_and_auth():
 
 def test_patroni_empty_etcd_password_is_the_cluster_name():
     hv, groups = build(pg_test(pg_etcd_password=""))
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
-    s = configs.build_settings(hv["10.10.10.12"])
-    p = configs.patroni_config(cplan, iplan, s)
+    s = settings_mod.build_settings(hv["10.10.10.12"])
+    p = patroni_conf.patroni_config(cplan, iplan, s)
     assert p["etcd3"]["password"] == "pg-test"
-    assert configs.etcd_user(cplan, s)["password"] == "pg-test"
+    assert etcd_vip.etcd_user(cplan, s)["password"] == "pg-test"
     s["mask_secrets"] = True
-    assert configs.patroni_config(cplan, iplan, s)["etcd3"]["password"] == configs.MASK
+    assert patroni_conf.patroni_config(cplan, iplan, s)["etcd3"]["password"] == settings_mod.MASK
 
 
 def test_patroni_dcs_norm_plan():
@@ -212,18 +220,18 @@ def test_patroni_dcs_parameters_sandbox():
         "wal_log_hints": "on",
     }
     local = p["postgresql"]["parameters"]
-    assert not set(local) & set(configs.DCS_PARAMETERS)
+    assert not set(local) & set(patroni_conf.DCS_PARAMETERS)
     assert list(local) == sorted(local)
 
 
 def test_patroni_cluster_tuning_wins_over_the_instance():
     hv, groups = sandbox()
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     cplan = dict(cplan, tuning={"max_connections": "150",
                                 "max_worker_processes": "12"})
-    p = configs.patroni_config(cplan, iplan,
-                               configs.build_settings(hv["10.10.10.12"]))
+    p = patroni_conf.patroni_config(cplan, iplan,
+                               settings_mod.build_settings(hv["10.10.10.12"]))
     params = p["bootstrap"]["dcs"]["postgresql"]["parameters"]
     assert params["max_connections"] == "150"
     assert params["max_worker_processes"] == "12"
@@ -278,7 +286,7 @@ def test_patroni_pg_parameters_override():
 ])
 def test_patroni_preload_libraries(libs, preload):
     p, _, _, s = files(sandbox(), "10.10.10.11", pg_libs=libs)
-    assert configs.check_config_settings(s) == []
+    assert settings_mod.check_config_settings(s) == []
     assert p["postgresql"]["parameters"]["shared_preload_libraries"] == preload
 
 
@@ -334,10 +342,10 @@ def test_patroni_postgresql_section():
 
 def test_patroni_pg_hba_is_the_whole_policy():
     hv, groups = sandbox()
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.13")
-    p = configs.patroni_config(cplan, iplan,
-                               configs.build_settings(hv["10.10.10.13"]))
+    p = patroni_conf.patroni_config(cplan, iplan,
+                               settings_mod.build_settings(hv["10.10.10.13"]))
     assert p["postgresql"]["pg_hba"] == iplan["pg_hba"]
     boot = p["bootstrap"]["pg_hba"]
     assert boot == [line for line in iplan["pg_hba"]
@@ -423,7 +431,7 @@ def test_patroni_standby_cluster(leader, expect):
     ("2147483647", "2147483647ms"),
 ])
 def test_delay_in_patroni_units(delay, expect):
-    assert configs._delay(delay) == expect
+    assert patroni_conf._delay(delay) == expect
 
 
 @pytest.mark.parametrize("delay", [
@@ -434,7 +442,7 @@ def test_delay_rejects_what_postgresql_refuses(delay):
     """Only what PostgreSQL takes as recovery_min_apply_delay is rendered
     (validation refuses the rest first, test_upstream.py)."""
     with pytest.raises(ValueError):
-        configs._delay(delay)
+        patroni_conf._delay(delay)
 
 
 def test_patroni_without_pgbackrest():
@@ -452,7 +460,7 @@ def test_role_change_callback_is_the_script_the_role_installs():
               encoding="utf-8") as handle:
         role_vars = yaml.safe_load(handle)
     assert role_vars["__pgbackrest_role_change_script"] == \
-        configs.ROLE_CHANGE_CALLBACK
+        patroni_conf.ROLE_CHANGE_CALLBACK
 
 
 def test_patroni_floor_of_max_connections():
@@ -462,12 +470,12 @@ def test_patroni_floor_of_max_connections():
     assert "pg_parameters.max_connections" in str(err.value)
 
     hv, groups = sandbox()
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.11")
     cplan = dict(cplan, tuning={"max_connections": "20"})
     with pytest.raises(ModelError) as err:
-        configs.patroni_config(cplan, iplan,
-                               configs.build_settings(hv["10.10.10.11"]))
+        patroni_conf.patroni_config(cplan, iplan,
+                               settings_mod.build_settings(hv["10.10.10.11"]))
     assert "max_connections = '20'" in str(err.value)
     assert "cluster pg-test, host 10.10.10.11" in str(err.value)
 
@@ -475,18 +483,18 @@ def test_patroni_floor_of_max_connections():
 def test_patroni_secrets_masked():
     hv, groups = build(pg_test(), common={
         "etcd_username": "u", "etcd_password": "Etcd.Secret"})
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.11")
-    s = configs.build_settings(hv["10.10.10.11"])
+    s = settings_mod.build_settings(hv["10.10.10.11"])
     s["mask_secrets"] = True
-    p = configs.patroni_config(cplan, iplan, s)
+    p = patroni_conf.patroni_config(cplan, iplan, s)
     text = yaml.safe_dump(p)
     for secret in ("Patroni.API", "DBUser.Replicator", "Etcd.Secret"):
         assert secret not in text
-    assert p["restapi"]["authentication"]["password"] == configs.MASK
-    assert p["etcd3"]["password"] == configs.MASK
+    assert p["restapi"]["authentication"]["password"] == settings_mod.MASK
+    assert p["etcd3"]["password"] == settings_mod.MASK
     assert p["postgresql"]["authentication"]["rewind"]["password"] == \
-        configs.MASK
+        settings_mod.MASK
 
 
 # ---------------------------------------------------------------- pgbouncer
@@ -656,9 +664,9 @@ def test_pgbackrest_minio():
     _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio",
                           mask_secrets=True)
     glob_ = dict(section(conf, "global"))
-    assert glob_["repo1-s3-key-secret"] == configs.MASK
-    assert glob_["repo1-cipher-pass"] == configs.MASK
-    assert glob_["repo1-s3-key"] == configs.MASK
+    assert glob_["repo1-s3-key-secret"] == settings_mod.MASK
+    assert glob_["repo1-cipher-pass"] == settings_mod.MASK
+    assert glob_["repo1-s3-key"] == settings_mod.MASK
     assert glob_["repo1-s3-bucket"] == "pgsql"
 
 
@@ -722,7 +730,7 @@ def test_pgbackrest_member_of_a_repository_host():
             ["pg1-user", "postgres"],
         ]],
     ]
-    assert configs.pgbackrest_tls_server("10.10.10.12") == [["global:server", [
+    assert pgbackrest_conf.pgbackrest_tls_server("10.10.10.12") == [["global:server", [
         ["tls-server-address", "10.10.10.12"],
         ["tls-server-port", "8432"],
         ["tls-server-ca-file", TLS[0]],
@@ -733,11 +741,11 @@ def test_pgbackrest_member_of_a_repository_host():
 
 def repo_host(inventory, host, **overrides):
     hostvars, groups = inventory
-    inv = plan.require(plan.analyze(hostvars, groups))
+    inv = validate.require(validate.analyze(hostvars, groups))
     cplan, iplan = plans(inv, host)
-    s = configs.build_settings(hostvars[host])
+    s = settings_mod.build_settings(hostvars[host])
     s.update(overrides)
-    return configs.pgbackrest_repo_host(cplan, iplan, s)
+    return pgbackrest_conf.pgbackrest_repo_host(cplan, iplan, s)
 
 
 def test_pgbackrest_repository_host_of_a_cluster():
@@ -773,21 +781,21 @@ def test_pgbackrest_repository_host_of_a_cluster():
         ["log-path", "/pg/log/pgbackrest"],
         ["start-fast", "y"],
     ]
-    assert rh["server"] == configs.pgbackrest_tls_server("10.10.10.10")
+    assert rh["server"] == pgbackrest_conf.pgbackrest_tls_server("10.10.10.10")
     # the pg-backup entries run on the repository host, the rest stays
     assert rh["crontab"] == [
         "00 01 * * * root /usr/local/bin/pg-backup-repo pg-test full",
         "@hourly root /usr/local/bin/pg-backup-repo pg-test"]
-    s = configs.build_settings({"pgbackrest_method": "backup",
+    s = settings_mod.build_settings({"pgbackrest_method": "backup",
                                 "pgbackrest_repo": BACKUP_REPO,
                                 "pg_crontab": ["00 01 * * * /usr/local/bin/pg-backup full",
                                                "*/5 * * * * /bin/true"]})
-    assert configs.crontab_split(s) == {"members": ["*/5 * * * * postgres /bin/true"]}
+    assert pgbackrest_conf.crontab_split(s) == {"members": ["*/5 * * * * postgres /bin/true"]}
     s["pgbackrest_method"] = "local"
-    assert len(configs.crontab_split(s)["members"]) == 2
+    assert len(pgbackrest_conf.crontab_split(s)["members"]) == 2
     masked = repo_host(sandbox(), "10.10.10.11", pgbackrest_method="backup",
                        pgbackrest_repo=BACKUP_REPO, mask_secrets=True)
-    assert dict(masked["stanza_conf"][1][1])["repo1-cipher-pass"] == configs.MASK
+    assert dict(masked["stanza_conf"][1][1])["repo1-cipher-pass"] == settings_mod.MASK
 
 
 @pytest.mark.parametrize("repo, field, what", [
@@ -802,9 +810,9 @@ def test_pgbackrest_repository_host_of_a_cluster():
      "pgbackrest_repo.backup.host_port", "is not a whole number"),
 ])
 def test_pgbackrest_repository_host_refused(repo, field, what):
-    s = configs.build_settings({"pgbackrest_method": "backup",
+    s = settings_mod.build_settings({"pgbackrest_method": "backup",
                                 "pgbackrest_repo": {"backup": repo}})
-    found = configs.check_config_settings(s, cluster="pg-test", host="10.10.10.11")
+    found = settings_mod.check_config_settings(s, cluster="pg-test", host="10.10.10.11")
     assert [p.field for p in found] == [field]
     assert what in found[0].what
 
@@ -847,26 +855,26 @@ def test_pgbackrest_repo_cluster_placeholder():
         assert glob_["repo1-bundle-limit"] == "20MiB"
     _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
                           pgbackrest_repo={"obj": PIGSTY_REPO}, mask_secrets=True)
-    assert dict(section(conf, "global"))["repo1-cipher-pass"] == configs.MASK
+    assert dict(section(conf, "global"))["repo1-cipher-pass"] == settings_mod.MASK
 
 
 @pytest.mark.parametrize("value, flag", [
     (True, True), (False, False), ("y", True), ("n", False),
     ("yes", None), ("Y", None), (1, None), (None, None), ("", None)])
 def test_repo_flag(value, flag):
-    assert configs.repo_flag(value) is flag
+    assert settings_mod.repo_flag(value) is flag
 
 
 # ---------------------------------------------------------------- settings
 
 def test_defaults_are_clean_and_shared_names_agree():
-    assert configs.check_config_settings({}) == []
-    assert configs.check_config_settings(configs.SETTINGS_DEFAULTS) == []
-    for name, value in configs.SETTINGS_DEFAULTS.items():
+    assert settings_mod.check_config_settings({}) == []
+    assert settings_mod.check_config_settings(settings_mod.SETTINGS_DEFAULTS) == []
+    for name, value in settings_mod.SETTINGS_DEFAULTS.items():
         if name in MODEL_DEFAULTS:
             assert MODEL_DEFAULTS[name] == value, name
     for method in ("local", "minio"):
-        assert configs.check_config_settings(
+        assert settings_mod.check_config_settings(
             {"pgbackrest_method": method}) == []
 
 
@@ -877,23 +885,23 @@ def test_role_defaults_agree_with_settings_defaults():
         with open(path) as handle:
             defaults = yaml.safe_load(handle) or {}
         for name, value in defaults.items():
-            if name in configs.SETTINGS_DEFAULTS:
-                assert value == configs.SETTINGS_DEFAULTS[name], (path, name)
+            if name in settings_mod.SETTINGS_DEFAULTS:
+                assert value == settings_mod.SETTINGS_DEFAULTS[name], (path, name)
 
 
 def test_build_settings():
-    s = configs.build_settings({"pg_port": 15432, "pg_data": None,
+    s = settings_mod.build_settings({"pg_port": 15432, "pg_data": None,
                                 "unrelated": 1,
                                 "pgbouncer_sslmode": "require"})
     assert s["pg_port"] == 15432
     assert s["pg_data"] == "/pg/data"
     assert s["pgbouncer_sslmode"] == "require"
     assert "unrelated" not in s
-    assert set(s) == set(configs.SETTINGS_DEFAULTS)
+    assert set(s) == set(settings_mod.SETTINGS_DEFAULTS)
     s["pgbackrest_repo"]["local"]["path"] = "/elsewhere"
     s["pg_parameters"]["work_mem"] = "1MB"
-    assert configs.PGBACKREST_REPO_DEFAULTS["local"]["path"] == "/pg/backup"
-    assert configs.SETTINGS_DEFAULTS["pg_parameters"] == {}
+    assert settings_mod.PGBACKREST_REPO_DEFAULTS["local"]["path"] == "/pg/backup"
+    assert settings_mod.SETTINGS_DEFAULTS["pg_parameters"] == {}
 
 
 @pytest.mark.parametrize("version, repo, found", [
@@ -912,7 +920,7 @@ def test_build_settings():
 ])
 def test_pg_version_needs_a_repository_beyond_debian(version, repo, found):
     settings = {"pg_version": version, "pg_version_repo": repo}
-    assert [str(p) for p in configs.check_config_settings(
+    assert [str(p) for p in settings_mod.check_config_settings(
         settings, cluster="pg-test", host="10.10.10.11")] == found
 
 
@@ -921,7 +929,7 @@ def test_pg_version_needs_a_repository_beyond_debian(version, repo, found):
 def test_a_number_given_as_a_string_says_how_to_pass_it(field, value):
     """-e pg_version=15 passes the string '15': the fix says how to pass
     the number (hand-written expectation for pg_version)."""
-    found = [str(p) for p in configs.check_config_settings({field: value}, cluster="pg-test")]
+    found = [str(p) for p in settings_mod.check_config_settings({field: value}, cluster="pg-test")]
     assert len(found) == 1
     assert found[0].endswith(
         "%r is a string: write it without quotes in the inventory, or on the command line "
@@ -1046,7 +1054,7 @@ BAD_SETTINGS = [
 @pytest.mark.parametrize("bad, field", BAD_SETTINGS,
                          ids=[f for _, f in BAD_SETTINGS])
 def test_check_config_settings_finds(bad, field):
-    found = configs.check_config_settings(bad, cluster="pg-test",
+    found = settings_mod.check_config_settings(bad, cluster="pg-test",
                                           host="10.10.10.11")
     assert field in [p.field for p in found], [str(p) for p in found]
     for p in found:
@@ -1073,11 +1081,11 @@ def test_check_config_settings_accepts():
         "pgbackrest_process_max": 4,
         "pg_bin_dir": "/usr/lib/postgresql/15/bin",
     }
-    assert configs.check_config_settings(good) == []
+    assert settings_mod.check_config_settings(good) == []
 
 
 def test_secrets_are_hidden_in_problems():
-    found = configs.check_config_settings({
+    found = settings_mod.check_config_settings({
         "pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
                                       "cipher_pass": ["Sekrit"]}}})
     assert found and all("Sekrit" not in str(p) for p in found)
@@ -1085,12 +1093,12 @@ def test_secrets_are_hidden_in_problems():
 
 def test_generators_raise_with_every_problem():
     hv, groups = sandbox()
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
-    bad = configs.build_settings(hv["10.10.10.12"])
+    bad = settings_mod.build_settings(hv["10.10.10.12"])
     bad.update(pg_port="5432", pgbouncer_sslmode="on")
-    for fn in (configs.patroni_config, configs.pgbouncer_ini,
-               configs.pgbackrest_conf):
+    for fn in (patroni_conf.patroni_config, pgbouncer_ini.pgbouncer_ini,
+               pgbackrest_conf.pgbackrest_conf):
         with pytest.raises(ModelError) as err:
             fn(cplan, iplan, bad)
         text = str(err.value)
@@ -1100,21 +1108,21 @@ def test_generators_raise_with_every_problem():
 
 
 def test_secret_warnings():
-    assert configs.secret_warnings({}) == []
-    warned = configs.secret_warnings({"pgbackrest_method": "minio"})
+    assert settings_mod.secret_warnings({}) == []
+    warned = settings_mod.secret_warnings({"pgbackrest_method": "minio"})
     assert [w.split()[0] for w in warned] == [
         "pgbackrest_repo.minio.cipher_pass",
         "pgbackrest_repo.minio.s3_key_secret"]
-    assert configs.secret_warnings({"pgbackrest_method": "minio",
+    assert settings_mod.secret_warnings({"pgbackrest_method": "minio",
                                     "pgbackrest_enabled": False}) == []
 
 
 def test_ini_lines():
     sections = [["a", [["k", "v"], ["x", "1"]]], ["b", []],
                 ["c", [["y", "z"]]]]
-    assert configs.ini_lines(sections) == [
+    assert ini_text.ini_lines(sections) == [
         "[a]", "k = v", "x = 1", "", "[b]", "", "[c]", "y = z"]
-    assert configs.ini_lines(sections, separator="=")[1] == "k=v"
+    assert ini_text.ini_lines(sections, separator="=")[1] == "k=v"
 
 
 # ---------------------------------------------------------------- templates
@@ -1155,7 +1163,7 @@ def test_pgbouncer_template():
     text = render("roles/pgbouncer/templates/pgbouncer.ini.j2",
                   pgbouncer_ini=pgb)
     assert text == "# pgbouncer.ini: %s\n\n%s\n" % (
-        HEADER, "\n".join(configs.ini_lines(pgb)))
+        HEADER, "\n".join(ini_text.ini_lines(pgb)))
     assert "\nmeta = host=/var/run/postgresql port=5432 dbname=meta\n" in text
 
 
@@ -1165,9 +1173,9 @@ def test_pgbackrest_template():
     text = render("roles/pgbackrest/templates/pgbackrest.conf.j2",
                   pgbackrest_conf=conf)
     assert text == "# pgbackrest.conf: %s\n\n%s\n" % (
-        HEADER, "\n".join(configs.ini_lines(conf, separator="=")))
+        HEADER, "\n".join(ini_text.ini_lines(conf, separator="=")))
     assert "\n[pg-test]\npg1-path=/pg/data\n" in text
-    assert "repo1-cipher-pass=%s\n" % configs.MASK in text
+    assert "repo1-cipher-pass=%s\n" % settings_mod.MASK in text
 
 
 def test_render_tasks_use_the_templates():
@@ -1209,7 +1217,7 @@ def clusters(draw):
     overrides = {
         "pgbackrest_method": draw(st.sampled_from(["local", "minio"])),
         "pgbouncer_auth_query": draw(st.booleans()),
-        "pgbouncer_sslmode": draw(st.sampled_from(configs.SSL_MODES)),
+        "pgbouncer_sslmode": draw(st.sampled_from(settings_mod.SSL_MODES)),
         "pgbackrest_enabled": draw(st.booleans()),
         "mask_secrets": draw(st.booleans()),
     }
@@ -1277,7 +1285,7 @@ def test_repository_host_must_be_another_inventory_host(host, what):
     repos = {"backup": dict(BACKUP_REPO["backup"], host=host)}
     hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
                                             pgbackrest_repo=repos))
-    found = plan.problems(plan.analyze(hostvars, groups))
+    found = validate.problems(validate.analyze(hostvars, groups))
     assert [(p.cluster, p.field, p.value) for p in found] == [
         ("pg-test", "pgbackrest_repo.backup.host", host)]
     assert what in found[0].what
@@ -1286,7 +1294,7 @@ def test_repository_host_must_be_another_inventory_host(host, what):
 def test_repository_host_on_the_infra_node_is_accepted():
     hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
                                             pgbackrest_repo=BACKUP_REPO))
-    assert plan.problems(plan.analyze(hostvars, groups)) == []
+    assert validate.problems(validate.analyze(hostvars, groups)) == []
 
 
 def test_default_backup_repository_is_on_the_first_infra_node():
@@ -1300,6 +1308,6 @@ def test_default_backup_repository_is_on_the_first_infra_node():
         "10.10.10.10", "10.10.10.10", "/pg/backup")
     hostvars, groups = inventory
     groups = dict(groups, infra=[])
-    found = plan.problems(plan.analyze(hostvars, groups))
+    found = validate.problems(validate.analyze(hostvars, groups))
     assert [(p.field, p.value, p.what) for p in found] == [
         ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import guc, plan, tuning
+from ansible_collections.pigpen.pgsql.plugins.module_utils import guc, tuning, validate
 from inv import build, pg_test
 
 
@@ -139,14 +139,14 @@ def test_the_tuning_itself_always_fits(profile, mem, cpu, conn):
 def test_validation_refuses_with_known_memory_and_warns_on_the_reference_node():
     common = {"pg_parameters": {"shared_buffers": "8GB", "shared_bufers": "1GB"}}
     hv, groups = build(pg_test(**common))
-    inv = plan.analyze(hv, groups)
-    found = [str(p) for p in plan.problems(inv)]
+    inv = validate.analyze(hv, groups)
+    found = [str(p) for p in validate.problems(inv)]
     # no facts: the name is refused, the size only warned about
     assert found == [
         "cluster pg-test: pg_parameters.shared_bufers = '1GB': shared_bufers is not a "
         "PostgreSQL 15 parameter; fix: did you mean shared_buffers? (names as in "
         "postgresql.conf; an extension's are written prefix.name)"]
-    (line,) = plan.tuning_warnings(inv)
+    (line,) = validate.tuning_warnings(inv)
     assert line.startswith("cluster pg-test: pg_parameters.shared_buffers = '8GB': is 8192 MiB")
     assert line.endswith("(on the reference node of 4096 MiB, as no facts were gathered: "
                          "the nodes' own memory decides when the playbooks run)")
@@ -154,14 +154,14 @@ def test_validation_refuses_with_known_memory_and_warns_on_the_reference_node():
     for host in groups["pg-test"]:
         hv[host].update(ansible_memtotal_mb=4096, ansible_processor_vcpus=2)
         hv[host]["pg_parameters"] = {"shared_buffers": "8GB"}
-    inv = plan.analyze(hv, groups)
-    (p,) = plan.problems(inv)
+    inv = validate.analyze(hv, groups)
+    (p,) = validate.problems(inv)
     assert (p.cluster, p.host, p.field) == ("pg-test", None, "pg_parameters.shared_buffers")
-    assert plan.tuning_warnings(inv) == []
+    assert validate.tuning_warnings(inv) == []
     # 64 GiB nodes take it
     for host in groups["pg-test"]:
         hv[host].update(ansible_memtotal_mb=65536, ansible_processor_vcpus=16)
-    assert plan.problems(plan.analyze(hv, groups)) == []
+    assert validate.problems(validate.analyze(hv, groups)) == []
 
 
 def test_object_parameter_names():
@@ -170,7 +170,7 @@ def test_object_parameter_names():
                                                  "statment_timeout": "2s"}}],
         pg_databases=[{"name": "app", "parameters": {"serach_path": "app",
                                                      "pg_stat_statements.track": "all"}}]))
-    found = [(p.field, p.fix.split("?")[0]) for p in plan.problems(plan.analyze(hv, groups))]
+    found = [(p.field, p.fix.split("?")[0]) for p in validate.problems(validate.analyze(hv, groups))]
     assert found == [
         ("pg_databases[0](app).parameters.serach_path", "did you mean search_path"),
         ("pg_users[0](app).parameters.statment_timeout", "did you mean statement_timeout")]

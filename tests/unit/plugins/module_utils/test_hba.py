@@ -1115,10 +1115,10 @@ def test_pgbouncer_defaults_with_tls():
 
 
 def test_plan_picks_the_pgbouncer_defaults_by_tls():
-    from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+    from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, validate
     from inv import build, pg_test
     for mode, ctype in (("disable", "host"), ("require", "hostssl")):
-        inv = plan.analyze(*build(pg_test(pgbouncer_sslmode=mode)))
+        inv = validate.analyze(*build(pg_test(pgbouncer_sslmode=mode)))
         lines = plan.instance_plan(inv, "10.10.10.11")["pgb_hba"]
         at = lines.index([x for x in lines if x.startswith("# 400 ")][0])
         assert lines[at + 1].split()[0] == ctype, mode

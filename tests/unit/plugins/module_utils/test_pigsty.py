@@ -11,7 +11,8 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import pigsty, plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import pigsty, validate
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils import role_options
 from inv import build, cluster, pg_test
 
@@ -21,7 +22,7 @@ TAIL = " (not implemented by this collection; cluster(s) %s)"
 
 
 def lines_of(hostvars, groups):
-    return plan.pigsty_warnings(plan.analyze(hostvars, groups), own=OWN)
+    return validate.pigsty_warnings(validate.analyze(hostvars, groups), own=OWN)
 
 
 # (cluster vars, expected warning lines for cluster pg-test)
@@ -150,10 +151,10 @@ def test_property_a_setting_is_named_once_per_cluster(assignments):
 
 
 def test_role_and_model_variables_are_never_reported():
-    for name in list(OWN) + list(plan.MODEL_VARS):
+    for name in list(OWN) + list(validate.MODEL_VARS):
         if name in pigsty.DIFFERENT or name == "haproxy_services":
             continue
-        assert pigsty.area_of(name, own=set(OWN) | set(plan.MODEL_VARS)) is None, name
+        assert pigsty.area_of(name, own=set(OWN) | set(validate.MODEL_VARS)) is None, name
 
 
 def test_base_packages_are_the_node_role_defaults():
@@ -183,7 +184,7 @@ def test_snapshot_keeps_names_and_reads_only_the_values_it_needs():
                                pg_mode="citus", minio_users=[{"access_key": "k"}],
                                pg_listen="{{ broken }}"))
     lazy = {h: LazyHostvars(v, broken=("pg_listen",)) for h, v in hv.items()}
-    snap = plan.snapshot(lazy, groups)
+    snap = snapshot(lazy, groups)
     assert snap["errors"] == []
     member = snap["hostvars"]["10.10.10.11"]
     assert member[pigsty.PRESENT_KEY] == (
@@ -191,8 +192,8 @@ def test_snapshot_keeps_names_and_reads_only_the_values_it_needs():
     assert "grafana_admin_password" not in lazy["10.10.10.11"].read
     assert "minio_users" not in lazy["10.10.10.11"].read
     assert member["pg_mode"] == "citus"
-    inv = plan.analyze(snap["hostvars"], snap["groups"])
-    lines = plan.pigsty_warnings(inv, own=OWN)
+    inv = validate.analyze(snap["hostvars"], snap["groups"])
+    lines = validate.pigsty_warnings(inv, own=OWN)
     assert any(line.startswith("pg_mode = 'citus'") for line in lines)
     assert any(line.startswith("pg_listen = (not evaluated): ") for line in lines)
     assert any(line.startswith("Pigsty INFRA settings grafana_admin_password") for line in lines)

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, safety
+from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, safety, validate
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from inv import build, cluster, pg_test, sandbox
 
 
 def test_sandbox_identity():
-    inv = plan.analyze(*sandbox())
+    inv = validate.analyze(*sandbox())
     assert sorted(inv.clusters) == ["pg-meta", "pg-test"]
     assert inv.infra_ips == ["10.10.10.10"]
     test = plan.cluster_plan(inv, "pg-test")
@@ -55,7 +56,7 @@ def test_hostname_inventory_with_ansible_host():
                  "nodename": "db-a.prod"},
         "db-b": {"pg_seq": 2, "pg_role": "replica", "ansible_host": "192.168.5.22"},
     }), infra=(), etcd=("192.168.5.20",))
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     ip = plan.instance_plan(inv, "db-a")
     assert ip["identity"]["ip"] == "192.168.5.21"
     assert ip["identity"]["nodename"] == "db-a.prod"
@@ -78,7 +79,7 @@ def test_standby_cluster_with_upstream():
         "10.10.10.31": {"pg_seq": 1, "pg_role": "delayed", "pg_upstream": "10.10.10.11",
                         "pg_delay": "1h"},
     }))
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     standby = plan.cluster_plan(inv, "pg-test2")
     assert standby["identity"]["standby"] is True
     assert standby["identity"]["leader"] == "pg-test2-1"
@@ -92,7 +93,7 @@ def test_standby_cluster_with_upstream():
     rules = [{"user": "all", "db": "all", "addr": "intra", "auth": "pwd",
               "role": "delayed", "title": "delayed readers"}]
     hv["10.10.10.31"]["pg_hba_rules"] = rules
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     lines = plan.instance_plan(inv, "10.10.10.31")["pg_hba"]
     assert "host    all             all                     10.0.0.0/8         " \
            "scram-sha-256" in lines
@@ -100,18 +101,18 @@ def test_standby_cluster_with_upstream():
 
 def test_tuning_uses_facts_when_present():
     hv, groups = build(pg_test())
-    inv = plan.analyze(hv, groups)
+    inv = validate.analyze(hv, groups)
     assert plan.instance_plan(inv, "10.10.10.11")["node"] == {
         "mem_mb": 4096, "cpu": 2, "disk_gb": None, "source": "reference"}
     hv["10.10.10.11"].update({"ansible_memtotal_mb": 16384, "ansible_processor_vcpus": 8})
-    inv = plan.analyze(hv, groups)
+    inv = validate.analyze(hv, groups)
     node = plan.instance_plan(inv, "10.10.10.11")["node"]
     assert node == {"mem_mb": 16384, "cpu": 8, "disk_gb": None, "source": "facts"}
     # shared_buffers is a quarter of memory by default
     assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "4096MB"
     # an explicit size wins over the facts (containers see the host's memory)
     hv["10.10.10.11"].update({"pg_node_mem_mb": 1024, "pg_node_cpu": 1})
-    inv = plan.analyze(hv, groups)
+    inv = validate.analyze(hv, groups)
     assert plan.instance_plan(inv, "10.10.10.11")["node"]["source"] == "inventory"
     assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "256MB"
 
@@ -152,7 +153,7 @@ def test_snapshot_reads_only_model_vars_and_selector_fields():
     hv["10.10.10.50"]["minio_thing"] = "{{ undefined_thing }}"
     log = []
     lazy = {h: LazyVars(v, log) for h, v in hv.items()}
-    snap = plan.snapshot(lazy, groups, ["10.10.10.12"])
+    snap = snapshot(lazy, groups, ["10.10.10.12"])
     assert snap["errors"] == []
     assert snap["clusters"] == ["pg-test"]
     assert sorted(snap["hostvars"]) == ["10.10.10.10", "10.10.10.11", "10.10.10.12",
@@ -162,24 +163,24 @@ def test_snapshot_reads_only_model_vars_and_selector_fields():
     assert snap["hostvars"]["10.10.10.50"] == {}
     assert snap["hostvars"]["10.10.10.11"]["rack"] == "a"
     assert "secret_of_other_module" not in log and "minio_thing" not in log
-    assert set(log) <= set(plan.MODEL_VARS) | set(safety.SAFETY_VARS) | set(
+    assert set(log) <= set(validate.MODEL_VARS) | set(safety.SAFETY_VARS) | set(
         safety.NODE_VARS) | set(safety.OTHER_VARS) | {"rack"}
-    inv = plan.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
-    assert plan.problems(inv) == []
+    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    assert validate.problems(inv) == []
 
 
 def test_snapshot_reports_unevaluable_model_vars():
     hv, groups = build(pg_test())
     hv["10.10.10.12"]["pg_weight"] = "{{ undefined_thing }}"
     lazy = {h: LazyVars(v, []) for h, v in hv.items()}
-    snap = plan.snapshot(lazy, groups)
+    snap = snapshot(lazy, groups)
     assert [str(p) for p in snap["errors"]] == [
         "cluster pg-test, host 10.10.10.12: pg_weight = (unset): cannot be evaluated "
         "('undefined_thing' is undefined); fix: define the variables it refers to"]
 
 
 def test_unknown_cluster_and_host_raise_key_error():
-    inv = plan.analyze(*sandbox())
+    inv = validate.analyze(*sandbox())
     with pytest.raises(KeyError):
         plan.cluster_plan(inv, "pg-nope")
     with pytest.raises(KeyError):
@@ -191,7 +192,7 @@ def test_peer_services_cover_the_nodes_a_limited_run_leaves_out():
         "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
     }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     # a new pg-test member: the two other members get their four fragments,
     # each naming the new member as a server
     out = plan.peer_services(inv, ["10.10.10.13"])
@@ -214,7 +215,7 @@ def test_host_services_with_and_without_provider():
         "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
     }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
     # pg-x's default ports clash with nothing on the proxy group (pg-test has no provider)
-    inv = plan.require(plan.analyze(hv, groups))
+    inv = validate.require(validate.analyze(hv, groups))
     assert [s["name"] for s in plan.host_services(inv, "10.10.10.11")] == [
         "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
     assert plan.host_services(inv, "10.10.10.21") == []  # its provider publishes
@@ -229,7 +230,7 @@ def test_snapshot_reads_the_tuning_facts_from_ansible_facts_too():
     # both present: the top-level variable wins, as Ansible's own precedence does
     hv["10.10.10.12"].update({"ansible_memtotal_mb": 2048, "ansible_processor_vcpus": 1,
                               "ansible_facts": {"memtotal_mb": 9999, "processor_vcpus": 9}})
-    snap = plan.snapshot({h: LazyVars(v, []) for h, v in hv.items()}, groups)
+    snap = snapshot({h: LazyVars(v, []) for h, v in hv.items()}, groups)
     got = {h: (v.get("ansible_memtotal_mb"), v.get("ansible_processor_vcpus"))
            for h, v in snap["hostvars"].items() if h != "10.10.10.10"}
     assert got == {"10.10.10.11": (8192, 4), "10.10.10.12": (2048, 1), "10.10.10.13": (None, None)}
@@ -241,7 +242,7 @@ def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
     hv, groups = build(pg_test(node_firewall_intranet=["10.0.0.0/8", "192.168.0.0/16",
                                                        "172.16.0.0/12"]),
                        infra=("10.10.10.9", "10.10.10.10", "10.10.10.100"))
-    lines = plan.instance_plan(plan.require(plan.analyze(hv, groups)),
+    lines = plan.instance_plan(validate.require(validate.analyze(hv, groups)),
                                "10.10.10.12")["pg_hba"]
     at = lines.index("# 400 monitor from infra hosts over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import configs, render
+from ansible_collections.pigpen.pgsql.plugins.module_utils import render, settings as settings_mod
 
 PATRONI = """\
 # Patroni configuration of pg-test-1, cluster pg-test
@@ -30,7 +30,7 @@ PATRONI_FULL = PATRONI.replace("'********'", "'Repl.Secret'", 1).replace(
 
 
 def test_mask_is_the_models():
-    assert render.MASK == configs.MASK
+    assert render.MASK == settings_mod.MASK
 
 
 @pytest.mark.parametrize("node_path, expected", [

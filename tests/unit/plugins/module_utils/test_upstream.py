@@ -11,10 +11,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
-    configs,
+    patroni_conf,
     plan,
+    settings as settings_mod,
     upstream,
+    validate,
 )
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     DELAY_MAX_MS,
     delay_ms,
@@ -28,7 +31,7 @@ FIELDS = ("pg_upstream", "pg_delay")
 
 def messages(*clusters, **kwargs):
     hostvars, groups = build(pg_test(), *clusters, **kwargs)
-    return [str(p) for p in plan.problems(plan.analyze(hostvars, groups))]
+    return [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
 
 
 def standby(name, base, leader_up, *, replica_up=None, **leader_vars):
@@ -181,7 +184,7 @@ REFUSED = [
 def test_refused(clusters, expect):
     if not clusters:        # the cascade case changes pg-test itself
         hostvars, groups = build(cascade(s2=3, s3=2))
-        got = [str(p) for p in plan.problems(plan.analyze(hostvars, groups))]
+        got = [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
     else:
         got = messages(*clusters)
     assert got == expect
@@ -206,10 +209,10 @@ def test_circle_found_when_validation_is_limited():
     from the inventory, so the circle is refused all the same."""
     hostvars, groups = build(pg_test(), standby("pg-a", 20, "10.10.10.32"),
                              standby("pg-b", 30, "10.10.10.21"))
-    snap = plan.snapshot(hostvars, groups, ["10.10.10.21"])
+    snap = snapshot(hostvars, groups, ["10.10.10.21"])
     assert snap["clusters"] == ["pg-a"]
-    inv = plan.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
-    assert [str(p) for p in plan.problems(inv)] == [
+    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    assert [str(p) for p in validate.problems(inv)] == [
         "cluster pg-a, host 10.10.10.21: pg_upstream = '10.10.10.32': the standby "
         "clusters follow each other in a circle (pg-a -> pg-b -> pg-a), so none of them "
         "has a primary to replicate from; " + _CIRCLE_FIX % "pg-a"]
@@ -251,15 +254,15 @@ def test_accepted(clusters):
         hostvars, groups = build(
             pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24",
                     pg_vip_interface="eth0"), one)
-        inv = plan.analyze(hostvars, groups)
-        assert [str(p) for p in plan.problems(inv) if p.field in FIELDS] == []
+        inv = validate.analyze(hostvars, groups)
+        assert [str(p) for p in validate.problems(inv) if p.field in FIELDS] == []
     hostvars, groups = build(pg_test(), *clusters[:1])
-    assert plan.problems(plan.analyze(hostvars, groups)) == []
+    assert validate.problems(validate.analyze(hostvars, groups)) == []
 
 
 def test_cascade_chain_and_replica_following_the_leader():
     hostvars, groups = build(cascade(s2=1, s3=2, s4=3))
-    assert plan.problems(plan.analyze(hostvars, groups)) == []
+    assert validate.problems(validate.analyze(hostvars, groups)) == []
 
 
 def test_upstream_by_inventory_name():
@@ -276,13 +279,13 @@ def test_upstream_by_inventory_name():
             "db-d": {"pg_seq": 3, "pg_role": "replica", "pg_upstream": "db-c",
                      "ansible_host": "192.168.5.33"}}, pg_conf="tiny"),
         infra=("db-a",), etcd=("db-a",))
-    inv = plan.analyze(hostvars, groups)
-    assert [str(p) for p in plan.problems(inv) if p.field in FIELDS] == []
+    inv = validate.analyze(hostvars, groups)
+    assert [str(p) for p in validate.problems(inv) if p.field in FIELDS] == []
     cplan = plan.cluster_plan(inv, "pg-dr")
     assert [m["upstream"] for m in cplan["members"]] == [
         "192.168.5.21", None, "192.168.5.32"]
-    s = configs.build_settings(hostvars["db-d"])
-    patroni = configs.patroni_config(cplan, plan.instance_plan(inv, "db-d"), s)
+    s = settings_mod.build_settings(hostvars["db-d"])
+    patroni = patroni_conf.patroni_config(cplan, plan.instance_plan(inv, "db-d"), s)
     assert patroni["bootstrap"]["dcs"]["standby_cluster"]["host"] == "192.168.5.21"
     assert patroni["bootstrap"]["dcs"]["standby_cluster"][
         "recovery_min_apply_delay"] == "1h"
@@ -394,6 +397,6 @@ def test_delay_accepted_iff_postgresql_takes_it(number, unit, space):
     ms = round(number * _UNITS[unit]) if unit in _UNITS else None
     if ms is not None and ms <= DELAY_MAX_MS:
         assert delay_ms(text) == ms
-        assert delay_ms(configs._delay(text)) == ms
+        assert delay_ms(patroni_conf._delay(text)) == ms
     else:
         assert delay_ms(text) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
+from ansible_collections.pigpen.pgsql.plugins.module_utils import validate
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils import role_options
 
 SPECS = role_options.load_specs()
@@ -44,7 +44,7 @@ def test_secrets_are_hidden_and_templates_and_model_vars_left_alone():
     assert "1234x" not in str(found[0])
     assert role_options.check_host("h", None, {"patroni_start_timeout": "{{ x }}"}, SPECS) == []
     assert role_options.check_host(
-        "h", None, {"haproxy_maxconn": "lots"}, SPECS, skip=plan.MODEL_VARS) == []
+        "h", None, {"haproxy_maxconn": "lots"}, SPECS, skip=validate.MODEL_VARS) == []
 
 
 def test_good_values_pass():

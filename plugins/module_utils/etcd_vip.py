@@ -1,0 +1,71 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""The cluster's own etcd user and pg-vip's configuration of one member.
+
+Pure Python; nothing here imports Ansible. Each function reads the cluster
+plan (:func:`plan.cluster_plan`, keys ``etcd`` and ``vip``) plus a
+*settings* mapping (:mod:`settings`)::
+
+    etcd_user(cplan, settings)                       -> {...} or None
+    vip_config(cplan, iplan, etcd3_block, settings)  -> {...} or None
+
+Called by :func:`render.instance_configs`; :func:`etcd_password` is also
+read by :func:`patroni_conf.patroni_config` and :func:`plan.etcd_users`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import _effective
+
+__all__ = ["etcd_password"]
+
+
+def etcd_password(value: Any, cluster: str) -> Any:
+    """The password of a cluster's etcd user: ``pg_etcd_password``, or the
+    cluster name when it is the empty string (Pigsty's meaning)."""
+    return cluster if value == "" else value
+
+
+def etcd_user(cplan: Mapping[str, Any],
+              settings: Optional[Mapping[str, Any]] = None
+              ) -> Optional[Dict[str, str]]:
+    """The cluster's own etcd user ({name, password, prefix}), which the
+    etcd and patroni roles create; None when etcd runs without
+    authentication or the inventory names an etcd user of its own
+    (``etcd_username``: managed elsewhere)."""
+    s = _effective(settings)
+    etcd = cplan["etcd"]
+    if not etcd.get("auth") or s["etcd_username"] is not None:
+        return None
+    return {"name": etcd["username"],
+            "password": etcd_password(s["pg_etcd_password"],
+                                      etcd["username"]),
+            "prefix": etcd["prefix"]}
+
+
+def vip_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
+               etcd: Mapping[str, Any],
+               settings: Optional[Mapping[str, Any]] = None
+               ) -> Optional[Dict[str, Any]]:
+    """The configuration of pg-vip (roles/vip) on one member; None when the
+    cluster has no VIP. ``etcd`` is the ``etcd3`` block of the member's
+    Patroni configuration (same endpoints and user). Keys as
+    ``roles/vip/files/pg_vip.py`` reads them."""
+    s = _effective(settings)
+    vip = cplan["vip"]
+    if not vip["enabled"]:
+        return None
+    return {
+        "address": vip["ip"],
+        "prefix": vip["prefix"],
+        "interface": vip["interface"],
+        "key": cplan["etcd"]["leader_key"],
+        "instance": iplan["identity"]["instance"],
+        "endpoints": ["%s://%s" % (etcd["protocol"], h) for h in etcd["hosts"]],
+        "username": etcd.get("username", ""),
+        "password": etcd.get("password", ""),
+        "patroni_url": "http://127.0.0.1:%d" % s["patroni_port"],
+        "interval_ms": s["vip_interval"],
+    }
