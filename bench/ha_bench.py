@@ -52,7 +52,8 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "ha.json"))
     args = parser.parse_args()
 
-    out = Path(args.output)
+    # absolute: run.py gets it as is, and the summary prints it relative to the repository
+    out = Path(args.output).resolve()
     doc = json.loads(out.read_text()) if out.exists() else {}
     doc.update({
         "benchmark": "ha",
