@@ -10,7 +10,8 @@ Run by ``make bench-backup``; writes bench/results/backup.json. Steps:
 1. ``pgbench -i -s SCALE`` fills the database ``pigpen_bench`` (scale 70 is
    a little over 1 GB);
 2. for each repository method (``local``, ``backup``, ``minio``):
-   ``pgsql.yml -l pg-test -e pgbackrest_method=M`` points the cluster at
+   ``pgsql.yml -l pg-test`` with pg-test's ``pgbackrest_method: M`` (an
+   inventory of one line beside the sandbox's) points the cluster at
    it (not timed; it creates the stanza and a first full backup where
    there is none), then, timed: ``pg-backup full`` on the leader
    (``pg-backup-repo pg-test full`` on the repository host for
@@ -65,6 +66,16 @@ def leader() -> str:
     return next(m["host"] for m in members if m["role"] == "leader")
 
 
+def method_args(method: str) -> list[str]:
+    """An inventory that points pg-test, and only pg-test, at ``method``
+    (``-e pgbackrest_method=M`` would apply to pg-meta too, whose repository
+    host may not be one of its own members)."""
+    path = REPO / ".cache" / f"bench-backup-{method}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"all": {"children": {"pg-test": {"vars": {"pgbackrest_method": method}}}}}) + "\n")
+    return ["-i", str(path)]
+
+
 def playbook(*args: str) -> float:
     start = time.monotonic()
     run([PLAYBOOK, "-i", INVENTORY, *args])
@@ -114,8 +125,7 @@ def restore(node: str, db_mb: float) -> dict[str, Any]:
 def drill(method: str) -> dict[str, Any]:
     """pgsql-drill.yml end to end, and the duration pg-drill reports."""
     start = time.monotonic()
-    out = run([PLAYBOOK, "-i", INVENTORY, "playbooks/pgsql-drill.yml", "-l", "pg-test",
-               "-e", f"pgbackrest_method={method}"])
+    out = run([PLAYBOOK, "-i", INVENTORY, *method_args(method), "playbooks/pgsql-drill.yml", "-l", "pg-test"])
     wall = round(time.monotonic() - start, 1)
     found = re.search(r"drill passed in (\d+) s", out)
     if not found:
@@ -133,7 +143,7 @@ def pitr(method: str) -> dict[str, Any]:
     psql(node, "drop table if exists pigpen_pitr; create table pigpen_pitr as select generate_series(1, 1000) id")
     noted = psql(node, "select now()")
     psql(node, "drop table pigpen_pitr")
-    seconds = playbook("playbooks/pgsql-pitr.yml", "-l", "pg-test", "-e", f"pgbackrest_method={method}",
+    seconds = playbook(*method_args(method), "playbooks/pgsql-pitr.yml", "-l", "pg-test",
                        "-e", json.dumps({"pg_pitr": {"time": noted}}), "-e", "pg_pitr_confirm=pg-test")
     rows = psql(leader(), "select count(*) from pigpen_pitr")
     if rows != "1000":
@@ -142,7 +152,7 @@ def pitr(method: str) -> dict[str, Any]:
 
 
 def measure(method: str, scale: int) -> dict[str, Any]:
-    setup = playbook("playbooks/pgsql.yml", "-l", "pg-test", "-e", f"pgbackrest_method={method}")
+    setup = playbook(*method_args(method), "playbooks/pgsql.yml", "-l", "pg-test")
     node = leader()
     db_mb = round(int(psql(node, f"select pg_database_size('{DB}')")) / 1e6, 1)
     full = backup(node, "full", db_mb, method)

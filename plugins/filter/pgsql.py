@@ -29,6 +29,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 )
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
     load_checked,
+    load_for_clusters,
     load_valid,
 )
 
@@ -86,7 +87,10 @@ def pg_host_services(hostvars, groups, host):
     """Services the HAProxy of ``host`` publishes (own cluster, or clusters
     whose ``pg_service_provider`` group holds it)."""
     try:
-        inv = load_valid(hostvars, groups, None)
+        # another cluster's problems (an extra variable of a run limited
+        # to this one) do not stop this node's services
+        inv = load_for_clusters(hostvars, groups,
+                                lambda inv: plan.published_clusters(inv, host))
         return plan.host_services(inv, host)
     except ModelError as exc:
         _fail(exc, "pg_host_services(%s)" % host)
@@ -96,8 +100,12 @@ def pg_peer_services(hostvars, groups, hosts):
     """Service fragments of the HAProxy nodes outside ``hosts`` that route
     to a cluster with a member in ``hosts``: ``[{host, service}, ...]``."""
     try:
-        return plan.peer_services(load_valid(hostvars, groups, None),
-                                  list(hosts or ()))
+        hosts = list(hosts or ())
+
+        def needed(inv):
+            return [name for peer in plan.peer_hosts(inv, hosts)
+                    for name in plan.published_clusters(inv, peer)]
+        return plan.peer_services(load_for_clusters(hostvars, groups, needed), hosts)
     except ModelError as exc:
         _fail(exc, "pg_peer_services")
 

@@ -368,11 +368,11 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     }
 
 
-def host_services(inv: Inventory, host: str) -> List[Dict[str, Any]]:
-    """The services the HAProxy of ``host`` publishes: its own cluster's
-    when the cluster has no ``pg_service_provider``, plus those of every
-    cluster whose provider group holds the host. Sorted by port."""
-    out: List[Dict[str, Any]] = []
+def published_clusters(inv: Inventory, host: str) -> List[str]:
+    """The clusters whose services the HAProxy of ``host`` publishes: its
+    own cluster when the cluster has no ``pg_service_provider``, plus every
+    cluster whose provider group holds the host. Sorted by name."""
+    out = []
     for name, cluster in sorted(inv.clusters.items()):
         provider = cluster.setting("pg_service_provider")
         if provider:
@@ -380,8 +380,33 @@ def host_services(inv: Inventory, host: str) -> List[Dict[str, Any]]:
         else:
             publish = cluster.member(host) is not None
         if publish:
-            out.extend(cluster_plan(inv, name)["services"])
+            out.append(name)
+    return out
+
+
+def host_services(inv: Inventory, host: str) -> List[Dict[str, Any]]:
+    """The services the HAProxy of ``host`` publishes
+    (:func:`published_clusters`), sorted by port."""
+    out: List[Dict[str, Any]] = []
+    for name in published_clusters(inv, host):
+        out.extend(cluster_plan(inv, name)["services"])
     return sorted(out, key=lambda s: (s["port"], s["name"]))
+
+
+def peer_hosts(inv: Inventory, hosts: Sequence[str]) -> List[str]:
+    """The HAProxy nodes outside ``hosts`` that publish a service of a
+    cluster with a member in ``hosts`` (:func:`peer_services`)."""
+    inside = set(hosts)
+    publishers: Set[str] = set()
+    for cluster in inv.clusters.values():
+        if not any(m.host in inside for m in cluster.members):
+            continue
+        provider = cluster.setting("pg_service_provider")
+        if provider:
+            publishers.update(inv.groups.get(provider) or ())
+        else:
+            publishers.update(m.host for m in cluster.members)
+    return sorted(publishers - inside)
 
 
 def peer_services(inv: Inventory, hosts: Sequence[str]
@@ -392,18 +417,8 @@ def peer_services(inv: Inventory, hosts: Sequence[str]
     sorted by host then port. A run limited to a new member
     (``pgsql.yml -l <new ip>``) rewrites these so that the other nodes route
     to it too; empty when ``hosts`` covers every such node."""
-    inside = set(hosts)
-    touched = [c for c in inv.clusters.values()
-               if any(m.host in inside for m in c.members)]
-    publishers: Set[str] = set()
-    for cluster in touched:
-        provider = cluster.setting("pg_service_provider")
-        if provider:
-            publishers.update(inv.groups.get(provider) or ())
-        else:
-            publishers.update(m.host for m in cluster.members)
     return [{"host": host, "service": service}
-            for host in sorted(publishers - inside)
+            for host in peer_hosts(inv, hosts)
             for service in host_services(inv, host)]
 
 

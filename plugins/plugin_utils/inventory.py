@@ -12,7 +12,7 @@ shipped to the nodes with the module_utils.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     pigsty as pigsty_mod,
@@ -54,6 +54,23 @@ def load_valid(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
     inv, found = load_checked(hostvars, groups, hosts)
     if found:
         raise ModelError(found)
+    return inv
+
+
+def load_for_clusters(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
+                      needed: Callable[[Inventory], Iterable[str]]) -> Inventory:
+    """Load every cluster, and raise :class:`ModelError` only for the
+    problems of the clusters ``needed(inventory)`` names (and those of no
+    cluster). A filter that looks across clusters (the services another
+    node publishes) then fails on what it computes, not on another
+    cluster that a play limited with ``-l`` and its extra variables never
+    validated."""
+    inv, found = load_checked(hostvars, groups, None)
+    if found:
+        wanted = set(needed(inv))
+        found = [p for p in found if p.cluster is None or p.cluster in wanted]
+        if found:
+            raise ModelError(found)
     return inv
 
 

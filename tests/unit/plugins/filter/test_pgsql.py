@@ -8,7 +8,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pigpen.pgsql.plugins.filter import pgsql
-from inv import build, cluster, sandbox
+from inv import build, cluster, pg_meta, pg_test, sandbox
 
 
 def test_filters_are_registered():
@@ -197,3 +197,17 @@ def test_resolv_conf_filter():
     assert out.splitlines()[1:] == ["nameserver 10.10.10.10", "nameserver 10.10.10.1"]
     with pytest.raises(AnsibleFilterError, match="node_dns_method"):
         pgsql.pg_resolv_conf("", ["10.10.10.10"], [], "append")
+
+
+def test_services_of_one_cluster_ignore_another_clusters_problems():
+    """pgsql.yml -l pg-test validates pg-test only; another cluster made
+    invalid by the run's extra variables (here pg-meta with a port that
+    pgbouncer also uses) must not stop pg-test's services halfway, but
+    still stops the node that publishes pg-meta's."""
+    hv, groups = build(pg_meta(pg_port=6432), pg_test())
+    services = pgsql.pg_host_services(hv, groups, "10.10.10.11")
+    assert [s["name"] for s in services] == [
+        "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
+    assert pgsql.pg_peer_services(hv, groups, ["10.10.10.13"])
+    with pytest.raises(AnsibleFilterError, match="pg-meta"):
+        pgsql.pg_host_services(hv, groups, "10.10.10.10")
