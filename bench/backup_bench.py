@@ -130,7 +130,7 @@ def drill(method: str) -> dict[str, Any]:
     found = re.search(r"drill passed in (\d+) s", out)
     if not found:
         raise SystemExit(f"bench: the drill with {method} did not pass:\n{out[-3000:]}")
-    where = re.search(r"Restore drill of pg-test passed on (\S+?)\.", out)
+    where = re.search(r"Restore drill of pg-test passed on (\S+)\.", out)
     return {"s": int(found.group(1)), "playbook_s": wall, "node": where.group(1) if where else None}
 
 
