@@ -155,8 +155,13 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
     before = {name: started(address) for name, (address, _) in MEMBERS.items()}
     first = playbook(project, "site.yml")
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-    # the project's own role is the one thing that may change (first run)
-    assert all("motd" in t for t in changed_tasks(first.stdout)), changed_tasks(first.stdout)
+    # the first run may change what names the hosts: the project's own
+    # role, and the node certificates, whose names include the inventory's
+    # host names (db-test-a instead of 10.10.10.11), with what follows from
+    # them; nothing that runs PostgreSQL (checked below)
+    allowed = ("motd", "certificate", "signing request", "HAProxy", "haproxy", "pgBackRest")
+    assert all(any(a in t for a in allowed) for t in changed_tasks(first.stdout)), \
+        changed_tasks(first.stdout)
     second = playbook(project, "site.yml")
     assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
     recap = [x for x in second.stdout.splitlines() if re.search(r"\bchanged=\d+", x)]
