@@ -327,10 +327,11 @@ class ActionModule(ActionBase):
                 written[iplan["identity"]["instance"]] = changed
         # nodes of a pg_service_provider group that hold no instance: their
         # HAProxy fragments, under RENDER_DIR/<inventory host>/
-        publishers = {}
-        for entry in plan.peer_services(inv, list(instances)):
-            if inv.cluster_of(entry["host"]) is None:
-                publishers.setdefault(entry["host"], []).append(entry["service"])
+        # (plan.peer_hosts, not peer_services: the other members' services
+        # are not needed here, only those of nodes that hold no instance)
+        publishers = {host: plan.host_services(inv, host)
+                      for host in plan.peer_hosts(inv, list(instances))
+                      if inv.cluster_of(host) is None}
         for host, services in sorted(publishers.items()):
             if "/" in host or host.startswith(".") or host in ("dns", "prometheus"):
                 raise AnsibleActionFail(
