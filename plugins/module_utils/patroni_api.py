@@ -109,11 +109,3 @@ def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> Dict[str, Any
             out[key] = copy.deepcopy(value)
     return out
 
-
-#: The connection options every module that talks to the REST API takes.
-REST_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
-    "username": {"type": "str"},
-    "password": {"type": "str", "no_log": True},
-    "timeout": {"type": "int", "default": 10},
-    "validate_certs": {"type": "bool", "default": True},
-}

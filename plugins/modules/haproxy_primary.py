@@ -87,16 +87,15 @@ led:
   type: bool
 """
 
-import json
 import socket
 import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
 from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
+from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import PatroniClient, PatroniError
 
 
 def ask(path, command, timeout=5.0):
@@ -120,16 +119,17 @@ def ask(path, command, timeout=5.0):
 def read_cluster(url):
     """GET /cluster of a member, or None while it does not answer."""
     try:
-        return json.loads(open_url(url.rstrip("/") + "/cluster", timeout=2).read())
-    except (OSError, ValueError):
+        cluster = PatroniClient(url, timeout=2).request("/cluster")
+    except PatroniError:
         return None
+    return cluster if isinstance(cluster, dict) else None
 
 
-def primary_url(api_url):
-    """/primary of the REST API whose ``api_url`` /cluster reports
-    (``http://10.10.10.12:8008/patroni``)."""
+def api_base(api_url):
+    """The REST API whose ``api_url`` /cluster reports
+    (``http://10.10.10.12:8008/patroni`` -> ``http://10.10.10.12:8008``)."""
     parts = urlsplit(api_url)
-    return "%s://%s/primary" % (parts.scheme, parts.netloc)
+    return "%s://%s" % (parts.scheme, parts.netloc)
 
 
 def answers_primary(api_url):
@@ -140,13 +140,13 @@ def answers_primary(api_url):
     for a few hundred milliseconds before the promotion completes (measured:
     0.36-0.43 s); a client sent there then has its writes refused as
     read-only."""
+    api = PatroniClient(api_base(api_url), timeout=2, validate_certs=False)
     try:
-        if open_url(primary_url(api_url), method="GET", timeout=2, validate_certs=False).getcode() != 200:
-            return False
-        status = json.loads(open_url(api_url, method="GET", timeout=2, validate_certs=False).read())
-    except (OSError, ValueError):  # HTTPError (503 while not primary) is an OSError
+        api.request("/primary")  # 503 while not primary: a PatroniError
+        status = api.request("/patroni")
+    except PatroniError:
         return False
-    return admin.promoted(status)
+    return isinstance(status, dict) and admin.promoted(status)
 
 
 def wait_for_leader(url, primary, seconds, reader=read_cluster, is_primary=answers_primary,

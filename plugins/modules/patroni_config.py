@@ -21,36 +21,14 @@ description:
 author:
   - pigpen.pgsql contributors
 options:
-  url:
-    description:
-      - Base URL of a member's REST API; any member of the cluster will do.
-    type: str
-    default: http://127.0.0.1:8008
   config:
     description:
       - Desired cluster-wide configuration, shaped like C(bootstrap.dcs) of Patroni's configuration file.
       - A key set to V(null) is removed from the cluster configuration.
     type: dict
     required: true
-  username:
-    description:
-      - REST API user (C(restapi.authentication.username)); C(PATCH /config) needs it when authentication is on.
-    type: str
-  password:
-    description:
-      - REST API password.
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for each HTTP request.
-    type: int
-    default: 10
-  validate_certs:
-    description:
-      - Check the REST API's certificate when O(url) is https.
-    type: bool
-    default: true
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - pigpen.pgsql.patroni_rest
 attributes:
   check_mode:
     support: full
@@ -99,64 +77,35 @@ config:
   type: dict
 """
 
-import json
-from urllib.error import HTTPError, URLError
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
-    REST_ARGUMENT_SPEC,
     config_patch,
     merge,
     restart_parameters,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import (
+    REST_ARGUMENT_SPEC,
+    PatroniClient,
+    PatroniError,
 )
 
 
 class PatroniConfig:
     """GET /config, compute the patch, PATCH /config."""
 
-    def __init__(self, module, opener=open_url):
+    def __init__(self, module, opener=None):
         self.module = module
-        self.opener = opener
-        self.url = module.params["url"].rstrip("/")
+        self.api = PatroniClient.from_params(module.params, opener=opener)
 
-    def request(self, path, method="GET", body=None, auth=False):
-        params = self.module.params
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        kwargs = {}
-        if auth and params["username"] is not None:
-            kwargs = {"url_username": params["username"],
-                      "url_password": params["password"],
-                      "force_basic_auth": True}
-        url = self.url + path
+    def request(self, path, method="GET", body=None):
         try:
-            resp = self.opener(url, data=data, method=method, headers=headers,
-                               timeout=params["timeout"],
-                               validate_certs=params["validate_certs"], **kwargs)
-            text = resp.read()
-        except HTTPError as exc:
-            detail = exc.read() if hasattr(exc, "read") else b""
-            if isinstance(detail, bytes):
-                detail = detail.decode("utf-8", "replace")
-            hint = ""
-            if exc.code == 401:
-                hint = "; set username and password to restapi.authentication of the cluster"
-            self.module.fail_json(msg="%s %s answered HTTP %s: %s%s" % (
-                method, url, exc.code, (detail or str(exc)).strip(), hint))
-        except (URLError, OSError, ValueError) as exc:
-            self.module.fail_json(msg="%s %s failed: %s; is Patroni running and its REST API reachable?"
-                                  % (method, url, exc))
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
-        try:
-            return json.loads(text) if text.strip() else {}
-        except ValueError:
-            self.module.fail_json(msg="%s %s did not answer JSON: %r" % (method, url, text[:200]))
+            answer = self.api.request(path, method, body)
+        except PatroniError as exc:
+            self.module.fail_json(msg=str(exc))
+        if not isinstance(answer, dict):
+            self.module.fail_json(msg="%s %s%s did not answer JSON: %r" % (method, self.api.url, path, answer[:200]))
+        return answer
 
     def run(self):
         desired = self.module.params["config"]
@@ -167,7 +116,7 @@ class PatroniConfig:
         if patch and self.module._diff:
             result["diff"] = {"before": current, "after": merge(current, patch)}
         if patch and not self.module.check_mode:
-            result["config"] = self.request("/config", method="PATCH", body=patch, auth=True)
+            result["config"] = self.request("/config", "PATCH", patch)
         else:
             result["config"] = merge(current, patch)
         state = self.request("/patroni")
@@ -178,7 +127,6 @@ class PatroniConfig:
 def main():
     module = AnsibleModule(
         argument_spec={
-            "url": {"type": "str", "default": "http://127.0.0.1:8008"},
             "config": {"type": "dict", "required": True},
             **REST_ARGUMENT_SPEC,
         },

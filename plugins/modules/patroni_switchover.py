@@ -22,10 +22,6 @@ description:
 author:
   - pigpen.pgsql contributors
 options:
-  url:
-    description: Base URL of any member's REST API.
-    type: str
-    default: http://127.0.0.1:8008
   candidate:
     description: Member (instance name) to promote. Default the healthy replica with the least lag.
     type: str
@@ -60,20 +56,8 @@ options:
     type: str
     choices: [healthy, leader]
     default: healthy
-  username:
-    description: REST API user (C(restapi.authentication)).
-    type: str
-  password:
-    description: REST API password.
-    type: str
-  timeout:
-    description: Seconds to wait for each HTTP request.
-    type: int
-    default: 10
-  validate_certs:
-    description: Check the REST API's certificate when O(url) is https.
-    type: bool
-    default: true
+extends_documentation_fragment:
+  - pigpen.pgsql.patroni_rest
 attributes:
   check_mode:
     support: full
@@ -108,44 +92,28 @@ seconds:
 
 import json
 import time
-from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
-from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import REST_ARGUMENT_SPEC
+from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import (
+    REST_ARGUMENT_SPEC,
+    PatroniClient,
+    PatroniError,
+)
 
 
 class Patroni:
-    def __init__(self, module, opener=open_url):
-        self.module, self.opener = module, opener
-        self.url = module.params["url"].rstrip("/")
+    """The REST API as this module needs it: failures are refusals."""
+
+    def __init__(self, module, opener=None):
+        self.api = PatroniClient.from_params(module.params, opener=opener)
 
     def call(self, path, method="GET", body=None):
-        p = self.module.params
-        kwargs = {}
-        if method != "GET" and p["username"]:
-            kwargs = {"url_username": p["username"], "url_password": p["password"],
-                      "force_basic_auth": True}
         try:
-            resp = self.opener(self.url + path, method=method,
-                               data=json.dumps(body) if body is not None else None,
-                               headers={"Content-Type": "application/json"},
-                               timeout=p["timeout"], validate_certs=p["validate_certs"], **kwargs)
-            text = resp.read()
-        except HTTPError as exc:
-            detail = exc.read() if hasattr(exc, "read") else b""
-            raise ops.OperationRefused("%s %s answered HTTP %s: %s" % (
-                method, path, exc.code, (detail.decode("utf-8", "replace") if isinstance(detail, bytes)
-                                         else detail) or exc)) from exc
-        except (URLError, OSError) as exc:
-            raise ops.OperationRefused("%s%s failed: %s" % (self.url, path, exc)) from exc
-        text = text.decode("utf-8") if isinstance(text, bytes) else text
-        try:
-            return json.loads(text) if text.strip().startswith(("{", "[")) else text
-        except ValueError:
-            return text
+            return self.api.request(path, method, body)
+        except PatroniError as exc:
+            raise ops.OperationRefused(str(exc)) from exc
 
 
 def run(module, patroni):
@@ -185,7 +153,6 @@ def run(module, patroni):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "url": {"type": "str", "default": "http://127.0.0.1:8008"},
             "candidate": {"type": "str"},
             "leader": {"type": "str"},
             "mode": {"type": "str", "default": "switchover", "choices": ["switchover", "failover"]},

@@ -213,9 +213,9 @@ def test_wait_for_leader_returns_when_the_candidate_leads():
     assert asked == ["http://10.10.10.12:8008/patroni"] * 3  # the candidate's own API, only once it leads
 
 
-def test_primary_url_is_the_root_of_the_api_url():
-    assert mod.primary_url("http://10.10.10.12:8008/patroni") == "http://10.10.10.12:8008/primary"
-    assert mod.primary_url("https://pg-test-2:8008/patroni") == "https://pg-test-2:8008/primary"
+def test_api_base_is_the_root_of_the_api_url():
+    assert mod.api_base("http://10.10.10.12:8008/patroni") == "http://10.10.10.12:8008"
+    assert mod.api_base("https://pg-test-2:8008/patroni") == "https://pg-test-2:8008"
 
 
 def test_wait_for_leader_gives_up():
