@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     alerting,
     cron as cron_mod,
+    defaults as defaults_mod,
     dns as dns_mod,
     ha as ha_mod,
     objects as objects_mod,
@@ -136,6 +137,15 @@ def pg_rm_leaders(answers, names, views=None):
     """Which members of a removal lead, or may lead (no clear answer from
     their Patroni and no member that stays naming another leader)."""
     return removal.removal_leaders(answers or {}, names or {}, views or [])
+
+
+def pg_path(name):
+    """A fixed path two components must agree on (defaults.PATHS), e.g.
+    ``'haproxy_admin_socket' | pigpen.pgsql.pg_path``."""
+    if name not in defaults_mod.PATHS:
+        raise AnsibleFilterError("pg_path: unknown path %r: use one of %s"
+                                 % (name, ", ".join(sorted(defaults_mod.PATHS))))
+    return defaults_mod.PATHS[name]
 
 
 def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
@@ -354,6 +364,7 @@ class FilterModule:
             "pg_live_role_checks": pg_live_role_checks,
             "pg_role_drift": pg_role_drift,
             "pg_ha_plan": pg_ha_plan,
+            "pg_path": pg_path,
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,
             "pg_tune": pg_tune,

@@ -43,6 +43,17 @@ DEFAULT_SERVICES = (
      "backup": "[? pg_role == `replica` && !pg_offline_query]"},
 )
 
+# Fixed paths that two components must agree on; roles and playbooks read
+# them with the pg_path filter ("haproxy_admin_socket" | pigpen.pgsql.pg_path).
+PATHS = {
+    # Patroni's on_role_change callback (patroni.yml), installed by the
+    # pgbackrest role
+    "role_change_callback": "/usr/local/bin/pg-role-change",
+    # HAProxy's admin socket (haproxy.cfg), used by the haproxy_primary
+    # module and the playbooks that drain a server
+    "haproxy_admin_socket": "/run/haproxy/admin.sock",
+}
+
 DEFAULT_INTRANET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 # Default roles (users without login) and system users of every cluster.

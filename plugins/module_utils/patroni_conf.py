@@ -58,6 +58,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
     Problem,
@@ -232,7 +233,7 @@ def bin_dir(value: Any, version: int) -> str:
 
 # Patroni's on_role_change callback, installed by the pgbackrest role
 # (roles/pgbackrest/vars/main.yml: __pgbackrest_role_change_script).
-ROLE_CHANGE_CALLBACK = "/usr/local/bin/pg-role-change"
+ROLE_CHANGE_CALLBACK = PATHS["role_change_callback"]
 
 
 def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],

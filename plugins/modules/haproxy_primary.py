@@ -95,6 +95,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
 from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as ops
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import PatroniClient, PatroniError
 
 
@@ -201,7 +202,7 @@ def main():
             "services": {"type": "list", "elements": "dict", "required": True},
             "cluster": {"type": "str", "required": True},
             "primary": {"type": "str", "required": True},
-            "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
+            "socket": {"type": "path", "default": PATHS["haproxy_admin_socket"]},
             "patroni_url": {"type": "str"},
             "wait": {"type": "int", "default": 0},
         },

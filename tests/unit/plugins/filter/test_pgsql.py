@@ -16,10 +16,16 @@ def test_filters_are_registered():
         "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_dns_records",
         "pg_drill_plan", "pg_endpoints",
         "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_live_role_checks", "pg_node_crontab", "pg_objects", "pg_packages_after_postgres", "pg_patroni_problems",
+        "pg_live_role_checks", "pg_node_crontab", "pg_objects", "pg_packages_after_postgres", "pg_path", "pg_patroni_problems",
         "pg_peer_services",
         "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
         "pg_resolv_conf", "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
+
+
+def test_path_filter():
+    assert pgsql.pg_path("haproxy_admin_socket") == "/run/haproxy/admin.sock"
+    with pytest.raises(AnsibleFilterError, match="unknown path 'nope': use one of haproxy_admin_socket"):
+        pgsql.pg_path("nope")
 
 
 def test_rm_leaders_filter():

@@ -455,12 +455,32 @@ def test_patroni_without_pgbackrest():
 
 
 def test_role_change_callback_is_the_script_the_role_installs():
-    # patroni.yml names the path; roles/pgbackrest installs the script there.
+    # patroni.yml names the path; roles/pgbackrest installs the script at
+    # the same entry of defaults.PATHS (the pg_path filter).
     with open(os.path.join(REPO, "roles", "pgbackrest", "vars", "main.yml"),
               encoding="utf-8") as handle:
         role_vars = yaml.safe_load(handle)
     assert role_vars["__pgbackrest_role_change_script"] == \
-        patroni_conf.ROLE_CHANGE_CALLBACK
+        "{{ 'role_change_callback' | pigpen.pgsql.pg_path }}"
+    assert patroni_conf.ROLE_CHANGE_CALLBACK == "/usr/local/bin/pg-role-change"
+
+
+def test_every_fixed_path_is_written_once():
+    # the literal appears only in defaults.PATHS (and the module's
+    # documentation of its default); roles and playbooks use pg_path
+    from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
+    for path in PATHS.values():
+        found = []
+        for top in ("roles", "playbooks", "molecule", "plugins"):
+            for dirpath, _dirs, names in os.walk(os.path.join(REPO, top)):
+                for name in names:
+                    full = os.path.join(dirpath, name)
+                    with open(full, encoding="utf-8", errors="replace") as handle:
+                        text = handle.read()
+                    if path in text:
+                        found.append(os.path.relpath(full, REPO))
+        assert sorted(found) in (["plugins/module_utils/defaults.py"],
+                                 sorted(["plugins/module_utils/defaults.py", "plugins/modules/haproxy_primary.py"])), found
 
 
 def test_patroni_floor_of_max_connections():

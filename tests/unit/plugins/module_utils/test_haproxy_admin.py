@@ -252,3 +252,10 @@ def test_module_with_wait_acts_once_the_candidate_leads():
 ])
 def test_promoted_reads_the_role_patroni_takes_from_postgres(status, expected):
     assert admin.promoted(status) is expected
+
+
+def test_the_documented_socket_is_the_one_haproxy_cfg_names():
+    import yaml
+    from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
+    doc = yaml.safe_load(mod.DOCUMENTATION)
+    assert doc["options"]["socket"]["default"] == PATHS["haproxy_admin_socket"]
