@@ -24,6 +24,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     removal,
     render as render_mod,
     tuning as tuning_mod,
+    validate as validate_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError,
@@ -137,6 +138,21 @@ def pg_rm_leaders(answers, names, views=None):
     """Which members of a removal lead, or may lead (no clear answer from
     their Patroni and no member that stays naming another leader)."""
     return removal.removal_leaders(answers or {}, names or {}, views or [])
+
+
+def pg_limit_problems(values, host, parts):
+    """The model's rule for a role's limits (validate.limit_problems) over
+    the values the role was given: ``parts`` is a list of haproxy,
+    pgbouncer, vip; empty when they are fine."""
+    unknown = [p for p in parts if p not in validate_mod.LIMIT_PARTS]
+    if unknown:
+        raise AnsibleFilterError("pg_limit_problems: unknown part %s: use %s"
+                                 % (", ".join(unknown), ", ".join(sorted(validate_mod.LIMIT_PARTS))))
+    # -e key=value gives strings: a role takes "4000" as 4000
+    values = {k: int(v) if isinstance(v, str) and v.isdigit() and not k.endswith("_timeout") else v
+              for k, v in dict(values or {}).items()}
+    return [str(p) for p in validate_mod.limit_problems(
+        lambda name, _default=None: values.get(name), values.get("pg_cluster"), host, parts)]
 
 
 def pg_path(name):
@@ -365,6 +381,7 @@ class FilterModule:
             "pg_role_drift": pg_role_drift,
             "pg_ha_plan": pg_ha_plan,
             "pg_path": pg_path,
+            "pg_limit_problems": pg_limit_problems,
             "pg_host_services": pg_host_services,
             "pg_peer_services": pg_peer_services,
             "pg_tune": pg_tune,

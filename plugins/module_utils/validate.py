@@ -343,60 +343,81 @@ _DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?\Z")
 
 
 def _check_access_limits(m: Member) -> List[Problem]:
-    """Limits of the HAProxy, pgbouncer and VIP roles on one member (the
-    roles assert the same rules; this catches them before any node is
-    touched)."""
+    """Limits of the HAProxy, pgbouncer and VIP roles on one member."""
+    return limit_problems(lambda name, _default=None: m.get(name), m.cluster, m.host)
+
+
+#: The settings each part of :func:`limit_problems` reads.
+LIMIT_PARTS = {
+    "haproxy": ("haproxy_maxconn", "haproxy_limit_nofile", "haproxy_client_timeout",
+                "haproxy_server_timeout", "haproxy_connect_timeout"),
+    "pgbouncer": ("pgbouncer_limit_nofile", "pgbouncer_max_client_conn",
+                  "pgbouncer_max_db_connections"),
+    "vip": ("vip_interval",),
+}
+
+
+def limit_problems(get: Any, cluster: Optional[str], host: Optional[str],
+                   parts: Iterable[str] = ("haproxy", "pgbouncer", "vip")) -> List[Problem]:
+    """Limits of the HAProxy, pgbouncer and VIP roles: the one rule that
+    validation applies to every member before any node is touched and that
+    the roles' preflight tasks apply again to the values they were given
+    (the ``pg_limit_problems`` filter). ``get(name, default)`` reads a
+    setting (``Member.get``, or ``dict.get`` of a role's variables)."""
     out: List[Problem] = []
-    cls = m.cluster
+    parts = set(parts)
 
     def whole(var: str, low: int, fix: str) -> bool:
-        value = m.get(var)
+        value = get(var, None)
         if not is_int(value) or value < low:
-            out.append(Problem(cls, m.host, var, value,
+            out.append(Problem(cluster, host, var, value,
                                "is not a whole number of at least %d" % low,
                                fix))
             return False
         return True
 
-    ok = whole("haproxy_maxconn", 100, "write e.g. haproxy_maxconn: 4000")
-    ok = whole("haproxy_limit_nofile", 1024,
-               "write e.g. haproxy_limit_nofile: 65536") and ok
-    if ok and m.get("haproxy_limit_nofile") < \
-            2 * m.get("haproxy_maxconn") + 100:
-        out.append(Problem(
-            cls, m.host, "haproxy_limit_nofile", m.get("haproxy_limit_nofile"),
-            "is below 2 x haproxy_maxconn (%d) + 100: HAProxy needs about two "
-            "files per connection and would not start" %
-            m.get("haproxy_maxconn"),
-            "lower haproxy_maxconn or raise haproxy_limit_nofile to at least "
-            "%d" % (2 * m.get("haproxy_maxconn") + 100)))
-    for var in ("haproxy_client_timeout", "haproxy_server_timeout",
-                "haproxy_connect_timeout"):
-        value = m.get(var)
-        if not isinstance(value, (str, int)) or isinstance(value, bool) or \
-                not _DURATION.match(str(value)):
-            out.append(Problem(cls, m.host, var, value,
-                               "is not an HAProxy duration",
-                               "write a number with an optional unit (us, "
-                               "ms, s, m, h, d), e.g. 24h"))
-    if whole("pgbouncer_limit_nofile", 1024,
-             "write e.g. pgbouncer_limit_nofile: 65536"):
-        clients = m.get("pgbouncer_max_client_conn",
-                        settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"])
-        servers = m.get("pgbouncer_max_db_connections",
-                        settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"])
+    if "haproxy" in parts:
+        ok = whole("haproxy_maxconn", 100, "write e.g. haproxy_maxconn: 4000")
+        ok = whole("haproxy_limit_nofile", 1024,
+                   "write e.g. haproxy_limit_nofile: 65536") and ok
+        if ok and get("haproxy_limit_nofile", None) < \
+                2 * get("haproxy_maxconn", None) + 100:
+            out.append(Problem(
+                cluster, host, "haproxy_limit_nofile", get("haproxy_limit_nofile", None),
+                "is below 2 x haproxy_maxconn (%d) + 100: HAProxy needs about two "
+                "files per connection and would not start" %
+                get("haproxy_maxconn", None),
+                "lower haproxy_maxconn or raise haproxy_limit_nofile to at least "
+                "%d" % (2 * get("haproxy_maxconn", None) + 100)))
+        for var in LIMIT_PARTS["haproxy"][2:]:
+            value = get(var, None)
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or \
+                    not _DURATION.match(str(value)):
+                out.append(Problem(cluster, host, var, value,
+                                   "is not an HAProxy duration",
+                                   "write a number with an optional unit (us, "
+                                   "ms, s, m, h, d), e.g. 24h"))
+    if "pgbouncer" in parts and whole("pgbouncer_limit_nofile", 1024,
+                                      "write e.g. pgbouncer_limit_nofile: 65536"):
+        clients = get("pgbouncer_max_client_conn", None)
+        if clients is None:
+            clients = settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"]
+        servers = get("pgbouncer_max_db_connections", None)
+        if servers is None:
+            servers = settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"]
         need = clients + servers + 100 if is_int(clients) and is_int(servers) \
             else None
-        if need is not None and m.get("pgbouncer_limit_nofile") < need:
+        if need is not None and get("pgbouncer_limit_nofile", None) < need:
             out.append(Problem(
-                cls, m.host, "pgbouncer_limit_nofile",
-                m.get("pgbouncer_limit_nofile"),
+                cluster, host, "pgbouncer_limit_nofile",
+                get("pgbouncer_limit_nofile", None),
                 "is below pgbouncer_max_client_conn (%d) + "
                 "pgbouncer_max_db_connections (%d) + 100: pgbouncer would "
                 "refuse clients before max_client_conn" % (clients, servers),
                 "lower pgbouncer_max_client_conn or raise "
                 "pgbouncer_limit_nofile to at least %d" % need))
-    whole("vip_interval", 100, "write e.g. vip_interval: 1000 (milliseconds)")
+    if "vip" in parts:
+        whole("vip_interval", 100, "write e.g. vip_interval: 1000 (milliseconds)")
     return out
 
 

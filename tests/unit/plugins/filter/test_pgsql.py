@@ -16,10 +16,30 @@ def test_filters_are_registered():
         "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_dns_records",
         "pg_drill_plan", "pg_endpoints",
         "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_live_role_checks", "pg_node_crontab", "pg_objects", "pg_packages_after_postgres", "pg_path", "pg_patroni_problems",
-        "pg_peer_services",
+        "pg_limit_problems", "pg_live_role_checks", "pg_node_crontab", "pg_objects",
+        "pg_packages_after_postgres", "pg_path", "pg_patroni_problems", "pg_peer_services",
         "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
         "pg_resolv_conf", "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
+
+
+def test_limit_problems_filter():
+    good = {"haproxy_maxconn": 4000, "haproxy_limit_nofile": 65536, "haproxy_client_timeout": "24h",
+            "haproxy_server_timeout": "24h", "haproxy_connect_timeout": 100}
+    assert pgsql.pg_limit_problems(good, "h1", ["haproxy"]) == []
+    found = pgsql.pg_limit_problems(dict(good, haproxy_limit_nofile=2000, haproxy_client_timeout="1 day",
+                                         pg_cluster="pg-test"), "h1", ["haproxy"])
+    assert found == [
+        "cluster pg-test, host h1: haproxy_limit_nofile = 2000: is below 2 x haproxy_maxconn (4000) + 100: "
+        "HAProxy needs about two files per connection and would not start; fix: lower haproxy_maxconn or "
+        "raise haproxy_limit_nofile to at least 8100",
+        "cluster pg-test, host h1: haproxy_client_timeout = '1 day': is not an HAProxy duration; fix: write a "
+        "number with an optional unit (us, ms, s, m, h, d), e.g. 24h"]
+    # pgbouncer: clients + servers + 100 files, the model's defaults when unset
+    assert pgsql.pg_limit_problems({"pgbouncer_limit_nofile": 1024, "pgbouncer_max_client_conn": 1000,
+                                    "pgbouncer_max_db_connections": 100}, "h1", ["pgbouncer"]) != []
+    assert pgsql.pg_limit_problems({"pgbouncer_limit_nofile": 65536}, "h1", ["pgbouncer"]) == []
+    with pytest.raises(AnsibleFilterError, match="unknown part nginx"):
+        pgsql.pg_limit_problems({}, "h1", ["nginx"])
 
 
 def test_path_filter():
@@ -217,3 +237,10 @@ def test_services_of_one_cluster_ignore_another_clusters_problems():
     assert pgsql.pg_peer_services(hv, groups, ["10.10.10.13"])
     with pytest.raises(AnsibleFilterError, match="pg-meta"):
         pgsql.pg_host_services(hv, groups, "10.10.10.10")
+
+
+def test_limit_problems_filter_takes_extra_vars_strings():
+    # ansible-playbook -e haproxy_maxconn=4000 passes a string
+    assert pgsql.pg_limit_problems({"haproxy_maxconn": "4000", "haproxy_limit_nofile": "65536",
+                                    "haproxy_client_timeout": "24h", "haproxy_server_timeout": "30",
+                                    "haproxy_connect_timeout": "3s"}, "h1", ["haproxy"]) == []

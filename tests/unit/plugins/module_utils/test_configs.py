@@ -480,7 +480,8 @@ def test_every_fixed_path_is_written_once():
                     if path in text:
                         found.append(os.path.relpath(full, REPO))
         assert sorted(found) in (["plugins/module_utils/defaults.py"],
-                                 sorted(["plugins/module_utils/defaults.py", "plugins/modules/haproxy_primary.py"])), found
+                                 ["plugins/module_utils/defaults.py",
+                                  "plugins/modules/haproxy_primary.py"]), found
 
 
 def test_patroni_floor_of_max_connections():
