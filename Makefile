@@ -26,7 +26,7 @@ export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
 .PHONY: help host-deps venv image sandbox sandbox-create sandbox-deploy sandbox-info \
-	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration docs-run haproxy-bin prometheus-bin lint build \
+	sandbox-start sandbox-stop sandbox-status sandbox-destroy sandbox-s3 test test-full unit integration docs-run haproxy-bin prometheus-bin lint sanity build \
 	molecule molecule-destroy bench bench-sandbox bench-deploy bench-ha bench-backup clean
 
 help: ## list the targets
@@ -140,6 +140,22 @@ lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on
 	$(BIN)/ruff check plugins tools bench tests roles sandbox
 	$(BIN)/mypy -p ansible_collections.pigpen.pgsql.plugins
 	$(BIN)/mypy tools bench
+	@$(MAKE) sanity
+
+# ansible-test wants the collection under ansible_collections/<ns>/<name>/,
+# outside any git checkout (it lists a checkout's files with git): the
+# tracked files are copied under /tmp, and its pip bootstrap (from
+# a host PyPI-only machines cannot reach) is the offline stand-in in
+# tools/ansible-test/. Scope: the collection's plugins and changelog
+# (tools/, bench/ and tests/ are checked by ruff and mypy above);
+# tests/sanity/ignore-<version>.txt says why each ignored finding stays.
+SANITY_TREE := /tmp/pigpen-sanity-$(shell id -u)/ansible_collections/pigpen/pgsql
+sanity: venv ## ansible-test sanity (plugins, changelog) in its own venvs, offline pip bootstrap
+	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE) ~/.ansible/test/cache
+	@git ls-files -co --exclude-standard -z -- . ":!.collections" | xargs -0 cp --parents -t $(SANITY_TREE)
+	@v=$$($(BIN)/python -c 'from ansible_test._internal.python_requirements import get_venv_packages; import types; print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])' 2>/dev/null || echo 24.2); \
+	  cp tools/ansible-test/get_pip.py ~/.ansible/test/cache/get_pip_$${v//./_}.py
+	cd $(SANITY_TREE) && $(BIN)/ansible-test sanity --python 3.11 --color no plugins/ changelogs/
 
 build: venv ## check that the collection builds (.cache/build)
 	@mkdir -p .cache/build

@@ -84,7 +84,7 @@ class ActionModule(ActionBase):
 
     def _setting(self, role, var, host_vars):
         """A role variable as a run of the role on the host sees it."""
-        defaults, _ = self._role(role)
+        defaults, _skip = self._role(role)
         if var in host_vars:
             return host_vars[var]
         return self._templar.template(defaults.get(var))
@@ -300,8 +300,7 @@ class ActionModule(ActionBase):
 
         if args["paths_only"]:
             result.update(changed=False, paths={
-                host: [p for p, _, _ in self._files(inv, iplan, host,
-                                                    task_vars, True)]
+                host: [p for p, _skip, _skip in self._files(inv, iplan, host, task_vars, True)]
                 for host, iplan in instances.items()})
             return result
 
@@ -367,17 +366,16 @@ class ActionModule(ActionBase):
                 lines.append("%s: not compared (its files were not read)"
                              % instance)
                 continue
-            masked = {p: t for p, _, t in self._files(inv, iplan, host,
-                                                      task_vars, True)}
+            masked = {p: t for p, _skip, t in self._files(inv, iplan, host, task_vars, True)}
             full = self._files(inv, iplan, host, task_vars, False)
             secrets = set()
-            for path, _, text in full:
+            for path, _skip, text in full:
                 for want, got in zip(masked[path].split("\n"),
                                      text.split("\n")):
                     if want != got and render.MASK in want:
                         secrets.update(self._secret_values(want, got))
             report[instance] = []
-            for path, _, text in full:
+            for path, _skip, text in full:
                 found = render.compare(path, text, masked[path],
                                        live.get(path), secrets,
                                        label="%s:%s" % (instance, path))
@@ -414,7 +412,7 @@ class ActionModule(ActionBase):
     @staticmethod
     def _secret_values(masked_line, full_line):
         """The secret strings of a line, from its masked and full forms."""
-        before, _, after = masked_line.partition(render.MASK)
+        before, _skip, after = masked_line.partition(render.MASK)
         if full_line.startswith(before) and full_line.endswith(after):
             value = full_line[len(before):len(full_line) - len(after)
                               if after else None]

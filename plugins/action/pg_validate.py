@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
         """(host, cluster) of every instance and etcd member loaded, and of
         the other hosts of the play."""
         out = [(m.host, c.name) for c in inv.clusters.values() for m in c.members]
-        seen = {h for h, _ in out}
+        seen = {h for h, _skip in out}
         for m in inv.etcd:
             if m.host not in seen:
                 out.append((m.host, "etcd"))

@@ -43,8 +43,7 @@ def _fail(exc: Exception, what: str):
 def pg_cluster_plan(hostvars, groups, cluster):
     """Services, HA plan, pools and etcd keys of one cluster."""
     try:
-        inv = load_valid(hostvars, groups, [
-            h for h in groups.get(cluster, ())] or None)
+        inv = load_valid(hostvars, groups, list(groups.get(cluster, ())) or None)
         return plan.cluster_plan(inv, cluster)
     except (ModelError, KeyError) as exc:
         _fail(exc, "pg_cluster_plan(%s)" % cluster)
@@ -53,8 +52,7 @@ def pg_cluster_plan(hostvars, groups, cluster):
 def pg_drill_plan(hostvars, groups, cluster):
     """Where and how the restore drill of one cluster runs."""
     try:
-        inv = load_valid(hostvars, groups, [
-            h for h in groups.get(cluster, ())] or None)
+        inv = load_valid(hostvars, groups, list(groups.get(cluster, ())) or None)
         return plan.drill_plan(inv, cluster)
     except (ModelError, KeyError) as exc:
         _fail(exc, "pg_drill_plan(%s)" % cluster)
@@ -115,7 +113,7 @@ def pg_peer_services(hostvars, groups, hosts):
 def pg_problems(hostvars, groups, hosts=None):
     """Every problem of the clusters of ``hosts`` (all when omitted), as
     messages; empty when the inventory is valid."""
-    _, found = load_checked(hostvars, groups, hosts)
+    _skip, found = load_checked(hostvars, groups, hosts)
     return [str(p) for p in found]
 
 

@@ -104,7 +104,7 @@ def _command_words(entry: str, schedule: str) -> str:
     """The command of ``entry`` as written (its own spacing kept), after
     the schedule."""
     rest = entry.strip()
-    for _ in schedule.split(" "):
+    for _skip in schedule.split(" "):
         rest = rest.split(None, 1)[1]
     return rest
 
@@ -273,7 +273,7 @@ def parse_field(text: str, low: int, high: int,
     for part in text.split(","):
         if not part:
             raise CronError("empty list element in %r" % text)
-        body, _, step_text = part.partition("/")
+        body, _skip, step_text = part.partition("/")
         step = 1
         if step_text:
             if not step_text.isdigit() or int(step_text) < 1:
@@ -282,7 +282,7 @@ def parse_field(text: str, low: int, high: int,
         if body == "*":
             first, last = low, high
         elif "-" in body:
-            a, _, b = body.partition("-")
+            a, _skip, b = body.partition("-")
             first, last = _value(a, low, high, names), _value(b, low, high, names)
             if first > last:
                 raise CronError("range %r runs backwards" % body)

@@ -169,7 +169,7 @@ def problems(inv: Inventory) -> List[Problem]:
         if not (target_ok and suffix_ok):
             continue
         own = cluster_name(cluster)
-        for rec_name, _ in cluster_records(cluster):
+        for rec_name, _skip in cluster_records(cluster):
             kind = "the cluster name" if rec_name == own else \
                 "an instance name"
             other = owners.get(rec_name.lower())

@@ -209,8 +209,8 @@ def converge(post: Post, root_password: str, users: Sequence[Mapping[str, str]],
             have = perms_of(session.call("/v3/auth/role/get", {"role": name}))
         for perm in have:
             if perm != want:
-                do("revoke %s %s..%s from role %s" % (perm["permType"], perm["key"],
-                                                     perm["range_end"], name),
+                do("revoke %s %s..%s from role %s"
+                   % (perm["permType"], perm["key"], perm["range_end"], name),
                    "/v3/auth/role/revoke",
                    {"role": name, "key": b64(perm["key"]),
                     "range_end": b64(perm["range_end"])})

@@ -424,7 +424,7 @@ def _examine(rule: Any, i: int, kind: str, ctx: Optional[HbaContext],
     ``where``.
     """
     at = "[%d]" % i
-    if type(rule) is not dict and not isinstance(rule, Mapping):
+    if not isinstance(rule, Mapping):
         where.add(at, rule, "a rule must be a mapping",
                   "write the rule as {user: ..., db: ..., addr: ..., "
                   "auth: ..., title: ...}")

@@ -101,6 +101,8 @@ def key_suggestion(key: str, keys, aliases, other_keys, other_aliases,
     if guess is not None:
         return "did you mean %s?" % guess
     return "use only %s" % ", ".join(keys)
+
+
 USER_BOOLS = ("login", "superuser", "createdb", "createrole", "inherit",
               "replication", "bypassrls", "pgbouncer")
 DB_BOOLS = ("allowconn", "revokeconn", "pgbouncer", "register_datasource")
@@ -349,7 +351,6 @@ def pgbouncer_databases(databases: Any) -> List[Dict[str, Any]]:
             "max_db_connections": db.get("pool_connlimit"),
         })
     return out
-
 
 
 def object_plan(default_roles: Any, users: Any, databases: Any,

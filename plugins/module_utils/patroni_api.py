@@ -108,4 +108,3 @@ def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> Dict[str, Any
         else:
             out[key] = copy.deepcopy(value)
     return out
-

@@ -82,7 +82,7 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     ...]], ...]``: ``global`` (repository ``repo1`` from
     ``pgbackrest_repo[pgbackrest_method]``), ``global:archive-push`` and the
     cluster's stanza."""
-    s, cluster, _ = _require(settings, cplan, iplan)
+    s, cluster, _skip = _require(settings, cplan, iplan)
     repo = s["pgbackrest_repo"][s["pgbackrest_method"]]
     remote = "host" in repo
     if remote:
@@ -196,7 +196,7 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     serve and reach, and the repository's options, all in the stanza's
     sections so that several clusters share one host) and ``crontab``
     (the cluster's pg-backup entries, which run there)."""
-    s, cluster, _ = _require(settings, cplan, iplan)
+    s, cluster, _skip = _require(settings, cplan, iplan)
     repo = s["pgbackrest_repo"][s["pgbackrest_method"]]
     if not s["pgbackrest_enabled"] or "host" not in repo:
         return None
@@ -219,7 +219,7 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
             ["pg%d-port" % n, str(s["pg_port"])],
             ["pg%d-socket-path" % n, PG_SOCKET_DIR],
         ]
-    procs, _ = _process_max(s, iplan)
+    procs, _procs_why = _process_max(s, iplan)
     stanza += _repo_lines(s, repo, cluster, 1, _REPO_HOST_SIDE)
     stanza += [
         ["compress-type", "zst"],

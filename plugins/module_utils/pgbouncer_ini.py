@@ -60,7 +60,7 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     """``pgbouncer.ini`` of one instance as ``[[section, [[key, value],
     ...]], ...]``: ``databases`` (inventory order), ``users`` (by name),
     ``pgbouncer``."""
-    s, _, _ = _require(settings, cplan, iplan)
+    s, _skip, _skip = _require(settings, cplan, iplan)
     pools = cplan["pgbouncer"]
     databases = []
     for db in pools["databases"]:

@@ -241,7 +241,7 @@ for _name in ("pg_exporter_config", "pg_exporter_cache_ttls",
               "pg_exporter_exclude_database", "pg_exporter_include_database",
               "pg_exporter_connect_timeout", "pg_exporter_options"):
     SETTINGS[_name] = (None, "pg_exporter runs with this collection's "
-                    "configuration (docs/monitoring.md)")
+                             "configuration (docs/monitoring.md)")
 
 # Settings of Pigsty's other modules, by group: (group, what it is, name
 # prefixes, names). Each group is reported in one line per set of clusters.
@@ -389,7 +389,8 @@ def member_notes(hvars: Mapping[str, Any], own: Iterable[str] = ()
             same, what = SETTINGS[name]
             value = hvars.get(name)
             if name in ("pg_lc_collate", "pg_lc_ctype"):
-                same = lambda v, h=hvars: _same_locale(h, v)  # noqa: E731
+                def same(v: Any, h: Mapping[str, Any] = hvars) -> bool:
+                    return _same_locale(h, v)
             if same is not None and name in hvars and same(value):
                 continue
             shown = _show(value, name) if name in hvars else "(not evaluated)"

@@ -124,7 +124,7 @@ _ETCD_PATHS = (("etcd_data_dir", "/var/lib/etcd/data", "dir",
 #: Host variables the checks of this module read besides the model's own
 #: (the snapshot of plugins/plugin_utils/inventory.py reads them too).
 SAFETY_VARS = tuple(sorted(
-    {name for name, _, _, _ in _PATHS} | {
+    {path_spec[0] for path_spec in _PATHS} | {
         "ansible_port", "ansible_ssh_port", "haproxy_enabled",
         "haproxy_admin_username", "exporters_enabled",
         "exporters_node_port", "exporters_pg_port",
@@ -210,7 +210,7 @@ def _per_value(cluster: Cluster, var: str, default: Any
     values: List[Tuple[Optional[str], Any]] = [(m.host, m.vars.get(var, default)) for m in cluster.members]
     first = values[0][1]
     if all(v is first or (type(v) is type(first) and v == first)
-           for _, v in values):
+           for _skip, v in values):
         return [(None, first)]
     return values
 
@@ -525,7 +525,7 @@ def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
 
     A cluster with a group of its own is never a stray: it was meant."""
     out: Dict[str, Tuple[str, List[str], str]] = {}
-    names = [n for n in inv.clusters]
+    names = list(inv.clusters)
     homes_of: Dict[str, List[str]] = {}     # host -> cluster groups it is in
     for other in names:
         for host in inv.groups.get(other) or ():
@@ -636,7 +636,7 @@ def vip_problems(inv: Inventory) -> List[Problem]:
     vips: Dict[str, List[str]] = {}     # vip -> clusters
     for name, cluster in inv.clusters.items():
         vip = vip_ip(cluster.setting("pg_vip_enabled"),
-                      cluster.setting("pg_vip_address"))
+                     cluster.setting("pg_vip_address"))
         if vip:
             vips.setdefault(vip, []).append(name)
     for hvars in inv.hostvars.values():
@@ -786,7 +786,7 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
 
 
 def _covered(a: Tuple, b: Tuple) -> bool:
-    (_, wa, ca, ha, _), (_, wb, cb, hb, _) = a, b
+    (_skip, wa, ca, ha, _skip), (_skip, wb, cb, hb, _skip) = a, b
     if wa in _TRIO and wb in _TRIO and ha == hb:
         return True
     sa, sb = wa.startswith("service "), wb.startswith("service ")
@@ -828,7 +828,7 @@ def port_problems(inv: Inventory) -> List[Problem]:
     for (cluster, port, first, second, named), where in clashes.items():
         field = "pg_services" if named.startswith("service ") else \
             named.split(" ")[0]
-        nodes = sorted({node for _, node in where})
+        nodes = sorted({node for _skip, node in where})
         out.append(Problem(
             cluster, where[0][0] if len(where) == 1 else None, field, port,
             "%s and %s both listen on port %d of node%s %s"
@@ -998,7 +998,7 @@ def metrics_store_problems(inv: Inventory) -> List[Problem]:
         value = hvars.get("exporters_victoriametrics_retention", "15d")
         if not (isinstance(value, str) and _VM_RETENTION.match(value)):
             retention.setdefault(repr(value), (value, []))[1].append(host)
-    for _, (value, where_set) in sorted(retention.items()):
+    for _skip, (value, where_set) in sorted(retention.items()):
         out.append(Problem(None, None, "exporters_victoriametrics_retention",
                            value, "is not a retention VictoriaMetrics takes "
                            "(on %s); it goes into the ARGS line of "

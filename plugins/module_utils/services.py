@@ -39,8 +39,19 @@ import re
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-import jmespath
-from jmespath import exceptions as jmespath_exceptions
+try:
+    import jmespath
+    from jmespath import exceptions as jmespath_exceptions
+    JMESPATH_MISSING = None
+except ImportError as _exc:  # reported when a selector is first compiled
+    jmespath = None
+    JMESPATH_MISSING = str(_exc)
+
+    class _NoJMESPath:
+        class JMESPathError(Exception):
+            pass
+
+    jmespath_exceptions = _NoJMESPath
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
@@ -78,6 +89,8 @@ ROOT_CHECK = "/"
 def check_path(check: Any) -> Optional[str]:
     """The endpoint of a check, without its ?query."""
     return check.split("?", 1)[0] if isinstance(check, str) else None
+
+
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 
 
@@ -89,6 +102,10 @@ def compile_selector(expression: str):
     (JMESPath's older literal form), which the library flags as pending
     deprecation; that warning is silenced here since the form is expected.
     """
+    if jmespath is None:
+        raise RuntimeError("service selectors need the jmespath Python library on the "
+                           "controller (%s): pip install jmespath (requirements.txt)"
+                           % JMESPATH_MISSING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         return jmespath.compile(expression)
@@ -213,8 +230,8 @@ def build_services(cluster: Cluster, server_options: str
     ddest = default_dest(cluster)
     out = []
     for svc in all_services(cluster):
-        selected, _ = _select(svc.get("selector", "[]"), members, views)
-        backups, _ = _select(svc.get("backup"), members, views)
+        selected, _skip = _select(svc.get("selector", "[]"), members, views)
+        backups, _skip = _select(svc.get("backup"), members, views)
         backup_ids = {id(m) for m in backups}
         selected_ids = {id(m) for m in selected}
         chosen = selected + [m for m in backups if id(m) not in selected_ids]
@@ -400,7 +417,7 @@ def check_services(cluster: Cluster) -> List[Problem]:
                         "quote the expression, e.g. \"[? pg_role == "
                         "`replica`]\"")
                 continue
-            _, err = _select(expr, members, views)
+            _skip, err = _select(expr, members, views)
             if err:
                 problem("%s.%s" % (label, key), expr, err,
                         "write a filter over the members, e.g. "

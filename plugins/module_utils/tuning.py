@@ -498,9 +498,9 @@ def check_tuning(profile: Any, mem_mb: Any, cpu: Any, disk_gb: Any,
     if out or not _is_int(conn):
         return out
 
-    p, m, c, _, bp, _, _ = _normal(profile, mem_mb, cpu, disk_gb, ratio,
-                                   conn, pg_version)
-    _, _, _, _, _, par, spare_kb = _memory(p, m, c, bp)
+    p, m, c, _skip, bp, _skip, _skip = _normal(profile, mem_mb, cpu, disk_gb, ratio,
+                                               conn, pg_version)
+    _skip, _skip, _skip, _skip, _skip, par, spare_kb = _memory(p, m, c, bp)
     if not _work_mem(p, spare_kb, conn + par):
         most = max(spare_kb // _WORK_MEM_MIN_KB - par, 0)
         problem("pg_max_conn", conn,

@@ -311,7 +311,7 @@ def cluster_circles(inv: Inventory,
             step = follows.get(step[2])
         if step is None or step[2] != name:
             continue
-        host, up, _ = follows[name]
+        host, up, _skip = follows[name]
         out.append(Problem(
             name, host, "pg_upstream", up,
             "the standby clusters follow each other in a circle (%s), so "

@@ -24,9 +24,15 @@ description:
     second per node and is absent on a bare node; C(dpkg-query) answers in milliseconds and is always there.
     The roles read these facts to skip apt for packages that are already installed.
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
@@ -66,7 +72,7 @@ def parse(text):
         # of it (i install, h hold, r remove, p purge)
         if len(fields) != 4 or fields[0][1:2] != "i":
             continue
-        _, name, version, arch = fields
+        _skip, name, version, arch = fields
         packages.setdefault(name, []).append(
             {"name": name, "version": version, "arch": arch, "source": "apt"})
     return packages

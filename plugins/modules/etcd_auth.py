@@ -21,7 +21,7 @@ description:
   - While etcd elects a leader (etcd answers C(leader changed), C(no leader), C(request timed out), ...) the whole
     convergence is run again, for up to 20 s; it reads the state before it changes anything.
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options:
   endpoint:
     description: Client URL of an etcd member.
@@ -45,7 +45,6 @@ options:
         description: The user's password.
         type: str
         required: true
-        no_log: true
       prefix:
         description: Key prefix the user's role may read and write, ending with C(/).
         type: str
@@ -60,7 +59,12 @@ options:
     description: Seconds to wait for each request.
     type: int
     default: 10
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -23,7 +23,7 @@ description:
     is run again, for up to 20 s; it reads the member list before it changes anything.
   - The logic lives in C(module_utils/etcd_members.py); this module only wires it to HTTP.
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options:
   endpoints:
     description: Client URLs of the other members (never the member itself), tried in order.
@@ -58,7 +58,12 @@ options:
     description: Seconds to wait for each request.
     type: int
     default: 10
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -26,7 +26,7 @@ description:
     when that does not happen within O(wait) seconds.
   - Idempotent; nothing is sent when HAProxy already agrees. Logic in C(module_utils/haproxy_admin.py).
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options:
   services:
     description: The services the node's HAProxy publishes, as resolved by the C(pg_host_services) filter.
@@ -55,7 +55,12 @@ options:
         (C(api_url) in that answer) returns 200 on C(GET /primary), the question HAProxy's health check asks.
     type: int
     default: 0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -19,7 +19,7 @@ description:
   - Reports which changed parameters need a restart of PostgreSQL, and whether the member behind O(url) has a restart
     pending. It never restarts anything.
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options:
   config:
     description:
@@ -29,7 +29,11 @@ options:
     required: true
 extends_documentation_fragment:
   - pigpen.pgsql.patroni_rest
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -20,7 +20,7 @@ description:
     unknown, not running, tagged C(nofailover) or lags more than O(max_lag), or when another member is unhealthy
     (unless O(force)).
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 options:
   candidate:
     description: Member (instance name) to promote. Default the healthy replica with the least lag.
@@ -58,7 +58,11 @@ options:
     default: healthy
 extends_documentation_fragment:
   - pigpen.pgsql.patroni_rest
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -27,13 +27,18 @@ options:
     description: Files larger than this many bytes are not read (null, with the reason under RV(errors)).
     type: int
     default: 1048576
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    support: full
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
     support: none
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 """
 
 EXAMPLES = r"""

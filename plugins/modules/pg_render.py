@@ -52,18 +52,21 @@ options:
     description:
       - Name of the variable holding each host's C(pigpen.pgsql.pg_read_files) result; compare instead of writing.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: none
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: all
 notes:
   - Runs as an action plugin on the controller; use it with C(run_once=true) and C(delegate_to=localhost).
   - Contacts no node.
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 """
 
 EXAMPLES = r"""
@@ -107,5 +110,4 @@ compared:
   type: dict
 """
 
-if __name__ == "__main__":
-    raise SystemExit("pg_render runs on the controller as an action plugin")
+# No code: the action plugin of the same name (plugins/action/pg_render.py) does the work on the controller.

@@ -52,17 +52,20 @@ options:
         of the cluster vocabulary are checked by the model instead.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: all
 notes:
   - Runs as an action plugin on the controller; use it with C(run_once=true).
 author:
-  - pigpen.pgsql contributors
+  - pigpen.pgsql contributors !UNKNOWN
 """
 
 EXAMPLES = r"""
@@ -115,5 +118,4 @@ pigsty_settings:
       Debian's PostgreSQL (not implemented by this collection; cluster(s) pg-citus1)"
 """
 
-if __name__ == "__main__":
-    raise SystemExit("pg_validate runs on the controller as an action plugin")
+# No code: the action plugin of the same name (plugins/action/pg_validate.py) does the work on the controller.
