@@ -96,7 +96,7 @@ def pg_host_services(hostvars, groups, host):
         _fail(exc, "pg_host_services(%s)" % host)
 
 
-def pg_peer_services(hostvars, groups, hosts):
+def pg_outside_services(hostvars, groups, hosts):
     """Service fragments of the HAProxy nodes outside ``hosts`` that route
     to a cluster with a member in ``hosts``: ``[{host, service}, ...]``."""
     try:
@@ -107,7 +107,7 @@ def pg_peer_services(hostvars, groups, hosts):
                     for name in plan.published_clusters(inv, peer)]
         return plan.peer_services(load_for_clusters(hostvars, groups, needed), hosts)
     except ModelError as exc:
-        _fail(exc, "pg_peer_services")
+        _fail(exc, "pg_outside_services")
 
 
 def pg_problems(hostvars, groups, hosts=None):
@@ -381,7 +381,9 @@ class FilterModule:
             "pg_path": pg_path,
             "pg_limit_problems": pg_limit_problems,
             "pg_host_services": pg_host_services,
-            "pg_peer_services": pg_peer_services,
+            "pg_outside_services": pg_outside_services,
+            # the name before 0.1.0's rename (it clashed with HAProxy's own "peers")
+            "pg_peer_services": pg_outside_services,
             "pg_tune": pg_tune,
             "pg_packages_after_postgres": pg_packages_after_postgres,
             "pkgs_missing": pkgs_missing,

@@ -6,7 +6,7 @@ Pure Python; nothing here imports Ansible. The plans are what the
 configuration files, the filters and the roles are computed from; the
 inventory is loaded and validated first (:mod:`validate`)::
 
-    inv = validate.analyze(hostvars, groups)   # load + validate, never raises
+    inv = validate.require(model.load(hostvars, groups))   # load, refuse a bad one
     cplan = cluster_plan(inv, "pg-test")       # services, HA plan, pools
     iplan = instance_plan(inv, "10.10.10.11")  # identity, HBA, tuning
 

@@ -7,7 +7,7 @@ per-cluster / per-instance plans) this is the entry point the Ansible
 plugins call (through ``plugins/plugin_utils/inventory.py``, which first
 copies the variables the model reads out of Ansible's ``hostvars``)::
 
-    inv = analyze(hostvars, groups)                 # load + validate, never raises
+    inv = model.load(hostvars, groups)              # load, never raises
     inv_problems = problems(inv)                    # every problem, sorted
     cplan = plan.cluster_plan(inv, "pg-test")       # services, HA plan, pools
     iplan = plan.instance_plan(inv, "10.10.10.11")  # identity, HBA, tuning
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     cron,
@@ -61,7 +61,6 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Inventory,
     Member,
     is_int,
-    load,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.plan import (
     REFERENCE_NODE,
@@ -82,13 +81,6 @@ MODEL_VARS = tuple(sorted(set(MODEL_DEFAULTS) | set(
     "ansible_memtotal_mb", "ansible_processor_vcpus", "pg_disk_gb",
     "pg_node_mem_mb", "pg_node_cpu", "node_crontab",
     "etcd_seq", "etcd_cluster", *SANDBOX_PASSWORDS}))
-
-
-def analyze(hostvars: Mapping[str, Mapping[str, Any]],
-            groups: Mapping[str, Sequence[str]],
-            clusters: Optional[Iterable[str]] = None) -> Inventory:
-    """Load the inventory (see :func:`model.load`)."""
-    return load(hostvars, groups, clusters)
 
 
 def problems(inv: Inventory) -> List[Problem]:

@@ -29,6 +29,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Inventory,
+    load,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.validate import (
     MODEL_VARS,
@@ -43,7 +44,7 @@ def load_checked(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]
     Returns the loaded inventory and every problem found (sorted).
     """
     snap = snapshot(hostvars, groups, hosts)
-    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    inv = load(snap["hostvars"], snap["groups"], snap["clusters"])
     found = list(snap["errors"]) + validate.problems(inv)
     return inv, (ModelError(found).problems if found else [])
 

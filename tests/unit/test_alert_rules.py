@@ -37,6 +37,7 @@ import yaml
 
 import inv
 from ansible_collections.pigpen.pgsql.plugins.module_utils import alerting, validate
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -60,7 +61,7 @@ def _tool(path):
 
 def _groups():
     hostvars, groups = inv.alerting()
-    return alerting.alert_rules(validate.require(validate.analyze(hostvars, groups)))
+    return alerting.alert_rules(validate.require(model_mod.load(hostvars, groups)))
 
 
 def _write(path, group):

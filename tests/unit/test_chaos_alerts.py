@@ -222,8 +222,9 @@ def test_the_sandbox_declares_alerts_for_every_scenario_and_keeps_them_off():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
     import inv
     from ansible_collections.pigpen.pgsql.plugins.module_utils import alerting, validate
+    from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
     hostvars, groups = inv.sandbox()
-    defined = set(alerting.alert_names(alerting.alert_rules(validate.require(validate.analyze(hostvars, groups)))))
+    defined = set(alerting.alert_names(alerting.alert_rules(validate.require(model_mod.load(hostvars, groups)))))
     named = {a if isinstance(a, str) else a["name"] for sc in raw["scenarios"].values()
              for key in ("raise", "allow") for a in sc["alerts"].get(key, [])}
     assert named and named <= defined, sorted(named - defined)

@@ -16,7 +16,7 @@ def test_filters_are_registered():
         "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_dns_records",
         "pg_drill_plan", "pg_endpoints",
         "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_limit_problems", "pg_live_role_checks", "pg_node_crontab", "pg_objects",
+        "pg_limit_problems", "pg_live_role_checks", "pg_node_crontab", "pg_objects", "pg_outside_services",
         "pg_packages_after_postgres", "pg_path", "pg_patroni_problems", "pg_peer_services",
         "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
         "pg_resolv_conf", "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
@@ -56,9 +56,9 @@ def test_rm_leaders_filter():
 
 def test_peer_services_filter():
     hv, groups = sandbox()
-    out = pgsql.pg_peer_services(hv, groups, ["10.10.10.13"])
+    out = pgsql.pg_outside_services(hv, groups, ["10.10.10.13"])
     assert sorted({e["host"] for e in out}) == ["10.10.10.11", "10.10.10.12"]
-    assert pgsql.pg_peer_services(hv, groups, groups["pg-test"]) == []
+    assert pgsql.pg_outside_services(hv, groups, groups["pg-test"]) == []
 
 
 def test_pitr_filters():
@@ -234,7 +234,7 @@ def test_services_of_one_cluster_ignore_another_clusters_problems():
     services = pgsql.pg_host_services(hv, groups, "10.10.10.11")
     assert [s["name"] for s in services] == [
         "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
-    assert pgsql.pg_peer_services(hv, groups, ["10.10.10.13"])
+    assert pgsql.pg_outside_services(hv, groups, ["10.10.10.13"])
     with pytest.raises(AnsibleFilterError, match="pg-meta"):
         pgsql.pg_host_services(hv, groups, "10.10.10.10")
 

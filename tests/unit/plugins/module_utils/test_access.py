@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import access, plan, validate
 from inv import build, pg_test, sandbox
 
@@ -52,7 +53,7 @@ def test_collapse():
 
 
 def services(hostvars, groups, cluster="pg-test"):
-    inv = validate.require(validate.analyze(hostvars, groups))
+    inv = validate.require(model_mod.load(hostvars, groups))
     return {s["service"]: (s["sources"], s["sources_note"])
             for s in plan.cluster_plan(inv, cluster)["services"]}
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 
 import inv
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import alerting, validate
 
 
 def load(hostvars_groups):
     hostvars, groups = hostvars_groups
-    return validate.require(validate.analyze(hostvars, groups))
+    return validate.require(model_mod.load(hostvars, groups))
 
 
 def rules_by_alert(groups):
@@ -147,7 +148,7 @@ def test_etcd_quorum(members, quorum):
     ips = tuple("10.10.10.%d" % (10 + i) for i in range(members))
     # the model refuses an even number of members; the arithmetic holds anyway
     hostvars, groups = inv.build(inv.pg_test(), etcd=ips)
-    facts = alerting.etcd_facts(validate.analyze(hostvars, groups))
+    facts = alerting.etcd_facts(model_mod.load(hostvars, groups))
     assert (facts["members"], facts["quorum"], facts["election_timeout_ms"]) == (members, quorum, 1000)
 
 
@@ -218,7 +219,7 @@ def test_scrape_and_check_intervals():
 
 def test_no_etcd_group_no_etcd_rules():
     hostvars, groups = inv.build(inv.pg_test(), etcd=())
-    groups = alerting.alert_rules(validate.analyze(hostvars, groups))
+    groups = alerting.alert_rules(model_mod.load(hostvars, groups))
     assert "pigpen-etcd" not in [g["name"] for g in groups]
 
 

@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     etcd_vip,
     ini_text,
@@ -86,7 +87,7 @@ def files(inventory, host, **overrides):
     """(patroni dict, pgbouncer sections, pgbackrest sections, settings) of
     one host; ``overrides`` are settings laid over the host's vars."""
     hostvars, groups = inventory
-    inv = validate.require(validate.analyze(hostvars, groups))
+    inv = validate.require(model_mod.load(hostvars, groups))
     cplan, iplan = plans(inv, host)
     s = settings_mod.build_settings(hostvars[host])
     s.update(overrides)
@@ -132,7 +133,7 @@ def test_patroni_identity_restapi_etcd():
 def test_patroni_three_etcd_members_and_auth():
     hv, groups = build(pg_test(), etcd=("10.10.10.10", "10.10.10.21",
                                         "10.10.10.22"))
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     s = settings_mod.build_settings(hv["10.10.10.12"])
     s.update(etcd_username="pg-test", etcd_password="Etcd.Secret",
@@ -146,7 +147,7 @@ def test_patroni_three_etcd_members_and_auth():
 
 def test_patroni_empty_etcd_password_is_the_cluster_name():
     hv, groups = build(pg_test(pg_etcd_password=""))
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     s = settings_mod.build_settings(hv["10.10.10.12"])
     p = patroni_conf.patroni_config(cplan, iplan, s)
@@ -226,7 +227,7 @@ def test_patroni_dcs_parameters_sandbox():
 
 def test_patroni_cluster_tuning_wins_over_the_instance():
     hv, groups = sandbox()
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     cplan = dict(cplan, tuning={"max_connections": "150",
                                 "max_worker_processes": "12"})
@@ -342,7 +343,7 @@ def test_patroni_postgresql_section():
 
 def test_patroni_pg_hba_is_the_whole_policy():
     hv, groups = sandbox()
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.13")
     p = patroni_conf.patroni_config(cplan, iplan,
                                settings_mod.build_settings(hv["10.10.10.13"]))
@@ -491,7 +492,7 @@ def test_patroni_floor_of_max_connections():
     assert "pg_parameters.max_connections" in str(err.value)
 
     hv, groups = sandbox()
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.11")
     cplan = dict(cplan, tuning={"max_connections": "20"})
     with pytest.raises(ModelError) as err:
@@ -504,7 +505,7 @@ def test_patroni_floor_of_max_connections():
 def test_patroni_secrets_masked():
     hv, groups = build(pg_test(), common={
         "etcd_username": "u", "etcd_password": "Etcd.Secret"})
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.11")
     s = settings_mod.build_settings(hv["10.10.10.11"])
     s["mask_secrets"] = True
@@ -762,7 +763,7 @@ def test_pgbackrest_member_of_a_repository_host():
 
 def repo_host(inventory, host, **overrides):
     hostvars, groups = inventory
-    inv = validate.require(validate.analyze(hostvars, groups))
+    inv = validate.require(model_mod.load(hostvars, groups))
     cplan, iplan = plans(inv, host)
     s = settings_mod.build_settings(hostvars[host])
     s.update(overrides)
@@ -1114,7 +1115,7 @@ def test_secrets_are_hidden_in_problems():
 
 def test_generators_raise_with_every_problem():
     hv, groups = sandbox()
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     bad = settings_mod.build_settings(hv["10.10.10.12"])
     bad.update(pg_port="5432", pgbouncer_sslmode="on")
@@ -1306,7 +1307,7 @@ def test_repository_host_must_be_another_inventory_host(host, what):
     repos = {"backup": dict(BACKUP_REPO["backup"], host=host)}
     hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
                                             pgbackrest_repo=repos))
-    found = validate.problems(validate.analyze(hostvars, groups))
+    found = validate.problems(model_mod.load(hostvars, groups))
     assert [(p.cluster, p.field, p.value) for p in found] == [
         ("pg-test", "pgbackrest_repo.backup.host", host)]
     assert what in found[0].what
@@ -1315,7 +1316,7 @@ def test_repository_host_must_be_another_inventory_host(host, what):
 def test_repository_host_on_the_infra_node_is_accepted():
     hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
                                             pgbackrest_repo=BACKUP_REPO))
-    assert validate.problems(validate.analyze(hostvars, groups)) == []
+    assert validate.problems(model_mod.load(hostvars, groups)) == []
 
 
 def test_default_backup_repository_is_on_the_first_infra_node():
@@ -1329,6 +1330,6 @@ def test_default_backup_repository_is_on_the_first_infra_node():
         "10.10.10.10", "10.10.10.10", "/pg/backup")
     hostvars, groups = inventory
     groups = dict(groups, infra=[])
-    found = validate.problems(validate.analyze(hostvars, groups))
+    found = validate.problems(model_mod.load(hostvars, groups))
     assert [(p.field, p.value, p.what) for p in found] == [
         ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")]

@@ -10,6 +10,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import dns, validate
 from inv import build, cluster, pg_meta, pg_test, sandbox
 
@@ -20,7 +21,7 @@ MEMBERS = [("pg-test-1", "10.10.10.11"), ("pg-test-2", "10.10.10.12"),
 
 
 def test_records_of_the_sandbox():
-    inv = validate.analyze(*sandbox())
+    inv = model_mod.load(*sandbox())
     assert validate.problems(inv) == []
     assert dns.records(inv) == {
         "pg-meta": [("pg-meta", "10.10.10.10"), ("pg-meta-1", "10.10.10.10")],
@@ -51,13 +52,13 @@ CASES = [
 def test_cluster_record_per_target(target, suffix, vip, expected):
     cvars = dict(VIP) if vip else {}
     cvars.update(pg_dns_target=target, pg_dns_suffix=suffix)
-    inv = validate.analyze(*build(pg_test(**cvars)))
+    inv = model_mod.load(*build(pg_test(**cvars)))
     assert validate.problems(inv) == []
     assert dns.records(inv)["pg-test"] == ([expected] if expected else []) + MEMBERS
 
 
 def test_primary_is_the_inventory_leader_wherever_it_is_listed():
-    inv = validate.analyze(*build(cluster("pg-x", {
+    inv = model_mod.load(*build(cluster("pg-x", {
         "10.10.10.21": {"pg_seq": 1, "pg_role": "replica"},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "primary"},
     }, pg_dns_target="primary")))
@@ -66,7 +67,7 @@ def test_primary_is_the_inventory_leader_wherever_it_is_listed():
 
 
 def test_standby_cluster_resolves_to_its_standby_leader():
-    inv = validate.analyze(*build(pg_test(), cluster("pg-dr", {
+    inv = model_mod.load(*build(pg_test(), cluster("pg-dr", {
         "10.10.10.21": {"pg_seq": 1, "pg_role": "standby", "pg_upstream": "10.10.10.11"},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
     })))
@@ -74,11 +75,11 @@ def test_standby_cluster_resolves_to_its_standby_leader():
 
 
 def test_removed_members_leave_the_records():
-    inv = validate.analyze(*build(pg_test(**VIP)))
+    inv = model_mod.load(*build(pg_test(**VIP)))
     assert dns.records(inv, without=["10.10.10.13"])["pg-test"] == [
         ("pg-test", "10.10.10.3")] + MEMBERS[:2]
     # ansible_host gives the address of a member named otherwise
-    inv = validate.analyze(*build(cluster("pg-h", {
+    inv = model_mod.load(*build(cluster("pg-h", {
         "db1": {"pg_seq": 1, "pg_role": "primary", "ansible_host": "10.10.10.31"}})))
     assert dns.records(inv) == {"pg-h": [("pg-h", "10.10.10.31"), ("pg-h-1", "10.10.10.31")]}
 
@@ -107,7 +108,7 @@ BAD = [
 
 @pytest.mark.parametrize("cvars,fld,shown,what", BAD)
 def test_bad_values_are_refused_naming_cluster_field_value_and_fix(cvars, fld, shown, what):
-    inv = validate.analyze(*build(pg_test(**cvars)))
+    inv = model_mod.load(*build(pg_test(**cvars)))
     found = [p for p in validate.problems(inv) if p.field.startswith("pg_dns")]
     assert len(found) == 1, [str(p) for p in validate.problems(inv)]
     text = str(found[0])
@@ -118,13 +119,13 @@ def test_bad_values_are_refused_naming_cluster_field_value_and_fix(cvars, fld, s
 def test_members_must_agree_on_the_dns_settings():
     hostvars, groups = build(pg_test())
     hostvars["10.10.10.12"]["pg_dns_target"] = "primary"
-    found = validate.problems(validate.analyze(hostvars, groups))
+    found = validate.problems(model_mod.load(hostvars, groups))
     assert any(p.field == "pg_dns_target" and "cluster-wide" in p.what for p in found)
 
 
 def test_names_shared_by_two_clusters_are_refused():
     # pg-test's instance pg-test-1 and the cluster pg-test-1
-    inv = validate.analyze(*build(pg_test(), cluster(
+    inv = model_mod.load(*build(pg_test(), cluster(
         "pg-test-1", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}})))
     found = [str(p) for p in validate.problems(inv) if "DNS name" in p.what]
     assert found == [
@@ -132,17 +133,17 @@ def test_names_shared_by_two_clusters_are_refused():
         "instance name of cluster pg-test; fix: give the cluster another pg_dns_suffix, rename "
         "one of the clusters, or set pg_dns_target: none"]
     # a suffix that makes the cluster name one of its own instances
-    inv = validate.analyze(*build(pg_test(pg_dns_suffix="-1")))
+    inv = model_mod.load(*build(pg_test(pg_dns_suffix="-1")))
     assert [p.value for p in validate.problems(inv)] == ["pg-test-1"]
     # none: no cluster record, nothing shared
-    inv = validate.analyze(*build(pg_test(), cluster(
+    inv = model_mod.load(*build(pg_test(), cluster(
         "pg-test-1", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}},
         pg_dns_target="none")))
     assert validate.problems(inv) == []
 
 
 def test_pigsty_dns_settings_are_no_longer_reported_as_missing():
-    inv = validate.analyze(*build(pg_meta(pg_dns_suffix=".db", pg_dns_target="primary")))
+    inv = model_mod.load(*build(pg_meta(pg_dns_suffix=".db", pg_dns_target="primary")))
     assert not any("pg_dns" in line for line in validate.pigsty_warnings(inv))
 
 
@@ -169,7 +170,7 @@ def test_every_instance_has_exactly_one_record(clusters):
             cvars.update(pg_vip_enabled=True, pg_vip_address="10.10.%d.3/24" % (i + 1),
                          pg_vip_interface="eth0")
         specs.append(cluster(name, hosts, **cvars))
-    inv = validate.analyze(*build(*specs))
+    inv = model_mod.load(*build(*specs))
     found = validate.problems(inv)
     out = dns.records(inv)
     for name, size, target, suffix, vip in clusters:

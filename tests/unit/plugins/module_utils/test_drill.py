@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import inv
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import drill, plan, validate
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import MODEL_DEFAULTS
 
@@ -167,7 +168,7 @@ def test_unset_port_moves_past_a_cluster_on_15432():
     hv, groups = inv.build(inv.cluster(
         "pg-test", {"10.10.10.11": {"pg_seq": 1, "pg_role": "primary"}},
         pg_port=15432, pgbouncer_port=16432, patroni_port=18008))
-    model = validate.analyze(hv, groups)
+    model = model_mod.load(hv, groups)
     assert validate.problems(model) == []
     assert plan.drill_plan(model, "pg-test")["port"] == 15433
 
@@ -250,7 +251,7 @@ def test_model_validation_names_cluster_field_value_and_fix():
                                 "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"}},
                     pgbackrest_method="backup", pgbackrest_drill_schedule="every sunday",
                     pgbackrest_drill_port=8432))
-    found = [str(p) for p in validate.problems(validate.analyze(hv, groups))]
+    found = [str(p) for p in validate.problems(model_mod.load(hv, groups))]
     assert any(p.startswith("cluster pg-test: pgbackrest_drill_schedule = 'every sunday': is not "
                             "the time fields") and "fix: write five cron time fields" in p
                for p in found), found
@@ -264,7 +265,7 @@ def test_model_plan_of_the_sandbox_layout():
         inv.cluster("pg-test", {"10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
                                 "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"}},
                     pgbackrest_method="backup", pgbackrest_drill_schedule="@weekly"))
-    model = validate.analyze(hv, groups)
+    model = model_mod.load(hv, groups)
     assert validate.problems(model) == []
     p = plan.drill_plan(model, "pg-test")
     assert (p["node"], p["kind"], p["port"]) == ("10.10.10.10", "repo_host", 15432)
@@ -277,11 +278,11 @@ def test_a_percent_in_the_cron_line_is_escaped_for_cron():
     """cron turns a bare % of the command into a newline."""
     hostvars, groups = inv.build(inv.pg_test(pgbackrest_drill_schedule="30 3 * * 0",
                                      pg_bin_dir="/opt/pg%15/bin"))
-    line = plan.drill_plan(validate.analyze(hostvars, groups), "pg-test")["cron_line"]
+    line = plan.drill_plan(model_mod.load(hostvars, groups), "pg-test")["cron_line"]
     assert "/opt/pg\\%15/bin" in line and "%15" not in line.replace("\\%", "")
 
 
 def test_a_drill_dir_too_long_for_the_socket_is_refused():
     hostvars, groups = inv.build(inv.pg_test(pgbackrest_drill_dir="/pg/" + "d" * 100))
-    found = [p for p in validate.problems(validate.analyze(hostvars, groups)) if p.field == "pgbackrest_drill_dir"]
+    found = [p for p in validate.problems(model_mod.load(hostvars, groups)) if p.field == "pgbackrest_drill_dir"]
     assert len(found) == 1 and "unix socket" in found[0].what

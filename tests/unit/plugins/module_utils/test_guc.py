@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import guc, tuning, validate
 from inv import build, pg_test
 
@@ -139,7 +140,7 @@ def test_the_tuning_itself_always_fits(profile, mem, cpu, conn):
 def test_validation_refuses_with_known_memory_and_warns_on_the_reference_node():
     common = {"pg_parameters": {"shared_buffers": "8GB", "shared_bufers": "1GB"}}
     hv, groups = build(pg_test(**common))
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     found = [str(p) for p in validate.problems(inv)]
     # no facts: the name is refused, the size only warned about
     assert found == [
@@ -154,14 +155,14 @@ def test_validation_refuses_with_known_memory_and_warns_on_the_reference_node():
     for host in groups["pg-test"]:
         hv[host].update(ansible_memtotal_mb=4096, ansible_processor_vcpus=2)
         hv[host]["pg_parameters"] = {"shared_buffers": "8GB"}
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     (p,) = validate.problems(inv)
     assert (p.cluster, p.host, p.field) == ("pg-test", None, "pg_parameters.shared_buffers")
     assert validate.tuning_warnings(inv) == []
     # 64 GiB nodes take it
     for host in groups["pg-test"]:
         hv[host].update(ansible_memtotal_mb=65536, ansible_processor_vcpus=16)
-    assert validate.problems(validate.analyze(hv, groups)) == []
+    assert validate.problems(model_mod.load(hv, groups)) == []
 
 
 def test_object_parameter_names():
@@ -170,7 +171,7 @@ def test_object_parameter_names():
                                                  "statment_timeout": "2s"}}],
         pg_databases=[{"name": "app", "parameters": {"serach_path": "app",
                                                      "pg_stat_statements.track": "all"}}]))
-    found = [(p.field, p.fix.split("?")[0]) for p in validate.problems(validate.analyze(hv, groups))]
+    found = [(p.field, p.fix.split("?")[0]) for p in validate.problems(model_mod.load(hv, groups))]
     assert found == [
         ("pg_databases[0](app).parameters.serach_path", "did you mean search_path"),
         ("pg_users[0](app).parameters.statment_timeout", "did you mean statement_timeout")]

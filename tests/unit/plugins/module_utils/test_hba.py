@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import hba
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     ModelError, Problem)
@@ -1115,10 +1116,10 @@ def test_pgbouncer_defaults_with_tls():
 
 
 def test_plan_picks_the_pgbouncer_defaults_by_tls():
-    from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, validate
+    from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
     from inv import build, pg_test
     for mode, ctype in (("disable", "host"), ("require", "hostssl")):
-        inv = validate.analyze(*build(pg_test(pgbouncer_sslmode=mode)))
+        inv = model_mod.load(*build(pg_test(pgbouncer_sslmode=mode)))
         lines = plan.instance_plan(inv, "10.10.10.11")["pgb_hba"]
         at = lines.index([x for x in lines if x.startswith("# 400 ")][0])
         assert lines[at + 1].split()[0] == ctype, mode

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import dns, model, validate
 from inv import build, pg_test
 
@@ -31,7 +32,7 @@ def _fields(inv):
     ({"pg_dns_target": "fe80::1%eth0"}, "pg_dns_target"),
 ])
 def test_a_trailing_newline_or_a_scope_id_is_refused(cvars, field):
-    found = {f for f, _ in _fields(validate.analyze(*build(pg_test(**cvars))))}
+    found = {f for f, _ in _fields(model_mod.load(*build(pg_test(**cvars))))}
     assert field in found, found
 
 
@@ -39,7 +40,7 @@ def test_a_cluster_name_with_a_trailing_newline_is_refused():
     hostvars, groups = build(pg_test())
     for host in groups["pg-test"]:
         hostvars[host]["pg_cluster"] = "pg-test\n"
-    assert validate.problems(validate.analyze(hostvars, groups))
+    assert validate.problems(model_mod.load(hostvars, groups))
 
 
 def test_a_member_address_with_a_scope_id_is_not_an_address():
@@ -81,8 +82,8 @@ NODE_BAD = [
 def test_node_and_infra_dns_settings_refused(hvars, field):
     hostvars, groups = build(pg_test())
     hostvars["10.10.10.10"].update(hvars)
-    found = [p for p in validate.problems(validate.analyze(hostvars, groups)) if p.field == field]
-    assert len(found) == 1, [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
+    found = [p for p in validate.problems(model_mod.load(hostvars, groups)) if p.field == field]
+    assert len(found) == 1, [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
     assert found[0].host == "10.10.10.10" and found[0].fix
 
 
@@ -98,4 +99,4 @@ def test_node_and_infra_dns_settings_refused(hvars, field):
 def test_node_and_infra_dns_settings_accepted(hvars):
     hostvars, groups = build(pg_test())
     hostvars["10.10.10.10"].update(hvars)
-    assert validate.problems(validate.analyze(hostvars, groups)) == []
+    assert validate.problems(model_mod.load(hostvars, groups)) == []

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import pigsty, validate
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils import role_options
@@ -22,7 +23,7 @@ TAIL = " (not implemented by this collection; cluster(s) %s)"
 
 
 def lines_of(hostvars, groups):
-    return validate.pigsty_warnings(validate.analyze(hostvars, groups), own=OWN)
+    return validate.pigsty_warnings(model_mod.load(hostvars, groups), own=OWN)
 
 
 # (cluster vars, expected warning lines for cluster pg-test)
@@ -192,7 +193,7 @@ def test_snapshot_keeps_names_and_reads_only_the_values_it_needs():
     assert "grafana_admin_password" not in lazy["10.10.10.11"].read
     assert "minio_users" not in lazy["10.10.10.11"].read
     assert member["pg_mode"] == "citus"
-    inv = validate.analyze(snap["hostvars"], snap["groups"])
+    inv = model_mod.load(snap["hostvars"], snap["groups"])
     lines = validate.pigsty_warnings(inv, own=OWN)
     assert any(line.startswith("pg_mode = 'citus'") for line in lines)
     assert any(line.startswith("pg_listen = (not evaluated): ") for line in lines)

@@ -13,6 +13,7 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import hba, plan, validate
 import pigsty_reference as ref
 
@@ -23,7 +24,7 @@ NAMES = sorted(f[:-4] for f in os.listdir(FIXTURES) if f.endswith(".yml"))
 @pytest.fixture(scope="module", params=NAMES)
 def inventory(request):
     hostvars, groups = ref.load_inventory(os.path.join(FIXTURES, request.param + ".yml"))
-    return request.param, hostvars, groups, validate.analyze(hostvars, groups)
+    return request.param, hostvars, groups, model_mod.load(hostvars, groups)
 
 
 def test_valid_unchanged(inventory):
@@ -202,7 +203,7 @@ SHARD_PG = (
 ])
 def test_hand_checked_hba(name, host, kind, expected):
     hostvars, groups = ref.load_inventory(os.path.join(FIXTURES, name + ".yml"))
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert ref.effective(plan.instance_plan(inv, host)[kind]) == expected
 
 
@@ -255,7 +256,7 @@ def test_hand_checked_hba(name, host, kind, expected):
 ])
 def test_hand_checked_services(name, cluster, expected):
     hostvars, groups = ref.load_inventory(os.path.join(FIXTURES, name + ".yml"))
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     got = {s["name"]: (s["ip"], s["port"], [(v["name"], v["host"], v["port"], v["weight"],
                                              v["backup"]) for v in s["servers"] if v["track"] is None])
            for s in plan.cluster_plan(inv, cluster)["services"]}
@@ -339,7 +340,7 @@ def test_property_services_are_pigsty_services(members, specs, default_dest):
     from inv import build, cluster
     hostvars, groups = build(cluster("pg-x", hosts, pg_default_services=[], pg_services=specs,
                                      pg_default_service_dest=default_dest))
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert validate.problems(inv) == []
     view = [dict(hostvars[h], inventory_hostname=h) for h in hosts]
     expected = ref.services(specs, view, default_dest)

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 
 import pytest
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, safety, validate
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from inv import build, cluster, pg_test, sandbox
 
 
 def test_sandbox_identity():
-    inv = validate.analyze(*sandbox())
+    inv = model_mod.load(*sandbox())
     assert sorted(inv.clusters) == ["pg-meta", "pg-test"]
     assert inv.infra_ips == ["10.10.10.10"]
     test = plan.cluster_plan(inv, "pg-test")
@@ -56,7 +57,7 @@ def test_hostname_inventory_with_ansible_host():
                  "nodename": "db-a.prod"},
         "db-b": {"pg_seq": 2, "pg_role": "replica", "ansible_host": "192.168.5.22"},
     }), infra=(), etcd=("192.168.5.20",))
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     ip = plan.instance_plan(inv, "db-a")
     assert ip["identity"]["ip"] == "192.168.5.21"
     assert ip["identity"]["nodename"] == "db-a.prod"
@@ -79,7 +80,7 @@ def test_standby_cluster_with_upstream():
         "10.10.10.31": {"pg_seq": 1, "pg_role": "delayed", "pg_upstream": "10.10.10.11",
                         "pg_delay": "1h"},
     }))
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     standby = plan.cluster_plan(inv, "pg-test2")
     assert standby["identity"]["standby"] is True
     assert standby["identity"]["leader"] == "pg-test2-1"
@@ -93,7 +94,7 @@ def test_standby_cluster_with_upstream():
     rules = [{"user": "all", "db": "all", "addr": "intra", "auth": "pwd",
               "role": "delayed", "title": "delayed readers"}]
     hv["10.10.10.31"]["pg_hba_rules"] = rules
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     lines = plan.instance_plan(inv, "10.10.10.31")["pg_hba"]
     assert "host    all             all                     10.0.0.0/8         " \
            "scram-sha-256" in lines
@@ -101,18 +102,18 @@ def test_standby_cluster_with_upstream():
 
 def test_tuning_uses_facts_when_present():
     hv, groups = build(pg_test())
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     assert plan.instance_plan(inv, "10.10.10.11")["node"] == {
         "mem_mb": 4096, "cpu": 2, "disk_gb": None, "source": "reference"}
     hv["10.10.10.11"].update({"ansible_memtotal_mb": 16384, "ansible_processor_vcpus": 8})
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     node = plan.instance_plan(inv, "10.10.10.11")["node"]
     assert node == {"mem_mb": 16384, "cpu": 8, "disk_gb": None, "source": "facts"}
     # shared_buffers is a quarter of memory by default
     assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "4096MB"
     # an explicit size wins over the facts (containers see the host's memory)
     hv["10.10.10.11"].update({"pg_node_mem_mb": 1024, "pg_node_cpu": 1})
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     assert plan.instance_plan(inv, "10.10.10.11")["node"]["source"] == "inventory"
     assert plan.instance_plan(inv, "10.10.10.11")["tuning"]["shared_buffers"] == "256MB"
 
@@ -165,7 +166,7 @@ def test_snapshot_reads_only_model_vars_and_selector_fields():
     assert "secret_of_other_module" not in log and "minio_thing" not in log
     assert set(log) <= set(validate.MODEL_VARS) | set(safety.SAFETY_VARS) | set(
         safety.NODE_VARS) | set(safety.OTHER_VARS) | {"rack"}
-    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    inv = model_mod.load(snap["hostvars"], snap["groups"], snap["clusters"])
     assert validate.problems(inv) == []
 
 
@@ -180,7 +181,7 @@ def test_snapshot_reports_unevaluable_model_vars():
 
 
 def test_unknown_cluster_and_host_raise_key_error():
-    inv = validate.analyze(*sandbox())
+    inv = model_mod.load(*sandbox())
     with pytest.raises(KeyError):
         plan.cluster_plan(inv, "pg-nope")
     with pytest.raises(KeyError):
@@ -192,7 +193,7 @@ def test_peer_services_cover_the_nodes_a_limited_run_leaves_out():
         "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
     }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     # a new pg-test member: the two other members get their four fragments,
     # each naming the new member as a server
     out = plan.peer_services(inv, ["10.10.10.13"])
@@ -215,7 +216,7 @@ def test_host_services_with_and_without_provider():
         "10.10.10.21": {"pg_seq": 1, "pg_role": "primary"},
     }, pg_service_provider="proxy", pg_services=[]), extra_groups={"proxy": ["10.10.10.10"]})
     # pg-x's default ports clash with nothing on the proxy group (pg-test has no provider)
-    inv = validate.require(validate.analyze(hv, groups))
+    inv = validate.require(model_mod.load(hv, groups))
     assert [s["name"] for s in plan.host_services(inv, "10.10.10.11")] == [
         "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
     assert plan.host_services(inv, "10.10.10.21") == []  # its provider publishes
@@ -242,7 +243,7 @@ def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
     hv, groups = build(pg_test(node_firewall_intranet=["10.0.0.0/8", "192.168.0.0/16",
                                                        "172.16.0.0/12"]),
                        infra=("10.10.10.9", "10.10.10.10", "10.10.10.100"))
-    lines = plan.instance_plan(validate.require(validate.analyze(hv, groups)),
+    lines = plan.instance_plan(validate.require(model_mod.load(hv, groups)),
                                "10.10.10.12")["pg_hba"]
     at = lines.index("# 400 monitor from infra hosts over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1:at + 4]] == [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import safety, validate
 from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from inv import build, cluster, pg_meta, pg_test, sandbox
@@ -23,7 +24,7 @@ NODES = "nodes 10.10.10.11, 10.10.10.12, 10.10.10.13"
 
 
 def messages(hostvars, groups):
-    return [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
+    return [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
 
 
 def one(name, **hvars):
@@ -281,7 +282,7 @@ def test_other_clusters_vip_seen_under_limit():
         cluster("pg-b", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}},
                 pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"))
     snap = snapshot(hostvars, groups, ["10.10.10.21"])
-    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    inv = model_mod.load(snap["hostvars"], snap["groups"], snap["clusters"])
     assert list(inv.clusters) == ["pg-b"]
     assert [str(p) for p in safety.vip_problems(inv)] == [
         "cluster pg-b: pg_vip_address = '10.10.10.3/24': is also the VIP of cluster pg-test; "
@@ -291,7 +292,7 @@ def test_other_clusters_vip_seen_under_limit():
 # ------------------------------------------------------- sandbox passwords
 
 def sandbox_refusals(hostvars, groups):
-    return [str(p) for p in safety.sandbox_password_problems(validate.analyze(hostvars, groups))]
+    return [str(p) for p in safety.sandbox_password_problems(model_mod.load(hostvars, groups))]
 
 
 def refusal(var, clusters, public):
@@ -338,7 +339,7 @@ def test_own_secrets_or_the_switch_are_accepted():
 
 
 def test_empty_etcd_password_is_a_warning():
-    inv = validate.analyze(*build(pg_test(), common=dict(OWN_SECRETS, pg_etcd_password="")))
+    inv = model_mod.load(*build(pg_test(), common=dict(OWN_SECRETS, pg_etcd_password="")))
     assert safety.sandbox_password_problems(inv) == []
     assert safety.empty_etcd_password_warnings(inv) == [
         "pg_etcd_password is empty in cluster(s) pg-test: as in Pigsty, each cluster's etcd user "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import validate
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     HIDDEN, Problem, is_secret_name, mask_secrets)
@@ -59,7 +60,7 @@ def test_differing_users_show_no_password():
                              "pg_users": [{"name": "app", "password": MARK + "1"}]},
              "10.10.10.12": {"pg_seq": 2, "pg_role": "replica",
                              "pg_users": [{"name": "app", "password": MARK + "2"}]}}
-    found = validate.problems(validate.analyze(*build(cluster("pg-test", hosts))))
+    found = validate.problems(model_mod.load(*build(cluster("pg-test", hosts))))
     text = "\n".join(str(p) for p in found) + repr([p.as_dict() for p in found])
     assert "pg_users" in text
     assert MARK not in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, services, validate
 from inv import build, cluster, pg_test, sandbox
 
@@ -20,7 +21,7 @@ def servers(svc):
 
 
 def plan_of(hostvars, groups, name):
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert validate.problems(inv) == []
     return plan.cluster_plan(inv, name)
 
@@ -192,7 +193,7 @@ def clusters(draw):
 @given(clusters())
 def test_property_each_selected_member_once(inventory):
     hv, groups = inventory
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     assert validate.problems(inv) == []
     cplan = plan.cluster_plan(inv, "pg-h")
     members = {m.instance: m for m in inv.clusters["pg-h"].members}
@@ -219,7 +220,7 @@ def test_property_each_selected_member_once(inventory):
 @pytest.mark.parametrize("expr", ["[0]", "[].pg_seq", "length(@)"])
 def test_selector_must_yield_members(expr):
     hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "selector": expr}]))
-    found = validate.problems(validate.analyze(hv, groups))
+    found = validate.problems(model_mod.load(hv, groups))
     assert [p.field for p in found] == ["pg_services[0](x).selector"]
     assert "must yield" in found[0].what
 
@@ -243,7 +244,7 @@ def test_root_check_is_accepted():
 @pytest.mark.parametrize("check", ["/quorum", "/read-only-quorum?lag=1MB"])
 def test_patroni_4_checks_are_refused(check):
     hv, groups = build(pg_test(pg_services=[{"name": "x", "port": 5441, "check": check}]))
-    found = validate.problems(validate.analyze(hv, groups))
+    found = validate.problems(model_mod.load(hv, groups))
     assert [(p.field, p.value) for p in found] == [("pg_services[0](x).check", check)]
     assert "Patroni 4" in found[0].what and "/sync" in found[0].fix
 
@@ -254,7 +255,7 @@ def test_provider_host_that_publishes_its_own_services_clashes():
         cluster("pg-a", {"10.10.10.31": {"pg_seq": 1, "pg_role": "primary"}}),
         cluster("pg-b", {"10.10.10.41": {"pg_seq": 1, "pg_role": "primary"}},
                 pg_service_provider="pg-a"))
-    found = validate.problems(validate.analyze(hv, groups))
+    found = validate.problems(model_mod.load(hv, groups))
     assert sorted((p.cluster, p.host, p.field, p.value) for p in found) == [
         ("pg-b", "10.10.10.31", "pg_services", port) for port in (5433, 5434, 5436, 5438)]
     assert any("pg-b-primary uses port 5433 on 10.10.10.31, where pg-a-primary already "

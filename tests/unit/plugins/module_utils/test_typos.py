@@ -9,13 +9,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import objects, pigsty, validate
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import closest
 from inv import build, cluster, pg_test
 
 
 def problems(hv, groups):
-    return [str(p) for p in validate.problems(validate.analyze(hv, groups))]
+    return [str(p) for p in validate.problems(model_mod.load(hv, groups))]
 
 
 def test_replica_with_a_mistyped_pg_cluster():
@@ -33,7 +34,7 @@ def test_primary_with_a_mistyped_pg_cluster():
     """pg-test itself would have no primary: said by the typo only."""
     hv, groups = build(pg_test())
     hv["10.10.10.11"]["pg_cluster"] = "pg-tset"
-    (p,) = validate.problems(validate.analyze(hv, groups))
+    (p,) = validate.problems(model_mod.load(hv, groups))
     assert (p.cluster, p.host, p.field, p.value) == ("pg-test", "10.10.10.11", "pg_cluster",
                                                      "pg-tset")
 
@@ -43,7 +44,7 @@ def test_the_typo_does_not_hide_a_second_primary():
     hv["10.10.10.12"]["pg_role"] = "primary"
     hv["10.10.10.13"]["pg_cluster"] = "pg-tset"
     # the name fixed, pg-test still has two primaries: said now too
-    assert sorted(p.field for p in validate.problems(validate.analyze(hv, groups))) == ["pg_cluster", "pg_role"]
+    assert sorted(p.field for p in validate.problems(model_mod.load(hv, groups))) == ["pg_cluster", "pg_role"]
 
 
 def test_cluster_defined_host_by_host():
@@ -63,7 +64,7 @@ def test_cluster_defined_host_by_host():
 def test_a_cluster_with_a_group_of_its_own_is_meant():
     hv, groups = build(pg_test(), cluster("pg-tst", {"10.10.10.21": {"pg_seq": 1,
                                                                      "pg_role": "replica"}}))
-    (p,) = validate.problems(validate.analyze(hv, groups))
+    (p,) = validate.problems(model_mod.load(hv, groups))
     assert (p.cluster, p.what) == ("pg-tst", "the cluster has no primary")
 
 
@@ -71,7 +72,7 @@ def test_unrelated_names_are_not_guessed():
     hv, groups = build(pg_test())
     hv["10.10.10.21"] = dict(hv["10.10.10.13"], pg_cluster="orders", pg_seq=1)
     groups["all"].append("10.10.10.21")
-    (p,) = validate.problems(validate.analyze(hv, groups))
+    (p,) = validate.problems(model_mod.load(hv, groups))
     assert (p.cluster, p.what) == ("orders", "the cluster has no primary")
 
 
@@ -102,7 +103,7 @@ def test_unrelated_names_are_not_guessed():
 ])
 def test_unknown_keys_get_the_accepted_one(var, item, key, fix):
     hv, groups = build(pg_test(**{var: [item]}))
-    found = [p for p in validate.problems(validate.analyze(hv, groups)) if p.field.endswith(key)]
+    found = [p for p in validate.problems(model_mod.load(hv, groups)) if p.field.endswith(key)]
     assert [(p.field, p.fix) for p in found] == [("%s[0](app).%s" % (var, key), fix)]
     assert found[0].what == "is not a key of a %s entry" % (
         "user" if var == "pg_users" else "database")

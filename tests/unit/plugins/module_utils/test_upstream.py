@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     patroni_conf,
     plan,
@@ -31,7 +32,7 @@ FIELDS = ("pg_upstream", "pg_delay")
 
 def messages(*clusters, **kwargs):
     hostvars, groups = build(pg_test(), *clusters, **kwargs)
-    return [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
+    return [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
 
 
 def standby(name, base, leader_up, *, replica_up=None, **leader_vars):
@@ -184,7 +185,7 @@ REFUSED = [
 def test_refused(clusters, expect):
     if not clusters:        # the cascade case changes pg-test itself
         hostvars, groups = build(cascade(s2=3, s3=2))
-        got = [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
+        got = [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
     else:
         got = messages(*clusters)
     assert got == expect
@@ -211,7 +212,7 @@ def test_circle_found_when_validation_is_limited():
                              standby("pg-b", 30, "10.10.10.21"))
     snap = snapshot(hostvars, groups, ["10.10.10.21"])
     assert snap["clusters"] == ["pg-a"]
-    inv = validate.analyze(snap["hostvars"], snap["groups"], snap["clusters"])
+    inv = model_mod.load(snap["hostvars"], snap["groups"], snap["clusters"])
     assert [str(p) for p in validate.problems(inv)] == [
         "cluster pg-a, host 10.10.10.21: pg_upstream = '10.10.10.32': the standby "
         "clusters follow each other in a circle (pg-a -> pg-b -> pg-a), so none of them "
@@ -254,15 +255,15 @@ def test_accepted(clusters):
         hostvars, groups = build(
             pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24",
                     pg_vip_interface="eth0"), one)
-        inv = validate.analyze(hostvars, groups)
+        inv = model_mod.load(hostvars, groups)
         assert [str(p) for p in validate.problems(inv) if p.field in FIELDS] == []
     hostvars, groups = build(pg_test(), *clusters[:1])
-    assert validate.problems(validate.analyze(hostvars, groups)) == []
+    assert validate.problems(model_mod.load(hostvars, groups)) == []
 
 
 def test_cascade_chain_and_replica_following_the_leader():
     hostvars, groups = build(cascade(s2=1, s3=2, s4=3))
-    assert validate.problems(validate.analyze(hostvars, groups)) == []
+    assert validate.problems(model_mod.load(hostvars, groups)) == []
 
 
 def test_upstream_by_inventory_name():
@@ -279,7 +280,7 @@ def test_upstream_by_inventory_name():
             "db-d": {"pg_seq": 3, "pg_role": "replica", "pg_upstream": "db-c",
                      "ansible_host": "192.168.5.33"}}, pg_conf="tiny"),
         infra=("db-a",), etcd=("db-a",))
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert [str(p) for p in validate.problems(inv) if p.field in FIELDS] == []
     cplan = plan.cluster_plan(inv, "pg-dr")
     assert [m["upstream"] for m in cplan["members"]] == [

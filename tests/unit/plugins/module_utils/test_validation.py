@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import plan, validate
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import ModelError
 from inv import build, cluster, pg_test, sandbox
@@ -31,7 +32,7 @@ def members(**overrides):
 
 
 def messages(hostvars, groups):
-    return [str(p) for p in validate.problems(validate.analyze(hostvars, groups))]
+    return [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
 
 
 def test_sandbox_is_valid():
@@ -44,7 +45,7 @@ def test_zero_delay_is_no_delay_anywhere(delay):
     hosts = members(**{ip: {"pg_delay": delay} for ip in (T1, T2, T3)})
     hostvars, groups = build(cluster("pg-test", hosts))
     assert messages(hostvars, groups) == []
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert [m["delay"] for m in plan.cluster_plan(inv, "pg-test")["members"]] == \
         [None, None, None]
 
@@ -56,7 +57,7 @@ def test_delay_of_a_standby_leader(delay, shown):
                         "pg_upstream": "10.10.10.11", "pg_delay": delay},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "replica", "pg_delay": 0}}))
     assert messages(hostvars, groups) == []
-    inv = validate.analyze(hostvars, groups)
+    inv = model_mod.load(hostvars, groups)
     assert plan.cluster_plan(inv, "pg-s")["members"][0]["delay"] == shown
 
 
@@ -338,7 +339,7 @@ def test_all_problems_reported_at_once():
         "10.10.10.21": {"pg_seq": "1", "pg_role": "master"},
         "10.10.10.22": {"pg_seq": 2, "pg_role": "replica", "pg_weight": -1},
     }, pg_rto="slow", pg_services=[{"name": "x", "port": 70000}]), etcd=())
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     found = validate.problems(inv)
     fields = sorted({p.field for p in found})
     assert fields == ["groups.etcd", "pg_cluster", "pg_role", "pg_rto",
@@ -357,7 +358,7 @@ def test_unrelated_groups_and_vars_are_ignored():
 
 def test_sandbox_passwords_warned_outside_the_sandbox():
     hv, groups = build(pg_test())
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     lines = validate.warnings(inv)
     assert [line.split(" ", 1)[0] for line in lines] == [
         "etcd_root_password", "haproxy_admin_password", "patroni_password",
@@ -366,11 +367,11 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
     assert lines[2].startswith("patroni_password is the public sandbox default "
                                "(Patroni.API) in cluster(s) pg-test")
     hv, groups = build(pg_test(pgbackrest_method="minio"))
-    lines = validate.warnings(validate.analyze(hv, groups))
+    lines = validate.warnings(model_mod.load(hv, groups))
     assert any(line.startswith("pgbackrest_repo.minio.") and line.endswith(
         "(cluster(s) pg-test)") for line in lines)
     hv, groups = sandbox()
-    assert validate.warnings(validate.analyze(hv, groups)) == []
+    assert validate.warnings(model_mod.load(hv, groups)) == []
 
 
 def test_empty_etcd_password_is_the_cluster_name():
@@ -380,7 +381,7 @@ def test_empty_etcd_password_is_the_cluster_name():
                        cluster("pg", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary"}},
                                pg_etcd_password=""))
     assert messages(hv, groups) == []
-    inv = validate.analyze(hv, groups)
+    inv = model_mod.load(hv, groups)
     assert plan.etcd_users(inv) == [
         {"name": "pg-test", "prefix": "/pg/pg-test/", "password": "pg-test"},
         {"name": "pg", "prefix": "/pg/pg/", "password": "pg"}]
