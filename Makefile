@@ -116,8 +116,11 @@ test-full: host-deps venv haproxy-bin ## make test, then the sandbox and every f
 
 # The alerting tests run promtool and amtool; under make a missing binary
 # fails them instead of skipping them.
-unit: venv prometheus-bin ## unit tests (tests/unit), promtool tests of every alert included
-	@rc=0; PIGPEN_REQUIRE_PROMTOOL=1 $(BIN)/pytest tests/unit || rc=$$?; \
+# Coverage of the plugins by the unit tests is reported (the lines no test
+# runs, per file) and must stay at 90 % or more.
+unit: venv prometheus-bin ## unit tests (tests/unit), promtool tests of every alert included; plugin coverage reported
+	@rc=0; PIGPEN_REQUIRE_PROMTOOL=1 $(BIN)/pytest tests/unit --cov=ansible_collections.pigpen.pgsql.plugins \
+	  --cov-report=term:skip-covered --cov-fail-under=90 || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no test in tests/unit" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -162,6 +165,7 @@ lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on
 	$(BIN)/ruff check plugins tools bench tests roles sandbox
 	$(BIN)/mypy -p ansible_collections.pigpen.pgsql.plugins
 	$(BIN)/mypy tools bench
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 	@$(MAKE) sanity
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>/,
