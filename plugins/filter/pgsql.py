@@ -150,7 +150,7 @@ def pg_limit_problems(values, host, parts):
     values = {k: int(v) if isinstance(v, str) and v.isdigit() and not k.endswith("_timeout") else v
               for k, v in dict(values or {}).items()}
     return [str(p) for p in validate_mod.limit_problems(
-        lambda name, _default=None: values.get(name), values.get("pg_cluster"), host, parts)]
+        values.get, values.get("pg_cluster"), host, parts)]
 
 
 def pg_path(name):

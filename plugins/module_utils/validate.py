@@ -336,7 +336,7 @@ _DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?\Z")
 
 def _check_access_limits(m: Member) -> List[Problem]:
     """Limits of the HAProxy, pgbouncer and VIP roles on one member."""
-    return limit_problems(lambda name, _default=None: m.get(name), m.cluster, m.host)
+    return limit_problems(m.get, m.cluster, m.host)
 
 
 #: The settings each part of :func:`limit_problems` reads.
@@ -354,13 +354,14 @@ def limit_problems(get: Any, cluster: Optional[str], host: Optional[str],
     """Limits of the HAProxy, pgbouncer and VIP roles: the one rule that
     validation applies to every member before any node is touched and that
     the roles' preflight tasks apply again to the values they were given
-    (the ``pg_limit_problems`` filter). ``get(name, default)`` reads a
-    setting (``Member.get``, or ``dict.get`` of a role's variables)."""
+    (the ``pg_limit_problems`` filter). ``get(name)`` reads a
+    setting (``Member.get``, which falls back to the model's
+    defaults, or ``dict.get`` of a role's variables)."""
     out: List[Problem] = []
     parts = set(parts)
 
     def whole(var: str, low: int, fix: str) -> bool:
-        value = get(var, None)
+        value = get(var)
         if not is_int(value) or value < low:
             out.append(Problem(cluster, host, var, value,
                                "is not a whole number of at least %d" % low,
@@ -372,17 +373,17 @@ def limit_problems(get: Any, cluster: Optional[str], host: Optional[str],
         ok = whole("haproxy_maxconn", 100, "write e.g. haproxy_maxconn: 4000")
         ok = whole("haproxy_limit_nofile", 1024,
                    "write e.g. haproxy_limit_nofile: 65536") and ok
-        if ok and get("haproxy_limit_nofile", None) < \
-                2 * get("haproxy_maxconn", None) + 100:
+        if ok and get("haproxy_limit_nofile") < \
+                2 * get("haproxy_maxconn") + 100:
             out.append(Problem(
-                cluster, host, "haproxy_limit_nofile", get("haproxy_limit_nofile", None),
+                cluster, host, "haproxy_limit_nofile", get("haproxy_limit_nofile"),
                 "is below 2 x haproxy_maxconn (%d) + 100: HAProxy needs about two "
                 "files per connection and would not start" %
-                get("haproxy_maxconn", None),
+                get("haproxy_maxconn"),
                 "lower haproxy_maxconn or raise haproxy_limit_nofile to at least "
-                "%d" % (2 * get("haproxy_maxconn", None) + 100)))
+                "%d" % (2 * get("haproxy_maxconn") + 100)))
         for var in LIMIT_PARTS["haproxy"][2:]:
-            value = get(var, None)
+            value = get(var)
             if not isinstance(value, (str, int)) or isinstance(value, bool) or \
                     not _DURATION.match(str(value)):
                 out.append(Problem(cluster, host, var, value,
@@ -391,18 +392,18 @@ def limit_problems(get: Any, cluster: Optional[str], host: Optional[str],
                                    "ms, s, m, h, d), e.g. 24h"))
     if "pgbouncer" in parts and whole("pgbouncer_limit_nofile", 1024,
                                       "write e.g. pgbouncer_limit_nofile: 65536"):
-        clients = get("pgbouncer_max_client_conn", None)
+        clients = get("pgbouncer_max_client_conn")
         if clients is None:
             clients = settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_client_conn"]
-        servers = get("pgbouncer_max_db_connections", None)
+        servers = get("pgbouncer_max_db_connections")
         if servers is None:
             servers = settings_mod.SETTINGS_DEFAULTS["pgbouncer_max_db_connections"]
         need = clients + servers + 100 if is_int(clients) and is_int(servers) \
             else None
-        if need is not None and get("pgbouncer_limit_nofile", None) < need:
+        if need is not None and get("pgbouncer_limit_nofile") < need:
             out.append(Problem(
                 cluster, host, "pgbouncer_limit_nofile",
-                get("pgbouncer_limit_nofile", None),
+                get("pgbouncer_limit_nofile"),
                 "is below pgbouncer_max_client_conn (%d) + "
                 "pgbouncer_max_db_connections (%d) + 100: pgbouncer would "
                 "refuse clients before max_client_conn" % (clients, servers),
