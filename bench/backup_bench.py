@@ -44,8 +44,19 @@ from sandbox_bench import REPO, header, run, write_result  # noqa: E402 (same di
 
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 INVENTORY = str(REPO / "inventory" / "sandbox.yml")
-SSH = ["ssh", "-i", str(REPO / ".sandbox" / "ssh" / "id_ed25519"), "-o", "BatchMode=yes",
-       "-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+SSH = [
+    "ssh",
+    "-i",
+    str(REPO / ".sandbox" / "ssh" / "id_ed25519"),
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+]
 MEMBERS = ["10.10.10.11", "10.10.10.12", "10.10.10.13"]
 REPO_HOST = "10.10.10.10"  # the infra node: pgbackrest_method backup's repository host
 DB = "pigpen_bench"
@@ -143,8 +154,16 @@ def pitr(method: str) -> dict[str, Any]:
     psql(node, "drop table if exists pigpen_pitr; create table pigpen_pitr as select generate_series(1, 1000) id")
     noted = psql(node, "select now()")
     psql(node, "drop table pigpen_pitr")
-    seconds = playbook(*method_args(method), "playbooks/pgsql-pitr.yml", "-l", "pg-test",
-                       "-e", json.dumps({"pg_pitr": {"time": noted}}), "-e", "pg_pitr_confirm=pg-test")
+    seconds = playbook(
+        *method_args(method),
+        "playbooks/pgsql-pitr.yml",
+        "-l",
+        "pg-test",
+        "-e",
+        json.dumps({"pg_pitr": {"time": noted}}),
+        "-e",
+        "pg_pitr_confirm=pg-test",
+    )
     rows = psql(leader(), "select count(*) from pigpen_pitr")
     if rows != "1000":
         raise SystemExit(f"bench: after PITR to {noted} pigpen_pitr has {rows} rows, expected 1000")
@@ -177,8 +196,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "backup.json"))
     args = parser.parse_args()
 
-    result = header("backup", f"make bench-backup (bench/backup_bench.py --scale {args.scale} "
-                              f"--methods {args.methods})")
+    result = header(
+        "backup", f"make bench-backup (bench/backup_bench.py --scale {args.scale} --methods {args.methods})"
+    )
     result["cluster"] = "pg-test on the sandbox (3 members, pg_conf tiny, tuned for 1 GiB / 1 CPU per node)"
     run([str(REPO / "sandbox" / "s3.sh"), "start"])
     node = leader()
@@ -191,9 +211,11 @@ def main() -> int:
     as_dbsu(leader(), f"psql -X -q -c 'drop database if exists {DB}'")
     write_result(result, args.output)
     for entry in result["runs"]:
-        print(f"{entry['repository']:>6}: full {entry['full']['s']} s ({entry['full']['mb_per_s']} MB/s), "
-              f"incr {entry['incr_after_20s_pgbench']['s']} s, restore {entry['restore']['s']} s "
-              f"({entry['restore']['mb_per_s']} MB/s), drill {entry['drill']['s']} s, PITR {entry['pitr']['s']} s")
+        print(
+            f"{entry['repository']:>6}: full {entry['full']['s']} s ({entry['full']['mb_per_s']} MB/s), "
+            f"incr {entry['incr_after_20s_pgbench']['s']} s, restore {entry['restore']['s']} s "
+            f"({entry['restore']['mb_per_s']} MB/s), drill {entry['drill']['s']} s, PITR {entry['pitr']['s']} s"
+        )
     return 0
 
 

@@ -47,13 +47,14 @@ RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 # ansible.posix.profile_tasks' closing table: "<task name> ---- 12.34s"
 TASK_TIME = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
 # where a cold or warm deployment spends its time: the slowest tasks
-PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
-           "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
+PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
-            for m in RECAP.finditer(output)}
+    return {
+        m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
+        for m in RECAP.finditer(output)
+    }
 
 
 def slowest_tasks(output: str) -> list[list[Any]]:
@@ -69,8 +70,11 @@ def deploy(inventory: str, env: dict[str, str] | None = None, profile: bool = Fa
     hosts = recap(out)
     if not hosts or any(h["failed"] or h["unreachable"] for h in hosts.values()):
         raise SystemExit(f"bench: install.yml failed: {hosts}")
-    result = {"s": seconds, "changed": {h: v["changed"] for h, v in hosts.items()},
-              "tasks_ok": {h: v["ok"] for h, v in hosts.items()}}
+    result = {
+        "s": seconds,
+        "changed": {h: v["changed"] for h, v in hosts.items()},
+        "tasks_ok": {h: v["ok"] for h, v in hosts.items()},
+    }
     if profile:
         result["slowest_tasks_s"] = slowest_tasks(out)
     return result
@@ -115,12 +119,14 @@ def main() -> int:
     args = parser.parse_args()
 
     result: dict[str, Any] = header("deploy", f"make bench-deploy (bench/deploy_bench.py --noop-runs {args.noop_runs})")
-    result.update({
-        "nodes": 4,
-        "playbook": "playbooks/install.yml",
-        "targets_s": {"cold": 360, "warm": 180, "noop": 60},
-        "strategy": "mitogen_linear (ansible.cfg, tools/ansible/strategy)",
-    })
+    result.update(
+        {
+            "nodes": 4,
+            "playbook": "playbooks/install.yml",
+            "targets_s": {"cold": 360, "warm": 180, "noop": 60},
+            "strategy": "mitogen_linear (ansible.cfg, tools/ansible/strategy)",
+        }
+    )
     # the strategy's Jinja code cache, empty before the cold run
     cache = tempfile.TemporaryDirectory(prefix="pigpen-bench-jinja-")
     os.environ["PIGPEN_JINJA_CACHE"] = cache.name
@@ -139,8 +145,10 @@ def main() -> int:
         result["nodes_create_s"] = round(time.monotonic() - start, 1)
         inventory = run([SANDBOX, *env, "inventory"]).strip()
 
-        result["cold"] = {"what": "fresh nodes, packages downloaded from the Debian archive",
-                          **deploy(inventory, profile=True)}
+        result["cold"] = {
+            "what": "fresh nodes, packages downloaded from the Debian archive",
+            **deploy(inventory, profile=True),
+        }
         print(f"bench: cold {result['cold']['s']} s", flush=True)
         result["deb_cache"] = save_debs()
 
@@ -149,9 +157,13 @@ def main() -> int:
             if any(one["changed"].values()):
                 raise SystemExit(f"bench: a re-run changed something: {one['changed']}")
         samples = [one["s"] for one in noop]
-        result["noop"] = {"what": "install.yml again on the deployed nodes: changed=0 on every host",
-                          "median_s": round(statistics.median(samples), 1), "max_s": max(samples),
-                          "samples_s": samples, "tasks_ok": noop[-1]["tasks_ok"]}
+        result["noop"] = {
+            "what": "install.yml again on the deployed nodes: changed=0 on every host",
+            "median_s": round(statistics.median(samples), 1),
+            "max_s": max(samples),
+            "samples_s": samples,
+            "tasks_ok": noop[-1]["tasks_ok"],
+        }
         print(f"bench: no-op {samples} s", flush=True)
         uncached = deploy(inventory, env={"PIGPEN_JINJA_CACHE": "off"})
         if any(uncached["changed"].values()):
@@ -161,15 +173,19 @@ def main() -> int:
         stock = deploy(inventory, env={"ANSIBLE_STRATEGY": "linear"})
         if any(stock["changed"].values()):
             raise SystemExit(f"bench: a re-run changed something: {stock['changed']}")
-        result["noop_stock_linear"] = {"what": "one more no-op run with ANSIBLE_STRATEGY=linear (stock Ansible)",
-                                       "s": stock["s"]}
+        result["noop_stock_linear"] = {
+            "what": "one more no-op run with ANSIBLE_STRATEGY=linear (stock Ansible)",
+            "s": stock["s"],
+        }
         print(f"bench: no-op with the stock linear strategy {stock['s']} s", flush=True)
 
         destroy()
         run([SANDBOX, *env, "create"])
         seed_debs()
-        result["warm"] = {"what": "fresh nodes, the .deb files already in each node's apt cache",
-                          **deploy(inventory, profile=True)}
+        result["warm"] = {
+            "what": "fresh nodes, the .deb files already in each node's apt cache",
+            **deploy(inventory, profile=True),
+        }
         print(f"bench: warm {result['warm']['s']} s", flush=True)
     finally:
         destroy()
@@ -177,8 +193,7 @@ def main() -> int:
         if paused:
             run([SANDBOX, "start"])
 
-    result["met"] = {k: result[k]["s" if k != "noop" else "median_s"] <= v
-                     for k, v in result["targets_s"].items()}
+    result["met"] = {k: result[k]["s" if k != "noop" else "median_s"] <= v for k, v in result["targets_s"].items()}
     write_result(result, args.output)
     return 0
 

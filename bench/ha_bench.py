@@ -32,8 +32,14 @@ sys.path.insert(0, str(REPO / ".collections"))
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import ha  # noqa: E402
 
-PLAYBOOK = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "inventory/sandbox.yml",
-            "playbooks/pgsql.yml", "-l", "pg-test"]
+PLAYBOOK = [
+    str(REPO / ".venv" / "bin" / "ansible-playbook"),
+    "-i",
+    "inventory/sandbox.yml",
+    "playbooks/pgsql.yml",
+    "-l",
+    "pg-test",
+]
 MODES = {"async": 1048576, "sync": 0}
 REFERENCE = {"fast": {"avg_s": 14, "worst_s": 29}, "norm": {"avg_s": 21, "worst_s": 43}}
 
@@ -55,17 +61,19 @@ def main() -> int:
     # absolute: run.py gets it as is, and the summary prints it relative to the repository
     out = Path(args.output).resolve()
     doc = json.loads(out.read_text()) if out.exists() else {}
-    doc.update({
-        "benchmark": "ha",
-        "command": "make bench-ha (bench/ha_bench.py --runs %d)" % args.runs,
-        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                 text=True, check=False).stdout.strip(),
-        "reference_published": REFERENCE,
-    })
+    doc.update(
+        {
+            "benchmark": "ha",
+            "command": "make bench-ha (bench/ha_bench.py --runs %d)" % args.runs,
+            "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+            ).stdout.strip(),
+            "reference_published": REFERENCE,
+        }
+    )
     # a run of some series keeps the others' results and bounds
-    doc.setdefault("bounds_s", {}).update(
-        {p: ha.ha_plan(p, 1048576, "oltp")["bound_s"] for p in args.plans.split(",")})
+    doc.setdefault("bounds_s", {}).update({p: ha.ha_plan(p, 1048576, "oltp")["bound_s"] for p in args.plans.split(",")})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     failed = []
@@ -77,17 +85,28 @@ def main() -> int:
                 if sh(PLAYBOOK + ["-e", extra]) != 0:
                     raise SystemExit("bench-ha: applying %s failed" % label)
                 # the scenarios' own pgsql.yml runs (setup, teardown) keep the series' plan
-                cmd = [sys.executable, "tools/chaos/run.py", "tools/chaos/sandbox.yml",
-                       "--var", "pgsql_extra=-e " + shlex.quote(extra),
-                       "--runs", str(args.runs), "--label", label, "--output", str(out)]
+                cmd = [
+                    sys.executable,
+                    "tools/chaos/run.py",
+                    "tools/chaos/sandbox.yml",
+                    "--var",
+                    "pgsql_extra=-e " + shlex.quote(extra),
+                    "--runs",
+                    str(args.runs),
+                    "--label",
+                    label,
+                    "--output",
+                    str(out),
+                ]
                 for name in args.scenario or []:
                     cmd += ["--scenario", name]
                 if sh(cmd) != 0:
                     failed.append(label)
     finally:
         sh(PLAYBOOK)
-    print("bench-ha: wrote %s%s" % (out.relative_to(REPO), "; targets missed in " + ", ".join(failed)
-                                     if failed else ""))
+    print(
+        "bench-ha: wrote %s%s" % (out.relative_to(REPO), "; targets missed in " + ", ".join(failed) if failed else "")
+    )
     return 1 if failed else 0
 
 

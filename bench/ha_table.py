@@ -26,8 +26,11 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
         return 1
     labels = sorted(series)
     scenarios = list(dict.fromkeys(n for s in series.values() for n in s["scenarios"]))
-    print("Write outage, seconds, median / max of %s runs (reads in brackets):\n"
-          % ", ".join(sorted({str(s["runs_per_scenario"]) for s in series.values()})))
+    print(
+        "Write outage, seconds, median / max of %s runs (reads in brackets):\n"
+        % ", ".join(sorted({str(s["runs_per_scenario"]) for s in series.values()}))
+    )
+
     def table(cell_of):
         print("| scenario | " + " | ".join(labels) + " |")
         print("|---|" + "---|" * len(labels))
@@ -37,8 +40,11 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
 
     def losses(res):
         healthy = (res.get("healthy_after_s") or {}).get("max")
-        return "%s / %s / %s" % (res.get("lost_rows_max", "-"), res.get("split_brain_max", "-"),
-                                 "-" if healthy is None else "%.0f" % healthy)
+        return "%s / %s / %s" % (
+            res.get("lost_rows_max", "-"),
+            res.get("split_brain_max", "-"),
+            "-" if healthy is None else "%.0f" % healthy,
+        )
 
     table(lambda res: "%s (%s)" % (cell(res.get("write_outage_s")), cell(res.get("read_outage_s"))))
     print("\nAcknowledged rows lost (max) / split brain (max) / healthy again after (s, max):\n")

@@ -39,14 +39,14 @@ def inventory(clusters: int):
     for c in range(clusters):
         name = "pg-c%d" % c
         groups[name] = []
-        cvars = {"pg_cluster": name, "pg_users": [
-            {"name": "app%d" % c, "password": "x", "pgbouncer": True,
-             "roles": ["dbrole_readwrite"]}],
-            "pg_databases": [{"name": "app%d" % c, "owner": "app%d" % c}]}
+        cvars = {
+            "pg_cluster": name,
+            "pg_users": [{"name": "app%d" % c, "password": "x", "pgbouncer": True, "roles": ["dbrole_readwrite"]}],
+            "pg_databases": [{"name": "app%d" % c, "owner": "app%d" % c}],
+        }
         for seq in (1, 2, 3):
             ip = "10.%d.%d.%d" % (1 + c // 250, c % 250, seq)
-            hostvars[ip] = {**common, **cvars, "pg_seq": seq,
-                            "pg_role": "primary" if seq == 1 else "replica"}
+            hostvars[ip] = {**common, **cvars, "pg_seq": seq, "pg_role": "primary" if seq == 1 else "replica"}
             if seq == 3:
                 hostvars[ip]["pg_offline_query"] = True
             groups[name].append(ip)
@@ -77,31 +77,37 @@ def main() -> int:
         hostvars, groups = inventory(size)
         run_once(hostvars, groups)  # warm caches (compiled selectors)
         times = [run_once(hostvars, groups) for _ in range(args.repeat)]
-        rows.append({
-            "clusters": size,
-            "instances": size * 3,
-            "min_s": round(min(times), 6),
-            "median_s": round(statistics.median(times), 6),
-            "max_s": round(max(times), 6),
-            "median_us_per_instance": round(statistics.median(times) / (size * 3) * 1e6, 2),
-        })
-        print("%5d clusters: median %.4f s (%.1f us/instance)" % (
-            size, rows[-1]["median_s"], rows[-1]["median_us_per_instance"]))
+        rows.append(
+            {
+                "clusters": size,
+                "instances": size * 3,
+                "min_s": round(min(times), 6),
+                "median_s": round(statistics.median(times), 6),
+                "max_s": round(max(times), 6),
+                "median_us_per_instance": round(statistics.median(times) / (size * 3) * 1e6, 2),
+            }
+        )
+        print(
+            "%5d clusters: median %.4f s (%.1f us/instance)"
+            % (size, rows[-1]["median_s"], rows[-1]["median_us_per_instance"])
+        )
     largest = rows[-1]
     per_inst = [r["median_us_per_instance"] for r in rows[1:]]
     result = {
         "benchmark": "model_scale",
         "command": "make bench (.venv/bin/python bench/model_scale.py)",
         "what": "load + validate + services + HA plan + HBA (postgres, pgbouncer) + tuning "
-                "for N clusters of 3 instances",
+        "for N clusters of 3 instances",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                 "machine": platform.machine(),
-                 "load_average_at_start": [round(x, 2) for x in load_at_start]},
+        "host": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+        },
         "repeat": args.repeat,
         "results": rows,
-        "target": {"clusters": 1000, "max_s": TARGET_S,
-                   "met": largest["median_s"] < TARGET_S},
+        "target": {"clusters": 1000, "max_s": TARGET_S, "met": largest["median_s"] < TARGET_S},
         "linearity": {
             "us_per_instance_10_100_1000": per_inst,
             "max_over_min": round(max(per_inst) / min(per_inst), 2),
@@ -111,8 +117,10 @@ def main() -> int:
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    print("wrote %s; 1000 clusters in %.3f s (target < %.1f s): %s" % (
-        args.out, largest["median_s"], TARGET_S, "met" if result["target"]["met"] else "MISSED"))
+    print(
+        "wrote %s; 1000 clusters in %.3f s (target < %.1f s): %s"
+        % (args.out, largest["median_s"], TARGET_S, "met" if result["target"]["met"] else "MISSED")
+    )
     return 0 if result["target"]["met"] else 1
 
 

@@ -114,8 +114,9 @@ def commit() -> str | None:
 
 
 def recipe_tag() -> str:
-    script = ('cd sandbox/image && find . -type f -print0 | LC_ALL=C sort -z'
-              ' | xargs -0 sha256sum | sha256sum | cut -c1-12')
+    script = (
+        'cd sandbox/image && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12'
+    )
     return run(["bash", "-c", script]).strip()
 
 
@@ -173,8 +174,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "sandbox.json"))
     args = parser.parse_args()
 
-    result = header("sandbox", "make bench-sandbox (bench/sandbox_bench.py "
-                    f"--cold-runs {args.cold_runs} --runs {args.runs})")
+    result = header(
+        "sandbox", f"make bench-sandbox (bench/sandbox_bench.py --cold-runs {args.cold_runs} --runs {args.runs})"
+    )
     result.update({"image_recipe": recipe_tag(), "nodes": 4})
 
     # Image. The real image first, so that every later step has it.
@@ -203,23 +205,33 @@ def main() -> int:
     destroy()
     try:
         result["nodes_create_s"] = series(
-            "create 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]), destroy)
+            "create 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]), destroy
+        )
         result["nodes_create_s"]["what"] = (
-            "4 containers from the cached image until each answers SSH with systemd running")
+            "4 containers from the cached image until each answers SSH with systemd running"
+        )
         result["nodes_create_again_s"] = series(
-            "create again (nodes kept)", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"]))
+            "create again (nodes kept)", args.runs, lambda: run([SANDBOX, "--env", ENV, "create"])
+        )
         result["nodes_stop_s"] = series(
-            "stop 4 nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "stop"]),
+            "stop 4 nodes",
+            args.runs,
+            lambda: run([SANDBOX, "--env", ENV, "stop"]),
             lambda: run([SANDBOX, "--env", ENV, "start"]),
         )
         result["nodes_start_s"] = series(
-            "start 4 stopped nodes", args.runs, lambda: run([SANDBOX, "--env", ENV, "start"]),
+            "start 4 stopped nodes",
+            args.runs,
+            lambda: run([SANDBOX, "--env", ENV, "start"]),
             lambda: run([SANDBOX, "--env", ENV, "stop"]),
         )
         time.sleep(10)
         idle = memory(node_names())
-        result["memory_idle"] = {"what": "fresh nodes (systemd, journald, dbus, sshd)", "per_node": idle,
-                                 **summary(idle, "working_set_mib")}
+        result["memory_idle"] = {
+            "what": "fresh nodes (systemd, journald, dbus, sshd)",
+            "per_node": idle,
+            **summary(idle, "working_set_mib"),
+        }
 
         inventory = run([SANDBOX, "--env", ENV, "inventory"]).strip()
         deploy = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", inventory, "playbooks/install.yml"]
@@ -228,8 +240,11 @@ def main() -> int:
         print(f"bench: deploy {result['deploy_first_s']['s']} s, again {result['deploy_again_s']['s']} s", flush=True)
         time.sleep(10)
         deployed = memory(node_names())
-        result["memory_deployed"] = {"what": "after playbooks/install.yml", "per_node": deployed,
-                                     **summary(deployed, "working_set_mib")}
+        result["memory_deployed"] = {
+            "what": "after playbooks/install.yml",
+            "per_node": deployed,
+            **summary(deployed, "working_set_mib"),
+        }
     finally:
         destroy()
 

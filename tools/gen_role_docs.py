@@ -29,8 +29,7 @@ OUTPUT = os.path.join("docs", "parameters.md")
 COMMAND = "python tools/gen_role_docs.py"
 
 # Roles in deployment order; any other role follows, alphabetically.
-ROLE_ORDER = ("node", "etcd", "postgres", "patroni", "pgbouncer", "pgbackrest",
-              "haproxy", "vip", "exporters", "vector")
+ROLE_ORDER = ("node", "etcd", "postgres", "patroni", "pgbouncer", "pgbackrest", "haproxy", "vip", "exporters", "vector")
 
 # Inline defaults longer than this are cut (the full value is in the role's
 # meta/argument_specs.yml and defaults/main.yml).
@@ -48,12 +47,12 @@ _MARKUP_LINK = re.compile(r"\bL\(([^(),]*),\s*([^()]*)\)")
 
 # ------------------------------------------------------------------ input
 
+
 def role_names(roles_dir: str) -> List[str]:
     """Roles that have meta/argument_specs.yml, in documentation order."""
     found = sorted(
-        d for d in os.listdir(roles_dir)
-        if os.path.isfile(os.path.join(roles_dir, d, "meta",
-                                       "argument_specs.yml")))
+        d for d in os.listdir(roles_dir) if os.path.isfile(os.path.join(roles_dir, d, "meta", "argument_specs.yml"))
+    )
     ordered = [r for r in ROLE_ORDER if r in found]
     return ordered + [r for r in found if r not in ROLE_ORDER]
 
@@ -76,11 +75,11 @@ def entry_points(specs: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
 
 # ----------------------------------------------------------------- format
 
+
 def markup(text: Any) -> str:
     """Ansible markup to Markdown, on one line."""
     text = " ".join(str(text).split())
-    text = _MARKUP_LINK.sub(lambda m: "[%s](%s)" % (m.group(1), m.group(2)),
-                            text)
+    text = _MARKUP_LINK.sub(lambda m: "[%s](%s)" % (m.group(1), m.group(2)), text)
     text = _MARKUP_URL.sub(lambda m: "<%s>" % m.group(1), text)
     text = _MARKUP_CODE.sub(lambda m: code(m.group(1)), text)
     text = _MARKUP_ITALIC.sub(lambda m: "*%s*" % m.group(1), text)
@@ -121,8 +120,7 @@ def inline(value: Any) -> str:
             return '""'
         return value
     try:
-        text = yaml.safe_dump(value, default_flow_style=True,
-                              width=float("inf"), sort_keys=False).strip()
+        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False).strip()
     except yaml.YAMLError:
         text = json.dumps(value, sort_keys=False, default=str)
     if text.endswith("\n..."):
@@ -133,12 +131,12 @@ def inline(value: Any) -> str:
 def truncate(text: str, limit: int = MAX_DEFAULT) -> str:
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     # cut at the last separator so no token is left half-written
     for sep in (", ", " "):
         pos = cut.rfind(sep)
         if pos > limit // 2:
-            cut = cut[:pos + (1 if sep == ", " else 0)]
+            cut = cut[: pos + (1 if sep == ", " else 0)]
             break
     return cut.rstrip() + " …"
 
@@ -164,19 +162,17 @@ def description_of(opt: Dict[str, Any]) -> str:
     parts = paragraphs(opt.get("description"))
     choices = opt.get("choices")
     if choices:
-        parts.append("Choices: %s." % ", ".join(code(inline(c))
-                                               for c in choices))
+        parts.append("Choices: %s." % ", ".join(code(inline(c)) for c in choices))
     return " ".join(parts) if parts else "-"
 
 
 def option_table(options: Dict[str, Any]) -> List[str]:
-    lines = ["| variable | type | default | description |",
-             "|---|---|---|---|"]
+    lines = ["| variable | type | default | description |", "|---|---|---|---|"]
     for name in options:
         opt = options[name] or {}
-        lines.append("| %s | %s | %s | %s |" % (
-            code(name), cell(type_of(opt)), cell(default_of(opt)),
-            cell(description_of(opt))))
+        lines.append(
+            "| %s | %s | %s | %s |" % (code(name), cell(type_of(opt)), cell(default_of(opt)), cell(description_of(opt)))
+        )
     return lines
 
 
@@ -188,6 +184,7 @@ def anchor(text: str) -> str:
 
 # ----------------------------------------------------------------- output
 
+
 def role_section(role: str, specs: Dict[str, Any]) -> List[str]:
     out = ["## %s" % role, ""]
     points = entry_points(specs)
@@ -198,11 +195,9 @@ def role_section(role: str, specs: Dict[str, Any]) -> List[str]:
         if len(points) > 1 or name != "main":
             out += ["### %s: `%s`" % (role, name), ""]
         if name == "main":
-            out += ["`pigpen.pgsql.%s`%s" % (role, ": " + short if short
-                                             else ""), ""]
+            out += ["`pigpen.pgsql.%s`%s" % (role, ": " + short if short else ""), ""]
         else:
-            out += ["`tasks_from: %s.yml`%s" % (name, ": " + short if short
-                                                else ""), ""]
+            out += ["`tasks_from: %s.yml`%s" % (name, ": " + short if short else ""), ""]
         for para in paragraphs(entry.get("description")):
             out.append("- %s" % para)
         if entry.get("description"):
@@ -213,16 +208,17 @@ def role_section(role: str, specs: Dict[str, Any]) -> List[str]:
         if name != "main" and options == main_options:
             out += ["Options: the same as `main`.", ""]
             continue
-        shared = [k for k in options
-                  if name != "main" and main_options.get(k) == options[k]]
+        shared = [k for k in options if name != "main" and main_options.get(k) == options[k]]
         own = {k: v for k, v in options.items() if k not in shared}
         if own:
             out += option_table(own)
             out.append("")
         if shared:
-            out += ["%s, as described under `main`: %s." % (
-                "Also takes" if own else "Takes",
-                ", ".join(code(k) for k in shared)), ""]
+            out += [
+                "%s, as described under `main`: %s."
+                % ("Also takes" if own else "Takes", ", ".join(code(k) for k in shared)),
+                "",
+            ]
     return out
 
 
@@ -235,8 +231,7 @@ def render(repo: str = REPO) -> str:
         "",
         "> Generated by `%s` from `roles/*/meta/argument_specs.yml`; "
         "do not edit by hand. `%s --check` (and "
-        "`tests/unit/test_docs.py`) fail when this page is out of date."
-        % (COMMAND, COMMAND),
+        "`tests/unit/test_docs.py`) fail when this page is out of date." % (COMMAND, COMMAND),
         "",
         "These are the variables of each role, as its argument specs declare "
         "them. The cluster vocabulary shared by every role (`pg_cluster`, "
@@ -254,10 +249,8 @@ def render(repo: str = REPO) -> str:
     sections: List[str] = []
     for role in roles:
         specs = load_specs(roles_dir, role)
-        short = markup((specs.get("main") or {}).get("short_description")
-                       or "")
-        out.append("- [%s](#%s)%s" % (role, anchor(role),
-                                      ": " + short if short else ""))
+        short = markup((specs.get("main") or {}).get("short_description") or "")
+        out.append("- [%s](#%s)%s" % (role, anchor(role), ": " + short if short else ""))
         sections += role_section(role, specs)
     text = "\n".join(out + [""] + sections)
     return text.rstrip("\n") + "\n"
@@ -275,20 +268,20 @@ def check(repo: str = REPO, path: Optional[str] = None) -> Tuple[bool, str]:
     if current == wanted:
         return True, ""
     diff = difflib.unified_diff(
-        current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+        current.splitlines(keepends=True),
+        wanted.splitlines(keepends=True),
         fromfile="%s (in the tree)" % OUTPUT,
-        tofile="%s (generated)" % OUTPUT)
+        tofile="%s (generated)" % OUTPUT,
+    )
     return False, "".join(diff)
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write docs/parameters.md from the roles' argument specs.")
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 with a diff when the page "
-                             "is out of date")
-    parser.add_argument("--output", default=None,
-                        help="file to write or check (default: %s)" % OUTPUT)
+    parser = argparse.ArgumentParser(description="Write docs/parameters.md from the roles' argument specs.")
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 with a diff when the page is out of date"
+    )
+    parser.add_argument("--output", default=None, help="file to write or check (default: %s)" % OUTPUT)
     args = parser.parse_args(list(argv) if argv is not None else None)
     path = args.output or os.path.join(REPO, OUTPUT)
     if args.check:
@@ -300,10 +293,8 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         shown = lines[:200]
         sys.stderr.write("\n".join(shown) + "\n")
         if len(lines) > len(shown):
-            sys.stderr.write("... (%d more diff lines)\n"
-                             % (len(lines) - len(shown)))
-        sys.stderr.write("%s is out of date: run `%s` and commit the "
-                         "result\n" % (os.path.relpath(path, REPO), COMMAND))
+            sys.stderr.write("... (%d more diff lines)\n" % (len(lines) - len(shown)))
+        sys.stderr.write("%s is out of date: run `%s` and commit the result\n" % (os.path.relpath(path, REPO), COMMAND))
         return 1
     text = render(REPO)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -315,8 +306,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     if not unchanged:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
-    print("%s %s" % (os.path.relpath(path, REPO),
-                     "unchanged" if unchanged else "written"))
+    print("%s %s" % (os.path.relpath(path, REPO), "unchanged" if unchanged else "written"))
     return 0
 
 

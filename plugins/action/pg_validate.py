@@ -59,35 +59,33 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(
-            self._task.args)
+        checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
         if checked.error_messages:
-            raise AnsibleActionFail("pg_validate: %s" % "; ".join(
-                checked.error_messages))
+            raise AnsibleActionFail("pg_validate: %s" % "; ".join(checked.error_messages))
         args = checked.validated_parameters
 
         if args["all_clusters"]:
             hosts = None
         else:
-            hosts = args["hosts"] or task_vars.get("ansible_play_hosts_all") \
-                or []
-        inv, problems = load_checked(task_vars["hostvars"],
-                                     task_vars["groups"], hosts)
+            hosts = args["hosts"] or task_vars.get("ansible_play_hosts_all") or []
+        inv, problems = load_checked(task_vars["hostvars"], task_vars["groups"], hosts)
         if args["role_options"]:
             problems = problems + role_options.check_hosts(
-                task_vars["hostvars"], self._targets(inv, hosts),
-                skip=validate.MODEL_VARS)
+                task_vars["hostvars"], self._targets(inv, hosts), skip=validate.MODEL_VARS
+            )
         # The public sandbox passwords are refused outside the sandbox
         # (pigpen_sandbox: true is the one switch, docs/security.md).
         refused = safety.sandbox_password_problems(inv)
         if refused:
             problems = ModelError(problems + refused).problems
 
-        result.update({
-            "changed": False,
-            "clusters": sorted(inv.clusters),
-            "instances": sum(len(c.members) for c in inv.clusters.values()),
-        })
+        result.update(
+            {
+                "changed": False,
+                "clusters": sorted(inv.clusters),
+                "instances": sum(len(c.members) for c in inv.clusters.values()),
+            }
+        )
         if problems:
             # Each problem is printed once, here. Ansible prints a failed
             # task's msg twice (the error line and the result), so msg
@@ -95,9 +93,7 @@ class ActionModule(ActionBase):
             # on (registered results always hold it).
             display.display(_problem_list(problems), color=C.COLOR_ERROR)
             result["failed"] = True
-            result["msg"] = (
-                "%d problem(s) in the inventory, listed above; nothing was "
-                "changed" % len(problems))
+            result["msg"] = "%d problem(s) in the inventory, listed above; nothing was changed" % len(problems)
             if display.verbosity > 0 or self._task.register:
                 result["problems"] = [p.as_dict() for p in problems]
             return result
@@ -108,12 +104,10 @@ class ActionModule(ActionBase):
         for line in validate.tuning_warnings(inv):
             display.warning("MEMORY: " + line)
         if args["warn_pigsty_settings"]:
-            result["pigsty_settings"] = validate.pigsty_warnings(
-                inv, own=role_options.load_specs())
+            result["pigsty_settings"] = validate.pigsty_warnings(inv, own=role_options.load_specs())
             for line in result["pigsty_settings"]:
                 display.warning("PIGSTY SETTING: " + line)
-        result["msg"] = "%d cluster(s), %d instance(s): valid" % (
-            len(inv.clusters), result["instances"])
+        result["msg"] = "%d cluster(s), %d instance(s): valid" % (len(inv.clusters), result["instances"])
         if inv.clusters:
             result["msg"] += " (%s)" % ", ".join(sorted(inv.clusters))
         # the summary without -v (the ok line alone says nothing)
@@ -124,6 +118,9 @@ class ActionModule(ActionBase):
 def _problem_list(problems):
     """The problems as a person reads them: a count, then one line each."""
     return "\n".join(
-        ["The inventory does not describe valid PostgreSQL clusters "
-         "(%d problem(s)); nothing was changed:" % len(problems)] +
-        ["  - %s" % p for p in problems])
+        [
+            "The inventory does not describe valid PostgreSQL clusters "
+            "(%d problem(s)); nothing was changed:" % len(problems)
+        ]
+        + ["  - %s" % p for p in problems]
+    )

@@ -73,14 +73,14 @@ def pg_instance_plan(hostvars, groups, host):
         _fail(exc, "pg_instance_plan(%s)" % host)
 
 
-def pg_configs(pg_plan, host_vars, mask_secrets=False):
+def pg_instance_files(pg_plan, host_vars, mask_secrets=False):
     """Patroni config, pgbouncer.ini and pgbackrest.conf sections, the
     cluster's etcd user and the pg-vip config of one instance, from its
     plan (``pg_instance_plan``) and its settings."""
     try:
         return render_mod.instance_configs(pg_plan, host_vars, mask_secrets)
     except (ModelError, KeyError, TypeError) as exc:
-        _fail(exc, "pg_configs")
+        _fail(exc, "pg_instance_files")
 
 
 def pg_host_services(hostvars, groups, host):
@@ -89,8 +89,7 @@ def pg_host_services(hostvars, groups, host):
     try:
         # another cluster's problems (an extra variable of a run limited
         # to this one) do not stop this node's services
-        inv = load_for_clusters(hostvars, groups,
-                                lambda inv: plan.published_clusters(inv, host))
+        inv = load_for_clusters(hostvars, groups, lambda inv: plan.published_clusters(inv, host))
         return plan.host_services(inv, host)
     except ModelError as exc:
         _fail(exc, "pg_host_services(%s)" % host)
@@ -103,8 +102,8 @@ def pg_outside_services(hostvars, groups, hosts):
         hosts = list(hosts or ())
 
         def needed(inv):
-            return [name for peer in plan.peer_hosts(inv, hosts)
-                    for name in plan.published_clusters(inv, peer)]
+            return [name for peer in plan.peer_hosts(inv, hosts) for name in plan.published_clusters(inv, peer)]
+
         return plan.peer_services(load_for_clusters(hostvars, groups, needed), hosts)
     except ModelError as exc:
         _fail(exc, "pg_outside_services")
@@ -144,21 +143,25 @@ def pg_limit_problems(values, host, parts):
     pgbouncer, vip; empty when they are fine."""
     unknown = [p for p in parts if p not in validate_mod.LIMIT_PARTS]
     if unknown:
-        raise AnsibleFilterError("pg_limit_problems: unknown part %s: use %s"
-                                 % (", ".join(unknown), ", ".join(sorted(validate_mod.LIMIT_PARTS))))
+        raise AnsibleFilterError(
+            "pg_limit_problems: unknown part %s: use %s"
+            % (", ".join(unknown), ", ".join(sorted(validate_mod.LIMIT_PARTS)))
+        )
     # -e key=value gives strings: a role takes "4000" as 4000
-    values = {k: int(v) if isinstance(v, str) and v.isdigit() and not k.endswith("_timeout") else v
-              for k, v in dict(values or {}).items()}
-    return [str(p) for p in validate_mod.limit_problems(
-        values.get, values.get("pg_cluster"), host, parts)]
+    values = {
+        k: int(v) if isinstance(v, str) and v.isdigit() and not k.endswith("_timeout") else v
+        for k, v in dict(values or {}).items()
+    }
+    return [str(p) for p in validate_mod.limit_problems(values.get, values.get("pg_cluster"), host, parts)]
 
 
 def pg_path(name):
     """A fixed path two components must agree on (defaults.PATHS), e.g.
     ``'haproxy_admin_socket' | pigpen.pgsql.pg_path``."""
     if name not in defaults_mod.PATHS:
-        raise AnsibleFilterError("pg_path: unknown path %r: use one of %s"
-                                 % (name, ", ".join(sorted(defaults_mod.PATHS))))
+        raise AnsibleFilterError(
+            "pg_path: unknown path %r: use one of %s" % (name, ", ".join(sorted(defaults_mod.PATHS)))
+        )
     return defaults_mod.PATHS[name]
 
 
@@ -170,24 +173,26 @@ def pg_ha_plan(pg_rto="norm", pg_rpo=ha_mod.DEFAULT_RPO, pg_conf="oltp"):
     return ha_mod.ha_plan(pg_rto, pg_rpo, pg_conf)
 
 
-def pg_tune(profile, mem_mb, cpu, disk_gb=None, shared_buffer_ratio=0.25,
-            max_connections="auto", pg_version=15):
+def pg_tune(profile, mem_mb, cpu, disk_gb=None, shared_buffer_ratio=0.25, max_connections="auto", pg_version=15):
     """PostgreSQL parameters for a node size and a pg_conf profile."""
-    found = tuning_mod.check_tuning(profile, mem_mb, cpu, disk_gb,
-                                    shared_buffer_ratio, max_connections)
+    found = tuning_mod.check_tuning(profile, mem_mb, cpu, disk_gb, shared_buffer_ratio, max_connections)
     if found:
         raise AnsibleFilterError(str(ModelError(found)))
-    return tuning_mod.tune(profile, mem_mb, cpu, disk_gb,
-                           shared_buffer_ratio=shared_buffer_ratio,
-                           max_connections=max_connections,
-                           pg_version=pg_version)
+    return tuning_mod.tune(
+        profile,
+        mem_mb,
+        cpu,
+        disk_gb,
+        shared_buffer_ratio=shared_buffer_ratio,
+        max_connections=max_connections,
+        pg_version=pg_version,
+    )
 
 
 def pg_pitr_plan(pg_pitr, cluster, pg_data="/pg/data", repo_type="posix"):
     """The checked point-in-time recovery plan of ``pg_pitr``."""
     try:
-        return pitr_mod.pitr_plan(pg_pitr, cluster=cluster, pg_data=pg_data,
-                                  repo_type=repo_type)
+        return pitr_mod.pitr_plan(pg_pitr, cluster=cluster, pg_data=pg_data, repo_type=repo_type)
     except ModelError as exc:
         _fail(exc, "pg_pitr of %s" % cluster)
 
@@ -202,8 +207,7 @@ def pg_pitr_source(infos, plan, leader=None, shared=False, now=0, archive_curren
             data = json.loads(text) if isinstance(text, str) else text
         except ValueError:
             data = None
-        reaches[member] = pitr_mod.reach(data, plan or {}, now=int(now),
-                                         archive_current=bool(archive_current))
+        reaches[member] = pitr_mod.reach(data, plan or {}, now=int(now), archive_current=bool(archive_current))
     return {"member": pitr_mod.choose_member(reaches, leader, bool(shared)), "reaches": reaches}
 
 
@@ -224,9 +228,13 @@ def pg_live_role_checks(hostvars, groups, hosts):
         if not any(m.host in wanted for m in cluster.members):
             continue
         first = cluster.members[0]
-        out.append({"cluster": name,
-                    "url": "http://%s:%s/cluster" % (first.ip, first.get("patroni_port") or 8008),
-                    "members": [m.identity() for m in cluster.members]})
+        out.append(
+            {
+                "cluster": name,
+                "url": "http://%s:%s/cluster" % (first.ip, first.get("patroni_port") or 8008),
+                "members": [m.identity() for m in cluster.members],
+            }
+        )
     return out
 
 
@@ -266,14 +274,30 @@ def pg_etcd_targets(hostvars, groups):
         _fail(exc, "pg_etcd_targets")
 
 
-def pg_alertmanager_config(receivers, routes=None, receiver="", group_by=("alertname", "cls"),
-                           group_wait="30s", group_interval="5m", repeat_interval="4h",
-                           recorder_urls=None, inhibit_rules=None):
+def pg_alertmanager_config(
+    receivers,
+    routes=None,
+    receiver="",
+    group_by=("alertname", "cls"),
+    group_wait="30s",
+    group_interval="5m",
+    repeat_interval="4h",
+    recorder_urls=None,
+    inhibit_rules=None,
+):
     """``alertmanager.yml`` as data (``alerting.alertmanager_config``)."""
     try:
         return alerting.alertmanager_config(
-            receivers or [], routes or [], receiver or "", list(group_by or []), group_wait,
-            group_interval, repeat_interval, list(recorder_urls or []), inhibit_rules or [])
+            receivers or [],
+            routes or [],
+            receiver or "",
+            list(group_by or []),
+            group_wait,
+            group_interval,
+            repeat_interval,
+            list(recorder_urls or []),
+            inhibit_rules or [],
+        )
     except alerting.AlertingError as exc:
         _fail(exc, "pg_alertmanager_config")
 
@@ -298,7 +322,7 @@ def pkgs_missing(wanted, facts):
     return packages_mod.missing(wanted, installed)
 
 
-def pg_packages_after_postgres(host_vars):
+def pg_later_role_packages(host_vars):
     """The packages of the roles that follow PostgreSQL's on this node
     (Patroni, pgbouncer, HAProxy, VIP, exporters), as those roles would
     install them: the postgres role installs them with its own on a new node."""
@@ -319,8 +343,7 @@ def pg_objects(default_roles, users, databases, passwords, dbsu):
     passwords filled in), memberships, kept databases, schemas, extensions,
     database parameters and the schemas that get default privileges
     (``objects.object_plan``)."""
-    return objects_mod.object_plan(default_roles, users, databases,
-                                   dict(passwords or {}), dbsu)
+    return objects_mod.object_plan(default_roles, users, databases, dict(passwords or {}), dbsu)
 
 
 def pg_dns_records(hostvars, groups, hosts=None, without=None):
@@ -331,13 +354,11 @@ def pg_dns_records(hostvars, groups, hosts=None, without=None):
         inv = load_valid(hostvars, groups, list(hosts) if hosts else None)
         wanted = None
         if hosts:
-            wanted = {c.name for c in inv.clusters.values()
-                      if any(m.host in set(hosts) for m in c.members)}
+            wanted = {c.name for c in inv.clusters.values() if any(m.host in set(hosts) for m in c.members)}
         out = {}
         for cluster, found in dns_mod.records(inv, wanted, list(without or ())).items():
             hosts = {m.instance: m.host for m in inv.clusters[cluster].members}
-            out[cluster] = [{"name": name, "address": address, "host": hosts.get(name)}
-                            for name, address in found]
+            out[cluster] = [{"name": name, "address": address, "host": hosts.get(name)} for name, address in found]
         return out
     except ModelError as exc:
         _fail(exc, "pg_dns_records")
@@ -347,10 +368,8 @@ def pg_resolv_conf(existing, servers, options=None, method="add", admin_ip=None)
     """The text of ``/etc/resolv.conf`` with ``node_dns_servers`` first
     (``dns.resolv_conf``; ``${admin_ip}`` is replaced by ``admin_ip``)."""
     if method not in ("add", "overwrite", "none"):
-        raise AnsibleFilterError(
-            "pg_resolv_conf: node_dns_method = %r: is not add, overwrite or none" % (method,))
-    return dns_mod.resolv_conf(existing or "", dns_mod.resolv_servers(servers or [], admin_ip),
-                               options or [], method)
+        raise AnsibleFilterError("pg_resolv_conf: node_dns_method = %r: is not add, overwrite or none" % (method,))
+    return dns_mod.resolv_conf(existing or "", dns_mod.resolv_servers(servers or [], admin_ip), options or [], method)
 
 
 class FilterModule:
@@ -364,7 +383,9 @@ class FilterModule:
             "pg_drill_plan": pg_drill_plan,
             "pg_endpoints": pg_endpoints,
             "pg_etcd_targets": pg_etcd_targets,
-            "pg_configs": pg_configs,
+            "pg_instance_files": pg_instance_files,
+            # the name before 0.1.0's rename (now the name of the fact pgsql.yml keeps it in)
+            "pg_configs": pg_instance_files,
             "pg_dns_records": pg_dns_records,
             "pg_resolv_conf": pg_resolv_conf,
             "pg_instance_plan": pg_instance_plan,
@@ -385,7 +406,9 @@ class FilterModule:
             # the name before 0.1.0's rename (it clashed with HAProxy's own "peers")
             "pg_peer_services": pg_outside_services,
             "pg_tune": pg_tune,
-            "pg_packages_after_postgres": pg_packages_after_postgres,
+            "pg_later_role_packages": pg_later_role_packages,
+            # the name before 0.1.0's rename
+            "pg_packages_after_postgres": pg_later_role_packages,
             "pkgs_missing": pkgs_missing,
             "pg_node_crontab": pg_node_crontab,
             "pg_objects": pg_objects,

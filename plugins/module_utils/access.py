@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 #: Connection types of HBA lines that carry an address.
 _HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
@@ -44,14 +43,13 @@ def _network(fields: Sequence[str]) -> Any:
     address and a mask as two fields), or raise :class:`Unknown`."""
     addr = fields[3]
     if addr == "all":
-        return None        # everyone
+        return None  # everyone
     try:
         if "/" in addr:
             return ipaddress.ip_network(addr, strict=False)
         if len(fields) > 4:
             try:
-                return ipaddress.ip_network("%s/%s" % (addr, fields[4]),
-                                            strict=False)
+                return ipaddress.ip_network("%s/%s" % (addr, fields[4]), strict=False)
             except ValueError:
                 pass
         return ipaddress.ip_network(addr)
@@ -86,8 +84,7 @@ def _sources(active: Tuple[str, ...], tls: bool) -> Optional[Tuple[str, ...]]:
             continue
         net = _network(fields)
         # the method follows the address (and the mask when there is one)
-        method_at = 5 if "/" not in fields[3] and fields[3] != "all" and \
-            len(fields) > 5 and _is_mask(fields[4]) else 4
+        method_at = 5 if "/" not in fields[3] and fields[3] != "all" and len(fields) > 5 and _is_mask(fields[4]) else 4
         if len(fields) > method_at and fields[method_at] == "reject":
             continue
         if net is None:
@@ -107,25 +104,21 @@ def _is_mask(text: str) -> bool:
 def collapse(networks: Iterable[Any]) -> Optional[List[str]]:
     """Networks merged (a /32 inside a /8 goes) and sorted, IPv4 first;
     ``None`` when they cover every address of both families."""
-    out = _collapse(frozenset(n if isinstance(n, str) else n.with_prefixlen
-                              for n in networks))
+    out = _collapse(frozenset(n if isinstance(n, str) else n.with_prefixlen for n in networks))
     return None if out is None else list(out)
 
 
 @functools.lru_cache(maxsize=1024)
 def _collapse(texts: frozenset) -> Optional[Tuple[str, ...]]:
     networks = [ipaddress.ip_network(t) for t in texts]
-    v4 = list(ipaddress.collapse_addresses(
-        n for n in networks if n.version == 4))
-    v6 = list(ipaddress.collapse_addresses(
-        n for n in networks if n.version == 6))
+    v4 = list(ipaddress.collapse_addresses(n for n in networks if n.version == 4))
+    v6 = list(ipaddress.collapse_addresses(n for n in networks if n.version == 6))
     if _EVERYONE[0] in v4 and _EVERYONE[1] in v6:
         return None
     return tuple(n.with_prefixlen for n in sorted(v4) + sorted(v6))
 
 
-def add_sources(services: List[Dict[str, Any]],
-                files: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def add_sources(services: List[Dict[str, Any]], files: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """Set ``sources`` (and ``sources_note``) on every service.
 
     ``files``: host -> {``pg_port``, ``pgbouncer_port``, ``pg_hba`` (lines),
@@ -148,12 +141,10 @@ def add_sources(services: List[Dict[str, Any]],
             elif server["port"] == f.get("pgbouncer_port"):
                 lines, tls = f["pgb_hba"], f.get("pgb_tls", False)
             else:
-                note = ("port %s of server %s is neither postgres nor "
-                        "pgbouncer" % (server["port"], server["name"]))
+                note = "port %s of server %s is neither postgres nor pgbouncer" % (server["port"], server["name"])
                 break
             try:
-                found = _sources(tuple(line for line in lines
-                                       if line and line[0] != "#"), bool(tls))
+                found = _sources(tuple(line for line in lines if line and line[0] != "#"), bool(tls))
             except Unknown as exc:
                 note = "an HBA address is not an IP network (%s)" % exc
                 break

@@ -61,10 +61,12 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 #: Tunables of the rules (``exporters_alert_settings`` overrides them):
 #: name -> (default, kind, what it is). Durations are seconds.
 TUNABLES: Dict[str, Tuple[Any, str, str]] = {
-    "exporter_down_for": (60, "seconds",
-                          "how long a scrape target (exporter, Patroni, HAProxy, etcd, node) may be down"),
-    "connections_ratio": (0.9, "ratio",
-                          "share of max_connections - superuser_reserved_connections in use"),
+    "exporter_down_for": (
+        60,
+        "seconds",
+        "how long a scrape target (exporter, Patroni, HAProxy, etcd, node) may be down",
+    ),
+    "connections_ratio": (0.9, "ratio", "share of max_connections - superuser_reserved_connections in use"),
     "connections_for": (300, "seconds", "how long connections may stay above the ratio"),
     "pgbouncer_waiting_for": (60, "seconds", "how long pgbouncer clients may keep waiting for a server"),
     "slot_inactive_for": (300, "seconds", "how long a replication slot may stay inactive"),
@@ -83,22 +85,26 @@ TUNABLES: Dict[str, Tuple[Any, str, str]] = {
 }
 
 #: PostgreSQL stops assigning XIDs (and multixacts) near 2^31.
-WRAPAROUND_LIMIT = 2 ** 31
+WRAPAROUND_LIMIT = 2**31
 #: WAL segment size of the clusters (initdb's default; the model keeps it).
 WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 #: etcd's election timeout when the inventory sets none (roles/etcd).
 ETCD_ELECTION_TIMEOUT_MS = 1000
 #: Rule groups, in file order: (name, component label).
 GROUPS = (
-    ("postgres", "postgres"), ("patroni", "patroni"), ("pgbouncer", "pgbouncer"),
-    ("pgbackrest", "pgbackrest"), ("haproxy", "haproxy"), ("etcd", "etcd"),
-    ("node", "node"), ("certificates", "certificates"),
+    ("postgres", "postgres"),
+    ("patroni", "patroni"),
+    ("pgbouncer", "pgbouncer"),
+    ("pgbackrest", "pgbackrest"),
+    ("haproxy", "haproxy"),
+    ("etcd", "etcd"),
+    ("node", "node"),
+    ("certificates", "certificates"),
 )
 RUNBOOK = "docs/monitoring.md#%s"
 #: file_sd job names (roles/exporters/tasks/targets.yml) and the
 #: ``exporter`` label of the job pgsql.
-JOBS = {"pgsql": "pgsql", "node": "node", "patroni": "patroni",
-        "haproxy": "haproxy", "etcd": "etcd"}
+JOBS = {"pgsql": "pgsql", "node": "node", "patroni": "patroni", "haproxy": "haproxy", "etcd": "etcd"}
 #: textfile written by the certificate check (files/cert_metrics.py).
 CERT_PROM = "pigpen_certs.prom"
 
@@ -109,6 +115,7 @@ class AlertingError(ValueError):
 
 # ------------------------------------------------------------- settings
 
+
 def settings(overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """The tunables with ``overrides`` applied; raises :class:`AlertingError`
     naming the key, the value and the fix."""
@@ -116,28 +123,36 @@ def settings(overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     for key, value in sorted((overrides or {}).items()):
         if key not in TUNABLES:
             raise AlertingError(
-                "exporters_alert_settings.%s: unknown key: use one of %s"
-                % (key, ", ".join(sorted(TUNABLES))))
+                "exporters_alert_settings.%s: unknown key: use one of %s" % (key, ", ".join(sorted(TUNABLES)))
+            )
         kind = TUNABLES[key][1]
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if kind == "ratio" and not (number and 0 < value <= 1):
-            raise AlertingError("exporters_alert_settings.%s = %r: write a ratio above 0 and "
-                                "at most 1, e.g. %s" % (key, value, TUNABLES[key][0]))
+            raise AlertingError(
+                "exporters_alert_settings.%s = %r: write a ratio above 0 and "
+                "at most 1, e.g. %s" % (key, value, TUNABLES[key][0])
+            )
         if kind != "ratio" and not (is_int(value) and value > 0):
-            raise AlertingError("exporters_alert_settings.%s = %r: write a whole number of %s "
-                                "above 0, e.g. %s" % (key, value, kind, TUNABLES[key][0]))
+            raise AlertingError(
+                "exporters_alert_settings.%s = %r: write a whole number of %s "
+                "above 0, e.g. %s" % (key, value, kind, TUNABLES[key][0])
+            )
         out[key] = value
     if out["xid_critical"] <= out["xid_warning"]:
-        raise AlertingError("exporters_alert_settings: xid_critical (%s) must be above "
-                            "xid_warning (%s)" % (out["xid_critical"], out["xid_warning"]))
+        raise AlertingError(
+            "exporters_alert_settings: xid_critical (%s) must be above "
+            "xid_warning (%s)" % (out["xid_critical"], out["xid_warning"])
+        )
     if out["disk_free_critical"] >= out["disk_free_warning"]:
-        raise AlertingError("exporters_alert_settings: disk_free_critical (%s) must be below "
-                            "disk_free_warning (%s)" % (out["disk_free_critical"],
-                                                        out["disk_free_warning"]))
+        raise AlertingError(
+            "exporters_alert_settings: disk_free_critical (%s) must be below "
+            "disk_free_warning (%s)" % (out["disk_free_critical"], out["disk_free_warning"])
+        )
     if out["cert_critical_days"] >= out["cert_warning_days"]:
-        raise AlertingError("exporters_alert_settings: cert_critical_days (%s) must be below "
-                            "cert_warning_days (%s)" % (out["cert_critical_days"],
-                                                        out["cert_warning_days"]))
+        raise AlertingError(
+            "exporters_alert_settings: cert_critical_days (%s) must be below "
+            "cert_warning_days (%s)" % (out["cert_critical_days"], out["cert_warning_days"])
+        )
     return out
 
 
@@ -169,6 +184,7 @@ def duration(seconds: float) -> str:
 
 # ------------------------------------------------------------ the model
 
+
 def _backup_thresholds(cluster: Cluster, grace: int) -> Tuple[Optional[int], Optional[int]]:
     """(any-type, full) backup age thresholds of a cluster, in seconds, or
     None where its ``pg_crontab`` schedules no such backup (or pgBackRest is
@@ -179,8 +195,7 @@ def _backup_thresholds(cluster: Cluster, grace: int) -> Tuple[Optional[int], Opt
     every = [f for kind in entries for f in entries[kind]]
     any_gap = cron.max_gap_seconds(every) if every else None
     full_gap = cron.max_gap_seconds(entries["full"]) if entries.get("full") else None
-    return (any_gap + grace if any_gap else None,
-            full_gap + grace if full_gap else None)
+    return (any_gap + grace if any_gap else None, full_gap + grace if full_gap else None)
 
 
 def cluster_facts(inv: Inventory, tun: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -190,12 +205,10 @@ def cluster_facts(inv: Inventory, tun: Mapping[str, Any]) -> Dict[str, Dict[str,
     out: Dict[str, Dict[str, Any]] = {}
     for name in sorted(inv.clusters):
         cluster = inv.clusters[name]
-        profile = tuning_mod.profile_name(
-            cluster.leader.get("pg_conf") if cluster.leader else None)
+        profile = tuning_mod.profile_name(cluster.leader.get("pg_conf") if cluster.leader else None)
         plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"), profile)
         backup_s, full_s = _backup_thresholds(cluster, tun["backup_grace"])
-        services = {s["name"]: bool(s["servers"])
-                    for s in svc_mod.build_services(cluster, plan["server_options"])}
+        services = {s["name"]: bool(s["servers"]) for s in svc_mod.build_services(cluster, plan["server_options"])}
         out[name] = {
             "bound_s": int(math.ceil(plan["bound_s"])),
             "ttl": plan["patroni"]["ttl"],
@@ -219,9 +232,12 @@ def etcd_facts(inv: Inventory) -> Dict[str, Any]:
             name = m.vars["etcd_cluster"]
         value = m.vars.get("etcd_election_timeout")
         timeouts.append(value if is_int(value) and value > 0 else ETCD_ELECTION_TIMEOUT_MS)
-    return {"cluster": name, "members": len(members),
-            "quorum": len(members) // 2 + 1 if members else 0,
-            "election_timeout_ms": max(timeouts) if timeouts else ETCD_ELECTION_TIMEOUT_MS}
+    return {
+        "cluster": name,
+        "members": len(members),
+        "quorum": len(members) // 2 + 1 if members else 0,
+        "election_timeout_ms": max(timeouts) if timeouts else ETCD_ELECTION_TIMEOUT_MS,
+    }
 
 
 def etcd_targets(inv: Inventory) -> List[Dict[str, Any]]:
@@ -235,12 +251,18 @@ def etcd_targets(inv: Inventory) -> List[Dict[str, Any]]:
         if not m.ip:
             continue
         port = m.vars.get("etcd_port") if is_int(m.vars.get("etcd_port")) else 2379
-        ins = m.vars.get("etcd_name") if isinstance(m.vars.get("etcd_name"), str) \
-            and "{" not in m.vars["etcd_name"] else "%s-%s" % (facts["cluster"], m.vars.get("etcd_seq"))
+        ins = (
+            m.vars.get("etcd_name")
+            if isinstance(m.vars.get("etcd_name"), str) and "{" not in m.vars["etcd_name"]
+            else "%s-%s" % (facts["cluster"], m.vars.get("etcd_seq"))
+        )
         host = "[%s]" % m.ip if ":" in m.ip else m.ip
-        out.append({"targets": ["%s:%s" % (host, port)],
-                    "labels": {"cls": facts["cluster"], "ins": ins, "ip": m.ip,
-                               "job": JOBS["etcd"]}})
+        out.append(
+            {
+                "targets": ["%s:%s" % (host, port)],
+                "labels": {"cls": facts["cluster"], "ins": ins, "ip": m.ip, "job": JOBS["etcd"]},
+            }
+        )
     return sorted(out, key=lambda g: g["labels"]["ins"])
 
 
@@ -265,8 +287,7 @@ def _literal(name: str) -> str:
     return _RE_SPECIAL.sub(r"\\\\\1", name).replace('"', '\\"')
 
 
-def by_value(values: Mapping[str, Any], label: str, exclude: Sequence[str] = ()
-             ) -> List[Tuple[Any, str]]:
+def by_value(values: Mapping[str, Any], label: str, exclude: Sequence[str] = ()) -> List[Tuple[Any, str]]:
     """Group the keys of ``values`` (clusters, services) by their value and
     give each group a label matcher: ``[(value, matcher), ...]`` sorted by
     value. The largest group of non-None values (ties: the smallest value)
@@ -298,14 +319,15 @@ def sel(metric: str, *matchers: str) -> str:
 
 # --------------------------------------------------------------- rules
 
-def _alert(name: str, expr: str, severity: str, summary: str, description: str,
-           for_s: Optional[float] = None, **labels: str) -> Dict[str, Any]:
+
+def _alert(
+    name: str, expr: str, severity: str, summary: str, description: str, for_s: Optional[float] = None, **labels: str
+) -> Dict[str, Any]:
     rule: Dict[str, Any] = {"alert": name, "expr": expr}
     if for_s:
         rule["for"] = duration(for_s)
     rule["labels"] = dict(labels, severity=severity)
-    rule["annotations"] = {"summary": summary, "description": description,
-                           "runbook": RUNBOOK % name.lower()}
+    rule["annotations"] = {"summary": summary, "description": description, "runbook": RUNBOOK % name.lower()}
     return rule
 
 
@@ -313,8 +335,13 @@ def _record(name: str, expr: str) -> Dict[str, Any]:
     return {"record": name, "expr": expr}
 
 
-def _per_value(values: Mapping[str, Any], label: str, make: Callable[[Any, str], Dict[str, Any]],
-               shown: Callable[[Any], str], exclude: Sequence[str] = ()) -> List[Dict[str, Any]]:
+def _per_value(
+    values: Mapping[str, Any],
+    label: str,
+    make: Callable[[Any, str], Dict[str, Any]],
+    shown: Callable[[Any], str],
+    exclude: Sequence[str] = (),
+) -> List[Dict[str, Any]]:
     """One rule per distinct value (:func:`by_value`), each labelled with
     its ``threshold`` as ``shown`` writes it: rules of one alert then differ
     in their labels, and the alert says which threshold it crossed."""
@@ -335,83 +362,135 @@ def _postgres(facts, tun) -> List[Dict[str, Any]]:
     ratio = tun["connections_ratio"]
     xw, xc = tun["xid_warning"], tun["xid_critical"]
     rules = [
-        _record("ins:pg_connections:ratio",
-                "sum by (cls, ins) (%s) / on (cls, ins) (max by (cls, ins) (%s) - max by (cls, ins) (%s))"
-                % (sel("pg_stat_activity_count", job), sel("pg_settings_max_connections", job),
-                   sel("pg_settings_superuser_reserved_connections", job))),
-        _record("ins:pg_replica_lag:bytes",
-                "max by (cls, ins) (max by (cls) (%s) - on (cls) group_right () (%s and %s == 1))"
-                % (sel("patroni_xlog_location", 'job="patroni"'),
-                   sel("patroni_xlog_received_location", 'job="patroni"'),
-                   sel("patroni_replica", 'job="patroni"'))),
-        _alert("PgsqlExporterDown", "%s == 0" % sel("up", job, 'exporter!="pgbouncer"'), "warning",
-               "{{ $labels.exporter }} exporter of {{ $labels.ins }} is down",
-               "Prometheus cannot scrape {{ $labels.instance }} ({{ $labels.exporter }} exporter of "
-               "{{ $labels.ins }}): its metrics and the alerts built on them are missing.",
-               tun["exporter_down_for"]),
+        _record(
+            "ins:pg_connections:ratio",
+            "sum by (cls, ins) (%s) / on (cls, ins) (max by (cls, ins) (%s) - max by (cls, ins) (%s))"
+            % (
+                sel("pg_stat_activity_count", job),
+                sel("pg_settings_max_connections", job),
+                sel("pg_settings_superuser_reserved_connections", job),
+            ),
+        ),
+        _record(
+            "ins:pg_replica_lag:bytes",
+            "max by (cls, ins) (max by (cls) (%s) - on (cls) group_right () (%s and %s == 1))"
+            % (
+                sel("patroni_xlog_location", 'job="patroni"'),
+                sel("patroni_xlog_received_location", 'job="patroni"'),
+                sel("patroni_replica", 'job="patroni"'),
+            ),
+        ),
+        _alert(
+            "PgsqlExporterDown",
+            "%s == 0" % sel("up", job, 'exporter!="pgbouncer"'),
+            "warning",
+            "{{ $labels.exporter }} exporter of {{ $labels.ins }} is down",
+            "Prometheus cannot scrape {{ $labels.instance }} ({{ $labels.exporter }} exporter of "
+            "{{ $labels.ins }}): its metrics and the alerts built on them are missing.",
+            tun["exporter_down_for"],
+        ),
     ]
     rules += _per_value(
-        {c: f["bound_s"] for c, f in facts.items()}, "cls",
+        {c: f["bound_s"] for c, f in facts.items()},
+        "cls",
         lambda bound, m: _alert(
-            "PgsqlDown", "%s == 0" % sel("pg_up", job, m), "critical",
+            "PgsqlDown",
+            "%s == 0" % sel("pg_up", job, m),
+            "critical",
             "PostgreSQL {{ $labels.ins }} does not answer",
             "The PostgreSQL exporter of {{ $labels.ins }} cannot connect to PostgreSQL, for longer "
-            "than the HA plan's worst-case failover (%ds)." % bound, bound), duration)
+            "than the HA plan's worst-case failover (%ds)." % bound,
+            bound,
+        ),
+        duration,
+    )
     rules += [
-        _alert("PgsqlConnectionsHigh", "ins:pg_connections:ratio > %g" % ratio, "warning",
-               "{{ $labels.ins }} uses {{ $value | humanizePercentage }} of its connections",
-               "Backends of {{ $labels.ins }} fill more than %g%% of max_connections - "
-               "superuser_reserved_connections; new clients will soon be refused." % (ratio * 100),
-               tun["connections_for"]),
+        _alert(
+            "PgsqlConnectionsHigh",
+            "ins:pg_connections:ratio > %g" % ratio,
+            "warning",
+            "{{ $labels.ins }} uses {{ $value | humanizePercentage }} of its connections",
+            "Backends of {{ $labels.ins }} fill more than %g%% of max_connections - "
+            "superuser_reserved_connections; new clients will soon be refused." % (ratio * 100),
+            tun["connections_for"],
+        ),
     ]
-    for kind, metric, what in (("Xid", "pg_wraparound_xid_age", "transaction ID"),
-                               ("Multixact", "pg_wraparound_mxid_age", "multixact ID")):
+    for kind, metric, what in (
+        ("Xid", "pg_wraparound_xid_age", "transaction ID"),
+        ("Multixact", "pg_wraparound_mxid_age", "multixact ID"),
+    ):
         for severity, share in (("warning", xw), ("critical", xc)):
-            rules.append(_alert(
-                "Pgsql%sWraparound" % kind,
-                "max by (cls, datname) (%s) > %d" % (sel(metric, job), int(share * WRAPAROUND_LIMIT)),
-                severity,
-                "Database {{ $labels.datname }} of {{ $labels.cls }} is at {{ $value | humanize }} %s age"
-                % what,
-                "The oldest unfrozen %s of {{ $labels.datname }} is more than %g%% of the way to "
-                "PostgreSQL's 2^31 limit, where the cluster stops accepting writes; autovacuum is not "
-                "freezing it fast enough." % (what, share * 100)))
+            rules.append(
+                _alert(
+                    "Pgsql%sWraparound" % kind,
+                    "max by (cls, datname) (%s) > %d" % (sel(metric, job), int(share * WRAPAROUND_LIMIT)),
+                    severity,
+                    "Database {{ $labels.datname }} of {{ $labels.cls }} is at {{ $value | humanize }} %s age" % what,
+                    "The oldest unfrozen %s of {{ $labels.datname }} is more than %g%% of the way to "
+                    "PostgreSQL's 2^31 limit, where the cluster stops accepting writes; autovacuum is not "
+                    "freezing it fast enough." % (what, share * 100),
+                )
+            )
     rules += [
-        _alert("PgsqlReplicationSlotInactive", "%s == 0" % sel("pg_replication_slots_active", job),
-               "warning", "Replication slot {{ $labels.slot_name }} on {{ $labels.ins }} is inactive",
-               "No client uses slot {{ $labels.slot_name }} on {{ $labels.ins }}: the primary keeps "
-               "all WAL it would need, and pg_wal grows until the replica comes back or the slot "
-               "is dropped.", tun["slot_inactive_for"]),
-        _alert("PgsqlReplicationSlotRetainingWal",
-               "%s > on (cls, ins) group_left %s" % (sel("pg_replication_slots_pg_wal_lsn_diff", job),
-                                                     sel("pg_settings_max_wal_size_bytes", job)),
-               "warning",
-               "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
-               "Replication slot {{ $labels.slot_name }} holds back more WAL than max_wal_size on "
-               "{{ $labels.ins }}; its consumer is far behind or gone.", tun["slot_inactive_for"]),
-        _alert("PgsqlArchiveFailing",
-               "increase(%s[5m]) > 0 and increase(%s[5m]) < 1"
-               % (sel("pg_stat_archiver_failed_count", job), sel("pg_stat_archiver_archived_count", job)),
-               "critical", "WAL archiving fails on {{ $labels.ins }}",
-               "archive_command (pgbackrest archive-push) fails and nothing was archived in the last "
-               "5 minutes: point-in-time recovery stops at the last archived segment and pg_wal grows.",
-               tun["archive_for"]),
-        _alert("PgsqlArchiveStalled",
-               "increase(%s[15m]) > %d and on (cls, ins) increase(%s[15m]) < 1"
-               % (sel("patroni_xlog_location", 'job="patroni"'), 2 * WAL_SEGMENT_BYTES,
-                  sel("pg_stat_archiver_archived_count", job)),
-               "critical", "WAL archiving stalled on {{ $labels.ins }}",
-               "The primary {{ $labels.ins }} wrote more than two WAL segments in 15 minutes and "
-               "archived none: the archiver is stuck (or archive_command hangs).", tun["archive_for"]),
+        _alert(
+            "PgsqlReplicationSlotInactive",
+            "%s == 0" % sel("pg_replication_slots_active", job),
+            "warning",
+            "Replication slot {{ $labels.slot_name }} on {{ $labels.ins }} is inactive",
+            "No client uses slot {{ $labels.slot_name }} on {{ $labels.ins }}: the primary keeps "
+            "all WAL it would need, and pg_wal grows until the replica comes back or the slot "
+            "is dropped.",
+            tun["slot_inactive_for"],
+        ),
+        _alert(
+            "PgsqlReplicationSlotRetainingWal",
+            "%s > on (cls, ins) group_left %s"
+            % (sel("pg_replication_slots_pg_wal_lsn_diff", job), sel("pg_settings_max_wal_size_bytes", job)),
+            "warning",
+            "Slot {{ $labels.slot_name }} on {{ $labels.ins }} retains {{ $value | humanize1024 }}B of WAL",
+            "Replication slot {{ $labels.slot_name }} holds back more WAL than max_wal_size on "
+            "{{ $labels.ins }}; its consumer is far behind or gone.",
+            tun["slot_inactive_for"],
+        ),
+        _alert(
+            "PgsqlArchiveFailing",
+            "increase(%s[5m]) > 0 and increase(%s[5m]) < 1"
+            % (sel("pg_stat_archiver_failed_count", job), sel("pg_stat_archiver_archived_count", job)),
+            "critical",
+            "WAL archiving fails on {{ $labels.ins }}",
+            "archive_command (pgbackrest archive-push) fails and nothing was archived in the last "
+            "5 minutes: point-in-time recovery stops at the last archived segment and pg_wal grows.",
+            tun["archive_for"],
+        ),
+        _alert(
+            "PgsqlArchiveStalled",
+            "increase(%s[15m]) > %d and on (cls, ins) increase(%s[15m]) < 1"
+            % (
+                sel("patroni_xlog_location", 'job="patroni"'),
+                2 * WAL_SEGMENT_BYTES,
+                sel("pg_stat_archiver_archived_count", job),
+            ),
+            "critical",
+            "WAL archiving stalled on {{ $labels.ins }}",
+            "The primary {{ $labels.ins }} wrote more than two WAL segments in 15 minutes and "
+            "archived none: the archiver is stuck (or archive_command hangs).",
+            tun["archive_for"],
+        ),
     ]
     rules += _per_value(
-        {c: f["lag_bytes"] for c, f in facts.items()}, "cls",
+        {c: f["lag_bytes"] for c, f in facts.items()},
+        "cls",
         lambda lag, m: _alert(
-            "PgsqlReplicaLag", "%s > %d" % (sel("ins:pg_replica_lag:bytes", m), lag), "warning",
+            "PgsqlReplicaLag",
+            "%s > %d" % (sel("ins:pg_replica_lag:bytes", m), lag),
+            "warning",
             "Replica {{ $labels.ins }} is {{ $value | humanize1024 }}B behind its leader",
             "{{ $labels.ins }} lags more than the plan's maximum_lag_on_failover (%s, from pg_rpo): "
-            "Patroni will not promote it, and a failover now would lose more than pg_rpo."
-            % _mib(lag), tun["lag_for"]), _mib)
+            "Patroni will not promote it, and a failover now would lose more than pg_rpo." % _mib(lag),
+            tun["lag_for"],
+        ),
+        _mib,
+    )
     return rules
 
 
@@ -419,111 +498,181 @@ def _patroni(facts, tun, scrape_s) -> List[Dict[str, Any]]:
     job = 'job="patroni"'
     split_for = max(30, 3 * scrape_s)
     rules = [
-        _record("cls:patroni_leaders:sum",
-                "sum by (cls) (%s + %s)" % (sel("patroni_primary", job), sel("patroni_standby_leader", job))),
-        _alert("PatroniDown", "%s == 0" % sel("up", job), "warning",
-               "Patroni of {{ $labels.ins }} does not answer",
-               "Prometheus cannot reach Patroni's REST API on {{ $labels.instance }}: the member takes "
-               "no part in leader elections and HAProxy's health checks to it fail.",
-               tun["exporter_down_for"]),
+        _record(
+            "cls:patroni_leaders:sum",
+            "sum by (cls) (%s + %s)" % (sel("patroni_primary", job), sel("patroni_standby_leader", job)),
+        ),
+        _alert(
+            "PatroniDown",
+            "%s == 0" % sel("up", job),
+            "warning",
+            "Patroni of {{ $labels.ins }} does not answer",
+            "Prometheus cannot reach Patroni's REST API on {{ $labels.instance }}: the member takes "
+            "no part in leader elections and HAProxy's health checks to it fail.",
+            tun["exporter_down_for"],
+        ),
     ]
     rules += _per_value(
-        {c: f["bound_s"] for c, f in facts.items()}, "cls",
+        {c: f["bound_s"] for c, f in facts.items()},
+        "cls",
         lambda bound, m: _alert(
             "PgsqlNoLeader",
             "count by (cls) (%s) unless on (cls) (%s > 0)" % (sel("up", job, m), sel("cls:patroni_leaders:sum", m)),
-            "critical", "Cluster {{ $labels.cls }} has no leader",
+            "critical",
+            "Cluster {{ $labels.cls }} has no leader",
             "No member of {{ $labels.cls }} runs as its leader for longer than the HA plan's "
-            "worst-case failover (%ds): writes fail." % bound, bound), duration)
-    rules.append(_alert(
-        "PgsqlMultipleLeaders", "cls:patroni_leaders:sum > 1", "critical",
-        "Cluster {{ $labels.cls }} has {{ $value }} leaders",
-        "More than one member of {{ $labels.cls }} reports itself as the leader for %ds (longer than "
-        "a switchover shows between two scrapes): a split brain." % split_for, split_for))
+            "worst-case failover (%ds): writes fail." % bound,
+            bound,
+        ),
+        duration,
+    )
+    rules.append(
+        _alert(
+            "PgsqlMultipleLeaders",
+            "cls:patroni_leaders:sum > 1",
+            "critical",
+            "Cluster {{ $labels.cls }} has {{ $value }} leaders",
+            "More than one member of {{ $labels.cls }} reports itself as the leader for %ds (longer than "
+            "a switchover shows between two scrapes): a split brain." % split_for,
+            split_for,
+        )
+    )
     rules += _per_value(
-        {c: (f["members"], f["bound_s"]) for c, f in facts.items()}, "cls",
+        {c: (f["members"], f["bound_s"]) for c, f in facts.items()},
+        "cls",
         lambda value, m: _alert(
             "PgsqlClusterDegraded",
             "(sum by (cls) (%s) or count by (cls) (%s) * 0) < %d"
             % (sel("patroni_postgres_running", job, m), sel("up", job, m), value[0]),
-            "warning", "Cluster {{ $labels.cls }} runs {{ $value }} of its %d members" % value[0],
+            "warning",
+            "Cluster {{ $labels.cls }} runs {{ $value }} of its %d members" % value[0],
             "Fewer PostgreSQL instances of {{ $labels.cls }} run than the inventory lists (%d), for "
-            "longer than the HA plan's worst-case failover (%ds)." % value, value[1]),
-        lambda value: "%d member%s, %s" % (value[0], "" if value[0] == 1 else "s", duration(value[1])))
-    rules.append(_alert(
-        "PatroniFailsafeActive", "%s == 1" % sel("patroni_failsafe_mode_is_active", job), "warning",
-        "{{ $labels.ins }} runs in failsafe mode",
-        "Patroni on {{ $labels.ins }} cannot reach etcd and keeps the leader running only because "
-        "every member answers it (failsafe_mode): repair etcd."))
+            "longer than the HA plan's worst-case failover (%ds)." % value,
+            value[1],
+        ),
+        lambda value: "%d member%s, %s" % (value[0], "" if value[0] == 1 else "s", duration(value[1])),
+    )
+    rules.append(
+        _alert(
+            "PatroniFailsafeActive",
+            "%s == 1" % sel("patroni_failsafe_mode_is_active", job),
+            "warning",
+            "{{ $labels.ins }} runs in failsafe mode",
+            "Patroni on {{ $labels.ins }} cannot reach etcd and keeps the leader running only because "
+            "every member answers it (failsafe_mode): repair etcd.",
+        )
+    )
     rules += _per_value(
-        {c: f["ttl"] for c, f in facts.items()}, "cls",
+        {c: f["ttl"] for c, f in facts.items()},
+        "cls",
         lambda ttl, m: _alert(
-            "PatroniDcsUnreachable", "time() - %s > %d" % (sel("patroni_dcs_last_seen", job, m), ttl),
-            "warning", "Patroni of {{ $labels.ins }} has not reached etcd for {{ $value | humanizeDuration }}",
+            "PatroniDcsUnreachable",
+            "time() - %s > %d" % (sel("patroni_dcs_last_seen", job, m), ttl),
+            "warning",
+            "Patroni of {{ $labels.ins }} has not reached etcd for {{ $value | humanizeDuration }}",
             "Patroni on {{ $labels.ins }} last reached the DCS longer ago than the plan's ttl (%ds): "
-            "the member cannot hold or take the leader lock." % ttl), duration)
-    rules.append(_alert(
-        "PatroniPaused", "max by (cls) (%s) == 1" % sel("patroni_is_paused", job), "warning",
-        "Patroni of {{ $labels.cls }} is paused",
-        "Automatic failover of {{ $labels.cls }} is off (patronictl pause, maintenance mode): a "
-        "failed primary stays failed.", tun["patroni_paused_for"]))
+            "the member cannot hold or take the leader lock." % ttl,
+        ),
+        duration,
+    )
+    rules.append(
+        _alert(
+            "PatroniPaused",
+            "max by (cls) (%s) == 1" % sel("patroni_is_paused", job),
+            "warning",
+            "Patroni of {{ $labels.cls }} is paused",
+            "Automatic failover of {{ $labels.cls }} is off (patronictl pause, maintenance mode): a "
+            "failed primary stays failed.",
+            tun["patroni_paused_for"],
+        )
+    )
     return rules
 
 
 def _pgbouncer(tun) -> List[Dict[str, Any]]:
     job = 'job="pgsql"'
     return [
-        _alert("PgbouncerDown", "%s == 0" % sel("up", job, 'exporter="pgbouncer"'), "critical",
-               "pgbouncer of {{ $labels.ins }} is down",
-               "The pgbouncer exporter of {{ $labels.ins }} does not answer; its unit is bound to "
-               "pgbouncer.service, so pgbouncer itself is down: the services that route to this "
-               "member's pgbouncer refuse clients.", tun["exporter_down_for"]),
-        _alert("PgbouncerClientsWaiting",
-               "sum by (cls, ins) (%s) > 0" % sel("pgbouncer_waiting_clients", job), "warning",
-               "{{ $value }} clients wait for a server connection in pgbouncer of {{ $labels.ins }}",
-               "Clients of pgbouncer on {{ $labels.ins }} keep waiting for a server connection: a "
-               "pool is exhausted (long transactions, a small pool_size, PostgreSQL slow).",
-               tun["pgbouncer_waiting_for"]),
+        _alert(
+            "PgbouncerDown",
+            "%s == 0" % sel("up", job, 'exporter="pgbouncer"'),
+            "critical",
+            "pgbouncer of {{ $labels.ins }} is down",
+            "The pgbouncer exporter of {{ $labels.ins }} does not answer; its unit is bound to "
+            "pgbouncer.service, so pgbouncer itself is down: the services that route to this "
+            "member's pgbouncer refuse clients.",
+            tun["exporter_down_for"],
+        ),
+        _alert(
+            "PgbouncerClientsWaiting",
+            "sum by (cls, ins) (%s) > 0" % sel("pgbouncer_waiting_clients", job),
+            "warning",
+            "{{ $value }} clients wait for a server connection in pgbouncer of {{ $labels.ins }}",
+            "Clients of pgbouncer on {{ $labels.ins }} keep waiting for a server connection: a "
+            "pool is exhausted (long transactions, a small pool_size, PostgreSQL slow).",
+            tun["pgbouncer_waiting_for"],
+        ),
     ]
 
 
 def _pgbackrest(facts, tun) -> List[Dict[str, Any]]:
     job = 'job="pgsql"'
     rules = [
-        _record("cls:pgbackrest_backup_age:seconds",
-                "time() - max by (cls) (%s)" % sel("pgbackrest_backup_last_time_seconds", job)),
-        _record("cls:pgbackrest_full_backup_age:seconds",
-                "time() - max by (cls) (%s)" % sel("pgbackrest_backup_last_time_seconds", job, 'type="full"')),
+        _record(
+            "cls:pgbackrest_backup_age:seconds",
+            "time() - max by (cls) (%s)" % sel("pgbackrest_backup_last_time_seconds", job),
+        ),
+        _record(
+            "cls:pgbackrest_full_backup_age:seconds",
+            "time() - max by (cls) (%s)" % sel("pgbackrest_backup_last_time_seconds", job, 'type="full"'),
+        ),
     ]
     for name, key, record, what in (
-            ("PgbackrestBackupTooOld", "backup_s", "cls:pgbackrest_backup_age:seconds", "backup"),
-            ("PgbackrestFullBackupTooOld", "full_backup_s", "cls:pgbackrest_full_backup_age:seconds",
-             "full backup")):
+        ("PgbackrestBackupTooOld", "backup_s", "cls:pgbackrest_backup_age:seconds", "backup"),
+        ("PgbackrestFullBackupTooOld", "full_backup_s", "cls:pgbackrest_full_backup_age:seconds", "full backup"),
+    ):
         rules += _per_value(
-            {c: f[key] for c, f in facts.items()}, "cls",
+            {c: f[key] for c, f in facts.items()},
+            "cls",
             # mypy cannot type a lambda with more (defaulted) parameters than its Callable
             lambda limit, m, name=name, record=record, what=what: _alert(  # type: ignore[misc]
-                name, "%s > %d" % (sel(record, m), limit), "warning",
+                name,
+                "%s > %d" % (sel(record, m), limit),
+                "warning",
                 "The newest %s of {{ $labels.cls }} is {{ $value | humanizeDuration }} old" % what,
                 "pg_crontab schedules a %s of {{ $labels.cls }} at least every %s; the newest one is "
                 "older than that plus %s of grace: scheduled backups fail or do not run."
-                % (what, duration(limit - tun["backup_grace"]), duration(tun["backup_grace"]))),
-            duration)
+                % (what, duration(limit - tun["backup_grace"]), duration(tun["backup_grace"])),
+            ),
+            duration,
+        )
     status = sel("pgbackrest_stanza_status", job)
     rules += [
-        _alert("PgbackrestStanzaError",
-               "count by (cls) (%s) unless on (cls) (%s == 0 or %s == 6)" % (status, status, status),
-               "warning", "No repository of {{ $labels.cls }} reports its stanza healthy",
-               "pgbackrest info reports an error status for the stanza of {{ $labels.cls }} on every "
-               "member (no valid backup, missing stanza, cipher or database mismatch).", 900),
-        _alert("PgbackrestInfoFailing", "%s == 0" % sel("pgbackrest_scrape_ok", job), "warning",
-               "pgbackrest info fails on {{ $labels.ins }}",
-               "The pgBackRest exporter of {{ $labels.ins }} cannot run or parse pgbackrest info "
-               "(repository unreachable, configuration error): backup metrics are missing.", 900),
-        _alert("PgbackrestBackupChecksumError", "%s == 1" % sel("pgbackrest_backup_last_error", job),
-               "warning", "The newest {{ $labels.type }} backup of {{ $labels.cls }} found page errors",
-               "pgBackRest reported page checksum errors in the newest {{ $labels.type }} backup "
-               "seen by {{ $labels.ins }}: data files are damaged."),
+        _alert(
+            "PgbackrestStanzaError",
+            "count by (cls) (%s) unless on (cls) (%s == 0 or %s == 6)" % (status, status, status),
+            "warning",
+            "No repository of {{ $labels.cls }} reports its stanza healthy",
+            "pgbackrest info reports an error status for the stanza of {{ $labels.cls }} on every "
+            "member (no valid backup, missing stanza, cipher or database mismatch).",
+            900,
+        ),
+        _alert(
+            "PgbackrestInfoFailing",
+            "%s == 0" % sel("pgbackrest_scrape_ok", job),
+            "warning",
+            "pgbackrest info fails on {{ $labels.ins }}",
+            "The pgBackRest exporter of {{ $labels.ins }} cannot run or parse pgbackrest info "
+            "(repository unreachable, configuration error): backup metrics are missing.",
+            900,
+        ),
+        _alert(
+            "PgbackrestBackupChecksumError",
+            "%s == 1" % sel("pgbackrest_backup_last_error", job),
+            "warning",
+            "The newest {{ $labels.type }} backup of {{ $labels.cls }} found page errors",
+            "pgBackRest reported page checksum errors in the newest {{ $labels.type }} backup "
+            "seen by {{ $labels.ins }}: data files are damaged.",
+        ),
     ]
     return rules
 
@@ -531,22 +680,33 @@ def _pgbackrest(facts, tun) -> List[Dict[str, Any]]:
 def _haproxy(facts, tun) -> List[Dict[str, Any]]:
     job = 'job="haproxy"'
     rules = [
-        _alert("HaproxyDown", "%s == 0" % sel("up", job), "critical",
-               "HAProxy of {{ $labels.ins }} is down",
-               "Prometheus cannot reach HAProxy's metrics on {{ $labels.instance }}: the services "
-               "this node publishes refuse clients.", tun["exporter_down_for"]),
+        _alert(
+            "HaproxyDown",
+            "%s == 0" % sel("up", job),
+            "critical",
+            "HAProxy of {{ $labels.ins }} is down",
+            "Prometheus cannot reach HAProxy's metrics on {{ $labels.instance }}: the services "
+            "this node publishes refuse clients.",
+            tun["exporter_down_for"],
+        ),
     ]
-    bound_of = {svc: (f["bound_s"] if has else None)
-                for f in facts.values() for svc, has in f["services"].items()}
+    bound_of = {svc: (f["bound_s"] if has else None) for f in facts.values() for svc, has in f["services"].items()}
     rules += _per_value(
-        bound_of, "proxy",
+        bound_of,
+        "proxy",
         lambda bound, m: _alert(
-            "PgsqlServiceDown", "%s == 0" % sel("haproxy_backend_status", job, 'state="UP"', m),
-            "critical", "Service {{ $labels.proxy }} has no healthy server on {{ $labels.ins }}",
+            "PgsqlServiceDown",
+            "%s == 0" % sel("haproxy_backend_status", job, 'state="UP"', m),
+            "critical",
+            "Service {{ $labels.proxy }} has no healthy server on {{ $labels.ins }}",
             "HAProxy on {{ $labels.ins }} finds no server of {{ $labels.proxy }} passing its health "
             "check, for longer than the HA plan's worst-case failover (%ds): clients of this "
-            "service are refused." % bound, bound),
-        duration, exclude=("admin", ".+[.]fallback"))
+            "service are refused." % bound,
+            bound,
+        ),
+        duration,
+        exclude=("admin", ".+[.]fallback"),
+    )
     return rules
 
 
@@ -556,39 +716,66 @@ def _etcd(etcd, tun) -> List[Dict[str, Any]]:
     job = 'job="etcd"'
     warn_s = etcd["election_timeout_ms"] / 2000.0
     crit_s = etcd["election_timeout_ms"] / 1000.0
-    fsync = ("histogram_quantile(0.99, sum by (cls, ins, le) (rate(%s[5m])))"
-             % sel("etcd_disk_wal_fsync_duration_seconds_bucket", job))
+    fsync = "histogram_quantile(0.99, sum by (cls, ins, le) (rate(%s[5m])))" % sel(
+        "etcd_disk_wal_fsync_duration_seconds_bucket", job
+    )
     rules = [
         _record("cls:etcd_members_up:sum", "sum by (cls) (%s)" % sel("up", job)),
-        _alert("EtcdMemberDown", "%s == 0" % sel("up", job), "warning",
-               "etcd member {{ $labels.ins }} is down",
-               "Prometheus cannot reach etcd member {{ $labels.ins }} ({{ $labels.instance }}).",
-               tun["exporter_down_for"]),
-        _alert("EtcdQuorumLost", "cls:etcd_members_up:sum < %d" % etcd["quorum"], "critical",
-               "etcd {{ $labels.cls }} has {{ $value }} members up, fewer than its quorum of %d"
-               % etcd["quorum"],
-               "A majority of the %d etcd members in the inventory is needed for any write: Patroni "
-               "cannot renew or take a leader lock (failsafe mode keeps a primary only while every "
-               "member answers it)." % etcd["members"]),
-        _alert("EtcdNoLeader", "%s == 0" % sel("etcd_server_has_leader", job), "critical",
-               "etcd member {{ $labels.ins }} has no leader",
-               "etcd member {{ $labels.ins }} runs but sees no Raft leader: it is cut off from a "
-               "majority of its peers.", 60),
+        _alert(
+            "EtcdMemberDown",
+            "%s == 0" % sel("up", job),
+            "warning",
+            "etcd member {{ $labels.ins }} is down",
+            "Prometheus cannot reach etcd member {{ $labels.ins }} ({{ $labels.instance }}).",
+            tun["exporter_down_for"],
+        ),
+        _alert(
+            "EtcdQuorumLost",
+            "cls:etcd_members_up:sum < %d" % etcd["quorum"],
+            "critical",
+            "etcd {{ $labels.cls }} has {{ $value }} members up, fewer than its quorum of %d" % etcd["quorum"],
+            "A majority of the %d etcd members in the inventory is needed for any write: Patroni "
+            "cannot renew or take a leader lock (failsafe mode keeps a primary only while every "
+            "member answers it)." % etcd["members"],
+        ),
+        _alert(
+            "EtcdNoLeader",
+            "%s == 0" % sel("etcd_server_has_leader", job),
+            "critical",
+            "etcd member {{ $labels.ins }} has no leader",
+            "etcd member {{ $labels.ins }} runs but sees no Raft leader: it is cut off from a majority of its peers.",
+            60,
+        ),
     ]
     for severity, limit in (("warning", warn_s), ("critical", crit_s)):
-        rules.append(_alert(
-            "EtcdSlowFsync", "%s > %g" % (fsync, limit), severity,
-            "etcd member {{ $labels.ins }} needs {{ $value | humanizeDuration }} per WAL fsync (p99)",
-            "99%% of etcd's WAL fsyncs on {{ $labels.ins }} take longer than %gs (%s the election "
-            "timeout of %d ms): heartbeats are late and leader elections follow."
-            % (limit, "half" if severity == "warning" else "all of", etcd["election_timeout_ms"]), 600))
-    rules.append(_alert(
-        "EtcdDatabaseNearQuota",
-        "%s / %s > %g" % (sel("etcd_mvcc_db_total_size_in_bytes", job),
-                          sel("etcd_server_quota_backend_bytes", job), tun["etcd_db_quota_ratio"]),
-        "warning", "etcd database of {{ $labels.ins }} is {{ $value | humanizePercentage }} of its quota",
-        "At the quota etcd refuses writes (alarm NOSPACE); compact and defragment it, or raise "
-        "etcd_quota_backend_bytes.", 600))
+        rules.append(
+            _alert(
+                "EtcdSlowFsync",
+                "%s > %g" % (fsync, limit),
+                severity,
+                "etcd member {{ $labels.ins }} needs {{ $value | humanizeDuration }} per WAL fsync (p99)",
+                "99%% of etcd's WAL fsyncs on {{ $labels.ins }} take longer than %gs (%s the election "
+                "timeout of %d ms): heartbeats are late and leader elections follow."
+                % (limit, "half" if severity == "warning" else "all of", etcd["election_timeout_ms"]),
+                600,
+            )
+        )
+    rules.append(
+        _alert(
+            "EtcdDatabaseNearQuota",
+            "%s / %s > %g"
+            % (
+                sel("etcd_mvcc_db_total_size_in_bytes", job),
+                sel("etcd_server_quota_backend_bytes", job),
+                tun["etcd_db_quota_ratio"],
+            ),
+            "warning",
+            "etcd database of {{ $labels.ins }} is {{ $value | humanizePercentage }} of its quota",
+            "At the quota etcd refuses writes (alarm NOSPACE); compact and defragment it, or raise "
+            "etcd_quota_backend_bytes.",
+            600,
+        )
+    )
     return rules
 
 
@@ -598,25 +785,40 @@ def _node(tun) -> List[Dict[str, Any]]:
     size = sel("node_filesystem_size_bytes", *fs)
     writable = "%s == 0" % sel("node_filesystem_readonly", *fs)
     rules = [
-        _alert("NodeDown", "%s == 0" % sel("up", 'job="node"'), "critical",
-               "Node {{ $labels.ins }} ({{ $labels.ip }}) does not answer",
-               "The node exporter of {{ $labels.ins }} does not answer: the node is down or cut off. "
-               "Alerts of the other components of this node are held back while this one fires.",
-               tun["exporter_down_for"]),
+        _alert(
+            "NodeDown",
+            "%s == 0" % sel("up", 'job="node"'),
+            "critical",
+            "Node {{ $labels.ins }} ({{ $labels.ip }}) does not answer",
+            "The node exporter of {{ $labels.ins }} does not answer: the node is down or cut off. "
+            "Alerts of the other components of this node are held back while this one fires.",
+            tun["exporter_down_for"],
+        ),
     ]
     for severity, share in (("warning", tun["disk_free_warning"]), ("critical", tun["disk_free_critical"])):
-        rules.append(_alert(
-            "NodeDiskAlmostFull", "%s / %s < %g and %s" % (avail, size, share, writable), severity,
-            "{{ $labels.mountpoint }} of {{ $labels.ins }} has {{ $value | humanizePercentage }} free",
-            "Less than %g%% of {{ $labels.mountpoint }} on {{ $labels.ins }} is free: PostgreSQL "
-            "stops (PANIC) when it cannot write WAL." % (share * 100), 300))
-    rules.append(_alert(
-        "NodeDiskFillingUp",
-        "predict_linear(%s[6h], %d) < 0 and %s / %s < 0.4 and %s"
-        % (avail, tun["disk_fill_hours"] * 3600, avail, size, writable), "warning",
-        "{{ $labels.mountpoint }} of {{ $labels.ins }} fills up within %d hours" % tun["disk_fill_hours"],
-        "At the rate of the last 6 hours {{ $labels.mountpoint }} on {{ $labels.ins }} is full within "
-        "%d hours." % tun["disk_fill_hours"], 3600))
+        rules.append(
+            _alert(
+                "NodeDiskAlmostFull",
+                "%s / %s < %g and %s" % (avail, size, share, writable),
+                severity,
+                "{{ $labels.mountpoint }} of {{ $labels.ins }} has {{ $value | humanizePercentage }} free",
+                "Less than %g%% of {{ $labels.mountpoint }} on {{ $labels.ins }} is free: PostgreSQL "
+                "stops (PANIC) when it cannot write WAL." % (share * 100),
+                300,
+            )
+        )
+    rules.append(
+        _alert(
+            "NodeDiskFillingUp",
+            "predict_linear(%s[6h], %d) < 0 and %s / %s < 0.4 and %s"
+            % (avail, tun["disk_fill_hours"] * 3600, avail, size, writable),
+            "warning",
+            "{{ $labels.mountpoint }} of {{ $labels.ins }} fills up within %d hours" % tun["disk_fill_hours"],
+            "At the rate of the last 6 hours {{ $labels.mountpoint }} on {{ $labels.ins }} is full within "
+            "%d hours." % tun["disk_fill_hours"],
+            3600,
+        )
+    )
     return rules
 
 
@@ -624,26 +826,42 @@ def _certificates(tun, cert_interval_s) -> List[Dict[str, Any]]:
     job = 'job="node"'
     rules = []
     for severity, days in (("warning", tun["cert_warning_days"]), ("critical", tun["cert_critical_days"])):
-        rules.append(_alert(
-            "CertificateExpiring",
-            "%s - time() < %d" % (sel("pigpen_cert_not_after_seconds", job), days * 86400), severity,
-            "{{ $labels.path }} on {{ $labels.ins }} expires in {{ $value | humanizeDuration }}",
-            "The certificate {{ $labels.path }} ({{ $labels.subject }}) on {{ $labels.ins }} expires "
-            "within %d days; PostgreSQL and pgbouncer refuse TLS clients once it has." % days))
+        rules.append(
+            _alert(
+                "CertificateExpiring",
+                "%s - time() < %d" % (sel("pigpen_cert_not_after_seconds", job), days * 86400),
+                severity,
+                "{{ $labels.path }} on {{ $labels.ins }} expires in {{ $value | humanizeDuration }}",
+                "The certificate {{ $labels.path }} ({{ $labels.subject }}) on {{ $labels.ins }} expires "
+                "within %d days; PostgreSQL and pgbouncer refuse TLS clients once it has." % days,
+            )
+        )
     stale = 3 * cert_interval_s
-    rules.append(_alert(
-        "CertificateCheckFailing",
-        "%s == 0 or time() - %s > %d" % (sel("pigpen_cert_check_ok", job),
-                                         sel("node_textfile_mtime_seconds", job, 'file=~".*/%s"'
-                                             % _literal(CERT_PROM)), stale),
-        "warning", "The certificate check of {{ $labels.ins }} fails",
-        "pigpen-cert-metrics cannot read a certificate ({{ $labels.path }}) on {{ $labels.ins }}, or "
-        "has not written its metrics for %s: expiry alerts are blind there." % duration(stale), 300))
+    rules.append(
+        _alert(
+            "CertificateCheckFailing",
+            "%s == 0 or time() - %s > %d"
+            % (
+                sel("pigpen_cert_check_ok", job),
+                sel("node_textfile_mtime_seconds", job, 'file=~".*/%s"' % _literal(CERT_PROM)),
+                stale,
+            ),
+            "warning",
+            "The certificate check of {{ $labels.ins }} fails",
+            "pigpen-cert-metrics cannot read a certificate ({{ $labels.path }}) on {{ $labels.ins }}, or "
+            "has not written its metrics for %s: expiry alerts are blind there." % duration(stale),
+            300,
+        )
+    )
     return rules
 
 
-def alert_rules(inv: Inventory, overrides: Optional[Mapping[str, Any]] = None,
-                scrape_interval: Any = "10s", cert_interval: Any = "1h") -> List[Dict[str, Any]]:
+def alert_rules(
+    inv: Inventory,
+    overrides: Optional[Mapping[str, Any]] = None,
+    scrape_interval: Any = "10s",
+    cert_interval: Any = "1h",
+) -> List[Dict[str, Any]]:
     """The rule groups of the inventory: ``[{"name", "component", "rules":
     [...]}, ...]`` in :data:`GROUPS` order; every rule is a dict with
     ``record`` or ``alert``, ``expr`` and, for alerts, ``for`` (when any),
@@ -694,22 +912,31 @@ def inhibit_rules() -> List[Dict[str, Any]]:
     alerts of the components on it; a critical alert its warning twin; a
     lost etcd quorum the members that are down."""
     return [
-        {"source_matchers": ['alertname="NodeDown"'],
-         "target_matchers": ['alertname!="NodeDown"'], "equal": ["ip"]},
-        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-         "equal": ["alertname", "cls", "ins"]},
-        {"source_matchers": ['alertname="EtcdQuorumLost"'],
-         "target_matchers": ['alertname=~"EtcdMemberDown|EtcdNoLeader"'], "equal": ["cls"]},
+        {"source_matchers": ['alertname="NodeDown"'], "target_matchers": ['alertname!="NodeDown"'], "equal": ["ip"]},
+        {
+            "source_matchers": ['severity="critical"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["alertname", "cls", "ins"],
+        },
+        {
+            "source_matchers": ['alertname="EtcdQuorumLost"'],
+            "target_matchers": ['alertname=~"EtcdMemberDown|EtcdNoLeader"'],
+            "equal": ["cls"],
+        },
     ]
 
 
-def alertmanager_config(receivers: Optional[Sequence[Mapping[str, Any]]] = None,
-                        routes: Optional[Sequence[Mapping[str, Any]]] = None,
-                        receiver: str = "", group_by: Sequence[str] = ("alertname", "cls"),
-                        group_wait: str = "30s", group_interval: str = "5m",
-                        repeat_interval: str = "4h", recorder_urls: Sequence[str] = (),
-                        extra_inhibit_rules: Optional[Sequence[Mapping[str, Any]]] = None
-                        ) -> Dict[str, Any]:
+def alertmanager_config(
+    receivers: Optional[Sequence[Mapping[str, Any]]] = None,
+    routes: Optional[Sequence[Mapping[str, Any]]] = None,
+    receiver: str = "",
+    group_by: Sequence[str] = ("alertname", "cls"),
+    group_wait: str = "30s",
+    group_interval: str = "5m",
+    repeat_interval: str = "4h",
+    recorder_urls: Sequence[str] = (),
+    extra_inhibit_rules: Optional[Sequence[Mapping[str, Any]]] = None,
+) -> Dict[str, Any]:
     """``alertmanager.yml`` as data. ``receivers`` and ``routes`` are
     Alertmanager's own receiver and route objects (passed through; ``amtool
     check-config`` validates them); ``receiver`` names the root route's
@@ -722,34 +949,50 @@ def alertmanager_config(receivers: Optional[Sequence[Mapping[str, Any]]] = None,
     names: List[Any] = [r.get("name") for r in receivers]
     for name in names:
         if not isinstance(name, str) or not name:
-            raise AlertingError("exporters_alertmanager_receivers: every receiver needs a name, "
-                                "got %r" % (name,))
+            raise AlertingError("exporters_alertmanager_receivers: every receiver needs a name, got %r" % (name,))
     if len(set(names)) != len(names):
-        raise AlertingError("exporters_alertmanager_receivers: receiver names repeat: %s"
-                            % ", ".join(sorted(n for n in set(names) if names.count(n) > 1)))
+        raise AlertingError(
+            "exporters_alertmanager_receivers: receiver names repeat: %s"
+            % ", ".join(sorted(n for n in set(names) if names.count(n) > 1))
+        )
     for reserved in (NULL_RECEIVER, RECORDER_RECEIVER):
         if reserved in names:
-            raise AlertingError("exporters_alertmanager_receivers: %s is the collection's own "
-                                "receiver name; name yours differently" % reserved)
+            raise AlertingError(
+                "exporters_alertmanager_receivers: %s is the collection's own "
+                "receiver name; name yours differently" % reserved
+            )
     if receiver and receiver not in names:
-        raise AlertingError("exporters_alertmanager_receiver: %r is not the name of a receiver of "
-                            "exporters_alertmanager_receivers (%s)" % (receiver, ", ".join(names) or "none"))
-    for text, what in ((group_wait, "group_wait"), (group_interval, "group_interval"),
-                       (repeat_interval, "repeat_interval")):
+        raise AlertingError(
+            "exporters_alertmanager_receiver: %r is not the name of a receiver of "
+            "exporters_alertmanager_receivers (%s)" % (receiver, ", ".join(names) or "none")
+        )
+    for text, what in (
+        (group_wait, "group_wait"),
+        (group_interval, "group_interval"),
+        (repeat_interval, "repeat_interval"),
+    ):
         try:
             parse_duration(text)
         except AlertingError:
-            raise AlertingError("exporters_alertmanager_%s = %r: write a duration such as 30s or 5m"
-                                % (what, text)) from None
+            raise AlertingError(
+                "exporters_alertmanager_%s = %r: write a duration such as 30s or 5m" % (what, text)
+            ) from None
     all_receivers = [{"name": NULL_RECEIVER}] + receivers
     child_routes = [dict(r) for r in routes or []]
     if recorder_urls:
-        all_receivers.append({"name": RECORDER_RECEIVER, "webhook_configs": [
-            {"url": url, "send_resolved": True} for url in recorder_urls]})
+        all_receivers.append(
+            {
+                "name": RECORDER_RECEIVER,
+                "webhook_configs": [{"url": url, "send_resolved": True} for url in recorder_urls],
+            }
+        )
         # a matching child route takes the alert from the root route: what
         # no route of the settings takes goes on to the root's receiver
-        child_routes = [{"receiver": RECORDER_RECEIVER, "continue": True}] + child_routes + [
-            {"receiver": receiver or NULL_RECEIVER}]
+        child_routes = (
+            [{"receiver": RECORDER_RECEIVER, "continue": True}]
+            + child_routes
+            + [{"receiver": receiver or NULL_RECEIVER}]
+        )
     route: Dict[str, Any] = {
         "receiver": receiver or NULL_RECEIVER,
         "group_by": list(group_by),

@@ -45,8 +45,7 @@ import datetime as dt
 import functools
 import re
 import shlex
-from typing import (Any, Dict, FrozenSet, Iterable, List, Optional, Sequence,
-                    Set, Tuple, cast)
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, cast
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     OS_ACCOUNTS,
@@ -55,13 +54,22 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
 )
 
-__all__ = ["NICKNAMES", "BACKUP_COMMAND", "PIGSTY_BACKUP_COMMAND", "parse",
-           "pg_crontab_lines", "pg_crontab_problems", "node_crontab_lines",
-           "node_crontab_problems", "CronError", "backup_type",
-           "backup_entries", "max_gap_seconds"]
+__all__ = [
+    "NICKNAMES",
+    "BACKUP_COMMAND",
+    "PIGSTY_BACKUP_COMMAND",
+    "parse",
+    "pg_crontab_lines",
+    "pg_crontab_problems",
+    "node_crontab_lines",
+    "node_crontab_problems",
+    "CronError",
+    "backup_type",
+    "backup_entries",
+    "max_gap_seconds",
+]
 
-NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly",
-             "@daily", "@midnight", "@hourly")
+NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 #: The backup command the pgbackrest role installs
 #: (``pgbackrest_backup_script``'s default) ...
@@ -73,12 +81,16 @@ _FIELD = re.compile(r"^[0-9A-Za-z*/,-]+\Z")
 # a user name as useradd takes it (Debian's NAME_REGEX, plus '.')
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?\Z")
 
-_PG_FIX = ("write each entry as 'minute hour day month weekday command' "
-           "(it runs as pg_dbsu), e.g. '00 01 * * * /usr/local/bin/pg-backup "
-           "full'")
-_NODE_FIX = ("write each entry as 'minute hour day month weekday user "
-             "command', as in /etc/crontab, e.g. '00 01 * * * postgres "
-             "/usr/local/bin/pg-backup full'")
+_PG_FIX = (
+    "write each entry as 'minute hour day month weekday command' "
+    "(it runs as pg_dbsu), e.g. '00 01 * * * /usr/local/bin/pg-backup "
+    "full'"
+)
+_NODE_FIX = (
+    "write each entry as 'minute hour day month weekday user "
+    "command', as in /etc/crontab, e.g. '00 01 * * * postgres "
+    "/usr/local/bin/pg-backup full'"
+)
 
 
 def parse(entry: Any) -> Optional[Tuple[str, List[str]]]:
@@ -139,47 +151,44 @@ def pg_crontab_lines(entries: Any, dbsu: str) -> List[str]:
     out = []
     for entry in entries if isinstance(entries, list) else ():
         command = _pg_command(entry, dbsu)
-        if command is not None:     # so the entry parses
+        if command is not None:  # so the entry parses
             schedule = cast(Tuple[str, List[str]], parse(entry))[0]
             out.append("%s %s %s" % (schedule, dbsu, command))
     return out
 
 
-def pg_crontab_problems(cluster: Optional[str], entries: Any, dbsu: Any
-                        ) -> List[Problem]:
+def pg_crontab_problems(cluster: Optional[str], entries: Any, dbsu: Any) -> List[Problem]:
     """Every ``pg_crontab`` entry that cannot become a line run as
     ``dbsu``."""
     if entries is None:
         return []
     if not isinstance(entries, list):
-        return [Problem(cluster, None, "pg_crontab", entries, "is not a list",
-                        _PG_FIX)]
+        return [Problem(cluster, None, "pg_crontab", entries, "is not a list", _PG_FIX)]
     out: List[Problem] = []
     for i, entry in enumerate(entries):
         fld = "pg_crontab[%d]" % i
         if not isinstance(entry, str) or "\n" in entry or "\r" in entry:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a one-line string", _PG_FIX))
+            out.append(Problem(cluster, None, fld, entry, "is not a one-line string", _PG_FIX))
             continue
         parsed = parse(entry)
         if parsed is None:
-            out.append(Problem(cluster, None, fld, entry,
-                               "is not a cron entry", _PG_FIX))
+            out.append(Problem(cluster, None, fld, entry, "is not a cron entry", _PG_FIX))
             continue
         words = parsed[1]
-        if len(words) >= 2 and words[0] != dbsu and (
-                words[0] in OS_ACCOUNTS or words[0] == "postgres"):
-            out.append(Problem(
-                cluster, None, fld, entry,
-                "names %s as its user, but pg_crontab entries run as "
-                "pg_dbsu (%s)" % (words[0], dbsu),
-                "remove %s from the entry to run it as %s, or move it to "
-                "node_crontab, whose entries name their user"
-                % (words[0], dbsu)))
+        if len(words) >= 2 and words[0] != dbsu and (words[0] in OS_ACCOUNTS or words[0] == "postgres"):
+            out.append(
+                Problem(
+                    cluster,
+                    None,
+                    fld,
+                    entry,
+                    "names %s as its user, but pg_crontab entries run as pg_dbsu (%s)" % (words[0], dbsu),
+                    "remove %s from the entry to run it as %s, or move it to "
+                    "node_crontab, whose entries name their user" % (words[0], dbsu),
+                )
+            )
         elif len(words) == 1 and words[0] == dbsu:
-            out.append(Problem(cluster, None, fld, entry,
-                               "has a user (%s) but no command" % dbsu,
-                               _PG_FIX))
+            out.append(Problem(cluster, None, fld, entry, "has a user (%s) but no command" % dbsu, _PG_FIX))
     return out
 
 
@@ -190,36 +199,37 @@ def node_crontab_lines(entries: Any) -> List[str]:
     out = []
     for entry in entries if isinstance(entries, list) else ():
         parsed = parse(entry)
-        if parsed is None or len(parsed[1]) < 2 or \
-                not _USER.match(parsed[1][0]):
+        if parsed is None or len(parsed[1]) < 2 or not _USER.match(parsed[1][0]):
             continue
         command = _command_words(entry, parsed[0]).split(None, 1)[1]
-        out.append("%s %s %s" % (parsed[0], parsed[1][0],
-                                 _translated(command)))
+        out.append("%s %s %s" % (parsed[0], parsed[1][0], _translated(command)))
     return out
 
 
-def node_crontab_problems(cluster: Optional[str], host: Optional[str],
-                          entries: Any) -> List[Problem]:
+def node_crontab_problems(cluster: Optional[str], host: Optional[str], entries: Any) -> List[Problem]:
     """Every ``node_crontab`` entry that is not ``schedule user
     command``."""
     if entries is None:
         return []
     if not isinstance(entries, list):
-        return [Problem(cluster, host, "node_crontab", entries,
-                        "is not a list", _NODE_FIX)]
+        return [Problem(cluster, host, "node_crontab", entries, "is not a list", _NODE_FIX)]
     out: List[Problem] = []
     for i, entry in enumerate(entries):
         fld = "node_crontab[%d]" % i
         parsed = parse(entry)
         if parsed is None:
-            out.append(Problem(cluster, host, fld, entry,
-                               "is not a cron entry", _NODE_FIX))
+            out.append(Problem(cluster, host, fld, entry, "is not a cron entry", _NODE_FIX))
         elif len(parsed[1]) < 2 or not _USER.match(parsed[1][0]):
-            out.append(Problem(
-                cluster, host, fld, entry,
-                "has no user field (node_crontab entries are /etc/crontab "
-                "lines: schedule, user, command)", _NODE_FIX))
+            out.append(
+                Problem(
+                    cluster,
+                    host,
+                    fld,
+                    entry,
+                    "has no user field (node_crontab entries are /etc/crontab lines: schedule, user, command)",
+                    _NODE_FIX,
+                )
+            )
     return out
 
 
@@ -234,14 +244,19 @@ NICKNAME_FIELDS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_MONTHS = {name: i for i, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-     "nov", "dec"), 1)}
-_DAYS = {name: i for i, name in enumerate(
-    ("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+_MONTHS = {
+    name: i
+    for i, name in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+_DAYS = {name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 # (low, high, names) of minute, hour, day of month, month, day of week
 _FIELDS: Tuple[Tuple[int, int, Dict[str, int]], ...] = (
-    (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS))
+    (0, 59, {}),
+    (0, 23, {}),
+    (1, 31, {}),
+    (1, 12, _MONTHS),
+    (0, 7, _DAYS),
+)
 BACKUP_TYPES = ("full", "diff", "incr")
 #: The horizon over which gaps are measured (start, days).
 HORIZON_START = dt.date(2024, 1, 1)
@@ -265,8 +280,7 @@ def _value(text: str, low: int, high: int, names: Dict[str, int]) -> int:
     return value
 
 
-def parse_field(text: str, low: int, high: int,
-                names: Optional[Dict[str, int]] = None) -> FrozenSet[int]:
+def parse_field(text: str, low: int, high: int, names: Optional[Dict[str, int]] = None) -> FrozenSet[int]:
     """The values one cron field matches (``low``..``high``)."""
     names = names or {}
     out: Set[int] = set()
@@ -300,8 +314,7 @@ class Schedule:
     def __init__(self, fields: Sequence[str]) -> None:
         if len(fields) != 5:
             raise CronError("expected 5 time fields, got %d" % len(fields))
-        sets = [parse_field(f, lo, hi, names)
-                for f, (lo, hi, names) in zip(fields, _FIELDS)]
+        sets = [parse_field(f, lo, hi, names) for f, (lo, hi, names) in zip(fields, _FIELDS)]
         minutes, hours, self.dom, self.months, dow = sets
         self.dow = frozenset(7 if d == 0 else d for d in dow)  # isoweekday
         self.minutes = tuple(sorted(h * 60 + m for h in hours for m in minutes))
@@ -346,9 +359,9 @@ def backup_type(command: str) -> Optional[str]:
         words = command.split()
     names = [w.rsplit("/", 1)[-1] for w in words]
     if "pg-backup" in names:
-        rest = names[names.index("pg-backup") + 1:]
+        rest = names[names.index("pg-backup") + 1 :]
         return rest[0] if rest and rest[0] in BACKUP_TYPES else "incr"
-    if "pgbackrest" in names and "backup" in names[names.index("pgbackrest") + 1:]:
+    if "pgbackrest" in names and "backup" in names[names.index("pgbackrest") + 1 :]:
         for i, word in enumerate(words):
             if word.startswith("--type="):
                 value = word.split("=", 1)[1]
@@ -381,7 +394,7 @@ def backup_entries(entries: Iterable[Any]) -> Dict[str, List[List[str]]]:
 @functools.lru_cache(maxsize=256)
 def _max_gap(schedules: Tuple[Tuple[str, ...], ...]) -> Optional[int]:
     parsed = [Schedule(list(f)) for f in schedules]
-    first_run: Optional[int] = None     # seconds from the horizon's start
+    first_run: Optional[int] = None  # seconds from the horizon's start
     last_run: Optional[int] = None
     gap = 0
     day_gaps: Dict[FrozenSet[int], Tuple[int, int, int]] = {}
@@ -405,7 +418,7 @@ def _max_gap(schedules: Tuple[Tuple[str, ...], ...]) -> Optional[int]:
     if first_run is None or last_run is None:
         return None
     if first_run == last_run:
-        return HORIZON_DAYS * DAY   # one run in eight years: at least that
+        return HORIZON_DAYS * DAY  # one run in eight years: at least that
     return gap
 
 

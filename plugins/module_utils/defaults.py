@@ -28,19 +28,28 @@ PORTS = {
 }
 
 DEFAULT_SERVICES = (
-    {"name": "primary", "port": 5433, "dest": "default", "check": "/primary",
-     "selector": "[]"},
+    {"name": "primary", "port": 5433, "dest": "default", "check": "/primary", "selector": "[]"},
     # /read-only is routed in two tiers by the live roles (services.py): the
     # standbys first, the leader only while none is up. The primary is not
     # named as a backup: after a failover the inventory's primary is a
     # standby like the others.
-    {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only",
-     "selector": "[]", "backup": "[? pg_role == `offline` ]"},
-    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary",
-     "selector": "[]"},
-    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
-     "selector": "[? pg_role == `offline` || pg_offline_query ]",
-     "backup": "[? pg_role == `replica` && !pg_offline_query]"},
+    {
+        "name": "replica",
+        "port": 5434,
+        "dest": "default",
+        "check": "/read-only",
+        "selector": "[]",
+        "backup": "[? pg_role == `offline` ]",
+    },
+    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary", "selector": "[]"},
+    {
+        "name": "offline",
+        "port": 5438,
+        "dest": "postgres",
+        "check": "/replica",
+        "selector": "[? pg_role == `offline` || pg_offline_query ]",
+        "backup": "[? pg_role == `replica` && !pg_offline_query]",
+    },
 )
 
 # Fixed paths that two components must agree on; roles and playbooks read
@@ -58,37 +67,65 @@ DEFAULT_INTRANET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 # Default roles (users without login) and system users of every cluster.
 DEFAULT_ROLES = (
-    {"name": "dbrole_readonly", "login": False,
-     "comment": "role for global read-only access"},
-    {"name": "dbrole_offline", "login": False,
-     "comment": "role for restricted read-only access"},
-    {"name": "dbrole_readwrite", "login": False, "roles": ["dbrole_readonly"],
-     "comment": "role for global read-write access"},
-    {"name": "dbrole_admin", "login": False,
-     "roles": ["pg_monitor", "dbrole_readwrite"],
-     "comment": "role for object creation"},
-    {"name": "postgres", "superuser": True,
-     "comment": "system superuser"},
-    {"name": "replicator", "replication": True,
-     "roles": ["pg_monitor", "dbrole_readonly"],
-     "comment": "system replicator"},
-    {"name": "dbuser_dba", "superuser": True, "roles": ["dbrole_admin"],
-     "pgbouncer": True, "pool_mode": "session", "pool_connlimit": 16,
-     "comment": "pgsql admin user"},
-    {"name": "dbuser_monitor", "roles": ["pg_monitor", "dbrole_readonly"],
-     "pgbouncer": True, "parameters": {"log_min_duration_statement": 1000},
-     "pool_mode": "session", "pool_connlimit": 8,
-     "comment": "pgsql monitor user"},
+    {"name": "dbrole_readonly", "login": False, "comment": "role for global read-only access"},
+    {"name": "dbrole_offline", "login": False, "comment": "role for restricted read-only access"},
+    {
+        "name": "dbrole_readwrite",
+        "login": False,
+        "roles": ["dbrole_readonly"],
+        "comment": "role for global read-write access",
+    },
+    {
+        "name": "dbrole_admin",
+        "login": False,
+        "roles": ["pg_monitor", "dbrole_readwrite"],
+        "comment": "role for object creation",
+    },
+    {"name": "postgres", "superuser": True, "comment": "system superuser"},
+    {
+        "name": "replicator",
+        "replication": True,
+        "roles": ["pg_monitor", "dbrole_readonly"],
+        "comment": "system replicator",
+    },
+    {
+        "name": "dbuser_dba",
+        "superuser": True,
+        "roles": ["dbrole_admin"],
+        "pgbouncer": True,
+        "pool_mode": "session",
+        "pool_connlimit": 16,
+        "comment": "pgsql admin user",
+    },
+    {
+        "name": "dbuser_monitor",
+        "roles": ["pg_monitor", "dbrole_readonly"],
+        "pgbouncer": True,
+        "parameters": {"log_min_duration_statement": 1000},
+        "pool_mode": "session",
+        "pool_connlimit": 8,
+        "comment": "pgsql monitor user",
+    },
 )
 
 # Roles that PostgreSQL itself provides (15): users may be granted these.
-BUILTIN_ROLES = frozenset((
-    "pg_monitor", "pg_read_all_settings", "pg_read_all_stats",
-    "pg_stat_scan_tables", "pg_read_server_files", "pg_write_server_files",
-    "pg_execute_server_program", "pg_signal_backend", "pg_checkpoint",
-    "pg_read_all_data", "pg_write_all_data", "pg_database_owner",
-    "public",
-))
+BUILTIN_ROLES = frozenset(
+    (
+        "pg_monitor",
+        "pg_read_all_settings",
+        "pg_read_all_stats",
+        "pg_stat_scan_tables",
+        "pg_read_server_files",
+        "pg_write_server_files",
+        "pg_execute_server_program",
+        "pg_signal_backend",
+        "pg_checkpoint",
+        "pg_read_all_data",
+        "pg_write_all_data",
+        "pg_database_owner",
+        "public",
+    )
+)
 
 # Passwords that exist for the sandbox only. A deployment that still uses one
 # of them outside the sandbox is warned loudly.
@@ -131,7 +168,7 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     "pg_default_roles": [dict(r) for r in DEFAULT_ROLES],
     "pg_users": [],
     "pg_databases": [],
-    "pg_default_hba_rules": None,   # filled from hba.DEFAULT_PG_HBA_RULES
+    "pg_default_hba_rules": None,  # filled from hba.DEFAULT_PG_HBA_RULES
     "pg_hba_rules": [],
     "pgb_default_hba_rules": None,  # filled from hba.DEFAULT_PGB_HBA_RULES
     "pgb_hba_rules": [],
@@ -181,26 +218,71 @@ MODEL_DEFAULTS: Dict[str, Any] = {
 # Settings that describe the cluster as a whole: every member must agree on
 # them (they normally come from the cluster's group vars).
 CLUSTER_WIDE = (
-    "pg_version", "pg_rto", "pg_rpo", "pg_namespace", "pg_dbsu",
-    "pg_replication_username", "pg_monitor_username", "pg_admin_username",
-    "pg_pwd_enc", "pg_default_services", "pg_services",
-    "pg_default_service_dest", "pg_service_provider", "pg_default_roles",
-    "pg_users", "pg_databases", "pgbouncer_enabled", "pg_vip_enabled",
-    "pg_vip_address", "pgbackrest_method", "pg_etcd_password",
-    "pg_dns_suffix", "pg_dns_target",
-    "pgbackrest_drill_schedule", "pgbackrest_drill_dir",
-    "pgbackrest_drill_port", "pgbackrest_drill_target",
-    "pgbackrest_drill_tables", "pgbackrest_drill_amcheck",
+    "pg_version",
+    "pg_rto",
+    "pg_rpo",
+    "pg_namespace",
+    "pg_dbsu",
+    "pg_replication_username",
+    "pg_monitor_username",
+    "pg_admin_username",
+    "pg_pwd_enc",
+    "pg_default_services",
+    "pg_services",
+    "pg_default_service_dest",
+    "pg_service_provider",
+    "pg_default_roles",
+    "pg_users",
+    "pg_databases",
+    "pgbouncer_enabled",
+    "pg_vip_enabled",
+    "pg_vip_address",
+    "pgbackrest_method",
+    "pg_etcd_password",
+    "pg_dns_suffix",
+    "pg_dns_target",
+    "pgbackrest_drill_schedule",
+    "pgbackrest_drill_dir",
+    "pgbackrest_drill_port",
+    "pgbackrest_drill_target",
+    "pgbackrest_drill_tables",
+    "pgbackrest_drill_amcheck",
     "pgbackrest_drill_timeout",
 )
 
 #: Operating system accounts of a Debian node and of the deployment's
 #: services: none may be the database superuser, and a pg_crontab entry that
 #: names one as its user would run as someone other than pg_dbsu.
-OS_ACCOUNTS = frozenset((
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail",
-    "news", "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats",
-    "nobody", "_apt", "messagebus", "sshd", "systemd-network",
-    "systemd-resolve", "systemd-timesync", "haproxy", "etcd", "prometheus",
-    "vector", "_chrony",
-))
+OS_ACCOUNTS = frozenset(
+    (
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "messagebus",
+        "sshd",
+        "systemd-network",
+        "systemd-resolve",
+        "systemd-timesync",
+        "haproxy",
+        "etcd",
+        "prometheus",
+        "vector",
+        "_chrony",
+    )
+)

@@ -62,16 +62,34 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
 )
 
-__all__ = ["DEFAULTS", "SCRIPT", "TEXTFILE_DIR", "TARGETS", "check_drill",
-           "drill_node", "drill_plan", "drill_port", "table_parts", "metrics_text",
-           "metrics_file", "scratch_dir"]
+__all__ = [
+    "DEFAULTS",
+    "SCRIPT",
+    "TEXTFILE_DIR",
+    "TARGETS",
+    "check_drill",
+    "drill_node",
+    "drill_plan",
+    "drill_port",
+    "table_parts",
+    "metrics_text",
+    "metrics_file",
+    "scratch_dir",
+]
 
 #: The settings and their defaults (the model's: defaults.MODEL_DEFAULTS).
-DEFAULTS: Dict[str, Any] = {name: MODEL_DEFAULTS[name] for name in (
-    "pgbackrest_drill_schedule", "pgbackrest_drill_dir",
-    "pgbackrest_drill_port", "pgbackrest_drill_target",
-    "pgbackrest_drill_tables", "pgbackrest_drill_amcheck",
-    "pgbackrest_drill_timeout")}
+DEFAULTS: Dict[str, Any] = {
+    name: MODEL_DEFAULTS[name]
+    for name in (
+        "pgbackrest_drill_schedule",
+        "pgbackrest_drill_dir",
+        "pgbackrest_drill_port",
+        "pgbackrest_drill_target",
+        "pgbackrest_drill_tables",
+        "pgbackrest_drill_amcheck",
+        "pgbackrest_drill_timeout",
+    )
+}
 
 #: Where the pgbackrest role installs the drill.
 SCRIPT = "/usr/local/bin/pg-drill"
@@ -89,16 +107,14 @@ _PATH = re.compile(r"^/[A-Za-z0-9_./-]*\Z")
 # Base directories that may not hold a scratch directory: the drill removes
 # its directory, and a world-writable or pseudo directory lets anyone plant
 # a link there first.
-_FORBIDDEN = ("/proc", "/sys", "/dev", "/run", "/var/run", "/tmp",
-              "/var/tmp", "/boot", "/etc", "/usr")
+_FORBIDDEN = ("/proc", "/sys", "/dev", "/run", "/var/run", "/tmp", "/var/tmp", "/boot", "/etc", "/usr")
 _TIMEOUT_MIN = 60
 _TIMEOUT_MAX = 7 * 86400
 
 
 def _setting(settings: Mapping[str, Any], name: str) -> Any:
     value = settings.get(name)
-    return DEFAULTS[name] if value is None and name != \
-        "pgbackrest_drill_schedule" else value
+    return DEFAULTS[name] if value is None and name != "pgbackrest_drill_schedule" else value
 
 
 def _is_int(value: Any) -> bool:
@@ -127,9 +143,9 @@ def scratch_dir(base: str, cluster: str) -> str:
     return "%s/drill-%s" % (base.rstrip("/") or "", cluster)
 
 
-def check_drill(settings: Mapping[str, Any], *, cluster: str,
-                taken_ports: Iterable[Any] = (),
-                protected: Iterable[Any] = ()) -> List[Problem]:
+def check_drill(
+    settings: Mapping[str, Any], *, cluster: str, taken_ports: Iterable[Any] = (), protected: Iterable[Any] = ()
+) -> List[Problem]:
     """Every problem of the drill settings of ``cluster``. ``taken_ports``
     are the ports of the deployment on the drill node, ``protected`` the
     directories the scratch directory may not be in or hold (the data
@@ -153,27 +169,39 @@ def check_drill(settings: Mapping[str, Any], *, cluster: str,
                 if cron.max_gap_seconds([fields]) is None:
                     raise cron.CronError("never runs")
         except cron.CronError:
-            problem("pgbackrest_drill_schedule", sched,
-                    "is not the time fields of a cron entry that runs",
-                    "write five cron time fields without a command, e.g. "
-                    "'30 3 * * 0' (Sundays 03:30), or a nickname such as "
-                    "@weekly; leave it unset for no schedule")
+            problem(
+                "pgbackrest_drill_schedule",
+                sched,
+                "is not the time fields of a cron entry that runs",
+                "write five cron time fields without a command, e.g. "
+                "'30 3 * * 0' (Sundays 03:30), or a nickname such as "
+                "@weekly; leave it unset for no schedule",
+            )
 
     base = _setting(settings, "pgbackrest_drill_dir")
-    if not isinstance(base, str) or not _PATH.match(base) or base == "/" \
-            or base.endswith("/") or "/." in base or "//" in base:
-        problem("pgbackrest_drill_dir", base,
-                "is not an absolute directory path of letters, digits, "
-                "'_', '-', '.' and '/'",
-                "use a directory of this deployment's own, e.g. /pg/tmp")
+    if (
+        not isinstance(base, str)
+        or not _PATH.match(base)
+        or base == "/"
+        or base.endswith("/")
+        or "/." in base
+        or "//" in base
+    ):
+        problem(
+            "pgbackrest_drill_dir",
+            base,
+            "is not an absolute directory path of letters, digits, '_', '-', '.' and '/'",
+            "use a directory of this deployment's own, e.g. /pg/tmp",
+        )
     else:
         for tree in _FORBIDDEN:
             if _under(base, tree):
-                problem("pgbackrest_drill_dir", base,
-                        "is under %s, where the drill may not create and "
-                        "remove its scratch directory" % tree,
-                        "use a directory of this deployment's own, e.g. "
-                        "/pg/tmp")
+                problem(
+                    "pgbackrest_drill_dir",
+                    base,
+                    "is under %s, where the drill may not create and remove its scratch directory" % tree,
+                    "use a directory of this deployment's own, e.g. /pg/tmp",
+                )
                 break
         scratch = scratch_dir(base, cluster)
         # the throwaway instance's socket, <scratch>/run/.s.PGSQL.<port>,
@@ -181,70 +209,84 @@ def check_drill(settings: Mapping[str, Any], *, cluster: str,
         # only after the whole restore
         socket_path = "%s/run/.s.PGSQL.65535" % scratch
         if len(socket_path.encode()) > _SOCKET_MAX:
-            problem("pgbackrest_drill_dir", base,
-                    "makes the scratch instance's socket path %d bytes "
-                    "long (%s...), more than the %d a unix socket takes"
-                    % (len(socket_path.encode()), socket_path[:40], _SOCKET_MAX),
-                    "use a shorter directory, e.g. /pg/tmp")
+            problem(
+                "pgbackrest_drill_dir",
+                base,
+                "makes the scratch instance's socket path %d bytes "
+                "long (%s...), more than the %d a unix socket takes"
+                % (len(socket_path.encode()), socket_path[:40], _SOCKET_MAX),
+                "use a shorter directory, e.g. /pg/tmp",
+            )
         # the default base is checked by the paths' own rules (safety.py)
         given = settings.get("pgbackrest_drill_dir") is not None
         for path in protected if given else ():
-            if isinstance(path, str) and path.startswith("/") and (
-                    _under(scratch, path) or _under(path, scratch)):
-                problem("pgbackrest_drill_dir", base,
-                        "puts the scratch directory %s in or around %s, "
-                        "which the drill would overwrite or remove"
-                        % (scratch, path),
-                        "use a directory apart from the data and the "
-                        "repository, e.g. /pg/tmp")
+            if isinstance(path, str) and path.startswith("/") and (_under(scratch, path) or _under(path, scratch)):
+                problem(
+                    "pgbackrest_drill_dir",
+                    base,
+                    "puts the scratch directory %s in or around %s, "
+                    "which the drill would overwrite or remove" % (scratch, path),
+                    "use a directory apart from the data and the repository, e.g. /pg/tmp",
+                )
                 break
 
     # an unset port is chosen free (drill_port); a port given is checked
     port = settings.get("pgbackrest_drill_port")
     taken = ports_of(list(taken_ports))
     if port is not None and (not _is_int(port) or not 1024 <= port <= 65535):
-        problem("pgbackrest_drill_port", port,
-                "is not a port from 1024 to 65535",
-                "use a free port such as %d" % drill_port(None, taken))
+        problem(
+            "pgbackrest_drill_port",
+            port,
+            "is not a port from 1024 to 65535",
+            "use a free port such as %d" % drill_port(None, taken),
+        )
     elif port is not None and port in taken:
-        problem("pgbackrest_drill_port", port,
-                "is a port of the deployment on the drill node (%s)"
-                % ", ".join(map(str, taken)),
-                "use a port that no service of the node uses, e.g. %d, or "
-                "leave it unset" % drill_port(None, taken))
+        problem(
+            "pgbackrest_drill_port",
+            port,
+            "is a port of the deployment on the drill node (%s)" % ", ".join(map(str, taken)),
+            "use a port that no service of the node uses, e.g. %d, or leave it unset" % drill_port(None, taken),
+        )
 
     target = _setting(settings, "pgbackrest_drill_target")
     if target not in TARGETS:
-        problem("pgbackrest_drill_target", target,
-                "is not a drill target",
-                "use latest (replay the whole archive) or immediate (stop "
-                "when the backup is consistent)")
+        problem(
+            "pgbackrest_drill_target",
+            target,
+            "is not a drill target",
+            "use latest (replay the whole archive) or immediate (stop when the backup is consistent)",
+        )
 
     tables = _setting(settings, "pgbackrest_drill_tables")
     if not isinstance(tables, list):
-        problem("pgbackrest_drill_tables", tables, "is not a list",
-                "list tables as database.schema.table, e.g. "
-                "[test.public.orders], or [] for the largest ones")
+        problem(
+            "pgbackrest_drill_tables",
+            tables,
+            "is not a list",
+            "list tables as database.schema.table, e.g. [test.public.orders], or [] for the largest ones",
+        )
     else:
         for i, spec in enumerate(tables):
             if table_parts(spec) is None:
-                problem("pgbackrest_drill_tables[%d]" % i, spec,
-                        "is not database.schema.table or database.table "
-                        "(names of letters, digits, '_', '$' and '-')",
-                        "write e.g. test.public.orders; a name that needs "
-                        "other characters cannot be counted by the drill")
+                problem(
+                    "pgbackrest_drill_tables[%d]" % i,
+                    spec,
+                    "is not database.schema.table or database.table (names of letters, digits, '_', '$' and '-')",
+                    "write e.g. test.public.orders; a name that needs other characters cannot be counted by the drill",
+                )
 
     amcheck = _setting(settings, "pgbackrest_drill_amcheck")
     if not isinstance(amcheck, bool):
-        problem("pgbackrest_drill_amcheck", amcheck, "is not a boolean",
-                "write true or false without quotes")
+        problem("pgbackrest_drill_amcheck", amcheck, "is not a boolean", "write true or false without quotes")
 
     timeout = _setting(settings, "pgbackrest_drill_timeout")
     if not _is_int(timeout) or not _TIMEOUT_MIN <= timeout <= _TIMEOUT_MAX:
-        problem("pgbackrest_drill_timeout", timeout,
-                "is not a number of seconds from %d to %d"
-                % (_TIMEOUT_MIN, _TIMEOUT_MAX),
-                "write a whole number of seconds, e.g. 3600")
+        problem(
+            "pgbackrest_drill_timeout",
+            timeout,
+            "is not a number of seconds from %d to %d" % (_TIMEOUT_MIN, _TIMEOUT_MAX),
+            "write a whole number of seconds, e.g. 3600",
+        )
     return out
 
 
@@ -269,21 +311,21 @@ def drill_node(cplan: Mapping[str, Any], repo_type: str) -> Dict[str, str]:
     holds the backups it took."""
     repo_host = cplan.get("repo_host")
     if repo_host:
-        return {"host": repo_host["name"], "kind": "repo_host",
-                "why": "the repository host keeps the repository"}
+        return {"host": repo_host["name"], "kind": "repo_host", "why": "the repository host keeps the repository"}
     members = list(cplan.get("members") or [])
     leader = [m for m in members if m.get("leader")]
     others = [m for m in members if not m.get("leader")]
     if repo_type != "posix" and others:
-        return {"host": others[0]["host"], "kind": "replica",
-                "why": "a replica reads the shared repository; the leader "
-                       "is spared the load"}
+        return {
+            "host": others[0]["host"],
+            "kind": "replica",
+            "why": "a replica reads the shared repository; the leader is spared the load",
+        }
     chosen = (leader or members)[0]
     if repo_type != "posix":
         why = "the cluster has no replica"
     else:
-        why = ("each member keeps its own repository (local); the "
-               "leader's holds the backups")
+        why = "each member keeps its own repository (local); the leader's holds the backups"
     return {"host": chosen["host"], "kind": "leader", "why": why}
 
 
@@ -292,10 +334,15 @@ def metrics_file(cluster: str) -> str:
     return "%s/pgbackrest_drill_%s.prom" % (TEXTFILE_DIR, cluster)
 
 
-def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
-               repo_type: str = "posix", dbsu: str = "postgres",
-               bin_dir: str = "/usr/lib/postgresql/15/bin",
-               taken_ports: Iterable[Any] = ()) -> Dict[str, Any]:
+def drill_plan(
+    cplan: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    repo_type: str = "posix",
+    dbsu: str = "postgres",
+    bin_dir: str = "/usr/lib/postgresql/15/bin",
+    taken_ports: Iterable[Any] = (),
+) -> Dict[str, Any]:
     """What ``pg-drill`` does for the cluster of ``cplan`` (settings
     already checked by :func:`check_drill`): the node, the scratch
     directory, the port, the target, the tables, the command line
@@ -307,14 +354,28 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
     port = drill_port(settings.get("pgbackrest_drill_port"), taken_ports)
     target = _setting(settings, "pgbackrest_drill_target")
     # check_drill has refused every entry table_parts cannot read
-    tables = [".".join(cast(List[str], table_parts(t))) for t in
-              _setting(settings, "pgbackrest_drill_tables")]
+    tables = [".".join(cast(List[str], table_parts(t))) for t in _setting(settings, "pgbackrest_drill_tables")]
     amcheck = _setting(settings, "pgbackrest_drill_amcheck")
     timeout = _setting(settings, "pgbackrest_drill_timeout")
-    argv = [SCRIPT, "--stanza", cluster, "--dir", scratch, "--port",
-            str(port), "--target", target, "--timeout", str(timeout),
-            "--dbsu", dbsu, "--bin-dir", bin_dir,
-            "--metrics", metrics_file(cluster)]
+    argv = [
+        SCRIPT,
+        "--stanza",
+        cluster,
+        "--dir",
+        scratch,
+        "--port",
+        str(port),
+        "--target",
+        target,
+        "--timeout",
+        str(timeout),
+        "--dbsu",
+        dbsu,
+        "--bin-dir",
+        bin_dir,
+        "--metrics",
+        metrics_file(cluster),
+    ]
     if not amcheck:
         argv.append("--no-amcheck")
     for table in tables:
@@ -327,7 +388,8 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
         # cron turns an unescaped % of the command into a newline
         cron_line = "%s root %s 2>&1 | logger -t pg-drill" % (
             " ".join(sched.split()),
-            " ".join(shlex.quote(a) for a in argv).replace("%", "\\%"))
+            " ".join(shlex.quote(a) for a in argv).replace("%", "\\%"),
+        )
     return {
         "cluster": cluster,
         "node": node["host"],
@@ -344,12 +406,17 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
         "cron_file": "/etc/cron.d/pigpen-drill-%s" % cluster,
         "cron_line": cron_line,
         "summary": "restore drill of %s on %s (%s): verify the repository, "
-                   "restore the newest backup into %s, replay to %s on "
-                   "port %s (socket only), sanity queries%s, then remove it"
-                   % (cluster, node["host"], node["why"], scratch,
-                      "the end of the archive" if target == "latest"
-                      else "the end of the backup", port,
-                      " and amcheck" if amcheck else ""),
+        "restore the newest backup into %s, replay to %s on "
+        "port %s (socket only), sanity queries%s, then remove it"
+        % (
+            cluster,
+            node["host"],
+            node["why"],
+            scratch,
+            "the end of the archive" if target == "latest" else "the end of the backup",
+            port,
+            " and amcheck" if amcheck else "",
+        ),
     }
 
 
@@ -357,35 +424,32 @@ def drill_plan(cplan: Mapping[str, Any], settings: Mapping[str, Any], *,
 
 #: The metrics of a drill, with their help text, in the order written.
 METRICS = (
-    ("pgbackrest_drill_ok",
-     "1 when the last restore drill succeeded, else 0."),
-    ("pgbackrest_drill_last_run_timestamp_seconds",
-     "Unix time the last restore drill started."),
-    ("pgbackrest_drill_last_success_timestamp_seconds",
-     "Unix time the last successful restore drill started (0: none yet)."),
-    ("pgbackrest_drill_duration_seconds",
-     "Seconds the last restore drill took."),
-    ("pgbackrest_drill_indexes_checked",
-     "B-tree indexes amcheck verified in the last restore drill."),
+    ("pgbackrest_drill_ok", "1 when the last restore drill succeeded, else 0."),
+    ("pgbackrest_drill_last_run_timestamp_seconds", "Unix time the last restore drill started."),
+    (
+        "pgbackrest_drill_last_success_timestamp_seconds",
+        "Unix time the last successful restore drill started (0: none yet).",
+    ),
+    ("pgbackrest_drill_duration_seconds", "Seconds the last restore drill took."),
+    ("pgbackrest_drill_indexes_checked", "B-tree indexes amcheck verified in the last restore drill."),
 )
 
 
 def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace(
-        '"', '\\"')
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def metrics_text(cluster: str, ok: bool, started: int, duration: int,
-                 last_success: int, indexes: int) -> str:
+def metrics_text(cluster: str, ok: bool, started: int, duration: int, last_success: int, indexes: int) -> str:
     """The textfile of one drill of ``cluster`` (``last_success``: the
     start of the newest successful drill, this one when ``ok``)."""
-    values = (1 if ok else 0, started, started if ok else last_success,
-              duration, indexes)
+    values = (1 if ok else 0, started, started if ok else last_success, duration, indexes)
     lines: List[str] = []
     for (name, text), value in zip(METRICS, values):
-        lines += ["# HELP %s %s" % (name, text),
-                  "# TYPE %s gauge" % name,
-                  '%s{cls="%s"} %d' % (name, _label(cluster), value)]
+        lines += [
+            "# HELP %s %s" % (name, text),
+            "# TYPE %s gauge" % name,
+            '%s{cls="%s"} %d' % (name, _label(cluster), value),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -22,11 +22,10 @@ HIDDEN = "(hidden)"
 # these words, ends with "_pass" (pgBackRest's cipher_pass) or is one of the
 # names below (the access keys of object stores).
 _SECRET_WORDS = ("password", "passwd", "secret", "token")
-_SECRET_NAMES = frozenset(("s3_key", "azure_key", "access_key",
-                           "private_key", "cipher_pass"))
+_SECRET_NAMES = frozenset(("s3_key", "azure_key", "access_key", "private_key", "cipher_pass"))
 # Parameter names that merely talk about passwords.
 _NOT_SECRET = frozenset(("password_encryption",))
-_NAMED = re.compile(r"\([^)]*\)")      # the (name) of a list entry
+_NAMED = re.compile(r"\([^)]*\)")  # the (name) of a list entry
 _LAST_PART = re.compile(r"[.\[\]]+")
 
 
@@ -39,8 +38,7 @@ def is_secret_name(name: Any) -> bool:
     last = parts[-1] if parts else ""
     if last in _NOT_SECRET:
         return False
-    return (last in _SECRET_NAMES or last.endswith("_pass") or
-            any(word in last for word in _SECRET_WORDS))
+    return last in _SECRET_NAMES or last.endswith("_pass") or any(word in last for word in _SECRET_WORDS)
 
 
 def mask_secrets(value: Any) -> Any:
@@ -48,22 +46,19 @@ def mask_secrets(value: Any) -> Any:
     that :func:`is_secret_name` names) replaced by :data:`HIDDEN`, at any
     depth. Other values are returned as they are."""
     if isinstance(value, dict):
-        return {k: (HIDDEN if is_secret_name(k) and v is not None
-                    else mask_secrets(v)) for k, v in value.items()}
+        return {k: (HIDDEN if is_secret_name(k) and v is not None else mask_secrets(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(mask_secrets(v) for v in value)
     return value
 
 
-def closest(word: Any, candidates: Iterable[str], cutoff: float = 0.75
-            ) -> Optional[str]:
+def closest(word: Any, candidates: Iterable[str], cutoff: float = 0.75) -> Optional[str]:
     """The candidate ``word`` most likely misspells (difflib's ratio of at
     least ``cutoff``, compared in lower case), or None. Ties go to the
     first candidate in sorted order, so the answer is stable."""
     if not isinstance(word, str) or not word:
         return None
-    found = difflib.get_close_matches(word.lower(), sorted(candidates), n=1,
-                                      cutoff=cutoff)
+    found = difflib.get_close_matches(word.lower(), sorted(candidates), n=1, cutoff=cutoff)
     return found[0] if found else None
 
 
@@ -101,8 +96,7 @@ class Problem:
         if self.host is not None:
             where.append("host %s" % self.host)
         prefix = ", ".join(where) if where else "inventory"
-        return "%s: %s = %s: %s; fix: %s" % (
-            prefix, self.field, _show(self.value), self.what, self.fix)
+        return "%s: %s = %s: %s; fix: %s" % (prefix, self.field, _show(self.value), self.what, self.fix)
 
     def as_dict(self) -> dict:
         return {
@@ -144,8 +138,7 @@ def _sort_key(p: Problem):
     return (p.cluster or "", p.host or "", p.field, p.what)
 
 
-def collapse_cluster_wide(hosts: Iterable[str], found: Iterable[Problem]
-                          ) -> List[Problem]:
+def collapse_cluster_wide(hosts: Iterable[str], found: Iterable[Problem]) -> List[Problem]:
     """The problems of one cluster, each said once: repeats dropped, and a
     problem that every one of ``hosts`` (two or more members) reports alike
     (a setting of the cluster's group vars, typically) reported once, for

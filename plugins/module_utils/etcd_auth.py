@@ -41,14 +41,19 @@ def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] 
     EtcdError with etcd's message."""
     if opener is None:
         from ansible.module_utils.urls import open_url
+
         opener = open_url
     base = endpoint.rstrip("/")
 
     def post(path, body, headers):
         try:
-            resp = opener(base + path, data=json.dumps(body), method="POST",
-                          headers={"Content-Type": "application/json", **headers},
-                          timeout=timeout)
+            resp = opener(
+                base + path,
+                data=json.dumps(body),
+                method="POST",
+                headers={"Content-Type": "application/json", **headers},
+                timeout=timeout,
+            )
             text = resp.read()
         except HTTPError as exc:
             detail = exc.read() if hasattr(exc, "read") else b""
@@ -88,16 +93,23 @@ def wanted_perm(prefix: str) -> Dict[str, str]:
 def perms_of(reply: Mapping[str, Any]) -> List[Dict[str, str]]:
     """A /v3/auth/role/get reply's permissions, decoded (READ is the
     enum's zero value, which the gateway may leave out)."""
-    return [{"permType": p.get("permType", "READ"), "key": unb64(p.get("key")),
-             "range_end": unb64(p.get("range_end"))}
-            for p in reply.get("perm") or []]
+    return [
+        {"permType": p.get("permType", "READ"), "key": unb64(p.get("key")), "range_end": unb64(p.get("range_end"))}
+        for p in reply.get("perm") or []
+    ]
 
 
 #: etcd's replies to a request that may well succeed when sent again: an
 #: election is under way (a member was just killed or restarted), the
 #: cluster is busy, or its version is not settled yet after a start.
-TRANSIENT = ("etcdserver: leader changed", "etcdserver: no leader", "etcdserver: request timed out",
-             "etcdserver: too many requests", "etcdserver: not capable", "etcdserver: server stopped")
+TRANSIENT = (
+    "etcdserver: leader changed",
+    "etcdserver: no leader",
+    "etcdserver: request timed out",
+    "etcdserver: too many requests",
+    "etcdserver: not capable",
+    "etcdserver: server stopped",
+)
 
 
 def transient(exc: EtcdError) -> bool:
@@ -105,9 +117,12 @@ def transient(exc: EtcdError) -> bool:
     return any(marker in str(exc) for marker in TRANSIENT)
 
 
-def retrying(work: Callable[[], Any], seconds: float = 20.0,
-             sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.monotonic) -> Any:
+def retrying(
+    work: Callable[[], Any],
+    seconds: float = 20.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
     """``work()``, run again while it fails with a :func:`transient` reply,
     for up to ``seconds``. ``work`` must read before it writes (every caller
     here does), so that running it again after a write that did take effect
@@ -142,8 +157,7 @@ class Session:
         return self.post(path, body or {}, headers)
 
     def authenticate(self, name: str, password: str) -> str:
-        return self.post("/v3/auth/authenticate",
-                         {"name": name, "password": password}, {})["token"]
+        return self.post("/v3/auth/authenticate", {"name": name, "password": password}, {})["token"]
 
     def password_ok(self, name: str, password: str) -> bool:
         try:
@@ -164,8 +178,9 @@ class Session:
         return list(self.call("/v3/auth/user/get", {"name": name}).get("roles") or [])
 
 
-def converge(post: Post, root_password: str, users: Sequence[Mapping[str, str]],
-             enable: bool, check_mode: bool = False) -> Dict[str, Any]:
+def converge(
+    post: Post, root_password: str, users: Sequence[Mapping[str, str]], enable: bool, check_mode: bool = False
+) -> Dict[str, Any]:
     """Bring etcd's users, roles and authentication to the wanted state.
 
     ``users``: ``[{"name", "password", "prefix"}]``. With ``enable``, root
@@ -187,7 +202,8 @@ def converge(post: Post, root_password: str, users: Sequence[Mapping[str, str]],
                 "etcd refused root with etcd_root_password: authentication is "
                 "on and root's password differs. Fix: set etcd_root_password "
                 "to the password etcd has (or change it with "
-                "'etcdctl user passwd root').") from exc
+                "'etcdctl user passwd root')."
+            ) from exc
         else:
             raise
 
@@ -209,41 +225,44 @@ def converge(post: Post, root_password: str, users: Sequence[Mapping[str, str]],
             have = perms_of(session.call("/v3/auth/role/get", {"role": name}))
         for perm in have:
             if perm != want:
-                do("revoke %s %s..%s from role %s"
-                   % (perm["permType"], perm["key"], perm["range_end"], name),
-                   "/v3/auth/role/revoke",
-                   {"role": name, "key": b64(perm["key"]),
-                    "range_end": b64(perm["range_end"])})
+                do(
+                    "revoke %s %s..%s from role %s" % (perm["permType"], perm["key"], perm["range_end"], name),
+                    "/v3/auth/role/revoke",
+                    {"role": name, "key": b64(perm["key"]), "range_end": b64(perm["range_end"])},
+                )
         if want not in have:
-            do("grant READWRITE %s to role %s" % (prefix, name), "/v3/auth/role/grant",
-               {"name": name, "perm": {"permType": READWRITE, "key": b64(want["key"]),
-                                       "range_end": b64(want["range_end"])}})
+            do(
+                "grant READWRITE %s to role %s" % (prefix, name),
+                "/v3/auth/role/grant",
+                {
+                    "name": name,
+                    "perm": {"permType": READWRITE, "key": b64(want["key"]), "range_end": b64(want["range_end"])},
+                },
+            )
         if name not in existing_users:
-            do("add user %s" % name, "/v3/auth/user/add",
-               {"name": name, "password": user["password"]})
+            do("add user %s" % name, "/v3/auth/user/add", {"name": name, "password": user["password"]})
             roles: List[str] = []
         else:
             roles = session.user_roles(name)
             # without authentication a password cannot be tried: set it
             if not enabled or not session.password_ok(name, user["password"]):
-                do("set the password of user %s" % name, "/v3/auth/user/changepw",
-                   {"name": name, "password": user["password"]})
+                do(
+                    "set the password of user %s" % name,
+                    "/v3/auth/user/changepw",
+                    {"name": name, "password": user["password"]},
+                )
         if name not in roles:
-            do("grant role %s to user %s" % (name, name), "/v3/auth/user/grant",
-               {"user": name, "role": name})
+            do("grant role %s to user %s" % (name, name), "/v3/auth/user/grant", {"user": name, "role": name})
 
     if enable and not enabled:
         if "root" not in existing_roles:
             do("add role root", "/v3/auth/role/add", {"name": "root"})
         if "root" not in existing_users:
-            do("add user root", "/v3/auth/user/add",
-               {"name": "root", "password": root_password})
+            do("add user root", "/v3/auth/user/add", {"name": "root", "password": root_password})
         else:
-            do("set the password of user root", "/v3/auth/user/changepw",
-               {"name": "root", "password": root_password})
+            do("set the password of user root", "/v3/auth/user/changepw", {"name": "root", "password": root_password})
         if "root" not in existing_users or "root" not in session.user_roles("root"):
-            do("grant role root to user root", "/v3/auth/user/grant",
-               {"user": "root", "role": "root"})
+            do("grant role root to user root", "/v3/auth/user/grant", {"user": "root", "role": "root"})
         do("enable authentication", "/v3/auth/enable", {})
         enabled = not check_mode
 

@@ -33,15 +33,19 @@ Endpoint = Tuple[str, Post]
 def members_of(reply: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """A /v3/cluster/member/list (or add/remove) reply's members. A member
     that was added but never started has no name yet."""
-    return [{"id": str(m.get("ID", "")), "name": m.get("name", ""),
-             "peer_urls": list(m.get("peerURLs") or []),
-             "client_urls": list(m.get("clientURLs") or []),
-             "learner": bool(m.get("isLearner", False))}
-            for m in reply.get("members") or []]
+    return [
+        {
+            "id": str(m.get("ID", "")),
+            "name": m.get("name", ""),
+            "peer_urls": list(m.get("peerURLs") or []),
+            "client_urls": list(m.get("clientURLs") or []),
+            "learner": bool(m.get("isLearner", False)),
+        }
+        for m in reply.get("members") or []
+    ]
 
 
-def find(members: Sequence[Mapping[str, Any]], name: str, peer_url: str
-         ) -> Optional[Mapping[str, Any]]:
+def find(members: Sequence[Mapping[str, Any]], name: str, peer_url: str) -> Optional[Mapping[str, Any]]:
     """The member with this peer URL, else the one with this name.
 
     Raises :class:`EtcdError` when the name belongs to a member with other
@@ -52,8 +56,8 @@ def find(members: Sequence[Mapping[str, Any]], name: str, peer_url: str
                 raise EtcdError(
                     "peer URL %s belongs to member %s, not %s: the member was "
                     "renamed (etcd_seq changed?). Fix: give it back its etcd_seq, "
-                    "or remove it first with etcd-rm.yml and add it again."
-                    % (peer_url, member["name"], name))
+                    "or remove it first with etcd-rm.yml and add it again." % (peer_url, member["name"], name)
+                )
             return member
     for member in members:
         if member["name"] == name:
@@ -61,7 +65,8 @@ def find(members: Sequence[Mapping[str, Any]], name: str, peer_url: str
                 "member %s already exists with peer URLs %s, not %s: two hosts "
                 "share etcd_seq, or the member moved. Fix: give each host its own "
                 "etcd_seq, or remove the old member with etcd-rm.yml first."
-                % (name, ",".join(member["peer_urls"]), peer_url))
+                % (name, ",".join(member["peer_urls"]), peer_url)
+            )
     return None
 
 
@@ -109,9 +114,14 @@ def _member_list(session: Session) -> List[Dict[str, Any]]:
     return members_of(session.call("/v3/cluster/member/list"))
 
 
-def ensure_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
-                  root_password: Optional[str], learner: bool = True,
-                  check_mode: bool = False) -> Dict[str, Any]:
+def ensure_member(
+    endpoints: Sequence[Endpoint],
+    name: str,
+    peer_url: str,
+    root_password: Optional[str],
+    learner: bool = True,
+    check_mode: bool = False,
+) -> Dict[str, Any]:
     """Make ``name`` (``peer_url``), a member with an empty data
     directory, a member of the cluster that one of ``endpoints`` (the other
     members' client URLs) answers for.
@@ -121,10 +131,16 @@ def ensure_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
     the member bootstraps: ``cluster_found`` false and state ``new`` (the
     caller knows the initial cluster from its inventory)."""
     endpoint, post, failures = first_answer(endpoints)
-    result: Dict[str, Any] = {"changed": False, "cluster_found": endpoint is not None,
-                              "endpoint": endpoint, "unreachable": failures,
-                              "initial_cluster": None, "initial_cluster_state": "new",
-                              "members": [], "learner": False}
+    result: Dict[str, Any] = {
+        "changed": False,
+        "cluster_found": endpoint is not None,
+        "endpoint": endpoint,
+        "unreachable": failures,
+        "initial_cluster": None,
+        "initial_cluster_state": "new",
+        "members": [],
+        "learner": False,
+    }
     if post is None:
         return result
     session = admin_session(post, root_password)
@@ -135,7 +151,8 @@ def ensure_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
             "%s is a started member of the cluster at %s, but its data directory "
             "here is empty (lost or wiped), so it cannot start again under its old "
             "identity. Fix: remove it with etcd-rm.yml -l <this host>, then add it "
-            "again with etcd.yml -l <this host>." % (name, endpoint))
+            "again with etcd.yml -l <this host>." % (name, endpoint)
+        )
     if mine is None:
         others = [m for m in members if not m["name"]]
         if others:
@@ -143,24 +160,27 @@ def ensure_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
                 "member with peer URLs %s was added to the cluster but never "
                 "started; etcd admits one such member at a time. Fix: start it "
                 "(etcd.yml -l <that host>) or remove it (etcdctl member remove %s)."
-                % (",".join(others[0]["peer_urls"]), others[0]["id"]))
+                % (",".join(others[0]["peer_urls"]), others[0]["id"])
+            )
         result["changed"] = True
         if not check_mode:
-            reply = session.call("/v3/cluster/member/add",
-                                 {"peerURLs": [peer_url], "isLearner": learner})
+            reply = session.call("/v3/cluster/member/add", {"peerURLs": [peer_url], "isLearner": learner})
             members = members_of(reply) or _member_list(session)
         else:
-            members = members + [{"id": "", "name": "", "peer_urls": [peer_url],
-                                  "client_urls": [], "learner": learner}]
+            members = members + [{"id": "", "name": "", "peer_urls": [peer_url], "client_urls": [], "learner": learner}]
         mine = find(members, name, peer_url)
-    result.update(initial_cluster=initial_cluster(members, name, peer_url),
-                  initial_cluster_state="existing", members=members,
-                  learner=bool(mine and mine["learner"]))
+    result.update(
+        initial_cluster=initial_cluster(members, name, peer_url),
+        initial_cluster_state="existing",
+        members=members,
+        learner=bool(mine and mine["learner"]),
+    )
     return result
 
 
-def promote(endpoints: Sequence[Endpoint], name: str, peer_url: str,
-            root_password: Optional[str], check_mode: bool = False) -> Dict[str, Any]:
+def promote(
+    endpoints: Sequence[Endpoint], name: str, peer_url: str, root_password: Optional[str], check_mode: bool = False
+) -> Dict[str, Any]:
     """Promote the learner ``name`` to a voting member (nothing to do when
     it votes already). etcd refuses while the learner lags behind the
     leader; that refusal is raised with ``retry`` set, for the caller to
@@ -171,8 +191,9 @@ def promote(endpoints: Sequence[Endpoint], name: str, peer_url: str,
     session = admin_session(post, root_password)
     mine = find(_member_list(session), name, peer_url)
     if mine is None:
-        raise EtcdError("%s (%s) is not a member of the cluster at %s; run etcd.yml on it first"
-                        % (name, peer_url, endpoint))
+        raise EtcdError(
+            "%s (%s) is not a member of the cluster at %s; run etcd.yml on it first" % (name, peer_url, endpoint)
+        )
     if not mine["learner"]:
         return {"changed": False, "endpoint": endpoint}
     if not check_mode:
@@ -186,8 +207,9 @@ def promote(endpoints: Sequence[Endpoint], name: str, peer_url: str,
     return {"changed": True, "endpoint": endpoint}
 
 
-def remove_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
-                  root_password: Optional[str], check_mode: bool = False) -> Dict[str, Any]:
+def remove_member(
+    endpoints: Sequence[Endpoint], name: str, peer_url: str, root_password: Optional[str], check_mode: bool = False
+) -> Dict[str, Any]:
     """Remove ``name`` through one of ``endpoints`` (members that stay).
 
     Refuses to remove the last member: that is the end of the cluster,
@@ -197,15 +219,15 @@ def remove_member(endpoints: Sequence[Endpoint], name: str, peer_url: str,
         raise EtcdError(
             "none of the members that stay answers (%s), so %s cannot be removed "
             "safely. Fix: bring them back first, or remove the whole cluster."
-            % ("; ".join(failures) or "none given", name))
+            % ("; ".join(failures) or "none given", name)
+        )
     session = admin_session(post, root_password)
     members = _member_list(session)
     mine = find(members, name, peer_url)
     if mine is None:
         return {"changed": False, "endpoint": endpoint, "members": members}
     if len(members) == 1:
-        raise EtcdError("%s is the last member of the cluster; remove the whole cluster instead"
-                        % name)
+        raise EtcdError("%s is the last member of the cluster; remove the whole cluster instead" % name)
     if not check_mode:
         reply = session.call("/v3/cluster/member/remove", {"ID": mine["id"]})
         members = members_of(reply) or _member_list(session)

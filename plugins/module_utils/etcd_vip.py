@@ -28,9 +28,7 @@ def etcd_password(value: Any, cluster: str) -> Any:
     return cluster if value == "" else value
 
 
-def etcd_user(cplan: Mapping[str, Any],
-              settings: Optional[Mapping[str, Any]] = None
-              ) -> Optional[Dict[str, str]]:
+def etcd_user(cplan: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, str]]:
     """The cluster's own etcd user ({name, password, prefix}), which the
     etcd and patroni roles create; None when etcd runs without
     authentication or the inventory names an etcd user of its own
@@ -39,16 +37,19 @@ def etcd_user(cplan: Mapping[str, Any],
     etcd = cplan["etcd"]
     if not etcd.get("auth") or s["etcd_username"] is not None:
         return None
-    return {"name": etcd["username"],
-            "password": etcd_password(s["pg_etcd_password"],
-                                      etcd["username"]),
-            "prefix": etcd["prefix"]}
+    return {
+        "name": etcd["username"],
+        "password": etcd_password(s["pg_etcd_password"], etcd["username"]),
+        "prefix": etcd["prefix"],
+    }
 
 
-def vip_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
-               etcd: Mapping[str, Any],
-               settings: Optional[Mapping[str, Any]] = None
-               ) -> Optional[Dict[str, Any]]:
+def vip_config(
+    cplan: Mapping[str, Any],
+    iplan: Mapping[str, Any],
+    etcd: Mapping[str, Any],
+    settings: Optional[Mapping[str, Any]] = None,
+) -> Optional[Dict[str, Any]]:
     """The configuration of pg-vip (roles/vip) on one member; None when the
     cluster has no VIP. ``etcd`` is the ``etcd3`` block of the member's
     Patroni configuration (same endpoints and user). Keys as

@@ -47,22 +47,50 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 )
 
 PLANS: Dict[str, Dict[str, Any]] = {
-    "fast": {"ttl": 20, "loop_wait": 5, "retry_timeout": 5,
-             "primary_start_timeout": 15, "safety_margin": 5,
-             "inter": "1s", "fastinter": "500ms", "downinter": "1s",
-             "target": 30},
-    "norm": {"ttl": 30, "loop_wait": 5, "retry_timeout": 10,
-             "primary_start_timeout": 25, "safety_margin": 5,
-             "inter": "2s", "fastinter": "1s", "downinter": "2s",
-             "target": 45},
-    "safe": {"ttl": 60, "loop_wait": 10, "retry_timeout": 20,
-             "primary_start_timeout": 45, "safety_margin": 10,
-             "inter": "3s", "fastinter": "1500ms", "downinter": "3s",
-             "target": 90},
-    "wide": {"ttl": 120, "loop_wait": 20, "retry_timeout": 30,
-             "primary_start_timeout": 95, "safety_margin": 15,
-             "inter": "4s", "fastinter": "2s", "downinter": "4s",
-             "target": 150},
+    "fast": {
+        "ttl": 20,
+        "loop_wait": 5,
+        "retry_timeout": 5,
+        "primary_start_timeout": 15,
+        "safety_margin": 5,
+        "inter": "1s",
+        "fastinter": "500ms",
+        "downinter": "1s",
+        "target": 30,
+    },
+    "norm": {
+        "ttl": 30,
+        "loop_wait": 5,
+        "retry_timeout": 10,
+        "primary_start_timeout": 25,
+        "safety_margin": 5,
+        "inter": "2s",
+        "fastinter": "1s",
+        "downinter": "2s",
+        "target": 45,
+    },
+    "safe": {
+        "ttl": 60,
+        "loop_wait": 10,
+        "retry_timeout": 20,
+        "primary_start_timeout": 45,
+        "safety_margin": 10,
+        "inter": "3s",
+        "fastinter": "1500ms",
+        "downinter": "3s",
+        "target": 90,
+    },
+    "wide": {
+        "ttl": 120,
+        "loop_wait": 20,
+        "retry_timeout": 30,
+        "primary_start_timeout": 95,
+        "safety_margin": 15,
+        "inter": "4s",
+        "fastinter": "2s",
+        "downinter": "4s",
+        "target": 150,
+    },
 }
 PLAN_ORDER = ("fast", "norm", "safe", "wide")
 RISE = 3
@@ -70,8 +98,7 @@ FALL = 3
 DEFAULT_RPO = 1048576
 # Legacy numeric pg_rto: accepted range of seconds.
 RTO_MIN, RTO_MAX = 10, 3600
-SERVER_TAIL = ("on-marked-down shutdown-sessions slowstart 30s maxconn 3000 "
-               "maxqueue 128 weight 100")
+SERVER_TAIL = "on-marked-down shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100"
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -91,15 +118,17 @@ def patroni_timing(pg_rto: Any) -> Dict[str, int]:
     safety_margin for a plan name or a legacy number of seconds."""
     if isinstance(pg_rto, str):
         plan = PLANS[pg_rto]
-        return {k: plan[k] for k in ("ttl", "loop_wait", "retry_timeout",
-                                     "primary_start_timeout",
-                                     "safety_margin")}
+        return {k: plan[k] for k in ("ttl", "loop_wait", "retry_timeout", "primary_start_timeout", "safety_margin")}
     ttl = int(pg_rto)
     loop_wait = _clamp(ttl // 6, 1, 20)
     retry = min((ttl - loop_wait) // 2, ttl // 3)
-    return {"ttl": ttl, "loop_wait": loop_wait, "retry_timeout": retry,
-            "primary_start_timeout": ttl - loop_wait,
-            "safety_margin": _clamp(ttl // 6, 5, 15)}
+    return {
+        "ttl": ttl,
+        "loop_wait": loop_wait,
+        "retry_timeout": retry,
+        "primary_start_timeout": ttl - loop_wait,
+        "safety_margin": _clamp(ttl // 6, 5, 15),
+    }
 
 
 def haproxy_plan_name(pg_rto: Any) -> str:
@@ -111,26 +140,31 @@ def haproxy_plan_name(pg_rto: Any) -> str:
     return "wide"
 
 
-def ha_plan(pg_rto: Any = "norm", pg_rpo: Any = DEFAULT_RPO,
-            pg_conf: Optional[str] = "oltp") -> Dict[str, Any]:
+def ha_plan(pg_rto: Any = "norm", pg_rpo: Any = DEFAULT_RPO, pg_conf: Optional[str] = "oltp") -> Dict[str, Any]:
     """The full plan. Inputs must have passed :func:`check_ha`."""
     timing = patroni_timing(pg_rto)
     hname = haproxy_plan_name(pg_rto)
     hplan = PLANS[hname]
-    haproxy = {"inter": hplan["inter"], "fastinter": hplan["fastinter"],
-               "downinter": hplan["downinter"], "rise": RISE, "fall": FALL}
+    haproxy = {
+        "inter": hplan["inter"],
+        "fastinter": hplan["fastinter"],
+        "downinter": hplan["downinter"],
+        "rise": RISE,
+        "fall": FALL,
+    }
     sync = pg_rpo == 0 or pg_conf == "crit"
     patroni = dict(timing)
-    patroni.update({
-        "maximum_lag_on_failover": pg_rpo if pg_rpo else DEFAULT_RPO,
-        "synchronous_mode": sync,
-        "synchronous_mode_strict": pg_conf == "crit",
-        "failsafe_mode": True,
-        "use_pg_rewind": True,
-        "use_slots": True,
-    })
-    bound = timing["ttl"] + timing["loop_wait"] + RISE * _seconds(
-        hplan["inter"])
+    patroni.update(
+        {
+            "maximum_lag_on_failover": pg_rpo if pg_rpo else DEFAULT_RPO,
+            "synchronous_mode": sync,
+            "synchronous_mode_strict": pg_conf == "crit",
+            "failsafe_mode": True,
+            "use_pg_rewind": True,
+            "use_slots": True,
+        }
+    )
+    bound = timing["ttl"] + timing["loop_wait"] + RISE * _seconds(hplan["inter"])
     return {
         "plan": pg_rto if isinstance(pg_rto, str) else "%ds" % int(pg_rto),
         "haproxy_plan": hname,
@@ -139,40 +173,57 @@ def ha_plan(pg_rto: Any = "norm", pg_rpo: Any = DEFAULT_RPO,
         "server_options": default_server_options(haproxy),
         "rpo": pg_rpo,
         "bound_s": bound,
-        "target_s": PLANS[hname]["target"] if isinstance(pg_rto, str)
-        else None,
+        "target_s": PLANS[hname]["target"] if isinstance(pg_rto, str) else None,
     }
 
 
 def default_server_options(haproxy: Dict[str, Any]) -> str:
     """HAProxy ``default-server`` options for the plan's timings."""
-    return ("inter {inter} fastinter {fastinter} downinter {downinter} "
-            "rise {rise} fall {fall} ".format(**haproxy) + SERVER_TAIL)
+    return (
+        "inter {inter} fastinter {fastinter} downinter {downinter} rise {rise} fall {fall} ".format(**haproxy)
+        + SERVER_TAIL
+    )
 
 
-def check_ha(pg_rto: Any, pg_rpo: Any, *, cluster: Optional[str] = None,
-             host: Optional[str] = None) -> List[Problem]:
+def check_ha(pg_rto: Any, pg_rpo: Any, *, cluster: Optional[str] = None, host: Optional[str] = None) -> List[Problem]:
     """Problems with ``pg_rto``/``pg_rpo`` (never raises)."""
     out: List[Problem] = []
     if isinstance(pg_rto, bool) or not isinstance(pg_rto, (str, int)):
-        out.append(Problem(cluster, host, "pg_rto", pg_rto,
-                           "is neither a plan name nor a number of seconds",
-                           "use one of %s" % ", ".join(PLAN_ORDER)))
+        out.append(
+            Problem(
+                cluster,
+                host,
+                "pg_rto",
+                pg_rto,
+                "is neither a plan name nor a number of seconds",
+                "use one of %s" % ", ".join(PLAN_ORDER),
+            )
+        )
     elif isinstance(pg_rto, str) and pg_rto not in PLANS:
         fix = "use one of %s" % ", ".join(PLAN_ORDER)
         if pg_rto.isdigit():
             fix += " (or the number %s without quotes)" % pg_rto
-        out.append(Problem(cluster, host, "pg_rto", pg_rto,
-                           "is not a known RTO plan", fix))
+        out.append(Problem(cluster, host, "pg_rto", pg_rto, "is not a known RTO plan", fix))
     elif isinstance(pg_rto, int) and not RTO_MIN <= pg_rto <= RTO_MAX:
-        out.append(Problem(cluster, host, "pg_rto", pg_rto,
-                           "a TTL in seconds must be from %d to %d"
-                           % (RTO_MIN, RTO_MAX),
-                           "use a named plan (fast, norm, safe, wide) or a "
-                           "number of seconds in range"))
+        out.append(
+            Problem(
+                cluster,
+                host,
+                "pg_rto",
+                pg_rto,
+                "a TTL in seconds must be from %d to %d" % (RTO_MIN, RTO_MAX),
+                "use a named plan (fast, norm, safe, wide) or a number of seconds in range",
+            )
+        )
     if isinstance(pg_rpo, bool) or not isinstance(pg_rpo, int) or pg_rpo < 0:
-        out.append(Problem(cluster, host, "pg_rpo", pg_rpo,
-                           "is not a non-negative number of bytes",
-                           "set pg_rpo to 0 (synchronous, no loss) or a byte "
-                           "count such as 1048576 (1 MiB)"))
+        out.append(
+            Problem(
+                cluster,
+                host,
+                "pg_rpo",
+                pg_rpo,
+                "is not a non-negative number of bytes",
+                "set pg_rpo to 0 (synchronous, no loss) or a byte count such as 1048576 (1 MiB)",
+            )
+        )
     return out

@@ -46,9 +46,13 @@ def promoted(status: Mapping[str, Any]) -> bool:
 def primary_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> List[str]:
     """Names of the backends of ``cluster`` whose health check is ``/primary``
     (the resolved services of ``pg_host_services``/``pg_cluster_plan``)."""
-    return sorted({s["name"] for s in services
-                   if s.get("cluster") == cluster
-                   and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] == PRIMARY_CHECK})
+    return sorted(
+        {
+            s["name"]
+            for s in services
+            if s.get("cluster") == cluster and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] == PRIMARY_CHECK
+        }
+    )
 
 
 # Checks that a primary never passes: after a switchover the new primary is
@@ -60,25 +64,30 @@ def standby_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> Lis
     """Names of the backends of ``cluster`` whose (effective) health check
     only a standby passes: ``/replica``, ``/async``, ``/sync``, including
     the standby tier of a two-tier ``/read-only`` service."""
-    return sorted({s["name"] for s in services
-                   if s.get("cluster") == cluster
-                   and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] in STANDBY_CHECKS})
+    return sorted(
+        {
+            s["name"]
+            for s in services
+            if s.get("cluster") == cluster and str(s.get("check", PRIMARY_CHECK)).split("?", 1)[0] in STANDBY_CHECKS
+        }
+    )
 
 
-def standby_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
-                     primary: str) -> List[str]:
+def standby_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str], primary: str) -> List[str]:
     """Admin commands that take the new ``primary`` out of ``backends``
     (standby-only services) while HAProxy still counts it up. Nothing else
     is touched: the old primary joins as a standby through its checks."""
     wanted = set(backends)
-    return ["set server %s/%s health down" % (row.get("pxname"), primary)
-            for row in rows
-            if row.get("pxname") in wanted and row.get("svname") == primary
-            and (row.get("status", "").startswith("UP") or row.get("status") == "NOLB")]
+    return [
+        "set server %s/%s health down" % (row.get("pxname"), primary)
+        for row in rows
+        if row.get("pxname") in wanted
+        and row.get("svname") == primary
+        and (row.get("status", "").startswith("UP") or row.get("status") == "NOLB")
+    ]
 
 
-def primary_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
-                     primary: str) -> List[str]:
+def primary_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str], primary: str) -> List[str]:
     """Admin commands that make ``backends`` route to ``primary`` only.
 
     ``primary`` is forced up unless it is plainly ``UP``; every other server
@@ -101,8 +110,7 @@ def primary_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
     return out
 
 
-def missing_backends(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
-                     primary: str) -> List[str]:
+def missing_backends(rows: Sequence[Mapping[str, str]], backends: Sequence[str], primary: str) -> List[str]:
     """Backends of ``backends`` where HAProxy has no server ``primary``
     (the node's configuration does not know the member yet)."""
     have = {(r.get("pxname"), r.get("svname")) for r in rows}

@@ -15,8 +15,7 @@ from typing import Any, List, Sequence
 __all__ = ["ini_lines"]
 
 
-def ini_lines(sections: Sequence[Sequence[Any]], *,
-              separator: str = " = ") -> List[str]:
+def ini_lines(sections: Sequence[Sequence[Any]], *, separator: str = " = ") -> List[str]:
     """The lines of an ini file (no header), sections separated by a blank
     line: what the pgbouncer (``" = "``) and pgBackRest (``"="``) templates
     print."""

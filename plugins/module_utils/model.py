@@ -133,8 +133,7 @@ class Member:
 
     def labels(self) -> Dict[str, str]:
         """Monitoring identity labels attached to every metric and log."""
-        return {"cls": self.cluster, "ins": self.instance,
-                "ip": self.ip or "", "job": JOB}
+        return {"cls": self.cluster, "ins": self.instance, "ip": self.ip or "", "job": JOB}
 
     def jmes_view(self) -> Dict[str, Any]:
         """What a JMESPath selector sees: the host's vars as written (unset
@@ -167,8 +166,7 @@ class Cluster:
 
     name: str
     members: List[Member] = field(default_factory=list)
-    _settings: Dict[str, Any] = field(default_factory=dict, repr=False,
-                                      compare=False)
+    _settings: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> Any:
         """A cluster-wide setting (the first member's value, else default).
@@ -241,15 +239,12 @@ def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
     return ip_of(host) or ip_of(hvars.get("ansible_host"))
 
 
-def host_addresses(hostvars: Mapping[str, Mapping[str, Any]]
-                   ) -> Dict[str, Optional[str]]:
+def host_addresses(hostvars: Mapping[str, Mapping[str, Any]]) -> Dict[str, Optional[str]]:
     """The IP address of every inventory host (None when it has none)."""
-    return {host: _host_ip(host, hvars or {})
-            for host, hvars in hostvars.items()}
+    return {host: _host_ip(host, hvars or {}) for host, hvars in hostvars.items()}
 
 
-def upstream_address(value: Any, addresses: Mapping[str, Optional[str]]
-                     ) -> Optional[str]:
+def upstream_address(value: Any, addresses: Mapping[str, Optional[str]]) -> Optional[str]:
     """The address a ``pg_upstream`` names: the IP it is, or the IP of the
     inventory host it names; None for anything else."""
     if not isinstance(value, str):
@@ -257,9 +252,11 @@ def upstream_address(value: Any, addresses: Mapping[str, Optional[str]]
     return ip_of(value) or addresses.get(value)
 
 
-def load(hostvars: Mapping[str, Mapping[str, Any]],
-         groups: Mapping[str, Sequence[str]],
-         clusters: Optional[Iterable[str]] = None) -> Inventory:
+def load(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+    clusters: Optional[Iterable[str]] = None,
+) -> Inventory:
     """Build the :class:`Inventory` from Ansible-shaped data.
 
     ``clusters`` restricts the result to those cluster names (all when None).
@@ -282,9 +279,16 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
         if name is None:
             continue
         if not isinstance(name, str) or not name:
-            problems.append(Problem(
-                None, host, "pg_cluster", name, "is not a non-empty string",
-                "set pg_cluster to the cluster name, e.g. pg-test"))
+            problems.append(
+                Problem(
+                    None,
+                    host,
+                    "pg_cluster",
+                    name,
+                    "is not a non-empty string",
+                    "set pg_cluster to the cluster name, e.g. pg-test",
+                )
+            )
             continue
         if wanted is not None and name not in wanted:
             continue
@@ -303,23 +307,26 @@ def load(hostvars: Mapping[str, Mapping[str, Any]],
         if ip:
             infra_ips.append(ip)
         else:
-            problems.append(Problem(
-                None, host, "ansible_host", (hostvars.get(host) or {}).get(
-                    "ansible_host"),
-                "infra host has no IP address (neither its inventory name "
-                "nor ansible_host is an IP)",
-                "name the host by its IP or set ansible_host to its IP"))
-    etcd = [Member(h, "etcd", hostvars.get(h) or {},
-                   _host_ip(h, hostvars.get(h) or {}))
-            for h in groups.get("etcd", ())]
+            problems.append(
+                Problem(
+                    None,
+                    host,
+                    "ansible_host",
+                    (hostvars.get(host) or {}).get("ansible_host"),
+                    "infra host has no IP address (neither its inventory name nor ansible_host is an IP)",
+                    "name the host by its IP or set ansible_host to its IP",
+                )
+            )
+    etcd = [
+        Member(h, "etcd", hostvars.get(h) or {}, _host_ip(h, hostvars.get(h) or {})) for h in groups.get("etcd", ())
+    ]
 
     by_host = {m.host: c for c in by_name.values() for m in c.members}
     addresses = host_addresses(hostvars)
     for cluster in by_name.values():
         for m in cluster.members:
             m.upstream_ip = upstream_address(m.upstream, addresses)
-    inv = Inventory(by_name, groups, infra_ips, etcd, problems, hostvars,
-                    by_host)
+    inv = Inventory(by_name, groups, infra_ips, etcd, problems, hostvars, by_host)
     for cluster in by_name.values():
         problems.extend(identity_problems(cluster))
     return inv
@@ -334,77 +341,107 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
         out.append(Problem(name, host, fld, value, what, fix))
 
     if not CLUSTER_NAME.match(name):
-        problem(None, "pg_cluster", name,
-                "cluster name may only hold letters, digits and '-' "
-                "(it becomes a DNS label)",
-                "rename the cluster, e.g. %r" % re.sub(
-                    r"[^a-zA-Z0-9-]+", "-", name).strip("-"))
+        problem(
+            None,
+            "pg_cluster",
+            name,
+            "cluster name may only hold letters, digits and '-' (it becomes a DNS label)",
+            "rename the cluster, e.g. %r" % re.sub(r"[^a-zA-Z0-9-]+", "-", name).strip("-"),
+        )
     elif "_" in name:
         for m in cluster.members:
             if "nodename" not in m.vars:
-                problem(m.host, "nodename", None,
-                        "cluster name %s holds '_', which a host name "
-                        "cannot, and the member would be named %s"
-                        % (name, m.instance),
-                        "set nodename on the member (a host name), or "
-                        "write the cluster name with '-', e.g. %r"
-                        % name.replace("_", "-"))
+                problem(
+                    m.host,
+                    "nodename",
+                    None,
+                    "cluster name %s holds '_', which a host name "
+                    "cannot, and the member would be named %s" % (name, m.instance),
+                    "set nodename on the member (a host name), or "
+                    "write the cluster name with '-', e.g. %r" % name.replace("_", "-"),
+                )
     elif name.startswith("-") or name.endswith("-") or len(name) > 63:
-        problem(None, "pg_cluster", name,
-                "cluster name must be a DNS label: 1-63 characters, not "
-                "starting or ending with '-'",
-                "rename the cluster, e.g. %r" % name.strip("-")[:63])
+        problem(
+            None,
+            "pg_cluster",
+            name,
+            "cluster name must be a DNS label: 1-63 characters, not starting or ending with '-'",
+            "rename the cluster, e.g. %r" % name.strip("-")[:63],
+        )
 
     seqs: Dict[Any, str] = {}
     for m in cluster.members:
         seq = m.seq
         if seq is None:
-            problem(m.host, "pg_seq", seq, "every instance needs a sequence "
-                    "number", "set pg_seq to an integer unique in %s, e.g. %d"
-                    % (name, len(cluster.members)))
+            problem(
+                m.host,
+                "pg_seq",
+                seq,
+                "every instance needs a sequence number",
+                "set pg_seq to an integer unique in %s, e.g. %d" % (name, len(cluster.members)),
+            )
         elif not is_int(seq) or seq < 0:
-            problem(m.host, "pg_seq", seq, "is not a non-negative integer",
-                    "write pg_seq as a plain integer without quotes, e.g. "
-                    "pg_seq: 1")
+            problem(
+                m.host,
+                "pg_seq",
+                seq,
+                "is not a non-negative integer",
+                "write pg_seq as a plain integer without quotes, e.g. pg_seq: 1",
+            )
         elif seq in seqs:
-            problem(m.host, "pg_seq", seq,
-                    "is already used by host %s (instance %s-%s)"
-                    % (seqs[seq], name, seq),
-                    "give every instance of %s its own pg_seq" % name)
+            problem(
+                m.host,
+                "pg_seq",
+                seq,
+                "is already used by host %s (instance %s-%s)" % (seqs[seq], name, seq),
+                "give every instance of %s its own pg_seq" % name,
+            )
         else:
             seqs[seq] = m.host
 
         if m.role is None:
-            problem(m.host, "pg_role", None, "every instance needs a role",
-                    "set pg_role to one of %s" % ", ".join(ROLES))
+            problem(
+                m.host, "pg_role", None, "every instance needs a role", "set pg_role to one of %s" % ", ".join(ROLES)
+            )
         elif m.role not in ROLES:
-            problem(m.host, "pg_role", m.role, "is not a known role",
-                    "use one of %s" % ", ".join(ROLES))
+            problem(m.host, "pg_role", m.role, "is not a known role", "use one of %s" % ", ".join(ROLES))
 
         if m.ip is None:
-            problem(m.host, "ansible_host", m.vars.get("ansible_host"),
-                    "the instance has no IP address (neither its inventory "
-                    "name nor ansible_host is an IP)",
-                    "name the host by its IP or set ansible_host to its IP "
-                    "address")
+            problem(
+                m.host,
+                "ansible_host",
+                m.vars.get("ansible_host"),
+                "the instance has no IP address (neither its inventory name nor ansible_host is an IP)",
+                "name the host by its IP or set ansible_host to its IP address",
+            )
 
         offline = m.vars.get("pg_offline_query")
         if offline is not None and not isinstance(offline, bool):
-            problem(m.host, "pg_offline_query", offline, "is not a boolean",
-                    "write pg_offline_query: true or false (no quotes)")
+            problem(
+                m.host,
+                "pg_offline_query",
+                offline,
+                "is not a boolean",
+                "write pg_offline_query: true or false (no quotes)",
+            )
         weight = m.vars.get("pg_weight")
-        if weight is not None and (not is_int(weight) or not 0 <= weight
-                                   <= 255):
-            problem(m.host, "pg_weight", weight,
-                    "is not an integer from 0 to 255",
-                    "set pg_weight between 0 (drained) and 255; 100 is the "
-                    "default")
+        if weight is not None and (not is_int(weight) or not 0 <= weight <= 255):
+            problem(
+                m.host,
+                "pg_weight",
+                weight,
+                "is not an integer from 0 to 255",
+                "set pg_weight between 0 (drained) and 255; 100 is the default",
+            )
         nodename = m.vars.get("nodename")
-        if nodename is not None and (not isinstance(nodename, str) or
-                                     not _HOSTNAME.match(nodename)):
-            problem(m.host, "nodename", nodename, "is not a valid hostname",
-                    "use letters, digits, '-' and '.', or leave it unset to "
-                    "use the instance name")
+        if nodename is not None and (not isinstance(nodename, str) or not _HOSTNAME.match(nodename)):
+            problem(
+                m.host,
+                "nodename",
+                nodename,
+                "is not a valid hostname",
+                "use letters, digits, '-' and '.', or leave it unset to use the instance name",
+            )
 
     out.extend(_leader_problems(cluster))
     return out
@@ -412,28 +449,39 @@ def identity_problems(cluster: Cluster) -> List[Problem]:
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z")
+    r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z"
+)
 # recovery_min_apply_delay as PostgreSQL reads it (parse_int of guc.c): a
 # number (a fraction or an exponent too: it is rounded), optional spaces,
 # then one of the time units of a setting counted in milliseconds, written
 # in lower case; no unit means milliseconds. (Octal and hexadecimal
 # integers, which PostgreSQL reads too, are refused: 010 is 8 there.)
 #: The units PostgreSQL takes for ``recovery_min_apply_delay`` (size in ms).
-DELAY_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60000,
-               "h": 3600000, "d": 86400000}
+DELAY_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60000, "h": 3600000, "d": 86400000}
 #: The largest ``recovery_min_apply_delay`` PostgreSQL takes: INT_MAX ms.
 DELAY_MAX_MS = 2147483647
-_DELAY = re.compile(
-    r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*\Z")
+_DELAY = re.compile(r"^\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*\Z")
 _OCTAL = re.compile(r"^0\d+\Z")
 # Spellings PostgreSQL refuses, with their size in ms: only to say, in the
 # fix, how PostgreSQL writes the same delay.
 _DELAY_SPELLINGS = {
-    "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
-    "m": 60000, "mins": 60000, "minute": 60000, "minutes": 60000,
-    "hr": 3600000, "hrs": 3600000, "hour": 3600000, "hours": 3600000,
-    "day": 86400000, "days": 86400000,
-    "w": 604800000, "week": 604800000, "weeks": 604800000,
+    "sec": 1000,
+    "secs": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "m": 60000,
+    "mins": 60000,
+    "minute": 60000,
+    "minutes": 60000,
+    "hr": 3600000,
+    "hrs": 3600000,
+    "hour": 3600000,
+    "hours": 3600000,
+    "day": 86400000,
+    "days": 86400000,
+    "w": 604800000,
+    "week": 604800000,
+    "weeks": 604800000,
 }
 
 
@@ -475,8 +523,7 @@ def _unit_size(unit: str) -> Optional[float]:
 def delay_text(ms: int) -> str:
     """A number of milliseconds in the largest unit that says it exactly
     (``5400000`` -> ``'90min'``)."""
-    for unit, size in (("d", 86400000), ("h", 3600000), ("min", 60000),
-                       ("s", 1000)):
+    for unit, size in (("d", 86400000), ("h", 3600000), ("min", 60000), ("s", 1000)):
         if ms and ms % size == 0:
             return "%d%s" % (ms // size, unit)
     return "%dms" % ms
@@ -519,16 +566,25 @@ def _leader_problems(cluster: Cluster) -> List[Problem]:
     known = [m for m in cluster.members if m.role in ROLES]
     leaders = [m for m in known if m.is_leader]
     if known and not leaders:
-        out.append(Problem(
-            name, None, "pg_role", [m.role for m in cluster.members],
-            "the cluster has no primary",
-            "set pg_role: primary on exactly one instance (with pg_upstream "
-            "for a standby cluster's leader)"))
+        out.append(
+            Problem(
+                name,
+                None,
+                "pg_role",
+                [m.role for m in cluster.members],
+                "the cluster has no primary",
+                "set pg_role: primary on exactly one instance (with pg_upstream for a standby cluster's leader)",
+            )
+        )
     elif len(leaders) > 1:
-        out.append(Problem(
-            name, None, "pg_role", {m.host: m.role for m in leaders},
-            "the cluster has %d leaders (primary/standby/delayed), "
-            "exactly one is allowed" % len(leaders),
-            "keep pg_role: primary on one instance and make the others "
-            "replica or offline"))
+        out.append(
+            Problem(
+                name,
+                None,
+                "pg_role",
+                {m.host: m.role for m in leaders},
+                "the cluster has %d leaders (primary/standby/delayed), exactly one is allowed" % len(leaders),
+                "keep pg_role: primary on one instance and make the others replica or offline",
+            )
+        )
     return out

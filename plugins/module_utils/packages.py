@@ -64,13 +64,17 @@ _AFTER_POSTGRES = (
     ("pgbouncer_packages", ("pgbouncer", "python3-psycopg2"), (_PGBOUNCER_ON,)),
     ("haproxy_packages", ("haproxy",), ((("haproxy_enabled",), True),)),
     ("vip_packages", ("iproute2", "iputils-arping"), ((("pg_vip_enabled",), False),)),
-    (None, ("prometheus-node-exporter",),
-     (_EXPORTERS_ON, (("exporters_node_enabled", "node_exporter_enabled"), True))),
-    (None, ("prometheus-postgres-exporter",),
-     (_EXPORTERS_ON, (("exporters_pg_enabled", "pg_exporter_enabled"), True))),
-    (None, ("prometheus-pgbouncer-exporter",),
-     (_EXPORTERS_ON, _PGBOUNCER_ON,
-      (("exporters_pgbouncer_enabled", "pgbouncer_exporter_enabled", "pgbouncer_enabled"), True))),
+    (None, ("prometheus-node-exporter",), (_EXPORTERS_ON, (("exporters_node_enabled", "node_exporter_enabled"), True))),
+    (None, ("prometheus-postgres-exporter",), (_EXPORTERS_ON, (("exporters_pg_enabled", "pg_exporter_enabled"), True))),
+    (
+        None,
+        ("prometheus-pgbouncer-exporter",),
+        (
+            _EXPORTERS_ON,
+            _PGBOUNCER_ON,
+            (("exporters_pgbouncer_enabled", "pgbouncer_exporter_enabled", "pgbouncer_enabled"), True),
+        ),
+    ),
 )
 
 
@@ -101,7 +105,7 @@ def after_postgres(host_vars):
         if not all(_switch(host_vars, names, on) for names, on in switches):
             continue
         listed = host_vars.get(variable) if variable else None
-        for spec in (default if listed is None else listed):
+        for spec in default if listed is None else listed:
             if spec not in out:
                 out.append(spec)
     return out

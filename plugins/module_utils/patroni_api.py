@@ -19,21 +19,30 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Mapping
 
-__all__ = ["RESTART_PARAMETERS", "same_value", "config_patch",
-           "restart_parameters", "merge"]
+__all__ = ["RESTART_PARAMETERS", "same_value", "config_patch", "restart_parameters", "merge"]
 
 #: PostgreSQL parameters of the DCS that only change with a restart
 #: (``context = postmaster``).
-RESTART_PARAMETERS = frozenset((
-    "max_connections", "max_worker_processes", "max_wal_senders",
-    "max_replication_slots", "max_prepared_transactions",
-    "max_locks_per_transaction", "track_commit_timestamp", "wal_level",
-    "wal_log_hints", "hot_standby", "archive_mode", "shared_buffers",
-    "shared_preload_libraries", "max_files_per_process",
-))
+RESTART_PARAMETERS = frozenset(
+    (
+        "max_connections",
+        "max_worker_processes",
+        "max_wal_senders",
+        "max_replication_slots",
+        "max_prepared_transactions",
+        "max_locks_per_transaction",
+        "track_commit_timestamp",
+        "wal_level",
+        "wal_log_hints",
+        "hot_standby",
+        "archive_mode",
+        "shared_buffers",
+        "shared_preload_libraries",
+        "max_files_per_process",
+    )
+)
 
-_BOOL_WORDS = {"on": True, "true": True, "yes": True, "1": True,
-               "off": False, "false": False, "no": False, "0": False}
+_BOOL_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 
 
 def _normal(value: Any) -> Any:
@@ -62,8 +71,7 @@ def same_value(current: Any, desired: Any) -> bool:
     return _normal(current) == _normal(desired)
 
 
-def config_patch(current: Mapping[str, Any],
-                 desired: Mapping[str, Any]) -> Dict[str, Any]:
+def config_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Dict[str, Any]:
     """The merge patch that sets every key of *desired* in *current*.
 
     Mappings are compared key by key (recursively); other values with
@@ -92,7 +100,7 @@ def config_patch(current: Mapping[str, Any],
 def restart_parameters(patch: Mapping[str, Any]) -> List[str]:
     """Sorted names of the PostgreSQL parameters in *patch* that need a
     restart of PostgreSQL to take effect."""
-    params = ((patch.get("postgresql") or {}).get("parameters") or {})
+    params = (patch.get("postgresql") or {}).get("parameters") or {}
     return sorted(p for p in params if p in RESTART_PARAMETERS)
 
 

@@ -53,24 +53,43 @@ def _text(data: Any) -> str:
 class PatroniClient:
     """Requests to one member's REST API at ``url`` (``http://host:8008``)."""
 
-    def __init__(self, url: str, username: Optional[str] = None, password: Optional[str] = None,
-                 timeout: float = 10, validate_certs: bool = True,
-                 opener: Optional[Callable[..., Any]] = None):
+    def __init__(
+        self,
+        url: str,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        timeout: float = 10,
+        validate_certs: bool = True,
+        opener: Optional[Callable[..., Any]] = None,
+    ):
         self.url = url.rstrip("/")
         self.username, self.password = username, password
         self.timeout, self.validate_certs = timeout, validate_certs
         self.opener = opener or open_url
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], url: Optional[str] = None,
-                    opener: Optional[Callable[..., Any]] = None) -> "PatroniClient":
+    def from_params(
+        cls, params: Mapping[str, Any], url: Optional[str] = None, opener: Optional[Callable[..., Any]] = None
+    ) -> "PatroniClient":
         """A client from a module's REST_ARGUMENT_SPEC options (``url``
         overrides ``params['url']``)."""
-        return cls(url or params["url"], params.get("username"), params.get("password"),
-                   params.get("timeout", 10), params.get("validate_certs", True), opener)
+        return cls(
+            url or params["url"],
+            params.get("username"),
+            params.get("password"),
+            params.get("timeout", 10),
+            params.get("validate_certs", True),
+            opener,
+        )
 
-    def request(self, path: str, method: str = "GET", body: Any = None,
-                auth: Optional[bool] = None, timeout: Optional[float] = None) -> Any:
+    def request(
+        self,
+        path: str,
+        method: str = "GET",
+        body: Any = None,
+        auth: Optional[bool] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
         """Send one request; the answer parsed as JSON when it is JSON, else
         its text (``{}`` when empty). ``auth`` defaults to "not a GET"."""
         url = self.url + path
@@ -81,22 +100,28 @@ class PatroniClient:
             headers["Content-Type"] = "application/json"
         kwargs = {}
         if (method != "GET" if auth is None else auth) and self.username is not None:
-            kwargs = {"url_username": self.username, "url_password": self.password,
-                      "force_basic_auth": True}
+            kwargs = {"url_username": self.username, "url_password": self.password, "force_basic_auth": True}
         try:
-            resp = self.opener(url, data=data, method=method, headers=headers,
-                               timeout=self.timeout if timeout is None else timeout,
-                               validate_certs=self.validate_certs, **kwargs)
+            resp = self.opener(
+                url,
+                data=data,
+                method=method,
+                headers=headers,
+                timeout=self.timeout if timeout is None else timeout,
+                validate_certs=self.validate_certs,
+                **kwargs,
+            )
             text = _text(resp.read())
         except HTTPError as exc:
             detail = _text(exc.read() if hasattr(exc, "read") else b"").strip()
-            hint = ("; set username and password to restapi.authentication of the cluster"
-                    if exc.code == 401 else "")
-            raise PatroniError("%s %s answered HTTP %s: %s%s" % (
-                method, url, exc.code, detail or str(exc), hint), exc.code) from exc
+            hint = "; set username and password to restapi.authentication of the cluster" if exc.code == 401 else ""
+            raise PatroniError(
+                "%s %s answered HTTP %s: %s%s" % (method, url, exc.code, detail or str(exc), hint), exc.code
+            ) from exc
         except (URLError, OSError, ValueError) as exc:
-            raise PatroniError("%s %s failed: %s; is Patroni running and its REST API reachable?"
-                               % (method, url, exc)) from exc
+            raise PatroniError(
+                "%s %s failed: %s; is Patroni running and its REST API reachable?" % (method, url, exc)
+            ) from exc
         if not text.strip():
             return {}
         if text.lstrip().startswith(("{", "[")):

@@ -85,10 +85,18 @@ __all__ = ["DCS_PARAMETERS", "patroni_config"]
 #: member. ``listen_addresses``, ``port`` and ``cluster_name`` are derived
 #: by Patroni itself.
 DCS_PARAMETERS = (
-    "max_connections", "max_worker_processes", "max_wal_senders",
-    "max_replication_slots", "max_prepared_transactions",
-    "max_locks_per_transaction", "track_commit_timestamp", "wal_level",
-    "wal_log_hints", "hot_standby", "wal_keep_size", "archive_mode",
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_replication_slots",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+    "track_commit_timestamp",
+    "wal_level",
+    "wal_log_hints",
+    "hot_standby",
+    "wal_keep_size",
+    "archive_mode",
     "archive_command",
 )
 
@@ -114,8 +122,7 @@ def _delay(text: Any) -> str:
     which validation applies) is converted."""
     ms = delay_ms(text)
     if ms is None:
-        raise ValueError("pg_delay %r is not a recovery_min_apply_delay "
-                         "PostgreSQL accepts" % (text,))
+        raise ValueError("pg_delay %r is not a recovery_min_apply_delay PostgreSQL accepts" % (text,))
     return delay_text(ms)
 
 
@@ -125,14 +132,12 @@ def _cluster_parameters(cplan, iplan, s, cluster, host) -> Dict[str, str]:
     fallbacks, archive settings, then pg_parameters."""
     tuned = dict(iplan.get("tuning") or {})
     tuned.update(cplan.get("tuning") or {})
-    out = {name: _param_value(tuned[name]) for name in DCS_PARAMETERS
-           if name in tuned}
+    out = {name: _param_value(tuned[name]) for name in DCS_PARAMETERS if name in tuned}
     for name, value in _DCS_FALLBACK.items():
         out.setdefault(name, value)
     out["archive_mode"] = "on"
     if s["pgbackrest_enabled"]:
-        out["archive_command"] = "pgbackrest --stanza=%s archive-push %%p" % (
-            cluster)
+        out["archive_command"] = "pgbackrest --stanza=%s archive-push %%p" % (cluster)
     else:
         # Archiving stays on (changing archive_mode needs a restart), and
         # accepts every segment until pgBackRest is enabled by a reload.
@@ -143,13 +148,21 @@ def _cluster_parameters(cplan, iplan, s, cluster, host) -> Dict[str, str]:
     for name, floor in _PATRONI_FLOOR.items():
         current = out.get(name)
         if current is not None and (not current.isdigit() or int(current) < floor):
-            raise ModelError([Problem(
-                cluster, host, name, current,
-                "is below %d: Patroni 3.0 ignores such a value and runs "
-                "PostgreSQL with its own default, outside the memory budget "
-                "of the tuning" % floor,
-                "give the node more memory, or set pg_max_conn (or "
-                "pg_parameters.%s) to at least %d" % (name, floor))])
+            raise ModelError(
+                [
+                    Problem(
+                        cluster,
+                        host,
+                        name,
+                        current,
+                        "is below %d: Patroni 3.0 ignores such a value and runs "
+                        "PostgreSQL with its own default, outside the memory budget "
+                        "of the tuning" % floor,
+                        "give the node more memory, or set pg_max_conn (or "
+                        "pg_parameters.%s) to at least %d" % (name, floor),
+                    )
+                ]
+            )
     return dict(sorted(out.items()))
 
 
@@ -159,8 +172,7 @@ def _local_parameters(iplan, s) -> Dict[str, str]:
     out = {
         "unix_socket_directories": PG_SOCKET_DIR,
         "password_encryption": s["pg_pwd_enc"],
-        "shared_preload_libraries": ", ".join(
-            p.strip() for p in s["pg_libs"].split(",") if p.strip()),
+        "shared_preload_libraries": ", ".join(p.strip() for p in s["pg_libs"].split(",") if p.strip()),
         "ssl": "on",
         "ssl_cert_file": s["pg_ssl_cert"],
         "ssl_key_file": s["pg_ssl_key"],
@@ -203,8 +215,7 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
     ident = cplan["identity"]
     if not ident.get("standby"):
         return None
-    leader = next((m for m in cplan["members"]
-                   if m["host"] == ident.get("leader_host")), None)
+    leader = next((m for m in cplan["members"] if m["host"] == ident.get("leader_host")), None)
     if leader is None or not leader.get("upstream"):
         return None
     block: Dict[str, Any] = {
@@ -236,28 +247,32 @@ def bin_dir(value: Any, version: int) -> str:
 ROLE_CHANGE_CALLBACK = PATHS["role_change_callback"]
 
 
-def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
-                   settings: Mapping[str, Any]) -> Dict[str, Any]:
+def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings: Mapping[str, Any]) -> Dict[str, Any]:
     """The Patroni 3.0 configuration (``patroni.yml``) of one instance."""
     s, cluster, host = _require(settings, cplan, iplan)
     me = iplan["identity"]
     ip = me["ip"]
     endpoints = list(cplan["etcd"]["endpoints"])
     if not endpoints:
-        raise ModelError([Problem(
-            cluster, host, "groups.etcd", [], "Patroni needs etcd and the "
-            "inventory gives no etcd member with an address",
-            "add a group 'etcd' with 1, 3 or 5 hosts")])
+        raise ModelError(
+            [
+                Problem(
+                    cluster,
+                    host,
+                    "groups.etcd",
+                    [],
+                    "Patroni needs etcd and the inventory gives no etcd member with an address",
+                    "add a group 'etcd' with 1, 3 or 5 hosts",
+                )
+            ]
+        )
     ha = cplan["ha"]["patroni"]
     hba = [str(line) for line in iplan["pg_hba"]]
-    active = [line for line in hba if line.strip()
-              and not line.lstrip().startswith("#")]
+    active = [line for line in hba if line.strip() and not line.lstrip().startswith("#")]
     version = s["pg_version"]
-    repl = {"username": s["pg_replication_username"],
-            "password": _secret(s, s["pg_replication_password"])}
+    repl = {"username": s["pg_replication_username"], "password": _secret(s, s["pg_replication_password"])}
 
-    etcd: Dict[str, Any] = {"hosts": endpoints,
-                            "protocol": s["etcd_protocol"]}
+    etcd: Dict[str, Any] = {"hosts": endpoints, "protocol": s["etcd_protocol"]}
     if s["etcd_cacert"] is not None:
         etcd["cacert"] = s["etcd_cacert"]
     if s["etcd_username"] is not None:
@@ -266,14 +281,21 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     elif cplan["etcd"].get("auth"):
         # the cluster's own etcd user (created by the etcd and patroni roles)
         etcd["username"] = cplan["etcd"]["username"]
-        etcd["password"] = _secret(s, etcd_password(s["pg_etcd_password"],
-                                                    cluster))
+        etcd["password"] = _secret(s, etcd_password(s["pg_etcd_password"], cluster))
 
     dcs: Dict[str, Any] = {
-        key: ha[key] for key in (
-            "ttl", "loop_wait", "retry_timeout", "primary_start_timeout",
-            "maximum_lag_on_failover", "synchronous_mode",
-            "synchronous_mode_strict", "failsafe_mode")}
+        key: ha[key]
+        for key in (
+            "ttl",
+            "loop_wait",
+            "retry_timeout",
+            "primary_start_timeout",
+            "maximum_lag_on_failover",
+            "synchronous_mode",
+            "synchronous_mode_strict",
+            "failsafe_mode",
+        )
+    }
     dcs["postgresql"] = {
         "use_pg_rewind": ha["use_pg_rewind"],
         "use_slots": ha["use_slots"],
@@ -304,9 +326,7 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         "parameters": _local_parameters(iplan, s),
     }
     if s["pgbackrest_enabled"]:
-        postgresql["recovery_conf"] = {
-            "restore_command": 'pgbackrest --stanza=%s archive-get %%f "%%p"'
-                               % cluster}
+        postgresql["recovery_conf"] = {"restore_command": 'pgbackrest --stanza=%s archive-get %%f "%%p"' % cluster}
         # A member that becomes the leader makes sure its repository has
         # the stanza (a local repository of a former replica has none), so
         # that archive_command works at once after a failover.

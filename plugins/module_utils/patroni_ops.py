@@ -60,8 +60,7 @@ def off_timeline(member: Mapping[str, Any], leader: Optional[Mapping[str, Any]])
     mine, theirs = timeline_of(member), timeline_of(leader)
     if mine is None or theirs is None or mine == theirs:
         return None
-    return "%s is on timeline %d, the leader %s on %d" % (
-        member.get("name"), mine, leader.get("name"), theirs)
+    return "%s is on timeline %d, the leader %s on %d" % (member.get("name"), mine, leader.get("name"), theirs)
 
 
 def _excluded(member: Mapping[str, Any]) -> bool:
@@ -76,8 +75,10 @@ def problems(cluster: Mapping[str, Any], max_lag: Optional[int]) -> List[str]:
         return ["Patroni reports no members"]
     current = leader_of(cluster)
     if current is None:
-        out.append("the cluster has %s leader" % (
-            "no" if not any(m.get("role") in LEADER_ROLES for m in ms) else "more than one"))
+        out.append(
+            "the cluster has %s leader"
+            % ("no" if not any(m.get("role") in LEADER_ROLES for m in ms) else "more than one")
+        )
     for m in ms:
         diverged = off_timeline(m, current)
         if m.get("state") not in HEALTHY_STATES:
@@ -93,9 +94,13 @@ def problems(cluster: Mapping[str, Any], max_lag: Optional[int]) -> List[str]:
     return out
 
 
-def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
-                    leader: Optional[str] = None, max_lag: Optional[int] = 1048576,
-                    force: bool = False) -> Dict[str, Any]:
+def plan_switchover(
+    cluster: Mapping[str, Any],
+    candidate: Optional[str] = None,
+    leader: Optional[str] = None,
+    max_lag: Optional[int] = 1048576,
+    force: bool = False,
+) -> Dict[str, Any]:
     """What a planned switchover does: ``{"changed", "leader", "candidate"}``.
 
     ``candidate``: the member to promote (default: the healthy replica with
@@ -107,38 +112,51 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
     if current is None:
         raise OperationRefused(
             "no single leader (%s): a switchover needs one; use a failover to "
-            "promote a replica" % (", ".join(problems(cluster, None)) or "no members"))
+            "promote a replica" % (", ".join(problems(cluster, None)) or "no members")
+        )
     if leader is not None and current["name"] != leader:
         if candidate is not None and current["name"] == candidate:
             return {"changed": False, "leader": current["name"], "candidate": candidate}
-        raise OperationRefused("%s leads the cluster, not %s: check `patronictl list` and "
-                               "name the current leader" % (current["name"], leader))
+        raise OperationRefused(
+            "%s leads the cluster, not %s: check `patronictl list` and "
+            "name the current leader" % (current["name"], leader)
+        )
     if candidate is not None and current["name"] == candidate:
         return {"changed": False, "leader": current["name"], "candidate": candidate}
 
     replicas = [m for m in members(cluster) if m["name"] != current["name"]]
     if candidate is None:
-        eligible = [m for m in replicas
-                    if m.get("state") in HEALTHY_STATES and not _excluded(m) and lag_of(m) is not None
-                    and not off_timeline(m, current)]
+        eligible = [
+            m
+            for m in replicas
+            if m.get("state") in HEALTHY_STATES
+            and not _excluded(m)
+            and lag_of(m) is not None
+            and not off_timeline(m, current)
+        ]
         sync = [m for m in eligible if m.get("role") == "sync_standby"]
         eligible = sync or eligible  # synchronous mode: Patroni promotes only these
         if not eligible:
-            raise OperationRefused("no healthy replica can take over: %s"
-                                   % (", ".join(problems(cluster, max_lag)) or "no replicas"))
+            raise OperationRefused(
+                "no healthy replica can take over: %s" % (", ".join(problems(cluster, max_lag)) or "no replicas")
+            )
         chosen = min(eligible, key=lambda m: (lag_of(m), m["name"]))
     else:
         found = [m for m in replicas if m["name"] == candidate]
         if not found:
-            raise OperationRefused("%s is not a member of the cluster (members: %s)" % (
-                candidate, ", ".join(m["name"] for m in members(cluster))))
+            raise OperationRefused(
+                "%s is not a member of the cluster (members: %s)"
+                % (candidate, ", ".join(m["name"] for m in members(cluster)))
+            )
         chosen = found[0]
         if _excluded(chosen):
             raise OperationRefused("%s is tagged nofailover and cannot be promoted" % candidate)
         sync_names = [m["name"] for m in replicas if m.get("role") == "sync_standby"]
         if sync_names and candidate not in sync_names:
-            raise OperationRefused("the cluster runs in synchronous mode and %s is not a synchronous "
-                                   "standby (%s): pick one of those" % (candidate, ", ".join(sync_names)))
+            raise OperationRefused(
+                "the cluster runs in synchronous mode and %s is not a synchronous "
+                "standby (%s): pick one of those" % (candidate, ", ".join(sync_names))
+            )
 
     lag = lag_of(chosen)
     if chosen.get("state") not in HEALTHY_STATES:
@@ -149,15 +167,17 @@ def plan_switchover(cluster: Mapping[str, Any], candidate: Optional[str] = None,
             "the candidate %s: it does not follow the leader's history, and promoting it "
             "would lose what the leader wrote since; wait until it has replayed the leader's "
             "timeline, or rebuild it (patronictl reinit %s %s)"
-            % (diverged, cluster.get("scope", "CLUSTER"), chosen["name"]))
+            % (diverged, cluster.get("scope", "CLUSTER"), chosen["name"])
+        )
     if max_lag is not None and (lag is None or lag > max_lag):
-        raise OperationRefused("the candidate %s lags %s bytes (limit %d): wait for it to catch up"
-                               % (chosen["name"], "an unknown number of" if lag is None else lag, max_lag))
+        raise OperationRefused(
+            "the candidate %s lags %s bytes (limit %d): wait for it to catch up"
+            % (chosen["name"], "an unknown number of" if lag is None else lag, max_lag)
+        )
     if not force:
         others = [p for p in problems(cluster, max_lag) if not p.startswith(chosen["name"] + " ")]
         if others:
-            raise OperationRefused("the cluster is not healthy: %s (force skips this check)"
-                                   % "; ".join(others))
+            raise OperationRefused("the cluster is not healthy: %s (force skips this check)" % "; ".join(others))
     return {"changed": True, "leader": current["name"], "candidate": chosen["name"]}
 
 
@@ -172,8 +192,7 @@ def switched(cluster: Mapping[str, Any], candidate: str) -> bool:
 def healthy(cluster: Mapping[str, Any], expected: Sequence[str] = ()) -> bool:
     """One leader, every member running, and the ``expected`` members present."""
     names = {m.get("name") for m in members(cluster)}
-    return leader_of(cluster) is not None and not problems(cluster, None) and \
-        set(expected) <= names
+    return leader_of(cluster) is not None and not problems(cluster, None) and set(expected) <= names
 
 
 def role_drift(cluster: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -192,17 +211,20 @@ def role_drift(cluster: Mapping[str, Any], members: Sequence[Mapping[str, Any]])
     primaries = [m["instance"] for m in members if m.get("role") == "primary"]
     name = (members[0].get("cluster") if members else None) or "the cluster"
     if leader is None:
-        out.append("%s: no member leads (Patroni reports %s)" % (
-            name, ", ".join("%s %s" % (n, m.get("state")) for n, m in sorted(live.items())) or "no member"))
+        out.append(
+            "%s: no member leads (Patroni reports %s)"
+            % (name, ", ".join("%s %s" % (n, m.get("state")) for n, m in sorted(live.items())) or "no member")
+        )
     elif primaries and leader.get("name") not in primaries:
-        out.append("%s: %s leads, while pg_role names %s as primary: expected after a failover or "
-                   "switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml never "
-                   "moves the leader back); set pg_role: primary on %s when convenient"
-                   % (name, leader["name"], " and ".join(primaries), leader["name"]))
+        out.append(
+            "%s: %s leads, while pg_role names %s as primary: expected after a failover or "
+            "switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml never "
+            "moves the leader back); set pg_role: primary on %s when convenient"
+            % (name, leader["name"], " and ".join(primaries), leader["name"])
+        )
     for m in members:
         if m["instance"] not in live:
-            out.append("%s: %s is in the inventory but not among the members Patroni reports"
-                       % (name, m["instance"]))
+            out.append("%s: %s is in the inventory but not among the members Patroni reports" % (name, m["instance"]))
     known = {m["instance"] for m in members}
     for other in sorted(n for n in live if n not in known):
         out.append("%s: Patroni reports %s, which the inventory does not list" % (name, other))

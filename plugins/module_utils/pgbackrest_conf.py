@@ -36,7 +36,9 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import (
 )
 
 __all__ = [
-    "pgbackrest_conf", "pgbackrest_repo_host", "pgbackrest_tls_server",
+    "pgbackrest_conf",
+    "pgbackrest_repo_host",
+    "pgbackrest_tls_server",
     "crontab",
 ]
 
@@ -47,11 +49,22 @@ PGBACKREST_TLS_PORT = 8432
 PGBACKREST_TLS_DIR = "/etc/pgbackrest/tls"
 #: Options of the repository host itself, which the members' pgbackrest.conf
 #: does not carry (the repository host applies them).
-_REPO_HOST_SIDE = ("path", "hardlink", "bundle", "bundle_size",
-                   "bundle_limit", "block", "cipher_type", "cipher_pass",
-                   "retention_full_type", "retention_full", "retention_diff",
-                   "retention_archive_type", "retention_archive",
-                   "retention_history")
+_REPO_HOST_SIDE = (
+    "path",
+    "hardlink",
+    "bundle",
+    "bundle_size",
+    "bundle_limit",
+    "block",
+    "cipher_type",
+    "cipher_pass",
+    "retention_full_type",
+    "retention_full",
+    "retention_diff",
+    "retention_archive_type",
+    "retention_archive",
+    "retention_history",
+)
 #: Placeholder Pigsty replaces by the cluster name in repository values
 #: (e.g. ``cipher_pass: 'pgBR.${pg_cluster}'``: one key per cluster).
 CLUSTER_PLACEHOLDER = "${pg_cluster}"
@@ -76,8 +89,7 @@ def _process_max(s, iplan) -> Tuple[int, int]:
     return max(1, min(cpu // 2, 8)), max(1, min(cpu // 4, 4))
 
 
-def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
-                    settings: Mapping[str, Any]) -> List[List[Any]]:
+def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings: Mapping[str, Any]) -> List[List[Any]]:
     """``pgbackrest.conf`` of one instance as ``[[section, [[key, value],
     ...]], ...]``: ``global`` (repository ``repo1`` from
     ``pgbackrest_repo[pgbackrest_method]``), ``global:archive-push`` and the
@@ -92,8 +104,7 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         glob: List[List[Any]] = [
             ["repo1-host", _repo_host(cplan, repo)["address"]],
             ["repo1-host-type", "tls"],
-            ["repo1-host-port", str(repo.get("host_port",
-                                             PGBACKREST_TLS_PORT))],
+            ["repo1-host-port", str(repo.get("host_port", PGBACKREST_TLS_PORT))],
             ["repo1-host-ca-file", tls["ca"]],
             ["repo1-host-cert-file", tls["cert"]],
             ["repo1-host-key-file", tls["key"]],
@@ -116,28 +127,26 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         ["pg1-port", str(s["pg_port"])],
         ["pg1-user", s["pg_dbsu"]],
     ]
-    out = [["global", glob],
-           ["global:archive-push", [["process-max", str(push_procs)]]]]
+    out = [["global", glob], ["global:archive-push", [["process-max", str(push_procs)]]]]
     if remote:
         # who may ask this member's TLS server for the stanza: the
         # repository host (backups, checks); its address and files are in
         # pgbackrest_tls_server's file, shared with a repository host role
-        out.append(["global:server", [
-            ["tls-server-auth", "%s=%s" % (
-                repo_host_cn(_repo_host(cplan, repo)["name"]), cluster)]]])
+        out.append(
+            ["global:server", [["tls-server-auth", "%s=%s" % (repo_host_cn(_repo_host(cplan, repo)["name"]), cluster)]]]
+        )
     out.append([cluster, stanza])
     return out
 
 
-def _repo_lines(s: Mapping[str, Any], repo: Mapping[str, Any], cluster: str,
-                index: int, only: Sequence[str] = REPO_OPTIONS
-                ) -> List[List[Any]]:
+def _repo_lines(
+    s: Mapping[str, Any], repo: Mapping[str, Any], cluster: str, index: int, only: Sequence[str] = REPO_OPTIONS
+) -> List[List[Any]]:
     """``repoN-*`` lines of a repository definition (secrets masked when
     asked), with ``beta=y`` when it uses block incremental."""
     out: List[List[Any]] = []
     for key in REPO_OPTIONS:
-        if key not in repo or key not in only or key in ("host",
-                                                         "host_port"):
+        if key not in repo or key not in only or key in ("host", "host_port"):
             continue
         value = _repo_value(key, repo[key], cluster)
         if key in _REPO_SECRETS:
@@ -150,8 +159,7 @@ def _repo_lines(s: Mapping[str, Any], repo: Mapping[str, Any], cluster: str,
     return out
 
 
-def _repo_host(cplan: Mapping[str, Any], repo: Mapping[str, Any]
-               ) -> Dict[str, str]:
+def _repo_host(cplan: Mapping[str, Any], repo: Mapping[str, Any]) -> Dict[str, str]:
     """``{name, address}`` of the repository host: the cluster plan's
     (which resolves a group name such as ``infra``), else the host as
     written."""
@@ -162,9 +170,11 @@ def _repo_host(cplan: Mapping[str, Any], repo: Mapping[str, Any]
 
 
 def _tls_files() -> Dict[str, str]:
-    return {"ca": PGBACKREST_TLS_DIR + "/ca.crt",
-            "cert": PGBACKREST_TLS_DIR + "/node.crt",
-            "key": PGBACKREST_TLS_DIR + "/node.key"}
+    return {
+        "ca": PGBACKREST_TLS_DIR + "/ca.crt",
+        "cert": PGBACKREST_TLS_DIR + "/node.crt",
+        "key": PGBACKREST_TLS_DIR + "/node.key",
+    }
 
 
 def repo_host_cn(host: str) -> str:
@@ -178,18 +188,23 @@ def pgbackrest_tls_server(address: str) -> List[List[Any]]:
     the same file whether the node is a member backing up to a repository
     host, the repository host, or both."""
     tls = _tls_files()
-    return [["global:server", [
-        ["tls-server-address", address],
-        ["tls-server-port", str(PGBACKREST_TLS_PORT)],
-        ["tls-server-ca-file", tls["ca"]],
-        ["tls-server-cert-file", tls["cert"]],
-        ["tls-server-key-file", tls["key"]],
-    ]]]
+    return [
+        [
+            "global:server",
+            [
+                ["tls-server-address", address],
+                ["tls-server-port", str(PGBACKREST_TLS_PORT)],
+                ["tls-server-ca-file", tls["ca"]],
+                ["tls-server-cert-file", tls["cert"]],
+                ["tls-server-key-file", tls["key"]],
+            ],
+        ]
+    ]
 
 
-def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
-                         settings: Mapping[str, Any]
-                         ) -> Optional[Dict[str, Any]]:
+def pgbackrest_repo_host(
+    cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Optional[Dict[str, Any]]:
     """What the repository host of a cluster needs, or None when the
     cluster's repository has no host: ``host``, the certificate's ``cn``,
     ``stanza_conf`` (``conf.d/pigpen-<cluster>.conf``: the members it may
@@ -206,8 +221,7 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     stanza: List[List[Any]] = []
     for n, member in enumerate(cplan["members"], 1):
         address = member.get("ip") or member["host"]
-        auth.append(["tls-server-auth", "%s=%s" % (member["instance"],
-                                                   cluster)])
+        auth.append(["tls-server-auth", "%s=%s" % (member["instance"], cluster)])
         stanza += [
             ["pg%d-host" % n, address],
             ["pg%d-host-type" % n, "tls"],
@@ -240,6 +254,7 @@ def pgbackrest_repo_host(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
 
 
 # ---------------------------------------------------------------- pg_crontab
+
 
 def crontab(settings: Optional[Mapping[str, Any]] = None) -> List[str]:
     """``/etc/cron.d`` lines of ``pg_crontab``, each run as ``pg_dbsu``
@@ -275,17 +290,13 @@ def crontab_split(settings: Mapping[str, Any]) -> Dict[str, List[str]]:
     s = _effective(settings)
     lines = crontab(s)
     repos = s["pgbackrest_repo"]
-    repo = repos.get(s["pgbackrest_method"]) if isinstance(repos, dict) \
-        else None
-    if not (s["pgbackrest_enabled"] and isinstance(repo, dict)
-            and "host" in repo):
+    repo = repos.get(s["pgbackrest_method"]) if isinstance(repos, dict) else None
+    if not (s["pgbackrest_enabled"] and isinstance(repo, dict) and "host" in repo):
         return {"members": lines}
-    return {"members": [line for line in lines
-                        if not _is_backup(_split_cron(line)[1])]}
+    return {"members": [line for line in lines if not _is_backup(_split_cron(line)[1])]}
 
 
-def repo_host_crontab(settings: Mapping[str, Any], cluster: str
-                      ) -> List[str]:
+def repo_host_crontab(settings: Mapping[str, Any], cluster: str) -> List[str]:
     """pg_crontab's pg-backup entries as the repository host runs them:
     ``pg-backup-repo <cluster> [type]``, as root (it switches to the
     repository's user)."""
@@ -296,6 +307,5 @@ def repo_host_crontab(settings: Mapping[str, Any], cluster: str
             continue
         schedule = head.rsplit(None, 1)[0]
         args = command.split()[1:]
-        out.append(" ".join([schedule, "root", REPO_BACKUP_COMMAND, cluster]
-                            + args))
+        out.append(" ".join([schedule, "root", REPO_BACKUP_COMMAND, cluster] + args))
     return out

@@ -55,8 +55,7 @@ def _pairs(item: Mapping[str, Any], keys: Sequence[str]) -> List[str]:
     return out
 
 
-def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
-                  settings: Mapping[str, Any]) -> List[List[Any]]:
+def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings: Mapping[str, Any]) -> List[List[Any]]:
     """``pgbouncer.ini`` of one instance as ``[[section, [[key, value],
     ...]], ...]``: ``databases`` (inventory order), ``users`` (by name),
     ``pgbouncer``."""
@@ -64,10 +63,8 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     pools = cplan["pgbouncer"]
     databases = []
     for db in pools["databases"]:
-        words = ["host=%s" % PG_SOCKET_DIR, "port=%d" % s["pg_port"],
-                 "dbname=%s" % db["name"]]
-        words += _pairs(db, ("pool_mode", "pool_size", "min_pool_size",
-                             "reserve_pool", "max_db_connections"))
+        words = ["host=%s" % PG_SOCKET_DIR, "port=%d" % s["pg_port"], "dbname=%s" % db["name"]]
+        words += _pairs(db, ("pool_mode", "pool_size", "min_pool_size", "reserve_pool", "max_db_connections"))
         databases.append([_ini_name(db["name"]), " ".join(words)])
     users = []
     for user in pools["users"]:
@@ -89,9 +86,12 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
     if s["pgbouncer_auth_query"]:
         main += [
             ["auth_user", s["pg_dbsu"]],
-            ["auth_query", "SELECT rolname, CASE WHEN rolvaliduntil < now() "
-                           "THEN NULL ELSE rolpassword END FROM pg_authid "
-                           "WHERE rolname = $1 AND rolcanlogin"],
+            [
+                "auth_query",
+                "SELECT rolname, CASE WHEN rolvaliduntil < now() "
+                "THEN NULL ELSE rolpassword END FROM pg_authid "
+                "WHERE rolname = $1 AND rolcanlogin",
+            ],
         ]
     main += [
         ["admin_users", s["pg_dbsu"]],
@@ -109,8 +109,7 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any],
         ["client_tls_sslmode", s["pgbouncer_sslmode"]],
     ]
     if s["pgbouncer_sslmode"] != "disable":
-        main += [["client_tls_cert_file", s["pg_ssl_cert"]],
-                 ["client_tls_key_file", s["pg_ssl_key"]]]
+        main += [["client_tls_cert_file", s["pg_ssl_cert"]], ["client_tls_key_file", s["pg_ssl_key"]]]
         if s["pgbouncer_sslmode"] in ("verify-ca", "verify-full"):
             main.append(["client_tls_ca_file", s["pg_ssl_ca"]])
     # Server connections use the unix socket, where pgbouncer never speaks

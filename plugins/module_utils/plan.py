@@ -68,12 +68,12 @@ def _collector_paused():
 
 # ---------------------------------------------------------------- plans
 
+
 def hba_context(inv: Inventory, cluster: Cluster, member: Member):
     """The HBA aliases' values for one member (computed once per member)."""
     ctx = inv.hba_contexts.get(member.host)
     if ctx is None:
-        ctx = inv.hba_contexts[member.host] = _hba_context(inv, cluster,
-                                                           member)
+        ctx = inv.hba_contexts[member.host] = _hba_context(inv, cluster, member)
     return ctx
 
 
@@ -92,11 +92,8 @@ def _hba_context(inv: Inventory, cluster: Cluster, member: Member):
         admin_ip=ip_of(member.get("admin_ip")),
         infra_ips=tuple(inv.infra_ips),
         # sorted by name, as Pigsty expands the cluster alias
-        cluster_ips=tuple(m.ip for m in sorted(cluster.members,
-                                               key=lambda m: str(m.host))
-                          if m.ip),
-        intranet=tuple(intranet) if isinstance(intranet, (list, tuple))
-        else (),
+        cluster_ips=tuple(m.ip for m in sorted(cluster.members, key=lambda m: str(m.host)) if m.ip),
+        intranet=tuple(intranet) if isinstance(intranet, (list, tuple)) else (),
     )
 
 
@@ -115,8 +112,7 @@ def node_size(member: Member) -> Dict[str, Any]:
         cpu = member.vars.get("ansible_processor_vcpus")
         source = "facts"
     if not (is_int(mem) and is_int(cpu)):
-        mem, cpu, source = REFERENCE_NODE["mem_mb"], REFERENCE_NODE["cpu"], \
-            "reference"
+        mem, cpu, source = REFERENCE_NODE["mem_mb"], REFERENCE_NODE["cpu"], "reference"
     return {
         "mem_mb": mem,
         "cpu": cpu,
@@ -126,20 +122,25 @@ def node_size(member: Member) -> Dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _tune(profile: Any, mem_mb: int, cpu: int, disk_gb: Any, ratio: Any,
-          max_conn: Any, version: Any) -> Dict[str, str]:
-    return tuning_mod.tune(profile, mem_mb, cpu, disk_gb,
-                           shared_buffer_ratio=ratio,
-                           max_connections=max_conn, pg_version=version)
+def _tune(profile: Any, mem_mb: int, cpu: int, disk_gb: Any, ratio: Any, max_conn: Any, version: Any) -> Dict[str, str]:
+    return tuning_mod.tune(
+        profile, mem_mb, cpu, disk_gb, shared_buffer_ratio=ratio, max_connections=max_conn, pg_version=version
+    )
 
 
 def member_tuning(cluster: Cluster, member: Member) -> Dict[str, str]:
     """PostgreSQL parameters of one member (identical nodes share one
     computation). Callers must not change the returned dict."""
     node = node_size(member)
-    return _tune(member.get("pg_conf"), node["mem_mb"], node["cpu"],
-                 node["disk_gb"], member.get("pg_shared_buffer_ratio"),
-                 member.get("pg_max_conn"), cluster.setting("pg_version"))
+    return _tune(
+        member.get("pg_conf"),
+        node["mem_mb"],
+        node["cpu"],
+        node["disk_gb"],
+        member.get("pg_shared_buffer_ratio"),
+        member.get("pg_max_conn"),
+        cluster.setting("pg_version"),
+    )
 
 
 def _cluster(inv: Inventory, name: str) -> Cluster:
@@ -152,10 +153,8 @@ def _cluster(inv: Inventory, name: str) -> Cluster:
 def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
     """Everything that is the same on every member of a cluster."""
     cluster = _cluster(inv, name)
-    profile = tuning_mod.profile_name(
-        cluster.leader.get("pg_conf") if cluster.leader else None)
-    plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"),
-                          profile)
+    profile = tuning_mod.profile_name(cluster.leader.get("pg_conf") if cluster.leader else None)
+    plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"), profile)
     default_roles = cluster.setting("pg_default_roles")
     users = cluster.setting("pg_users")
     return {
@@ -163,15 +162,14 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         "members": [m.identity() for m in cluster.members],
         "ha": plan,
         # parameters Patroni applies cluster-wide, agreed between members
-        "tuning": tuning_mod.cluster_settings(
-            member_tuning(cluster, m) for m in cluster.members),
+        "tuning": tuning_mod.cluster_settings(member_tuning(cluster, m) for m in cluster.members),
         "services": access.add_sources(
             svc_mod.build_services(cluster, plan["server_options"]),
-            {m.host: _access_file(inv, cluster, m) for m in cluster.members}),
+            {m.host: _access_file(inv, cluster, m) for m in cluster.members},
+        ),
         "pgbouncer": {
             "users": objects.pgbouncer_users(default_roles, users),
-            "databases": objects.pgbouncer_databases(
-                cluster.setting("pg_databases")),
+            "databases": objects.pgbouncer_databases(cluster.setting("pg_databases")),
         },
         "etcd": etcd_plan(inv, cluster),
         "vip": vip_plan(cluster),
@@ -184,14 +182,12 @@ def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
 
     With ``etcd_auth`` (the etcd group's setting) the cluster has an etcd
     user and a role of its own name, read-write on ``prefix`` only."""
-    prefix = "%s/%s/" % (cluster.setting("pg_namespace").rstrip("/"),
-                         cluster.name)
+    prefix = "%s/%s/" % (cluster.setting("pg_namespace").rstrip("/"), cluster.name)
     return {
         "namespace": cluster.setting("pg_namespace"),
         "prefix": prefix,
         "leader_key": prefix + "leader",
-        "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port"))
-                      for m in inv.etcd if m.ip],
+        "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port")) for m in inv.etcd if m.ip],
         "auth": etcd_auth(inv),
         "username": cluster.name,
     }
@@ -226,8 +222,7 @@ def repo_host_name(inv: Inventory, cluster: Cluster) -> Optional[str]:
     if first.get("pgbackrest_enabled", True) is False:
         return None
     repos = first.get("pgbackrest_repo", settings_mod.PGBACKREST_REPO_DEFAULTS)
-    repo = repos.get(cluster.setting("pgbackrest_method")) \
-        if isinstance(repos, dict) else None
+    repo = repos.get(cluster.setting("pgbackrest_method")) if isinstance(repos, dict) else None
     host = repo.get("host") if isinstance(repo, dict) else None
     if not isinstance(host, str):
         return None
@@ -237,16 +232,14 @@ def repo_host_name(inv: Inventory, cluster: Cluster) -> Optional[str]:
     return host
 
 
-def repo_host_plan(inv: Inventory, cluster: Cluster
-                   ) -> Optional[Dict[str, str]]:
+def repo_host_plan(inv: Inventory, cluster: Cluster) -> Optional[Dict[str, str]]:
     """``{name, address}`` of the cluster's repository host (the name
     plays delegate to, the address pgBackRest dials), or None."""
     name = repo_host_name(inv, cluster)
     if name is None:
         return None
     hvars = inv.hostvars.get(name, {})
-    address = ip_of(name) or ip_of(
-        hvars.get("ansible_host")) or hvars.get("ansible_host") or name
+    address = ip_of(name) or ip_of(hvars.get("ansible_host")) or hvars.get("ansible_host") or name
     return {"name": name, "address": address}
 
 
@@ -256,18 +249,20 @@ def _drill_inputs(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     of the deployment on that node."""
     # as given (None: unset), so that a default port or directory is
     # chosen rather than refused
-    settings = {name: next((m.vars[name] for m in cluster.members
-                            if m.vars.get(name) is not None), None)
-                for name in drill_mod.DEFAULTS}
+    settings = {
+        name: next((m.vars[name] for m in cluster.members if m.vars.get(name) is not None), None)
+        for name in drill_mod.DEFAULTS
+    }
     first = cluster.members[0].vars
     repos = first.get("pgbackrest_repo", settings_mod.PGBACKREST_REPO_DEFAULTS)
-    repo = repos.get(cluster.setting("pgbackrest_method")) \
-        if isinstance(repos, dict) else None
+    repo = repos.get(cluster.setting("pgbackrest_method")) if isinstance(repos, dict) else None
     repo = repo if isinstance(repo, dict) else {}
     repo_type = repo.get("type", "posix")
-    small = {"identity": cluster.identity(),
-             "members": [m.identity() for m in cluster.members],
-             "repo_host": repo_host_plan(inv, cluster)}
+    small = {
+        "identity": cluster.identity(),
+        "members": [m.identity() for m in cluster.members],
+        "repo_host": repo_host_plan(inv, cluster),
+    }
     node = drill_mod.drill_node(small, repo_type)["host"]
     # every component's default port, pgBackRest's TLS server, and what
     # the clusters on the node set
@@ -278,16 +273,20 @@ def _drill_inputs(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     for other in inv.clusters.values():
         mine = [m for m in other.members if m.host == node]
         for m in mine:
-            ports += [m.get("pg_port"), m.get("patroni_port"),
-                      m.get("pgbouncer_port")]
+            ports += [m.get("pg_port"), m.get("patroni_port"), m.get("pgbouncer_port")]
             protected.append(m.vars.get("pg_data", "/pg/data"))
         if mine or other is cluster:
-            for svc in list(other.setting("pg_default_services") or []) + \
-                    list(other.setting("pg_services") or []):
+            for svc in list(other.setting("pg_default_services") or []) + list(other.setting("pg_services") or []):
                 if isinstance(svc, dict):
                     ports.append(svc.get("port"))
-    return {"settings": settings, "small": small, "node": node,
-            "repo_type": repo_type, "ports": ports, "protected": protected}
+    return {
+        "settings": settings,
+        "small": small,
+        "node": node,
+        "repo_type": repo_type,
+        "ports": ports,
+        "protected": protected,
+    }
 
 
 def drill_plan(inv: Inventory, name: str) -> Dict[str, Any]:
@@ -297,22 +296,28 @@ def drill_plan(inv: Inventory, name: str) -> Dict[str, Any]:
     version = cluster.setting("pg_version")
     own = cluster.members[0].vars.get("pg_bin_dir")
     bin_dir = patroni_conf.bin_dir(
-        None if given["small"]["repo_host"] else own,
-        version if is_int(version) else settings_mod.DEBIAN_PG_VERSION)
-    return drill_mod.drill_plan(given["small"], given["settings"],
-                                repo_type=given["repo_type"],
-                                dbsu=cluster.setting("pg_dbsu"),
-                                bin_dir=bin_dir,
-                                taken_ports=given["ports"])
+        None if given["small"]["repo_host"] else own, version if is_int(version) else settings_mod.DEBIAN_PG_VERSION
+    )
+    return drill_mod.drill_plan(
+        given["small"],
+        given["settings"],
+        repo_type=given["repo_type"],
+        dbsu=cluster.setting("pg_dbsu"),
+        bin_dir=bin_dir,
+        taken_ports=given["ports"],
+    )
 
 
 def etcd_users(inv: Inventory) -> List[Dict[str, Any]]:
     """The etcd user of every cluster: name, key prefix and password."""
-    return [{"name": c.name,
-             "prefix": etcd_plan(inv, c)["prefix"],
-             "password": etcd_vip.etcd_password(
-                 c.setting("pg_etcd_password"), c.name)}
-            for c in inv.clusters.values()]
+    return [
+        {
+            "name": c.name,
+            "prefix": etcd_plan(inv, c)["prefix"],
+            "password": etcd_vip.etcd_password(c.setting("pg_etcd_password"), c.name),
+        }
+        for c in inv.clusters.values()
+    ]
 
 
 def member_hba(inv: Inventory, cluster: Cluster, member: Member):
@@ -325,15 +330,11 @@ def member_hba(inv: Inventory, cluster: Cluster, member: Member):
             pg_rules = list(hba_mod.DEFAULT_PG_HBA_RULES)
         pgb_rules = member.vars.get("pgb_default_hba_rules")
         if pgb_rules is None:
-            pgb_rules = list(hba_mod.default_pgb_hba_rules(
-                _pgbouncer_tls(member)))
+            pgb_rules = list(hba_mod.default_pgb_hba_rules(_pgbouncer_tls(member)))
         files = inv.hba_files[member.host] = (
-            hba_mod.hba_lines(
-                list(pg_rules) + list(member.get("pg_hba_rules") or []),
-                ctx, "postgres"),
-            hba_mod.hba_lines(
-                list(pgb_rules) + list(member.get("pgb_hba_rules") or []),
-                ctx, "pgbouncer"))
+            hba_mod.hba_lines(list(pg_rules) + list(member.get("pg_hba_rules") or []), ctx, "postgres"),
+            hba_mod.hba_lines(list(pgb_rules) + list(member.get("pgb_hba_rules") or []), ctx, "pgbouncer"),
+        )
     return files
 
 
@@ -341,14 +342,16 @@ def _pgbouncer_tls(member: Member) -> bool:
     return member.vars.get("pgbouncer_sslmode", "disable") != "disable"
 
 
-def _access_file(inv: Inventory, cluster: Cluster, member: Member
-                 ) -> Dict[str, Any]:
+def _access_file(inv: Inventory, cluster: Cluster, member: Member) -> Dict[str, Any]:
     """What access.add_sources reads of one member."""
     pg_hba, pgb_hba = member_hba(inv, cluster, member)
-    return {"pg_port": member.get("pg_port"),
-            "pgbouncer_port": member.get("pgbouncer_port"),
-            "pg_hba": pg_hba, "pgb_hba": pgb_hba,
-            "pgb_tls": _pgbouncer_tls(member)}
+    return {
+        "pg_port": member.get("pg_port"),
+        "pgbouncer_port": member.get("pgbouncer_port"),
+        "pg_hba": pg_hba,
+        "pgb_hba": pgb_hba,
+        "pgb_tls": _pgbouncer_tls(member),
+    }
 
 
 def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
@@ -356,7 +359,7 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     cluster = inv.cluster_of(host)
     if cluster is None:
         raise KeyError("host %r is not in any PostgreSQL cluster" % host)
-    member = cast(Member, cluster.member(host))     # host is in cluster
+    member = cast(Member, cluster.member(host))  # host is in cluster
     pg_hba, pgb_hba = member_hba(inv, cluster, member)
     node = node_size(member)
     return {
@@ -409,17 +412,16 @@ def peer_hosts(inv: Inventory, hosts: Sequence[str]) -> List[str]:
     return sorted(publishers - inside)
 
 
-def peer_services(inv: Inventory, hosts: Sequence[str]
-                  ) -> List[Dict[str, Any]]:
+def peer_services(inv: Inventory, hosts: Sequence[str]) -> List[Dict[str, Any]]:
     """The HAProxy nodes outside ``hosts`` that publish a service of a
     cluster with a member in ``hosts``, each with every service it publishes:
     ``[{"host": ..., "service": {...}}, ...]``, one entry per fragment,
     sorted by host then port. A run limited to a new member
     (``pgsql.yml -l <new ip>``) rewrites these so that the other nodes route
     to it too; empty when ``hosts`` covers every such node."""
-    return [{"host": host, "service": service}
-            for host in peer_hosts(inv, hosts)
-            for service in host_services(inv, host)]
+    return [
+        {"host": host, "service": service} for host in peer_hosts(inv, hosts) for service in host_services(inv, host)
+    ]
 
 
 def plan_all(inv: Inventory) -> Dict[str, Any]:
@@ -428,6 +430,5 @@ def plan_all(inv: Inventory) -> Dict[str, Any]:
     with _collector_paused():
         return {
             "clusters": {n: cluster_plan(inv, n) for n in inv.clusters},
-            "instances": {m.host: instance_plan(inv, m.host)
-                          for c in inv.clusters.values() for m in c.members},
+            "instances": {m.host: instance_plan(inv, m.host) for c in inv.clusters.values() for m in c.members},
         }

@@ -31,8 +31,9 @@ def _leader_named(views: Iterable[Any]) -> Optional[str]:
     return None
 
 
-def removal_leaders(answers: Mapping[str, Any], names: Mapping[str, str],
-                    views: Iterable[Any] = ()) -> Dict[str, List[str]]:
+def removal_leaders(
+    answers: Mapping[str, Any], names: Mapping[str, str], views: Iterable[Any] = ()
+) -> Dict[str, List[str]]:
     """Sort the members to remove by what their Patroni said.
 
     ``answers``: host -> status of ``GET /primary`` (-1: no answer);
@@ -54,8 +55,7 @@ def removal_leaders(answers: Mapping[str, Any], names: Mapping[str, str],
         settled, unknown = unclear, []
     else:
         settled, unknown = [], unclear
-    return {"leaders": leaders, "unknown": unknown, "settled": settled,
-            "last": leaders + unknown}
+    return {"leaders": leaders, "unknown": unknown, "settled": settled, "last": leaders + unknown}
 
 
 def _status(value: Any) -> Optional[int]:

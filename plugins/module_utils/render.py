@@ -39,8 +39,15 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
 )
 
 __all__ = [
-    "MASK", "PATRONI_HBA_HEADER", "instance_configs", "render_path", "normalize_live",
-    "secret_lines", "mask_like", "compare", "tuning_note",
+    "MASK",
+    "PATRONI_HBA_HEADER",
+    "instance_configs",
+    "render_path",
+    "normalize_live",
+    "secret_lines",
+    "mask_like",
+    "compare",
+    "tuning_note",
 ]
 
 #: The placeholder of a secret (the same as ``settings.MASK``).
@@ -53,8 +60,9 @@ PATRONI_HBA_HEADER = (
 )
 
 
-def instance_configs(iplan: Mapping[str, Any], host_vars: Mapping[str, Any],
-                     mask_secrets: bool = False) -> Dict[str, Any]:
+def instance_configs(
+    iplan: Mapping[str, Any], host_vars: Mapping[str, Any], mask_secrets: bool = False
+) -> Dict[str, Any]:
     """Patroni config, pgbouncer.ini and pgbackrest.conf sections, the
     cluster's etcd user, the pg-vip config, the cron lines, the repository
     host's files (None without one) and the pgBackRest TLS server of one
@@ -67,16 +75,14 @@ def instance_configs(iplan: Mapping[str, Any], host_vars: Mapping[str, Any],
     return {
         "patroni": patroni,
         "pgbouncer_ini": pgbouncer_ini.pgbouncer_ini(cplan, iplan, settings),
-        "pgbackrest_conf": pgbackrest_conf.pgbackrest_conf(cplan, iplan,
-                                                           settings),
+        "pgbackrest_conf": pgbackrest_conf.pgbackrest_conf(cplan, iplan, settings),
         "etcd_user": etcd_vip.etcd_user(cplan, settings),
-        "vip": etcd_vip.vip_config(cplan, iplan, patroni["etcd3"],
-                                   settings),
+        "vip": etcd_vip.vip_config(cplan, iplan, patroni["etcd3"], settings),
         "crontab": pgbackrest_conf.crontab_split(settings)["members"],
-        "pgbackrest_repo_host": pgbackrest_conf.pgbackrest_repo_host(
-            cplan, iplan, settings),
+        "pgbackrest_repo_host": pgbackrest_conf.pgbackrest_repo_host(cplan, iplan, settings),
         "pgbackrest_tls_server": pgbackrest_conf.pgbackrest_tls_server(
-            iplan["identity"]["ip"] or iplan["identity"]["host"]),
+            iplan["identity"]["ip"] or iplan["identity"]["host"]
+        ),
     }
 
 
@@ -106,7 +112,9 @@ def normalize_live(node_path: str, text: str) -> str:
 #: safety net for a secret a node holds and the render does not.
 SECRET_LINE = re.compile(
     r"""^(\s*["']?[\w.-]*(?:password|passwd|secret|cipher-pass|s3-key|token)"""
-    r"""[\w.-]*["']?\s*[:=]\s*)(\S.*)$""", re.IGNORECASE)
+    r"""[\w.-]*["']?\s*[:=]\s*)(\S.*)$""",
+    re.IGNORECASE,
+)
 
 
 def secret_lines(masked: str) -> Dict[str, str]:
@@ -122,8 +130,7 @@ def secret_lines(masked: str) -> Dict[str, str]:
     return out
 
 
-def mask_like(text: str, masked_render: str,
-              secrets: Iterable[str] = ()) -> str:
+def mask_like(text: str, masked_render: str, secrets: Iterable[str] = ()) -> str:
     """``text`` as it may be shown: every line that starts like a secret
     line of the masked render is that line, any other line whose key names
     a secret has its value replaced by :data:`MASK`, and every known secret
@@ -136,19 +143,22 @@ def mask_like(text: str, masked_render: str,
                 line = shown
                 break
         else:
-            line = SECRET_LINE.sub(lambda m: m.group(1) + (
-                m.group(2) if MASK in m.group(2) else MASK), line)
+            line = SECRET_LINE.sub(lambda m: m.group(1) + (m.group(2) if MASK in m.group(2) else MASK), line)
         out.append(line)
     masked = "\n".join(out)
-    for secret in sorted({s for s in secrets if isinstance(s, str)
-                          and len(s) >= 4}, key=len, reverse=True):
+    for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True):
         masked = masked.replace(secret, MASK)
     return masked
 
 
-def compare(node_path: str, rendered: Optional[str], rendered_masked: str,
-            live: Optional[str], secrets: Iterable[str] = (),
-            label: str = "") -> Dict[str, Any]:
+def compare(
+    node_path: str,
+    rendered: Optional[str],
+    rendered_masked: str,
+    live: Optional[str],
+    secrets: Iterable[str] = (),
+    label: str = "",
+) -> Dict[str, Any]:
     """Compare the rendered file (its full text and its masked text) with the
     node's copy (None: absent). Returns ``{path, state, diff}``: ``state``
     is ``same``, ``differs``, ``secrets`` (only hidden values differ: the
@@ -166,9 +176,14 @@ def compare(node_path: str, rendered: Optional[str], rendered_masked: str,
     shown_live = mask_like(live, rendered_masked, secrets)
     if shown_live == shown_render:
         return {"path": node_path, "state": "secrets", "diff": ""}
-    diff = "".join(difflib.unified_diff(
-        shown_render.splitlines(True), shown_live.splitlines(True),
-        fromfile="render:" + label, tofile="node:" + label))
+    diff = "".join(
+        difflib.unified_diff(
+            shown_render.splitlines(True),
+            shown_live.splitlines(True),
+            fromfile="render:" + label,
+            tofile="node:" + label,
+        )
+    )
     return {"path": node_path, "state": "differs", "diff": diff}
 
 
@@ -177,17 +192,17 @@ def tuning_note(nodes: Mapping[str, Mapping[str, Any]]) -> str:
     (``{instance: plan["node"]}``): the inventory's ``pg_node_mem_mb`` /
     ``pg_node_cpu``, the gathered facts, or the reference node of a render
     that gathered none."""
-    words = {"inventory": "pg_node_mem_mb/pg_node_cpu of the inventory",
-             "facts": "the gathered facts",
-             "reference": "the reference node (no facts gathered)"}
+    words = {
+        "inventory": "pg_node_mem_mb/pg_node_cpu of the inventory",
+        "facts": "the gathered facts",
+        "reference": "the reference node (no facts gathered)",
+    }
     groups: Dict[tuple, List[str]] = {}
     for ins in sorted(nodes):
         node = nodes[ins]
         key = (node.get("source"), node.get("mem_mb"), node.get("cpu"))
         groups.setdefault(key, []).append(ins)
     parts = []
-    for (source, mem, cpu), names in sorted(
-            groups.items(), key=lambda kv: kv[1][0]):
-        parts.append("%s: %s MiB, %s CPU(s), from %s" % (
-            ", ".join(names), mem, cpu, words.get(source, source)))
+    for (source, mem, cpu), names in sorted(groups.items(), key=lambda kv: kv[1][0]):
+        parts.append("%s: %s MiB, %s CPU(s), from %s" % (", ".join(names), mem, cpu, words.get(source, source)))
     return "Tuned for " + "; ".join(parts)

@@ -63,29 +63,83 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
 
 #: Directories of the operating system. A managed path (or the parent a
 #: role creates and chowns for it) may not be one of them.
-SYSTEM_DIRS = frozenset((
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32",
-    "/lib64", "/libx32", "/lost+found", "/media", "/mnt", "/opt", "/proc",
-    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
-    "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64",
-    "/usr/libexec", "/usr/include", "/usr/share", "/usr/src", "/usr/local",
-    "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib",
-    "/usr/local/share", "/usr/local/etc",
-    "/var/lib", "/var/log", "/var/run", "/var/tmp", "/var/cache",
-    "/var/spool", "/var/backups", "/var/mail", "/var/opt", "/var/local",
-    "/var/lock", "/var/www", "/var/lib/postgresql",
-    "/etc/ssl", "/etc/ssl/certs", "/etc/ssl/private", "/etc/systemd",
-    "/etc/systemd/system", "/etc/default", "/etc/ssh", "/etc/sudoers.d",
-    "/etc/cron.d", "/etc/security", "/etc/pam.d", "/etc/apt",
-    "/etc/init.d", "/etc/sysctl.d", "/etc/profile.d", "/etc/postgresql",
-    "/etc/postgresql-common",
-))
+SYSTEM_DIRS = frozenset(
+    (
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/lost+found",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/lib32",
+        "/usr/lib64",
+        "/usr/libexec",
+        "/usr/include",
+        "/usr/share",
+        "/usr/src",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/local/lib",
+        "/usr/local/share",
+        "/usr/local/etc",
+        "/var/lib",
+        "/var/log",
+        "/var/run",
+        "/var/tmp",
+        "/var/cache",
+        "/var/spool",
+        "/var/backups",
+        "/var/mail",
+        "/var/opt",
+        "/var/local",
+        "/var/lock",
+        "/var/www",
+        "/var/lib/postgresql",
+        "/etc/ssl",
+        "/etc/ssl/certs",
+        "/etc/ssl/private",
+        "/etc/systemd",
+        "/etc/systemd/system",
+        "/etc/default",
+        "/etc/ssh",
+        "/etc/sudoers.d",
+        "/etc/cron.d",
+        "/etc/security",
+        "/etc/pam.d",
+        "/etc/apt",
+        "/etc/init.d",
+        "/etc/sysctl.d",
+        "/etc/profile.d",
+        "/etc/postgresql",
+        "/etc/postgresql-common",
+    )
+)
 
 #: Trees where nothing of a deployment may live: pseudo and volatile file
 #: systems, and world-writable directories (anyone could plant a file or a
 #: link there first).
-FORBIDDEN_TREES = ("/proc", "/sys", "/dev", "/run", "/var/run", "/tmp",
-                   "/var/tmp")
+FORBIDDEN_TREES = ("/proc", "/sys", "/dev", "/run", "/var/run", "/tmp", "/var/tmp")
 
 #: Trees that systemd's ProtectSystem=full keeps read-only for the
 #: services (docs/security.md): the services cannot write there.
@@ -118,44 +172,82 @@ _PATHS: Tuple[Tuple[str, str, str, Tuple[str, ...]], ...] = (
     ("vector_conf_dir", "/etc/vector", "dir", ()),
     ("vector_data_dir", "/var/lib/vector", "dir", ("written",)),
 )
-_ETCD_PATHS = (("etcd_data_dir", "/var/lib/etcd/data", "dir",
-                ("wiped", "written")),)
+_ETCD_PATHS = (("etcd_data_dir", "/var/lib/etcd/data", "dir", ("wiped", "written")),)
 
 #: Host variables the checks of this module read besides the model's own
 #: (the snapshot of plugins/plugin_utils/inventory.py reads them too).
-SAFETY_VARS = tuple(sorted(
-    {path_spec[0] for path_spec in _PATHS} | {
-        "ansible_port", "ansible_ssh_port", "haproxy_enabled",
-        "haproxy_admin_username", "exporters_enabled",
-        "exporters_node_port", "exporters_pg_port",
-        "exporters_pgbouncer_port", "exporters_pgbackrest_port",
-        "exporters_prometheus_port", "exporters_prometheus_server",
-        "infra_metrics", "exporters_victoriametrics_port", "exporters_vmalert_port",
-        "exporters_alerting", "exporters_victoriametrics_retention",
-        "pg_admin_password", "pg_monitor_password",
-        # resolv.conf lines (dns.node_problems)
-        "node_dns_servers", "node_dns_method", "node_dns_options", "admin_ip"}))
+SAFETY_VARS = tuple(
+    sorted(
+        {path_spec[0] for path_spec in _PATHS}
+        | {
+            "ansible_port",
+            "ansible_ssh_port",
+            "haproxy_enabled",
+            "haproxy_admin_username",
+            "exporters_enabled",
+            "exporters_node_port",
+            "exporters_pg_port",
+            "exporters_pgbouncer_port",
+            "exporters_pgbackrest_port",
+            "exporters_prometheus_port",
+            "exporters_prometheus_server",
+            "infra_metrics",
+            "exporters_victoriametrics_port",
+            "exporters_vmalert_port",
+            "exporters_alerting",
+            "exporters_victoriametrics_retention",
+            "pg_admin_password",
+            "pg_monitor_password",
+            # resolv.conf lines (dns.node_problems)
+            "node_dns_servers",
+            "node_dns_method",
+            "node_dns_options",
+            "admin_ip",
+        }
+    )
+)
 
 #: Variables read for the hosts of the etcd and infra groups.
-NODE_VARS = ("ansible_host", "ansible_port", "ansible_ssh_port",
-             "etcd_seq", "etcd_port", "etcd_peer_port", "etcd_cluster",
-             "etcd_data_dir", "etcd_auth", "etcd_root_password",
-             "etcd_name", "etcd_election_timeout",
-             "exporters_prometheus_port", "exporters_prometheus_server",
-             "infra_metrics", "exporters_victoriametrics_port", "exporters_vmalert_port",
-             "exporters_alerting", "exporters_victoriametrics_retention",
-             "exporters_alertmanager", "exporters_alertmanager_port",
-             "exporters_alertmanager_cluster_port", "exporters_alert_recorder",
-             "exporters_alert_recorder_port", "pigpen_sandbox", "node_crontab",
-             # resolv.conf and dnsmasq lines (dns.node_problems)
-             "node_dns_servers", "node_dns_method", "node_dns_options", "admin_ip",
-             "dns_upstream_servers", "dns_hosts_dir")
+NODE_VARS = (
+    "ansible_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "etcd_seq",
+    "etcd_port",
+    "etcd_peer_port",
+    "etcd_cluster",
+    "etcd_data_dir",
+    "etcd_auth",
+    "etcd_root_password",
+    "etcd_name",
+    "etcd_election_timeout",
+    "exporters_prometheus_port",
+    "exporters_prometheus_server",
+    "infra_metrics",
+    "exporters_victoriametrics_port",
+    "exporters_vmalert_port",
+    "exporters_alerting",
+    "exporters_victoriametrics_retention",
+    "exporters_alertmanager",
+    "exporters_alertmanager_port",
+    "exporters_alertmanager_cluster_port",
+    "exporters_alert_recorder",
+    "exporters_alert_recorder_port",
+    "pigpen_sandbox",
+    "node_crontab",
+    # resolv.conf and dnsmasq lines (dns.node_problems)
+    "node_dns_servers",
+    "node_dns_method",
+    "node_dns_options",
+    "admin_ip",
+    "dns_upstream_servers",
+    "dns_hosts_dir",
+)
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions; roles and upstreams for the
 #: circles of standby clusters, upstream.py).
-OTHER_VARS = ("ansible_host", "pg_cluster", "pg_role", "pg_upstream",
-              "pg_vip_enabled", "pg_vip_address")
+OTHER_VARS = ("ansible_host", "pg_cluster", "pg_role", "pg_upstream", "pg_vip_enabled", "pg_vip_address")
 
 
 def _under(path: str, tree: str) -> bool:
@@ -169,48 +261,51 @@ def path_trouble(path: str, kind: str, flags: Tuple[str, ...]) -> Optional[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _path_trouble(path: str, kind: str, flags: Tuple[str, ...]
-                  ) -> Optional[str]:
+def _path_trouble(path: str, kind: str, flags: Tuple[str, ...]) -> Optional[str]:
     """Why a managed path is dangerous, or None."""
-    if path.split("/").count("..") or path.split("/").count(".") or \
-            "//" in path:
-        return ("holds '.', '..' or '//': the directory the roles would "
-                "change is not the one written")
+    if path.split("/").count("..") or path.split("/").count(".") or "//" in path:
+        return "holds '.', '..' or '//': the directory the roles would change is not the one written"
     for tree in FORBIDDEN_TREES:
         if _under(path, tree):
-            return ("is under %s, a pseudo, volatile or world-writable "
-                    "directory where nothing of a deployment may live" % tree)
+            return (
+                "is under %s, a pseudo, volatile or world-writable "
+                "directory where nothing of a deployment may live" % tree
+            )
     if kind in ("dir", "parent") and path in SYSTEM_DIRS:
-        return ("is a system directory, which the roles would chown to the "
-                "service's user%s" % (" and pgsql-rm.yml or PITR would empty"
-                                      if "wiped" in flags else ""))
+        return "is a system directory, which the roles would chown to the service's user%s" % (
+            " and pgsql-rm.yml or PITR would empty" if "wiped" in flags else ""
+        )
     parent = posixpath.dirname(path)
     if kind in ("parent", "file") and parent in SYSTEM_DIRS:
-        return ("its parent %s is a system directory, which the roles would "
-                "create and chown to the service's user" % parent)
+        return (
+            "its parent %s is a system directory, which the roles would create and chown to the service's user" % parent
+        )
     if "written" in flags:
         for tree in READ_ONLY_TREES:
             if _under(path, tree):
-                return ("is under %s, which systemd keeps read-only for the "
-                        "services (ProtectSystem=full, docs/security.md)"
-                        % tree)
+                return (
+                    "is under %s, which systemd keeps read-only for the "
+                    "services (ProtectSystem=full, docs/security.md)" % tree
+                )
     return None
 
 
 def _is_path(value: Any) -> TypeGuard[str]:
     # malformed paths are the format checks' report (settings.py)
-    return isinstance(value, str) and value.startswith("/") and \
-        (value == "/" or not value.endswith("/")) and "\n" not in value
+    return (
+        isinstance(value, str)
+        and value.startswith("/")
+        and (value == "/" or not value.endswith("/"))
+        and "\n" not in value
+    )
 
 
-def _per_value(cluster: Cluster, var: str, default: Any
-               ) -> List[Tuple[Optional[str], Any]]:
+def _per_value(cluster: Cluster, var: str, default: Any) -> List[Tuple[Optional[str], Any]]:
     """(host, value) of a host variable: one entry with host None when
     every member has the same value, else one per member."""
     values: List[Tuple[Optional[str], Any]] = [(m.host, m.vars.get(var, default)) for m in cluster.members]
     first = values[0][1]
-    if all(v is first or (type(v) is type(first) and v == first)
-           for _skip, v in values):
+    if all(v is first or (type(v) is type(first) and v == first) for _skip, v in values):
         return [(None, first)]
     return values
 
@@ -235,37 +330,50 @@ def path_problems(cluster: Cluster) -> List[Problem]:
     name = cluster.name
     for var, default, kind, flags in _PATHS:
         if not any(var in m.vars for m in cluster.members):
-            continue        # the defaults are safe
+            continue  # the defaults are safe
         for host, value in _per_value(cluster, var, default):
             if not _is_path(value):
                 continue
             trouble = _path_trouble(value, kind, flags)
             if trouble:
-                out.append(Problem(name, host, var, value, trouble,
-                                   "use a directory of this deployment's "
-                                   "own, e.g. %s" % default))
+                out.append(
+                    Problem(
+                        name, host, var, value, trouble, "use a directory of this deployment's own, e.g. %s" % default
+                    )
+                )
     for m in cluster.members:
         data = m.vars.get("pg_data", "/pg/data")
         if not _is_path(data):
             continue
-        for var, value in (("postgres_base_dir",
-                            m.vars.get("postgres_base_dir", "/pg")),
-                           ("pgbackrest_repo", _repo_path(m))):
+        for var, value in (
+            ("postgres_base_dir", m.vars.get("postgres_base_dir", "/pg")),
+            ("pgbackrest_repo", _repo_path(m)),
+        ):
             if _is_path(value) and _under(value, data):
-                out.append(Problem(
-                    name, m.host, "pg_data", data,
-                    "holds %s (%s), which pgsql-rm.yml and PITR would empty "
-                    "with the data" % (var, value),
-                    "use a directory of its own below the base directory, "
-                    "e.g. /pg/data"))
+                out.append(
+                    Problem(
+                        name,
+                        m.host,
+                        "pg_data",
+                        data,
+                        "holds %s (%s), which pgsql-rm.yml and PITR would empty with the data" % (var, value),
+                        "use a directory of its own below the base directory, e.g. /pg/data",
+                    )
+                )
         repo = _repo_path(m)
         if _is_path(repo) and repo != "/":
             trouble = _path_trouble(repo, "dir", ("wiped", "written"))
             if trouble:
-                out.append(Problem(name, m.host, "pgbackrest_repo.%s.path"
-                                   % m.get("pgbackrest_method"), repo,
-                                   trouble, "use a directory of this "
-                                   "deployment's own, e.g. /pg/backup"))
+                out.append(
+                    Problem(
+                        name,
+                        m.host,
+                        "pgbackrest_repo.%s.path" % m.get("pgbackrest_method"),
+                        repo,
+                        trouble,
+                        "use a directory of this deployment's own, e.g. /pg/backup",
+                    )
+                )
     return _once_per_cluster(cluster, out)
 
 
@@ -278,14 +386,13 @@ def etcd_path_problems(inv: Inventory) -> List[Problem]:
                 continue
             trouble = _path_trouble(value, kind, flags)
             if trouble:
-                out.append(Problem("etcd", m.host, var, value, trouble,
-                                   "use a directory of its own, e.g. %s"
-                                   % default))
+                out.append(
+                    Problem("etcd", m.host, var, value, trouble, "use a directory of its own, e.g. %s" % default)
+                )
     return out
 
 
-def _once_per_cluster(cluster: Cluster, found: List[Problem]
-                      ) -> List[Problem]:
+def _once_per_cluster(cluster: Cluster, found: List[Problem]) -> List[Problem]:
     """:func:`errors.collapse_cluster_wide` over the cluster's members."""
     return collapse_cluster_wide([m.host for m in cluster.members], found)
 
@@ -310,8 +417,7 @@ def _named_list(items: Any) -> List[Tuple[int, Dict[str, Any]]]:
 
 def _where(var: str, i: int, item: Dict[str, Any]) -> str:
     name = item.get("name")
-    return "%s[%d](%s)" % (var, i, name) if isinstance(name, str) else \
-        "%s[%d]" % (var, i)
+    return "%s[%d](%s)" % (var, i, name) if isinstance(name, str) else "%s[%d]" % (var, i)
 
 
 def sql_problems(cluster: Cluster) -> List[Problem]:
@@ -325,18 +431,22 @@ def sql_problems(cluster: Cluster) -> List[Problem]:
 
     def parameters(where, params):
         if not isinstance(params, dict):
-            return          # objects.py reports it
+            return  # objects.py reports it
         for key in sorted(params, key=str):
             if not isinstance(key, str) or not PARAMETER.match(key):
-                problem("%s.parameters" % where, key,
-                        "is not a parameter name (it is written into ALTER "
-                        "... SET as an identifier)",
-                        "use the parameter's name as in postgresql.conf, "
-                        "e.g. search_path or auto_explain.log_min_duration")
+                problem(
+                    "%s.parameters" % where,
+                    key,
+                    "is not a parameter name (it is written into ALTER ... SET as an identifier)",
+                    "use the parameter's name as in postgresql.conf, e.g. search_path or auto_explain.log_min_duration",
+                )
             elif isinstance(params[key], (dict, list)):
-                problem("%s.parameters.%s" % (where, key), params[key],
-                        "is not a single value",
-                        "write a string, number or boolean")
+                problem(
+                    "%s.parameters.%s" % (where, key),
+                    params[key],
+                    "is not a single value",
+                    "write a string, number or boolean",
+                )
 
     for var in ("pg_default_roles", "pg_users"):
         for i, user in _named_list(cluster.setting(var)):
@@ -346,26 +456,26 @@ def sql_problems(cluster: Cluster) -> List[Problem]:
         parameters(where, db.get("parameters"))
         for key in ("template", "tablespace"):
             value = db.get(key)
-            if value is not None and (not isinstance(value, str) or
-                                      not IDENTIFIER.match(value)):
-                problem("%s.%s" % (where, key), value,
-                        "is not a %s name (letters, digits, _ and -)" % key,
-                        "name an existing %s, e.g. %s" % (
-                            key, "template1" if key == "template"
-                            else "pg_default"))
+            if value is not None and (not isinstance(value, str) or not IDENTIFIER.match(value)):
+                problem(
+                    "%s.%s" % (where, key),
+                    value,
+                    "is not a %s name (letters, digits, _ and -)" % key,
+                    "name an existing %s, e.g. %s" % (key, "template1" if key == "template" else "pg_default"),
+                )
         exts = db.get("extensions")
         for j, ext in enumerate(exts if isinstance(exts, list) else ()):
             if not isinstance(ext, dict):
                 continue
-            for key, pattern, example in (("schema", IDENTIFIER, "public"),
-                                          ("version", VERSION, "1.10")):
+            for key, pattern, example in (("schema", IDENTIFIER, "public"), ("version", VERSION, "1.10")):
                 value = ext.get(key)
-                if value is not None and not (isinstance(value, str) and
-                                              pattern.match(value)):
-                    problem("%s.extensions[%d].%s" % (where, j, key), value,
-                            "is not an extension %s (it is written into "
-                            "CREATE EXTENSION as text)" % key,
-                            "write e.g. %s: %s" % (key, example))
+                if value is not None and not (isinstance(value, str) and pattern.match(value)):
+                    problem(
+                        "%s.extensions[%d].%s" % (where, j, key),
+                        value,
+                        "is not an extension %s (it is written into CREATE EXTENSION as text)" % key,
+                        "write e.g. %s: %s" % (key, example),
+                    )
     return out
 
 
@@ -384,21 +494,26 @@ def system_object_problems(cluster: Cluster) -> List[Problem]:
 
     dbsu = cluster.setting("pg_dbsu")
     if isinstance(dbsu, str) and dbsu in OS_ACCOUNTS:
-        problem("pg_dbsu", dbsu, "is an operating system account: "
-                "PostgreSQL, Patroni and pgbouncer would run as it%s" % (
-                    " (PostgreSQL refuses to run as root)"
-                    if dbsu == "root" else ""),
-                "keep pg_dbsu: postgres (the user Debian's packages create)")
+        problem(
+            "pg_dbsu",
+            dbsu,
+            "is an operating system account: "
+            "PostgreSQL, Patroni and pgbouncer would run as it%s"
+            % (" (PostgreSQL refuses to run as root)" if dbsu == "root" else ""),
+            "keep pg_dbsu: postgres (the user Debian's packages create)",
+        )
     system: Dict[str, str] = {}
-    for var in ("pg_dbsu", "pg_replication_username", "pg_monitor_username",
-                "pg_admin_username"):
+    for var in ("pg_dbsu", "pg_replication_username", "pg_monitor_username", "pg_admin_username"):
         value = cluster.setting(var)
         if isinstance(value, str):
             system.setdefault(value, var)
             if value.lower().startswith("pg_"):
-                problem(var, value, "starts with pg_, a prefix PostgreSQL "
-                        "reserves for its own roles",
-                        "use another name, e.g. %s" % MODEL_DEFAULTS[var])
+                problem(
+                    var,
+                    value,
+                    "starts with pg_, a prefix PostgreSQL reserves for its own roles",
+                    "use another name, e.g. %s" % MODEL_DEFAULTS[var],
+                )
     for var in ("pg_default_roles", "pg_users"):
         for i, user in _named_list(cluster.setting(var)):
             where = _where(var, i, user)
@@ -406,38 +521,51 @@ def system_object_problems(cluster: Cluster) -> List[Problem]:
             if not isinstance(uname, str):
                 continue
             if uname.lower().startswith("pg_"):
-                problem("%s.name" % where, uname,
-                        "starts with pg_, a prefix PostgreSQL reserves for "
-                        "its own roles (CREATE ROLE refuses it)",
-                        "rename the user, e.g. %s" % (uname[3:] or "app"))
+                problem(
+                    "%s.name" % where,
+                    uname,
+                    "starts with pg_, a prefix PostgreSQL reserves for its own roles (CREATE ROLE refuses it)",
+                    "rename the user, e.g. %s" % (uname[3:] or "app"),
+                )
             if uname not in system:
                 continue
             role = system[uname]
             if user.get("state", "create") == "absent":
-                problem("%s.state" % where, "absent",
-                        "would drop %s (%s), which the cluster needs"
-                        % (uname, role), "remove this entry")
+                problem(
+                    "%s.state" % where,
+                    "absent",
+                    "would drop %s (%s), which the cluster needs" % (uname, role),
+                    "remove this entry",
+                )
             if user.get("login") is False:
-                problem("%s.login" % where, False,
-                        "would stop %s (%s) from logging in, which the "
-                        "cluster needs" % (uname, role), "remove login: "
-                        "false from this entry")
-            if role == "pg_replication_username" and \
-                    user.get("replication") is False:
-                problem("%s.replication" % where, False,
-                        "would take replication from %s, which the replicas "
-                        "stream with" % uname, "remove replication: false")
+                problem(
+                    "%s.login" % where,
+                    False,
+                    "would stop %s (%s) from logging in, which the cluster needs" % (uname, role),
+                    "remove login: false from this entry",
+                )
+            if role == "pg_replication_username" and user.get("replication") is False:
+                problem(
+                    "%s.replication" % where,
+                    False,
+                    "would take replication from %s, which the replicas stream with" % uname,
+                    "remove replication: false",
+                )
             if role == "pg_dbsu" and user.get("superuser") is False:
-                problem("%s.superuser" % where, False,
-                        "would take superuser from %s, which Patroni manages "
-                        "PostgreSQL as" % uname, "remove superuser: false")
+                problem(
+                    "%s.superuser" % where,
+                    False,
+                    "would take superuser from %s, which Patroni manages PostgreSQL as" % uname,
+                    "remove superuser: false",
+                )
     for i, db in _named_list(cluster.setting("pg_databases")):
-        if db.get("name") == "postgres" and \
-                db.get("state", "create") in ("absent", "recreate"):
-            problem("%s.state" % _where("pg_databases", i, db),
-                    db.get("state"), "would drop the postgres database, "
-                    "which Patroni, pgbouncer, the exporters and pg_rewind "
-                    "connect to", "remove this entry")
+        if db.get("name") == "postgres" and db.get("state", "create") in ("absent", "recreate"):
+            problem(
+                "%s.state" % _where("pg_databases", i, db),
+                db.get("state"),
+                "would drop the postgres database, which Patroni, pgbouncer, the exporters and pg_rewind connect to",
+                "remove this entry",
+            )
     return out
 
 
@@ -453,23 +581,36 @@ def cluster_name_problems(inv: Inventory) -> List[Problem]:
     etcd_names = {m.vars.get("etcd_cluster") for m in inv.etcd} - {None}
     for name in inv.clusters:
         if not CLUSTER_NAME.match(name):
-            continue        # model.identity_problems reports it
+            continue  # model.identity_problems reports it
         if name.lower() in RESERVED_CLUSTER_NAMES or name in etcd_names:
-            out.append(Problem(
-                name, None, "pg_cluster", name,
-                "is a reserved name: %s" % (
-                    "etcd's root user, and each cluster gets an etcd user "
-                    "of its name" if name.lower() == "root" else
-                    "it is the name of an inventory group the playbooks read"),
-                "rename the cluster, e.g. pg-%s" % name.lower()))
+            out.append(
+                Problem(
+                    name,
+                    None,
+                    "pg_cluster",
+                    name,
+                    "is a reserved name: %s"
+                    % (
+                        "etcd's root user, and each cluster gets an etcd user of its name"
+                        if name.lower() == "root"
+                        else "it is the name of an inventory group the playbooks read"
+                    ),
+                    "rename the cluster, e.g. pg-%s" % name.lower(),
+                )
+            )
         elif name != name.lower():
-            out.append(Problem(
-                name, None, "pg_cluster", name,
-                "holds upper-case letters: it becomes the members' host "
-                "names, which the node role writes in lower case, and DNS "
-                "names do not tell cases apart",
-                "write the cluster name in lower case, e.g. %s"
-                % name.lower()))
+            out.append(
+                Problem(
+                    name,
+                    None,
+                    "pg_cluster",
+                    name,
+                    "holds upper-case letters: it becomes the members' host "
+                    "names, which the node role writes in lower case, and DNS "
+                    "names do not tell cases apart",
+                    "write the cluster name in lower case, e.g. %s" % name.lower(),
+                )
+            )
     return out
 
 
@@ -481,37 +622,52 @@ def group_problems(inv: Inventory) -> List[Problem]:
     for name, cluster in inv.clusters.items():
         group = inv.groups.get(name)
         if group is None:
-            continue        # clusters defined host by host (Pigsty allows it)
+            continue  # clusters defined host by host (Pigsty allows it)
         members = {m.host for m in cluster.members}
         for host in group:
             if host in members:
                 continue
             other = (inv.hostvars.get(host) or {}).get("pg_cluster")
             if other is None:
-                out.append(Problem(
-                    name, host, "pg_cluster", None,
-                    "the host is in group %s but has no pg_cluster, so it "
-                    "is not a member and would be silently left out" % name,
-                    "set pg_cluster: %s in the group's vars, or move the "
-                    "host out of group %s" % (name, name)))
+                out.append(
+                    Problem(
+                        name,
+                        host,
+                        "pg_cluster",
+                        None,
+                        "the host is in group %s but has no pg_cluster, so it "
+                        "is not a member and would be silently left out" % name,
+                        "set pg_cluster: %s in the group's vars, or move the host out of group %s" % (name, name),
+                    )
+                )
             else:
-                out.append(Problem(
-                    name, host, "pg_cluster", other,
-                    "the host is in group %s but belongs to cluster %s"
-                    % (name, other),
-                    "move the host to the group of its cluster, or set "
-                    "pg_cluster: %s" % name))
+                out.append(
+                    Problem(
+                        name,
+                        host,
+                        "pg_cluster",
+                        other,
+                        "the host is in group %s but belongs to cluster %s" % (name, other),
+                        "move the host to the group of its cluster, or set pg_cluster: %s" % name,
+                    )
+                )
         for m in cluster.members:
             if m.host not in group:
-                out.append(Problem(
-                    name, m.host, "groups.%s" % name, sorted(group),
-                    "the member is not in group %s, which the playbooks "
-                    "limit to (-l %s)" % (name, name),
-                    "add the host to group %s" % name))
+                out.append(
+                    Problem(
+                        name,
+                        m.host,
+                        "groups.%s" % name,
+                        sorted(group),
+                        "the member is not in group %s, which the playbooks limit to (-l %s)" % (name, name),
+                        "add the host to group %s" % name,
+                    )
+                )
     return out
 
 
 # -------------------------------------------------- a mistyped pg_cluster
+
 
 def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
     """Clusters that are most likely a mistyped host-level ``pg_cluster``:
@@ -526,7 +682,7 @@ def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
     A cluster with a group of its own is never a stray: it was meant."""
     out: Dict[str, Tuple[str, List[str], str]] = {}
     names = list(inv.clusters)
-    homes_of: Dict[str, List[str]] = {}     # host -> cluster groups it is in
+    homes_of: Dict[str, List[str]] = {}  # host -> cluster groups it is in
     for other in names:
         for host in inv.groups.get(other) or ():
             homes_of.setdefault(host, []).append(other)
@@ -541,8 +697,7 @@ def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
         if homes is not None:
             out[name] = (homes, hosts, "group")
             continue
-        if cluster.leader is not None or any(m.is_leader
-                                             for m in cluster.members):
+        if cluster.leader is not None or any(m.is_leader for m in cluster.members):
             continue
         guess = closest(name, [n for n in names if n != name], cutoff=0.75)
         if guess is not None:
@@ -550,36 +705,43 @@ def stray_clusters(inv: Inventory) -> Dict[str, Tuple[str, List[str], str]]:
     return out
 
 
-def stray_problems(inv: Inventory,
-                   strays: Mapping[str, Tuple[str, List[str], str]]
-                   ) -> List[Problem]:
+def stray_problems(inv: Inventory, strays: Mapping[str, Tuple[str, List[str], str]]) -> List[Problem]:
     """One problem per host of a stray cluster, naming the likely intended
     cluster (:func:`stray_clusters`)."""
     out: List[Problem] = []
     for stray, (meant, hosts, how) in sorted(strays.items()):
         for host in hosts:
             if how == "group":
-                out.append(Problem(
-                    meant, host, "pg_cluster", stray,
-                    "differs from pg_cluster %s of the other hosts of its "
-                    "group %s, so the host would be alone in a cluster %s"
-                    % (meant, meant, stray),
-                    "set pg_cluster: %s on %s (a typo?), or give a cluster "
-                    "%s of its own a group of that name" % (meant, host,
-                                                            stray)))
+                out.append(
+                    Problem(
+                        meant,
+                        host,
+                        "pg_cluster",
+                        stray,
+                        "differs from pg_cluster %s of the other hosts of its "
+                        "group %s, so the host would be alone in a cluster %s" % (meant, meant, stray),
+                        "set pg_cluster: %s on %s (a typo?), or give a cluster "
+                        "%s of its own a group of that name" % (meant, host, stray),
+                    )
+                )
             else:
-                out.append(Problem(
-                    stray, host, "pg_cluster", stray,
-                    "cluster %s has no primary and no group of its name, "
-                    "and the name is close to cluster %s's" % (stray, meant),
-                    "did you mean pg_cluster: %s? (or give cluster %s a "
-                    "primary)" % (meant, stray)))
+                out.append(
+                    Problem(
+                        stray,
+                        host,
+                        "pg_cluster",
+                        stray,
+                        "cluster %s has no primary and no group of its name, "
+                        "and the name is close to cluster %s's" % (stray, meant),
+                        "did you mean pg_cluster: %s? (or give cluster %s a primary)" % (meant, stray),
+                    )
+                )
     return out
 
 
-def without_stray_echoes(found: List[Problem], inv: Inventory,
-                         strays: Mapping[str, Tuple[str, List[str], str]]
-                         ) -> List[Problem]:
+def without_stray_echoes(
+    found: List[Problem], inv: Inventory, strays: Mapping[str, Tuple[str, List[str], str]]
+) -> List[Problem]:
     """``found`` without what only follows from a mistyped ``pg_cluster``
     (the stray cluster's own problems, such as "has no primary", the
     intended cluster's missing or extra leader, the group's "belongs to
@@ -593,15 +755,12 @@ def without_stray_echoes(found: List[Problem], inv: Inventory,
         for stray, (meant, hosts, _how) in strays.items():
             if p.cluster != meant:
                 continue
-            if p.field == "pg_cluster" and p.value == stray and \
-                    p.host in hosts:
+            if p.field == "pg_cluster" and p.value == stray and p.host in hosts:
                 echo = True
-            elif p.field == "pg_vip_address" and \
-                    p.what == "is also the VIP of cluster %s" % stray:
+            elif p.field == "pg_vip_address" and p.what == "is also the VIP of cluster %s" % stray:
                 echo = True
             elif p.field == "pg_role" and p.host is None:
-                leaders = [m for c in (meant, stray)
-                           for m in inv.clusters[c].members if m.is_leader]
+                leaders = [m for c in (meant, stray) for m in inv.clusters[c].members if m.is_leader]
                 echo = len(leaders) == 1
         if not echo:
             out.append(p)
@@ -610,14 +769,14 @@ def without_stray_echoes(found: List[Problem], inv: Inventory,
 
 # ------------------------------------------------------------- addresses
 
+
 def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
     return ip_of(host) or ip_of(hvars.get("ansible_host"))
 
 
 def vip_ip(enabled: Any, address: Any) -> Optional[str]:
     """The address of a cluster's VIP, or None when it has none."""
-    if enabled is not True or not isinstance(address, str) or \
-            "/" not in address:
+    if enabled is not True or not isinstance(address, str) or "/" not in address:
         return None
     try:
         return str(ipaddress.ip_interface(address).ip)
@@ -628,15 +787,14 @@ def vip_ip(enabled: Any, address: Any) -> Optional[str]:
 def vip_problems(inv: Inventory) -> List[Problem]:
     """A VIP that is another host's address, or another cluster's VIP."""
     out: List[Problem] = []
-    owners: Dict[str, str] = {}         # ip -> host
+    owners: Dict[str, str] = {}  # ip -> host
     for host, hvars in inv.hostvars.items():
         ip = _host_ip(host, hvars or {})
         if ip:
             owners.setdefault(ip, host)
-    vips: Dict[str, List[str]] = {}     # vip -> clusters
+    vips: Dict[str, List[str]] = {}  # vip -> clusters
     for name, cluster in inv.clusters.items():
-        vip = vip_ip(cluster.setting("pg_vip_enabled"),
-                     cluster.setting("pg_vip_address"))
+        vip = vip_ip(cluster.setting("pg_vip_enabled"), cluster.setting("pg_vip_address"))
         if vip:
             vips.setdefault(vip, []).append(name)
     for hvars in inv.hostvars.values():
@@ -646,8 +804,7 @@ def vip_problems(inv: Inventory) -> List[Problem]:
         vip = vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address"))
         if vip and other not in vips.setdefault(vip, []):
             vips[vip].append(other)
-    fix = ("give the VIP a free address of the members' subnet that no "
-           "host and no other cluster uses")
+    fix = "give the VIP a free address of the members' subnet that no host and no other cluster uses"
     for name, cluster in inv.clusters.items():
         address = cluster.setting("pg_vip_address")
         vip = vip_ip(cluster.setting("pg_vip_enabled"), address)
@@ -656,13 +813,10 @@ def vip_problems(inv: Inventory) -> List[Problem]:
         own = {m.host for m in cluster.members}
         owner = owners.get(vip)
         if owner is not None and owner not in own:
-            out.append(Problem(name, None, "pg_vip_address", address,
-                               "is the address of host %s" % owner, fix))
+            out.append(Problem(name, None, "pg_vip_address", address, "is the address of host %s" % owner, fix))
         for other in vips.get(vip, ()):
             if other != name:
-                out.append(Problem(name, None, "pg_vip_address", address,
-                                   "is also the VIP of cluster %s" % other,
-                                   fix))
+                out.append(Problem(name, None, "pg_vip_address", address, "is also the VIP of cluster %s" % other, fix))
     return out
 
 
@@ -670,19 +824,30 @@ def vip_problems(inv: Inventory) -> List[Problem]:
 
 # Ports of the components (the model's defaults), and the names under which
 # the exporters role reads them too.
-_EXPORTER_PORTS = (("node_exporter_port", "exporters_node_port"),
-                   ("pg_exporter_port", "exporters_pg_port"),
-                   ("pgbouncer_exporter_port", "exporters_pgbouncer_port"),
-                   ("pgbackrest_exporter_port", "exporters_pgbackrest_port"))
+_EXPORTER_PORTS = (
+    ("node_exporter_port", "exporters_node_port"),
+    ("pg_exporter_port", "exporters_pg_port"),
+    ("pgbouncer_exporter_port", "exporters_pgbouncer_port"),
+    ("pgbackrest_exporter_port", "exporters_pgbackrest_port"),
+)
 # Pairs that other checks already report: the three ports of one instance
 # (settings.py), and a service against a component of its own cluster's
 # members (services.py).
 _TRIO = frozenset(("pg_port", "patroni_port", "pgbouncer_port"))
-_SERVICE_RESERVED = frozenset((
-    "pg_port", "pgbouncer_port", "patroni_port", "haproxy_exporter_port",
-    "pg_exporter_port", "pgbouncer_exporter_port",
-    "pgbackrest_exporter_port", "node_exporter_port", "etcd_port",
-    "etcd_peer_port"))
+_SERVICE_RESERVED = frozenset(
+    (
+        "pg_port",
+        "pgbouncer_port",
+        "patroni_port",
+        "haproxy_exporter_port",
+        "pg_exporter_port",
+        "pgbouncer_exporter_port",
+        "pgbackrest_exporter_port",
+        "node_exporter_port",
+        "etcd_port",
+        "etcd_peer_port",
+    )
+)
 
 
 def _port(hvars: Mapping[str, Any], *names: str) -> Any:
@@ -715,47 +880,40 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
             v = m.vars
             ports = node_of(m.host, v)
             add(ports, m.host, v, _port(v, "pg_port"), "pg_port", cname)
-            add(ports, m.host, v, _port(v, "patroni_port"), "patroni_port",
-                cname)
+            add(ports, m.host, v, _port(v, "patroni_port"), "patroni_port", cname)
             if bouncer:
-                add(ports, m.host, v, _port(v, "pgbouncer_port"),
-                    "pgbouncer_port", cname)
+                add(ports, m.host, v, _port(v, "pgbouncer_port"), "pgbouncer_port", cname)
             if v.get("haproxy_enabled") is not False:
-                add(ports, m.host, v, _port(v, "haproxy_exporter_port"),
-                    "haproxy_exporter_port", cname)
+                add(ports, m.host, v, _port(v, "haproxy_exporter_port"), "haproxy_exporter_port", cname)
             if v.get("exporters_enabled") is not False:
                 for model_name, role_name in _EXPORTER_PORTS:
-                    add(ports, m.host, v, _port(v, role_name, model_name),
-                        role_name if v.get(role_name) is not None
-                        else model_name, cname)
-            add(ports, m.host, v, _port(v, "vector_port"), "vector_port",
-                cname)
-            add(ports, m.host, v,
-                _port(v, "ansible_port", "ansible_ssh_port") or 22,
-                "ansible_port (ssh)", cname)
+                    add(
+                        ports,
+                        m.host,
+                        v,
+                        _port(v, role_name, model_name),
+                        role_name if v.get(role_name) is not None else model_name,
+                        cname,
+                    )
+            add(ports, m.host, v, _port(v, "vector_port"), "vector_port", cname)
+            add(ports, m.host, v, _port(v, "ansible_port", "ansible_ssh_port") or 22, "ansible_port (ssh)", cname)
         provider = cluster.setting("pg_service_provider")
-        hosts = list(inv.groups.get(provider) or ()) if provider else \
-            [m.host for m in cluster.members]
+        hosts = list(inv.groups.get(provider) or ()) if provider else [m.host for m in cluster.members]
         services = cluster.setting("pg_default_services")
-        services = (list(services) if isinstance(services, list) else []) + \
-            (list(cluster.setting("pg_services"))
-             if isinstance(cluster.setting("pg_services"), list) else [])
+        services = (list(services) if isinstance(services, list) else []) + (
+            list(cluster.setting("pg_services")) if isinstance(cluster.setting("pg_services"), list) else []
+        )
         for host in hosts:
             hvars = inv.hostvars.get(host) or {}
             ports = node_of(host, hvars)
             for svc in services:
                 if isinstance(svc, dict):
-                    add(ports, host, hvars, svc.get("port"),
-                        "service %s-%s" % (cname, svc.get("name")), cname)
+                    add(ports, host, hvars, svc.get("port"), "service %s-%s" % (cname, svc.get("name")), cname)
     for m in inv.etcd:
         ports = node_of(m.host, m.vars)
-        add(ports, m.host, m.vars, _port(m.vars, "etcd_port"), "etcd_port",
-            None)
-        add(ports, m.host, m.vars, _port(m.vars, "etcd_peer_port"),
-            "etcd_peer_port", None)
-        add(ports, m.host, m.vars,
-            _port(m.vars, "ansible_port", "ansible_ssh_port") or 22,
-            "ansible_port (ssh)", None)
+        add(ports, m.host, m.vars, _port(m.vars, "etcd_port"), "etcd_port", None)
+        add(ports, m.host, m.vars, _port(m.vars, "etcd_peer_port"), "etcd_peer_port", None)
+        add(ports, m.host, m.vars, _port(m.vars, "ansible_port", "ansible_ssh_port") or 22, "ansible_port (ssh)", None)
     infra = list(inv.groups.get("infra", ()))
     for host in infra:
         hvars = inv.hostvars.get(host) or {}
@@ -764,24 +922,53 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
         ports = node_of(host, hvars)
         victoria = hvars.get("infra_metrics") == "victoriametrics"
         if victoria:
-            add(ports, host, hvars, hvars.get("exporters_victoriametrics_port", 8428),
-                "exporters_victoriametrics_port (VictoriaMetrics)", None)
+            add(
+                ports,
+                host,
+                hvars,
+                hvars.get("exporters_victoriametrics_port", 8428),
+                "exporters_victoriametrics_port (VictoriaMetrics)",
+                None,
+            )
         else:
-            add(ports, host, hvars, hvars.get("exporters_prometheus_port", 9090),
-                "exporters_prometheus_port (Prometheus)", None)
+            add(
+                ports,
+                host,
+                hvars,
+                hvars.get("exporters_prometheus_port", 9090),
+                "exporters_prometheus_port (Prometheus)",
+                None,
+            )
         if hvars.get("exporters_alertmanager") is False:
             continue
         if victoria and hvars.get("exporters_alerting") is not False:
-            add(ports, host, hvars, hvars.get("exporters_vmalert_port", 8880),
-                "exporters_vmalert_port (vmalert)", None)
-        add(ports, host, hvars, hvars.get("exporters_alertmanager_port", 9093),
-            "exporters_alertmanager_port (Alertmanager)", None)
+            add(ports, host, hvars, hvars.get("exporters_vmalert_port", 8880), "exporters_vmalert_port (vmalert)", None)
+        add(
+            ports,
+            host,
+            hvars,
+            hvars.get("exporters_alertmanager_port", 9093),
+            "exporters_alertmanager_port (Alertmanager)",
+            None,
+        )
         if len(infra) > 1:
-            add(ports, host, hvars, hvars.get("exporters_alertmanager_cluster_port", 9094),
-                "exporters_alertmanager_cluster_port (Alertmanager)", None)
+            add(
+                ports,
+                host,
+                hvars,
+                hvars.get("exporters_alertmanager_cluster_port", 9094),
+                "exporters_alertmanager_cluster_port (Alertmanager)",
+                None,
+            )
         if hvars.get("exporters_alert_recorder") is True:
-            add(ports, host, hvars, hvars.get("exporters_alert_recorder_port", 9095),
-                "exporters_alert_recorder_port (webhook recorder)", None)
+            add(
+                ports,
+                host,
+                hvars,
+                hvars.get("exporters_alert_recorder_port", 9095),
+                "exporters_alert_recorder_port (webhook recorder)",
+                None,
+            )
     return nodes
 
 
@@ -796,8 +983,7 @@ def _covered(a: Tuple, b: Tuple) -> bool:
         # services.check_services compares a service with the component
         # ports of its own cluster's members, etcd's included
         svc_cluster, other, other_cluster = (ca, wb, cb) if sa else (cb, wa, ca)
-        return other in _SERVICE_RESERVED and (
-            svc_cluster == other_cluster or other.startswith("etcd_"))
+        return other in _SERVICE_RESERVED and (svc_cluster == other_cluster or other.startswith("etcd_"))
     # the same component twice: one host listed twice, or two hosts with
     # one address (validate._check_addresses reports those)
     return wa == wb
@@ -807,9 +993,8 @@ def port_problems(inv: Inventory) -> List[Problem]:
     """Two things listening on one port of one node. A clash found alike on
     several nodes is reported once, naming them."""
 
-    def given(entry):       # set in the inventory: named as the field
-        return entry[1].startswith("service ") or \
-            entry[4].get(entry[1].split(" ")[0]) is not None
+    def given(entry):  # set in the inventory: named as the field
+        return entry[1].startswith("service ") or entry[4].get(entry[1].split(" ")[0]) is not None
 
     clashes: Dict[Tuple, List[Tuple[str, str]]] = {}
     for node, by_port in sorted(_node_ports(inv).items()):
@@ -818,24 +1003,25 @@ def port_problems(inv: Inventory) -> List[Problem]:
                 for earlier in taken[:i]:
                     if _covered(earlier, later):
                         continue
-                    named = later if given(later) or not given(earlier) \
-                        else earlier
-                    key = (later[2] or earlier[2] or "etcd", port, earlier[1],
-                           later[1], named[1])
+                    named = later if given(later) or not given(earlier) else earlier
+                    key = (later[2] or earlier[2] or "etcd", port, earlier[1], later[1], named[1])
                     clashes.setdefault(key, []).append((later[3], node))
                     break
     out: List[Problem] = []
     for (cluster, port, first, second, named), where in clashes.items():
-        field = "pg_services" if named.startswith("service ") else \
-            named.split(" ")[0]
+        field = "pg_services" if named.startswith("service ") else named.split(" ")[0]
         nodes = sorted({node for _skip, node in where})
-        out.append(Problem(
-            cluster, where[0][0] if len(where) == 1 else None, field, port,
-            "%s and %s both listen on port %d of node%s %s"
-            % (first, second, port, "s" if len(nodes) > 1 else "",
-               ", ".join(nodes)),
-            "give every component of a node its own port "
-            "(docs/architecture.md lists them)"))
+        out.append(
+            Problem(
+                cluster,
+                where[0][0] if len(where) == 1 else None,
+                field,
+                port,
+                "%s and %s both listen on port %d of node%s %s"
+                % (first, second, port, "s" if len(nodes) > 1 else "", ", ".join(nodes)),
+                "give every component of a node its own port (docs/architecture.md lists them)",
+            )
+        )
     return out
 
 
@@ -844,13 +1030,11 @@ def port_problems(inv: Inventory) -> List[Problem]:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # secret -> (characters it may not hold, which file they would break)
 _PASSWORD_FILES = {
-    "pg_replication_password": (
-        ":\\", "the pgpass file Patroni writes (host:port:db:user:password)"),
+    "pg_replication_password": (":\\", "the pgpass file Patroni writes (host:port:db:user:password)"),
     "pg_admin_password": ("", ""),
     "pg_monitor_password": ("", ""),
     "patroni_password": ("", ""),
-    "haproxy_admin_password": (
-        " \t#'\"\\", "haproxy.cfg's 'stats auth user:password' line"),
+    "haproxy_admin_password": (" \t#'\"\\", "haproxy.cfg's 'stats auth user:password' line"),
 }
 
 
@@ -863,31 +1047,54 @@ def password_problems(cluster: Cluster) -> List[Problem]:
             if value is None or (isinstance(value, str) and "{{" in value):
                 continue
             if not isinstance(value, str) or not value:
-                out.append(Problem(cluster.name, host, var, HIDDEN,
-                                   "is not a non-empty string",
-                                   "quote the password (from an ansible-vault "
-                                   "file)"))
+                out.append(
+                    Problem(
+                        cluster.name,
+                        host,
+                        var,
+                        HIDDEN,
+                        "is not a non-empty string",
+                        "quote the password (from an ansible-vault file)",
+                    )
+                )
             elif _CONTROL.search(value):
-                out.append(Problem(
-                    cluster.name, host, var, HIDDEN,
-                    "holds a line break or another control character, which "
-                    "splits the line of the files it is written into "
-                    "(Patroni's configuration and pgpass, the exporters' "
-                    "environment files)", "use printable characters only"))
+                out.append(
+                    Problem(
+                        cluster.name,
+                        host,
+                        var,
+                        HIDDEN,
+                        "holds a line break or another control character, which "
+                        "splits the line of the files it is written into "
+                        "(Patroni's configuration and pgpass, the exporters' "
+                        "environment files)",
+                        "use printable characters only",
+                    )
+                )
             elif bad and any(c in value for c in bad):
                 shown = ", ".join(repr(c) for c in bad if c in value)
-                out.append(Problem(
-                    cluster.name, host, var, HIDDEN,
-                    "holds %s, which breaks %s" % (shown, where),
-                    "use a password without %s" % " ".join(
-                        repr(c) for c in bad)))
+                out.append(
+                    Problem(
+                        cluster.name,
+                        host,
+                        var,
+                        HIDDEN,
+                        "holds %s, which breaks %s" % (shown, where),
+                        "use a password without %s" % " ".join(repr(c) for c in bad),
+                    )
+                )
     for host, user in _per_value(cluster, "haproxy_admin_username", None):
-        if isinstance(user, str) and (not user or any(
-                c in user for c in ":#'\"\\ ") or _CONTROL.search(user)):
-            out.append(Problem(cluster.name, host, "haproxy_admin_username",
-                               user, "is not a user name haproxy.cfg's 'stats "
-                               "auth user:password' line can hold",
-                               "use letters, digits, - and _"))
+        if isinstance(user, str) and (not user or any(c in user for c in ":#'\"\\ ") or _CONTROL.search(user)):
+            out.append(
+                Problem(
+                    cluster.name,
+                    host,
+                    "haproxy_admin_username",
+                    user,
+                    "is not a user name haproxy.cfg's 'stats auth user:password' line can hold",
+                    "use letters, digits, - and _",
+                )
+            )
     return out
 
 
@@ -902,8 +1109,7 @@ def _sandbox(hvars: Mapping[str, Any]) -> bool:
     """``pigpen_sandbox`` is on: true, or a true word as ``-e
     pigpen_sandbox=true`` gives it."""
     value = hvars.get(SANDBOX_SWITCH)
-    return value is True or (isinstance(value, str) and
-                             value.lower() in ("true", "yes", "on", "1"))
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"))
 
 
 def sandbox_password_problems(inv: Inventory) -> List[Problem]:
@@ -924,8 +1130,7 @@ def sandbox_password_problems(inv: Inventory) -> List[Problem]:
             if _sandbox(member.vars):
                 continue
             for var, public in SANDBOX_PASSWORDS.items():
-                if var in ("pg_etcd_password", "etcd_root_password") and \
-                        not etcd_auth:
+                if var in ("pg_etcd_password", "etcd_root_password") and not etcd_auth:
                     continue
                 value = member.vars.get(var)
                 if value is None or value == public:
@@ -941,29 +1146,42 @@ def sandbox_password_problems(inv: Inventory) -> List[Problem]:
     out = []
     for var, names in sorted(hits.items()):
         default = SANDBOX_PASSWORDS.get(var)
-        out.append(Problem(
-            ", ".join(names), None, var, HIDDEN,
-            "is %s, which everyone can read in this collection's sources"
-            % ("unset or the public sandbox default %r" % default if default
-               else "the public default of the object store repository"),
-            "set %s to a secret of your own (e.g. in an ansible-vault "
-            "file); only for a throwaway test bed, set %s: true in the "
-            "inventory instead" % (var, SANDBOX_SWITCH)))
+        out.append(
+            Problem(
+                ", ".join(names),
+                None,
+                var,
+                HIDDEN,
+                "is %s, which everyone can read in this collection's sources"
+                % (
+                    "unset or the public sandbox default %r" % default
+                    if default
+                    else "the public default of the object store repository"
+                ),
+                "set %s to a secret of your own (e.g. in an ansible-vault "
+                "file); only for a throwaway test bed, set %s: true in the "
+                "inventory instead" % (var, SANDBOX_SWITCH),
+            )
+        )
     return out
 
 
 def empty_etcd_password_warnings(inv: Inventory) -> List[str]:
     """``pg_etcd_password: ''`` (Pigsty's meaning: the cluster name is the
     password): accepted, with a warning that it can be guessed."""
-    names = [c.name for c in inv.clusters.values()
-             if any(not _sandbox(m.vars) and
-                    m.vars.get("pg_etcd_password") == "" for m in c.members)]
+    names = [
+        c.name
+        for c in inv.clusters.values()
+        if any(not _sandbox(m.vars) and m.vars.get("pg_etcd_password") == "" for m in c.members)
+    ]
     if not names:
         return []
-    return ["pg_etcd_password is empty in cluster(s) %s: as in Pigsty, each "
-            "cluster's etcd user gets the cluster name as its password, which "
-            "anyone can guess; set a secret value (e.g. in an ansible-vault "
-            "file)" % ", ".join(names)]
+    return [
+        "pg_etcd_password is empty in cluster(s) %s: as in Pigsty, each "
+        "cluster's etcd user gets the cluster name as its password, which "
+        "anyone can guess; set a secret value (e.g. in an ansible-vault "
+        "file)" % ", ".join(names)
+    ]
 
 
 #: The metrics stores of the infra hosts (infra_metrics).
@@ -988,8 +1206,7 @@ def metrics_store_problems(inv: Inventory) -> List[Problem]:
 
     def where(hosts_of):
         names = sorted(hosts_of)
-        return ", ".join(names[:3]) + (" and %d more" % (len(names) - 3)
-                                       if len(names) > 3 else "")
+        return ", ".join(names[:3]) + (" and %d more" % (len(names) - 3) if len(names) > 3 else "")
 
     # an unknown value: the exporters role's argument_specs name it
     out: List[Problem] = []
@@ -999,22 +1216,34 @@ def metrics_store_problems(inv: Inventory) -> List[Problem]:
         if not (isinstance(value, str) and _VM_RETENTION.match(value)):
             retention.setdefault(repr(value), (value, []))[1].append(host)
     for _skip, (value, where_set) in sorted(retention.items()):
-        out.append(Problem(None, None, "exporters_victoriametrics_retention",
-                           value, "is not a retention VictoriaMetrics takes "
-                           "(on %s); it goes into the ARGS line of "
-                           "/etc/default/victoria-metrics" % where(where_set),
-                           "write a whole number with h, d, w or y (hours, "
-                           "days, weeks, years), such as 15d or 1y"))
+        out.append(
+            Problem(
+                None,
+                None,
+                "exporters_victoriametrics_retention",
+                value,
+                "is not a retention VictoriaMetrics takes "
+                "(on %s); it goes into the ARGS line of "
+                "/etc/default/victoria-metrics" % where(where_set),
+                "write a whole number with h, d, w or y (hours, days, weeks, years), such as 15d or 1y",
+            )
+        )
     if all(v in METRICS_STORES for v in seen) and len(seen) > 1:
-        out.append(Problem(None, None, "infra_metrics", sorted(seen),
-                           "differs between hosts (%s)" % "; ".join(
-                               "%s on %s" % (v, where(h))
-                               for v, h in sorted(seen.items())),
-                           "set it once, in the inventory's all.vars"))
+        out.append(
+            Problem(
+                None,
+                None,
+                "infra_metrics",
+                sorted(seen),
+                "differs between hosts (%s)" % "; ".join("%s on %s" % (v, where(h)) for v, h in sorted(seen.items())),
+                "set it once, in the inventory's all.vars",
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------------ entry
+
 
 def problems(inv: Inventory) -> List[Problem]:
     """Every problem of this module for the loaded clusters."""

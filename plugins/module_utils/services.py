@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 try:
     import jmespath
     from jmespath import exceptions as jmespath_exceptions
+
     JMESPATH_MISSING = None
 except ImportError as _exc:  # reported when a selector is first compiled
     jmespath = None
@@ -63,16 +64,28 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     is_int,
 )
 
-SERVICE_KEYS = ("name", "port", "ip", "selector", "backup", "dest", "check",
-                "maxconn", "balance", "options")
+SERVICE_KEYS = ("name", "port", "ip", "selector", "backup", "dest", "check", "maxconn", "balance", "options")
 BALANCES = ("roundrobin", "leastconn", "first", "source", "static-rr")
 DESTS = ("default", "postgres", "pgbouncer")
 # Patroni REST endpoints that answer health checks (Patroni 3.0, Debian
 # 12). /quorum and /read-only-quorum came with Patroni 4: 3.0 answers the
 # first with 503 always and the second as /read-only, so both are refused.
-CHECKS = ("/primary", "/leader", "/standby-leader", "/standby_leader",
-          "/replica", "/read-only", "/read-write", "/async", "/sync",
-          "/read-only-sync", "/health", "/liveness", "/readiness", "/master")
+CHECKS = (
+    "/primary",
+    "/leader",
+    "/standby-leader",
+    "/standby_leader",
+    "/replica",
+    "/read-only",
+    "/read-write",
+    "/async",
+    "/sync",
+    "/read-only-sync",
+    "/health",
+    "/liveness",
+    "/readiness",
+    "/master",
+)
 # Endpoints Patroni 3.0 serves to GET only (OPTIONS answers 503 even on a
 # healthy member); every other check uses OPTIONS, which Patroni answers
 # without building a response body.
@@ -103,9 +116,10 @@ def compile_selector(expression: str):
     deprecation; that warning is silenced here since the form is expected.
     """
     if jmespath is None:
-        raise RuntimeError("service selectors need the jmespath Python library on the "
-                           "controller (%s): pip install jmespath (requirements.txt)"
-                           % JMESPATH_MISSING)
+        raise RuntimeError(
+            "service selectors need the jmespath Python library on the "
+            "controller (%s): pip install jmespath (requirements.txt)" % JMESPATH_MISSING
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         return jmespath.compile(expression)
@@ -137,8 +151,7 @@ def _reads(expression: str) -> Tuple[Tuple[str, ...], bool]:
             names.add(node["value"])
         elif kind == "current":
             whole = True
-        stack.extend(c for c in node.get("children", ())
-                     if isinstance(c, dict))
+        stack.extend(c for c in node.get("children", ()) if isinstance(c, dict))
     return tuple(sorted(names)), whole
 
 
@@ -152,8 +165,7 @@ def _memo_key(expression: str, views: List[Dict[str, Any]]) -> Any:
     fields, whole = _reads(expression)
     if whole:
         return None
-    key = (expression, tuple(tuple((type(v.get(f)), v.get(f)) for f in fields)
-                             for v in views))
+    key = (expression, tuple(tuple((type(v.get(f)), v.get(f)) for f in fields) for v in views))
     try:
         hash(key)
     except TypeError:  # a field holds a list or mapping
@@ -161,8 +173,9 @@ def _memo_key(expression: str, views: List[Dict[str, Any]]) -> Any:
     return key
 
 
-def _select(expression: Optional[str], members: Sequence[Member],
-            views: List[Dict[str, Any]]) -> Tuple[List[Member], Optional[str]]:
+def _select(
+    expression: Optional[str], members: Sequence[Member], views: List[Dict[str, Any]]
+) -> Tuple[List[Member], Optional[str]]:
     """Members an expression selects, in result order, or an error text."""
     if expression is None or expression == "":
         return [], None
@@ -172,21 +185,20 @@ def _select(expression: Optional[str], members: Sequence[Member],
     try:
         result = compile_selector(expression).search(views)
     except jmespath_exceptions.JMESPathError as exc:
-        return [], "is not a valid JMESPath expression (%s)" % (
-            str(exc).splitlines()[0])
+        return [], "is not a valid JMESPath expression (%s)" % (str(exc).splitlines()[0])
     if result is None:
         return [], None
     if not isinstance(result, list):
-        return [], ("must yield a list of members (a filter such as "
-                    "[? pg_role == `replica`]), but yields %s"
-                    % type(result).__name__)
+        return [], (
+            "must yield a list of members (a filter such as "
+            "[? pg_role == `replica`]), but yields %s" % type(result).__name__
+        )
     index = {id(v): i for i, v in enumerate(views)}
     picked: List[int] = []
     for item in result:
         i = index.get(id(item))
         if i is None:
-            return [], ("must yield members, but yields %r; keep the "
-                        "projection off (no trailing .field)" % (item,))
+            return [], ("must yield members, but yields %r; keep the projection off (no trailing .field)" % (item,))
         if i not in picked:
             picked.append(i)
     if key is not None:
@@ -219,8 +231,7 @@ def default_dest(cluster: Cluster) -> str:
     return cluster.setting("pg_default_service_dest") or "pgbouncer"
 
 
-def build_services(cluster: Cluster, server_options: str
-                   ) -> List[Dict[str, Any]]:
+def build_services(cluster: Cluster, server_options: str) -> List[Dict[str, Any]]:
     """Every service of the cluster with its resolved server list.
 
     The cluster must have passed :func:`check_services`.
@@ -243,31 +254,42 @@ def build_services(cluster: Cluster, server_options: str
         path = check_path(declared) or ""
         standby_form = STANDBY_FORMS.get(path)
         if standby_form is not None:
-            check = standby_form + declared[len(path):]
-            fallback = {"name": "%s.%s" % (name, FALLBACK), "check": declared,
-                        "check_method": _method(declared), "servers": servers}
+            check = standby_form + declared[len(path) :]
+            fallback = {
+                "name": "%s.%s" % (name, FALLBACK),
+                "check": declared,
+                "check_method": _method(declared),
+                "servers": servers,
+            }
             servers = servers + [
-                dict(srv, name="%s.%s" % (srv["name"], FALLBACK), backup=True,
-                     track="%s.%s/%s" % (name, FALLBACK, srv["name"]))
-                for srv in servers]
-        out.append({
-            "name": name,
-            "service": svc["name"],
-            "cluster": cluster.name,
-            "ip": svc.get("ip") or "*",
-            "port": svc["port"],
-            "dest": ddest if dest in (None, "default") else dest,
-            "check": check,
-            "check_method": _method(check),
-            "declared_check": declared,
-            "maxconn": svc.get("maxconn", DEFAULT_MAXCONN),
-            "balance": svc.get("balance", "roundrobin"),
-            "options": svc.get("options") or server_options,
-            "selector": svc.get("selector", "[]"),
-            "backup_selector": svc.get("backup"),
-            "servers": servers,
-            "fallback": fallback,
-        })
+                dict(
+                    srv,
+                    name="%s.%s" % (srv["name"], FALLBACK),
+                    backup=True,
+                    track="%s.%s/%s" % (name, FALLBACK, srv["name"]),
+                )
+                for srv in servers
+            ]
+        out.append(
+            {
+                "name": name,
+                "service": svc["name"],
+                "cluster": cluster.name,
+                "ip": svc.get("ip") or "*",
+                "port": svc["port"],
+                "dest": ddest if dest in (None, "default") else dest,
+                "check": check,
+                "check_method": _method(check),
+                "declared_check": declared,
+                "maxconn": svc.get("maxconn", DEFAULT_MAXCONN),
+                "balance": svc.get("balance", "roundrobin"),
+                "options": svc.get("options") or server_options,
+                "selector": svc.get("selector", "[]"),
+                "backup_selector": svc.get("backup"),
+                "servers": servers,
+                "fallback": fallback,
+            }
+        )
     return out
 
 
@@ -291,10 +313,18 @@ def _server(m: Member, dest: Any, ddest: str, backup: bool) -> Dict[str, Any]:
 # Ports that components already use on every node; a service may not take one.
 def _reserved_ports(cluster: Cluster) -> Dict[int, str]:
     reserved = {}
-    for name in ("pg_port", "pgbouncer_port", "patroni_port",
-                 "haproxy_exporter_port", "pg_exporter_port",
-                 "pgbouncer_exporter_port", "pgbackrest_exporter_port",
-                 "node_exporter_port", "etcd_port", "etcd_peer_port"):
+    for name in (
+        "pg_port",
+        "pgbouncer_port",
+        "patroni_port",
+        "haproxy_exporter_port",
+        "pg_exporter_port",
+        "pgbouncer_exporter_port",
+        "pgbackrest_exporter_port",
+        "node_exporter_port",
+        "etcd_port",
+        "etcd_peer_port",
+    ):
         for m in cluster.members:
             port = m.get(name)
             if is_int(port):
@@ -317,12 +347,10 @@ def check_services(cluster: Cluster) -> List[Problem]:
     for var in ("pg_default_services", "pg_services"):
         value = cluster.setting(var)
         if value is not None and not isinstance(value, list):
-            problem(var, value, "is not a list of services",
-                    "write %s as a YAML list of mappings" % var)
+            problem(var, value, "is not a list of services", "write %s as a YAML list of mappings" % var)
     ddest = cluster.setting("pg_default_service_dest")
     if ddest not in ("postgres", "pgbouncer"):
-        problem("pg_default_service_dest", ddest,
-                "is not a destination", "use pgbouncer or postgres")
+        problem("pg_default_service_dest", ddest, "is not a destination", "use pgbouncer or postgres")
 
     names: Dict[Any, str] = {}
     ports: Dict[Any, str] = {}
@@ -335,99 +363,124 @@ def check_services(cluster: Cluster) -> List[Problem]:
     for var, i, svc in indexed:
         where = "%s[%d]" % (var, i)
         if not isinstance(svc, dict):
-            problem(where, svc, "is not a mapping",
-                    "write each service as a mapping with name, port, ...")
+            problem(where, svc, "is not a mapping", "write each service as a mapping with name, port, ...")
             continue
         unknown = sorted(set(svc) - set(SERVICE_KEYS))
         for key in unknown:
-            problem("%s.%s" % (where, key), svc[key], "is not a service key",
-                    "use only %s" % ", ".join(SERVICE_KEYS))
+            problem("%s.%s" % (where, key), svc[key], "is not a service key", "use only %s" % ", ".join(SERVICE_KEYS))
         sname = svc.get("name")
         label = "%s(%s)" % (where, sname) if isinstance(sname, str) else where
         if not isinstance(sname, str) or not SERVICE_NAME.match(sname):
-            problem("%s.name" % where, sname,
-                    "a service needs a name of lowercase letters, digits and "
-                    "'-'", "name it e.g. 'standby' (the service becomes "
-                    "%s-standby)" % name)
+            problem(
+                "%s.name" % where,
+                sname,
+                "a service needs a name of lowercase letters, digits and '-'",
+                "name it e.g. 'standby' (the service becomes %s-standby)" % name,
+            )
         elif sname in names:
-            problem("%s.name" % where, sname,
-                    "is already the name of %s" % names[sname],
-                    "give every service of %s its own name" % name)
+            problem(
+                "%s.name" % where,
+                sname,
+                "is already the name of %s" % names[sname],
+                "give every service of %s its own name" % name,
+            )
         else:
             names[sname] = where
         port = svc.get("port")
         if not is_int(port) or not 1 <= port <= 65535:
-            problem("%s.port" % label, port, "is not a TCP port number",
-                    "use an integer from 1 to 65535, e.g. 5440")
+            problem("%s.port" % label, port, "is not a TCP port number", "use an integer from 1 to 65535, e.g. 5440")
         elif port in ports:
-            problem("%s.port" % label, port,
-                    "is already the port of %s" % ports[port],
-                    "give every service of %s its own port" % name)
+            problem(
+                "%s.port" % label,
+                port,
+                "is already the port of %s" % ports[port],
+                "give every service of %s its own port" % name,
+            )
         elif port in reserved:
-            problem("%s.port" % label, port,
-                    "is the port of %s on the members" % reserved[port],
-                    "pick a free port, e.g. 5440")
+            problem(
+                "%s.port" % label,
+                port,
+                "is the port of %s on the members" % reserved[port],
+                "pick a free port, e.g. 5440",
+            )
         else:
             ports[port] = label
         ip = svc.get("ip")
         if ip is not None and ip != "*" and ip_of(ip) is None:
-            problem("%s.ip" % label, ip, "is not an address to bind",
-                    "use '*' (all addresses) or an IP address")
+            problem("%s.ip" % label, ip, "is not an address to bind", "use '*' (all addresses) or an IP address")
         dest = svc.get("dest", "default")
         if dest == "pgbouncer" and pgb_off:
-            problem("%s.dest" % label, dest,
-                    "points at pgbouncer, but pgbouncer_enabled is false",
-                    "use dest: postgres, or enable pgbouncer")
+            problem(
+                "%s.dest" % label,
+                dest,
+                "points at pgbouncer, but pgbouncer_enabled is false",
+                "use dest: postgres, or enable pgbouncer",
+            )
         elif dest not in DESTS and not (is_int(dest) and 1 <= dest <= 65535):
-            problem("%s.dest" % label, dest, "is not a destination",
-                    "use default, postgres, pgbouncer or a port number")
+            problem(
+                "%s.dest" % label, dest, "is not a destination", "use default, postgres, pgbouncer or a port number"
+            )
         check = svc.get("check", "/primary")
         path = check_path(check)
         if path in ("/quorum", "/read-only-quorum"):
-            problem("%s.check" % label, check,
-                    "needs Patroni 4; Debian 12's Patroni 3.0 does not "
-                    "serve it", "use /sync or /read-only-sync")
+            problem(
+                "%s.check" % label,
+                check,
+                "needs Patroni 4; Debian 12's Patroni 3.0 does not serve it",
+                "use /sync or /read-only-sync",
+            )
         elif path not in CHECKS and path != ROOT_CHECK:
-            problem("%s.check" % label, check,
-                    "is not a Patroni health-check endpoint",
-                    "use one of %s" % ", ".join(CHECKS[:8]))
+            problem(
+                "%s.check" % label,
+                check,
+                "is not a Patroni health-check endpoint",
+                "use one of %s" % ", ".join(CHECKS[:8]),
+            )
         maxconn = svc.get("maxconn", DEFAULT_MAXCONN)
         if not is_int(maxconn) or maxconn < 1:
-            problem("%s.maxconn" % label, maxconn,
-                    "is not a positive integer", "e.g. maxconn: 5000")
+            problem("%s.maxconn" % label, maxconn, "is not a positive integer", "e.g. maxconn: 5000")
         balance = svc.get("balance", "roundrobin")
         if balance not in BALANCES:
-            problem("%s.balance" % label, balance,
-                    "is not an HAProxy balance algorithm",
-                    "use one of %s" % ", ".join(BALANCES))
+            problem(
+                "%s.balance" % label,
+                balance,
+                "is not an HAProxy balance algorithm",
+                "use one of %s" % ", ".join(BALANCES),
+            )
         options = svc.get("options")
-        if options is not None and (not isinstance(options, str) or
-                                    "\n" in options):
-            problem("%s.options" % label, options,
-                    "must be one line of default-server options",
-                    "write the options on one line, e.g. 'inter 3s rise 3 "
-                    "fall 3'")
+        if options is not None and (not isinstance(options, str) or "\n" in options):
+            problem(
+                "%s.options" % label,
+                options,
+                "must be one line of default-server options",
+                "write the options on one line, e.g. 'inter 3s rise 3 fall 3'",
+            )
         for key in ("selector", "backup"):
             expr = svc.get(key, "[]" if key == "selector" else None)
             if expr is None:
                 continue
             if not isinstance(expr, str):
-                problem("%s.%s" % (label, key), expr,
-                        "is not a JMESPath expression string",
-                        "quote the expression, e.g. \"[? pg_role == "
-                        "`replica`]\"")
+                problem(
+                    "%s.%s" % (label, key),
+                    expr,
+                    "is not a JMESPath expression string",
+                    "quote the expression, e.g. \"[? pg_role == `replica`]\"",
+                )
                 continue
             _skip, err = _select(expr, members, views)
             if err:
-                problem("%s.%s" % (label, key), expr, err,
-                        "write a filter over the members, e.g. "
-                        "\"[? pg_role == `replica`]\"; the members carry "
-                        "their host vars and inventory_hostname")
+                problem(
+                    "%s.%s" % (label, key),
+                    expr,
+                    err,
+                    "write a filter over the members, e.g. "
+                    "\"[? pg_role == `replica`]\"; the members carry "
+                    "their host vars and inventory_hostname",
+                )
     return out
 
 
-def check_providers(clusters: Sequence[Cluster],
-                    groups: Mapping[str, Sequence[str]]) -> List[Problem]:
+def check_providers(clusters: Sequence[Cluster], groups: Mapping[str, Sequence[str]]) -> List[Problem]:
     """Service providers: the group must exist, and no host may publish two
     services on one port: clusters sharing a provider group, or a provider
     host that is also a member of a cluster publishing its own services."""
@@ -437,14 +490,19 @@ def check_providers(clusters: Sequence[Cluster],
     for cluster in clusters:
         provider = cluster.setting("pg_service_provider")
         if provider and (not isinstance(provider, str) or provider not in groups):
-            out.append(Problem(
-                cluster.name, None, "pg_service_provider", provider,
-                "is not a group of the inventory",
-                "name an existing group of HAProxy nodes, or leave it empty "
-                "to publish on the cluster's own members"))
+            out.append(
+                Problem(
+                    cluster.name,
+                    None,
+                    "pg_service_provider",
+                    provider,
+                    "is not a group of the inventory",
+                    "name an existing group of HAProxy nodes, or leave it empty "
+                    "to publish on the cluster's own members",
+                )
+            )
             continue
-        hosts = list(groups[provider]) if provider else \
-            [m.host for m in cluster.members]
+        hosts = list(groups[provider]) if provider else [m.host for m in cluster.members]
         reported = set()
         for svc in all_services(cluster):
             if not isinstance(svc, dict) or not is_int(svc.get("port")):
@@ -454,15 +512,20 @@ def check_providers(clusters: Sequence[Cluster],
                 key = (host, svc["port"])
                 if key not in taken:
                     taken[key] = (cluster.name, here)
-                elif taken[key][0] != cluster.name and \
-                        (here, svc["port"]) not in reported:
+                elif taken[key][0] != cluster.name and (here, svc["port"]) not in reported:
                     # (a clash inside one cluster is check_services' report)
                     reported.add((here, svc["port"]))
-                    out.append(Problem(
-                        cluster.name, host, "pg_services", svc["port"],
-                        "service %s uses port %d on %s, where %s already "
-                        "listens" % (here, svc["port"], host, taken[key][1]),
-                        "give services published on the same HAProxy hosts "
-                        "different ports (pg_default_services/pg_services), "
-                        "or use a provider group of other hosts"))
+                    out.append(
+                        Problem(
+                            cluster.name,
+                            host,
+                            "pg_services",
+                            svc["port"],
+                            "service %s uses port %d on %s, where %s already "
+                            "listens" % (here, svc["port"], host, taken[key][1]),
+                            "give services published on the same HAProxy hosts "
+                            "different ports (pg_default_services/pg_services), "
+                            "or use a provider group of other hosts",
+                        )
+                    )
     return out

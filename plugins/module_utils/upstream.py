@@ -63,11 +63,12 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.safety import (
     vip_ip,
 )
 
-_DELAY_FORMS = ("recovery_min_apply_delay takes an integer of milliseconds "
-                "or a number with one of the units us, ms, s, min, h, d "
-                "(lower case)")
-_DELAY_FIX = ("write e.g. '1h', '30min' or '1d' (a bare number is "
-              "milliseconds)")
+_DELAY_FORMS = (
+    "recovery_min_apply_delay takes an integer of milliseconds "
+    "or a number with one of the units us, ms, s, min, h, d "
+    "(lower case)"
+)
+_DELAY_FIX = "write e.g. '1h', '30min' or '1d' (a bare number is milliseconds)"
 
 
 def problems(inv: Inventory) -> List[Problem]:
@@ -85,9 +86,10 @@ def problems(inv: Inventory) -> List[Problem]:
 
 # ------------------------------------------------------------- per member
 
-def member_problems(cluster: Cluster,
-                    addresses: Mapping[str, Optional[str]],
-                    instances: Mapping[str, str]) -> List[Problem]:
+
+def member_problems(
+    cluster: Cluster, addresses: Mapping[str, Optional[str]], instances: Mapping[str, str]
+) -> List[Problem]:
     """What each member's ``pg_upstream`` and ``pg_delay`` say on their
     own (circles are :func:`cascade_circles` and :func:`cluster_circles`)."""
     out: List[Problem] = []
@@ -97,90 +99,107 @@ def member_problems(cluster: Cluster,
         out.append(Problem(name, m.host, fld, value, what, fix))
 
     by_ip = {m.ip: m for m in cluster.members if m.ip}
-    vip = vip_ip(cluster.setting("pg_vip_enabled"),
-                 cluster.setting("pg_vip_address"))
+    vip = vip_ip(cluster.setting("pg_vip_enabled"), cluster.setting("pg_vip_address"))
     for m in cluster.members:
         up = m.upstream
         if m.role in ("standby", "delayed") and up is None:
-            problem(m, "pg_upstream", None,
-                    "a %s leader replicates from another cluster and needs "
-                    "pg_upstream" % m.role,
-                    "set pg_upstream to the IP of the upstream primary")
+            problem(
+                m,
+                "pg_upstream",
+                None,
+                "a %s leader replicates from another cluster and needs pg_upstream" % m.role,
+                "set pg_upstream to the IP of the upstream primary",
+            )
         if up is None:
             if m.delay is not None:
-                problem(m, "pg_delay", m.delay,
-                        "pg_delay only applies to a standby leader with "
-                        "pg_upstream",
-                        "set pg_upstream too, or remove pg_delay")
+                problem(
+                    m,
+                    "pg_delay",
+                    m.delay,
+                    "pg_delay only applies to a standby leader with pg_upstream",
+                    "set pg_upstream too, or remove pg_delay",
+                )
             continue
         up_ip = upstream_address(up, addresses)
         if up_ip is None:
-            out.append(_unknown_upstream(name, m, up, addresses,
-                                         instances))
+            out.append(_unknown_upstream(name, m, up, addresses, instances))
         elif up_ip == m.ip:
-            problem(m, "pg_upstream", up,
-                    "an instance cannot replicate from itself",
-                    "point pg_upstream at another instance, or remove it")
+            problem(
+                m,
+                "pg_upstream",
+                up,
+                "an instance cannot replicate from itself",
+                "point pg_upstream at another instance, or remove it",
+            )
         elif m.is_leader and up_ip in by_ip:
-            problem(m, "pg_upstream", up,
-                    "a standby leader must replicate from outside its own "
-                    "cluster, but %s is member %s" % (
-                        up, by_ip[up_ip].instance),
-                    "point pg_upstream at the primary of the upstream "
-                    "cluster")
+            problem(
+                m,
+                "pg_upstream",
+                up,
+                "a standby leader must replicate from outside its own "
+                "cluster, but %s is member %s" % (up, by_ip[up_ip].instance),
+                "point pg_upstream at the primary of the upstream cluster",
+            )
         elif m.is_leader and up_ip == vip:
-            problem(m, "pg_upstream", up,
-                    "a standby leader must replicate from outside its own "
-                    "cluster, but %s is the VIP of %s itself" % (up, name),
-                    "point pg_upstream at the primary of the upstream "
-                    "cluster")
+            problem(
+                m,
+                "pg_upstream",
+                up,
+                "a standby leader must replicate from outside its own "
+                "cluster, but %s is the VIP of %s itself" % (up, name),
+                "point pg_upstream at the primary of the upstream cluster",
+            )
         elif not m.is_leader and up_ip not in by_ip:
             others = sorted(ip for ip in by_ip if ip != m.ip)
-            problem(m, "pg_upstream", up,
-                    "a cascading replica must replicate from a member of "
-                    "its own cluster",
-                    "set pg_upstream to one of %s, or remove it to "
-                    "replicate from the leader" % ", ".join(others)
-                    if others else "remove it")
+            problem(
+                m,
+                "pg_upstream",
+                up,
+                "a cascading replica must replicate from a member of its own cluster",
+                "set pg_upstream to one of %s, or remove it to replicate from the leader" % ", ".join(others)
+                if others
+                else "remove it",
+            )
         delay = m.delay
         if delay is None:
             continue
         if not m.is_leader:
-            problem(m, "pg_delay", delay,
-                    "pg_delay only applies to a standby cluster's leader",
-                    "move pg_delay to the leader of a delayed standby "
-                    "cluster")
+            problem(
+                m,
+                "pg_delay",
+                delay,
+                "pg_delay only applies to a standby cluster's leader",
+                "move pg_delay to the leader of a delayed standby cluster",
+            )
         elif delay_ms(delay) is None:
             out.append(_bad_delay(name, m, delay))
     return out
 
 
-def _unknown_upstream(name: str, m: Member, up: Any,
-                      addresses: Mapping[str, Optional[str]],
-                      instances: Mapping[str, str]) -> Problem:
+def _unknown_upstream(
+    name: str, m: Member, up: Any, addresses: Mapping[str, Optional[str]], instances: Mapping[str, str]
+) -> Problem:
     if isinstance(up, str) and up in addresses:
         return Problem(
-            name, m.host, "pg_upstream", up,
+            name,
+            m.host,
+            "pg_upstream",
+            up,
             "is host %s of the inventory, which has no IP address" % up,
-            "set ansible_host of %s to its IP address, or write that IP in "
-            "pg_upstream" % up)
-    fix = ("set pg_upstream to the IP address (or the inventory name) of "
-           "the instance to replicate from")
+            "set ansible_host of %s to its IP address, or write that IP in pg_upstream" % up,
+        )
+    fix = "set pg_upstream to the IP address (or the inventory name) of the instance to replicate from"
     if isinstance(up, str) and up in instances:
         fix = "write the address of instance %s, %s" % (up, instances[up])
     else:
         # a misspelt host name (an IP with a typo has no likely meaning)
-        guess = closest(up, [h for h, ip in addresses.items()
-                             if ip and h != m.host and not ip_of(h)])
+        guess = closest(up, [h for h, ip in addresses.items() if ip and h != m.host and not ip_of(h)])
         if guess is not None:
             fix = "did you mean %s? %s" % (guess, fix)
-    return Problem(name, m.host, "pg_upstream", up,
-                   "is neither an IP address nor a host of the inventory",
-                   fix)
+    return Problem(name, m.host, "pg_upstream", up, "is neither an IP address nor a host of the inventory", fix)
 
 
-def _instances(hostvars: Mapping[str, Mapping[str, Any]],
-               addresses: Mapping[str, Optional[str]]) -> Dict[str, str]:
+def _instances(hostvars: Mapping[str, Mapping[str, Any]], addresses: Mapping[str, Optional[str]]) -> Dict[str, str]:
     """Instance name (``<pg_cluster>-<pg_seq>``) -> address, for the
     instances of the whole inventory that have one."""
     out: Dict[str, str] = {}
@@ -199,21 +218,18 @@ def _bad_delay(name: str, m: Member, delay: Any) -> Problem:
 
     spelled = delay_spelled_otherwise(delay)
     if spelled is not None:
-        return problem(
-            "is spelled in a way PostgreSQL refuses: %s" % _DELAY_FORMS,
-            "write %r" % spelled)
+        return problem("is spelled in a way PostgreSQL refuses: %s" % _DELAY_FORMS, "write %r" % spelled)
     ms = delay_ms(delay, bounded=False)
     if ms is not None and ms > DELAY_MAX_MS:
         return problem(
-            "is %d ms, more than recovery_min_apply_delay takes (at most "
-            "%d ms, about 24.8 days)" % (ms, DELAY_MAX_MS),
-            "use at most '24d'")
-    return problem(
-        "is not a delay PostgreSQL accepts: %s" % _DELAY_FORMS,
-        _DELAY_FIX)
+            "is %d ms, more than recovery_min_apply_delay takes (at most %d ms, about 24.8 days)" % (ms, DELAY_MAX_MS),
+            "use at most '24d'",
+        )
+    return problem("is not a delay PostgreSQL accepts: %s" % _DELAY_FORMS, _DELAY_FIX)
 
 
 # ---------------------------------------------------------------- circles
+
 
 def cascade_circles(cluster: Cluster) -> List[Problem]:
     """Cascading replicas of one cluster that follow each other in a
@@ -225,22 +241,24 @@ def cascade_circles(cluster: Cluster) -> List[Problem]:
         if not m.is_leader and target is not None and target is not m:
             follows[m.host] = target
     leader = cluster.leader
-    to_leader = ("the leader %s" % leader.ip if leader is not None and
-                 leader.ip else "the leader")
+    to_leader = "the leader %s" % leader.ip if leader is not None and leader.ip else "the leader"
     out: List[Problem] = []
     for m, circle in _circles(cluster.members, follows):
         path = " -> ".join(x.instance for x in circle + [circle[0]])
-        out.append(Problem(
-            cluster.name, m.host, "pg_upstream", m.upstream,
-            "cascading replicas follow each other in a circle (%s), so none "
-            "of them reaches the leader" % path,
-            "point pg_upstream of one of them at %s or at a replica outside "
-            "the circle, or remove it" % to_leader))
+        out.append(
+            Problem(
+                cluster.name,
+                m.host,
+                "pg_upstream",
+                m.upstream,
+                "cascading replicas follow each other in a circle (%s), so none of them reaches the leader" % path,
+                "point pg_upstream of one of them at %s or at a replica outside the circle, or remove it" % to_leader,
+            )
+        )
     return out
 
 
-def _circles(members: List[Member], follows: Mapping[str, Member]
-             ) -> List[Tuple[Member, List[Member]]]:
+def _circles(members: List[Member], follows: Mapping[str, Member]) -> List[Tuple[Member, List[Member]]]:
     """(member, its circle starting from it) for every member on a circle
     of ``follows`` (host -> the member it follows), in members' order."""
     out = []
@@ -257,12 +275,11 @@ def _circles(members: List[Member], follows: Mapping[str, Member]
     return out
 
 
-def cluster_circles(inv: Inventory,
-                    addresses: Mapping[str, Optional[str]]) -> List[Problem]:
+def cluster_circles(inv: Inventory, addresses: Mapping[str, Optional[str]]) -> List[Problem]:
     """Standby clusters that follow each other in a circle: for each loaded
     cluster on one, its leader is refused, naming the whole circle. The
     clusters that are not loaded are read from ``inv.hostvars``."""
-    owner: Dict[str, str] = {}          # address -> cluster
+    owner: Dict[str, str] = {}  # address -> cluster
     # (leader host, pg_upstream, address) of every cluster's leaders
     leaders: Dict[str, List[Tuple[str, Any, Optional[str]]]] = {}
     for name, cluster in inv.clusters.items():
@@ -270,10 +287,8 @@ def cluster_circles(inv: Inventory,
             if m.ip:
                 owner.setdefault(m.ip, name)
             if m.is_leader and m.upstream is not None:
-                leaders.setdefault(name, []).append(
-                    (m.host, m.upstream, m.upstream_ip))
-        vip = vip_ip(cluster.setting("pg_vip_enabled"),
-                     cluster.setting("pg_vip_address"))
+                leaders.setdefault(name, []).append((m.host, m.upstream, m.upstream_ip))
+        vip = vip_ip(cluster.setting("pg_vip_enabled"), cluster.setting("pg_vip_address"))
         if vip:
             owner.setdefault(vip, name)
     for host, hvars in inv.hostvars.items():
@@ -288,8 +303,7 @@ def cluster_circles(inv: Inventory,
             owner.setdefault(vip, other)
         up = hvars.get("pg_upstream")
         if hvars.get("pg_role") in LEADER_ROLES and up is not None:
-            leaders.setdefault(other, []).append(
-                (host, up, upstream_address(up, addresses)))
+            leaders.setdefault(other, []).append((host, up, upstream_address(up, addresses)))
 
     # A cluster follows the cluster that owns its leader's upstream
     # (the first leader that names another cluster: two leaders are
@@ -312,12 +326,17 @@ def cluster_circles(inv: Inventory,
         if step is None or step[2] != name:
             continue
         host, up, _skip = follows[name]
-        out.append(Problem(
-            name, host, "pg_upstream", up,
-            "the standby clusters follow each other in a circle (%s), so "
-            "none of them has a primary to replicate from" %
-            " -> ".join(path + [name]),
-            "make one of them an ordinary cluster (remove pg_upstream "
-            "from its leader), or point the leader of %s at a cluster "
-            "outside the circle" % name))
+        out.append(
+            Problem(
+                name,
+                host,
+                "pg_upstream",
+                up,
+                "the standby clusters follow each other in a circle (%s), so "
+                "none of them has a primary to replicate from" % " -> ".join(path + [name]),
+                "make one of them an ordinary cluster (remove pg_upstream "
+                "from its leader), or point the leader of %s at a cluster "
+                "outside the circle" % name,
+            )
+        )
     return out

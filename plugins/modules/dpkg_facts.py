@@ -73,8 +73,7 @@ def parse(text):
         if len(fields) != 4 or fields[0][1:2] != "i":
             continue
         _skip, name, version, arch = fields
-        packages.setdefault(name, []).append(
-            {"name": name, "version": version, "arch": arch, "source": "apt"})
+        packages.setdefault(name, []).append({"name": name, "version": version, "arch": arch, "source": "apt"})
     return packages
 
 

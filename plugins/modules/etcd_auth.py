@@ -112,11 +112,16 @@ def main():
         argument_spec={
             "endpoint": {"type": "str", "default": "http://127.0.0.1:2379"},
             "root_password": {"type": "str", "required": True, "no_log": True},
-            "users": {"type": "list", "elements": "dict", "default": [], "options": {
-                "name": {"type": "str", "required": True},
-                "password": {"type": "str", "required": True, "no_log": True},
-                "prefix": {"type": "str", "required": True},
-            }},
+            "users": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "password": {"type": "str", "required": True, "no_log": True},
+                    "prefix": {"type": "str", "required": True},
+                },
+            },
             "enable": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 10},
         },
@@ -125,13 +130,15 @@ def main():
     params = module.params
     for user in params["users"]:
         if not user["prefix"].endswith("/"):
-            module.fail_json(msg="users[%s].prefix %r must end with / (e.g. /pg/%s/)"
-                             % (user["name"], user["prefix"], user["name"]))
+            module.fail_json(
+                msg="users[%s].prefix %r must end with / (e.g. /pg/%s/)" % (user["name"], user["prefix"], user["name"])
+            )
     try:
         # converge reads before it writes: run again during an etcd election
         post = make_post(params["endpoint"], params["timeout"])
-        result = retrying(lambda: converge(post, params["root_password"], params["users"],
-                                           params["enable"], module.check_mode))
+        result = retrying(
+            lambda: converge(post, params["root_password"], params["users"], params["enable"], module.check_mode)
+        )
     except EtcdError as exc:
         module.fail_json(msg="etcd %s: %s" % (params["endpoint"], exc))
     module.exit_json(**result)

@@ -147,8 +147,9 @@ def run(params, check_mode, sleep=time.sleep, clock=time.monotonic, post_for=Non
     endpoints = [(url, post_for(url)) for url in params["endpoints"]]
     args = (endpoints, params["name"], params["peer_url"], params["root_password"])
     if params["state"] == "present":
-        return retrying(lambda: ensure_member(*args, learner=params["learner"], check_mode=check_mode),
-                        sleep=sleep, clock=clock)
+        return retrying(
+            lambda: ensure_member(*args, learner=params["learner"], check_mode=check_mode), sleep=sleep, clock=clock
+        )
     if params["state"] == "absent":
         return retrying(lambda: remove_member(*args, check_mode=check_mode), sleep=sleep, clock=clock)
     deadline = clock() + params["wait"]

@@ -155,8 +155,9 @@ def answers_primary(api_url):
     return isinstance(status, dict) and admin.promoted(status)
 
 
-def wait_for_leader(url, primary, seconds, reader=read_cluster, is_primary=answers_primary,
-                    clock=time.monotonic, sleep=time.sleep):
+def wait_for_leader(
+    url, primary, seconds, reader=read_cluster, is_primary=answers_primary, clock=time.monotonic, sleep=time.sleep
+):
     """True as soon as ``primary`` leads, runs and is promoted
     (``answers_primary``: Patroni names the new leader in /cluster as soon
     as it holds the lock, before PostgreSQL is promoted), False after
@@ -180,15 +181,16 @@ def run(module, asker=ask, reader=read_cluster, is_primary=answers_primary):
     if not backends:
         return result
     if p["wait"] > 0 and not module.check_mode:
-        result["led"] = wait_for_leader(p["patroni_url"], p["primary"], p["wait"], reader=reader,
-                                        is_primary=is_primary)
+        result["led"] = wait_for_leader(p["patroni_url"], p["primary"], p["wait"], reader=reader, is_primary=is_primary)
         if not result["led"]:
             return result  # no switchover happened: HAProxy stays as its checks have it
     rows = admin.parse_stat(asker(p["socket"], "show stat -1 4 -1"))
     missing = admin.missing_backends(rows, backends, p["primary"])
     if missing:
-        module.warn("HAProxy on this node has no server %s in %s; left to the health checks"
-                    % (p["primary"], ", ".join(missing)))
+        module.warn(
+            "HAProxy on this node has no server %s in %s; left to the health checks"
+            % (p["primary"], ", ".join(missing))
+        )
     commands = admin.primary_commands(rows, backends, p["primary"])
     commands += admin.standby_commands(rows, admin.standby_backends(p["services"], p["cluster"]), p["primary"])
     result.update(changed=bool(commands), commands=commands)

@@ -115,8 +115,7 @@ class PatroniConfig:
         desired = self.module.params["config"]
         current = self.request("/config")
         patch = config_patch(current, desired)
-        result = {"changed": bool(patch), "patch": patch,
-                  "restart_parameters": restart_parameters(patch)}
+        result = {"changed": bool(patch), "patch": patch, "restart_parameters": restart_parameters(patch)}
         if patch and self.module._diff:
             result["diff"] = {"before": current, "after": merge(current, patch)}
         if patch and not self.module.check_mode:

@@ -143,15 +143,16 @@ def run(module, patroni):
     while time.monotonic() < deadline:
         try:
             last = patroni.call("/cluster")
-            if ops.switched(last, plan["candidate"]) and (
-                    p["wait_for"] == "leader" or ops.healthy(last, expected)):
+            if ops.switched(last, plan["candidate"]) and (p["wait_for"] == "leader" or ops.healthy(last, expected)):
                 result["seconds"] = round(time.monotonic() - start, 1)
                 return result
         except ops.OperationRefused:
             pass  # the member behind url may be restarting
         time.sleep(1)
-    raise ops.OperationRefused("%s did not lead a healthy cluster within %d s; last seen: %s" % (
-        plan["candidate"], p["wait"], json.dumps(last)))
+    raise ops.OperationRefused(
+        "%s did not lead a healthy cluster within %d s; last seen: %s"
+        % (plan["candidate"], p["wait"], json.dumps(last))
+    )
 
 
 def main():

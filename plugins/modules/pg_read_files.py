@@ -97,9 +97,12 @@ def read_files(paths, max_size):
 
 def main():
     module = AnsibleModule(
-        argument_spec={"paths": {"type": "list", "elements": "path", "required": True},
-                       "max_size": {"type": "int", "default": 1048576}},
-        supports_check_mode=True)
+        argument_spec={
+            "paths": {"type": "list", "elements": "path", "required": True},
+            "max_size": {"type": "int", "default": 1048576},
+        },
+        supports_check_mode=True,
+    )
     files, errors = read_files(module.params["paths"], module.params["max_size"])
     module.exit_json(changed=False, files=files, errors=errors)
 

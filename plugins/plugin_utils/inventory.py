@@ -36,9 +36,9 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.validate import (
 )
 
 
-def load_checked(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
-                 hosts: Optional[Iterable[str]] = None
-                 ) -> Tuple[Inventory, List[Problem]]:
+def load_checked(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], hosts: Optional[Iterable[str]] = None
+) -> Tuple[Inventory, List[Problem]]:
     """Snapshot the clusters of ``hosts`` (all when None) and validate them.
 
     Returns the loaded inventory and every problem found (sorted).
@@ -49,8 +49,9 @@ def load_checked(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]
     return inv, (ModelError(found).problems if found else [])
 
 
-def load_valid(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
-               hosts: Optional[Iterable[str]] = None) -> Inventory:
+def load_valid(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], hosts: Optional[Iterable[str]] = None
+) -> Inventory:
     """Like :func:`load_checked` but raise :class:`ModelError` on problems."""
     inv, found = load_checked(hostvars, groups, hosts)
     if found:
@@ -58,8 +59,9 @@ def load_valid(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
     return inv
 
 
-def load_for_clusters(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]],
-                      needed: Callable[[Inventory], Iterable[str]]) -> Inventory:
+def load_for_clusters(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], needed: Callable[[Inventory], Iterable[str]]
+) -> Inventory:
     """Load every cluster, and raise :class:`ModelError` only for the
     problems of the clusters ``needed(inventory)`` names (and those of no
     cluster). A filter that looks across clusters (the services another
@@ -77,16 +79,17 @@ def load_for_clusters(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence
 
 # The facts the model reads, as top-level variables (inject_facts_as_vars)
 # and under ansible_facts.
-FACT_VARS = {"ansible_memtotal_mb": "memtotal_mb",
-             "ansible_processor_vcpus": "processor_vcpus"}
+FACT_VARS = {"ansible_memtotal_mb": "memtotal_mb", "ansible_processor_vcpus": "processor_vcpus"}
 
 
 # ---------------------------------------------------------- extraction
 
-def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
-             groups: Mapping[str, Sequence[str]],
-             hosts: Optional[Iterable[str]] = None
-             ) -> Dict[str, Any]:
+
+def snapshot(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+    hosts: Optional[Iterable[str]] = None,
+) -> Dict[str, Any]:
     """Copy, into plain dicts, the variables the model reads.
 
     ``hostvars`` may be Ansible's lazy ``hostvars`` (reading a key templates
@@ -113,10 +116,16 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
                     continue
                 into[name] = hv[name]
             except Exception as exc:  # undefined variables, bad templates
-                errors.append(Problem(
-                    into.get("pg_cluster"), host, name, None,
-                    "cannot be evaluated (%s)" % str(exc).splitlines()[0],
-                    "define the variables it refers to"))
+                errors.append(
+                    Problem(
+                        into.get("pg_cluster"),
+                        host,
+                        name,
+                        None,
+                        "cannot be evaluated (%s)" % str(exc).splitlines()[0],
+                        "define the variables it refers to",
+                    )
+                )
 
     def read_facts(host: str, into: Dict[str, Any]) -> None:
         # with inject_facts_as_vars off, the facts are only in ansible_facts
@@ -134,15 +143,14 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         # names only (reading a value templates it), and the values the
         # warnings about Pigsty settings need
         try:
-            names = [n for n in hostvars[host] if
-                     pigsty_mod.is_pigsty_setting(n)]
+            names = [n for n in hostvars[host] if pigsty_mod.is_pigsty_setting(n)]
         except Exception:  # pylint: disable=broad-except
             names = []
         into[pigsty_mod.PRESENT_KEY] = tuple(sorted(names))
         wanted = [n for n in names if pigsty_mod.needs_value(n)]
         before = len(errors)
         read(host, wanted, into)
-        del errors[before:]     # a value that cannot be read is not fatal
+        del errors[before:]  # a value that cannot be read is not fatal
 
     cluster_of: Dict[str, Any] = {}
 
@@ -151,20 +159,31 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
             try:
                 hv = hostvars[host]
                 name = hv["pg_cluster"] if "pg_cluster" in hv else None
-                if name is not None and (not isinstance(name, str) or
-                                         not name):
-                    errors.append(Problem(
-                        None, host, "pg_cluster", name,
-                        "is not a non-empty string",
-                        "set pg_cluster to the cluster name, e.g. pg-test"))
+                if name is not None and (not isinstance(name, str) or not name):
+                    errors.append(
+                        Problem(
+                            None,
+                            host,
+                            "pg_cluster",
+                            name,
+                            "is not a non-empty string",
+                            "set pg_cluster to the cluster name, e.g. pg-test",
+                        )
+                    )
                     name = None
                 cluster_of[host] = name
             except Exception as exc:
                 cluster_of[host] = None
-                errors.append(Problem(None, host, "pg_cluster", None,
-                                      "cannot be evaluated (%s)" %
-                                      str(exc).splitlines()[0],
-                                      "define the variables it refers to"))
+                errors.append(
+                    Problem(
+                        None,
+                        host,
+                        "pg_cluster",
+                        None,
+                        "cannot be evaluated (%s)" % str(exc).splitlines()[0],
+                        "define the variables it refers to",
+                    )
+                )
         return cluster_of[host]
 
     if hosts is None:
@@ -183,8 +202,7 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         else:
             candidates = all_hosts
     wanted_hashable = {c for c in wanted if isinstance(c, str)}
-    members = [h for h in candidates
-               if cluster_name(h) in wanted_hashable]
+    members = [h for h in candidates if cluster_name(h) in wanted_hashable]
 
     out: Dict[str, Dict[str, Any]] = {}
     for host in members:
@@ -200,8 +218,9 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         if name in fields_by_cluster:
             continue
         hv = out[host]
-        svcs = list(hv.get("pg_default_services") or MODEL_DEFAULTS[
-            "pg_default_services"]) + list(hv.get("pg_services") or [])
+        svcs = list(hv.get("pg_default_services") or MODEL_DEFAULTS["pg_default_services"]) + list(
+            hv.get("pg_services") or []
+        )
         fields: set = set()
         for svc in svcs:
             if isinstance(svc, dict):
@@ -230,5 +249,4 @@ def snapshot(hostvars: Mapping[str, Mapping[str, Any]],
         value = out[host].get("pg_service_provider")
         if isinstance(value, str) and value in groups:
             plain_groups[value] = list(groups[value])
-    return {"hostvars": out, "groups": plain_groups,
-            "clusters": sorted(wanted_hashable), "errors": errors}
+    return {"hostvars": out, "groups": plain_groups, "clusters": sorted(wanted_hashable), "errors": errors}

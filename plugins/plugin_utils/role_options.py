@@ -25,8 +25,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import Problem
 
-ROLES_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                          os.pardir, os.pardir, "roles"))
+ROLES_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "roles"))
 
 Spec = Dict[str, Dict[str, Any]]
 
@@ -59,9 +58,13 @@ def _shown(spec: Mapping[str, Any], value: Any) -> Any:
     return "(hidden)" if spec.get("no_log") else value
 
 
-def check_host(host: str, cluster: Optional[str], host_vars: Mapping[str, Any],
-               specs: Mapping[str, Tuple[str, Dict[str, Any]]],
-               skip: Iterable[str] = ()) -> List[Problem]:
+def check_host(
+    host: str,
+    cluster: Optional[str],
+    host_vars: Mapping[str, Any],
+    specs: Mapping[str, Tuple[str, Dict[str, Any]]],
+    skip: Iterable[str] = (),
+) -> List[Problem]:
     """Problems of the role variables ``host_vars`` sets for one host."""
     out: List[Problem] = []
     skipped = set(skip)
@@ -81,18 +84,26 @@ def check_host(host: str, cluster: Optional[str], host_vars: Mapping[str, Any],
             if spec.get("no_log"):
                 what = "is not a valid %s" % expected  # the messages quote the value
             else:
-                what = "; ".join(m.replace("argument '%s'" % name, "it")
-                                 for m in checked.error_messages)
-            out.append(Problem(cluster, host, name, _shown(spec, value), what,
-                               "give a value of type %s (roles/%s/meta/argument_specs.yml, "
-                               "docs/parameters.md)" % (expected, role)))
+                what = "; ".join(m.replace("argument '%s'" % name, "it") for m in checked.error_messages)
+            out.append(
+                Problem(
+                    cluster,
+                    host,
+                    name,
+                    _shown(spec, value),
+                    what,
+                    "give a value of type %s (roles/%s/meta/argument_specs.yml, docs/parameters.md)" % (expected, role),
+                )
+            )
     return out
 
 
-def check_hosts(hostvars: Mapping[str, Any], hosts: Iterable[Tuple[str, Optional[str]]],
-                skip: Iterable[str] = (),
-                specs: Optional[Mapping[str, Tuple[str, Dict[str, Any]]]] = None
-                ) -> List[Problem]:
+def check_hosts(
+    hostvars: Mapping[str, Any],
+    hosts: Iterable[Tuple[str, Optional[str]]],
+    skip: Iterable[str] = (),
+    specs: Optional[Mapping[str, Tuple[str, Dict[str, Any]]]] = None,
+) -> List[Problem]:
     """Check ``[(host, cluster)]``; ``hostvars`` may be Ansible's lazy
     hostvars: only the variables a role documents are read."""
     specs = load_specs() if specs is None else specs

@@ -39,12 +39,28 @@ BLOCKS = [b for b in RUNNABLE if not b.destructive]
 def test_block_runs_on_the_sandbox(block):
     bash = ["bash", "-e", "-o", "pipefail", "-s"]
     if block.where:
-        cmd = ["ssh", "-i", KEY, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "BatchMode=yes", "root@" + block.where] + bash
+        cmd = [
+            "ssh",
+            "-i",
+            KEY,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "root@" + block.where,
+        ] + bash
     else:
         cmd = bash
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(cmd, input=block.text, cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=600, check=False)
+    res = subprocess.run(
+        cmd, input=block.text, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert res.returncode == 0, "%s (%s):\n%s\n--- stdout\n%s\n--- stderr\n%s" % (
-        block.id, block.where or "control host", block.text, res.stdout[-3000:], res.stderr[-3000:])
+        block.id,
+        block.where or "control host",
+        block.text,
+        res.stdout[-3000:],
+        res.stderr[-3000:],
+    )

@@ -44,14 +44,19 @@ pytestmark = [
 ]
 
 #: the sandbox's members by a name of the project's own choosing
-MEMBERS = {"db-test-a": ("10.10.10.11", 1), "db-test-b": ("10.10.10.12", 2),
-           "db-test-c": ("10.10.10.13", 3)}
+MEMBERS = {"db-test-a": ("10.10.10.11", 1), "db-test-b": ("10.10.10.12", 2), "db-test-c": ("10.10.10.13", 3)}
 INFRA = ("infra-1", "10.10.10.10")
 
 #: the roles the project's playbook lists, in pgsql.yml's order
-ROLES = ["pigpen.pgsql.postgres", "pigpen.pgsql.patroni", "pigpen.pgsql.pgbouncer",
-         "pigpen.pgsql.haproxy", "pigpen.pgsql.vip", "pigpen.pgsql.pgbackrest",
-         "pigpen.pgsql.exporters"]
+ROLES = [
+    "pigpen.pgsql.postgres",
+    "pigpen.pgsql.patroni",
+    "pigpen.pgsql.pgbouncer",
+    "pigpen.pgsql.haproxy",
+    "pigpen.pgsql.vip",
+    "pigpen.pgsql.pgbackrest",
+    "pigpen.pgsql.exporters",
+]
 
 
 def sandbox_vars():
@@ -73,70 +78,123 @@ def build_project(root):
     """The scratch project: ansible.cfg, inventory/, roles/motd, site.yml."""
     build = os.path.join(root, "build")
     os.makedirs(build)
-    res = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO,
-                          "--output-path", build], capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", build],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     tarball = glob.glob(os.path.join(build, "pigpen-pgsql-*.tar.gz"))[0]
     project = os.path.join(root, "infra-repo")
-    write(os.path.join(project, "ansible.cfg"),
-          "[defaults]\ninventory = inventory\ncollections_path = collections\n"
-          "roles_path = roles\nhost_key_checking = False\n")
-    res = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", tarball,
-                          "-p", "collections"], cwd=project, capture_output=True, text=True,
-                         check=False)
+    write(
+        os.path.join(project, "ansible.cfg"),
+        "[defaults]\ninventory = inventory\ncollections_path = collections\n"
+        "roles_path = roles\nhost_key_checking = False\n",
+    )
+    res = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "install", tarball, "-p", "collections"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
     all_vars, children = sandbox_vars()
     test_vars = dict(children["pg-test"]["vars"])
     meta_vars = dict(children["pg-meta"]["vars"])
     inv = os.path.join(project, "inventory")
-    write(os.path.join(inv, "hosts.yml"), {"all": {"children": {
-        "infra": {"hosts": {INFRA[0]: None}},
-        "etcd": {"hosts": {INFRA[0]: None}},
-        "pg-meta": {"hosts": {INFRA[0]: None}},
-        "pg-test": {"hosts": {name: None for name in MEMBERS}},
-        # a group of the project's own that is not a cluster
-        "databases": {"children": {"pg-meta": None, "pg-test": None}},
-    }}})
-    connection = {"ansible_user": "root", "ansible_ssh_private_key_file": KEY,
-                  "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                  "ansible_python_interpreter": "/usr/bin/python3"}
+    write(
+        os.path.join(inv, "hosts.yml"),
+        {
+            "all": {
+                "children": {
+                    "infra": {"hosts": {INFRA[0]: None}},
+                    "etcd": {"hosts": {INFRA[0]: None}},
+                    "pg-meta": {"hosts": {INFRA[0]: None}},
+                    "pg-test": {"hosts": {name: None for name in MEMBERS}},
+                    # a group of the project's own that is not a cluster
+                    "databases": {"children": {"pg-meta": None, "pg-test": None}},
+                }
+            }
+        },
+    )
+    connection = {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": KEY,
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
     write(os.path.join(inv, "group_vars", "all.yml"), dict(all_vars, **connection))
     write(os.path.join(inv, "group_vars", "etcd.yml"), children["etcd"]["vars"])
     write(os.path.join(inv, "group_vars", "pg-test.yml"), test_vars)
     write(os.path.join(inv, "group_vars", "pg-meta.yml"), meta_vars)
-    write(os.path.join(inv, "host_vars", INFRA[0] + ".yml"),
-          {"ansible_host": INFRA[1], "infra_seq": 1, "etcd_seq": 1, "pg_seq": 1, "pg_role": "primary"})
+    write(
+        os.path.join(inv, "host_vars", INFRA[0] + ".yml"),
+        {"ansible_host": INFRA[1], "infra_seq": 1, "etcd_seq": 1, "pg_seq": 1, "pg_role": "primary"},
+    )
     for name, (address, seq) in MEMBERS.items():
-        write(os.path.join(inv, "host_vars", name + ".yml"),
-              {"ansible_host": address, "pg_seq": seq, "pg_role": "primary" if seq == 1 else "replica",
-               **({"pg_offline_query": True} if seq == 3 else {})})
+        write(
+            os.path.join(inv, "host_vars", name + ".yml"),
+            {
+                "ansible_host": address,
+                "pg_seq": seq,
+                "pg_role": "primary" if seq == 1 else "replica",
+                **({"pg_offline_query": True} if seq == 3 else {}),
+            },
+        )
     # the project's own role
-    write(os.path.join(project, "roles", "motd", "tasks", "main.yml"), [
-        {"name": "Say which cluster this node serves",
-         "ansible.builtin.copy": {"dest": "/etc/motd.d-pigpen-test",
-                                  "content": "{{ pg_cluster }} member {{ inventory_hostname }}\n",
-                                  "mode": "0644"}}])
-    write(os.path.join(project, "site.yml"), [
-        {"name": "Databases, with the roles of pigpen.pgsql and one of our own",
-         "hosts": "pg-test", "become": True,
-         "roles": ["motd"] + ROLES}])
+    write(
+        os.path.join(project, "roles", "motd", "tasks", "main.yml"),
+        [
+            {
+                "name": "Say which cluster this node serves",
+                "ansible.builtin.copy": {
+                    "dest": "/etc/motd.d-pigpen-test",
+                    "content": "{{ pg_cluster }} member {{ inventory_hostname }}\n",
+                    "mode": "0644",
+                },
+            }
+        ],
+    )
+    write(
+        os.path.join(project, "site.yml"),
+        [
+            {
+                "name": "Databases, with the roles of pigpen.pgsql and one of our own",
+                "hosts": "pg-test",
+                "become": True,
+                "roles": ["motd"] + ROLES,
+            }
+        ],
+    )
     return project
 
 
 def playbook(project, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DISPLAY_OK_HOSTS="false",
-               ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=1800, check=False)
+    env.update(
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DISPLAY_OK_HOSTS="false",
+        ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
+        PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+    )
+    return subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
 
 
 def changed_tasks(stdout):
     lines = [x for x in stdout.splitlines() if x.startswith(("TASK [", "changed:"))]
-    return sorted({t for t, n in zip(lines, lines[1:]) if t.startswith("TASK [") and
-                   n.startswith("changed:")})
+    return sorted({t for t, n in zip(lines, lines[1:]) if t.startswith("TASK [") and n.startswith("changed:")})
 
 
 def started(address):
@@ -160,12 +218,10 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
     # host names (db-test-a instead of 10.10.10.11), with what follows from
     # them; nothing that runs PostgreSQL (checked below)
     allowed = ("motd", "certificate", "signing request", "HAProxy", "haproxy", "pgBackRest")
-    assert all(any(a in t for a in allowed) for t in changed_tasks(first.stdout)), \
-        changed_tasks(first.stdout)
+    assert all(any(a in t for a in allowed) for t in changed_tasks(first.stdout)), changed_tasks(first.stdout)
     second = playbook(project, "site.yml")
     assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
     recap = [x for x in second.stdout.splitlines() if re.search(r"\bchanged=\d+", x)]
-    assert len(recap) == len(MEMBERS) and all(" changed=0 " in x for x in recap), \
-        (recap, changed_tasks(second.stdout))
+    assert len(recap) == len(MEMBERS) and all(" changed=0 " in x for x in recap), (recap, changed_tasks(second.stdout))
     # nothing restarted PostgreSQL
     assert {name: started(address) for name, (address, _) in MEMBERS.items()} == before

@@ -27,11 +27,11 @@ import pigsty_reference as ref  # noqa: E402  pylint: disable=wrong-import-posit
 
 
 def playbook(name, *args):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(
+        os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", "")
+    )
     cmd = [os.path.join(BIN, "ansible-playbook"), os.path.join(REPO, "playbooks", name), *args]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -44,9 +44,11 @@ def rendered(request, tmp_path_factory):
 
 
 def warnings_of(res):
-    return [line.split("PIGSTY SETTING: ", 1)[1]
-            for line in (res.stdout + res.stderr).splitlines()
-            if "PIGSTY SETTING: " in line]
+    return [
+        line.split("PIGSTY SETTING: ", 1)[1]
+        for line in (res.stdout + res.stderr).splitlines()
+        if "PIGSTY SETTING: " in line
+    ]
 
 
 def publishers(hostvars, groups, cluster):
@@ -62,27 +64,26 @@ def publishers(hostvars, groups, cluster):
 def test_rendered_for_every_instance(rendered):
     _, inventory, out, _ = rendered
     hostvars, groups = ref.load_inventory(inventory)
-    instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
-                       for hv in hostvars.values() if "pg_cluster" in hv)
-    providers = sorted({h for hv in hostvars.values() if hv.get("pg_service_provider")
-                        for h in groups[hv["pg_service_provider"]]})
+    instances = sorted("%s-%s" % (hv["pg_cluster"], hv["pg_seq"]) for hv in hostvars.values() if "pg_cluster" in hv)
+    providers = sorted(
+        {h for hv in hostvars.values() if hv.get("pg_service_provider") for h in groups[hv["pg_service_provider"]]}
+    )
     # beside the instances: the nodes of a pg_service_provider group (their
     # HAProxy fragments), the alerting rules and alertmanager.yml, and the
     # cluster DNS records (one file per cluster)
     assert sorted(os.listdir(out)) == sorted(instances + providers + ["dns", "prometheus"])
     assert sorted(os.listdir(out / "dns" / "etc" / "hosts.d")) == sorted(
-        {hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv})
+        {hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv}
+    )
     for hv in hostvars.values():
         if "pg_cluster" not in hv:
             continue
         ins = "%s-%s" % (hv["pg_cluster"], hv["pg_seq"])
-        for path in ("pg/conf/pg_hba.conf", "etc/pgbackrest/pgbackrest.conf",
-                     "etc/patroni/config.yml", "plan.json"):
+        for path in ("pg/conf/pg_hba.conf", "etc/pgbackrest/pgbackrest.conf", "etc/patroni/config.yml", "plan.json"):
             assert (out / ins / path).exists(), (ins, path)
         # pgbouncer's files where it runs, and only there
         for path in ("etc/pgbouncer/pgb_hba.conf", "etc/pgbouncer/pgbouncer.ini"):
-            assert (out / ins / path).exists() == (hv.get("pgbouncer_enabled") is not False), \
-                (ins, path)
+            assert (out / ins / path).exists() == (hv.get("pgbouncer_enabled") is not False), (ins, path)
 
 
 def test_each_pigsty_setting_is_named_once(rendered):
@@ -93,18 +94,26 @@ def test_each_pigsty_setting_is_named_once(rendered):
     for line in lines:
         head = line.split(" (not implemented by this collection; cluster(s) ")[0]
         if head.startswith("Pigsty "):
-            named += [(n, line.rsplit("cluster(s) ", 1)[1]) for n in
-                      head.split(" settings ", 1)[1].split(": ", 1)[0].split(", ")]
+            named += [
+                (n, line.rsplit("cluster(s) ", 1)[1])
+                for n in head.split(" settings ", 1)[1].split(": ", 1)[0].split(", ")
+            ]
     assert len(named) == len(set(named))
 
 
 EXPECTED_WARNINGS = {
-    "ha3": ["haproxy_services holds Pigsty's node services", "Pigsty MINIO settings",
-            "Pigsty REDIS settings", "storage_ca_file = '/etc/pki/ca.crt'"],
-    "secure": ["pg_listen = '${ip},${vip},${lo}'", "patroni_ssl_enabled = True",
-               "pg_extensions = ['pgaudit, set_user', 'credcheck']"],
-    "kernels": ["pg_mode = 'citus'", "pg_mode = 'mssql'", "pg_shard = 'pg-shard'",
-                "pg_libs loads babelfishpg_tds"],
+    "ha3": [
+        "haproxy_services holds Pigsty's node services",
+        "Pigsty MINIO settings",
+        "Pigsty REDIS settings",
+        "storage_ca_file = '/etc/pki/ca.crt'",
+    ],
+    "secure": [
+        "pg_listen = '${ip},${vip},${lo}'",
+        "patroni_ssl_enabled = True",
+        "pg_extensions = ['pgaudit, set_user', 'credcheck']",
+    ],
+    "kernels": ["pg_mode = 'citus'", "pg_mode = 'mssql'", "pg_shard = 'pg-shard'", "pg_libs loads babelfishpg_tds"],
     "single": ["patroni_mode = 'remove'", "node_packages = ['openssh-server', 'tmux']"],
 }
 
@@ -126,13 +135,11 @@ def test_hba_files_hold_pigsty_lines(rendered):
         if "pg_cluster" not in hv:
             continue
         ins = out / ("%s-%s" % (hv["pg_cluster"], hv["pg_seq"]))
-        for name, kind in (("pg/conf/pg_hba.conf", "postgres"),
-                           ("etc/pgbouncer/pgb_hba.conf", "pgbouncer")):
+        for name, kind in (("pg/conf/pg_hba.conf", "postgres"), ("etc/pgbouncer/pgb_hba.conf", "pgbouncer")):
             if kind == "pgbouncer" and hv.get("pgbouncer_enabled") is False:
                 continue
             lines = (ins / name).read_text().splitlines()
-            assert ref.effective(lines) == ref.routed_here_hba(hostvars, groups, host, kind), \
-                (host, name)
+            assert ref.effective(lines) == ref.routed_here_hba(hostvars, groups, host, kind), (host, name)
 
 
 SERVER = re.compile(r"^\s+server (\S+) (\S+):(\d+) .*weight (\d+)( backup)?$")
@@ -148,8 +155,7 @@ def test_haproxy_fragments_hold_pigsty_servers(rendered):
             published.setdefault(where, []).extend(s["name"] + ".cfg" for s in expected)
     for where in sorted(os.listdir(out)):
         frags = out / where / "etc" / "haproxy" / "conf.d"
-        assert sorted(os.listdir(frags) if frags.exists() else []) == \
-            sorted(published.get(where, [])), where
+        assert sorted(os.listdir(frags) if frags.exists() else []) == sorted(published.get(where, [])), where
     for cluster in sorted({hv["pg_cluster"] for hv in hostvars.values() if "pg_cluster" in hv}):
         for where in publishers(hostvars, groups, cluster):
             for svc in ref.routed_here_services(hostvars, groups, cluster):
@@ -164,18 +170,17 @@ def check_fragment(frags, svc):
     # the listener's checked servers; a /read-only service's
     # fallback tier (tracking servers, its own backend) comes on top
     listen = text.split("\nbackend ", 1)[0]
-    servers = [m.groups() for m in map(SERVER.match, listen.splitlines())
-               if m and " track " not in m.string]
-    assert [(n, a, int(p), int(w), bool(b)) for n, a, p, w, b in servers] == \
-        svc["servers"], svc["name"]
+    servers = [m.groups() for m in map(SERVER.match, listen.splitlines()) if m and " track " not in m.string]
+    assert [(n, a, int(p), int(w), bool(b)) for n, a, p, w, b in servers] == svc["servers"], svc["name"]
 
 
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="no haproxy binary (make haproxy-bin)")
 def test_fragments_pass_haproxy_check(rendered, tmp_path):
     _, _, out, _ = rendered
     base = tmp_path / "base.cfg"
-    base.write_text("global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n"
-                    "    timeout client 1h\n    timeout server 1h\n")
+    base.write_text(
+        "global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n    timeout client 1h\n    timeout server 1h\n"
+    )
     env = dict(os.environ)
     libdir = os.path.join(REPO, ".cache", "haproxy", "usr", "lib", "x86_64-linux-gnu")
     if os.path.isdir(libdir):
@@ -195,12 +200,19 @@ def test_fragments_pass_haproxy_check(rendered, tmp_path):
 def test_pgbackrest_conf_spells_the_repository_as_pigsty(tmp_path_factory):
     """y/n flags and ${pg_cluster} reach pgbackrest.conf (secrets shown)."""
     out = tmp_path_factory.mktemp("secrets")
-    res = playbook("render.yml", "-i", os.path.join(FIXTURES, "ha3.yml"),
-                   "-e", "render_dir=%s" % out, "-e", "render_secrets=true")
+    res = playbook(
+        "render.yml", "-i", os.path.join(FIXTURES, "ha3.yml"), "-e", "render_dir=%s" % out, "-e", "render_secrets=true"
+    )
     assert res.returncode == 0, res.stdout[-3000:]
     conf = (out / "pg-orders-2" / "etc" / "pgbackrest" / "pgbackrest.conf").read_text()
-    for line in ("repo1-bundle=y", "repo1-block=y", "beta=y", "repo1-cipher-pass=bk.pg-orders",
-                 "repo1-storage-port=9002", "repo1-bundle-limit=20MiB"):
+    for line in (
+        "repo1-bundle=y",
+        "repo1-block=y",
+        "beta=y",
+        "repo1-cipher-pass=bk.pg-orders",
+        "repo1-storage-port=9002",
+        "repo1-bundle-limit=20MiB",
+    ):
         assert line + "\n" in conf, line
 
 
@@ -216,14 +228,22 @@ def test_haproxy_role_ignores_pigsty_node_services(tmp_path):
         "        name: pigpen.pgsql.haproxy\n"
         "        tasks_from: preflight.yml\n"
         "    - ansible.builtin.debug:\n"
-        "        msg: \"SERVICES {{ haproxy_services | map(attribute='name') | join(',') }}\"\n")
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    res = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i",
-                          os.path.join(FIXTURES, "ha3.yml"), str(play)],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-                         check=False)
+        "        msg: \"SERVICES {{ haproxy_services | map(attribute='name') | join(',') }}\"\n"
+    )
+    env = dict(
+        os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", "")
+    )
+    res = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(FIXTURES, "ha3.yml"), str(play)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout[-3000:]
-    assert "SERVICES pg-orders-default,pg-orders-offline,pg-orders-primary,pg-orders-replica" \
-        in res.stdout or "SERVICES pg-orders-primary,pg-orders-replica,pg-orders-default," \
-        "pg-orders-offline" in res.stdout, res.stdout[-2000:]
+    assert (
+        "SERVICES pg-orders-default,pg-orders-offline,pg-orders-primary,pg-orders-replica" in res.stdout
+        or "SERVICES pg-orders-primary,pg-orders-replica,pg-orders-default,pg-orders-offline" in res.stdout
+    ), res.stdout[-2000:]

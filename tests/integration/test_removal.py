@@ -39,9 +39,13 @@ def request_cleanup(path):
 
 
 def run(tmp_path, playbook, inventory, *extra, fake_systemctl=False):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STRATEGY="linear",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(
+        os.environ,
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_STRATEGY="linear",
+        PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+    )
     if fake_systemctl:
         fake = tmp_path / "bin"
         fake.mkdir()
@@ -50,10 +54,15 @@ def run(tmp_path, playbook, inventory, *extra, fake_systemctl=False):
         env["PATH"] = str(fake) + os.pathsep + env["PATH"]
     inv = tmp_path / "hosts.yml"
     inv.write_text(inventory)
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inv),
-                           os.path.join(REPO, "playbooks", playbook), *extra],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", str(inv), os.path.join(REPO, "playbooks", playbook), *extra],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 ETCD = """\
@@ -77,8 +86,16 @@ def test_etcd_rm_keeps_the_data_when_etcd_does_not_stop(tmp_path):
     data = pathlib.Path(tempfile.mkdtemp(prefix="etcd-rm-", dir=os.path.join(REPO, ".cache")))
     request_cleanup(data)
     (data / "member").write_text("keep me")
-    res = run(tmp_path, "etcd-rm.yml", ETCD % (sys.executable, data),
-              "-e", "etcd_rm_confirm=etcd", "-e", "etcd_rm_data=true", fake_systemctl=True)
+    res = run(
+        tmp_path,
+        "etcd-rm.yml",
+        ETCD % (sys.executable, data),
+        "-e",
+        "etcd_rm_confirm=etcd",
+        "-e",
+        "etcd_rm_data=true",
+        fake_systemctl=True,
+    )
     assert res.returncode != 0, res.stdout[-3000:]
     assert (data / "member").read_text() == "keep me"
     calls = (tmp_path / "bin" / "calls").read_text()
@@ -86,7 +103,8 @@ def test_etcd_rm_keeps_the_data_when_etcd_does_not_stop(tmp_path):
     assert "Wipe the data directory" not in res.stdout
 
 
-PGSQL = """\
+PGSQL = (
+    """\
 all:
   children:
     etcd: {hosts: {127.0.0.4: {etcd_seq: 1}}, vars: {etcd_cluster: etcd}}
@@ -101,14 +119,17 @@ all:
     ansible_connection: local
     ansible_python_interpreter: "%s"
     pigpen_sandbox: true
-""" % sys.executable
+"""
+    % sys.executable
+)
 
 
 def test_pgsql_rm_refuses_a_member_whose_patroni_does_not_answer(tmp_path):
     """Nothing answers on the Patroni port of 127.0.0.3 (status -1): it may
     be the leader, and no member that stays says otherwise."""
-    res = run(tmp_path, "pgsql-rm.yml", PGSQL, "-l", "127.0.0.3", "-e", "pg_rm_confirm=pg-rm",
-              "--check", fake_systemctl=True)
+    res = run(
+        tmp_path, "pgsql-rm.yml", PGSQL, "-l", "127.0.0.3", "-e", "pg_rm_confirm=pg-rm", "--check", fake_systemctl=True
+    )
     text = res.stdout + res.stderr
     assert res.returncode != 0, text[-3000:]
     assert "Patroni on 127.0.0.3 did not answer whether it leads" in text
@@ -119,8 +140,18 @@ def test_pgsql_rm_refuses_a_member_whose_patroni_does_not_answer(tmp_path):
 def test_pgsql_rm_backups_need_a_second_confirmation(tmp_path):
     """A whole cluster with pg_rm_backup: the cluster's name once is not
     enough, and nothing is changed."""
-    res = run(tmp_path, "pgsql-rm.yml", PGSQL, "-l", "pg-rm", "-e", "pg_rm_confirm=pg-rm",
-              "-e", "pg_rm_backup=true", fake_systemctl=True)
+    res = run(
+        tmp_path,
+        "pgsql-rm.yml",
+        PGSQL,
+        "-l",
+        "pg-rm",
+        "-e",
+        "pg_rm_confirm=pg-rm",
+        "-e",
+        "pg_rm_backup=true",
+        fake_systemctl=True,
+    )
     text = res.stdout + res.stderr
     assert res.returncode != 0, text[-3000:]
     assert "Deleting the backups of pg-rm was not confirmed: nothing was changed" in text

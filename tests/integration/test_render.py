@@ -26,12 +26,11 @@ SANDBOX = os.path.join(REPO, "inventory", "sandbox.yml")
 
 
 def run(inventory, render_dir, *extra):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, PLAYBOOK,
-           "-e", "render_dir=%s" % render_dir, *extra]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    env = dict(
+        os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", "")
+    )
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, PLAYBOOK, "-e", "render_dir=%s" % render_dir, *extra]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def recap(stdout):
@@ -41,8 +40,7 @@ def recap(stdout):
         if ":" not in line:
             continue
         host, stats = line.split(":", 1)
-        out[host.strip()] = {k: int(v) for k, v in
-                             (kv.split("=") for kv in stats.split())}
+        out[host.strip()] = {k: int(v) for k, v in (kv.split("=") for kv in stats.split())}
     return out
 
 
@@ -61,26 +59,32 @@ HAPROXY_DIR = os.path.join("etc", "haproxy", "conf.d")
 
 def tree(root):
     """Every file under root, as a path relative to it."""
-    return sorted(os.path.relpath(os.path.join(folder, name), root)
-                  for folder, _, names in os.walk(root) for name in names)
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root) for folder, _, names in os.walk(root) for name in names
+    )
 
 
 def test_files_for_every_instance(sandbox_render):
     """The render mirrors each node's tree: <instance>/<path on the node>."""
     out, _, _ = sandbox_render
-    assert sorted(os.listdir(out)) == ["dns", "pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3",
-                                       "prometheus"]
+    assert sorted(os.listdir(out)) == ["dns", "pg-meta-1", "pg-test-1", "pg-test-2", "pg-test-3", "prometheus"]
     for ins in sorted(os.listdir(out)):
         if ins in ("dns", "prometheus"):
             continue
         cls = ins.rsplit("-", 1)[0]
-        expected = [".rendered-files", "etc/cron.d/pigpen-pgsql", "etc/patroni/config.yml",
-                    "etc/pgbackrest/pgbackrest.conf", "etc/pgbouncer/pgb_hba.conf",
-                    "etc/pgbouncer/pgbouncer.ini", "etc/vector/vector.yaml",
-                    "pg/conf/pg_hba.conf", "plan.json"]
-        expected += ["etc/haproxy/conf.d/%s-%s.cfg" % (cls, s)
-                     for s in ("default", "offline", "primary", "replica")]
-        if cls == "pg-test":   # pg_vip_enabled
+        expected = [
+            ".rendered-files",
+            "etc/cron.d/pigpen-pgsql",
+            "etc/patroni/config.yml",
+            "etc/pgbackrest/pgbackrest.conf",
+            "etc/pgbouncer/pgb_hba.conf",
+            "etc/pgbouncer/pgbouncer.ini",
+            "etc/vector/vector.yaml",
+            "pg/conf/pg_hba.conf",
+            "plan.json",
+        ]
+        expected += ["etc/haproxy/conf.d/%s-%s.cfg" % (cls, s) for s in ("default", "offline", "primary", "replica")]
+        if cls == "pg-test":  # pg_vip_enabled
             expected.append("etc/pg-vip.json")
             # backups on the infra node (pgbackrest_method: backup): the
             # member's TLS server options, and pg_crontab's pg-backup
@@ -88,8 +92,7 @@ def test_files_for_every_instance(sandbox_render):
             expected.append("etc/pgbackrest/conf.d/pigpen-tls-server.conf")
             expected.remove("etc/cron.d/pigpen-pgsql")
         assert tree(out / ins) == sorted(expected), ins
-    assert oct(os.stat(out / "pg-test-1" / "etc" / "patroni" / "config.yml").st_mode & 0o777) \
-        == "0o600"
+    assert oct(os.stat(out / "pg-test-1" / "etc" / "patroni" / "config.yml").st_mode & 0o777) == "0o600"
 
 
 def test_cluster_dns_records(sandbox_render):
@@ -115,9 +118,14 @@ def test_cluster_dns_records(sandbox_render):
 def test_console_names_the_tuning_once_and_no_handler(sandbox_render):
     _, first, second = sandbox_render
     for res in (first, second):
-        assert res.stdout.count("Tuned for pg-meta-1, pg-test-1, pg-test-2, pg-test-3: "
-                                "1024 MiB, 1 CPU(s), from pg_node_mem_mb/pg_node_cpu "
-                                "of the inventory") == 1
+        assert (
+            res.stdout.count(
+                "Tuned for pg-meta-1, pg-test-1, pg-test-2, pg-test-3: "
+                "1024 MiB, 1 CPU(s), from pg_node_mem_mb/pg_node_cpu "
+                "of the inventory"
+            )
+            == 1
+        )
         assert "RUNNING HANDLER" not in res.stdout
         assert "DEPRECATION" not in res.stdout + res.stderr
     assert "4 instance(s) rendered into" in first.stdout
@@ -130,8 +138,12 @@ def test_removed_files_are_removed_from_the_render(tmp_path):
     """A file the render no longer produces (a service, the VIP, the cron
     file) leaves the render too; nothing else in the directory is touched."""
     inv = tmp_path / "inv.yml"
-    inv.write_text(MIXED.replace("pg_rto: fast}", "pg_rto: fast, pg_vip_enabled: true, "
-                                 "pg_vip_address: 192.168.9.3/24, pg_vip_interface: eth0}"))
+    inv.write_text(
+        MIXED.replace(
+            "pg_rto: fast}",
+            "pg_rto: fast, pg_vip_enabled: true, pg_vip_address: 192.168.9.3/24, pg_vip_interface: eth0}",
+        )
+    )
     out = tmp_path / "out"
     assert run(str(inv), str(out)).returncode == 0
     assert (out / "pg-app-1" / "etc" / "pg-vip.json").exists()
@@ -207,8 +219,7 @@ def test_hba_files_match_the_plan(sandbox_render):
     plan = json.loads((out / "pg-test-3" / "plan.json").read_text())
     assert (out / "pg-test-3" / "pg" / "conf" / "pg_hba.conf").read_text() == "\n".join(plan["pg_hba"]) + "\n"
     assert (out / "pg-test-3" / "etc" / "pgbouncer" / "pgb_hba.conf").read_text() == "\n".join(plan["pgb_hba"]) + "\n"
-    assert plan["identity"]["labels"] == {"cls": "pg-test", "ins": "pg-test-3",
-                                          "ip": "10.10.10.13", "job": "pgsql"}
+    assert plan["identity"]["labels"] == {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13", "job": "pgsql"}
 
 
 def test_vector_config(sandbox_render):
@@ -216,10 +227,15 @@ def test_vector_config(sandbox_render):
     instance's identity; the sink ships them to the infra host's Loki."""
     out, _, _ = sandbox_render
     conf = yaml.safe_load((out / "pg-test-3" / "etc" / "vector" / "vector.yaml").read_text())
-    logs = {"postgres": "/pg/log/postgres/*.csv", "patroni": "/pg/log/patroni/*.log",
-            "pgbouncer": "/pg/log/pgbouncer/*.log", "pgbackrest": "/pg/log/pgbackrest/*.log"}
-    assert {k: v["include"] for k, v in conf["sources"].items() if v["type"] == "file"} == \
-        {k: [v] for k, v in logs.items()}
+    logs = {
+        "postgres": "/pg/log/postgres/*.csv",
+        "patroni": "/pg/log/patroni/*.log",
+        "pgbouncer": "/pg/log/pgbouncer/*.log",
+        "pgbackrest": "/pg/log/pgbackrest/*.log",
+    }
+    assert {k: v["include"] for k, v in conf["sources"].items() if v["type"] == "file"} == {
+        k: [v] for k, v in logs.items()
+    }
     for name in logs:
         remap = conf["transforms"][name + "_labelled"]
         assert remap["inputs"] == [name]
@@ -228,22 +244,27 @@ def test_vector_config(sandbox_render):
     sink = conf["sinks"]["pgsql_logs_out"]
     assert sink["type"] == "loki" and sink["endpoint"] == "http://10.10.10.10:3100"
     assert sorted(sink["inputs"]) == sorted(n + "_labelled" for n in logs)
-    assert {k: sink["labels"][k] for k in ("cls", "ins", "ip")} == \
-        {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13"}
+    assert {k: sink["labels"][k] for k in ("cls", "ins", "ip")} == {
+        "cls": "pg-test",
+        "ins": "pg-test-3",
+        "ip": "10.10.10.13",
+    }
 
 
 HAPROXY = shutil.which("haproxy") or (
     os.path.join(REPO, ".cache", "haproxy", "usr", "sbin", "haproxy")
     if os.path.exists(os.path.join(REPO, ".cache", "haproxy", "usr", "sbin", "haproxy"))
-    else None)
+    else None
+)
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="no haproxy binary (make deps extracts one)")
 def test_fragments_pass_haproxy_check(sandbox_render, tmp_path):
     out, _, _ = sandbox_render
     base = tmp_path / "base.cfg"
-    base.write_text("global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n"
-                    "    timeout client 1h\n    timeout server 1h\n")
+    base.write_text(
+        "global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n    timeout client 1h\n    timeout server 1h\n"
+    )
     cmd = [HAPROXY, "-c", "-f", str(base)]
     for frag in sorted((out / "pg-test-1" / HAPROXY_DIR).iterdir()):
         cmd += ["-f", str(frag)]
@@ -262,18 +283,20 @@ def test_every_rto_plan_passes_haproxy_check(plan, tmp_path):
     # valid HAProxy line: durations are whole numbers (500ms, not 0.5s)
     sys.path.insert(0, os.path.join(REPO, ".collections"))
     from ansible_collections.pigpen.pgsql.plugins.module_utils import ha
+
     cfg = tmp_path / "plan.cfg"
-    cfg.write_text("global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n"
-                   "    timeout client 1h\n    timeout server 1h\n"
-                   "listen x\n    bind 127.0.0.1:15433\n    mode tcp\n    option httpchk\n"
-                   "    default-server %s\n    server a 127.0.0.1:6432 check port 8008\n"
-                   % ha.ha_plan(plan, 1048576, "oltp")["server_options"])
+    cfg.write_text(
+        "global\n    maxconn 1000\ndefaults\n    timeout connect 3s\n"
+        "    timeout client 1h\n    timeout server 1h\n"
+        "listen x\n    bind 127.0.0.1:15433\n    mode tcp\n    option httpchk\n"
+        "    default-server %s\n    server a 127.0.0.1:6432 check port 8008\n"
+        % ha.ha_plan(plan, 1048576, "oltp")["server_options"]
+    )
     env = dict(os.environ)
     libdir = os.path.join(REPO, ".cache", "haproxy", "usr", "lib", "x86_64-linux-gnu")
     if os.path.isdir(libdir):
         env["LD_LIBRARY_PATH"] = libdir
-    res = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True,
-                         env=env, check=False)
+    res = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True, env=env, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -300,14 +323,13 @@ def test_invalid_inventory_fails_and_writes_nothing(tmp_path):
     assert not out.exists()
     text = res.stdout + res.stderr
     for line in (
-        "cluster pg-bad: pg_rto = 'quick': is not a known RTO plan; fix: use one of fast, "
-        "norm, safe, wide",
+        "cluster pg-bad: pg_rto = 'quick': is not a known RTO plan; fix: use one of fast, norm, safe, wide",
         "cluster pg-bad, host 10.10.10.22: pg_role = 'replca': is not a known role; fix: "
         "use one of primary, replica, offline, standby, delayed",
         "cluster pg-bad, host 10.10.10.22: pg_seq = 1: is already used by host 10.10.10.21 "
         "(instance pg-bad-1); fix: give every instance of pg-bad its own pg_seq",
     ):
-        assert text.count(line) == 1, (line, text)   # each problem printed once
+        assert text.count(line) == 1, (line, text)  # each problem printed once
     assert "problem(s) in the inventory, listed above; nothing was changed" in text
     assert "DEPRECATION" not in text
 
@@ -369,12 +391,17 @@ all:
 
 
 def validate(inventory, *extra):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory,
-           os.path.join(REPO, "playbooks", "validate.yml"), *extra]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    env = dict(
+        os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", "")
+    )
+    cmd = [
+        os.path.join(BIN, "ansible-playbook"),
+        "-i",
+        inventory,
+        os.path.join(REPO, "playbooks", "validate.yml"),
+        *extra,
+    ]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_sandbox_passwords_are_refused_outside_the_sandbox(tmp_path):
@@ -386,8 +413,14 @@ def test_sandbox_passwords_are_refused_outside_the_sandbox(tmp_path):
     res = validate(str(inv))
     text = res.stdout + res.stderr
     assert res.returncode != 0
-    for var in ("pg_replication_password", "pg_monitor_password", "patroni_password",
-                "haproxy_admin_password", "pg_etcd_password", "etcd_root_password"):
+    for var in (
+        "pg_replication_password",
+        "pg_monitor_password",
+        "patroni_password",
+        "haproxy_admin_password",
+        "pg_etcd_password",
+        "etcd_root_password",
+    ):
         assert "%s = '(hidden)': is unset or the public sandbox default" % var in text, var
         assert "fix: set %s to a secret of your own" % var in text, var
     assert "pg_admin_password = '(hidden)': is unset" not in text
@@ -414,22 +447,29 @@ def test_rendered_alerting_rules_and_alertmanager_config(sandbox_render):
     Prometheus' own template syntax (Ansible does not expand it)."""
     out, _, _ = sandbox_render
     rules = sorted((out / "prometheus" / "rules").iterdir())
-    assert [r.name for r in rules] == ["pigpen-%s.yml" % g for g in (
-        "certificates", "etcd", "haproxy", "node", "patroni", "pgbackrest", "pgbouncer", "postgres")]
-    proc = subprocess.run([_prom_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal"]
-                          + [str(r) for r in rules], capture_output=True, text=True, check=False)
+    assert [r.name for r in rules] == [
+        "pigpen-%s.yml" % g
+        for g in ("certificates", "etcd", "haproxy", "node", "patroni", "pgbackrest", "pgbouncer", "postgres")
+    ]
+    proc = subprocess.run(
+        [_prom_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal"] + [str(r) for r in rules],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     postgres = yaml.safe_load((out / "prometheus" / "rules" / "pigpen-postgres.yml").read_text())
     lag = [r for r in postgres["groups"][0]["rules"] if r.get("alert") == "PgsqlReplicaLag"]
     assert [r["expr"] for r in lag] == ["ins:pg_replica_lag:bytes > 1048576"]
-    assert lag[0]["annotations"]["summary"] == \
-        "Replica {{ $labels.ins }} is {{ $value | humanize1024 }}B behind its leader"
+    assert (
+        lag[0]["annotations"]["summary"]
+        == "Replica {{ $labels.ins }} is {{ $value | humanize1024 }}B behind its leader"
+    )
     # the sandbox's backup schedule: incremental every 4 hours, full daily
     backup = yaml.safe_load((out / "prometheus" / "rules" / "pigpen-pgbackrest.yml").read_text())
     limits = {r["alert"]: r["expr"] for r in backup["groups"][0]["rules"] if "alert" in r}
     assert limits["PgbackrestBackupTooOld"] == "cls:pgbackrest_backup_age:seconds > 18000"
     assert limits["PgbackrestFullBackupTooOld"] == "cls:pgbackrest_full_backup_age:seconds > 90000"
     am = out / "prometheus" / "alertmanager.yml"
-    proc = subprocess.run([_prom_tool("amtool"), "check-config", str(am)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run([_prom_tool("amtool"), "check-config", str(am)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

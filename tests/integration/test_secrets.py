@@ -75,12 +75,11 @@ def inventory(tmp_path, name, host1="", host2=""):
 
 
 def playbook(name, inv, *extra):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-v", "-i", inv,
-           os.path.join(REPO, "playbooks", name), *extra]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    env = dict(
+        os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=BIN + os.pathsep + os.environ.get("PATH", "")
+    )
+    cmd = [os.path.join(BIN, "ansible-playbook"), "-v", "-i", inv, os.path.join(REPO, "playbooks", name), *extra]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def marked_files(root):
@@ -108,17 +107,24 @@ def test_validate_shows_no_secret(tmp_path):
 @pytest.mark.parametrize("secrets", [False, True])
 def test_render_shows_no_secret(tmp_path, secrets):
     out = tmp_path / "render"
-    res = playbook("render.yml", inventory(tmp_path, "valid"), "-e", "render_dir=%s" % out,
-                   *(["-e", "render_secrets=true"] if secrets else []))
+    res = playbook(
+        "render.yml",
+        inventory(tmp_path, "valid"),
+        "-e",
+        "render_dir=%s" % out,
+        *(["-e", "render_secrets=true"] if secrets else []),
+    )
     assert res.returncode == 0, res.stdout[-3000:]
     assert leaks(res) == []
     files = marked_files(out)
     assert not [f for f in files if f.endswith("plan.json")]
     if secrets:
         # only the files that must hold them, and they do
-        assert files == sorted("%s/%s" % (ins, f) for ins in ("pg-mark-1", "pg-mark-2")
-                               for f in ("etc/patroni/config.yml",
-                                         "etc/pgbackrest/pgbackrest.conf", "etc/pg-vip.json"))
+        assert files == sorted(
+            "%s/%s" % (ins, f)
+            for ins in ("pg-mark-1", "pg-mark-2")
+            for f in ("etc/patroni/config.yml", "etc/pgbackrest/pgbackrest.conf", "etc/pg-vip.json")
+        )
     else:
         assert files == []
 
@@ -128,12 +134,16 @@ def test_failing_validation_shows_no_secret(tmp_path):
     passwords that break their files, a repository option next to its
     secrets: every problem is printed, no secret."""
     inv = inventory(
-        tmp_path, "bad",
+        tmp_path,
+        "bad",
         host1=", pg_users: [{name: app, password: %s-one}]" % MARK,
-        host2=(", pg_users: [{name: app, password: %s-two}], "
-               "pg_replication_password: '%s:repl', "
-               "pgbackrest_repo: {minio: {type: s3, s3_key: %s-k, cipher_pass: %s-c, "
-               "bogus_option: 1}}" % (MARK, MARK, MARK, MARK)))
+        host2=(
+            ", pg_users: [{name: app, password: %s-two}], "
+            "pg_replication_password: '%s:repl', "
+            "pgbackrest_repo: {minio: {type: s3, s3_key: %s-k, cipher_pass: %s-c, "
+            "bogus_option: 1}}" % (MARK, MARK, MARK, MARK)
+        ),
+    )
     res = playbook("validate.yml", inv)
     assert res.returncode != 0
     text = res.stdout + res.stderr

@@ -5,8 +5,7 @@
 import os
 import sys
 
-_COLLECTIONS = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, ".collections")
+_COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, ".collections")
 _COLLECTIONS = os.path.normpath(_COLLECTIONS)
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)

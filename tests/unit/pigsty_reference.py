@@ -51,28 +51,40 @@ _ORDER_DEFAULT = 1000
 
 def _method(auth: str, kind: str, pwd_enc: str) -> str:
     pwd = "md5" if pwd_enc == "md5" else "scram-sha-256"
-    table = {"deny": "reject", "pwd": pwd, "ssl": pwd, "sha": "scram-sha-256",
-             "cert": "cert", "ssl-md5": "md5", "ssl-sha": "scram-sha-256",
-             "md5": "md5", "os": "ident", "ident": "ident", "peer": "peer",
-             "trust": "trust", "reject": "reject",
-             "scram-sha-256": "scram-sha-256"}
+    table = {
+        "deny": "reject",
+        "pwd": pwd,
+        "ssl": pwd,
+        "sha": "scram-sha-256",
+        "cert": "cert",
+        "ssl-md5": "md5",
+        "ssl-sha": "scram-sha-256",
+        "md5": "md5",
+        "os": "ident",
+        "ident": "ident",
+        "peer": "peer",
+        "trust": "trust",
+        "reject": "reject",
+        "scram-sha-256": "scram-sha-256",
+    }
     if kind == "pgbouncer":
         table.update({"os": "peer", "ident": "peer"})
     return table[auth]
 
 
-def hba(rules: Sequence[Mapping[str, Any]], instance: Mapping[str, Any],
-        kind: str) -> List[Line]:
+def hba(rules: Sequence[Mapping[str, Any]], instance: Mapping[str, Any], kind: str) -> List[Line]:
     """The active lines of one instance. ``instance`` holds pg_role,
     pg_offline_query, pg_pwd_enc, users {alias: name}, admin_ip, infra
     (host names), members (IPs) and intranet (CIDRs)."""
-    ranked = sorted(enumerate(rules), key=lambda pair: (
-        pair[1].get("order", _ORDER_DEFAULT), pair[0]))
+    ranked = sorted(enumerate(rules), key=lambda pair: (pair[1].get("order", _ORDER_DEFAULT), pair[0]))
     out: List[Line] = []
     for _, rule in ranked:
         role = rule.get("role") or "default"
-        if not (role in ("default", "common") or role == instance["pg_role"] or
-                (role == "offline" and instance.get("pg_offline_query"))):
+        if not (
+            role in ("default", "common")
+            or role == instance["pg_role"]
+            or (role == "offline" and instance.get("pg_offline_query"))
+        ):
             continue
         if rule.get("rules"):
             out.extend(tuple(line.split()) for line in rule["rules"])
@@ -87,22 +99,21 @@ def hba(rules: Sequence[Mapping[str, Any]], instance: Mapping[str, Any],
         if addr == "local":
             out.append(("local", db, user, method))
         elif addr == "localhost":
-            out += [("local", db, user, method),
-                    ("host", db, user, "127.0.0.1/32", method),
-                    ("host", db, user, "::1/128", method)]
+            out += [
+                ("local", db, user, method),
+                ("host", db, user, "127.0.0.1/32", method),
+                ("host", db, user, "::1/128", method),
+            ]
         elif addr == "admin":
             out.append((ctype, db, user, "%s/32" % instance["admin_ip"], method))
         elif addr == "infra":
-            out += [(ctype, db, user, "%s/32" % ip, method)
-                    for ip in sorted(instance["infra"])]
+            out += [(ctype, db, user, "%s/32" % ip, method) for ip in sorted(instance["infra"])]
         elif addr == "cluster":
-            out += [(ctype, db, user, "%s/32" % ip, method)
-                    for ip in instance["members"]]
+            out += [(ctype, db, user, "%s/32" % ip, method) for ip in instance["members"]]
         elif addr in ("intra", "intranet"):
             out += [(ctype, db, user, cidr, method) for cidr in instance["intranet"]]
         elif addr in ("world", "all"):
-            out += [(ctype, db, user, "0.0.0.0/0", method),
-                    (ctype, db, user, "::/0", method)]
+            out += [(ctype, db, user, "0.0.0.0/0", method), (ctype, db, user, "::/0", method)]
         else:
             out.append((ctype, db, user, addr, method))
     return out
@@ -116,8 +127,9 @@ def _select(expression: Any, members: List[Dict[str, Any]]) -> List[Dict[str, An
         return jmespath.search(expression, members) or []
 
 
-def services(specs: Sequence[Mapping[str, Any]], members: List[Dict[str, Any]],
-             default_dest: str) -> List[Dict[str, Any]]:
+def services(
+    specs: Sequence[Mapping[str, Any]], members: List[Dict[str, Any]], default_dest: str
+) -> List[Dict[str, Any]]:
     """The services of one cluster; ``members`` are the member host vars
     (with inventory_hostname), in inventory order."""
     out = []
@@ -139,22 +151,31 @@ def services(specs: Sequence[Mapping[str, Any]], members: List[Dict[str, Any]],
                 port = member.get("pgbouncer_port", 6432)
             else:
                 port = 5432
-            return ("%s-%s" % (member["pg_cluster"], member["pg_seq"]),
-                    member["inventory_hostname"], port, member.get("pg_weight", 100),
-                    backup)
+            return (
+                "%s-%s" % (member["pg_cluster"], member["pg_seq"]),
+                member["inventory_hostname"],
+                port,
+                member.get("pg_weight", 100),
+                backup,
+            )
 
         servers = [server(m, m["inventory_hostname"] in backup_names) for m in chosen]
-        servers += [server(m, True) for m in backups
-                    if m["inventory_hostname"] not in chosen_names]
-        out.append({"name": "%s-%s" % (members[0]["pg_cluster"], svc["name"]),
-                    "ip": svc.get("ip", "*"), "port": svc["port"],
-                    "maxconn": svc.get("maxconn", 5000),
-                    "balance": svc.get("balance", "roundrobin"),
-                    "servers": servers})
+        servers += [server(m, True) for m in backups if m["inventory_hostname"] not in chosen_names]
+        out.append(
+            {
+                "name": "%s-%s" % (members[0]["pg_cluster"], svc["name"]),
+                "ip": svc.get("ip", "*"),
+                "port": svc["port"],
+                "maxconn": svc.get("maxconn", 5000),
+                "balance": svc.get("balance", "roundrobin"),
+                "servers": servers,
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------- inputs
+
 
 def _rule(order, user, db, addr, auth):
     return {"user": user, "db": db, "addr": addr, "auth": auth, "order": order}
@@ -187,12 +208,23 @@ PIGSTY_PGB_DEFAULTS = [
 ]
 PIGSTY_SERVICES = [
     {"name": "primary", "port": 5433, "dest": "default", "check": "/primary", "selector": "[]"},
-    {"name": "replica", "port": 5434, "dest": "default", "check": "/read-only", "selector": "[]",
-     "backup": "[? pg_role == `primary` || pg_role == `offline` ]"},
+    {
+        "name": "replica",
+        "port": 5434,
+        "dest": "default",
+        "check": "/read-only",
+        "selector": "[]",
+        "backup": "[? pg_role == `primary` || pg_role == `offline` ]",
+    },
     {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary", "selector": "[]"},
-    {"name": "offline", "port": 5438, "dest": "postgres", "check": "/replica",
-     "selector": "[? pg_role == `offline` || pg_offline_query ]",
-     "backup": "[? pg_role == `replica` && !pg_offline_query]"},
+    {
+        "name": "offline",
+        "port": 5438,
+        "dest": "postgres",
+        "check": "/replica",
+        "selector": "[? pg_role == `offline` || pg_offline_query ]",
+        "backup": "[? pg_role == `replica` && !pg_offline_query]",
+    },
 ]
 
 
@@ -232,8 +264,9 @@ def here_pgb_defaults(tls: bool) -> List[Dict[str, Any]]:
     ]
 
 
-def routed_here_hba(hostvars: Mapping[str, Mapping[str, Any]],
-                    groups: Mapping[str, Sequence[str]], host: str, kind: str) -> List[Line]:
+def routed_here_hba(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]], host: str, kind: str
+) -> List[Line]:
     """``reference_hba`` with the documented difference of the default
     rules applied (an inventory's own default lists are taken as written)."""
     hv = hostvars[host]
@@ -242,31 +275,30 @@ def routed_here_hba(hostvars: Mapping[str, Mapping[str, Any]],
     else:
         defaults = here_pgb_defaults(hv.get("pgbouncer_sslmode", "disable") != "disable")
     prefix = "pg" if kind == "postgres" else "pgb"
-    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + \
-        list(hv.get(prefix + "_hba_rules", []))
+    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + list(hv.get(prefix + "_hba_rules", []))
     return hba(rules, instance_of(hostvars, groups, host, {}), kind)
 
 
-def reference_hba(hostvars: Mapping[str, Mapping[str, Any]],
-                  groups: Mapping[str, Sequence[str]], host: str, kind: str) -> List[Line]:
+def reference_hba(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]], host: str, kind: str
+) -> List[Line]:
     """The active lines Pigsty renders for one host of an inventory."""
     hv = hostvars[host]
     defaults = PIGSTY_PG_DEFAULTS if kind == "postgres" else PIGSTY_PGB_DEFAULTS
     prefix = "pg" if kind == "postgres" else "pgb"
-    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + \
-        list(hv.get(prefix + "_hba_rules", []))
+    rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + list(hv.get(prefix + "_hba_rules", []))
     return hba(rules, instance_of(hostvars, groups, host, {}), kind)
 
 
-def reference_services(hostvars: Mapping[str, Mapping[str, Any]],
-                       groups: Mapping[str, Sequence[str]], cluster: str
-                       ) -> List[Dict[str, Any]]:
+def reference_services(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]], cluster: str
+) -> List[Dict[str, Any]]:
     """The services Pigsty renders for one cluster of an inventory."""
-    members = [dict(hostvars[h], inventory_hostname=h) for h in groups["all"]
-               if hostvars[h].get("pg_cluster") == cluster]
+    members = [
+        dict(hostvars[h], inventory_hostname=h) for h in groups["all"] if hostvars[h].get("pg_cluster") == cluster
+    ]
     hv = members[0]
-    specs = list(hv.get("pg_default_services", PIGSTY_SERVICES)) + \
-        list(hv.get("pg_services", []))
+    specs = list(hv.get("pg_default_services", PIGSTY_SERVICES)) + list(hv.get("pg_services", []))
     return services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
 
 
@@ -275,27 +307,31 @@ def reference_services(hostvars: Mapping[str, Mapping[str, Any]],
 #: since after a failover that member is a standby like the others. (Its
 #: /read-only check is also routed in two tiers; the tests compare the
 #: checked tier, the servers that track nothing.)
-ROUTED_HERE_SERVICES = [dict(s, backup="[? pg_role == `offline` ]") if s["name"] == "replica" else s
-                        for s in PIGSTY_SERVICES]
+ROUTED_HERE_SERVICES = [
+    dict(s, backup="[? pg_role == `offline` ]") if s["name"] == "replica" else s for s in PIGSTY_SERVICES
+]
 
 
-def routed_here_services(hostvars: Mapping[str, Mapping[str, Any]],
-                         groups: Mapping[str, Sequence[str]], cluster: str
-                         ) -> List[Dict[str, Any]]:
+def routed_here_services(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]], cluster: str
+) -> List[Dict[str, Any]]:
     """``reference_services`` with the documented difference of the default
     replica service applied (an inventory's own pg_default_services are
     taken as written)."""
-    members = [dict(hostvars[h], inventory_hostname=h) for h in groups["all"]
-               if hostvars[h].get("pg_cluster") == cluster]
+    members = [
+        dict(hostvars[h], inventory_hostname=h) for h in groups["all"] if hostvars[h].get("pg_cluster") == cluster
+    ]
     hv = members[0]
-    specs = list(hv.get("pg_default_services", ROUTED_HERE_SERVICES)) + \
-        list(hv.get("pg_services", []))
+    specs = list(hv.get("pg_default_services", ROUTED_HERE_SERVICES)) + list(hv.get("pg_services", []))
     return services(specs, members, hv.get("pg_default_service_dest", "pgbouncer"))
 
 
-def instance_of(hostvars: Mapping[str, Mapping[str, Any]],
-                groups: Mapping[str, Sequence[str]], host: str,
-                defaults: Mapping[str, Any]) -> Dict[str, Any]:
+def instance_of(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+    host: str,
+    defaults: Mapping[str, Any],
+) -> Dict[str, Any]:
     """The reference's view of one instance, from the inventory."""
     hv = dict(defaults, **hostvars[host])
     cluster = hv["pg_cluster"]
@@ -304,22 +340,22 @@ def instance_of(hostvars: Mapping[str, Mapping[str, Any]],
         "pg_role": hv["pg_role"],
         "pg_offline_query": hv.get("pg_offline_query", False),
         "pg_pwd_enc": hv.get("pg_pwd_enc", "scram-sha-256"),
-        "users": {"${dbsu}": hv.get("pg_dbsu", "postgres"),
-                  "${repl}": hv.get("pg_replication_username", "replicator"),
-                  "${monitor}": hv.get("pg_monitor_username", "dbuser_monitor"),
-                  "${admin}": hv.get("pg_admin_username", "dbuser_dba")},
+        "users": {
+            "${dbsu}": hv.get("pg_dbsu", "postgres"),
+            "${repl}": hv.get("pg_replication_username", "replicator"),
+            "${monitor}": hv.get("pg_monitor_username", "dbuser_monitor"),
+            "${admin}": hv.get("pg_admin_username", "dbuser_dba"),
+        },
         "admin_ip": hv.get("admin_ip"),
         "infra": list(groups.get("infra", ())),
         "members": sorted(members),
-        "intranet": list(hv.get("node_firewall_intranet",
-                                ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])),
+        "intranet": list(hv.get("node_firewall_intranet", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])),
     }
 
 
 def effective(lines: Sequence[str]) -> List[Line]:
     """The active lines of a rendered hba file, as the reference gives them."""
-    return [tuple(line.split()) for line in lines
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [tuple(line.split()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def load_inventory(path: str) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, List[str]]]:
@@ -335,6 +371,5 @@ def load_inventory(path: str) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, List
     hostvars = {}
     for host in inventory.get_hosts():
         hv = variables.get_vars(host=host, include_hostvars=False)
-        hostvars[host.name] = {k: v for k, v in hv.items()
-                               if k not in ("groups", "hostvars", "vars", "environment")}
+        hostvars[host.name] = {k: v for k, v in hv.items() if k not in ("groups", "hostvars", "vars", "environment")}
     return hostvars, inventory.get_groups_dict()

@@ -53,8 +53,7 @@ def _tool(path):
     if os.access(path, os.X_OK):
         return path
     if os.environ.get("PIGPEN_REQUIRE_PROMTOOL"):
-        pytest.fail("%s is missing: run make prometheus-bin (tests/tools/fetch-prometheus.sh)" % path,
-                    pytrace=False)
+        pytest.fail("%s is missing: run make prometheus-bin (tests/tools/fetch-prometheus.sh)" % path, pytrace=False)
     pytest.skip("no %s (make prometheus-bin)" % os.path.basename(path))
     return None
 
@@ -66,8 +65,9 @@ def _groups():
 
 def _write(path, group):
     with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump({"groups": [{"name": group["name"], "rules": group["rules"]}]}, handle,
-                       sort_keys=False, width=200)
+        yaml.safe_dump(
+            {"groups": [{"name": group["name"], "rules": group["rules"]}]}, handle, sort_keys=False, width=200
+        )
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +99,13 @@ def _tests(path):
 
 # ---------------------------------------------------------------- promtool
 
+
 def test_promtool_checks_every_rule_file(rules_dir):
     promtool = _tool(PROMTOOL)
     files = sorted(glob.glob(str(rules_dir / "full" / "*.yml")))
-    proc = subprocess.run([promtool, "check", "rules", "--lint=all", "--lint-fatal"] + files,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [promtool, "check", "rules", "--lint=all", "--lint-fatal"] + files, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAILED" not in proc.stdout + proc.stderr
 
@@ -113,16 +115,18 @@ def test_vmalert_checks_every_rule_file(rules_dir):
     (MetricsQL): its dry run parses every group and expression."""
     vmalert = _tool(VMALERT)
     for path in sorted(glob.glob(str(rules_dir / "full" / "*.yml"))):
-        proc = subprocess.run([vmalert, "-dryRun", "-loggerLevel=ERROR", "-rule=" + path],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [vmalert, "-dryRun", "-loggerLevel=ERROR", "-rule=" + path], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, (path, proc.stdout + proc.stderr)
 
 
 @pytest.mark.parametrize("test_file", [os.path.basename(p) for p in PROMTOOL_TESTS])
 def test_promtool_unit_tests(rules_dir, test_file):
     promtool = _tool(PROMTOOL)
-    proc = subprocess.run([promtool, "test", "rules", test_file], cwd=str(rules_dir),
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [promtool, "test", "rules", test_file], cwd=str(rules_dir), capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
 
 
@@ -144,8 +148,12 @@ def _expectations():
 
 def test_every_alert_is_tested_firing_and_quiet(rule_groups):
     firing, quiet = _expectations()
-    wanted = {(r["alert"], r["labels"]["severity"], r["labels"].get("threshold"))
-              for g in rule_groups for r in g["rules"] if "alert" in r}
+    wanted = {
+        (r["alert"], r["labels"]["severity"], r["labels"].get("threshold"))
+        for g in rule_groups
+        for r in g["rules"]
+        if "alert" in r
+    }
     assert sorted(wanted - firing, key=str) == [], "no promtool test makes these fire"
     names = {w[0] for w in wanted}
     assert sorted(names - quiet) == [], "no promtool test expects these quiet"
@@ -154,9 +162,31 @@ def test_every_alert_is_tested_firing_and_quiet(rule_groups):
 
 # ------------------------------------------------------------ metric names
 
-_KEYWORDS = {"by", "on", "and", "or", "unless", "bool", "offset", "group_left", "group_right",
-             "ignoring", "without", "sum", "min", "max", "avg", "count", "stddev", "stdvar",
-             "topk", "bottomk", "quantile", "count_values", "group"}
+_KEYWORDS = {
+    "by",
+    "on",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "group_left",
+    "group_right",
+    "ignoring",
+    "without",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+}
 _GROUPING = {"by", "on", "without", "ignoring", "group_left", "group_right"}
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -199,10 +229,10 @@ def metric_names(expr):
 
 
 def test_metric_names_parser():
-    assert metric_names('max by (cls, ins) (a{x="b{c}"}) - on (cls) group_right () (b and c == 1)') == \
-        {"a", "b", "c"}
-    assert metric_names("histogram_quantile(0.99, sum by (cls, le) (rate(x_bucket{job=\"e\"}[5m]))) > 0.5") == \
-        {"x_bucket"}
+    assert metric_names('max by (cls, ins) (a{x="b{c}"}) - on (cls) group_right () (b and c == 1)') == {"a", "b", "c"}
+    assert metric_names("histogram_quantile(0.99, sum by (cls, le) (rate(x_bucket{job=\"e\"}[5m]))) > 0.5") == {
+        "x_bucket"
+    }
     assert metric_names("time() - y{file=~\".*/p[.]prom\"} > 1e3") == {"y"}
 
 
@@ -225,7 +255,7 @@ def known_metrics(rule_groups):
     with open(os.path.join(ROLE, "files", "postgres_exporter_queries.yml"), encoding="utf-8") as handle:
         for namespace, query in yaml.safe_load(handle).items():
             for column in query["metrics"]:
-                (col, spec), = column.items()
+                ((col, spec),) = column.items()
                 if spec["usage"] in ("GAUGE", "COUNTER"):
                     known.add("%s_%s" % (namespace, col))
     known |= set(_load(os.path.join(ROLE, "files", "pgbackrest_exporter.py"), "pgbr_exp").METRICS)
@@ -243,10 +273,17 @@ def test_rules_read_only_metrics_the_exporters_emit(rule_groups):
                 used.setdefault(name, rule.get("alert") or rule.get("record"))
     assert {n: r for n, r in used.items() if n not in known} == {}
     # the custom queries' metrics and the recorded exporters' are all in use somewhere
-    assert {"pg_wraparound_xid_age", "pg_wraparound_mxid_age", "haproxy_backend_status",
-            "etcd_server_has_leader", "patroni_primary", "pgbouncer_waiting_clients",
-            "pgbackrest_backup_last_time_seconds", "pigpen_cert_not_after_seconds",
-            "node_filesystem_avail_bytes"} <= set(used)
+    assert {
+        "pg_wraparound_xid_age",
+        "pg_wraparound_mxid_age",
+        "haproxy_backend_status",
+        "etcd_server_has_leader",
+        "patroni_primary",
+        "pgbouncer_waiting_clients",
+        "pgbackrest_backup_last_time_seconds",
+        "pigpen_cert_not_after_seconds",
+        "node_filesystem_avail_bytes",
+    } <= set(used)
 
 
 def test_recording_rules_come_before_their_alerts(rule_groups):
@@ -262,9 +299,11 @@ def test_recording_rules_come_before_their_alerts(rule_groups):
 
 # --------------------------------------------------------------- template
 
+
 def test_rule_template_renders_the_data(rule_groups):
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE, "templates")),
-                             trim_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(ROLE, "templates")), trim_blocks=True, keep_trailing_newline=True
+    )
     env.filters["to_json"] = json.dumps
     for group in rule_groups:
         text = env.get_template("rules.yml.j2").render(__exporters_rule_group=group)
@@ -277,19 +316,47 @@ def test_alertmanager_config_passes_amtool(tmp_path):
     config = alerting.alertmanager_config(
         receivers=[{"name": "oncall", "webhook_configs": [{"url": "http://10.10.10.99:8080/page"}]}],
         routes=[{"receiver": "oncall", "matchers": ['severity="critical"']}],
-        receiver="", recorder_urls=["http://10.10.10.10:9095/"])
+        receiver="",
+        recorder_urls=["http://10.10.10.10:9095/"],
+    )
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # and it routes as documented: a critical alert to oncall and the recorder
-    proc = subprocess.run([amtool, "config", "routes", "test", "--config.file", str(path),
-                           "alertname=PgsqlNoLeader", "severity=critical", "cls=pg-test"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            str(path),
+            "alertname=PgsqlNoLeader",
+            "severity=critical",
+            "cls=pg-test",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.stdout.split() == ["pigpen-recorder,oncall"], proc.stdout + proc.stderr
-    proc = subprocess.run([amtool, "config", "routes", "test", "--config.file", str(path),
-                           "alertname=PgsqlReplicaLag", "severity=warning", "cls=pg-test"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            str(path),
+            "alertname=PgsqlReplicaLag",
+            "severity=warning",
+            "cls=pg-test",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.stdout.split() == ["pigpen-recorder,default"], proc.stdout + proc.stderr
 
 
@@ -304,6 +371,8 @@ def test_every_alert_and_tunable_is_documented(rule_groups):
         assert "`%s`" % key in text, key
     for link in set(re.findall(r"\(troubleshooting\.md#([a-z0-9-]+)\)", text)):
         with open(os.path.join(REPO, "docs", "troubleshooting.md"), encoding="utf-8") as handle:
-            anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-                       for h in re.findall(r"^## (.+)$", handle.read(), re.M)}
+            anchors = {
+                re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                for h in re.findall(r"^## (.+)$", handle.read(), re.M)
+            }
         assert link in anchors, link

@@ -7,19 +7,21 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-                                "tools", "chaos"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tools", "chaos"))
 import run  # noqa: E402
 
 
 def test_expand_fills_keys_and_values_and_keeps_unknown_names():
     names = {"net": "10.10.20", "prefix": "pigpen-molecule"}
-    conf = {"containers": {"${net}.10": "${prefix}-pg-meta-1"},
-            "inject": ["podman exec $${leader_container} true", "${unknown}"]}
+    conf = {
+        "containers": {"${net}.10": "${prefix}-pg-meta-1"},
+        "inject": ["podman exec $${leader_container} true", "${unknown}"],
+    }
     assert run.expand(conf, names) == {
         "containers": {"10.10.20.10": "pigpen-molecule-pg-meta-1"},
         # $$ survives the first pass as $: filled per run
-        "inject": ["podman exec ${leader_container} true", "${unknown}"]}
+        "inject": ["podman exec ${leader_container} true", "${unknown}"],
+    }
 
 
 def test_missed_upper_bounds_relax_time_only_and_lower_bounds_never():
@@ -27,17 +29,17 @@ def test_missed_upper_bounds_relax_time_only_and_lower_bounds_never():
     ok = {"write_outage_s": 7.0, "lost_rows": 0, "dcs_gap_s": 14.0}
     # 1.5 x 5 = 7.5 and 1.5 x 10 = 15: within; the lower bound is not relaxed
     assert run.missed(ok, targets, 1.5) == ["dcs_gap_s 14.0 < 30"]
-    assert run.missed({"write_outage_s": 7.0, "lost_rows": 1, "dcs_gap_s": 31.0},
-                      {"write_outage_s": 5, "lost_rows": 0, "dcs_gap_s_min": 30}) == [
-        "write_outage_s 7.0 > 5", "lost_rows 1 > 0"]
+    assert run.missed(
+        {"write_outage_s": 7.0, "lost_rows": 1, "dcs_gap_s": 31.0},
+        {"write_outage_s": 5, "lost_rows": 0, "dcs_gap_s_min": 30},
+    ) == ["write_outage_s 7.0 > 5", "lost_rows 1 > 0"]
     # a measurement that is missing (the service never came back) misses its target
     assert run.missed({"write_outage_s": None}, {"write_outage_s": 5}) == ["write_outage_s None > 5"]
     assert run.missed({}, {"dcs_gap_s_min": 30}) == ["dcs_gap_s None < 30"]
 
 
 def test_diagnose_keeps_the_tail_of_each_output_and_never_raises():
-    out = run.diagnose(["printf 'a%.0s' $(seq 50)", "echo err >&2; exit 3",
-                        "sleep 5"], timeout=0.5, keep=10)
+    out = run.diagnose(["printf 'a%.0s' $(seq 50)", "echo err >&2; exit 3", "sleep 5"], timeout=0.5, keep=10)
     assert out[0] == {"command": "printf 'a%.0s' $(seq 50)", "output": "a" * 10}
     assert out[1]["output"] == "err\n"
     assert out[2]["output"] == "(no answer within 0.5 s)"
@@ -60,13 +62,22 @@ CLIENTS = {"w": {"kind": "write", "dsn": "host=a"}, "r": {"kind": "read-standby"
 
 
 def test_check_config_refuses_unknown_names_before_any_load():
-    conf = {"clients": CLIENTS, "scenarios": {
-        "pg-crash": {"inject": ["true"], "targets": {"write_outage_s": 5, "port_back_s": 3},
-                     "watch": [{"name": "port_back_s", "tcp": "10.0.0.1:5433"}]}}}
+    conf = {
+        "clients": CLIENTS,
+        "scenarios": {
+            "pg-crash": {
+                "inject": ["true"],
+                "targets": {"write_outage_s": 5, "port_back_s": 3},
+                "watch": [{"name": "port_back_s", "tcp": "10.0.0.1:5433"}],
+            }
+        },
+    }
     assert run.check_config(conf, ["pg-crash"]) == []
     assert run.check_config(conf, ["pg-crsh"]) == ["--scenario pg-crsh: no such scenario: use one of pg-crash"]
-    bad = {"clients": {"w": {"kind": "writer", "dsn": "host=a"}}, "scenarios": {
-        "x": {"injct": [], "targets": {"write_outage": 5}, "watch": [{"name": "back", "tcp": "a:1"}]}}}
+    bad = {
+        "clients": {"w": {"kind": "writer", "dsn": "host=a"}},
+        "scenarios": {"x": {"injct": [], "targets": {"write_outage": 5}, "watch": [{"name": "back", "tcp": "a:1"}]}},
+    }
     problems = run.check_config(bad)
     assert problems[0].startswith("clients.w.kind: 'writer' is not a client kind")
     assert problems[1].startswith("scenarios.x.injct: unknown key: use ")
@@ -77,6 +88,7 @@ def test_check_config_refuses_unknown_names_before_any_load():
 
 def test_the_sandbox_configuration_is_valid():
     import yaml
+
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tools", "chaos")
     with open(os.path.join(here, "sandbox.yml"), encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
@@ -95,13 +107,19 @@ def test_the_sandbox_configuration_is_valid():
 
 
 def test_client_targets_name_the_client_that_missed():
-    result = {"write_outage_s": 9.0, "lost_rows": 0, "wrong_role_sessions": 1,
-              "clients": {"a": {"write_outage_s": 2.0, "wrong_role_sessions": 0},
-                          "b": {"write_outage_s": 9.0, "wrong_role_sessions": 1},
-                          "r": {"read_outage_s": None, "wrong_role_sessions": 0}}}
-    assert run.missed(result, {"write_outage_s": 5, "read_outage_s": 5, "wrong_role_sessions": 0,
-                               "lost_rows": 0}, 1.5) == [
-        "write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] None > 7.5", "wrong_role_sessions[b] 1 > 0"]
+    result = {
+        "write_outage_s": 9.0,
+        "lost_rows": 0,
+        "wrong_role_sessions": 1,
+        "clients": {
+            "a": {"write_outage_s": 2.0, "wrong_role_sessions": 0},
+            "b": {"write_outage_s": 9.0, "wrong_role_sessions": 1},
+            "r": {"read_outage_s": None, "wrong_role_sessions": 0},
+        },
+    }
+    assert run.missed(
+        result, {"write_outage_s": 5, "read_outage_s": 5, "wrong_role_sessions": 0, "lost_rows": 0}, 1.5
+    ) == ["write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] None > 7.5", "wrong_role_sessions[b] 1 > 0"]
     assert run.time_only(["write_outage_s[b] 9.0 > 7.5", "read_outage_s[r] 8 > 7.5"])
     assert not run.time_only(["write_outage_s[b] 9.0 > 7.5", "wrong_role_sessions[b] 1 > 0"])
 
@@ -109,6 +127,7 @@ def test_client_targets_name_the_client_that_missed():
 def test_a_run_that_stops_half_way_fails_its_scenario_and_is_not_retried(monkeypatch):
     def boom(conf, name, sc):
         raise SystemExit("chaos: 'podman exec x pkill -KILL -x haproxy' failed (1): ")
+
     monkeypatch.setattr(run, "run_once", boom)
     result = run.guarded_run({}, "haproxy-crash", {})
     assert result["failed_targets"] == ["not measured: chaos: 'podman exec x pkill -KILL -x haproxy' failed (1): "]
@@ -121,6 +140,8 @@ def test_one_client_may_have_its_own_bound():
     targets = {"write_outage_s": 5, "write_outage_s[b]": 8}
     assert run.missed(result, targets) == ["write_outage_s[a] 6.0 > 5"]
     assert run.missed(result, targets, 1.5) == []
-    conf = {"clients": {"a": {"kind": "write", "dsn": "host=a"}, "b": {"kind": "write", "dsn": "host=b"}},
-            "scenarios": {"s": {"targets": {"write_outage_s[b]": 8, "write_outage_s[c]": 8}}}}
+    conf = {
+        "clients": {"a": {"kind": "write", "dsn": "host=a"}, "b": {"kind": "write", "dsn": "host=b"}},
+        "scenarios": {"s": {"targets": {"write_outage_s[b]": 8, "write_outage_s[c]": 8}}},
+    }
     assert [p.split(":")[0] for p in run.check_config(conf)] == ["scenarios.s.targets.write_outage_s[c]"]

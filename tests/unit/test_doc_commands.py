@@ -46,50 +46,126 @@ import pytest
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
-DOCS = ["README.md"] + sorted(
-    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
+DOCS = ["README.md"] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
 MARKER = re.compile(r"^<!--\s*(runnable|example)\s*(?::\s*(.*?))?\s*-->\s*$")
 SANDBOX_KEY = ".sandbox/ssh/id_ed25519"
 
 BUILTINS = {
-    "cd", "echo", "printf", "export", "set", "source", ".", "test", "[", "read", "true",
-    "false", "exit", "unset", "wait", "eval", "exec", "command", "type", "alias", "pwd",
+    "cd",
+    "echo",
+    "printf",
+    "export",
+    "set",
+    "source",
+    ".",
+    "test",
+    "[",
+    "read",
+    "true",
+    "false",
+    "exit",
+    "unset",
+    "wait",
+    "eval",
+    "exec",
+    "command",
+    "type",
+    "alias",
+    "pwd",
 }
 RESERVED = {"do", "done", "then", "else", "elif", "fi", "esac", "{", "}", "!", "time"}
 # Commands of the control host: Debian package that brings each (make
 # host-deps installs podman, openssh-client...; docs/sandbox.md).
 CONTROL = {
-    "make": "make", "ssh": "openssh-client", "podman": "podman", "psql": "postgresql-client",
-    "curl": "curl", "jq": "jq", "diff": "diffutils", "grep": "grep", "cut": "coreutils",
-    "cat": "coreutils", "sort": "coreutils", "head": "coreutils", "tail": "coreutils",
-    "ls": "coreutils", "mkdir": "coreutils", "rm": "coreutils", "sleep": "coreutils",
-    "seq": "coreutils", "tr": "coreutils", "sed": "sed", "awk": "mawk", "find": "findutils",
-    "xargs": "findutils", "apt-get": "apt", "git": "git", "tee": "coreutils", "wc": "coreutils",
-    "date": "coreutils", "env": "coreutils", "python3": "python3",
+    "make": "make",
+    "ssh": "openssh-client",
+    "podman": "podman",
+    "psql": "postgresql-client",
+    "curl": "curl",
+    "jq": "jq",
+    "diff": "diffutils",
+    "grep": "grep",
+    "cut": "coreutils",
+    "cat": "coreutils",
+    "sort": "coreutils",
+    "head": "coreutils",
+    "tail": "coreutils",
+    "ls": "coreutils",
+    "mkdir": "coreutils",
+    "rm": "coreutils",
+    "sleep": "coreutils",
+    "seq": "coreutils",
+    "tr": "coreutils",
+    "sed": "sed",
+    "awk": "mawk",
+    "find": "findutils",
+    "xargs": "findutils",
+    "apt-get": "apt",
+    "git": "git",
+    "tee": "coreutils",
+    "wc": "coreutils",
+    "date": "coreutils",
+    "env": "coreutils",
+    "python3": "python3",
 }
 # Commands on a node: what the roles install there (node_packages, the
 # PostgreSQL, Patroni, pgBackRest, etcd packages) or Debian's base system.
-NODE = dict(CONTROL, **{
-    "patronictl": "patroni", "pgbackrest": "pgbackrest", "etcdctl": "etcd-client",
-    "pg_dump": "postgresql-client-15", "pg_restore": "postgresql-client-15",
-    "pg_ctl": "postgresql-15 (/usr/lib/postgresql/15/bin)", "pg_isready": "postgresql-client-15",
-    "systemctl": "systemd", "journalctl": "systemd", "sudo": "sudo", "su": "login",
-    "ip": "iproute2", "ss": "iproute2", "lsof": "lsof", "ps": "procps", "kill": "procps",
-    "haproxy": "haproxy", "pgbouncer": "pgbouncer", "chown": "coreutils", "rsync": "rsync",
-    "apt": "apt", "apt-mark": "apt", "/usr/lib/postgresql/15/bin/pg_ctl": "postgresql-15",
-    "pg-backup": "pigpen.pgsql (pgbackrest role)", "/usr/local/bin/pg-backup": "pigpen.pgsql",
-    "pg-role-change": "pigpen.pgsql (pgbackrest role)", "mktemp": "coreutils",
-    "install": "coreutils", "du": "coreutils", "df": "coreutils", "touch": "coreutils",
-    "scp": "openssh-client", "getent": "libc-bin",
-})
-VENV_ONLY = {"ansible", "ansible-playbook", "ansible-galaxy", "ansible-doc", "ansible-lint",
-             "ansible-inventory", "ansible-vault", "ansible-config", "molecule", "pytest"}
+NODE = dict(
+    CONTROL,
+    **{
+        "patronictl": "patroni",
+        "pgbackrest": "pgbackrest",
+        "etcdctl": "etcd-client",
+        "pg_dump": "postgresql-client-15",
+        "pg_restore": "postgresql-client-15",
+        "pg_ctl": "postgresql-15 (/usr/lib/postgresql/15/bin)",
+        "pg_isready": "postgresql-client-15",
+        "systemctl": "systemd",
+        "journalctl": "systemd",
+        "sudo": "sudo",
+        "su": "login",
+        "ip": "iproute2",
+        "ss": "iproute2",
+        "lsof": "lsof",
+        "ps": "procps",
+        "kill": "procps",
+        "haproxy": "haproxy",
+        "pgbouncer": "pgbouncer",
+        "chown": "coreutils",
+        "rsync": "rsync",
+        "apt": "apt",
+        "apt-mark": "apt",
+        "/usr/lib/postgresql/15/bin/pg_ctl": "postgresql-15",
+        "pg-backup": "pigpen.pgsql (pgbackrest role)",
+        "/usr/local/bin/pg-backup": "pigpen.pgsql",
+        "pg-role-change": "pigpen.pgsql (pgbackrest role)",
+        "mktemp": "coreutils",
+        "install": "coreutils",
+        "du": "coreutils",
+        "df": "coreutils",
+        "touch": "coreutils",
+        "scp": "openssh-client",
+        "getent": "libc-bin",
+    },
+)
+VENV_ONLY = {
+    "ansible",
+    "ansible-playbook",
+    "ansible-galaxy",
+    "ansible-doc",
+    "ansible-lint",
+    "ansible-inventory",
+    "ansible-vault",
+    "ansible-config",
+    "molecule",
+    "pytest",
+}
 
 
 class Block(NamedTuple):
     doc: str
     line: int
-    where: Optional[str]       # None: the control host; else a node's address
+    where: Optional[str]  # None: the control host; else a node's address
     destructive: bool
     text: str
 
@@ -113,8 +189,11 @@ def blocks(kind: str = "runnable") -> List[Block]:
             words = [w.strip() for w in (m.group(2) or "").split(",") if w.strip()]
             where = next((w.split(None, 1)[1] for w in words if w.startswith("on ")), None)
             indent = len(line) - len(line.lstrip())
-            out.append(Block(doc, i + 1, where, "destructive" in words,
-                             "\n".join(x[indent:] for x in lines[i + 1:end]) + "\n"))
+            out.append(
+                Block(
+                    doc, i + 1, where, "destructive" in words, "\n".join(x[indent:] for x in lines[i + 1 : end]) + "\n"
+                )
+            )
     return out
 
 
@@ -222,7 +301,7 @@ def command_word(words: List[str]) -> Tuple[Optional[str], List[str]]:
             i += 2 if words[i] in ("-u", "-g") else 1
     if i >= len(words):
         return None, []
-    return words[i], words[i + 1:]
+    return words[i], words[i + 1 :]
 
 
 def makefile_targets() -> set:
@@ -244,6 +323,7 @@ def known_variables(playbook: str) -> set:
                 names |= set(entry.get("options") or {})
     from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import SETTINGS_DEFAULTS
     from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import MODEL_DEFAULTS
+
     return names | set(MODEL_DEFAULTS) | set(SETTINGS_DEFAULTS)
 
 
@@ -258,34 +338,43 @@ def problems_of(block: Block) -> List[str]:
             continue
         shown = " ".join(words)
         if cmd in VENV_ONLY and not activated:
-            out.append("%r: call .venv/bin/%s (not on PATH from the repository root), or "
-                       "source .venv/bin/activate first" % (shown, cmd))
+            out.append(
+                "%r: call .venv/bin/%s (not on PATH from the repository root), or "
+                "source .venv/bin/activate first" % (shown, cmd)
+            )
             continue
         if "/" in cmd and not cmd.startswith("/"):
             path = os.path.join(REPO, cmd)
             if not (os.path.exists(path) or cmd.startswith(".venv/bin/")):
                 out.append("%r: no file %s in the repository" % (shown, cmd))
-            elif cmd.startswith(".venv/bin/") and os.path.isdir(os.path.join(REPO, ".venv", "bin")) \
-                    and not os.path.exists(path):
+            elif (
+                cmd.startswith(".venv/bin/")
+                and os.path.isdir(os.path.join(REPO, ".venv", "bin"))
+                and not os.path.exists(path)
+            ):
                 out.append("%r: %s is not in the virtualenv (requirements.txt)" % (shown, cmd))
         elif cmd not in table and cmd not in VENV_ONLY and not cmd.startswith("/"):
-            out.append("%r: %s is not a command of %s this test knows (add it to the table "
-                       "of tests/unit/test_doc_commands.py with its Debian package)"
-                       % (shown, cmd, "a node" if block.where else "the control host"))
+            out.append(
+                "%r: %s is not a command of %s this test knows (add it to the table "
+                "of tests/unit/test_doc_commands.py with its Debian package)"
+                % (shown, cmd, "a node" if block.where else "the control host")
+            )
         base = os.path.basename(cmd)
         if base == "make":
             for target in (a for a in args if not a.startswith("-") and "=" not in a):
                 if target not in targets:
                     out.append("%r: no make target %s" % (shown, target))
-        if base == "ssh" and any(re.search(r"(^|@)10\.10\.[0-9]+\.[0-9]+$", a) for a in args) \
-                and SANDBOX_KEY not in args:
+        if (
+            base == "ssh"
+            and any(re.search(r"(^|@)10\.10\.[0-9]+\.[0-9]+$", a) for a in args)
+            and SANDBOX_KEY not in args
+        ):
             out.append("%r: ssh to a sandbox node needs -i %s" % (shown, SANDBOX_KEY))
         if base == "etcdctl" and "--user" not in " ".join(args) and "version" not in args:
             out.append("%r: etcd runs with authentication: pass --user" % shown)
         if base == "curl":
             value_opts = {"-w", "--write-out", "-d", "--data", "--data-urlencode", "-u", "-o", "-H"}
-            urls = [a for i, a in enumerate(args) if not a.startswith("-")
-                    and not (i and args[i - 1] in value_opts)]
+            urls = [a for i, a in enumerate(args) if not a.startswith("-") and not (i and args[i - 1] in value_opts)]
             if any("{" in u or "}" in u for u in urls) and not ({"-g", "--globoff"} & set(args)):
                 out.append("%r: a URL with braces needs curl -g (or --data-urlencode)" % shown)
         if base in ("ansible-playbook",):
@@ -319,21 +408,26 @@ def problems_of(block: Block) -> List[str]:
 def test_every_shell_block_is_marked():
     assert not unmarked(), (
         "mark each ```sh block with <!-- runnable --> (or <!-- runnable: on HOST -->, "
-        "<!-- runnable: destructive -->) or <!-- example: why --> on the line above it: %s"
-        % ", ".join(unmarked()))
+        "<!-- runnable: destructive -->) or <!-- example: why --> on the line above it: %s" % ", ".join(unmarked())
+    )
 
 
 def test_the_docs_have_runnable_blocks():
     assert len(RUNNABLE) >= 20
-    assert {b.doc for b in RUNNABLE} >= {"README.md", "docs/operations.md", "docs/etcd.md",
-                                         "docs/patroni.md", "docs/backup.md", "docs/howto.md"}
+    assert {b.doc for b in RUNNABLE} >= {
+        "README.md",
+        "docs/operations.md",
+        "docs/etcd.md",
+        "docs/patroni.md",
+        "docs/backup.md",
+        "docs/howto.md",
+    }
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
 def test_block_parses(block):
     bash = shutil.which("bash") or "/bin/bash"
-    res = subprocess.run([bash, "-n"], input=block.text, capture_output=True, text=True,
-                         check=False)
+    res = subprocess.run([bash, "-n"], input=block.text, capture_output=True, text=True, check=False)
     assert res.returncode == 0, "%s: %s" % (block.id, res.stderr)
 
 
@@ -343,27 +437,29 @@ def test_block_calls_what_exists(block):
     assert not found, "%s:\n  %s" % (block.id, "\n  ".join(found))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("ansible-playbook playbooks/pgsql.yml\n", "call .venv/bin/ansible-playbook"),
-    ("ssh root@10.10.10.11 patronictl list\n", "needs -i .sandbox/ssh/id_ed25519"),
-    (".venv/bin/ansible-playbook playbooks/pgsql-switchover.yml -e pg_candiate=x\n",
-     "does not read pg_candiate"),
-    (".venv/bin/ansible-playbook playbooks/nope.yml\n", "no playbook playbooks/nope.yml"),
-    ("make sandbox-explode\n", "no make target sandbox-explode"),
-    ("curl -s 'h:9090/api/v1/query?query=up{cls=\"x\"}'\n", "needs curl -g"),
-    ("frobnicate --all\n", "frobnicate is not a command"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ansible-playbook playbooks/pgsql.yml\n", "call .venv/bin/ansible-playbook"),
+        ("ssh root@10.10.10.11 patronictl list\n", "needs -i .sandbox/ssh/id_ed25519"),
+        (".venv/bin/ansible-playbook playbooks/pgsql-switchover.yml -e pg_candiate=x\n", "does not read pg_candiate"),
+        (".venv/bin/ansible-playbook playbooks/nope.yml\n", "no playbook playbooks/nope.yml"),
+        ("make sandbox-explode\n", "no make target sandbox-explode"),
+        ("curl -s 'h:9090/api/v1/query?query=up{cls=\"x\"}'\n", "needs curl -g"),
+        ("frobnicate --all\n", "frobnicate is not a command"),
+    ],
+)
 def test_the_checks_catch_what_the_docs_got_wrong(text, expected):
     found = problems_of(Block("x.md", 1, None, False, text))
     assert any(expected in p for p in found), found
 
 
 def test_node_blocks_check_etcdctl_user():
-    found = problems_of(Block("x.md", 1, "10.10.10.10", False,
-                              "etcdctl --endpoints http://10.10.10.10:2379 endpoint health\n"))
+    found = problems_of(
+        Block("x.md", 1, "10.10.10.10", False, "etcdctl --endpoints http://10.10.10.10:2379 endpoint health\n")
+    )
     assert any("pass --user" in p for p in found), found
-    assert not problems_of(Block("x.md", 1, "10.10.10.10", False,
-                                 "etcdctl --user root:x endpoint health\n"))
+    assert not problems_of(Block("x.md", 1, "10.10.10.10", False, "etcdctl --user root:x endpoint health\n"))
 
 
 def test_commands_inside_loops_and_pipes_are_found():

@@ -35,13 +35,17 @@ def test_parameters_page_is_up_to_date(gen):
             "from roles/*/meta/argument_specs.yml. Regenerate it with\n\n"
             "    .venv/bin/python tools/gen_role_docs.py\n\n"
             "and commit the result. Difference:\n%s%s" % (shown, more),
-            pytrace=False)
+            pytrace=False,
+        )
 
 
 def test_every_role_has_a_section(gen):
     text = gen.render(REPO)
-    roles = sorted(d for d in os.listdir(os.path.join(REPO, "roles"))
-                   if os.path.isfile(os.path.join(REPO, "roles", d, "meta", "argument_specs.yml")))
+    roles = sorted(
+        d
+        for d in os.listdir(os.path.join(REPO, "roles"))
+        if os.path.isfile(os.path.join(REPO, "roles", d, "meta", "argument_specs.yml"))
+    )
     for role in roles:
         assert "\n## %s\n" % role in text, "docs/parameters.md has no section for role %s" % role
     order = [r for r in gen.ROLE_ORDER if r in roles]
@@ -53,29 +57,36 @@ def test_rendering_is_deterministic(gen):
     assert gen.render(REPO) == gen.render(REPO)
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, "null"),
-    (True, "true"),
-    ("", '""'),
-    (3600, "3600"),
-    (["etcd-server", "etcd-client"], "[etcd-server, etcd-client]"),
-    ({"a": 1, "b": "x y"}, "{a: 1, b: x y}"),
-    ({}, "{}"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "null"),
+        (True, "true"),
+        ("", '""'),
+        (3600, "3600"),
+        (["etcd-server", "etcd-client"], "[etcd-server, etcd-client]"),
+        ({"a": 1, "b": "x y"}, "{a: 1, b: x y}"),
+        ({}, "{}"),
+    ],
+)
 def test_defaults_are_inline_yaml(gen, value, expected):
     assert gen.inline(value) == expected
 
 
 def test_option_rows(gen):
-    rows = gen.option_table({
-        "x_password": {"type": "str", "no_log": True, "default": "a|b",
-                       "description": ["Secret of I(x_user).", "See C(docs/x.md)."]},
-        "x_mode": {"type": "str", "required": True, "choices": ["on", "off"],
-                   "description": "Mode."},
-        "x_list": {"type": "list", "elements": "str", "default": ["v%d" % i for i in range(40)]},
-    })
-    assert rows[2] == ("| `x_password` | str, secret | `a\\|b` | Secret of *x_user*. "
-                       "See `docs/x.md`. |")
+    rows = gen.option_table(
+        {
+            "x_password": {
+                "type": "str",
+                "no_log": True,
+                "default": "a|b",
+                "description": ["Secret of I(x_user).", "See C(docs/x.md)."],
+            },
+            "x_mode": {"type": "str", "required": True, "choices": ["on", "off"], "description": "Mode."},
+            "x_list": {"type": "list", "elements": "str", "default": ["v%d" % i for i in range(40)]},
+        }
+    )
+    assert rows[2] == ("| `x_password` | str, secret | `a\\|b` | Secret of *x_user*. See `docs/x.md`. |")
     assert rows[3] == "| `x_mode` | str | required | Mode. Choices: `on`, `off`. |"
     default = rows[4].split(" | ")[2]
     assert default.endswith(" …`") and len(default) <= gen.MAX_DEFAULT + 4

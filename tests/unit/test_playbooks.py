@@ -15,7 +15,8 @@ import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 PLAYBOOKS = sorted(
-    os.path.basename(path) for path in glob.glob(os.path.join(REPO, "playbooks", "*.yml"))
+    os.path.basename(path)
+    for path in glob.glob(os.path.join(REPO, "playbooks", "*.yml"))
     if os.path.basename(path) != "validate.yml"
 )
 

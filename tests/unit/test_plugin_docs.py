@@ -18,7 +18,8 @@ import yaml
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 PY_PLUGINS = sorted(
     glob.glob(os.path.join(REPO, "plugins", "modules", "*.py"))
-    + glob.glob(os.path.join(REPO, "plugins", "action", "*.py")))
+    + glob.glob(os.path.join(REPO, "plugins", "action", "*.py"))
+)
 FILTER_DOCS = sorted(glob.glob(os.path.join(REPO, "plugins", "filter", "*.yml")))
 
 
@@ -26,10 +27,13 @@ def _doc_blocks(path):
     tree = ast.parse(open(path, encoding="utf-8").read(), filename=path)
     blocks = {}
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
-                and isinstance(node.value, ast.Constant)):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
+            and isinstance(node.value, ast.Constant)
+        ):
             blocks[node.targets[0].id] = node.value.value
     return blocks
 
@@ -38,8 +42,7 @@ def _load(text, where):
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        pytest.fail("%s is not valid YAML (quote or reword a line holding ': '):\n%s" % (where, exc),
-                    pytrace=False)
+        pytest.fail("%s is not valid YAML (quote or reword a line holding ': '):\n%s" % (where, exc), pytrace=False)
 
 
 @pytest.mark.parametrize("path", PY_PLUGINS, ids=lambda p: os.path.relpath(p, REPO))
@@ -51,21 +54,21 @@ def test_python_plugin_docs_parse(path):
         assert os.path.exists(os.path.join(REPO, "plugins", "modules", name + ".py"))
         return
     assert "DOCUMENTATION" in blocks, "%s has no DOCUMENTATION" % path
-    parsed = {key: _load(text, "%s %s" % (os.path.relpath(path, REPO), key))
-              for key, text in blocks.items()}
+    parsed = {key: _load(text, "%s %s" % (os.path.relpath(path, REPO), key)) for key, text in blocks.items()}
     doc = parsed["DOCUMENTATION"]
     assert doc["module"] == name
     assert doc.get("short_description")
     assert isinstance(doc.get("description"), (list, str))
     for option, spec in (doc.get("options") or {}).items():
-        assert isinstance(spec, dict) and spec.get("description"), (
-            "%s: option %s has no description" % (path, option))
+        assert isinstance(spec, dict) and spec.get("description"), "%s: option %s has no description" % (path, option)
     # ansible-doc fails on a description item that YAML read as a mapping
     # (a list item holding ': ')
     for where, text in _descriptions(parsed):
-        assert isinstance(text, str), (
-            "%s %s: a description item is not a string (reword its ': '): %r"
-            % (os.path.relpath(path, REPO), where, text))
+        assert isinstance(text, str), "%s %s: a description item is not a string (reword its ': '): %r" % (
+            os.path.relpath(path, REPO),
+            where,
+            text,
+        )
 
 
 def _descriptions(node, where=""):
@@ -95,6 +98,7 @@ def test_filter_docs_parse(path):
 def test_every_filter_has_its_documentation():
     # ansible-doc -t filter pigpen.pgsql.<name> shows only filters with a .yml beside pgsql.py
     from ansible_collections.pigpen.pgsql.plugins.filter import pgsql
+
     documented = {os.path.splitext(os.path.basename(p))[0] for p in FILTER_DOCS}
     missing = sorted(set(pgsql.FilterModule().filters()) - documented)
     assert not missing, "write plugins/filter/<name>.yml for %s" % ", ".join(missing)

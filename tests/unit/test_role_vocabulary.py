@@ -27,30 +27,51 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.par
 ROLES_DIR = os.path.join(REPO, "roles")
 ROLES = sorted(d for d in os.listdir(ROLES_DIR) if os.path.isdir(os.path.join(ROLES_DIR, d)))
 
-VOCABULARY = re.compile(
-    r"^(pg|pgb|patroni|pgbouncer|pgbackrest|haproxy|etcd|node|vip|vector|exporters)_")
+VOCABULARY = re.compile(r"^(pg|pgb|patroni|pgbouncer|pgbackrest|haproxy|etcd|node|vip|vector|exporters)_")
 CONDITIONS = {"when", "that", "until", "changed_when", "failed_when", "loop"}
 JINJA = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 NAME = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\b(?!\s*=[^=])")
 
 # The vocabulary behind what a playbook computes for a role with the model
-# (pg_configs, pg_instance_plan): not read by the role's files, yet what
+# (pg_instance_files, pg_instance_plan): not read by the role's files, yet what
 # decides its files.
 MODEL_INPUTS = {
-    "vip": ["pg_vip_enabled", "pg_vip_address", "pg_vip_interface", "vip_interval",
-            "pg_namespace"],
-    "haproxy": ["pg_services", "pg_default_services", "pg_service_provider",
-                "pg_default_service_dest", "pg_rto", "pg_weight", "pg_offline_query"],
-    "patroni": ["pg_conf", "pg_rto", "pg_rpo", "pg_parameters", "pg_hba_rules",
-                "pg_default_hba_rules", "pg_upstream", "pg_delay", "pg_version"],
-    "pgbouncer": ["pgbouncer_poolmode", "pgb_hba_rules", "pgb_default_hba_rules", "pg_users",
-                  "pg_databases"],
+    "vip": ["pg_vip_enabled", "pg_vip_address", "pg_vip_interface", "vip_interval", "pg_namespace"],
+    "haproxy": [
+        "pg_services",
+        "pg_default_services",
+        "pg_service_provider",
+        "pg_default_service_dest",
+        "pg_rto",
+        "pg_weight",
+        "pg_offline_query",
+    ],
+    "patroni": [
+        "pg_conf",
+        "pg_rto",
+        "pg_rpo",
+        "pg_parameters",
+        "pg_hba_rules",
+        "pg_default_hba_rules",
+        "pg_upstream",
+        "pg_delay",
+        "pg_version",
+    ],
+    "pgbouncer": ["pgbouncer_poolmode", "pgb_hba_rules", "pgb_default_hba_rules", "pg_users", "pg_databases"],
     "dns": ["pg_dns_suffix", "pg_dns_target", "pg_vip_enabled", "pg_vip_address"],
-    "pgbackrest": ["pgbackrest_method", "pgbackrest_repo", "pg_crontab",
-                   "pgbackrest_drill_schedule", "pgbackrest_drill_dir", "pgbackrest_drill_port",
-                   "pgbackrest_drill_target", "pgbackrest_drill_tables", "pgbackrest_drill_amcheck",
-                   "pgbackrest_drill_timeout"],
+    "pgbackrest": [
+        "pgbackrest_method",
+        "pgbackrest_repo",
+        "pg_crontab",
+        "pgbackrest_drill_schedule",
+        "pgbackrest_drill_dir",
+        "pgbackrest_drill_port",
+        "pgbackrest_drill_target",
+        "pgbackrest_drill_tables",
+        "pgbackrest_drill_amcheck",
+        "pgbackrest_drill_timeout",
+    ],
 }
 
 
@@ -75,7 +96,7 @@ def names(expr):
     expr = STRING.sub("''", expr)
     out = set()
     for m in NAME.finditer(expr):
-        before = expr[:m.start()].rstrip()
+        before = expr[: m.start()].rstrip()
         if before.endswith("|") or before.endswith(" is") or before.endswith(" not"):
             continue  # a filter or a test
         out.add(m.group(1))
@@ -112,8 +133,7 @@ def role_reads(role):
             own.update(data)
             for expr in expressions(data):
                 reads |= names(expr)
-    for path in glob.glob(os.path.join(base, "tasks", "*.yml")) + \
-            glob.glob(os.path.join(base, "handlers", "*.yml")):
+    for path in glob.glob(os.path.join(base, "tasks", "*.yml")) + glob.glob(os.path.join(base, "handlers", "*.yml")):
         data = load(path) or []
         defined(data, own)
         for expr in expressions(data):
@@ -129,7 +149,7 @@ def role_reads(role):
 
 
 def declared(role):
-    specs = (load(os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")) or {})
+    specs = load(os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")) or {}
     out = set()
     for entry in (specs.get("argument_specs") or {}).values():
         out |= set(entry.get("options") or {})
@@ -140,8 +160,7 @@ def test_the_scan_finds_what_a_role_reads():
     reads = role_reads("pgbackrest")
     assert {"pg_cluster", "pg_dbsu", "patroni_port"} <= reads
     assert "__pgbackrest_dbsu" not in reads and "pgbackrest_conf_dir" not in reads
-    found = names("x | pigpen.pgsql.pg_configs(hostvars[inventory_hostname]) if pg_a is "
-                  "defined and 'pg_b' else pg_c")
+    found = names("x | pigpen.pgsql.pg_instance_files(hostvars[inventory_hostname]) if pg_a is defined and 'pg_b' else pg_c")
     assert {n for n in found if VOCABULARY.match(n)} == {"pg_a", "pg_c"}
 
 
@@ -151,7 +170,8 @@ def test_every_variable_a_role_reads_is_declared(role):
     assert not missing, (
         "roles/%s reads %s, which its meta/argument_specs.yml does not declare: add each "
         "under argument_specs.main.options (type, description), then run "
-        ".venv/bin/python tools/gen_role_docs.py" % (role, ", ".join(missing)))
+        ".venv/bin/python tools/gen_role_docs.py" % (role, ", ".join(missing))
+    )
 
 
 @pytest.mark.parametrize("role", sorted(MODEL_INPUTS))

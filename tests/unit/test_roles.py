@@ -59,19 +59,21 @@ def test_defaults_are_documented_with_the_same_value(role):
     for name, value in defaults.items():
         if "default" in options[name]:
             assert options[name]["default"] == value, "roles/%s: %s" % (role, name)
-    undeclared = sorted(n for n, o in options.items()
-                        if "default" in o and n not in defaults)
-    assert not undeclared, "roles/%s: documented defaults missing from defaults/main.yml: %s" % (
-        role, undeclared)
+    undeclared = sorted(n for n, o in options.items() if "default" in o and n not in defaults)
+    assert not undeclared, "roles/%s: documented defaults missing from defaults/main.yml: %s" % (role, undeclared)
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_defaults_agree_with_the_model(role):
     defaults = load(role, "defaults", "main.yml") or {}
     for name, value in defaults.items():
-        if name in SHARED and SHARED[name] is not None \
-                and isinstance(value, (str, int, float, bool)) and "{{" not in str(value):
+        if (
+            name in SHARED
+            and SHARED[name] is not None
+            and isinstance(value, (str, int, float, bool))
+            and "{{" not in str(value)
+        ):
             assert value == SHARED[name], (
                 "roles/%s/defaults/main.yml: %s = %r but the model's default is %r "
-                "(plugins/module_utils/defaults.py, settings.py)" % (
-                    role, name, value, SHARED[name]))
+                "(plugins/module_utils/defaults.py, settings.py)" % (role, name, value, SHARED[name])
+            )

@@ -18,8 +18,9 @@ def test_ansible_cfg_checks_host_keys():
     cfg = configparser.ConfigParser()
     cfg.read(os.path.join(REPO, "ansible.cfg"))
     for section in cfg.sections():
-        assert cfg.get(section, "host_key_checking", fallback="true").lower() in (
-            "true", "yes", "1"), "ansible.cfg [%s] turns host key checking off" % section
+        assert cfg.get(section, "host_key_checking", fallback="true").lower() in ("true", "yes", "1"), (
+            "ansible.cfg [%s] turns host key checking off" % section
+        )
         for option in ("ssh_args", "ssh_common_args", "ssh_extra_args"):
             assert "StrictHostKeyChecking" not in cfg.get(section, option, fallback="")
 
@@ -32,6 +33,5 @@ def test_only_the_sandbox_group_skips_the_check():
     sandbox = inv["children"]["sandbox"]
     assert sandbox["vars"]["ansible_host_key_checking"] is False
     assert "StrictHostKeyChecking=no" in sandbox["vars"]["ansible_ssh_common_args"]
-    clusters = {name for name, group in inv["children"].items()
-                if name != "sandbox" and "hosts" in group}
+    clusters = {name for name, group in inv["children"].items() if name != "sandbox" and "hosts" in group}
     assert set(sandbox["children"]) == clusters

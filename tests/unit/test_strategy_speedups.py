@@ -71,8 +71,10 @@ CASES = [
 def render(cases, directory=""):
     script = RENDER.format(strategy=os.path.dirname(PATH), path=PATH, directory=directory)
     import json
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(cases),
-                          capture_output=True, text=True, check=True)
+
+    proc = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(cases), capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -89,9 +91,19 @@ def test_cached_rendering_equals_plain_rendering(tmp_path):
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["{{ x }}", "{{ x | string | length }}", "{{ x ~ y }}",
-                                            "{% if x %}t{% else %}f{% endif %}"]),
-                          st.integers(-5, 5), st.text("ab{} ", max_size=4)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["{{ x }}", "{{ x | string | length }}", "{{ x ~ y }}", "{% if x %}t{% else %}f{% endif %}"]
+            ),
+            st.integers(-5, 5),
+            st.text("ab{} ", max_size=4),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_cached_rendering_equals_plain_rendering_for_any_values(tmp_path_factory, rows):
     cases = [[template, {"x": x, "y": y}] for template, x, y in rows]
     directory = str(tmp_path_factory.mktemp("jinja"))
@@ -132,9 +144,14 @@ def test_unsafe_directories_are_refused(tmp_path):
     assert speedups.safe_directory(str(link)) is None
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("off", None), ("0", None), ("/srv/cache", "/srv/cache"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("off", None),
+        ("0", None),
+        ("/srv/cache", "/srv/cache"),
+    ],
+)
 def test_cache_directory_from_the_environment(value, expected):
     assert speedups.cache_directory({speedups.CACHE_ENV: value}) == expected
 
@@ -174,8 +191,13 @@ def test_strategy_drops_only_its_own_deprecation_notice():
     """mitogen_linear drops ansible-core's notice about non-builtin strategy
     plugins (printed on every run) and no other deprecation."""
     path = os.path.join(ROOT, "tools", "ansible", "strategy", "mitogen_linear.py")
-    res = subprocess.run([sys.executable, "-c", QUIET.format(path=path)], capture_output=True,
-                         text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    res = subprocess.run(
+        [sys.executable, "-c", QUIET.format(path=path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+    )
     assert res.returncode == 0, res.stderr
     assert "Some other feature is deprecated" in res.stderr
     assert "strategy plugins" not in res.stderr

@@ -85,14 +85,16 @@ def events(records: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
             labels = alert.get("labels")
             if not isinstance(labels, dict):
                 labels = {}
-            out.append({
-                "received_at": float(received),
-                "status": alert.get("status") or record.get("status"),
-                "name": labels.get("alertname", ""),
-                "labels": labels,
-                "starts_at": parse_time(alert.get("startsAt")),
-                "fingerprint": alert.get("fingerprint") or json.dumps(labels, sort_keys=True),
-            })
+            out.append(
+                {
+                    "received_at": float(received),
+                    "status": alert.get("status") or record.get("status"),
+                    "name": labels.get("alertname", ""),
+                    "labels": labels,
+                    "starts_at": parse_time(alert.get("startsAt")),
+                    "fingerprint": alert.get("fingerprint") or json.dumps(labels, sort_keys=True),
+                }
+            )
     return sorted(out, key=lambda e: e["received_at"])
 
 
@@ -118,21 +120,31 @@ def normalize(spec: Mapping[str, Any], allow: Sequence[str] = ()) -> Dict[str, A
 def check_spec(spec: Any, where: str) -> List[str]:
     """Problems with a scenario's ``alerts``, each saying what to write."""
     if not isinstance(spec, dict):
-        return ["%s: %r is not a mapping: write {raise: [AlertName, ...], clear: true, within_s: 120}"
-                % (where, spec)]
-    out = ["%s.%s: unknown key: use %s" % (where, key, ", ".join(sorted(SPEC_KEYS)))
-           for key in sorted(set(spec) - SPEC_KEYS)]
+        return ["%s: %r is not a mapping: write {raise: [AlertName, ...], clear: true, within_s: 120}" % (where, spec)]
+    out = [
+        "%s.%s: unknown key: use %s" % (where, key, ", ".join(sorted(SPEC_KEYS)))
+        for key in sorted(set(spec) - SPEC_KEYS)
+    ]
     items = spec.get("raise", [])
     if not isinstance(items, list):
         out.append("%s.raise: %r is not a list of alert names" % (where, items))
         items = []
     for i, item in enumerate(items):
-        ok = isinstance(item, str) and item or (
-            isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]
-            and set(item) <= {"name", "labels"} and isinstance(item.get("labels", {}), dict))
+        ok = (
+            isinstance(item, str)
+            and item
+            or (
+                isinstance(item, dict)
+                and isinstance(item.get("name"), str)
+                and item["name"]
+                and set(item) <= {"name", "labels"}
+                and isinstance(item.get("labels", {}), dict)
+            )
+        )
         if not ok:
-            out.append("%s.raise[%d]: %r: write an alert name or {name: AlertName, labels: {ins: ...}}"
-                       % (where, i, item))
+            out.append(
+                "%s.raise[%d]: %r: write an alert name or {name: AlertName, labels: {ins: ...}}" % (where, i, item)
+            )
     for key in ("within_s", "clear_within_s"):
         value = spec.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
@@ -151,10 +163,13 @@ def check_conf(conf: Any) -> List[str]:
     if conf is None:
         return []
     if not isinstance(conf, dict):
-        return ["alerts: %r is not a mapping: write {enabled: false, record: 'command that prints the "
-                "recorder file'}" % (conf,)]
-    out = ["alerts.%s: unknown key: use %s" % (key, ", ".join(sorted(CONF_KEYS)))
-           for key in sorted(set(conf) - CONF_KEYS)]
+        return [
+            "alerts: %r is not a mapping: write {enabled: false, record: 'command that prints the "
+            "recorder file'}" % (conf,)
+        ]
+    out = [
+        "alerts.%s: unknown key: use %s" % (key, ", ".join(sorted(CONF_KEYS))) for key in sorted(set(conf) - CONF_KEYS)
+    ]
     if not isinstance(conf.get("enabled", False), bool):
         out.append("alerts.enabled: %r: write true or false" % (conf.get("enabled"),))
     if conf.get("enabled") and not (isinstance(conf.get("record"), str) and conf["record"].strip()):
@@ -170,12 +185,12 @@ def check_conf(conf: Any) -> List[str]:
 
 
 def _matches(event: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-    return event["name"] == want["name"] and all(
-        event["labels"].get(k) == str(v) for k, v in want["labels"].items())
+    return event["name"] == want["name"] and all(event["labels"].get(k) == str(v) for k, v in want["labels"].items())
 
 
-def firing(records: Iterable[Mapping[str, Any]], at: Optional[float] = None,
-           allow: Sequence[str] = ()) -> List[Dict[str, Any]]:
+def firing(
+    records: Iterable[Mapping[str, Any]], at: Optional[float] = None, allow: Sequence[str] = ()
+) -> List[Dict[str, Any]]:
     """The alerts whose last notification received (up to ``at``) says
     firing, leaving out ``allow``; sorted by name."""
     last: Dict[str, Dict[str, Any]] = {}
@@ -183,8 +198,10 @@ def firing(records: Iterable[Mapping[str, Any]], at: Optional[float] = None,
         if at is not None and event["received_at"] > at:
             break
         last[event["fingerprint"]] = event
-    return sorted((e for e in last.values() if e["status"] == "firing" and e["name"] not in allow),
-                  key=lambda e: (e["name"], sorted(e["labels"].items())))
+    return sorted(
+        (e for e in last.values() if e["status"] == "firing" and e["name"] not in allow),
+        key=lambda e: (e["name"], sorted(e["labels"].items())),
+    )
 
 
 def _label(want: Mapping[str, Any]) -> str:
@@ -193,8 +210,9 @@ def _label(want: Mapping[str, Any]) -> str:
     return "%s{%s}" % (want["name"], ",".join("%s=%s" % kv for kv in sorted(want["labels"].items())))
 
 
-def evaluate(records: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], t_fault: float,
-             t_heal: float) -> Dict[str, Any]:
+def evaluate(
+    records: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], t_fault: float, t_heal: float
+) -> Dict[str, Any]:
     """What the recorder shows of a scenario whose fault began at
     ``t_fault`` and was healed at ``t_heal`` (Unix times), for a
     :func:`normalize`-d ``spec``:
@@ -222,15 +240,28 @@ def evaluate(records: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], t_fa
         if not spec["clear"]:
             continue
         since = max(t_heal, first["received_at"])
-        done = next((e for e in evs if e["status"] == "resolved" and _matches(e, want)
-                     and e["received_at"] >= first["received_at"]), None)
+        done = next(
+            (
+                e
+                for e in evs
+                if e["status"] == "resolved" and _matches(e, want) and e["received_at"] >= first["received_at"]
+            ),
+            None,
+        )
         cleared[label] = round(done["received_at"] - since, 1) if done else None
         if done is None or cleared[label] > spec["clear_within_s"]:
             failed.append("alert %s cleared %s > %g" % (label, cleared[label], spec["clear_within_s"]))
     expected = {w["name"] for w in spec["raise"]}
-    unrelated = sorted({e["name"] for e in evs if e["status"] == "firing"
-                        and e["name"] not in expected and e["name"] not in spec["allow"]
-                        and (e["starts_at"] is None or e["starts_at"] >= t_fault - 1)})
+    unrelated = sorted(
+        {
+            e["name"]
+            for e in evs
+            if e["status"] == "firing"
+            and e["name"] not in expected
+            and e["name"] not in spec["allow"]
+            and (e["starts_at"] is None or e["starts_at"] >= t_fault - 1)
+        }
+    )
     failed.extend("unrelated alert %s fired" % name for name in unrelated)
     return {"raised_s": raised, "cleared_s": cleared, "unrelated": unrelated, "failed": failed}
 
@@ -245,7 +276,8 @@ def deadline(spec: Mapping[str, Any], t_fault: float, t_heal: float) -> float:
 
 def summary(result: Mapping[str, Any]) -> Tuple[str, ...]:
     """Short words for the log: raised and cleared times, unrelated alerts."""
-    return tuple("%s raised %s s%s" % (name, value, "" if name not in result["cleared_s"]
-                                        else ", cleared %s s" % result["cleared_s"][name])
-                 for name, value in result["raised_s"].items()) + tuple(
-        "unrelated %s" % name for name in result["unrelated"])
+    return tuple(
+        "%s raised %s s%s"
+        % (name, value, "" if name not in result["cleared_s"] else ", cleared %s s" % result["cleared_s"][name])
+        for name, value in result["raised_s"].items()
+    ) + tuple("unrelated %s" % name for name in result["unrelated"])

@@ -48,8 +48,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import psycopg
 
-FAST_FAIL = {"connect_timeout": "2", "tcp_user_timeout": "2000", "keepalives": "1",
-             "keepalives_idle": "1", "keepalives_interval": "1", "keepalives_count": "2"}
+FAST_FAIL = {
+    "connect_timeout": "2",
+    "tcp_user_timeout": "2000",
+    "keepalives": "1",
+    "keepalives_idle": "1",
+    "keepalives_interval": "1",
+    "keepalives_count": "2",
+}
 TABLE = "pigpen_chaos"
 PROBE_TABLE = "pigpen_chaos_probe"
 # kind -> (what it does, the role its sessions must land on)
@@ -75,7 +81,7 @@ class Loop(threading.Thread):
     ``wrong_sessions`` (see ``wrong_role``)."""
 
     expect: Optional[str] = None
-    kind: str       # set by each kind of client (Probe has none)
+    kind: str  # set by each kind of client (Probe has none)
 
     def __init__(self, name: str, dsn: str, interval: float) -> None:
         super().__init__(name=name, daemon=True)
@@ -106,8 +112,7 @@ class Loop(threading.Thread):
         address, the VIP) can land on a primary that is briefly read-only
         (Patroni 3.0.2 restarts a crashed primary as a standby, then
         promotes it), which counts as errors, not as a wrong role."""
-        attrs = [part.split("=", 1)[1] for part in self.dsn.split()
-                 if part.startswith("target_session_attrs=")]
+        attrs = [part.split("=", 1)[1] for part in self.dsn.split() if part.startswith("target_session_attrs=")]
         return bool(attrs) and attrs[0] != "any"
 
     def keeps_connection(self, exc: Exception) -> bool:
@@ -150,9 +155,13 @@ class Loop(threading.Thread):
         self.stopping.set()
 
     def record(self) -> Dict[str, Any]:
-        return {"kind": getattr(self, "kind", None), "acks": [t for t, _ in self.acks],
-                "errors": list(self.errors), "sessions": len(self.sessions),
-                "wrong_sessions": list(self.wrong_sessions)}
+        return {
+            "kind": getattr(self, "kind", None),
+            "acks": [t for t, _ in self.acks],
+            "errors": list(self.errors),
+            "sessions": len(self.sessions),
+            "wrong_sessions": list(self.wrong_sessions),
+        }
 
 
 class Ids:
@@ -174,8 +183,7 @@ class Writer(Loop):
     kind = "write"
     expect = "primary"
 
-    def __init__(self, dsn: str, interval: float = 0.05, ids: Optional[Ids] = None,
-                 name: str = "writer") -> None:
+    def __init__(self, dsn: str, interval: float = 0.05, ids: Optional[Ids] = None, name: str = "writer") -> None:
         super().__init__(name, dsn, interval)
         self.ids = ids or Ids(1)
 
@@ -212,6 +220,7 @@ class Reader(Loop):
 
 class StandbyReader(Reader):
     """A reader whose sessions must land on a standby."""
+
     kind = "read-standby"
     expect = "standby"
 
@@ -238,19 +247,21 @@ class Probe(Loop):
         # session writes once that node is promoted. Reconnecting (TLS and
         # SCRAM, a new backend) five times a second per replica would load
         # the nodes whose failover is being measured.
-        return (self.conn is not None and not self.conn.closed
-                and isinstance(exc, psycopg.Error)
-                and not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)))
+        return (
+            self.conn is not None
+            and not self.conn.closed
+            and isinstance(exc, psycopg.Error)
+            and not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        )
 
 
 def prepare(dsn: str) -> int:
     """Create the tables (through the primary); returns the next free id."""
     with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True, prepare_threshold=None) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now())"
-                     % TABLE)
+        conn.execute("CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now())" % TABLE)
         conn.execute("CREATE TABLE IF NOT EXISTS %s (node text, at timestamptz DEFAULT now())" % PROBE_TABLE)
         # an aggregate without GROUP BY returns one row
-        return (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % TABLE).fetchone()[0])  # type: ignore[index]
+        return conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % TABLE).fetchone()[0]  # type: ignore[index]
 
 
 def present_ids(dsn: str, low: int, high: int) -> List[int]:
@@ -266,8 +277,10 @@ def check_clients(clients: Any) -> List[str]:
     rows)."""
     out: List[str] = []
     if not isinstance(clients, dict) or not clients:
-        return ["clients: %r is not a mapping of client names to {kind, dsn}: "
-                "write e.g. clients: {writer: {kind: write, dsn: 'host=... port=5433 ...'}}" % (clients,)]
+        return [
+            "clients: %r is not a mapping of client names to {kind, dsn}: "
+            "write e.g. clients: {writer: {kind: write, dsn: 'host=... port=5433 ...'}}" % (clients,)
+        ]
     for name, spec in clients.items():
         if not isinstance(spec, dict):
             out.append("clients.%s: %r is not a mapping: give it kind and dsn" % (name, spec))
@@ -276,12 +289,14 @@ def check_clients(clients: Any) -> List[str]:
             out.append("clients.%s.%s: unknown key: use only kind, dsn and interval" % (name, key))
         kind = spec.get("kind")
         if kind not in CLIENT_KINDS:
-            out.append("clients.%s.kind: %r is not a client kind: use one of %s"
-                       % (name, kind, ", ".join(CLIENT_KINDS)))
+            out.append(
+                "clients.%s.kind: %r is not a client kind: use one of %s" % (name, kind, ", ".join(CLIENT_KINDS))
+            )
         if not isinstance(spec.get("dsn"), str) or not spec.get("dsn", "").strip():
-            out.append("clients.%s.dsn: %r is not a libpq connection string: write e.g. "
-                       "'host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test'"
-                       % (name, spec.get("dsn")))
+            out.append(
+                "clients.%s.dsn: %r is not a libpq connection string: write e.g. "
+                "'host=10.10.10.11,10.10.10.12 port=5433 dbname=test user=test password=test'" % (name, spec.get("dsn"))
+            )
         interval = spec.get("interval", 0.05)
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
             out.append("clients.%s.interval: %r is not a positive number of seconds" % (name, interval))
@@ -293,8 +308,9 @@ def check_clients(clients: Any) -> List[str]:
 class LoadGen:
     """The clients and the probes, started and stopped together."""
 
-    def __init__(self, clients: Dict[str, Dict[str, Any]], probes: Optional[Dict[str, str]] = None,
-                 interval: float = 0.05) -> None:
+    def __init__(
+        self, clients: Dict[str, Dict[str, Any]], probes: Optional[Dict[str, str]] = None, interval: float = 0.05
+    ) -> None:
         problems = check_clients(clients)
         if problems:
             raise ValueError("; ".join(problems))
@@ -347,8 +363,13 @@ def parse_client(text: str, index: int) -> Tuple[str, Dict[str, Any]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Write and read through a cluster's services; print what was seen.")
-    parser.add_argument("--client", action="append", required=True, metavar="KIND=DSN",
-                        help="a client: %s, then = and a libpq DSN (repeatable)" % ", ".join(CLIENT_KINDS))
+    parser.add_argument(
+        "--client",
+        action="append",
+        required=True,
+        metavar="KIND=DSN",
+        help="a client: %s, then = and a libpq DSN (repeatable)" % ", ".join(CLIENT_KINDS),
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--interval", type=float, default=0.05)
     args = parser.parse_args(argv)
@@ -360,10 +381,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     time.sleep(args.seconds)
     gen.stop()
     rec = gen.record()
-    print(json.dumps({name: {"acks": len(c["acks"]), "errors": len(c["errors"]), "sessions": c["sessions"],
-                             "wrong_role_sessions": len(c["wrong_sessions"]),
-                             "reads_on_primary": c.get("reads_on_primary")}
-                      for name, c in rec["clients"].items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                name: {
+                    "acks": len(c["acks"]),
+                    "errors": len(c["errors"]),
+                    "sessions": c["sessions"],
+                    "wrong_role_sessions": len(c["wrong_sessions"]),
+                    "reads_on_primary": c.get("reads_on_primary"),
+                }
+                for name, c in rec["clients"].items()
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

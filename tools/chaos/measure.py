@@ -39,7 +39,7 @@ def outage_window(acks: Sequence[float], start: float, end: float) -> Optional[T
     if i == len(acks):
         return None
     worst = (acks[i - 1] if i > 0 else start, acks[i])
-    for a, b in zip(acks[i:], acks[i + 1:]):
+    for a, b in zip(acks[i:], acks[i + 1 :]):
         if a > end:
             break
         if b - a > worst[1] - worst[0]:
@@ -53,8 +53,7 @@ def outage(acks: Sequence[float], start: float, end: float) -> Optional[float]:
     return None if window is None else round(window[1] - window[0], 3)
 
 
-def error_spans(errors: Iterable[Tuple[float, str]], origin: float,
-                limit: int = 5) -> Dict[str, List[float]]:
+def error_spans(errors: Iterable[Tuple[float, str]], origin: float, limit: int = 5) -> Dict[str, List[float]]:
     """Per kind of error (the message's first line, cut to 90 characters):
     [count, first, last], times in seconds after ``origin``; the ``limit``
     most frequent kinds. Tells which part failed when during an outage."""
@@ -87,7 +86,7 @@ def split_brain(acks_by_node: Dict[str, Sequence[float]], window: float = 1.0) -
     for hi, (t, _) in enumerate(events):
         while events[lo][0] < t - window:
             lo += 1
-        worst = max(worst, len({n for _, n in events[lo:hi + 1]}))
+        worst = max(worst, len({n for _, n in events[lo : hi + 1]}))
     return max(worst - 1, 0)
 
 
@@ -172,5 +171,9 @@ def summary(samples: Sequence[Optional[float]]) -> Dict[str, Optional[float]]:
         return {"median": None, "max": None, "runs": len(samples), "failed_runs": len(samples)}
     mid = len(values) // 2
     median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-    return {"median": round(median, 3), "max": values[-1], "runs": len(samples),
-            "failed_runs": len(samples) - len(values)}
+    return {
+        "median": round(median, 3),
+        "max": values[-1],
+        "runs": len(samples),
+        "failed_runs": len(samples) - len(values),
+    }

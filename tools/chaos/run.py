@@ -135,8 +135,7 @@ class Cluster:
         state = self.state()
         if not state:
             return False
-        return ops.healthy(state, list(self.members)) and \
-            not ops.problems(state, self.conf.get("max_lag", 1048576))
+        return ops.healthy(state, list(self.members)) and not ops.problems(state, self.conf.get("max_lag", 1048576))
 
     def wait_healthy(self, timeout: float) -> Optional[float]:
         start = time.monotonic()
@@ -151,12 +150,14 @@ class Cluster:
         leader = ops.leader_of(state)
         if leader is None:
             raise SystemExit("chaos: the cluster has no leader: %s" % json.dumps(state))
-        replicas = [m for m in ops.members(state) if m["name"] != leader["name"]
-                    and m.get("state") in ops.HEALTHY_STATES]
+        replicas = [
+            m for m in ops.members(state) if m["name"] != leader["name"] and m.get("state") in ops.HEALTHY_STATES
+        ]
         offline = set(self.conf.get("offline", []))
         # in synchronous mode Patroni promotes only the synchronous standby
-        replicas.sort(key=lambda m: (m.get("role") != "sync_standby", m["name"] in offline,
-                                     ops.lag_of(m) or 0, m["name"]))
+        replicas.sort(
+            key=lambda m: (m.get("role") != "sync_standby", m["name"] in offline, ops.lag_of(m) or 0, m["name"])
+        )
         names = {"leader": leader["name"], "replica": replicas[0]["name"] if replicas else ""}
         out = dict(names)
         for role, name in names.items():
@@ -173,8 +174,9 @@ class Cluster:
 
 
 def post_json(url: str, body: Dict[str, Any], timeout: float = 2) -> Any:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read())
 
@@ -226,8 +228,11 @@ class DcsWatch(threading.Thread):
         self.join(timeout=10)
         gaps = {n: measure.dcs_gap(s) for n, s in self.samples.items()}
         known = [g for g in gaps.values() if g is not None]
-        return {"dcs_gap_s": max(known) if known else None, "dcs_gap_by_member_s": gaps,
-                "failsafe_members": len(self.failsafe)}
+        return {
+            "dcs_gap_s": max(known) if known else None,
+            "dcs_gap_by_member_s": gaps,
+            "failsafe_members": len(self.failsafe),
+        }
 
 
 class Reachable(threading.Thread):
@@ -293,14 +298,36 @@ def sh(commands: List[str]) -> None:
         log("$ " + cmd)
         proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise SystemExit("chaos: '%s' failed (%d): %s" % (cmd, proc.returncode,
-                                                             (proc.stdout + proc.stderr).strip()[-3000:]))
+            raise SystemExit(
+                "chaos: '%s' failed (%d): %s" % (cmd, proc.returncode, (proc.stdout + proc.stderr).strip()[-3000:])
+            )
 
 
-SCENARIO_KEYS = {"setup", "inject", "hold_s", "heal", "teardown", "wait_for", "observe_s", "targets",
-                 "diagnose", "wait_dcs_discovery", "watch", "alerts"}
-TARGETS = {"write_outage_s", "read_outage_s", "lost_rows", "split_brain", "dcs_gap_s", "dcs_gap_s_min",
-           "failsafe_members", "wrong_role_sessions", "leader_changes"}
+SCENARIO_KEYS = {
+    "setup",
+    "inject",
+    "hold_s",
+    "heal",
+    "teardown",
+    "wait_for",
+    "observe_s",
+    "targets",
+    "diagnose",
+    "wait_dcs_discovery",
+    "watch",
+    "alerts",
+}
+TARGETS = {
+    "write_outage_s",
+    "read_outage_s",
+    "lost_rows",
+    "split_brain",
+    "dcs_gap_s",
+    "dcs_gap_s_min",
+    "failsafe_members",
+    "wrong_role_sessions",
+    "leader_changes",
+}
 
 
 def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> List[str]:
@@ -325,18 +352,30 @@ def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> Li
         if not isinstance(clients, dict):
             clients = {}
         own = {"%s[%s]" % (t, c) for t in CLIENT_TARGETS for c in clients}
-        for key in sorted(set(sc.get("targets") or {}) - TARGETS - own - {w.get("name") for w in sc.get("watch") or []
-                                                                          if isinstance(w, dict)}):
-            out.append("scenarios.%s.targets.%s: not a measurement: use %s, a watch name, or "
-                       "<target>[<client>] for one client's own bound" % (name, key, ", ".join(sorted(TARGETS))))
+        for key in sorted(
+            set(sc.get("targets") or {})
+            - TARGETS
+            - own
+            - {w.get("name") for w in sc.get("watch") or [] if isinstance(w, dict)}
+        ):
+            out.append(
+                "scenarios.%s.targets.%s: not a measurement: use %s, a watch name, or "
+                "<target>[<client>] for one client's own bound" % (name, key, ", ".join(sorted(TARGETS)))
+            )
         if "alerts" in sc:
             out += alerts.check_spec(sc["alerts"], "scenarios.%s.alerts" % name)
         for i, watch in enumerate(sc.get("watch") or []):
-            if not isinstance(watch, dict) or not isinstance(watch.get("name"), str) or \
-                    not watch["name"].endswith("_s") or len(set(watch) & {"tcp", "http"}) != 1 or \
-                    set(watch) - {"name", "tcp", "http"}:
-                out.append("scenarios.%s.watch[%d]: %r: write {name: <something>_s, tcp: 'ip:port'} or "
-                           "{name: <something>_s, http: 'http://ip:port/path'}" % (name, i, watch))
+            if (
+                not isinstance(watch, dict)
+                or not isinstance(watch.get("name"), str)
+                or not watch["name"].endswith("_s")
+                or len(set(watch) & {"tcp", "http"}) != 1
+                or set(watch) - {"name", "tcp", "http"}
+            ):
+                out.append(
+                    "scenarios.%s.watch[%d]: %r: write {name: <something>_s, tcp: 'ip:port'} or "
+                    "{name: <something>_s, http: 'http://ip:port/path'}" % (name, i, watch)
+                )
     return out
 
 
@@ -360,8 +399,11 @@ def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) 
             continue  # a client's own bound (below, with its target)
         # a client target holds for every client it applies to, each named;
         # "write_outage_s[write-pgbouncer]: 8" gives one client its own bound
-        applies = {n: c[CLIENT_TARGETS[key]] for n, c in per_client.items()
-                   if key in CLIENT_TARGETS and CLIENT_TARGETS[key] in c}
+        applies = {
+            n: c[CLIENT_TARGETS[key]]
+            for n, c in per_client.items()
+            if key in CLIENT_TARGETS and CLIENT_TARGETS[key] in c
+        }
         if applies:
             for client, value in applies.items():
                 own = targets.get("%s[%s]" % (key, client))
@@ -376,16 +418,18 @@ def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) 
 
 
 # Targets that apply to each client of a kind (result["clients"][name][field]).
-CLIENT_TARGETS = {"write_outage_s": "write_outage_s", "read_outage_s": "read_outage_s",
-                  "wrong_role_sessions": "wrong_role_sessions"}
+CLIENT_TARGETS = {
+    "write_outage_s": "write_outage_s",
+    "read_outage_s": "read_outage_s",
+    "wrong_role_sessions": "wrong_role_sessions",
+}
 
 
 def time_only(failed: List[str]) -> bool:
     """Whether every missed target of a run (``missed`` output) is a time
     upper bound (``*_s ... > ...``): rows lost, split brain and the lower
     bounds that prove a fault took effect never are."""
-    return bool(failed) and all(
-        f.split(" ", 1)[0].split("[", 1)[0].endswith("_s") and " > " in f for f in failed)
+    return bool(failed) and all(f.split(" ", 1)[0].split("[", 1)[0].endswith("_s") and " > " in f for f in failed)
 
 
 def alert_checking(conf: Dict[str, Any], sc: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -421,8 +465,10 @@ def wait_quiet(conf: Dict[str, Any], spec: Dict[str, Any], name: str) -> None:
         if not left:
             return
         if time.monotonic() - start > timeout:
-            raise SystemExit("chaos: %s: alerts still firing before the fault after %d s: %s" % (
-                name, timeout, ", ".join(sorted({e["name"] for e in left}))))
+            raise SystemExit(
+                "chaos: %s: alerts still firing before the fault after %d s: %s"
+                % (name, timeout, ", ".join(sorted({e["name"] for e in left})))
+            )
         time.sleep(poll)
 
 
@@ -439,24 +485,30 @@ def check_alerts(conf: Dict[str, Any], spec: Dict[str, Any], t_fault: float, t_h
 def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
     cluster = Cluster(conf)
     if cluster.wait_healthy(conf.get("healthy_timeout_s", 180)) is None:
-        raise SystemExit("chaos: %s: the cluster is not healthy before the fault: %s"
-                         % (name, json.dumps(cluster.state())))
+        raise SystemExit(
+            "chaos: %s: the cluster is not healthy before the fault: %s" % (name, json.dumps(cluster.state()))
+        )
     names = cluster.roles()
     sc = expand(sc, names)
     alert_spec = alert_checking(conf, sc)
     if alert_spec is not None:
         wait_quiet(conf, alert_spec, name)
-    probes = {n: string.Template(conf["probe_dsn"]).safe_substitute(ip=m["ip"])
-              for n, m in conf["members"].items()} if conf.get("probe_dsn") else None
+    probes = (
+        {n: string.Template(conf["probe_dsn"]).safe_substitute(ip=m["ip"]) for n, m in conf["members"].items()}
+        if conf.get("probe_dsn")
+        else None
+    )
     gen = loadgen.LoadGen(conf["clients"], probes, conf.get("interval", 0.05)).start()
     watch = DcsWatch({n: m["api"] for n, m in conf["members"].items()})
     watch.start()
     watches = [Reachable(w) for w in sc.get("watch") or []]
     time.sleep(conf.get("warmup_s", 5))
-    log("%s: leader %s, replica %s, etcd leader %s" % (name, names["leader"], names["replica"],
-                                                      names["etcd_leader_ip"] or "unknown"))
+    log(
+        "%s: leader %s, replica %s, etcd leader %s"
+        % (name, names["leader"], names["replica"], names["etcd_leader_ip"] or "unknown")
+    )
     t_fault = time.monotonic()
-    t_fault_wall = time.time()      # the recorder's notifications carry wall-clock times
+    t_fault_wall = time.time()  # the recorder's notifications carry wall-clock times
     deadline = t_fault + conf.get("recover_timeout_s", 120)
     resumed = t_fault + sc.get("hold_s", 0)
 
@@ -486,8 +538,9 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     t_healthy = cluster.wait_healthy(conf.get("healthy_timeout_s", 180))
     # observe at least observe_s after the fault: a crash may show only at
     # Patroni's next loop
-    time.sleep(max(conf.get("cooldown_s", 3),
-                   t_fault + sc.get("observe_s", conf.get("observe_s", 0)) - time.monotonic()))
+    time.sleep(
+        max(conf.get("cooldown_s", 3), t_fault + sc.get("observe_s", conf.get("observe_s", 0)) - time.monotonic())
+    )
     gen.stop()
     dcs = watch.stop()
     for w in watches:
@@ -532,10 +585,13 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         # a member that never rejoins (a replica stuck on an old timeline,
         # a node that does not come back) is a failure whatever the outage
         result["failed_targets"].append(
-            "not healthy %s s after the heal: %s" % (conf.get("healthy_timeout_s", 180),
-                                                     "; ".join(ops.problems(cluster.state() or {},
-                                                                            conf.get("max_lag", 1048576)))
-                                                     or "no leader, or a member missing"))
+            "not healthy %s s after the heal: %s"
+            % (
+                conf.get("healthy_timeout_s", 180),
+                "; ".join(ops.problems(cluster.state() or {}, conf.get("max_lag", 1048576)))
+                or "no leader, or a member missing",
+            )
+        )
     if alert_spec is not None:
         result["alerts"] = check_alerts(conf, alert_spec, t_fault_wall, t_heal_wall)
         result["failed_targets"] += result["alerts"]["failed"]
@@ -551,11 +607,27 @@ def failed_run(reason: str) -> Dict[str, Any]:
     failed, the cluster never became healthy): every figure unknown, and
     the reason as its missed target, so the scenario fails and the next one
     still runs."""
-    keys = ("leader_before", "leader_after", "write_outage_s", "read_outage_s", "healthy_after_s",
-            "split_brain", "dcs_gap_s")
+    keys = (
+        "leader_before",
+        "leader_after",
+        "write_outage_s",
+        "read_outage_s",
+        "healthy_after_s",
+        "split_brain",
+        "dcs_gap_s",
+    )
     out: Dict[str, Any] = {k: None for k in keys}
-    out.update({"leader_changes": 0, "wrong_role_sessions": 0, "lost_rows": 0, "failsafe_members": 0,
-                "clients": {}, "alerts": None, "failed_targets": ["not measured: %s" % reason]})
+    out.update(
+        {
+            "leader_changes": 0,
+            "wrong_role_sessions": 0,
+            "lost_rows": 0,
+            "failsafe_members": 0,
+            "clients": {},
+            "alerts": None,
+            "failed_targets": ["not measured: %s" % reason],
+        }
+    )
     return out
 
 
@@ -575,8 +647,7 @@ def diagnose(commands: List[str], timeout: float = 30, keep: int = 4000) -> List
     out = []
     for cmd in commands:
         try:
-            proc = subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout, check=False)
             text = (proc.stdout + proc.stderr)[-keep:]
         except subprocess.TimeoutExpired:
             text = "(no answer within %g s)" % timeout
@@ -592,13 +663,25 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--var", action="append", default=[], help="name=value for the config's vars")
     parser.add_argument("--label", default="", help="label of this series in the output (e.g. fast/async)")
-    parser.add_argument("--tolerance", type=float, default=1.0,
-                        help="multiply the time targets by this (e.g. 1.5 on a busy machine); counts stay exact")
-    parser.add_argument("--retry-time-misses", type=int, default=0, metavar="N",
-                        help="measure a run again (at most N times) when it missed time targets only; "
-                             "the missed runs are kept under retried_runs")
-    parser.add_argument("--check-alerts", action="store_true",
-                        help="check each scenario's alerts against the webhook recorder (alerts.enabled)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="multiply the time targets by this (e.g. 1.5 on a busy machine); counts stay exact",
+    )
+    parser.add_argument(
+        "--retry-time-misses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure a run again (at most N times) when it missed time targets only; "
+        "the missed runs are kept under retried_runs",
+    )
+    parser.add_argument(
+        "--check-alerts",
+        action="store_true",
+        help="check each scenario's alerts against the webhook recorder (alerts.enabled)",
+    )
     parser.add_argument("--output", help="write (or extend) this JSON file")
     args = parser.parse_args()
 
@@ -632,8 +715,10 @@ def main() -> int:
                 result = guarded_run(conf, name, sc)
                 while len(retried) < args.retry_time_misses and time_only(result["failed_targets"]):
                     retried.append(result)
-                    log("%s: only time targets missed (%s): measuring once more (retry %d of %d)"
-                        % (name, "; ".join(result["failed_targets"]), len(retried), args.retry_time_misses))
+                    log(
+                        "%s: only time targets missed (%s): measuring once more (retry %d of %d)"
+                        % (name, "; ".join(result["failed_targets"]), len(retried), args.retry_time_misses)
+                    )
                     result = guarded_run(conf, name, sc)
                 runs.append(result)
         finally:
@@ -643,10 +728,15 @@ def main() -> int:
             "write_outage_s": measure.summary([r["write_outage_s"] for r in runs]),
             "read_outage_s": measure.summary([r["read_outage_s"] for r in runs]),
             # per client: the worst outage of its kind over the runs
-            "clients_outage_s": {c: measure.summary([r["clients"].get(c, {}).get(
-                                                         "write_outage_s", r["clients"].get(c, {}).get("read_outage_s"))
-                                                     for r in runs])
-                                 for c in sorted({c for r in runs for c in r["clients"]})},
+            "clients_outage_s": {
+                c: measure.summary(
+                    [
+                        r["clients"].get(c, {}).get("write_outage_s", r["clients"].get(c, {}).get("read_outage_s"))
+                        for r in runs
+                    ]
+                )
+                for c in sorted({c for r in runs for c in r["clients"]})
+            },
             "wrong_role_sessions_max": max(r["wrong_role_sessions"] for r in runs),
             "healthy_after_s": measure.summary([r["healthy_after_s"] for r in runs]),
             "lost_rows_max": max(r["lost_rows"] for r in runs),
@@ -675,15 +765,26 @@ def main() -> int:
             json.dump(doc, handle, indent=2)
             handle.write("\n")
     for name, res in results.items():
-        log("%-16s write outage %s s, read outage %s s, lost %s, split brain %s, wrong role %s, "
-            "healthy after %s s, DCS gap %s s, failsafe %s; per client (max s): %s%s%s" % (
-                name, res["write_outage_s"]["max"], res["read_outage_s"]["max"], res["lost_rows_max"],
-                res["split_brain_max"], res["wrong_role_sessions_max"], res["healthy_after_s"]["max"],
-                res["dcs_gap_s"]["max"], res["failsafe_members_max"],
+        log(
+            "%-16s write outage %s s, read outage %s s, lost %s, split brain %s, wrong role %s, "
+            "healthy after %s s, DCS gap %s s, failsafe %s; per client (max s): %s%s%s"
+            % (
+                name,
+                res["write_outage_s"]["max"],
+                res["read_outage_s"]["max"],
+                res["lost_rows_max"],
+                res["split_brain_max"],
+                res["wrong_role_sessions_max"],
+                res["healthy_after_s"]["max"],
+                res["dcs_gap_s"]["max"],
+                res["failsafe_members_max"],
                 ", ".join("%s %s" % (c, v["max"]) for c, v in res["clients_outage_s"].items()),
-                "  (measured again after: %s)" % "; ".join(
-                    f for r in res["retried_runs"] for f in r["failed_targets"]) if res["retried_runs"] else "",
-                "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else ""))
+                "  (measured again after: %s)" % "; ".join(f for r in res["retried_runs"] for f in r["failed_targets"])
+                if res["retried_runs"]
+                else "",
+                "  FAILED: " + "; ".join(res["failed_targets"]) if res["failed_targets"] else "",
+            )
+        )
     return 1 if failed else 0
 
 

@@ -124,8 +124,9 @@ def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description="Record Alertmanager webhook notifications as JSON lines.")
     parser.add_argument("--listen", type=split_listen, required=True, help="host:port to listen on")
     parser.add_argument("--file", required=True, help="JSON lines file to append to")
-    parser.add_argument("--max-bytes", type=int, default=64 * 1024 * 1024,
-                        help="rotate the file to <file>.1 beyond this size")
+    parser.add_argument(
+        "--max-bytes", type=int, default=64 * 1024 * 1024, help="rotate the file to <file>.1 beyond this size"
+    )
     args = parser.parse_args(argv)
     host, port = args.listen
     server_class = http.server.ThreadingHTTPServer
@@ -134,10 +135,14 @@ def main(argv: Optional[list] = None) -> int:
 
         class V6Server(http.server.ThreadingHTTPServer):
             address_family = socket.AF_INET6
+
         server_class = V6Server
     server = server_class((host, port), make_handler(Recorder(args.file, args.max_bytes)))
-    print("pigpen-alert-recorder: listening on %s:%d, recording to %s" % (host, port, args.file),
-          file=sys.stderr, flush=True)
+    print(
+        "pigpen-alert-recorder: listening on %s:%d, recording to %s" % (host, port, args.file),
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

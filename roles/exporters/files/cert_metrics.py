@@ -71,7 +71,8 @@ def metrics(paths: Sequence[str], read: Callable[[str], str]) -> str:
             continue
         rows["pigpen_cert_check_ok"].append('{path="%s"} 1' % _escape(path))
         rows["pigpen_cert_not_after_seconds"].append(
-            '{path="%s",subject="%s"} %d' % (_escape(path), _escape(subject), not_after))
+            '{path="%s",subject="%s"} %d' % (_escape(path), _escape(subject), not_after)
+        )
     out = []
     for name, text in HELP.items():
         if not rows[name]:
@@ -83,8 +84,13 @@ def metrics(paths: Sequence[str], read: Callable[[str], str]) -> str:
 
 
 def openssl(path: str) -> str:
-    proc = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-subject", "-nameopt", "RFC2253",
-                           "-in", path], capture_output=True, text=True, timeout=30, check=True)
+    proc = subprocess.run(
+        ["openssl", "x509", "-noout", "-enddate", "-subject", "-nameopt", "RFC2253", "-in", path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return proc.stdout
 
 

@@ -50,36 +50,31 @@ BACKUP_TYPES = ("full", "diff", "incr")
 
 #: name -> (type, help), in output order.
 METRICS: Dict[str, Tuple[str, str]] = {
-    "pgbackrest_scrape_ok": (
-        "gauge", "1 when the last pgbackrest info ran and its output parsed, else 0."),
-    "pgbackrest_scrape_duration_seconds": (
-        "gauge", "Duration of the last pgbackrest info."),
-    "pgbackrest_scrape_last_time_seconds": (
-        "gauge", "Unix time at which the last pgbackrest info finished."),
+    "pgbackrest_scrape_ok": ("gauge", "1 when the last pgbackrest info ran and its output parsed, else 0."),
+    "pgbackrest_scrape_duration_seconds": ("gauge", "Duration of the last pgbackrest info."),
+    "pgbackrest_scrape_last_time_seconds": ("gauge", "Unix time at which the last pgbackrest info finished."),
     "pgbackrest_stanza_status": (
-        "gauge", "pgBackRest status code of the stanza: 0 ok, 1 missing stanza path, "
-                 "2 no valid backups, 3 missing stanza data, 4 different cipher, "
-                 "5 database mismatch, 6 backup/expire running, 99 other."),
-    "pgbackrest_stanza_backup_running": (
-        "gauge", "1 while a backup holds the stanza's backup lock."),
-    "pgbackrest_repo_status": (
-        "gauge", "pgBackRest status code of the stanza in one repository (0 ok)."),
-    "pgbackrest_backup_count": (
-        "gauge", "Number of backups of the stanza, by type."),
-    "pgbackrest_backup_last_time_seconds": (
-        "gauge", "Unix time at which the newest backup of this type finished."),
-    "pgbackrest_backup_last_duration_seconds": (
-        "gauge", "Duration of the newest backup of this type."),
-    "pgbackrest_backup_last_size_bytes": (
-        "gauge", "Database size covered by the newest backup of this type."),
-    "pgbackrest_backup_last_delta_bytes": (
-        "gauge", "Bytes the newest backup of this type had to copy."),
+        "gauge",
+        "pgBackRest status code of the stanza: 0 ok, 1 missing stanza path, "
+        "2 no valid backups, 3 missing stanza data, 4 different cipher, "
+        "5 database mismatch, 6 backup/expire running, 99 other.",
+    ),
+    "pgbackrest_stanza_backup_running": ("gauge", "1 while a backup holds the stanza's backup lock."),
+    "pgbackrest_repo_status": ("gauge", "pgBackRest status code of the stanza in one repository (0 ok)."),
+    "pgbackrest_backup_count": ("gauge", "Number of backups of the stanza, by type."),
+    "pgbackrest_backup_last_time_seconds": ("gauge", "Unix time at which the newest backup of this type finished."),
+    "pgbackrest_backup_last_duration_seconds": ("gauge", "Duration of the newest backup of this type."),
+    "pgbackrest_backup_last_size_bytes": ("gauge", "Database size covered by the newest backup of this type."),
+    "pgbackrest_backup_last_delta_bytes": ("gauge", "Bytes the newest backup of this type had to copy."),
     "pgbackrest_backup_last_repo_size_bytes": (
-        "gauge", "Repository size of the newest backup of this type (compressed)."),
+        "gauge",
+        "Repository size of the newest backup of this type (compressed).",
+    ),
     "pgbackrest_backup_last_repo_delta_bytes": (
-        "gauge", "Bytes the newest backup of this type added to the repository."),
-    "pgbackrest_backup_last_error": (
-        "gauge", "1 when the newest backup of this type reported page checksum errors."),
+        "gauge",
+        "Bytes the newest backup of this type added to the repository.",
+    ),
+    "pgbackrest_backup_last_error": ("gauge", "1 when the newest backup of this type reported page checksum errors."),
 }
 
 Sample = Tuple[str, Dict[str, str], float]
@@ -90,6 +85,7 @@ class InfoError(ValueError):
 
 
 # ------------------------------------------------------------------ parsing
+
 
 def _number(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -118,11 +114,9 @@ def info_samples(data: Any) -> List[Sample]:
             raise InfoError("a stanza entry has no name: %r" % (stanza,))
         name = stanza["name"]
         code = _number(_get(stanza, "status", "code"))
-        out.append(("pgbackrest_stanza_status", {"stanza": name},
-                    99.0 if code is None else code))
+        out.append(("pgbackrest_stanza_status", {"stanza": name}, 99.0 if code is None else code))
         held = _get(stanza, "status", "lock", "backup", "held")
-        out.append(("pgbackrest_stanza_backup_running", {"stanza": name},
-                    1.0 if held is True else 0.0))
+        out.append(("pgbackrest_stanza_backup_running", {"stanza": name}, 1.0 if held is True else 0.0))
         for repo in stanza.get("repo") or []:
             key = _get(repo, "key")
             rcode = _number(_get(repo, "status", "code"))
@@ -143,14 +137,14 @@ def info_samples(data: Any) -> List[Sample]:
             stop = _number(_get(last, "timestamp", "stop"))
             values = (
                 ("pgbackrest_backup_last_time_seconds", stop),
-                ("pgbackrest_backup_last_duration_seconds",
-                 stop - start if start is not None and stop is not None else None),
+                (
+                    "pgbackrest_backup_last_duration_seconds",
+                    stop - start if start is not None and stop is not None else None,
+                ),
                 ("pgbackrest_backup_last_size_bytes", _number(_get(last, "info", "size"))),
                 ("pgbackrest_backup_last_delta_bytes", _number(_get(last, "info", "delta"))),
-                ("pgbackrest_backup_last_repo_size_bytes",
-                 _number(_get(last, "info", "repository", "size"))),
-                ("pgbackrest_backup_last_repo_delta_bytes",
-                 _number(_get(last, "info", "repository", "delta"))),
+                ("pgbackrest_backup_last_repo_size_bytes", _number(_get(last, "info", "repository", "size"))),
+                ("pgbackrest_backup_last_repo_delta_bytes", _number(_get(last, "info", "repository", "delta"))),
                 ("pgbackrest_backup_last_error", 1.0 if last.get("error") is True else 0.0),
             )
             for metric, value in values:
@@ -160,6 +154,7 @@ def info_samples(data: Any) -> List[Sample]:
 
 
 # --------------------------------------------------------------- exposition
+
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -190,16 +185,14 @@ def exposition(samples: Iterable[Sample]) -> str:
         lines.append("# TYPE %s %s" % (name, kind))
         for _, labels, value in sorted(rows, key=lambda s: sorted(s[1].items())):
             if labels:
-                body = ",".join('%s="%s"' % (k, _escape(str(v)))
-                                for k, v in sorted(labels.items()))
+                body = ",".join('%s="%s"' % (k, _escape(str(v))) for k, v in sorted(labels.items()))
                 lines.append("%s{%s} %s" % (name, body, _format_value(value)))
             else:
                 lines.append("%s %s" % (name, _format_value(value)))
     return "\n".join(lines) + "\n"
 
 
-def metrics_from_info(raw: Optional[str], *, duration: Optional[float] = None,
-                      finished: Optional[float] = None) -> str:
+def metrics_from_info(raw: Optional[str], *, duration: Optional[float] = None, finished: Optional[float] = None) -> str:
     """Exposition text for one run of ``pgbackrest info --output=json``.
 
     ``raw`` is its standard output, or None when the command failed. Output
@@ -224,6 +217,7 @@ def metrics_from_info(raw: Optional[str], *, duration: Optional[float] = None,
 
 # ------------------------------------------------------------------ service
 
+
 class Collector:
     """Runs pgBackRest and keeps the last exposition text."""
 
@@ -242,17 +236,16 @@ class Collector:
         started = time.monotonic()
         raw: Optional[str] = None
         try:
-            done = subprocess.run(self.command, capture_output=True, text=True,
-                                  timeout=self.timeout, check=False)
+            done = subprocess.run(self.command, capture_output=True, text=True, timeout=self.timeout, check=False)
             if done.returncode == 0:
                 raw = done.stdout
             else:
-                logging.warning("%s exited with %d: %s", " ".join(self.command),
-                                done.returncode, done.stderr.strip()[:500])
+                logging.warning(
+                    "%s exited with %d: %s", " ".join(self.command), done.returncode, done.stderr.strip()[:500]
+                )
         except (OSError, subprocess.TimeoutExpired) as exc:
             logging.warning("%s failed: %s", " ".join(self.command), exc)
-        text = metrics_from_info(raw, duration=time.monotonic() - started,
-                                 finished=time.time())
+        text = metrics_from_info(raw, duration=time.monotonic() - started, finished=time.time())
         with self._lock:
             self._text = text
 
@@ -293,16 +286,17 @@ def make_handler(collector: Collector):
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listen", default=":9854",
-                        help="address:port to serve /metrics on (default :9854)")
-    parser.add_argument("--interval", type=float, default=120.0,
-                        help="seconds between two runs of pgbackrest info (default 120)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds after which pgbackrest info is abandoned (default 60)")
-    parser.add_argument("--stanza", default=None,
-                        help="report this stanza only (default: every stanza of the config)")
-    parser.add_argument("--pgbackrest", default="pgbackrest",
-                        help="the pgbackrest program (default: pgbackrest from PATH)")
+    parser.add_argument("--listen", default=":9854", help="address:port to serve /metrics on (default :9854)")
+    parser.add_argument(
+        "--interval", type=float, default=120.0, help="seconds between two runs of pgbackrest info (default 120)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds after which pgbackrest info is abandoned (default 60)"
+    )
+    parser.add_argument("--stanza", default=None, help="report this stanza only (default: every stanza of the config)")
+    parser.add_argument(
+        "--pgbackrest", default="pgbackrest", help="the pgbackrest program (default: pgbackrest from PATH)"
+    )
     parser.add_argument("--config", default=None, help="pgbackrest.conf to use")
     args = parser.parse_args(argv)
     if args.interval <= 0 or args.timeout <= 0:
@@ -338,13 +332,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     host, port = listen_address(args.listen)
     collector = Collector(command_of(args), args.timeout)
     stop = threading.Event()
-    worker = threading.Thread(target=collector.run_forever, args=(args.interval, stop),
-                              name="pgbackrest-info", daemon=True)
+    worker = threading.Thread(
+        target=collector.run_forever, args=(args.interval, stop), name="pgbackrest-info", daemon=True
+    )
     worker.start()
     server_class = _Server6 if ":" in host else http.server.ThreadingHTTPServer
     server = server_class((host, port), make_handler(collector))
-    logging.info("serving pgBackRest metrics on %s, refreshed every %gs",
-                 args.listen, args.interval)
+    logging.info("serving pgBackRest metrics on %s, refreshed every %gs", args.listen, args.interval)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -39,6 +39,7 @@ def with_old_columns(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def wrap(fetch: Callable[..., List[Dict[str, Any]]]) -> Callable[..., List[Dict[str, Any]]]:
     def fetch_with_old_columns(*args, **kwargs):
         return with_old_columns(fetch(*args, **kwargs))
+
     return fetch_with_old_columns
 
 

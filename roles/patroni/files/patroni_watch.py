@@ -88,10 +88,12 @@ def settings(config: Dict[str, Any]) -> Dict[str, Any]:
     if auth.get("username"):
         token = "%s:%s" % (auth["username"], auth.get("password", ""))
         header = "Basic " + base64.b64encode(token.encode()).decode()
-    return {"pidfile": os.path.join(data_dir, "postmaster.pid"),
-            "url": "%s://%s/config" % (scheme, address),
-            "api": "%s://%s" % (scheme, address),
-            "authorization": header}
+    return {
+        "pidfile": os.path.join(data_dir, "postmaster.pid"),
+        "url": "%s://%s/config" % (scheme, address),
+        "api": "%s://%s" % (scheme, address),
+        "authorization": header,
+    }
 
 
 def read_pid(pidfile: str) -> Optional[int]:
@@ -148,8 +150,9 @@ def _request(conf: Dict[str, Any], url: str, method: str, body: Any) -> Any:
     return urllib.request.Request(url, data=data, headers=headers, method=method), context
 
 
-def wake(conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2,
-         opener: Callable[..., Any] = urllib.request.urlopen) -> bool:
+def wake(
+    conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2, opener: Callable[..., Any] = urllib.request.urlopen
+) -> bool:
     """Ask Patroni to run its HA loop now; True when it answered 200."""
     for attempt in range(attempts):
         request, context = _request(conf, conf["url"], "PATCH", WAKEUP_PATCH)
@@ -167,9 +170,13 @@ def wake(conf: Dict[str, Any], attempts: int = 5, pause_s: float = 0.2,
     return False
 
 
-def step(conf: Dict[str, Any], handled: Optional[int], wait: Callable[[int], None] = wait_exit,
-         alive: Callable[[int], bool] = is_postgres,
-         wakeup: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Optional[int]:
+def step(
+    conf: Dict[str, Any],
+    handled: Optional[int],
+    wait: Callable[[int], None] = wait_exit,
+    alive: Callable[[int], bool] = is_postgres,
+    wakeup: Optional[Callable[[Dict[str, Any]], bool]] = None,
+) -> Optional[int]:
     """One round: wait for the running postmaster to exit and wake Patroni
     if it crashed. ``handled`` is the pid of the last crash already
     reported; returns the value for the next round, or -1 when there was
@@ -184,8 +191,9 @@ def step(conf: Dict[str, Any], handled: Optional[int], wait: Callable[[int], Non
     return _crashed(conf, pid, handled, wakeup)
 
 
-def _crashed(conf: Dict[str, Any], pid: int, handled: Optional[int],
-             wakeup: Optional[Callable[[Dict[str, Any]], bool]]) -> int:
+def _crashed(
+    conf: Dict[str, Any], pid: int, handled: Optional[int], wakeup: Optional[Callable[[Dict[str, Any]], bool]]
+) -> int:
     if pid != handled:  # a crash is reported once, however long PostgreSQL stays down
         log("postmaster %d is gone and left postmaster.pid behind: waking Patroni" % pid)
         (wakeup or wake)(conf)
@@ -207,8 +215,7 @@ def diverged(member: Dict[str, Any], history: Any) -> Optional[str]:
     new_leader], ...]``, one row per timeline that ended. The replica
     diverged when it replayed WAL of its timeline past that timeline's
     switch point (Patroni's own test before pg_rewind)."""
-    if member.get("role") != "replica" or member.get("state") not in ("running", "streaming") \
-            or member.get("pause"):
+    if member.get("role") != "replica" or member.get("state") not in ("running", "streaming") or member.get("pause"):
         return None
     timeline = _int(member.get("timeline"))
     replayed = _int((member.get("xlog") or {}).get("replayed_location"))
@@ -217,14 +224,19 @@ def diverged(member: Dict[str, Any], history: Any) -> Optional[str]:
     for row in history:
         if isinstance(row, list) and len(row) >= 2 and _int(row[0]) == timeline and _int(row[1]) is not None:
             if replayed > row[1]:
-                return ("replayed up to %s on timeline %d, past %s where timeline %d forked off"
-                        % (_lsn(replayed), timeline, _lsn(row[1]), timeline + 1))
+                return "replayed up to %s on timeline %d, past %s where timeline %d forked off" % (
+                    _lsn(replayed),
+                    timeline,
+                    _lsn(row[1]),
+                    timeline + 1,
+                )
             return None
     return None
 
 
-def divergence_step(state: Dict[str, Any], reason: Optional[str], now: float,
-                    hold: int = HOLD, backoff_s: float = BACKOFF_S) -> bool:
+def divergence_step(
+    state: Dict[str, Any], reason: Optional[str], now: float, hold: int = HOLD, backoff_s: float = BACKOFF_S
+) -> bool:
     """Count a check's outcome in ``state`` (``seen``, ``restarted_at``);
     True when a restart is to be asked now: ``hold`` diverged checks in a
     row and no restart asked in the last ``backoff_s`` seconds."""
@@ -237,8 +249,14 @@ def divergence_step(state: Dict[str, Any], reason: Optional[str], now: float,
     return False
 
 
-def call(conf: Dict[str, Any], path: str, method: str = "GET", body: Any = None, timeout: float = 5,
-         opener: Callable[..., Any] = urllib.request.urlopen) -> Any:
+def call(
+    conf: Dict[str, Any],
+    path: str,
+    method: str = "GET",
+    body: Any = None,
+    timeout: float = 5,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+) -> Any:
     """The parsed JSON answer of this member's REST API (text when it is
     not JSON); raises OSError or HTTPError."""
     request, context = _request(conf, conf["api"] + path, method, body)
@@ -250,8 +268,9 @@ def call(conf: Dict[str, Any], path: str, method: str = "GET", body: Any = None,
         return text
 
 
-def check_divergence(conf: Dict[str, Any], state: Dict[str, Any], now: float,
-                     fetch: Callable[..., Any] = call) -> Optional[str]:
+def check_divergence(
+    conf: Dict[str, Any], state: Dict[str, Any], now: float, fetch: Callable[..., Any] = call
+) -> Optional[str]:
     """One check; asks for the restart when it is due. Returns the reason
     when this member diverged, else None. Never raises."""
     try:
@@ -263,8 +282,10 @@ def check_divergence(conf: Dict[str, Any], state: Dict[str, Any], now: float,
         try:
             log("Patroni answered the restart: %s" % fetch(conf, "/restart", method="POST", body={}, timeout=120))
         except urllib.error.HTTPError as exc:
-            log("Patroni answered %s to the restart (503 when the start was taken over by pg_rewind;"
-                " Patroni's log says whether it ran)" % exc.code)
+            log(
+                "Patroni answered %s to the restart (503 when the start was taken over by pg_rewind;"
+                " Patroni's log says whether it ran)" % exc.code
+            )
         except OSError as exc:
             log("the restart was not answered: %s" % exc)
     return reason

@@ -50,13 +50,15 @@ import sys
 import time
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
-ROLE_QUERY = ("SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only'), "
-              "pg_postmaster_start_time()::text")
+ROLE_QUERY = (
+    "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only'), pg_postmaster_start_time()::text"
+)
 
 
 class Role(NamedTuple):
     """What clients are told about a server: hot standby, read-only default,
     and the postmaster's start time (a restart may change either)."""
+
     in_recovery: bool
     read_only: str
     started: str
@@ -82,8 +84,7 @@ def reset_reason(synced: Optional[Role], now: Role, reopened: bool) -> Optional[
 
 
 def describe(role: Role) -> str:
-    return "%s, default_transaction_read_only=%s" % (
-        "in recovery" if role.in_recovery else "primary", role.read_only)
+    return "%s, default_transaction_read_only=%s" % ("in recovery" if role.in_recovery else "primary", role.read_only)
 
 
 class Watch:
@@ -183,10 +184,17 @@ def connector(args: argparse.Namespace) -> Callable[[str], Any]:
 
     def connect(kind: str) -> Any:
         port = args.pg_port if kind == "postgres" else args.pgbouncer_port
-        conn = psycopg2.connect(host=args.socket_dir, port=port, dbname=kind, user=args.user,
-                                connect_timeout=2, application_name="pgbouncer-watch")
+        conn = psycopg2.connect(
+            host=args.socket_dir,
+            port=port,
+            dbname=kind,
+            user=args.user,
+            connect_timeout=2,
+            application_name="pgbouncer-watch",
+        )
         conn.autocommit = True
         return conn
+
     return connect
 
 
@@ -199,8 +207,10 @@ def main(argv: list) -> int:
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args(argv[1:])
     watch = Watch(connector(args), log)
-    log("watching PostgreSQL on %s:%d for pgbouncer on port %d, every %g s"
-        % (args.socket_dir, args.pg_port, args.pgbouncer_port, args.interval))
+    log(
+        "watching PostgreSQL on %s:%d for pgbouncer on port %d, every %g s"
+        % (args.socket_dir, args.pg_port, args.pgbouncer_port, args.interval)
+    )
     while True:
         started = time.monotonic()
         watch.step()

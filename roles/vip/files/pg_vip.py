@@ -78,8 +78,7 @@ def leader_from_range(reply: Dict[str, Any]) -> Optional[str]:
     return base64.b64decode(value).decode() if value else None
 
 
-def should_hold(leader: Optional[str], instance: str, dcs_ok: bool,
-                patroni_primary: bool) -> bool:
+def should_hold(leader: Optional[str], instance: str, dcs_ok: bool, patroni_primary: bool) -> bool:
     """Whether this node must hold the VIP.
 
     With etcd reachable the leader key is the truth; without it, the local
@@ -102,8 +101,7 @@ def interface_for(ip_output: str, address: str) -> Optional[str]:
             iface = ipaddress.ip_interface(fields[3])
         except ValueError:
             continue
-        if iface.ip != vip and iface.version == vip.version and \
-                vip in iface.network:
+        if iface.ip != vip and iface.version == vip.version and vip in iface.network:
             return fields[1]
     return None
 
@@ -117,11 +115,10 @@ def has_address(ip_output: str, address: str, prefix: int) -> bool:
 Post = Callable[[str, Dict[str, Any], Dict[str, str], float], Dict[str, Any]]
 
 
-def http_post(url: str, body: Dict[str, Any], headers: Dict[str, str],
-              timeout: float) -> Dict[str, Any]:
+def http_post(url: str, body: Dict[str, Any], headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", **headers})
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"{}")
 
@@ -129,9 +126,14 @@ def http_post(url: str, body: Dict[str, Any], headers: Dict[str, str],
 class Etcd:
     """Reads one key through the v3 JSON gateway of any of the endpoints."""
 
-    def __init__(self, endpoints: Sequence[str], username: str = "",
-                 password: str = "", timeout: float = 2.0,
-                 post: Post = http_post) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        username: str = "",
+        password: str = "",
+        timeout: float = 2.0,
+        post: Post = http_post,
+    ) -> None:
         self.endpoints = list(endpoints)
         self.username, self.password = username, password
         self.timeout = timeout
@@ -142,9 +144,9 @@ class Etcd:
         if not self.username:
             return {}
         if self.token is None:
-            reply = self.post(endpoint + "/v3/auth/authenticate",
-                              {"name": self.username, "password": self.password},
-                              {}, self.timeout)
+            reply = self.post(
+                endpoint + "/v3/auth/authenticate", {"name": self.username, "password": self.password}, {}, self.timeout
+            )
             self.token = reply["token"]
         return {"Authorization": self.token}
 
@@ -153,8 +155,7 @@ class Etcd:
         for endpoint in self.endpoints:
             for _ in range(2):  # a second try with a fresh token
                 try:
-                    reply = self.post(endpoint + "/v3/kv/range", {"key": b64(key)},
-                                      self._auth(endpoint), self.timeout)
+                    reply = self.post(endpoint + "/v3/kv/range", {"key": b64(key)}, self._auth(endpoint), self.timeout)
                     return leader_from_range(reply)
                 except urllib.error.HTTPError as exc:
                     errors.append("%s: HTTP %s" % (endpoint, exc.code))
@@ -182,8 +183,7 @@ def patroni_is_primary(url: str, timeout: float = 2.0) -> bool:
 class Binder:
     """Adds and removes the address with iproute2."""
 
-    def __init__(self, conf: Dict[str, Any],
-                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
+    def __init__(self, conf: Dict[str, Any], run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
         self.address, self.prefix = conf["address"], int(conf["prefix"])
         self.arp_count = int(conf["arp_count"])
         self.run = run
@@ -191,12 +191,13 @@ class Binder:
         if self.interface == "auto":
             # Pigsty's pg_vip_interface: auto: the interface of the VIP's
             # subnet on this node
-            found = interface_for(self._ip("-o", "addr", "show").stdout,
-                                  self.address)
+            found = interface_for(self._ip("-o", "addr", "show").stdout, self.address)
             if found is None:
-                raise ValueError("pg-vip: interface auto: no interface of "
-                                 "this node has an address in the subnet "
-                                 "of %s" % self.address)
+                raise ValueError(
+                    "pg-vip: interface auto: no interface of "
+                    "this node has an address in the subnet "
+                    "of %s" % self.address
+                )
             self.interface = found
 
     def _ip(self, *args: str) -> subprocess.CompletedProcess:
@@ -217,9 +218,12 @@ class Binder:
             # Tell the segment's neighbours and switches where the address
             # lives now. Without it they find out when their ARP entry ages.
             try:
-                res = self.run(["arping", "-U", "-q", "-c", str(self.arp_count), "-I",
-                                self.interface, self.address],
-                               capture_output=True, text=True, check=False)
+                res = self.run(
+                    ["arping", "-U", "-q", "-c", str(self.arp_count), "-I", self.interface, self.address],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 if res.returncode not in (0, 1):  # 1: no replies, as expected
                     log("gratuitous ARP failed: %s" % (res.stderr or "").strip())
             except OSError as exc:  # e.g. no CAP_NET_RAW for arping
@@ -233,8 +237,7 @@ class Binder:
         packets go nowhere and a client waits for its own TCP timeout
         (minutes without keepalives). Failing here never stops the release."""
         try:
-            res = self.run(["ss", "-K", "-t", "-n", "src", self.address],
-                           capture_output=True, text=True, check=False)
+            res = self.run(["ss", "-K", "-t", "-n", "src", self.address], capture_output=True, text=True, check=False)
             if res.returncode != 0:
                 log("connections of %s not reset: %s" % (self.address, (res.stderr or "").strip()))
         except OSError as exc:  # no ss, or no CAP_NET_ADMIN
@@ -255,19 +258,19 @@ def log(message: str) -> None:
     print("pg-vip: " + message, flush=True)
 
 
-def step(conf: Dict[str, Any], etcd: Etcd, binder: Binder,
-         primary: Callable[[str], bool] = patroni_is_primary) -> bool:
+def step(conf: Dict[str, Any], etcd: Etcd, binder: Binder, primary: Callable[[str], bool] = patroni_is_primary) -> bool:
     """One round: read the leader, bind or release. Returns the desired state."""
     try:
         leader, dcs_ok = etcd.get(conf["key"]), True
     except DcsError as exc:
         leader, dcs_ok = None, False
         log("etcd unreachable (%s); asking the local Patroni" % exc)
-    hold = should_hold(leader, conf["instance"], dcs_ok,
-                       False if dcs_ok else primary(conf["patroni_url"]))
+    hold = should_hold(leader, conf["instance"], dcs_ok, False if dcs_ok else primary(conf["patroni_url"]))
     if hold and binder.bind():
-        log("bound %s/%s on %s (leader %s)" % (conf["address"], conf["prefix"],
-                                              conf["interface"], leader or "per Patroni"))
+        log(
+            "bound %s/%s on %s (leader %s)"
+            % (conf["address"], conf["prefix"], conf["interface"], leader or "per Patroni")
+        )
     elif not hold and binder.release():
         log("released %s (leader %s)" % (conf["address"], leader or "unknown"))
     return hold
@@ -278,8 +281,7 @@ def main(argv: Sequence[str]) -> int:
     with open(path, encoding="utf-8") as handle:
         conf = load_config(handle.read())
     interval = max(int(conf["interval_ms"]), 100) / 1000.0
-    etcd = Etcd(conf["endpoints"], conf["username"], conf["password"],
-                timeout=min(2.0, max(interval, 0.5)))
+    etcd = Etcd(conf["endpoints"], conf["username"], conf["password"], timeout=min(2.0, max(interval, 0.5)))
     binder = Binder(conf)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

@@ -18,8 +18,9 @@ import urllib.request
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters",
-                                       "files", "alert_recorder.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "alert_recorder.py")
+)
 
 
 def _load():
@@ -33,15 +34,26 @@ def _load():
 rec = _load()
 
 NOTIFICATION = {
-    "version": "4", "groupKey": '{}/{}:{alertname="PgsqlNoLeader", cls="pg-test"}', "truncatedAlerts": 0,
-    "status": "firing", "receiver": "pigpen-recorder",
+    "version": "4",
+    "groupKey": '{}/{}:{alertname="PgsqlNoLeader", cls="pg-test"}',
+    "truncatedAlerts": 0,
+    "status": "firing",
+    "receiver": "pigpen-recorder",
     "groupLabels": {"alertname": "PgsqlNoLeader", "cls": "pg-test"},
     "commonLabels": {"alertname": "PgsqlNoLeader", "cls": "pg-test", "severity": "critical"},
-    "commonAnnotations": {}, "externalURL": "http://10.10.10.10:9093",
-    "alerts": [{"status": "firing", "labels": {"alertname": "PgsqlNoLeader", "cls": "pg-test",
-                                               "severity": "critical"},
-                "annotations": {}, "startsAt": "2026-12-05T10:00:00.000Z",
-                "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0123456789abcdef"}],
+    "commonAnnotations": {},
+    "externalURL": "http://10.10.10.10:9093",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "PgsqlNoLeader", "cls": "pg-test", "severity": "critical"},
+            "annotations": {},
+            "startsAt": "2026-12-05T10:00:00.000Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "",
+            "fingerprint": "0123456789abcdef",
+        }
+    ],
 }
 
 
@@ -58,7 +70,7 @@ def test_rotation(tmp_path):
     path = str(tmp_path / "alerts.jsonl")
     recorder = rec.Recorder(path, max_bytes=30)
     recorder.append("a" * 20 + "\n")
-    recorder.append("b" * 20 + "\n")          # would pass 30 bytes: the first moves to .1
+    recorder.append("b" * 20 + "\n")  # would pass 30 bytes: the first moves to .1
     assert open(path).read() == "b" * 20 + "\n"
     assert open(path + ".1").read() == "a" * 20 + "\n"
 
@@ -67,8 +79,7 @@ def test_rotation(tmp_path):
 def server(tmp_path):
     path = str(tmp_path / "alerts.jsonl")
     recorder = rec.Recorder(path)
-    httpd = rec.http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                rec.make_handler(recorder, clock=lambda: 42.0))
+    httpd = rec.http.server.ThreadingHTTPServer(("127.0.0.1", 0), rec.make_handler(recorder, clock=lambda: 42.0))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d" % httpd.server_address[1], path
@@ -77,8 +88,7 @@ def server(tmp_path):
 
 
 def _post(url, body):
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return resp.status
 

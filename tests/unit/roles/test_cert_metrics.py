@@ -17,8 +17,9 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters",
-                                       "files", "cert_metrics.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "cert_metrics.py")
+)
 
 
 def _load():
@@ -39,8 +40,7 @@ def test_parse_openssl():
     out = "notAfter=Nov 21 10:00:00 2036 GMT\nsubject=CN=pg-test-1\n"
     assert cm.parse_openssl(out) == (NOT_AFTER, "CN=pg-test-1")
     # a one-digit day is padded with a space
-    assert cm.parse_openssl("notAfter=Jan  4 07:30:37 2027 GMT\n")[0] == \
-        calendar.timegm((2027, 1, 4, 7, 30, 37))
+    assert cm.parse_openssl("notAfter=Jan  4 07:30:37 2027 GMT\n")[0] == calendar.timegm((2027, 1, 4, 7, 30, 37))
     for bad in ("", "subject=CN=x\n", "notAfter=tomorrow\n"):
         with pytest.raises(ValueError):
             cm.parse_openssl(bad)
@@ -67,24 +67,46 @@ def test_metrics_text():
         "# TYPE pigpen_cert_check_ok gauge\n"
         'pigpen_cert_check_ok{path="/pg/cert/ca.crt"} 1\n'
         'pigpen_cert_check_ok{path="/pg/cert/gone.crt"} 0\n'
-        'pigpen_cert_check_ok{path="/pg/cert/server.crt"} 1\n' % (NOT_AFTER, NOT_AFTER))
+        'pigpen_cert_check_ok{path="/pg/cert/server.crt"} 1\n' % (NOT_AFTER, NOT_AFTER)
+    )
 
 
 def test_unreadable_only():
     def read(_):
         raise subprocess.CalledProcessError(1, "openssl")
+
     assert cm.metrics(["/x"], read) == (
         "# HELP pigpen_cert_check_ok 1 when the certificate file was read and its dates parsed, else 0.\n"
         "# TYPE pigpen_cert_check_ok gauge\n"
-        'pigpen_cert_check_ok{path="/x"} 0\n')
+        'pigpen_cert_check_ok{path="/x"} 0\n'
+    )
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
 def test_main_with_real_openssl(tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=pg-test-1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=pg-test-1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     out = tmp_path / "pigpen_certs.prom"
     assert cm.main(["--output", str(out), str(cert)]) == 0
     text = out.read_text()

@@ -24,8 +24,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
-                                       "roles", "patroni", "files", "patroni_watch.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "patroni", "files", "patroni_watch.py")
+)
 
 
 def _load():
@@ -37,12 +38,17 @@ def _load():
 
 watch = _load()
 
-PATRONI = {"restapi": {"connect_address": "10.10.10.11:8008",
-                       "authentication": {"username": "postgres", "password": "Patroni.API"}},
-           "postgresql": {"data_dir": "/pg/data"}}
+PATRONI = {
+    "restapi": {
+        "connect_address": "10.10.10.11:8008",
+        "authentication": {"username": "postgres", "password": "Patroni.API"},
+    },
+    "postgresql": {"data_dir": "/pg/data"},
+}
 
 
 # ---- settings -------------------------------------------------------------
+
 
 def test_settings_from_patroni_config():
     conf = watch.settings(PATRONI)
@@ -52,14 +58,21 @@ def test_settings_from_patroni_config():
 
 
 def test_settings_https_without_auth():
-    config = {"restapi": {"connect_address": "h:8008", "certfile": "/pg/cert/server.crt"},
-              "postgresql": {"data_dir": "/data"}}
-    assert watch.settings(config) == {"pidfile": "/data/postmaster.pid", "url": "https://h:8008/config",
-                                      "api": "https://h:8008", "authorization": None}
+    config = {
+        "restapi": {"connect_address": "h:8008", "certfile": "/pg/cert/server.crt"},
+        "postgresql": {"data_dir": "/data"},
+    }
+    assert watch.settings(config) == {
+        "pidfile": "/data/postmaster.pid",
+        "url": "https://h:8008/config",
+        "api": "https://h:8008",
+        "authorization": None,
+    }
 
 
-@pytest.mark.parametrize("config", [{}, {"restapi": {"connect_address": "h:8008"}},
-                                    {"postgresql": {"data_dir": "/pg/data"}}])
+@pytest.mark.parametrize(
+    "config", [{}, {"restapi": {"connect_address": "h:8008"}}, {"postgresql": {"data_dir": "/pg/data"}}]
+)
 def test_settings_incomplete(config):
     with pytest.raises(ValueError, match="data_dir or restapi.connect_address"):
         watch.settings(config)
@@ -67,15 +80,19 @@ def test_settings_incomplete(config):
 
 # ---- postmaster.pid -------------------------------------------------------
 
-@pytest.mark.parametrize("text,pid", [
-    ("81\n/pg/data\n1763815000\n5432\n", 81),
-    ("4242", 4242),
-    ("", None),
-    ("\n", None),
-    ("0\n", None),
-    ("-5\n", None),
-    ("abc\n", None),
-])
+
+@pytest.mark.parametrize(
+    "text,pid",
+    [
+        ("81\n/pg/data\n1763815000\n5432\n", 81),
+        ("4242", 4242),
+        ("", None),
+        ("\n", None),
+        ("0\n", None),
+        ("-5\n", None),
+        ("abc\n", None),
+    ],
+)
 def test_read_pid(tmp_path, text, pid):
     path = tmp_path / "postmaster.pid"
     path.write_text(text)
@@ -89,6 +106,7 @@ def test_read_pid_missing(tmp_path):
 @given(st.text(max_size=40))
 def test_read_pid_never_raises(text):
     import tempfile
+
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write(text)
     try:
@@ -100,10 +118,11 @@ def test_read_pid_never_raises(text):
 
 def test_is_postgres_false_for_other_processes():
     assert not watch.is_postgres(os.getpid())
-    assert not watch.is_postgres(2 ** 22 + 12345)  # beyond pid_max: no such process
+    assert not watch.is_postgres(2**22 + 12345)  # beyond pid_max: no such process
 
 
 # ---- step: crash or clean stop -------------------------------------------
+
 
 @pytest.fixture
 def postmaster(tmp_path):
@@ -177,6 +196,7 @@ def test_new_postmaster_is_watched_after_a_crash(postmaster, tmp_path):
 
 # ---- wake: the REST API call ---------------------------------------------
 
+
 class _Patroni(http.server.BaseHTTPRequestHandler):
     status = 200
     seen: list = []
@@ -206,16 +226,14 @@ def patroni_api():
 
 def test_wake_sends_a_patch_that_changes_nothing(patroni_api):
     _Patroni.status = 200
-    config = dict(PATRONI, restapi=dict(PATRONI["restapi"], connect_address="127.0.0.1:%d"
-                                        % patroni_api.server_port))
+    config = dict(PATRONI, restapi=dict(PATRONI["restapi"], connect_address="127.0.0.1:%d" % patroni_api.server_port))
     assert watch.wake(watch.settings(config)) is True
     assert _Patroni.seen == [("/config", watch.settings(config)["authorization"], {"pigpen_wakeup": None})]
 
 
 def test_wake_reports_a_refusal(patroni_api, capsys):
     _Patroni.status = 401
-    conf = {"pidfile": "-", "url": "http://127.0.0.1:%d/config" % patroni_api.server_port,
-            "authorization": None}
+    conf = {"pidfile": "-", "url": "http://127.0.0.1:%d/config" % patroni_api.server_port, "authorization": None}
     assert watch.wake(conf) is False
     assert len(_Patroni.seen) == 1  # a refusal is not retried
     assert "answered 401" in capsys.readouterr().err
@@ -229,8 +247,10 @@ def test_wake_gives_up_when_nobody_answers(capsys):
 
 # ----------------------------------------------------------- the watchdog
 
+
 def _tasks(name):
     import yaml
+
     path = os.path.join(os.path.dirname(SCRIPT), os.pardir, "tasks", name)
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
@@ -249,10 +269,13 @@ def test_watchdog_prepared_only_when_patroni_arms_it():
     steps = {t["name"]: t for t in _tasks("watchdog.yml")}
     udev = steps["Give the watchdog device to Patroni's user at every boot (udev)"]
     assert 'OWNER="{{ __patroni_dbsu }}"' in udev["ansible.builtin.copy"]["content"]
-    assert steps["Load the watchdog driver now and at every boot"][
-        "community.general.modprobe"]["persistent"] == "present"
-    assert "__patroni_watchdog_mode != 'required'" in steps[
-        "Refuse to run Patroni without the watchdog it requires"]["ansible.builtin.assert"]["that"][0]
+    assert (
+        steps["Load the watchdog driver now and at every boot"]["community.general.modprobe"]["persistent"] == "present"
+    )
+    assert (
+        "__patroni_watchdog_mode != 'required'"
+        in steps["Refuse to run Patroni without the watchdog it requires"]["ansible.builtin.assert"]["that"][0]
+    )
 
 
 # --------------------------------------------------- the diverged replica
@@ -261,34 +284,46 @@ def test_watchdog_prepared_only_when_patroni_arms_it():
 # the killed leader, had replayed the leader's last archived segment to
 # 0/8000000 on timeline 4; the promoted pg-test-2 forked timeline 5 off at
 # 0/713DE10 (118742544).
-HISTORY = [[3, 118584272, "no recovery target specified", "2026-12-05T18:37:07+00:00", "pg-test-3"],
-           [4, 118742544, "no recovery target specified", "2026-12-05T18:37:55+00:00", "pg-test-2"]]
+HISTORY = [
+    [3, 118584272, "no recovery target specified", "2026-12-05T18:37:07+00:00", "pg-test-3"],
+    [4, 118742544, "no recovery target specified", "2026-12-05T18:37:55+00:00", "pg-test-2"],
+]
 
 
 def _member(**over):
-    member = {"state": "running", "role": "replica", "timeline": 4,
-              "xlog": {"received_location": 118742544, "replayed_location": 134217728, "paused": False}}
+    member = {
+        "state": "running",
+        "role": "replica",
+        "timeline": 4,
+        "xlog": {"received_location": 118742544, "replayed_location": 134217728, "paused": False},
+    }
     member.update(over)
     return member
 
 
-@pytest.mark.parametrize("member, expected", [
-    (_member(), "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off"),
-    # replayed exactly to the switch point: pg_rewind is not needed
-    (_member(xlog={"replayed_location": 118742544}), None),
-    (_member(xlog={"replayed_location": 118742543}), None),
-    # already on the leader's timeline (no row for it yet)
-    (_member(timeline=5), None),
-    (_member(role="leader"), None),
-    (_member(role="standby_leader"), None),
-    (_member(state="starting"), None),
-    (_member(state="streaming"), "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off"),
-    (_member(pause=True), None),  # maintenance mode: hands off
-    (_member(timeline=True), None),
-    (_member(timeline="4"), None),
-    (_member(xlog={}), None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "member, expected",
+    [
+        (_member(), "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off"),
+        # replayed exactly to the switch point: pg_rewind is not needed
+        (_member(xlog={"replayed_location": 118742544}), None),
+        (_member(xlog={"replayed_location": 118742543}), None),
+        # already on the leader's timeline (no row for it yet)
+        (_member(timeline=5), None),
+        (_member(role="leader"), None),
+        (_member(role="standby_leader"), None),
+        (_member(state="starting"), None),
+        (
+            _member(state="streaming"),
+            "replayed up to 0/8000000 on timeline 4, past 0/713DE10 where timeline 5 forked off",
+        ),
+        (_member(pause=True), None),  # maintenance mode: hands off
+        (_member(timeline=True), None),
+        (_member(timeline="4"), None),
+        (_member(xlog={}), None),
+        ({}, None),
+    ],
+)
 def test_diverged_table(member, expected):
     assert watch.diverged(member, HISTORY) == expected
 
@@ -316,8 +351,12 @@ def test_divergence_step_holds_then_backs_off():
     assert watch.divergence_step(state, "x", 310, hold=2, backoff_s=300) is True
     # a healthy check in between starts the count again
     state = {}
-    assert [watch.divergence_step(state, r, t, hold=2) for t, r in enumerate(["x", None, "x", "x"])] == \
-        [False, False, False, True]
+    assert [watch.divergence_step(state, r, t, hold=2) for t, r in enumerate(["x", None, "x", "x"])] == [
+        False,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_check_divergence_asks_this_member_for_a_restart(capsys):

@@ -20,8 +20,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
-                                       "roles", "vip", "files", "pg_vip.py"))
+SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "vip", "files", "pg_vip.py"))
 
 
 def _load():
@@ -33,22 +32,30 @@ def _load():
 
 vip = _load()
 
-CONF = {"address": "10.10.10.3", "prefix": 24, "interface": "eth0",
-        "key": "/pg/pg-test/leader", "instance": "pg-test-1",
-        "endpoints": ["http://10.10.10.10:2379"]}
+CONF = {
+    "address": "10.10.10.3",
+    "prefix": 24,
+    "interface": "eth0",
+    "key": "/pg/pg-test/leader",
+    "instance": "pg-test-1",
+    "endpoints": ["http://10.10.10.10:2379"],
+}
 
 
 def enc(text):
     return base64.b64encode(text.encode()).decode()
 
 
-@pytest.mark.parametrize("leader, dcs_ok, patroni_primary, hold", [
-    ("pg-test-1", True, False, True),    # the key names us
-    ("pg-test-2", True, True, False),    # the key wins over a stale local view
-    (None, True, True, False),           # no leader (election running)
-    (None, False, True, True),           # etcd gone, failsafe primary keeps serving
-    (None, False, False, False),         # etcd gone, Patroni demoted or down
-])
+@pytest.mark.parametrize(
+    "leader, dcs_ok, patroni_primary, hold",
+    [
+        ("pg-test-1", True, False, True),  # the key names us
+        ("pg-test-2", True, True, False),  # the key wins over a stale local view
+        (None, True, True, False),  # no leader (election running)
+        (None, False, True, True),  # etcd gone, failsafe primary keeps serving
+        (None, False, False, False),  # etcd gone, Patroni demoted or down
+    ],
+)
 def test_should_hold(leader, dcs_ok, patroni_primary, hold):
     assert vip.should_hold(leader, "pg-test-1", dcs_ok, patroni_primary) is hold
 
@@ -66,15 +73,19 @@ def test_load_config_defaults_and_required():
 
 
 def test_leader_from_range():
-    assert vip.leader_from_range({"header": {}, "kvs": [{"key": enc("/pg/pg-test/leader"),
-                                                          "value": enc("pg-test-2")}]}) == "pg-test-2"
+    assert (
+        vip.leader_from_range({"header": {}, "kvs": [{"key": enc("/pg/pg-test/leader"), "value": enc("pg-test-2")}]})
+        == "pg-test-2"
+    )
     assert vip.leader_from_range({"header": {}}) is None  # no such key: no kvs at all
     assert vip.leader_from_range({"kvs": []}) is None
 
 
 def test_has_address():
-    out = ("2: eth0    inet 10.10.10.11/24 brd 10.10.10.255 scope global eth0\\ ...\n"
-           "2: eth0    inet 10.10.10.3/24 scope global secondary eth0\\ ...\n")
+    out = (
+        "2: eth0    inet 10.10.10.11/24 brd 10.10.10.255 scope global eth0\\ ...\n"
+        "2: eth0    inet 10.10.10.3/24 scope global secondary eth0\\ ...\n"
+    )
     assert vip.has_address(out, "10.10.10.3", 24)
     assert not vip.has_address(out, "10.10.10.3", 32)
     assert not vip.has_address(out, "10.10.10.30", 24)
@@ -192,9 +203,9 @@ IP_ADDR = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever
 """
 
 
-@pytest.mark.parametrize("address, expect", [
-    ("10.10.10.3", "eth1"), ("192.168.121.40", "eth0"), ("172.16.0.9", None),
-    ("fd00::3", None)])
+@pytest.mark.parametrize(
+    "address, expect", [("10.10.10.3", "eth1"), ("192.168.121.40", "eth0"), ("172.16.0.9", None), ("fd00::3", None)]
+)
 def test_interface_for(address, expect):
     assert vip.interface_for(IP_ADDR, address) == expect
 
@@ -205,7 +216,7 @@ def test_interface_auto_resolves_to_the_subnet_interface():
     def run(cmd, **_):
         assert cmd == ["ip", "-o", "addr", "show"]
         return subprocess.CompletedProcess(cmd, 0, IP_ADDR, "")
+
     assert vip.Binder(conf, run=run).interface == "eth1"
-    with pytest.raises(ValueError, match="no interface of this node has an address in "
-                                         "the subnet of 172.16.0.9"):
+    with pytest.raises(ValueError, match="no interface of this node has an address in the subnet of 172.16.0.9"):
         vip.Binder(dict(conf, address="172.16.0.9"), run=run)

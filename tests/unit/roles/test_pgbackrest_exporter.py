@@ -21,9 +21,9 @@ import urllib.request
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(
-    HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files",
-    "pgbackrest_exporter.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "pgbackrest_exporter.py")
+)
 FIXTURES = os.path.join(HERE, "fixtures")
 
 
@@ -52,7 +52,8 @@ LINE = re.compile(
     r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)'
     r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})?'
-    r' (?P<value>-?[0-9.e+]+|NaN)$')
+    r' (?P<value>-?[0-9.e+]+|NaN)$'
+)
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
@@ -85,6 +86,7 @@ def value(series, name, **labels):
 
 
 # ---------------------------------------------------------------- fixtures
+
 
 def test_three_backups():
     series = parse(exp.metrics_from_info(BACKUPS, duration=0.25, finished=1795308000.7))
@@ -173,14 +175,18 @@ def test_no_stanza_configured():
 
 # ---------------------------------------------------------------- failures
 
-@pytest.mark.parametrize("raw", [
-    None,                      # the command failed
-    "",                        # nothing printed
-    "not json",
-    '{"name": "pg-test"}',     # an object, not a list
-    '[{"status": {}}]',        # a stanza without a name
-    '[1, 2]',
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,  # the command failed
+        "",  # nothing printed
+        "not json",
+        '{"name": "pg-test"}',  # an object, not a list
+        '[{"status": {}}]',  # a stanza without a name
+        '[1, 2]',
+    ],
+)
 def test_bad_output_reports_scrape_failure_only(raw):
     series = parse(exp.metrics_from_info(raw, duration=1.5))
     assert series == {
@@ -197,6 +203,7 @@ def test_unknown_status_code_is_99():
 
 
 # --------------------------------------------------------------- exposition
+
 
 def test_label_values_are_escaped():
     text = exp.exposition([("pgbackrest_stanza_status", {"stanza": 'a"b\\c\nd'}, 0.0)])
@@ -224,11 +231,16 @@ def test_every_metric_has_help_and_type():
 
 # ------------------------------------------------------------------ service
 
+
 def test_command_line():
     args = exp.parse_args(["--stanza", "pg-test", "--config", "/etc/pgbackrest/pgbackrest.conf"])
     assert exp.command_of(args) == [
-        "pgbackrest", "--config=/etc/pgbackrest/pgbackrest.conf", "--stanza=pg-test",
-        "--output=json", "info"]
+        "pgbackrest",
+        "--config=/etc/pgbackrest/pgbackrest.conf",
+        "--stanza=pg-test",
+        "--output=json",
+        "info",
+    ]
     assert args.listen == ":9854" and args.interval == 120
     with pytest.raises(SystemExit):
         exp.parse_args(["--interval", "0"])
@@ -296,11 +308,14 @@ def test_background_loop_stops():
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    (":9854", ("", 9854)),
-    ("10.10.10.11:9854", ("10.10.10.11", 9854)),
-    ("[fd00::11]:9854", ("fd00::11", 9854)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (":9854", ("", 9854)),
+        ("10.10.10.11:9854", ("10.10.10.11", 9854)),
+        ("[fd00::11]:9854", ("fd00::11", 9854)),
+    ],
+)
 def test_listen_address(text, expected):
     """The role gives the node's address (exporters_listen_address), IPv6 in
     brackets."""

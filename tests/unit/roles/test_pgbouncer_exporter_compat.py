@@ -9,9 +9,9 @@ import importlib.util
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(
-    HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files",
-    "pgbouncer_exporter_compat.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "pgbouncer_exporter_compat.py")
+)
 
 spec = importlib.util.spec_from_file_location("pgbouncer_exporter_compat", SCRIPT)
 compat = importlib.util.module_from_spec(spec)
@@ -19,11 +19,21 @@ spec.loader.exec_module(compat)
 
 # SHOW STATS columns of pgbouncer 1.18 (one row, admin database)
 ROW_118 = {
-    "database": "pgbouncer", "total_xact_count": 3, "total_query_count": 7,
-    "total_received": 0, "total_sent": 0, "total_xact_time": 0,
-    "total_query_time": 0, "total_wait_time": 0, "avg_xact_count": 0,
-    "avg_query_count": 0, "avg_recv": 0, "avg_sent": 0, "avg_xact_time": 0,
-    "avg_query_time": 0, "avg_wait_time": 0,
+    "database": "pgbouncer",
+    "total_xact_count": 3,
+    "total_query_count": 7,
+    "total_received": 0,
+    "total_sent": 0,
+    "total_xact_time": 0,
+    "total_query_time": 0,
+    "total_wait_time": 0,
+    "avg_xact_count": 0,
+    "avg_query_count": 0,
+    "avg_recv": 0,
+    "avg_sent": 0,
+    "avg_xact_time": 0,
+    "avg_query_time": 0,
+    "avg_wait_time": 0,
 }
 # the columns the exporter 1.7 reads (StatsCollector.metrics)
 EXPORTER_17_COLUMNS = ("total_requests", "total_received", "total_sent", "total_query_time")
@@ -38,8 +48,7 @@ def test_new_column_is_given_its_old_name():
 
 
 def test_old_column_is_kept_when_present():
-    (row,) = compat.with_old_columns([{"database": "x", "total_requests": 5,
-                                       "total_query_count": 9}])
+    (row,) = compat.with_old_columns([{"database": "x", "total_requests": 5, "total_query_count": 9}])
     assert row["total_requests"] == 5
 
 

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir,
-                                       "roles", "pgbouncer", "files", "pgbouncer_watch.py"))
+SCRIPT = os.path.normpath(
+    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "pgbouncer", "files", "pgbouncer_watch.py")
+)
 
 
 def _load():
@@ -33,15 +34,18 @@ PRIMARY = Role(False, "off", "t0")
 STANDBY = Role(True, "off", "t0")
 
 
-@pytest.mark.parametrize("synced,now,reopened,reason", [
-    (None, PRIMARY, True, "first look at this server"),
-    (PRIMARY, PRIMARY, False, None),
-    (STANDBY, PRIMARY, False, "promoted"),
-    (PRIMARY, STANDBY, False, "now a standby"),
-    (PRIMARY, Role(False, "on", "t0"), False, "default_transaction_read_only is now on"),
-    (PRIMARY, Role(False, "off", "t1"), False, "PostgreSQL restarted"),
-    (PRIMARY, PRIMARY, True, "the connection to PostgreSQL was lost"),
-])
+@pytest.mark.parametrize(
+    "synced,now,reopened,reason",
+    [
+        (None, PRIMARY, True, "first look at this server"),
+        (PRIMARY, PRIMARY, False, None),
+        (STANDBY, PRIMARY, False, "promoted"),
+        (PRIMARY, STANDBY, False, "now a standby"),
+        (PRIMARY, Role(False, "on", "t0"), False, "default_transaction_read_only is now on"),
+        (PRIMARY, Role(False, "off", "t1"), False, "PostgreSQL restarted"),
+        (PRIMARY, PRIMARY, True, "the connection to PostgreSQL was lost"),
+    ],
+)
 def test_reset_reason(synced, now, reopened, reason):
     assert watch.reset_reason(synced, now, reopened) == reason
 
@@ -127,8 +131,13 @@ def test_a_failover_as_the_watcher_sees_it():
     assert sent == ["RECONNECT"] * 2
     # the primary crashes, comes back as a standby, is promoted
     reasons, _ = run([PRIMARY, None, None, restarted, Role(False, "off", "t1")])
-    assert reasons == ["first look at this server", "PostgreSQL went away", None,
-                       "first look at this server", "promoted"]
+    assert reasons == [
+        "first look at this server",
+        "PostgreSQL went away",
+        None,
+        "first look at this server",
+        "promoted",
+    ]
 
 
 def test_a_reset_that_fails_is_sent_again():
@@ -137,8 +146,9 @@ def test_a_reset_that_fails_is_sent_again():
     assert sent == ["RECONNECT", "RECONNECT"]
 
 
-ROLES = st.sampled_from([STANDBY, PRIMARY, Role(True, "off", "t1"), Role(False, "off", "t1"),
-                         Role(False, "on", "t1"), None])
+ROLES = st.sampled_from(
+    [STANDBY, PRIMARY, Role(True, "off", "t1"), Role(False, "off", "t1"), Role(False, "on", "t1"), None]
+)
 
 
 @given(st.lists(ROLES, min_size=1, max_size=12))

@@ -151,8 +151,11 @@ def _patch_jinja(cache):
 
     def settings(env):
         ctx = compile_context.current(optional=True)
-        return (type(env).__qualname__, ctx.escape_backslashes if ctx else None,
-                tuple(getattr(env, name) for name in field_names))
+        return (
+            type(env).__qualname__,
+            ctx.escape_backslashes if ctx else None,
+            tuple(getattr(env, name) for name in field_names),
+        )
 
     def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
         pending = getattr(_local, "expression", None)
@@ -234,14 +237,17 @@ def install(environ=os.environ):
         return None
     import jinja2
     import ansible.release
+
     salt = (sys.version, jinja2.__version__, ansible.release.__version__)
     safe = safe_directory(directory)
     if safe is None:
         from ansible.utils.display import Display
+
         Display().warning(
             f"{CACHE_ENV}: {directory} is not a directory that only this user can write (it holds executable "
             f"code), so the Jinja code cache is not kept on disk for this run: create it with mode 0700, "
-            f"point {CACHE_ENV} elsewhere, or set {CACHE_ENV}=off.")
+            f"point {CACHE_ENV} elsewhere, or set {CACHE_ENV}=off."
+        )
     cache = CodeCache(safe, salt=repr(salt))
     try:
         cache.load()

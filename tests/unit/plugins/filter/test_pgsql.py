@@ -13,30 +13,69 @@ from inv import build, cluster, pg_meta, pg_test, sandbox
 
 def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
-        "pg_alert_rules", "pg_alertmanager_config", "pg_cluster_plan", "pg_configs", "pg_dns_records",
-        "pg_drill_plan", "pg_endpoints",
-        "pg_etcd_targets", "pg_etcd_users", "pg_ha_plan", "pg_host_services", "pg_instance_plan",
-        "pg_limit_problems", "pg_live_role_checks", "pg_node_crontab", "pg_objects", "pg_outside_services",
-        "pg_packages_after_postgres", "pg_path", "pg_patroni_problems", "pg_peer_services",
-        "pg_pitr_plan", "pg_pitr_source", "pg_pitr_start_options", "pg_problems",
-        "pg_resolv_conf", "pg_rm_leaders", "pg_role_drift", "pg_tune", "pkgs_missing"]
+        "pg_alert_rules",
+        "pg_alertmanager_config",
+        "pg_cluster_plan",
+        "pg_configs",
+        "pg_dns_records",
+        "pg_drill_plan",
+        "pg_endpoints",
+        "pg_etcd_targets",
+        "pg_etcd_users",
+        "pg_ha_plan",
+        "pg_host_services",
+        "pg_instance_files",
+        "pg_instance_plan",
+        "pg_later_role_packages",
+        "pg_limit_problems",
+        "pg_live_role_checks",
+        "pg_node_crontab",
+        "pg_objects",
+        "pg_outside_services",
+        "pg_packages_after_postgres",
+        "pg_path",
+        "pg_patroni_problems",
+        "pg_peer_services",
+        "pg_pitr_plan",
+        "pg_pitr_source",
+        "pg_pitr_start_options",
+        "pg_problems",
+        "pg_resolv_conf",
+        "pg_rm_leaders",
+        "pg_role_drift",
+        "pg_tune",
+        "pkgs_missing",
+    ]
 
 
 def test_limit_problems_filter():
-    good = {"haproxy_maxconn": 4000, "haproxy_limit_nofile": 65536, "haproxy_client_timeout": "24h",
-            "haproxy_server_timeout": "24h", "haproxy_connect_timeout": 100}
+    good = {
+        "haproxy_maxconn": 4000,
+        "haproxy_limit_nofile": 65536,
+        "haproxy_client_timeout": "24h",
+        "haproxy_server_timeout": "24h",
+        "haproxy_connect_timeout": 100,
+    }
     assert pgsql.pg_limit_problems(good, "h1", ["haproxy"]) == []
-    found = pgsql.pg_limit_problems(dict(good, haproxy_limit_nofile=2000, haproxy_client_timeout="1 day",
-                                         pg_cluster="pg-test"), "h1", ["haproxy"])
+    found = pgsql.pg_limit_problems(
+        dict(good, haproxy_limit_nofile=2000, haproxy_client_timeout="1 day", pg_cluster="pg-test"), "h1", ["haproxy"]
+    )
     assert found == [
         "cluster pg-test, host h1: haproxy_limit_nofile = 2000: is below 2 x haproxy_maxconn (4000) + 100: "
         "HAProxy needs about two files per connection and would not start; fix: lower haproxy_maxconn or "
         "raise haproxy_limit_nofile to at least 8100",
         "cluster pg-test, host h1: haproxy_client_timeout = '1 day': is not an HAProxy duration; fix: write a "
-        "number with an optional unit (us, ms, s, m, h, d), e.g. 24h"]
+        "number with an optional unit (us, ms, s, m, h, d), e.g. 24h",
+    ]
     # pgbouncer: clients + servers + 100 files, the model's defaults when unset
-    assert pgsql.pg_limit_problems({"pgbouncer_limit_nofile": 1024, "pgbouncer_max_client_conn": 1000,
-                                    "pgbouncer_max_db_connections": 100}, "h1", ["pgbouncer"]) != []
+    assert (
+        pgsql.pg_limit_problems(
+            {"pgbouncer_limit_nofile": 1024, "pgbouncer_max_client_conn": 1000, "pgbouncer_max_db_connections": 100},
+            "h1",
+            ["pgbouncer"],
+        )
+        != []
+    )
     assert pgsql.pg_limit_problems({"pgbouncer_limit_nofile": 65536}, "h1", ["pgbouncer"]) == []
     with pytest.raises(AnsibleFilterError, match="unknown part nginx"):
         pgsql.pg_limit_problems({}, "h1", ["nginx"])
@@ -50,8 +89,7 @@ def test_path_filter():
 
 def test_rm_leaders_filter():
     out = pgsql.pg_rm_leaders({"10.10.10.13": -1}, {"10.10.10.13": "pg-test-3"}, None)
-    assert out == {"leaders": [], "unknown": ["10.10.10.13"], "settled": [],
-                   "last": ["10.10.10.13"]}
+    assert out == {"leaders": [], "unknown": ["10.10.10.13"], "settled": [], "last": ["10.10.10.13"]}
 
 
 def test_peer_services_filter():
@@ -73,13 +111,12 @@ def test_crontab_lines():
     hv, groups = sandbox()
     for h in groups["pg-test"]:
         hv[h]["pg_crontab"] = ["00 01 * * * /usr/local/bin/pg-backup full", "@hourly  pg-backup incr"]
-    files = pgsql.pg_configs(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
-    assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full",
-                                "@hourly postgres pg-backup incr"]
+    files = pgsql.pg_instance_files(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
+    assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full", "@hourly postgres pg-backup incr"]
     # Pigsty's habit: the user field (the dbsu) and Pigsty's backup path
     for h in groups["pg-test"]:
         hv[h]["pg_crontab"] = ["00 01 * * * postgres /pg/bin/pg-backup full"]
-    files = pgsql.pg_configs(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
+    files = pgsql.pg_instance_files(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
     assert files["crontab"] == ["00 01 * * * postgres /usr/local/bin/pg-backup full"]
     hv["10.10.10.11"]["pg_crontab"] = ["01 * * pg-backup"]
     with pytest.raises(AnsibleFilterError, match=r"pg_crontab\[0\] = '01 \* \* pg-backup': is not a cron entry"):
@@ -87,9 +124,10 @@ def test_crontab_lines():
 
 
 def test_node_crontab_filter():
-    assert pgsql.pg_node_crontab(["00 01 * * * postgres /pg/bin/pg-backup full",
-                                  "@reboot  root /bin/true"]) == [
-        "00 01 * * * postgres /usr/local/bin/pg-backup full", "@reboot root /bin/true"]
+    assert pgsql.pg_node_crontab(["00 01 * * * postgres /pg/bin/pg-backup full", "@reboot  root /bin/true"]) == [
+        "00 01 * * * postgres /usr/local/bin/pg-backup full",
+        "@reboot root /bin/true",
+    ]
     assert pgsql.pg_node_crontab([]) == []
     with pytest.raises(AnsibleFilterError, match=r"node_crontab\[0\] = '0 1 \* \* \* /bin/true': has no user field"):
         pgsql.pg_node_crontab(["0 1 * * * /bin/true"])
@@ -105,10 +143,15 @@ def test_cluster_and_instance_plan():
 
 
 def test_invalid_cluster_raises_with_every_problem():
-    hv, groups = build(cluster("pg-test", {
-        "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
-        "10.10.10.12": {"pg_seq": 1, "pg_role": "primery"},
-    }))
+    hv, groups = build(
+        cluster(
+            "pg-test",
+            {
+                "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
+                "10.10.10.12": {"pg_seq": 1, "pg_role": "primery"},
+            },
+        )
+    )
     with pytest.raises(AnsibleFilterError) as err:
         pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
     text = str(err.value)
@@ -140,14 +183,14 @@ def test_ha_plan_and_tune():
 def test_configs_from_plan_and_settings():
     hv, groups = sandbox()
     iplan = pgsql.pg_instance_plan(hv, groups, "10.10.10.11")
-    files = pgsql.pg_configs(iplan, {"patroni_password": "s3cret"}, mask_secrets=True)
+    files = pgsql.pg_instance_files(iplan, {"patroni_password": "s3cret"}, mask_secrets=True)
     assert files["patroni"]["name"] == "pg-test-1"
     assert files["patroni"]["restapi"]["authentication"]["password"] == "********"
     assert files["pgbouncer_ini"][0][0] == "databases"
-    plain = pgsql.pg_configs(iplan, {"patroni_password": "s3cret"})
+    plain = pgsql.pg_instance_files(iplan, {"patroni_password": "s3cret"})
     assert plain["patroni"]["restapi"]["authentication"]["password"] == "s3cret"
-    with pytest.raises(AnsibleFilterError, match="pg_configs"):
-        pgsql.pg_configs(iplan, {"pg_data": "relative/path"})
+    with pytest.raises(AnsibleFilterError, match="pg_instance_files"):
+        pgsql.pg_instance_files(iplan, {"pg_data": "relative/path"})
 
 
 def test_live_role_checks_read_only_the_targeted_clusters():
@@ -159,7 +202,7 @@ def test_live_role_checks_read_only_the_targeted_clusters():
         hv[host]["pg_users"] = [{"name": "test", "password": "test"}]
     checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.11", "10.10.10.12", "10.10.10.13"])
     assert [c["cluster"] for c in checks] == ["pg-test"]
-    hv["10.10.10.12"]["pg_role"] = "leader"   # invalid: no entry, no failure
+    hv["10.10.10.12"]["pg_role"] = "leader"  # invalid: no entry, no failure
     assert pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"]) == []
 
 
@@ -168,19 +211,30 @@ def test_live_role_checks_and_drift():
     checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"])
     assert [(c["cluster"], c["url"]) for c in checks] == [("pg-test", "http://10.10.10.11:8008/cluster")]
     assert [(m["instance"], m["role"]) for m in checks[0]["members"]] == [
-        ("pg-test-1", "primary"), ("pg-test-2", "replica"), ("pg-test-3", "replica")]
-    answer = {"members": [{"name": "pg-test-1", "role": "replica", "state": "streaming"},
-                          {"name": "pg-test-2", "role": "replica", "state": "streaming"},
-                          {"name": "pg-test-3", "role": "leader", "state": "running"}]}
-    lines = pgsql.pg_role_drift([{"json": answer, "item": checks[0]},
-                                 {"status": -1, "msg": "timed out", "item": checks[0]}])
-    assert lines == ["pg-test: pg-test-3 leads, while pg_role names pg-test-1 as primary: expected after a "
-                     "failover or switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml "
-                     "never moves the leader back); set pg_role: primary on pg-test-3 when convenient"]
+        ("pg-test-1", "primary"),
+        ("pg-test-2", "replica"),
+        ("pg-test-3", "replica"),
+    ]
+    answer = {
+        "members": [
+            {"name": "pg-test-1", "role": "replica", "state": "streaming"},
+            {"name": "pg-test-2", "role": "replica", "state": "streaming"},
+            {"name": "pg-test-3", "role": "leader", "state": "running"},
+        ]
+    }
+    lines = pgsql.pg_role_drift(
+        [{"json": answer, "item": checks[0]}, {"status": -1, "msg": "timed out", "item": checks[0]}]
+    )
+    assert lines == [
+        "pg-test: pg-test-3 leads, while pg_role names pg-test-1 as primary: expected after a "
+        "failover or switchover (services, VIP and pgbouncer follow the live roles, and pgsql.yml "
+        "never moves the leader back); set pg_role: primary on pg-test-3 when convenient"
+    ]
 
 
 def test_alerting_filters():
     from ansible.errors import AnsibleFilterError
+
     hv, groups = sandbox()
     rule_groups = pgsql.pg_alert_rules(hv, groups, {"backup_grace": 7200}, "10s", "1h")
     assert [g["name"] for g in rule_groups][:2] == ["pigpen-postgres", "pigpen-patroni"]
@@ -195,8 +249,7 @@ def test_alerting_filters():
     with pytest.raises(AnsibleFilterError, match="pg_alertmanager_config: .*names repeat"):
         pgsql.pg_alertmanager_config([{"name": "a"}, {"name": "a"}])
     hv["10.10.10.10"]["ansible_host"] = "192.168.0.10"
-    assert pgsql.pg_endpoints(hv, ["10.10.10.10", "10.10.10.11"], 9093) == \
-        ["192.168.0.10:9093", "10.10.10.11:9093"]
+    assert pgsql.pg_endpoints(hv, ["10.10.10.10", "10.10.10.11"], 9093) == ["192.168.0.10:9093", "10.10.10.11:9093"]
 
 
 def test_dns_records_filter():
@@ -205,13 +258,17 @@ def test_dns_records_filter():
     hostvars["10.10.10.99"] = {}
     # the play's clusters only; a host of no cluster is ignored
     assert pgsql.pg_dns_records(hostvars, groups, ["10.10.10.12", "10.10.10.99"]) == {
-        "pg-test": [{"name": "pg-test", "address": "10.10.10.3", "host": None},
-                    {"name": "pg-test-1", "address": "10.10.10.11", "host": "10.10.10.11"},
-                    {"name": "pg-test-2", "address": "10.10.10.12", "host": "10.10.10.12"},
-                    {"name": "pg-test-3", "address": "10.10.10.13", "host": "10.10.10.13"}]}
+        "pg-test": [
+            {"name": "pg-test", "address": "10.10.10.3", "host": None},
+            {"name": "pg-test-1", "address": "10.10.10.11", "host": "10.10.10.11"},
+            {"name": "pg-test-2", "address": "10.10.10.12", "host": "10.10.10.12"},
+            {"name": "pg-test-3", "address": "10.10.10.13", "host": "10.10.10.13"},
+        ]
+    }
     # removing the whole of pg-meta: no instance record left
     assert pgsql.pg_dns_records(hostvars, groups, ["10.10.10.10"], ["10.10.10.10"]) == {
-        "pg-meta": [{"name": "pg-meta", "address": "10.10.10.10", "host": None}]}
+        "pg-meta": [{"name": "pg-meta", "address": "10.10.10.10", "host": None}]
+    }
     assert sorted(pgsql.pg_dns_records(hostvars, groups)) == ["pg-meta", "pg-test"]
     hostvars["10.10.10.11"]["pg_dns_target"] = "master"
     with pytest.raises(AnsibleFilterError, match="pg_dns_target"):
@@ -232,8 +289,7 @@ def test_services_of_one_cluster_ignore_another_clusters_problems():
     still stops the node that publishes pg-meta's."""
     hv, groups = build(pg_meta(pg_port=6432), pg_test())
     services = pgsql.pg_host_services(hv, groups, "10.10.10.11")
-    assert [s["name"] for s in services] == [
-        "pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
+    assert [s["name"] for s in services] == ["pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
     assert pgsql.pg_outside_services(hv, groups, ["10.10.10.13"])
     with pytest.raises(AnsibleFilterError, match="pg-meta"):
         pgsql.pg_host_services(hv, groups, "10.10.10.10")
@@ -241,6 +297,17 @@ def test_services_of_one_cluster_ignore_another_clusters_problems():
 
 def test_limit_problems_filter_takes_extra_vars_strings():
     # ansible-playbook -e haproxy_maxconn=4000 passes a string
-    assert pgsql.pg_limit_problems({"haproxy_maxconn": "4000", "haproxy_limit_nofile": "65536",
-                                    "haproxy_client_timeout": "24h", "haproxy_server_timeout": "30",
-                                    "haproxy_connect_timeout": "3s"}, "h1", ["haproxy"]) == []
+    assert (
+        pgsql.pg_limit_problems(
+            {
+                "haproxy_maxconn": "4000",
+                "haproxy_limit_nofile": "65536",
+                "haproxy_client_timeout": "24h",
+                "haproxy_server_timeout": "30",
+                "haproxy_connect_timeout": "3s",
+            },
+            "h1",
+            ["haproxy"],
+        )
+        == []
+    )

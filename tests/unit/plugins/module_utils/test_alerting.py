@@ -29,45 +29,59 @@ def rules_by_alert(groups):
 
 # ------------------------------------------------------------ tunables
 
+
 def test_settings_defaults_and_overrides():
     tun = alerting.settings()
     assert tun["connections_ratio"] == 0.9 and tun["backup_grace"] == 3600
     assert alerting.settings({"backup_grace": 7200})["backup_grace"] == 7200
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"backup_grease": 1}, "exporters_alert_settings.backup_grease: unknown key: use one of "),
-    ({"connections_ratio": 1.5}, "exporters_alert_settings.connections_ratio = 1.5: write a ratio"),
-    ({"connections_ratio": True}, "exporters_alert_settings.connections_ratio = True: write a ratio"),
-    ({"backup_grace": 1.5}, "exporters_alert_settings.backup_grace = 1.5: write a whole number of seconds"),
-    ({"cert_warning_days": 0}, "exporters_alert_settings.cert_warning_days = 0: write a whole number of days"),
-    ({"xid_warning": 0.8}, "xid_critical (0.75) must be above xid_warning (0.8)"),
-    ({"disk_free_critical": 0.2}, "disk_free_critical (0.2) must be below disk_free_warning (0.1)"),
-    ({"cert_critical_days": 40}, "cert_critical_days (40) must be below cert_warning_days (30)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"backup_grease": 1}, "exporters_alert_settings.backup_grease: unknown key: use one of "),
+        ({"connections_ratio": 1.5}, "exporters_alert_settings.connections_ratio = 1.5: write a ratio"),
+        ({"connections_ratio": True}, "exporters_alert_settings.connections_ratio = True: write a ratio"),
+        ({"backup_grace": 1.5}, "exporters_alert_settings.backup_grace = 1.5: write a whole number of seconds"),
+        ({"cert_warning_days": 0}, "exporters_alert_settings.cert_warning_days = 0: write a whole number of days"),
+        ({"xid_warning": 0.8}, "xid_critical (0.75) must be above xid_warning (0.8)"),
+        ({"disk_free_critical": 0.2}, "disk_free_critical (0.2) must be below disk_free_warning (0.1)"),
+        ({"cert_critical_days": 40}, "cert_critical_days (40) must be below cert_warning_days (30)"),
+    ],
+)
 def test_settings_refuse(overrides, message):
     with pytest.raises(alerting.AlertingError) as err:
         alerting.settings(overrides)
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (41, "41s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (18000, "5h"), (90000, "1d1h"),
-    (608400, "7d1h"), (0, "0s"), (27.2, "28s"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (41, "41s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (18000, "5h"),
+        (90000, "1d1h"),
+        (608400, "7d1h"),
+        (0, "0s"),
+        (27.2, "28s"),
+    ],
+)
 def test_duration(seconds, text):
     assert alerting.duration(seconds) == text
 
 
 def test_parse_duration():
-    assert [alerting.parse_duration(t) for t in ("10s", "1m", "2h", "1d", "500ms")] == \
-        [10, 60, 7200, 86400, 0.5]
+    assert [alerting.parse_duration(t) for t in ("10s", "1m", "2h", "1d", "500ms")] == [10, 60, 7200, 86400, 0.5]
     for bad in ("10", "1m30s", "", None):
         with pytest.raises(alerting.AlertingError):
             alerting.parse_duration(bad)
 
 
 # ------------------------------------------------------------ matchers
+
 
 def test_by_value_one_value_needs_no_matcher():
     assert alerting.by_value({"a": 1, "b": 1}, "cls") == [(1, "")]
@@ -79,14 +93,14 @@ def test_by_value_largest_group_takes_the_rest():
 
 
 def test_by_value_tie_goes_to_the_smaller_value_and_none_is_left_out():
-    assert alerting.by_value({"a": 5, "b": 1, "c": None}, "cls") == [
-        (1, 'cls!~"a|c"'), (5, 'cls=~"a"')]
+    assert alerting.by_value({"a": 5, "b": 1, "c": None}, "cls") == [(1, 'cls!~"a|c"'), (5, 'cls=~"a"')]
     assert alerting.by_value({"a": None}, "cls") == []
 
 
 def test_by_value_excludes_and_escapes():
-    out = alerting.by_value({"pg.x-primary": 41, "pg-y-primary": 41, "pg-z-offline": None},
-                            "proxy", exclude=("admin", ".+[.]fallback"))
+    out = alerting.by_value(
+        {"pg.x-primary": 41, "pg-y-primary": 41, "pg-z-offline": None}, "proxy", exclude=("admin", ".+[.]fallback")
+    )
     assert out == [(41, 'proxy!~"pg-z-offline|admin|.+[.]fallback"')]
     out = alerting.by_value({"pg.x-primary": 28, "pg-y-primary": 41, "pg-y-replica": 41}, "proxy")
     assert out == [(28, 'proxy=~"pg\\\\.x-primary"'), (41, 'proxy!~"pg\\\\.x-primary"')]
@@ -105,6 +119,7 @@ def test_endpoints():
 
 # --------------------------------------------------- facts of the model
 
+
 def test_cluster_facts_of_the_alerting_inventory():
     """pg-meta: fast plan (20 + 5 + 3 x 1 s = 28 s, ttl 20), pg_rpo 4 MiB,
     1 member, a weekly full backup (7 d + 1 h of grace = 608400 s), and
@@ -113,15 +128,33 @@ def test_cluster_facts_of_the_alerting_inventory():
     18000 s) and full daily (24 h + 1 h = 90000 s)."""
     facts = alerting.cluster_facts(load(inv.alerting()), alerting.settings())
     assert facts["pg-meta"] == {
-        "bound_s": 28, "ttl": 20, "lag_bytes": 4194304, "members": 1,
-        "backup_s": 608400, "full_backup_s": 608400,
-        "services": {"pg-meta-primary": True, "pg-meta-replica": True, "pg-meta-default": True,
-                     "pg-meta-offline": False}}
+        "bound_s": 28,
+        "ttl": 20,
+        "lag_bytes": 4194304,
+        "members": 1,
+        "backup_s": 608400,
+        "full_backup_s": 608400,
+        "services": {
+            "pg-meta-primary": True,
+            "pg-meta-replica": True,
+            "pg-meta-default": True,
+            "pg-meta-offline": False,
+        },
+    }
     assert facts["pg-test"] == {
-        "bound_s": 41, "ttl": 30, "lag_bytes": 1048576, "members": 3,
-        "backup_s": 18000, "full_backup_s": 90000,
-        "services": {"pg-test-primary": True, "pg-test-replica": True, "pg-test-default": True,
-                     "pg-test-offline": True}}
+        "bound_s": 41,
+        "ttl": 30,
+        "lag_bytes": 1048576,
+        "members": 3,
+        "backup_s": 18000,
+        "full_backup_s": 90000,
+        "services": {
+            "pg-test-primary": True,
+            "pg-test-replica": True,
+            "pg-test-default": True,
+            "pg-test-offline": True,
+        },
+    }
 
 
 def test_synchronous_clusters_keep_the_failover_lag():
@@ -133,10 +166,15 @@ def test_synchronous_clusters_keep_the_failover_lag():
 
 def test_no_backup_threshold_without_schedule_or_pgbackrest():
     tun = alerting.settings()
-    facts = alerting.cluster_facts(load(inv.build(
-        inv.pg_test(pg_crontab=["00 01 * * * /usr/local/bin/pg-backup diff"]),
-        inv.pg_meta(pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full"], pgbackrest_enabled=False))),
-        tun)
+    facts = alerting.cluster_facts(
+        load(
+            inv.build(
+                inv.pg_test(pg_crontab=["00 01 * * * /usr/local/bin/pg-backup diff"]),
+                inv.pg_meta(pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full"], pgbackrest_enabled=False),
+            )
+        ),
+        tun,
+    )
     assert (facts["pg-test"]["backup_s"], facts["pg-test"]["full_backup_s"]) == (90000, None)
     assert (facts["pg-meta"]["backup_s"], facts["pg-meta"]["full_backup_s"]) == (None, None)
     rules = rules_by_alert(alerting.alert_rules(load(inv.build(inv.pg_test()))))
@@ -158,20 +196,29 @@ def test_etcd_targets_and_timeout():
     i = load((hostvars, groups))
     assert alerting.etcd_facts(i)["election_timeout_ms"] == 2000
     assert alerting.etcd_targets(i) == [
-        {"targets": ["10.10.10.10:2379"],
-         "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"}},
-        {"targets": ["10.10.10.12:2379"],
-         "labels": {"cls": "etcd", "ins": "etcd-3", "ip": "10.10.10.12", "job": "etcd"}},
-        {"targets": ["10.10.10.11:2389"],
-         "labels": {"cls": "etcd", "ins": "etcd-b", "ip": "10.10.10.11", "job": "etcd"}},
+        {
+            "targets": ["10.10.10.10:2379"],
+            "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"},
+        },
+        {
+            "targets": ["10.10.10.12:2379"],
+            "labels": {"cls": "etcd", "ins": "etcd-3", "ip": "10.10.10.12", "job": "etcd"},
+        },
+        {
+            "targets": ["10.10.10.11:2389"],
+            "labels": {"cls": "etcd", "ins": "etcd-b", "ip": "10.10.10.11", "job": "etcd"},
+        },
     ]
     rules = rules_by_alert(alerting.alert_rules(i))
     assert [r["expr"] for r in rules["EtcdSlowFsync"]] == [
         'histogram_quantile(0.99, sum by (cls, ins, le) (rate(etcd_disk_wal_fsync_duration_seconds_bucket'
-        '{job="etcd"}[5m]))) > %s' % v for v in ("1", "2")]
+        '{job="etcd"}[5m]))) > %s' % v
+        for v in ("1", "2")
+    ]
 
 
 # --------------------------------------------------------------- rules
+
 
 def test_rule_groups_in_order_and_deterministic():
     i = load(inv.alerting())
@@ -192,28 +239,32 @@ def test_sandbox_thresholds():
     rule each, no cluster matcher (a cluster added later gets them too)."""
     rules = rules_by_alert(alerting.alert_rules(load(inv.sandbox())))
     assert [(r["expr"], r["for"], r["labels"]["threshold"]) for r in rules["PgsqlReplicaLag"]] == [
-        ("ins:pg_replica_lag:bytes > 1048576", "1m", "1 MiB")]
+        ("ins:pg_replica_lag:bytes > 1048576", "1m", "1 MiB")
+    ]
     assert [(r["expr"], r["for"]) for r in rules["PgsqlNoLeader"]] == [
-        ('count by (cls) (up{job="patroni"}) unless on (cls) (cls:patroni_leaders:sum > 0)', "41s")]
+        ('count by (cls) (up{job="patroni"}) unless on (cls) (cls:patroni_leaders:sum > 0)', "41s")
+    ]
     assert [r["expr"] for r in rules["PgsqlServiceDown"]] == [
-        'haproxy_backend_status{job="haproxy", state="UP", proxy!~"pg-meta-offline|admin|.+[.]fallback"} == 0']
+        'haproxy_backend_status{job="haproxy", state="UP", proxy!~"pg-meta-offline|admin|.+[.]fallback"} == 0'
+    ]
     assert [r["expr"] for r in rules["EtcdQuorumLost"]] == ["cls:etcd_members_up:sum < 1"]
     assert [r["labels"]["threshold"] for r in rules["PgsqlClusterDegraded"]] == ["1 member, 41s", "3 members, 41s"]
 
 
 def test_overrides_reach_the_rules():
-    rules = rules_by_alert(alerting.alert_rules(load(inv.sandbox()), {
-        "connections_ratio": 0.8, "exporter_down_for": 120, "cert_warning_days": 60}))
+    rules = rules_by_alert(
+        alerting.alert_rules(
+            load(inv.sandbox()), {"connections_ratio": 0.8, "exporter_down_for": 120, "cert_warning_days": 60}
+        )
+    )
     assert rules["PgsqlConnectionsHigh"][0]["expr"] == "ins:pg_connections:ratio > 0.8"
     assert rules["NodeDown"][0]["for"] == "2m"
-    assert rules["CertificateExpiring"][0]["expr"] == \
-        'pigpen_cert_not_after_seconds{job="node"} - time() < 5184000'
+    assert rules["CertificateExpiring"][0]["expr"] == 'pigpen_cert_not_after_seconds{job="node"} - time() < 5184000'
 
 
 def test_scrape_and_check_intervals():
-    rules = rules_by_alert(alerting.alert_rules(load(inv.sandbox()), scrape_interval="30s",
-                                                cert_interval="30m"))
-    assert rules["PgsqlMultipleLeaders"][0]["for"] == "1m30s"     # three scrapes
+    rules = rules_by_alert(alerting.alert_rules(load(inv.sandbox()), scrape_interval="30s", cert_interval="30m"))
+    assert rules["PgsqlMultipleLeaders"][0]["for"] == "1m30s"  # three scrapes
     assert "> 5400" in rules["CertificateCheckFailing"][0]["expr"]  # three checks
 
 
@@ -225,10 +276,16 @@ def test_no_etcd_group_no_etcd_rules():
 
 # --------------------------------------------------------- Alertmanager
 
+
 def test_alertmanager_defaults():
     config = alerting.alertmanager_config()
-    assert config["route"] == {"receiver": "default", "group_by": ["alertname", "cls"],
-                               "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+    assert config["route"] == {
+        "receiver": "default",
+        "group_by": ["alertname", "cls"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+    }
     assert config["receivers"] == [{"name": "default"}]
     assert config["inhibit_rules"] == alerting.inhibit_rules()
 
@@ -237,26 +294,33 @@ def test_alertmanager_with_recorder_and_routes():
     config = alerting.alertmanager_config(
         receivers=[{"name": "oncall", "email_configs": [{"to": "dba@example.org"}]}],
         routes=[{"receiver": "oncall", "matchers": ['severity="critical"']}],
-        receiver="oncall", recorder_urls=["http://10.10.10.10:9095/"],
-        extra_inhibit_rules=[{"source_matchers": ['alertname="X"'], "target_matchers": ['alertname="Y"']}])
+        receiver="oncall",
+        recorder_urls=["http://10.10.10.10:9095/"],
+        extra_inhibit_rules=[{"source_matchers": ['alertname="X"'], "target_matchers": ['alertname="Y"']}],
+    )
     assert config["route"]["receiver"] == "oncall"
     assert config["route"]["routes"] == [
         {"receiver": "pigpen-recorder", "continue": True},
         {"receiver": "oncall", "matchers": ['severity="critical"']},
         {"receiver": "oncall"},
     ]
-    assert config["receivers"][-1] == {"name": "pigpen-recorder", "webhook_configs": [
-        {"url": "http://10.10.10.10:9095/", "send_resolved": True}]}
+    assert config["receivers"][-1] == {
+        "name": "pigpen-recorder",
+        "webhook_configs": [{"url": "http://10.10.10.10:9095/", "send_resolved": True}],
+    }
     assert len(config["inhibit_rules"]) == len(alerting.inhibit_rules()) + 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"receivers": [{"webhook_configs": []}]}, "every receiver needs a name"),
-    ({"receivers": [{"name": "a"}, {"name": "a"}]}, "receiver names repeat: a"),
-    ({"receivers": [{"name": "default"}]}, "default is the collection's own receiver name"),
-    ({"receiver": "oncall"}, "exporters_alertmanager_receiver: 'oncall' is not the name of a receiver"),
-    ({"group_wait": "soon"}, "exporters_alertmanager_group_wait = 'soon': write a duration"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"receivers": [{"webhook_configs": []}]}, "every receiver needs a name"),
+        ({"receivers": [{"name": "a"}, {"name": "a"}]}, "receiver names repeat: a"),
+        ({"receivers": [{"name": "default"}]}, "default is the collection's own receiver name"),
+        ({"receiver": "oncall"}, "exporters_alertmanager_receiver: 'oncall' is not the name of a receiver"),
+        ({"group_wait": "soon"}, "exporters_alertmanager_group_wait = 'soon': write a duration"),
+    ],
+)
 def test_alertmanager_refuses(kwargs, message):
     with pytest.raises(alerting.AlertingError) as err:
         alerting.alertmanager_config(**kwargs)
@@ -268,12 +332,29 @@ def test_rules_of_one_alert_never_share_their_labels():
     count, other plan; same plan, other pg_rpo...): every rule still has
     labels of its own (promtool's lint refuses duplicates)."""
     clusters = []
-    for n, (rto, rpo, size) in enumerate([("fast", 1048576, 3), ("norm", 1048576, 3), ("safe", 0, 3),
-                                          ("norm", 4194304, 2), ("fast", 1048576, 1), (45, 1048576, 3)]):
-        hosts = {"10.10.%d.%d" % (30 + n, i + 1): {"pg_seq": i + 1, "pg_role": "primary" if i == 0 else "replica"}
-                 for i in range(size)}
-        clusters.append(inv.cluster("pg-c%d" % n, hosts, pg_rto=rto, pg_rpo=rpo,
-                                    pg_crontab=["00 0%d * * * /usr/local/bin/pg-backup full" % n]))
+    for n, (rto, rpo, size) in enumerate(
+        [
+            ("fast", 1048576, 3),
+            ("norm", 1048576, 3),
+            ("safe", 0, 3),
+            ("norm", 4194304, 2),
+            ("fast", 1048576, 1),
+            (45, 1048576, 3),
+        ]
+    ):
+        hosts = {
+            "10.10.%d.%d" % (30 + n, i + 1): {"pg_seq": i + 1, "pg_role": "primary" if i == 0 else "replica"}
+            for i in range(size)
+        }
+        clusters.append(
+            inv.cluster(
+                "pg-c%d" % n,
+                hosts,
+                pg_rto=rto,
+                pg_rpo=rpo,
+                pg_crontab=["00 0%d * * * /usr/local/bin/pg-backup full" % n],
+            )
+        )
     seen = set()
     for group in alerting.alert_rules(load(inv.build(*clusters))):
         for rule in group["rules"]:

@@ -37,40 +37,47 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
 )
 from inv import build, cluster
 
-REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir,
-                                     os.pardir, os.pardir, os.pardir))
+REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir, os.pardir))
 
 
 # ---------------------------------------------------------------- fixtures
 
+
 def pg_meta(**cvars):
-    return cluster("pg-meta", {"10.10.10.10": {"pg_seq": 1,
-                                               "pg_role": "primary"}},
-                   pg_conf="tiny",
-                   pg_users=[
-                       {"name": "dbuser_meta", "password": "DBUser.Meta",
-                        "pgbouncer": True, "roles": ["dbrole_admin"]},
-                       {"name": "dbuser_view", "password": "DBUser.Viewer",
-                        "pgbouncer": True, "roles": ["dbrole_readonly"]}],
-                   pg_databases=[
-                       {"name": "meta", "owner": "dbuser_meta",
-                        "schemas": ["pigsty"],
-                        "extensions": [{"name": "pg_stat_statements"}]}],
-                   **cvars)
+    return cluster(
+        "pg-meta",
+        {"10.10.10.10": {"pg_seq": 1, "pg_role": "primary"}},
+        pg_conf="tiny",
+        pg_users=[
+            {"name": "dbuser_meta", "password": "DBUser.Meta", "pgbouncer": True, "roles": ["dbrole_admin"]},
+            {"name": "dbuser_view", "password": "DBUser.Viewer", "pgbouncer": True, "roles": ["dbrole_readonly"]},
+        ],
+        pg_databases=[
+            {
+                "name": "meta",
+                "owner": "dbuser_meta",
+                "schemas": ["pigsty"],
+                "extensions": [{"name": "pg_stat_statements"}],
+            }
+        ],
+        **cvars,
+    )
 
 
 def pg_test(hosts=None, **cvars):
     hosts = hosts or {
         "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
         "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"},
-        "10.10.10.13": {"pg_seq": 3, "pg_role": "replica",
-                        "pg_offline_query": True},
+        "10.10.10.13": {"pg_seq": 3, "pg_role": "replica", "pg_offline_query": True},
     }
-    base = {"pg_conf": "tiny", "pg_vip_enabled": True,
-            "pg_vip_address": "10.10.10.3/24", "pg_vip_interface": "eth0",
-            "pg_users": [{"name": "test", "password": "test",
-                          "pgbouncer": True, "roles": ["dbrole_admin"]}],
-            "pg_databases": [{"name": "test", "owner": "test"}]}
+    base = {
+        "pg_conf": "tiny",
+        "pg_vip_enabled": True,
+        "pg_vip_address": "10.10.10.3/24",
+        "pg_vip_interface": "eth0",
+        "pg_users": [{"name": "test", "password": "test", "pgbouncer": True, "roles": ["dbrole_admin"]}],
+        "pg_databases": [{"name": "test", "owner": "test"}],
+    }
     base.update(cvars)
     return cluster("pg-test", hosts, **base)
 
@@ -79,8 +86,7 @@ def sandbox(*extra, meta=None, test=None):
     """The sandbox of inventory/sandbox.yml: 10.10.10.10 is infra, etcd and
     pg-meta's primary; pg-test is .11 primary, .12 replica, .13 replica
     with offline queries; admin_ip 10.10.10.10."""
-    return build(meta or pg_meta(), test or pg_test(), *extra,
-                 common={"pigpen_sandbox": True})
+    return build(meta or pg_meta(), test or pg_test(), *extra, common={"pigpen_sandbox": True})
 
 
 def files(inventory, host, **overrides):
@@ -91,9 +97,12 @@ def files(inventory, host, **overrides):
     cplan, iplan = plans(inv, host)
     s = settings_mod.build_settings(hostvars[host])
     s.update(overrides)
-    return (patroni_conf.patroni_config(cplan, iplan, s),
-            pgbouncer_ini.pgbouncer_ini(cplan, iplan, s),
-            pgbackrest_conf.pgbackrest_conf(cplan, iplan, s), s)
+    return (
+        patroni_conf.patroni_config(cplan, iplan, s),
+        pgbouncer_ini.pgbouncer_ini(cplan, iplan, s),
+        pgbackrest_conf.pgbackrest_conf(cplan, iplan, s),
+        s,
+    )
 
 
 def plans(inv, host):
@@ -109,19 +118,36 @@ def section(sections, name):
 
 # ---------------------------------------------------------------- patroni
 
+
 def test_patroni_identity_restapi_etcd():
     p, _, _, _ = files(sandbox(), "10.10.10.11")
-    assert list(p) == ["scope", "namespace", "name", "restapi", "etcd3",
-                       "bootstrap", "postgresql", "watchdog", "tags", "log"]
+    assert list(p) == [
+        "scope",
+        "namespace",
+        "name",
+        "restapi",
+        "etcd3",
+        "bootstrap",
+        "postgresql",
+        "watchdog",
+        "tags",
+        "log",
+    ]
     assert p["scope"] == "pg-test"
     assert p["namespace"] == "/pg"
     assert p["name"] == "pg-test-1"
     assert p["restapi"] == {
-        "listen": "0.0.0.0:8008", "connect_address": "10.10.10.11:8008",
-        "authentication": {"username": "postgres", "password": "Patroni.API"}}
+        "listen": "0.0.0.0:8008",
+        "connect_address": "10.10.10.11:8008",
+        "authentication": {"username": "postgres", "password": "Patroni.API"},
+    }
     # etcd_auth (default true): the cluster's own etcd user
-    assert p["etcd3"] == {"hosts": ["10.10.10.10:2379"], "protocol": "http",
-                          "username": "pg-test", "password": "DCS.Patroni"}
+    assert p["etcd3"] == {
+        "hosts": ["10.10.10.10:2379"],
+        "protocol": "http",
+        "username": "pg-test",
+        "password": "DCS.Patroni",
+    }
     assert p["watchdog"] == {"mode": "off", "safety_margin": 5}
     assert p["log"]["dir"] == "/pg/log/patroni"
 
@@ -131,18 +157,21 @@ def test_patroni_identity_restapi_etcd():
 
 
 def test_patroni_three_etcd_members_and_auth():
-    hv, groups = build(pg_test(), etcd=("10.10.10.10", "10.10.10.21",
-                                        "10.10.10.22"))
+    hv, groups = build(pg_test(), etcd=("10.10.10.10", "10.10.10.21", "10.10.10.22"))
     inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
     s = settings_mod.build_settings(hv["10.10.10.12"])
-    s.update(etcd_username="pg-test", etcd_password="Etcd.Secret",
-             etcd_protocol="https", etcd_cacert="/etc/etcd/ca.crt")
+    s.update(
+        etcd_username="pg-test", etcd_password="Etcd.Secret", etcd_protocol="https", etcd_cacert="/etc/etcd/ca.crt"
+    )
     p = patroni_conf.patroni_config(cplan, iplan, s)
     assert p["etcd3"] == {
         "hosts": ["10.10.10.10:2379", "10.10.10.21:2379", "10.10.10.22:2379"],
-        "protocol": "https", "cacert": "/etc/etcd/ca.crt",
-        "username": "pg-test", "password": "Etcd.Secret"}
+        "protocol": "https",
+        "cacert": "/etc/etcd/ca.crt",
+        "username": "pg-test",
+        "password": "Etcd.Secret",
+    }
 
 
 def test_patroni_empty_etcd_password_is_the_cluster_name():
@@ -161,27 +190,34 @@ def test_patroni_dcs_norm_plan():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     dcs = p["bootstrap"]["dcs"]
     assert {k: dcs[k] for k in dcs if k != "postgresql"} == {
-        "ttl": 30, "loop_wait": 5, "retry_timeout": 10,
-        "primary_start_timeout": 25, "maximum_lag_on_failover": 1048576,
-        "synchronous_mode": False, "synchronous_mode_strict": False,
-        "failsafe_mode": True}
+        "ttl": 30,
+        "loop_wait": 5,
+        "retry_timeout": 10,
+        "primary_start_timeout": 25,
+        "maximum_lag_on_failover": 1048576,
+        "synchronous_mode": False,
+        "synchronous_mode_strict": False,
+        "failsafe_mode": True,
+    }
     assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
     assert dcs["postgresql"]["use_pg_rewind"] is True
     assert dcs["postgresql"]["use_slots"] is True
     assert "standby_cluster" not in dcs
 
 
-@pytest.mark.parametrize("rto, expect", [
-    ("fast", (20, 5, 5, 15)),
-    ("norm", (30, 5, 10, 25)),
-    ("safe", (60, 10, 20, 45)),
-    ("wide", (120, 20, 30, 95)),
-])
+@pytest.mark.parametrize(
+    "rto, expect",
+    [
+        ("fast", (20, 5, 5, 15)),
+        ("norm", (30, 5, 10, 25)),
+        ("safe", (60, 10, 20, 45)),
+        ("wide", (120, 20, 30, 95)),
+    ],
+)
 def test_patroni_rto_plans(rto, expect):
     p, _, _, _ = files(sandbox(test=pg_test(pg_rto=rto)), "10.10.10.11")
     dcs = p["bootstrap"]["dcs"]
-    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"],
-            dcs["primary_start_timeout"]) == expect
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"], dcs["primary_start_timeout"]) == expect
 
 
 def test_patroni_rpo_zero_is_synchronous():
@@ -229,24 +265,33 @@ def test_patroni_cluster_tuning_wins_over_the_instance():
     hv, groups = sandbox()
     inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.12")
-    cplan = dict(cplan, tuning={"max_connections": "150",
-                                "max_worker_processes": "12"})
-    p = patroni_conf.patroni_config(cplan, iplan,
-                               settings_mod.build_settings(hv["10.10.10.12"]))
+    cplan = dict(cplan, tuning={"max_connections": "150", "max_worker_processes": "12"})
+    p = patroni_conf.patroni_config(cplan, iplan, settings_mod.build_settings(hv["10.10.10.12"]))
     params = p["bootstrap"]["dcs"]["postgresql"]["parameters"]
     assert params["max_connections"] == "150"
     assert params["max_worker_processes"] == "12"
-    assert params["max_wal_senders"] == "10"      # from the instance
+    assert params["max_wal_senders"] == "10"  # from the instance
 
 
 def test_patroni_local_parameters():
     p, _, _, _ = files(sandbox(), "10.10.10.11")
     local = p["postgresql"]["parameters"]
-    assert {k: local[k] for k in (
-        "unix_socket_directories", "password_encryption",
-        "shared_preload_libraries", "ssl", "ssl_cert_file", "ssl_key_file",
-        "logging_collector", "log_destination", "log_directory",
-        "shared_buffers", "work_mem")} == {
+    assert {
+        k: local[k]
+        for k in (
+            "unix_socket_directories",
+            "password_encryption",
+            "shared_preload_libraries",
+            "ssl",
+            "ssl_cert_file",
+            "ssl_key_file",
+            "logging_collector",
+            "log_destination",
+            "log_directory",
+            "shared_buffers",
+            "work_mem",
+        )
+    } == {
         "unix_socket_directories": "/var/run/postgresql",
         "password_encryption": "scram-sha-256",
         "shared_preload_libraries": "pg_stat_statements",
@@ -263,38 +308,53 @@ def test_patroni_local_parameters():
 
 
 def test_patroni_pg_parameters_override():
-    p, _, _, _ = files(sandbox(), "10.10.10.11", pg_parameters={
-        "work_mem": "16MB", "hot_standby_feedback": True,
-        "max_connections": 300, "random_page_cost": 4,
-    }, pg_libs="pg_stat_statements,  auto_explain", pg_pwd_enc="md5")
+    p, _, _, _ = files(
+        sandbox(),
+        "10.10.10.11",
+        pg_parameters={
+            "work_mem": "16MB",
+            "hot_standby_feedback": True,
+            "max_connections": 300,
+            "random_page_cost": 4,
+        },
+        pg_libs="pg_stat_statements,  auto_explain",
+        pg_pwd_enc="md5",
+    )
     local = p["postgresql"]["parameters"]
     assert local["work_mem"] == "16MB"
     assert local["hot_standby_feedback"] == "on"
     assert local["random_page_cost"] == "4"
     assert local["password_encryption"] == "md5"
-    assert local["shared_preload_libraries"] == \
-        "pg_stat_statements, auto_explain"
+    assert local["shared_preload_libraries"] == "pg_stat_statements, auto_explain"
     assert "max_connections" not in local
-    assert p["bootstrap"]["dcs"]["postgresql"]["parameters"][
-        "max_connections"] == "300"
+    assert p["bootstrap"]["dcs"]["postgresql"]["parameters"]["max_connections"] == "300"
 
 
-@pytest.mark.parametrize("libs, preload", [
-    ("$libdir/passwordcheck, pg_stat_statements, auto_explain",
-     "$libdir/passwordcheck, pg_stat_statements, auto_explain"),
-    ("pg_stat_statements,auto_explain,", "pg_stat_statements, auto_explain"),
-    ("plpgsql", "plpgsql"),
-])
+@pytest.mark.parametrize(
+    "libs, preload",
+    [
+        (
+            "$libdir/passwordcheck, pg_stat_statements, auto_explain",
+            "$libdir/passwordcheck, pg_stat_statements, auto_explain",
+        ),
+        ("pg_stat_statements,auto_explain,", "pg_stat_statements, auto_explain"),
+        ("plpgsql", "plpgsql"),
+    ],
+)
 def test_patroni_preload_libraries(libs, preload):
     p, _, _, s = files(sandbox(), "10.10.10.11", pg_libs=libs)
     assert settings_mod.check_config_settings(s) == []
     assert p["postgresql"]["parameters"]["shared_preload_libraries"] == preload
 
 
-@pytest.mark.parametrize("value, expect", [
-    (None, "/usr/lib/postgresql/15/bin"),
-    ("/usr/pgsql/bin", "/usr/lib/postgresql/15/bin"),    # Pigsty's link
-    ("/opt/pg/bin", "/opt/pg/bin")])
+@pytest.mark.parametrize(
+    "value, expect",
+    [
+        (None, "/usr/lib/postgresql/15/bin"),
+        ("/usr/pgsql/bin", "/usr/lib/postgresql/15/bin"),  # Pigsty's link
+        ("/opt/pg/bin", "/opt/pg/bin"),
+    ],
+)
 def test_patroni_bin_dir(value, expect):
     p, _, _, _ = files(sandbox(), "10.10.10.11", pg_bin_dir=value)
     assert p["postgresql"]["bin_dir"] == expect
@@ -303,10 +363,21 @@ def test_patroni_bin_dir(value, expect):
 def test_patroni_postgresql_section():
     p, _, _, _ = files(sandbox(), "10.10.10.12")
     pg = p["postgresql"]
-    assert {k: pg[k] for k in ("listen", "connect_address", "data_dir",
-                               "bin_dir", "config_dir", "pgpass",
-                               "use_unix_socket", "create_replica_methods",
-                               "basebackup", "recovery_conf")} == {
+    assert {
+        k: pg[k]
+        for k in (
+            "listen",
+            "connect_address",
+            "data_dir",
+            "bin_dir",
+            "config_dir",
+            "pgpass",
+            "use_unix_socket",
+            "create_replica_methods",
+            "basebackup",
+            "recovery_conf",
+        )
+    } == {
         "listen": "0.0.0.0:5432",
         "connect_address": "10.10.10.12:5432",
         "data_dir": "/pg/data",
@@ -316,27 +387,29 @@ def test_patroni_postgresql_section():
         "use_unix_socket": True,
         "create_replica_methods": ["basebackup"],
         "basebackup": {"checkpoint": "fast"},
-        "recovery_conf": {"restore_command":
-                          'pgbackrest --stanza=pg-test archive-get %f "%p"'},
+        "recovery_conf": {"restore_command": 'pgbackrest --stanza=pg-test archive-get %f "%p"'},
     }
     # Superuser over the socket by peer authentication: no password.
     assert pg["authentication"] == {
         "superuser": {"username": "postgres"},
-        "replication": {"username": "replicator",
-                        "password": "DBUser.Replicator"},
-        "rewind": {"username": "replicator",
-                   "password": "DBUser.Replicator"},
+        "replication": {"username": "replicator", "password": "DBUser.Replicator"},
+        "rewind": {"username": "replicator", "password": "DBUser.Replicator"},
     }
     # A new leader makes sure its repository holds the stanza.
     assert pg["callbacks"] == {"on_role_change": "/usr/local/bin/pg-role-change"}
-    assert p["bootstrap"]["initdb"] == [
-        "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
+    assert p["bootstrap"]["initdb"] == ["data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
 
-    p, _, _, _ = files(sandbox(), "10.10.10.12", pg_checksum=False,
-                       pg_version=16, pg_version_repo="pgdg", pg_locale="en_US.UTF-8",
-                       pg_data="/data/pg", pg_bin_dir="/opt/pg/bin")
-    assert p["bootstrap"]["initdb"] == [{"encoding": "UTF8"},
-                                        {"locale": "en_US.UTF-8"}]
+    p, _, _, _ = files(
+        sandbox(),
+        "10.10.10.12",
+        pg_checksum=False,
+        pg_version=16,
+        pg_version_repo="pgdg",
+        pg_locale="en_US.UTF-8",
+        pg_data="/data/pg",
+        pg_bin_dir="/opt/pg/bin",
+    )
+    assert p["bootstrap"]["initdb"] == [{"encoding": "UTF8"}, {"locale": "en_US.UTF-8"}]
     assert p["postgresql"]["data_dir"] == "/data/pg"
     assert p["postgresql"]["bin_dir"] == "/opt/pg/bin"
 
@@ -345,15 +418,12 @@ def test_patroni_pg_hba_is_the_whole_policy():
     hv, groups = sandbox()
     inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.13")
-    p = patroni_conf.patroni_config(cplan, iplan,
-                               settings_mod.build_settings(hv["10.10.10.13"]))
+    p = patroni_conf.patroni_config(cplan, iplan, settings_mod.build_settings(hv["10.10.10.13"]))
     assert p["postgresql"]["pg_hba"] == iplan["pg_hba"]
     boot = p["bootstrap"]["pg_hba"]
-    assert boot == [line for line in iplan["pg_hba"]
-                    if line and not line.startswith("#")]
+    assert boot == [line for line in iplan["pg_hba"] if line and not line.startswith("#")]
     assert boot[0].split() == ["local", "all", "postgres", "ident"]
-    assert ["hostssl", "postgres", "replicator", "10.0.0.0/8",
-            "scram-sha-256"] in [line.split() for line in boot]
+    assert ["hostssl", "postgres", "replicator", "10.0.0.0/8", "scram-sha-256"] in [line.split() for line in boot]
 
 
 def test_patroni_tags():
@@ -361,58 +431,75 @@ def test_patroni_tags():
         "10.10.10.11": {"pg_seq": 1, "pg_role": "primary"},
         "10.10.10.12": {"pg_seq": 2, "pg_role": "replica"},
         "10.10.10.13": {"pg_seq": 3, "pg_role": "offline"},
-        "10.10.10.14": {"pg_seq": 4, "pg_role": "replica",
-                        "pg_upstream": "10.10.10.12"},
-        "10.10.10.15": {"pg_seq": 5, "pg_role": "replica",
-                        "pg_offline_query": True},
+        "10.10.10.14": {"pg_seq": 4, "pg_role": "replica", "pg_upstream": "10.10.10.12"},
+        "10.10.10.15": {"pg_seq": 5, "pg_role": "replica", "pg_offline_query": True},
     }
     inventory = sandbox(test=pg_test(hosts))
     tags = {h: files(inventory, h)[0]["tags"] for h in hosts}
-    assert tags["10.10.10.11"] == {"nofailover": False, "noloadbalance": False,
-                                   "clonefrom": False, "nosync": False}
-    assert tags["10.10.10.12"] == {"nofailover": False, "noloadbalance": False,
-                                   "clonefrom": True, "nosync": False}
+    assert tags["10.10.10.11"] == {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False}
+    assert tags["10.10.10.12"] == {"nofailover": False, "noloadbalance": False, "clonefrom": True, "nosync": False}
     # Offline: never promoted, never the synchronous standby, but still
     # answers /replica so that the offline service keeps it.
-    assert tags["10.10.10.13"] == {"nofailover": True, "noloadbalance": False,
-                                   "clonefrom": False, "nosync": True}
-    assert tags["10.10.10.14"] == {"nofailover": False, "noloadbalance": False,
-                                   "clonefrom": True, "nosync": False,
-                                   "replicatefrom": "pg-test-2"}
+    assert tags["10.10.10.13"] == {"nofailover": True, "noloadbalance": False, "clonefrom": False, "nosync": True}
+    assert tags["10.10.10.14"] == {
+        "nofailover": False,
+        "noloadbalance": False,
+        "clonefrom": True,
+        "nosync": False,
+        "replicatefrom": "pg-test-2",
+    }
     assert tags["10.10.10.15"] == tags["10.10.10.12"]
 
-    p, _, _, _ = files(inventory, "10.10.10.12",
-                       patroni_tags={"nofailover": True, "dc": "east"})
-    assert p["tags"] == {"nofailover": True, "noloadbalance": False,
-                         "clonefrom": True, "nosync": False, "dc": "east"}
+    p, _, _, _ = files(inventory, "10.10.10.12", patroni_tags={"nofailover": True, "dc": "east"})
+    assert p["tags"] == {"nofailover": True, "noloadbalance": False, "clonefrom": True, "nosync": False, "dc": "east"}
 
 
 def standby_cluster(leader_vars):
-    return cluster("pg-dr", {
-        "10.10.10.21": {"pg_seq": 1, **leader_vars},
-        "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
-    }, pg_conf="tiny")
+    return cluster(
+        "pg-dr",
+        {
+            "10.10.10.21": {"pg_seq": 1, **leader_vars},
+            "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
+        },
+        pg_conf="tiny",
+    )
 
 
-@pytest.mark.parametrize("leader, expect", [
-    ({"pg_role": "primary", "pg_upstream": "10.10.10.11"},
-     {"host": "10.10.10.11", "port": 5432,
-      "create_replica_methods": ["basebackup"]}),
-    ({"pg_role": "standby", "pg_upstream": "10.10.10.11"},
-     {"host": "10.10.10.11", "port": 5432,
-      "create_replica_methods": ["basebackup"]}),
-    ({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"},
-     {"host": "10.10.10.11", "port": 5432,
-      "create_replica_methods": ["basebackup"],
-      "recovery_min_apply_delay": "1h"}),
-    ({"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
-     {"host": "10.10.10.11", "port": 5432,
-      "create_replica_methods": ["basebackup"]}),
-    ({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
-     {"host": "10.10.10.11", "port": 5432,
-      "create_replica_methods": ["basebackup"],
-      "recovery_min_apply_delay": "90min"}),
-])
+@pytest.mark.parametrize(
+    "leader, expect",
+    [
+        (
+            {"pg_role": "primary", "pg_upstream": "10.10.10.11"},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+        ),
+        (
+            {"pg_role": "standby", "pg_upstream": "10.10.10.11"},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+        ),
+        (
+            {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"},
+            {
+                "host": "10.10.10.11",
+                "port": 5432,
+                "create_replica_methods": ["basebackup"],
+                "recovery_min_apply_delay": "1h",
+            },
+        ),
+        (
+            {"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+        ),
+        (
+            {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
+            {
+                "host": "10.10.10.11",
+                "port": 5432,
+                "create_replica_methods": ["basebackup"],
+                "recovery_min_apply_delay": "90min",
+            },
+        ),
+    ],
+)
 def test_patroni_standby_cluster(leader, expect):
     inventory = sandbox(standby_cluster(leader))
     for host in ("10.10.10.21", "10.10.10.22"):
@@ -425,20 +512,45 @@ def test_patroni_standby_cluster(leader, expect):
     assert "standby_cluster" not in p["bootstrap"]["dcs"]
 
 
-@pytest.mark.parametrize("delay, expect", [
-    ("1h", "1h"), ("90 min", "90min"), ("1.5h", "90min"), ("7d", "7d"),
-    ("30s", "30s"), ("45 s", "45s"), ("1500", "1500ms"), (5400000, "90min"),
-    ("250ms", "250ms"), ("1500us", "2ms"), ("0", "0ms"), ("24d", "24d"),
-    ("2147483647", "2147483647ms"),
-])
+@pytest.mark.parametrize(
+    "delay, expect",
+    [
+        ("1h", "1h"),
+        ("90 min", "90min"),
+        ("1.5h", "90min"),
+        ("7d", "7d"),
+        ("30s", "30s"),
+        ("45 s", "45s"),
+        ("1500", "1500ms"),
+        (5400000, "90min"),
+        ("250ms", "250ms"),
+        ("1500us", "2ms"),
+        ("0", "0ms"),
+        ("24d", "24d"),
+        ("2147483647", "2147483647ms"),
+    ],
+)
 def test_delay_in_patroni_units(delay, expect):
     assert patroni_conf._delay(delay) == expect
 
 
-@pytest.mark.parametrize("delay", [
-    "soon", "90 minutes", "1w", "2 days", "45 sec", "1H", "25d", -1,
-    2147483648, True, 1.5, None,
-])
+@pytest.mark.parametrize(
+    "delay",
+    [
+        "soon",
+        "90 minutes",
+        "1w",
+        "2 days",
+        "45 sec",
+        "1H",
+        "25d",
+        -1,
+        2147483648,
+        True,
+        1.5,
+        None,
+    ],
+)
 def test_delay_rejects_what_postgresql_refuses(delay):
     """Only what PostgreSQL takes as recovery_min_apply_delay is rendered
     (validation refuses the rest first, test_upstream.py)."""
@@ -458,11 +570,9 @@ def test_patroni_without_pgbackrest():
 def test_role_change_callback_is_the_script_the_role_installs():
     # patroni.yml names the path; roles/pgbackrest installs the script at
     # the same entry of defaults.PATHS (the pg_path filter).
-    with open(os.path.join(REPO, "roles", "pgbackrest", "vars", "main.yml"),
-              encoding="utf-8") as handle:
+    with open(os.path.join(REPO, "roles", "pgbackrest", "vars", "main.yml"), encoding="utf-8") as handle:
         role_vars = yaml.safe_load(handle)
-    assert role_vars["__pgbackrest_role_change_script"] == \
-        "{{ 'role_change_callback' | pigpen.pgsql.pg_path }}"
+    assert role_vars["__pgbackrest_role_change_script"] == "{{ 'role_change_callback' | pigpen.pgsql.pg_path }}"
     assert patroni_conf.ROLE_CHANGE_CALLBACK == "/usr/local/bin/pg-role-change"
 
 
@@ -470,6 +580,7 @@ def test_every_fixed_path_is_written_once():
     # the literal appears only in defaults.PATHS (and the module's
     # documentation of its default); roles and playbooks use pg_path
     from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
+
     for path in PATHS.values():
         found = []
         for top in ("roles", "playbooks", "molecule", "plugins"):
@@ -480,15 +591,15 @@ def test_every_fixed_path_is_written_once():
                         text = handle.read()
                     if path in text:
                         found.append(os.path.relpath(full, REPO))
-        assert sorted(found) in (["plugins/module_utils/defaults.py"],
-                                 ["plugins/module_utils/defaults.py",
-                                  "plugins/modules/haproxy_primary.py"]), found
+        assert sorted(found) in (
+            ["plugins/module_utils/defaults.py"],
+            ["plugins/module_utils/defaults.py", "plugins/modules/haproxy_primary.py"],
+        ), found
 
 
 def test_patroni_floor_of_max_connections():
     with pytest.raises(ModelError) as err:
-        files(sandbox(), "10.10.10.11",
-              pg_parameters={"max_connections": 20})
+        files(sandbox(), "10.10.10.11", pg_parameters={"max_connections": 20})
     assert "pg_parameters.max_connections" in str(err.value)
 
     hv, groups = sandbox()
@@ -496,15 +607,13 @@ def test_patroni_floor_of_max_connections():
     cplan, iplan = plans(inv, "10.10.10.11")
     cplan = dict(cplan, tuning={"max_connections": "20"})
     with pytest.raises(ModelError) as err:
-        patroni_conf.patroni_config(cplan, iplan,
-                               settings_mod.build_settings(hv["10.10.10.11"]))
+        patroni_conf.patroni_config(cplan, iplan, settings_mod.build_settings(hv["10.10.10.11"]))
     assert "max_connections = '20'" in str(err.value)
     assert "cluster pg-test, host 10.10.10.11" in str(err.value)
 
 
 def test_patroni_secrets_masked():
-    hv, groups = build(pg_test(), common={
-        "etcd_username": "u", "etcd_password": "Etcd.Secret"})
+    hv, groups = build(pg_test(), common={"etcd_username": "u", "etcd_password": "Etcd.Secret"})
     inv = validate.require(model_mod.load(hv, groups))
     cplan, iplan = plans(inv, "10.10.10.11")
     s = settings_mod.build_settings(hv["10.10.10.11"])
@@ -515,8 +624,7 @@ def test_patroni_secrets_masked():
         assert secret not in text
     assert p["restapi"]["authentication"]["password"] == settings_mod.MASK
     assert p["etcd3"]["password"] == settings_mod.MASK
-    assert p["postgresql"]["authentication"]["rewind"]["password"] == \
-        settings_mod.MASK
+    assert p["postgresql"]["authentication"]["rewind"]["password"] == settings_mod.MASK
 
 
 # ---------------------------------------------------------------- pgbouncer
@@ -547,47 +655,67 @@ PGBOUNCER_MAIN = [
 def test_pgbouncer_sandbox():
     _, pgb, _, _ = files(sandbox(), "10.10.10.10")
     assert pgb == [
-        ["databases", [
-            ["postgres", "host=/var/run/postgresql port=5432 dbname=postgres"],
-            ["meta", "host=/var/run/postgresql port=5432 dbname=meta"]]],
-        ["users", [
-            ["dbuser_dba", "pool_mode=session max_user_connections=16"],
-            ["dbuser_monitor", "pool_mode=session max_user_connections=8"]]],
+        [
+            "databases",
+            [
+                ["postgres", "host=/var/run/postgresql port=5432 dbname=postgres"],
+                ["meta", "host=/var/run/postgresql port=5432 dbname=meta"],
+            ],
+        ],
+        [
+            "users",
+            [
+                ["dbuser_dba", "pool_mode=session max_user_connections=16"],
+                ["dbuser_monitor", "pool_mode=session max_user_connections=8"],
+            ],
+        ],
         ["pgbouncer", PGBOUNCER_MAIN],
     ]
     _, pgb, _, _ = files(sandbox(), "10.10.10.12")
     assert section(pgb, "databases") == [
         ["postgres", "host=/var/run/postgresql port=5432 dbname=postgres"],
-        ["test", "host=/var/run/postgresql port=5432 dbname=test"]]
+        ["test", "host=/var/run/postgresql port=5432 dbname=test"],
+    ]
     assert section(pgb, "pgbouncer") == PGBOUNCER_MAIN
 
 
 def test_pgbouncer_pool_settings():
     test = pg_test(
-        pg_users=[{"name": "test", "password": "test", "pgbouncer": True,
-                   "pool_mode": "statement", "pool_connlimit": 64},
-                  {"name": "app$ro", "pgbouncer": True, "pool_connlimit": 4},
-                  {"name": "hidden", "pgbouncer": False,
-                   "pool_mode": "session"}],
+        pg_users=[
+            {"name": "test", "password": "test", "pgbouncer": True, "pool_mode": "statement", "pool_connlimit": 64},
+            {"name": "app$ro", "pgbouncer": True, "pool_connlimit": 4},
+            {"name": "hidden", "pgbouncer": False, "pool_mode": "session"},
+        ],
         pg_databases=[
-            {"name": "test", "owner": "test", "pool_mode": "session",
-             "pool_size": 20, "pool_size_min": 5, "pool_reserve": 10,
-             "pool_connlimit": 80},
+            {
+                "name": "test",
+                "owner": "test",
+                "pool_mode": "session",
+                "pool_size": 20,
+                "pool_size_min": 5,
+                "pool_reserve": 10,
+                "pool_connlimit": 80,
+            },
             {"name": "app.v2", "pool_size": 8},
             {"name": "big", "pool_size": -1, "pool_connlimit": -1},
             {"name": "etl", "pgbouncer": False},
-            {"name": "gone", "state": "absent"}],
-        pgbouncer_poolmode="session", pgbouncer_port=16432, pg_port=15432)
+            {"name": "gone", "state": "absent"},
+        ],
+        pgbouncer_poolmode="session",
+        pgbouncer_port=16432,
+        pg_port=15432,
+    )
     _, pgb, _, _ = files(sandbox(test=test), "10.10.10.11")
     assert section(pgb, "databases") == [
         ["postgres", "host=/var/run/postgresql port=15432 dbname=postgres"],
-        ["test", "host=/var/run/postgresql port=15432 dbname=test "
-                 "pool_mode=session pool_size=20 min_pool_size=5 "
-                 "reserve_pool=10 max_db_connections=80"],
-        ["app.v2", "host=/var/run/postgresql port=15432 dbname=app.v2 "
-                   "pool_size=8"],
-        ["big", "host=/var/run/postgresql port=15432 dbname=big "
-                "max_db_connections=0"],
+        [
+            "test",
+            "host=/var/run/postgresql port=15432 dbname=test "
+            "pool_mode=session pool_size=20 min_pool_size=5 "
+            "reserve_pool=10 max_db_connections=80",
+        ],
+        ["app.v2", "host=/var/run/postgresql port=15432 dbname=app.v2 pool_size=8"],
+        ["big", "host=/var/run/postgresql port=15432 dbname=big max_db_connections=0"],
     ]
     assert section(pgb, "users") == [
         ['"app$ro"', "max_user_connections=4"],
@@ -601,10 +729,14 @@ def test_pgbouncer_pool_settings():
 
 
 def test_pgbouncer_auth_query_and_tls():
-    _, pgb, _, _ = files(sandbox(), "10.10.10.11", pgbouncer_auth_query=True,
-                         pgbouncer_sslmode="require",
-                         pgbouncer_max_client_conn=5000,
-                         pgbouncer_conf_dir="/etc/pgb")
+    _, pgb, _, _ = files(
+        sandbox(),
+        "10.10.10.11",
+        pgbouncer_auth_query=True,
+        pgbouncer_sslmode="require",
+        pgbouncer_max_client_conn=5000,
+        pgbouncer_conf_dir="/etc/pgb",
+    )
     main = section(pgb, "pgbouncer")
     keys = [k for k, _ in main]
     assert keys.index("auth_user") == keys.index("auth_file") + 1
@@ -620,38 +752,43 @@ def test_pgbouncer_auth_query_and_tls():
     assert main["server_tls_sslmode"] == "disable"
     assert main["max_client_conn"] == "5000"
 
-    _, pgb, _, _ = files(sandbox(), "10.10.10.11",
-                         pgbouncer_sslmode="verify-full")
-    assert dict(section(pgb, "pgbouncer"))["client_tls_ca_file"] == \
-        "/pg/cert/ca.crt"
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11", pgbouncer_sslmode="verify-full")
+    assert dict(section(pgb, "pgbouncer"))["client_tls_ca_file"] == "/pg/cert/ca.crt"
     _, pgb, _, _ = files(sandbox(), "10.10.10.11")
     assert "auth_user" not in dict(section(pgb, "pgbouncer"))
 
 
 # ---------------------------------------------------------------- pgbackrest
 
+
 def test_pgbackrest_local():
     _, _, conf, _ = files(sandbox(), "10.10.10.11")
     assert conf == [
-        ["global", [
-            ["repo1-path", "/pg/backup"],
-            ["repo1-retention-full-type", "count"],
-            ["repo1-retention-full", "2"],
-            ["compress-type", "zst"],
-            ["archive-async", "y"],
-            ["spool-path", "/pg/spool"],
-            ["process-max", "1"],
-            ["log-path", "/pg/log/pgbackrest"],
-            ["start-fast", "y"],
-            ["delta", "y"],
-        ]],
+        [
+            "global",
+            [
+                ["repo1-path", "/pg/backup"],
+                ["repo1-retention-full-type", "count"],
+                ["repo1-retention-full", "2"],
+                ["compress-type", "zst"],
+                ["archive-async", "y"],
+                ["spool-path", "/pg/spool"],
+                ["process-max", "1"],
+                ["log-path", "/pg/log/pgbackrest"],
+                ["start-fast", "y"],
+                ["delta", "y"],
+            ],
+        ],
         ["global:archive-push", [["process-max", "1"]]],
-        ["pg-test", [
-            ["pg1-path", "/pg/data"],
-            ["pg1-socket-path", "/var/run/postgresql"],
-            ["pg1-port", "5432"],
-            ["pg1-user", "postgres"],
-        ]],
+        [
+            "pg-test",
+            [
+                ["pg1-path", "/pg/data"],
+                ["pg1-socket-path", "/var/run/postgresql"],
+                ["pg1-port", "5432"],
+                ["pg1-user", "postgres"],
+            ],
+        ],
     ]
 
 
@@ -683,8 +820,7 @@ def test_pgbackrest_minio():
     assert "beta" not in dict(section(conf, "global"))
     assert section(conf, "pg-meta")[0] == ["pg1-path", "/pg/data"]
 
-    _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio",
-                          mask_secrets=True)
+    _, _, conf, _ = files(sandbox(), "10.10.10.10", pgbackrest_method="minio", mask_secrets=True)
     glob_ = dict(section(conf, "global"))
     assert glob_["repo1-s3-key-secret"] == settings_mod.MASK
     assert glob_["repo1-cipher-pass"] == settings_mod.MASK
@@ -693,18 +829,25 @@ def test_pgbackrest_minio():
 
 
 def test_pgbackrest_custom_repo_and_process_max():
-    repo = {"nas": {"type": "cifs", "path": "/mnt/nas/pgbackrest",
-                    "retention_full": 4, "retention_diff": 7,
-                    "bundle": False}}
+    repo = {
+        "nas": {
+            "type": "cifs",
+            "path": "/mnt/nas/pgbackrest",
+            "retention_full": 4,
+            "retention_diff": 7,
+            "bundle": False,
+        }
+    }
     test = pg_test(ansible_memtotal_mb=65536, ansible_processor_vcpus=16)
-    _, _, conf, _ = files(sandbox(test=test), "10.10.10.11",
-                          pgbackrest_repo=repo, pgbackrest_method="nas")
+    _, _, conf, _ = files(sandbox(test=test), "10.10.10.11", pgbackrest_repo=repo, pgbackrest_method="nas")
     glob_ = section(conf, "global")
-    assert glob_[:5] == [["repo1-type", "cifs"],
-                         ["repo1-path", "/mnt/nas/pgbackrest"],
-                         ["repo1-bundle", "n"],
-                         ["repo1-retention-full", "4"],
-                         ["repo1-retention-diff", "7"]]
+    assert glob_[:5] == [
+        ["repo1-type", "cifs"],
+        ["repo1-path", "/mnt/nas/pgbackrest"],
+        ["repo1-bundle", "n"],
+        ["repo1-retention-full", "4"],
+        ["repo1-retention-diff", "7"],
+    ]
     assert dict(glob_)["process-max"] == "8"
     assert section(conf, "global:archive-push") == [["process-max", "4"]]
 
@@ -715,50 +858,66 @@ def test_pgbackrest_custom_repo_and_process_max():
 
 # A repository on the sandbox's infra node, reached over pgBackRest's TLS
 # server (docs/backup.md "Repository host").
-BACKUP_REPO = {"backup": {"host": "10.10.10.10", "path": "/pg/backup",
-                          "retention_full_type": "count", "retention_full": 2,
-                          "cipher_type": "aes-256-cbc", "cipher_pass": "s3cr3t.${pg_cluster}"}}
-TLS = ["/etc/pgbackrest/tls/ca.crt", "/etc/pgbackrest/tls/node.crt",
-       "/etc/pgbackrest/tls/node.key"]
+BACKUP_REPO = {
+    "backup": {
+        "host": "10.10.10.10",
+        "path": "/pg/backup",
+        "retention_full_type": "count",
+        "retention_full": 2,
+        "cipher_type": "aes-256-cbc",
+        "cipher_pass": "s3cr3t.${pg_cluster}",
+    }
+}
+TLS = ["/etc/pgbackrest/tls/ca.crt", "/etc/pgbackrest/tls/node.crt", "/etc/pgbackrest/tls/node.key"]
 
 
 def test_pgbackrest_member_of_a_repository_host():
-    _, _, conf, s = files(sandbox(), "10.10.10.12", pgbackrest_method="backup",
-                          pgbackrest_repo=BACKUP_REPO)
+    _, _, conf, s = files(sandbox(), "10.10.10.12", pgbackrest_method="backup", pgbackrest_repo=BACKUP_REPO)
     assert conf == [
-        ["global", [
-            ["repo1-host", "10.10.10.10"],
-            ["repo1-host-type", "tls"],
-            ["repo1-host-port", "8432"],
-            ["repo1-host-ca-file", TLS[0]],
-            ["repo1-host-cert-file", TLS[1]],
-            ["repo1-host-key-file", TLS[2]],
-            # the repository's own options (path, retention, cipher) stay
-            # on the repository host
-            ["compress-type", "zst"],
-            ["archive-async", "y"],
-            ["spool-path", "/pg/spool"],
-            ["process-max", "1"],
-            ["log-path", "/pg/log/pgbackrest"],
-            ["start-fast", "y"],
-            ["delta", "y"],
-        ]],
+        [
+            "global",
+            [
+                ["repo1-host", "10.10.10.10"],
+                ["repo1-host-type", "tls"],
+                ["repo1-host-port", "8432"],
+                ["repo1-host-ca-file", TLS[0]],
+                ["repo1-host-cert-file", TLS[1]],
+                ["repo1-host-key-file", TLS[2]],
+                # the repository's own options (path, retention, cipher) stay
+                # on the repository host
+                ["compress-type", "zst"],
+                ["archive-async", "y"],
+                ["spool-path", "/pg/spool"],
+                ["process-max", "1"],
+                ["log-path", "/pg/log/pgbackrest"],
+                ["start-fast", "y"],
+                ["delta", "y"],
+            ],
+        ],
         ["global:archive-push", [["process-max", "1"]]],
         ["global:server", [["tls-server-auth", "pgbackrest-repo-10.10.10.10=pg-test"]]],
-        ["pg-test", [
-            ["pg1-path", "/pg/data"],
-            ["pg1-socket-path", "/var/run/postgresql"],
-            ["pg1-port", "5432"],
-            ["pg1-user", "postgres"],
-        ]],
+        [
+            "pg-test",
+            [
+                ["pg1-path", "/pg/data"],
+                ["pg1-socket-path", "/var/run/postgresql"],
+                ["pg1-port", "5432"],
+                ["pg1-user", "postgres"],
+            ],
+        ],
     ]
-    assert pgbackrest_conf.pgbackrest_tls_server("10.10.10.12") == [["global:server", [
-        ["tls-server-address", "10.10.10.12"],
-        ["tls-server-port", "8432"],
-        ["tls-server-ca-file", TLS[0]],
-        ["tls-server-cert-file", TLS[1]],
-        ["tls-server-key-file", TLS[2]],
-    ]]]
+    assert pgbackrest_conf.pgbackrest_tls_server("10.10.10.12") == [
+        [
+            "global:server",
+            [
+                ["tls-server-address", "10.10.10.12"],
+                ["tls-server-port", "8432"],
+                ["tls-server-ca-file", TLS[0]],
+                ["tls-server-cert-file", TLS[1]],
+                ["tls-server-key-file", TLS[2]],
+            ],
+        ]
+    ]
 
 
 def repo_host(inventory, host, **overrides):
@@ -772,25 +931,38 @@ def repo_host(inventory, host, **overrides):
 
 def test_pgbackrest_repository_host_of_a_cluster():
     assert repo_host(sandbox(), "10.10.10.11") is None
-    rh = repo_host(sandbox(), "10.10.10.11", pgbackrest_method="backup",
-                   pgbackrest_repo=BACKUP_REPO,
-                   pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full",
-                               "@hourly pg-backup", "*/5 * * * * /bin/true"])
+    rh = repo_host(
+        sandbox(),
+        "10.10.10.11",
+        pgbackrest_method="backup",
+        pgbackrest_repo=BACKUP_REPO,
+        pg_crontab=["00 01 * * * /usr/local/bin/pg-backup full", "@hourly pg-backup", "*/5 * * * * /bin/true"],
+    )
     assert rh["host"] == "10.10.10.10"
     assert rh["cn"] == "pgbackrest-repo-10.10.10.10"
     assert rh["path"] == "/pg/backup"
     auth, stanza = rh["stanza_conf"]
-    assert auth == ["global:server", [["tls-server-auth", "pg-test-1=pg-test"],
-                                      ["tls-server-auth", "pg-test-2=pg-test"],
-                                      ["tls-server-auth", "pg-test-3=pg-test"]]]
+    assert auth == [
+        "global:server",
+        [
+            ["tls-server-auth", "pg-test-1=pg-test"],
+            ["tls-server-auth", "pg-test-2=pg-test"],
+            ["tls-server-auth", "pg-test-3=pg-test"],
+        ],
+    ]
     assert stanza[0] == "pg-test"
     lines = stanza[1]
     assert lines[:9] == [
-        ["pg1-host", "10.10.10.11"], ["pg1-host-type", "tls"],
-        ["pg1-host-port", "8432"], ["pg1-host-ca-file", TLS[0]],
-        ["pg1-host-cert-file", TLS[1]], ["pg1-host-key-file", TLS[2]],
-        ["pg1-path", "/pg/data"], ["pg1-port", "5432"],
-        ["pg1-socket-path", "/var/run/postgresql"]]
+        ["pg1-host", "10.10.10.11"],
+        ["pg1-host-type", "tls"],
+        ["pg1-host-port", "8432"],
+        ["pg1-host-ca-file", TLS[0]],
+        ["pg1-host-cert-file", TLS[1]],
+        ["pg1-host-key-file", TLS[2]],
+        ["pg1-path", "/pg/data"],
+        ["pg1-port", "5432"],
+        ["pg1-socket-path", "/var/run/postgresql"],
+    ]
     assert [k for k, _ in lines].count("pg3-host") == 1
     assert lines[27:] == [
         ["repo1-path", "/pg/backup"],
@@ -807,33 +979,56 @@ def test_pgbackrest_repository_host_of_a_cluster():
     # the pg-backup entries run on the repository host, the rest stays
     assert rh["crontab"] == [
         "00 01 * * * root /usr/local/bin/pg-backup-repo pg-test full",
-        "@hourly root /usr/local/bin/pg-backup-repo pg-test"]
-    s = settings_mod.build_settings({"pgbackrest_method": "backup",
-                                "pgbackrest_repo": BACKUP_REPO,
-                                "pg_crontab": ["00 01 * * * /usr/local/bin/pg-backup full",
-                                               "*/5 * * * * /bin/true"]})
+        "@hourly root /usr/local/bin/pg-backup-repo pg-test",
+    ]
+    s = settings_mod.build_settings(
+        {
+            "pgbackrest_method": "backup",
+            "pgbackrest_repo": BACKUP_REPO,
+            "pg_crontab": ["00 01 * * * /usr/local/bin/pg-backup full", "*/5 * * * * /bin/true"],
+        }
+    )
     assert pgbackrest_conf.crontab_split(s) == {"members": ["*/5 * * * * postgres /bin/true"]}
     s["pgbackrest_method"] = "local"
     assert len(pgbackrest_conf.crontab_split(s)["members"]) == 2
-    masked = repo_host(sandbox(), "10.10.10.11", pgbackrest_method="backup",
-                       pgbackrest_repo=BACKUP_REPO, mask_secrets=True)
+    masked = repo_host(
+        sandbox(), "10.10.10.11", pgbackrest_method="backup", pgbackrest_repo=BACKUP_REPO, mask_secrets=True
+    )
     assert dict(masked["stanza_conf"][1][1])["repo1-cipher-pass"] == settings_mod.MASK
 
 
-@pytest.mark.parametrize("repo, field, what", [
-    ({"host": "10.10.10.10;rm", "path": "/pg/backup", "retention_full": 2},
-     "pgbackrest_repo.backup.host", "is not the address of a repository host"),
-    ({"host": "10.10.10.10", "type": "s3", "s3_endpoint": "x", "s3_region": "r",
-      "s3_bucket": "b", "s3_key": "k", "s3_key_secret": "k3y.s3cr3t",
-      "path": "/pgbackrest", "retention_full": 2},
-     "pgbackrest_repo.backup.type", "posix repositories only"),
-    ({"host": "10.10.10.10", "host_port": 70000, "path": "/pg/backup",
-      "retention_full": 2},
-     "pgbackrest_repo.backup.host_port", "is not a whole number"),
-])
+@pytest.mark.parametrize(
+    "repo, field, what",
+    [
+        (
+            {"host": "10.10.10.10;rm", "path": "/pg/backup", "retention_full": 2},
+            "pgbackrest_repo.backup.host",
+            "is not the address of a repository host",
+        ),
+        (
+            {
+                "host": "10.10.10.10",
+                "type": "s3",
+                "s3_endpoint": "x",
+                "s3_region": "r",
+                "s3_bucket": "b",
+                "s3_key": "k",
+                "s3_key_secret": "k3y.s3cr3t",
+                "path": "/pgbackrest",
+                "retention_full": 2,
+            },
+            "pgbackrest_repo.backup.type",
+            "posix repositories only",
+        ),
+        (
+            {"host": "10.10.10.10", "host_port": 70000, "path": "/pg/backup", "retention_full": 2},
+            "pgbackrest_repo.backup.host_port",
+            "is not a whole number",
+        ),
+    ],
+)
 def test_pgbackrest_repository_host_refused(repo, field, what):
-    s = settings_mod.build_settings({"pgbackrest_method": "backup",
-                                "pgbackrest_repo": {"backup": repo}})
+    s = settings_mod.build_settings({"pgbackrest_method": "backup", "pgbackrest_repo": {"backup": repo}})
     found = settings_mod.check_config_settings(s, cluster="pg-test", host="10.10.10.11")
     assert [p.field for p in found] == [field]
     assert what in found[0].what
@@ -841,27 +1036,41 @@ def test_pgbackrest_repository_host_refused(repo, field, what):
 
 # A repository written the way Pigsty's templates write it: pgBackRest's own
 # y/n for booleans, and the cluster name through ${pg_cluster}.
-PIGSTY_REPO = {"type": "s3", "s3_endpoint": "objects.example", "s3_region": "eu-west-1",
-               "s3_bucket": "backups", "s3_key": "pgb", "s3_key_secret": "k3y.s3cr3t",
-               "s3_uri_style": "path", "path": "/pgbackrest", "storage_port": 9000,
-               "block": "y", "bundle": "y", "bundle_limit": "20MiB",
-               "bundle_size": "128MiB", "cipher_type": "aes-256-cbc",
-               "cipher_pass": "key.${pg_cluster}", "retention_full_type": "time",
-               "retention_full": 14}
+PIGSTY_REPO = {
+    "type": "s3",
+    "s3_endpoint": "objects.example",
+    "s3_region": "eu-west-1",
+    "s3_bucket": "backups",
+    "s3_key": "pgb",
+    "s3_key_secret": "k3y.s3cr3t",
+    "s3_uri_style": "path",
+    "path": "/pgbackrest",
+    "storage_port": 9000,
+    "block": "y",
+    "bundle": "y",
+    "bundle_limit": "20MiB",
+    "bundle_size": "128MiB",
+    "cipher_type": "aes-256-cbc",
+    "cipher_pass": "key.${pg_cluster}",
+    "retention_full_type": "time",
+    "retention_full": 14,
+}
 
 
-@pytest.mark.parametrize("flags, bundle, block, beta", [
-    ({"bundle": "y", "block": "y"}, "y", "y", True),
-    ({"bundle": "y", "block": "n"}, "y", "n", False),
-    ({"bundle": True, "block": False}, "y", "n", False),
-    ({"bundle": "n"}, "n", None, False),
-])
+@pytest.mark.parametrize(
+    "flags, bundle, block, beta",
+    [
+        ({"bundle": "y", "block": "y"}, "y", "y", True),
+        ({"bundle": "y", "block": "n"}, "y", "n", False),
+        ({"bundle": True, "block": False}, "y", "n", False),
+        ({"bundle": "n"}, "n", None, False),
+    ],
+)
 def test_pgbackrest_repo_flags_in_pgbackrest_spelling(flags, bundle, block, beta):
     repo = dict(PIGSTY_REPO, **flags)
     if "block" not in flags:
         del repo["block"]
-    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
-                          pgbackrest_repo={"obj": repo})
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj", pgbackrest_repo={"obj": repo})
     glob_ = dict(section(conf, "global"))
     assert glob_["repo1-bundle"] == bundle
     assert glob_.get("repo1-block") == block
@@ -870,24 +1079,36 @@ def test_pgbackrest_repo_flags_in_pgbackrest_spelling(flags, bundle, block, beta
 
 def test_pgbackrest_repo_cluster_placeholder():
     for host, cls in (("10.10.10.11", "pg-test"), ("10.10.10.10", "pg-meta")):
-        _, _, conf, _ = files(sandbox(), host, pgbackrest_method="obj",
-                              pgbackrest_repo={"obj": PIGSTY_REPO})
+        _, _, conf, _ = files(sandbox(), host, pgbackrest_method="obj", pgbackrest_repo={"obj": PIGSTY_REPO})
         glob_ = dict(section(conf, "global"))
         assert glob_["repo1-cipher-pass"] == "key.%s" % cls
         assert glob_["repo1-bundle-limit"] == "20MiB"
-    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="obj",
-                          pgbackrest_repo={"obj": PIGSTY_REPO}, mask_secrets=True)
+    _, _, conf, _ = files(
+        sandbox(), "10.10.10.11", pgbackrest_method="obj", pgbackrest_repo={"obj": PIGSTY_REPO}, mask_secrets=True
+    )
     assert dict(section(conf, "global"))["repo1-cipher-pass"] == settings_mod.MASK
 
 
-@pytest.mark.parametrize("value, flag", [
-    (True, True), (False, False), ("y", True), ("n", False),
-    ("yes", None), ("Y", None), (1, None), (None, None), ("", None)])
+@pytest.mark.parametrize(
+    "value, flag",
+    [
+        (True, True),
+        (False, False),
+        ("y", True),
+        ("n", False),
+        ("yes", None),
+        ("Y", None),
+        (1, None),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_repo_flag(value, flag):
     assert settings_mod.repo_flag(value) is flag
 
 
 # ---------------------------------------------------------------- settings
+
 
 def test_defaults_are_clean_and_shared_names_agree():
     assert settings_mod.check_config_settings({}) == []
@@ -896,14 +1117,12 @@ def test_defaults_are_clean_and_shared_names_agree():
         if name in MODEL_DEFAULTS:
             assert MODEL_DEFAULTS[name] == value, name
     for method in ("local", "minio"):
-        assert settings_mod.check_config_settings(
-            {"pgbackrest_method": method}) == []
+        assert settings_mod.check_config_settings({"pgbackrest_method": method}) == []
 
 
 def test_role_defaults_agree_with_settings_defaults():
     """A role default that repeats a setting name must have its value."""
-    for path in sorted(glob.glob(os.path.join(REPO, "roles", "*", "defaults",
-                                              "main.yml"))):
+    for path in sorted(glob.glob(os.path.join(REPO, "roles", "*", "defaults", "main.yml"))):
         with open(path) as handle:
             defaults = yaml.safe_load(handle) or {}
         for name, value in defaults.items():
@@ -912,9 +1131,7 @@ def test_role_defaults_agree_with_settings_defaults():
 
 
 def test_build_settings():
-    s = settings_mod.build_settings({"pg_port": 15432, "pg_data": None,
-                                "unrelated": 1,
-                                "pgbouncer_sslmode": "require"})
+    s = settings_mod.build_settings({"pg_port": 15432, "pg_data": None, "unrelated": 1, "pgbouncer_sslmode": "require"})
     assert s["pg_port"] == 15432
     assert s["pg_data"] == "/pg/data"
     assert s["pgbouncer_sslmode"] == "require"
@@ -926,28 +1143,43 @@ def test_build_settings():
     assert settings_mod.SETTINGS_DEFAULTS["pg_parameters"] == {}
 
 
-@pytest.mark.parametrize("version, repo, found", [
-    (15, "", []),
-    (15, "pgdg", []),
-    (16, "pgdg", []),
-    (18, "http://apt.example/pgdg", []),
-    (17, "", ["cluster pg-test, host 10.10.10.11: pg_version = 17: Debian 12 ships PostgreSQL 15 "
-              "only: apt would find no postgresql-17 and the deployment would stop midway; fix: "
-              "set pg_version: 15, or configure an apt repository that carries postgresql-17 on "
-              "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"]),
-    (16, None, ["cluster pg-test, host 10.10.10.11: pg_version = 16: Debian 12 ships PostgreSQL 15 "
+@pytest.mark.parametrize(
+    "version, repo, found",
+    [
+        (15, "", []),
+        (15, "pgdg", []),
+        (16, "pgdg", []),
+        (18, "http://apt.example/pgdg", []),
+        (
+            17,
+            "",
+            [
+                "cluster pg-test, host 10.10.10.11: pg_version = 17: Debian 12 ships PostgreSQL 15 "
+                "only: apt would find no postgresql-17 and the deployment would stop midway; fix: "
+                "set pg_version: 15, or configure an apt repository that carries postgresql-17 on "
+                "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"
+            ],
+        ),
+        (
+            16,
+            None,
+            [
+                "cluster pg-test, host 10.10.10.11: pg_version = 16: Debian 12 ships PostgreSQL 15 "
                 "only: apt would find no postgresql-16 and the deployment would stop midway; fix: "
                 "set pg_version: 15, or configure an apt repository that carries postgresql-16 on "
-                "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"]),
-])
+                "the nodes (the PostgreSQL project's, PGDG) and name it in pg_version_repo"
+            ],
+        ),
+    ],
+)
 def test_pg_version_needs_a_repository_beyond_debian(version, repo, found):
     settings = {"pg_version": version, "pg_version_repo": repo}
-    assert [str(p) for p in settings_mod.check_config_settings(
-        settings, cluster="pg-test", host="10.10.10.11")] == found
+    assert [
+        str(p) for p in settings_mod.check_config_settings(settings, cluster="pg-test", host="10.10.10.11")
+    ] == found
 
 
-@pytest.mark.parametrize("field, value", [("pg_version", "15"), ("pg_port", "5433"),
-                                          ("patroni_port", " 8008")])
+@pytest.mark.parametrize("field, value", [("pg_version", "15"), ("pg_port", "5433"), ("patroni_port", " 8008")])
 def test_a_number_given_as_a_string_says_how_to_pass_it(field, value):
     """-e pg_version=15 passes the string '15': the fix says how to pass
     the number (hand-written expectation for pg_version)."""
@@ -955,14 +1187,15 @@ def test_a_number_given_as_a_string_says_how_to_pass_it(field, value):
     assert len(found) == 1
     assert found[0].endswith(
         "%r is a string: write it without quotes in the inventory, or on the command line "
-        "as JSON (-e '{\"%s\": %s}'), since -e %s=... always passes a string"
-        % (value, field, value.strip(), field))
+        "as JSON (-e '{\"%s\": %s}'), since -e %s=... always passes a string" % (value, field, value.strip(), field)
+    )
     if field == "pg_version":
         assert found[0] == (
             "cluster pg-test: pg_version = '15': is not a supported PostgreSQL major version; "
             "fix: use a major version such as 15 (Debian 12 ships 15); '15' is a string: write "
             "it without quotes in the inventory, or on the command line as JSON "
-            "(-e '{\"pg_version\": 15}'), since -e pg_version=... always passes a string")
+            "(-e '{\"pg_version\": 15}'), since -e pg_version=... always passes a string"
+        )
 
 
 BAD_SETTINGS = [
@@ -993,11 +1226,9 @@ BAD_SETTINGS = [
     ({"pg_parameters": {"Work Mem": "1MB"}}, "pg_parameters.Work Mem"),
     ({"pg_parameters": {"port": 5433}}, "pg_parameters.port"),
     ({"pg_parameters": {"work_mem": None}}, "pg_parameters.work_mem"),
-    ({"pg_parameters": {"max_connections": 10}},
-     "pg_parameters.max_connections"),
+    ({"pg_parameters": {"max_connections": 10}}, "pg_parameters.max_connections"),
     ({"pg_parameters": {"wal_level": "minimal"}}, "pg_parameters.wal_level"),
-    ({"pg_parameters": {"track_commit_timestamp": "maybe"}},
-     "pg_parameters.track_commit_timestamp"),
+    ({"pg_parameters": {"track_commit_timestamp": "maybe"}}, "pg_parameters.track_commit_timestamp"),
     ({"patroni_watchdog_mode": "on"}, "patroni_watchdog_mode"),
     ({"patroni_tags": {"nofailover": "yes"}}, "patroni_tags.nofailover"),
     ({"patroni_tags": {"replicatefrom": 3}}, "patroni_tags.replicatefrom"),
@@ -1017,67 +1248,94 @@ BAD_SETTINGS = [
     ({"pgbackrest_method": "nas"}, "pgbackrest_method"),
     ({"pgbackrest_repo": ["local"]}, "pgbackrest_repo"),
     ({"pgbackrest_repo": {"local": "/pg/backup"}}, "pgbackrest_repo.local"),
-    ({"pgbackrest_repo": {"local": {"retention_full": 2}}},
-     "pgbackrest_repo.local.path"),
-    ({"pgbackrest_repo": {"local": {"path": "backup", "retention_full": 2}}},
-     "pgbackrest_repo.local.path"),
-    ({"pgbackrest_repo": {"local": {"path": "/b"}}},
-     "pgbackrest_repo.local.retention_full"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 0}}},
-     "pgbackrest_repo.local.retention_full"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "retention-full-type": "count"}}},
-     "pgbackrest_repo.local.retention-full-type"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "retention_full_type": "days"}}},
-     "pgbackrest_repo.local.retention_full_type"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": "yes"}}},
-     "pgbackrest_repo.local.bundle"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": 1}}},
-     "pgbackrest_repo.local.bundle"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": "n", "block": "y"}}},
-     "pgbackrest_repo.local.block"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "block": True}}},
-     "pgbackrest_repo.local.block"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "bundle": False, "block": True}}},
-     "pgbackrest_repo.local.block"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "cipher_type": "aes-256-cbc"}}},
-     "pgbackrest_repo.local.cipher_pass"),
-    ({"pgbackrest_method": "minio",
-      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
-                                    "retention_full": 7,
-                                    "s3_region": "r", "s3_bucket": "b",
-                                    "s3_key": "k", "s3_key_secret": "s"}}},
-     "pgbackrest_repo.minio.s3_endpoint"),
-    ({"pgbackrest_method": "minio",
-      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
-                                    "retention_full": 7, "s3_endpoint": "e",
-                                    "s3_region": "r", "s3_bucket": "b"}}},
-     "pgbackrest_repo.minio.s3_key_secret"),
-    ({"pgbackrest_method": "minio",
-      "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
-                                    "retention_full": 7, "s3_endpoint": "e",
-                                    "s3_region": "r", "s3_bucket": "b",
-                                    "s3_key_type": "auto",
-                                    "storage_port": 0}}},
-     "pgbackrest_repo.minio.storage_port"),
-    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                    "type": "nfs"}}},
-     "pgbackrest_repo.local.type"),
+    ({"pgbackrest_repo": {"local": {"retention_full": 2}}}, "pgbackrest_repo.local.path"),
+    ({"pgbackrest_repo": {"local": {"path": "backup", "retention_full": 2}}}, "pgbackrest_repo.local.path"),
+    ({"pgbackrest_repo": {"local": {"path": "/b"}}}, "pgbackrest_repo.local.retention_full"),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 0}}}, "pgbackrest_repo.local.retention_full"),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "retention-full-type": "count"}}},
+        "pgbackrest_repo.local.retention-full-type",
+    ),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "retention_full_type": "days"}}},
+        "pgbackrest_repo.local.retention_full_type",
+    ),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "bundle": "yes"}}},
+        "pgbackrest_repo.local.bundle",
+    ),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "bundle": 1}}}, "pgbackrest_repo.local.bundle"),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "bundle": "n", "block": "y"}}},
+        "pgbackrest_repo.local.block",
+    ),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "block": True}}}, "pgbackrest_repo.local.block"),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "bundle": False, "block": True}}},
+        "pgbackrest_repo.local.block",
+    ),
+    (
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "cipher_type": "aes-256-cbc"}}},
+        "pgbackrest_repo.local.cipher_pass",
+    ),
+    (
+        {
+            "pgbackrest_method": "minio",
+            "pgbackrest_repo": {
+                "minio": {
+                    "type": "s3",
+                    "path": "/p",
+                    "retention_full": 7,
+                    "s3_region": "r",
+                    "s3_bucket": "b",
+                    "s3_key": "k",
+                    "s3_key_secret": "s",
+                }
+            },
+        },
+        "pgbackrest_repo.minio.s3_endpoint",
+    ),
+    (
+        {
+            "pgbackrest_method": "minio",
+            "pgbackrest_repo": {
+                "minio": {
+                    "type": "s3",
+                    "path": "/p",
+                    "retention_full": 7,
+                    "s3_endpoint": "e",
+                    "s3_region": "r",
+                    "s3_bucket": "b",
+                }
+            },
+        },
+        "pgbackrest_repo.minio.s3_key_secret",
+    ),
+    (
+        {
+            "pgbackrest_method": "minio",
+            "pgbackrest_repo": {
+                "minio": {
+                    "type": "s3",
+                    "path": "/p",
+                    "retention_full": 7,
+                    "s3_endpoint": "e",
+                    "s3_region": "r",
+                    "s3_bucket": "b",
+                    "s3_key_type": "auto",
+                    "storage_port": 0,
+                }
+            },
+        },
+        "pgbackrest_repo.minio.storage_port",
+    ),
+    ({"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "type": "nfs"}}}, "pgbackrest_repo.local.type"),
 ]
 
 
-@pytest.mark.parametrize("bad, field", BAD_SETTINGS,
-                         ids=[f for _, f in BAD_SETTINGS])
+@pytest.mark.parametrize("bad, field", BAD_SETTINGS, ids=[f for _, f in BAD_SETTINGS])
 def test_check_config_settings_finds(bad, field):
-    found = settings_mod.check_config_settings(bad, cluster="pg-test",
-                                          host="10.10.10.11")
+    found = settings_mod.check_config_settings(bad, cluster="pg-test", host="10.10.10.11")
     assert field in [p.field for p in found], [str(p) for p in found]
     for p in found:
         assert p.cluster == "pg-test" and p.host == "10.10.10.11"
@@ -1087,19 +1345,30 @@ def test_check_config_settings_finds(bad, field):
 
 def test_check_config_settings_accepts():
     good = {
-        "patroni_watchdog_mode": False,         # YAML's reading of `off`
-        "pg_parameters": {"max_connections": 25, "wal_level": "replica",
-                          "hot_standby_feedback": True, "work_mem": 8192,
-                          "auto_explain.log_min_duration": "1s",
-                          "track_commit_timestamp": True},
-        "patroni_tags": {"nofailover": True, "replicatefrom": "pg-test-2",
-                         "zone": "b"},
-        "etcd_username": "root", "etcd_password": "x",
+        "patroni_watchdog_mode": False,  # YAML's reading of `off`
+        "pg_parameters": {
+            "max_connections": 25,
+            "wal_level": "replica",
+            "hot_standby_feedback": True,
+            "work_mem": 8192,
+            "auto_explain.log_min_duration": "1s",
+            "track_commit_timestamp": True,
+        },
+        "patroni_tags": {"nofailover": True, "replicatefrom": "pg-test-2", "zone": "b"},
+        "etcd_username": "root",
+        "etcd_password": "x",
         "pgbackrest_method": "minio",
-        "pgbackrest_repo": {"minio": {"type": "s3", "path": "/p",
-                                      "retention_full": 7, "s3_endpoint": "e",
-                                      "s3_region": "r", "s3_bucket": "b",
-                                      "s3_key_type": "auto"}},
+        "pgbackrest_repo": {
+            "minio": {
+                "type": "s3",
+                "path": "/p",
+                "retention_full": 7,
+                "s3_endpoint": "e",
+                "s3_region": "r",
+                "s3_bucket": "b",
+                "s3_key_type": "auto",
+            }
+        },
         "pgbackrest_process_max": 4,
         "pg_bin_dir": "/usr/lib/postgresql/15/bin",
     }
@@ -1107,9 +1376,9 @@ def test_check_config_settings_accepts():
 
 
 def test_secrets_are_hidden_in_problems():
-    found = settings_mod.check_config_settings({
-        "pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2,
-                                      "cipher_pass": ["Sekrit"]}}})
+    found = settings_mod.check_config_settings(
+        {"pgbackrest_repo": {"local": {"path": "/b", "retention_full": 2, "cipher_pass": ["Sekrit"]}}}
+    )
     assert found and all("Sekrit" not in str(p) for p in found)
 
 
@@ -1119,8 +1388,7 @@ def test_generators_raise_with_every_problem():
     cplan, iplan = plans(inv, "10.10.10.12")
     bad = settings_mod.build_settings(hv["10.10.10.12"])
     bad.update(pg_port="5432", pgbouncer_sslmode="on")
-    for fn in (patroni_conf.patroni_config, pgbouncer_ini.pgbouncer_ini,
-               pgbackrest_conf.pgbackrest_conf):
+    for fn in (patroni_conf.patroni_config, pgbouncer_ini.pgbouncer_ini, pgbackrest_conf.pgbackrest_conf):
         with pytest.raises(ModelError) as err:
             fn(cplan, iplan, bad)
         text = str(err.value)
@@ -1134,20 +1402,19 @@ def test_secret_warnings():
     warned = settings_mod.secret_warnings({"pgbackrest_method": "minio"})
     assert [w.split()[0] for w in warned] == [
         "pgbackrest_repo.minio.cipher_pass",
-        "pgbackrest_repo.minio.s3_key_secret"]
-    assert settings_mod.secret_warnings({"pgbackrest_method": "minio",
-                                    "pgbackrest_enabled": False}) == []
+        "pgbackrest_repo.minio.s3_key_secret",
+    ]
+    assert settings_mod.secret_warnings({"pgbackrest_method": "minio", "pgbackrest_enabled": False}) == []
 
 
 def test_ini_lines():
-    sections = [["a", [["k", "v"], ["x", "1"]]], ["b", []],
-                ["c", [["y", "z"]]]]
-    assert ini_text.ini_lines(sections) == [
-        "[a]", "k = v", "x = 1", "", "[b]", "", "[c]", "y = z"]
+    sections = [["a", [["k", "v"], ["x", "1"]]], ["b", []], ["c", [["y", "z"]]]]
+    assert ini_text.ini_lines(sections) == ["[a]", "k = v", "x = 1", "", "[b]", "", "[c]", "y = z"]
     assert ini_text.ini_lines(sections, separator="=")[1] == "k=v"
 
 
 # ---------------------------------------------------------------- templates
+
 
 def render(template, **variables):
     """Render a role template through Ansible's own templar (the template
@@ -1164,14 +1431,12 @@ def render(template, **variables):
 HEADER = "generated by pigpen.pgsql; do not edit"
 
 
-@pytest.mark.parametrize("host", ["10.10.10.10", "10.10.10.11",
-                                  "10.10.10.13"])
+@pytest.mark.parametrize("host", ["10.10.10.10", "10.10.10.11", "10.10.10.13"])
 def test_patroni_template_round_trip(host):
     p, _, _, _ = files(sandbox(), host, mask_secrets=True)
     text = render("roles/patroni/templates/patroni.yml.j2", patroni_config=p)
     lines = text.splitlines()
-    assert lines[0] == "# Patroni configuration of %s, cluster %s" % (
-        p["name"], p["scope"])
+    assert lines[0] == "# Patroni configuration of %s, cluster %s" % (p["name"], p["scope"])
     assert lines[1] == "# " + HEADER
     assert text.endswith("\n") and not text.endswith("\n\n")
     assert yaml.safe_load(text) == p
@@ -1182,30 +1447,25 @@ def test_patroni_template_round_trip(host):
 
 def test_pgbouncer_template():
     _, pgb, _, _ = files(sandbox(), "10.10.10.10")
-    text = render("roles/pgbouncer/templates/pgbouncer.ini.j2",
-                  pgbouncer_ini=pgb)
-    assert text == "# pgbouncer.ini: %s\n\n%s\n" % (
-        HEADER, "\n".join(ini_text.ini_lines(pgb)))
+    text = render("roles/pgbouncer/templates/pgbouncer.ini.j2", pgbouncer_ini=pgb)
+    assert text == "# pgbouncer.ini: %s\n\n%s\n" % (HEADER, "\n".join(ini_text.ini_lines(pgb)))
     assert "\nmeta = host=/var/run/postgresql port=5432 dbname=meta\n" in text
 
 
 def test_pgbackrest_template():
-    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="minio",
-                          mask_secrets=True)
-    text = render("roles/pgbackrest/templates/pgbackrest.conf.j2",
-                  pgbackrest_conf=conf)
-    assert text == "# pgbackrest.conf: %s\n\n%s\n" % (
-        HEADER, "\n".join(ini_text.ini_lines(conf, separator="=")))
+    _, _, conf, _ = files(sandbox(), "10.10.10.11", pgbackrest_method="minio", mask_secrets=True)
+    text = render("roles/pgbackrest/templates/pgbackrest.conf.j2", pgbackrest_conf=conf)
+    assert text == "# pgbackrest.conf: %s\n\n%s\n" % (HEADER, "\n".join(ini_text.ini_lines(conf, separator="=")))
     assert "\n[pg-test]\npg1-path=/pg/data\n" in text
     assert "repo1-cipher-pass=%s\n" % settings_mod.MASK in text
 
 
 def test_render_tasks_use_the_templates():
     for role, template, var in (
-            ("patroni", "patroni.yml.j2", "patroni_conf_dir"),
-            ("pgbackrest", "pgbackrest.conf.j2", "pgbackrest_conf_dir")):
-        with open(os.path.join(REPO, "roles", role, "tasks",
-                               "render.yml")) as handle:
+        ("patroni", "patroni.yml.j2", "patroni_conf_dir"),
+        ("pgbackrest", "pgbackrest.conf.j2", "pgbackrest_conf_dir"),
+    ):
+        with open(os.path.join(REPO, "roles", role, "tasks", "render.yml")) as handle:
             tasks = yaml.safe_load(handle)
         args = tasks[0]["ansible.builtin.template"]
         assert args["src"] == template
@@ -1222,20 +1482,20 @@ ROLES = st.sampled_from(["replica", "replica", "offline"])
 def clusters(draw):
     """A pg-test cluster with a random HA plan, profile, size and members,
     plus random settings."""
-    rto = draw(st.one_of(st.sampled_from(["fast", "norm", "safe", "wide"]),
-                         st.integers(10, 3600)))
+    rto = draw(st.one_of(st.sampled_from(["fast", "norm", "safe", "wide"]), st.integers(10, 3600)))
     rpo = draw(st.one_of(st.just(0), st.integers(0, 1 << 30)))
     conf = draw(st.sampled_from(["oltp", "olap", "crit", "tiny"]))
     n = draw(st.integers(1, 5))
     hosts = {"10.10.10.11": {"pg_seq": 1, "pg_role": "primary"}}
     for i in range(2, n + 1):
-        hosts["10.10.10.%d" % (10 + i)] = {
-            "pg_seq": i, "pg_role": draw(ROLES),
-            "pg_offline_query": draw(st.booleans())}
-    cvars = {"pg_rto": rto, "pg_rpo": rpo, "pg_conf": conf,
-             "ansible_memtotal_mb": draw(st.sampled_from(
-                 [1024, 4096, 16384, 262144])),
-             "ansible_processor_vcpus": draw(st.sampled_from([1, 2, 8, 64]))}
+        hosts["10.10.10.%d" % (10 + i)] = {"pg_seq": i, "pg_role": draw(ROLES), "pg_offline_query": draw(st.booleans())}
+    cvars = {
+        "pg_rto": rto,
+        "pg_rpo": rpo,
+        "pg_conf": conf,
+        "ansible_memtotal_mb": draw(st.sampled_from([1024, 4096, 16384, 262144])),
+        "ansible_processor_vcpus": draw(st.sampled_from([1, 2, 8, 64])),
+    }
     overrides = {
         "pgbackrest_method": draw(st.sampled_from(["local", "minio"])),
         "pgbouncer_auth_query": draw(st.booleans()),
@@ -1246,8 +1506,7 @@ def clusters(draw):
     return pg_test(hosts, **cvars), overrides
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
 def test_property_deterministic_and_timing_rule(case):
     test, overrides = case
@@ -1258,8 +1517,7 @@ def test_property_deterministic_and_timing_rule(case):
         again = files(copy.deepcopy(snapshot), host, **overrides)[:3]
         assert first == again
         p = first[0]
-        assert yaml.safe_dump(p, sort_keys=False) == \
-            yaml.safe_dump(again[0], sort_keys=False)
+        assert yaml.safe_dump(p, sort_keys=False) == yaml.safe_dump(again[0], sort_keys=False)
         dcs = p["bootstrap"]["dcs"]
         assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
         params = dcs["postgresql"]["parameters"]
@@ -1268,15 +1526,13 @@ def test_property_deterministic_and_timing_rule(case):
         local = p["postgresql"]["parameters"]
         assert list(local) == sorted(local)
         assert not set(local) & set(params)
-        assert p["tags"]["nofailover"] == (
-            test["hosts"][host]["pg_role"] == "offline")
+        assert p["tags"]["nofailover"] == (test["hosts"][host]["pg_role"] == "offline")
         assert yaml.safe_load(yaml.safe_dump(p)) == p
     assert inventory == snapshot
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(["fast", "norm", "safe", "wide"]) |
-       st.integers(10, 3600))
+@given(st.sampled_from(["fast", "norm", "safe", "wide"]) | st.integers(10, 3600))
 def test_property_timing_rule_every_rto(rto):
     p, _, _, _ = files(sandbox(test=pg_test(pg_rto=rto)), "10.10.10.12")
     dcs = p["bootstrap"]["dcs"]
@@ -1284,11 +1540,14 @@ def test_property_timing_rule_every_rto(rto):
     assert dcs["primary_start_timeout"] <= dcs["ttl"]
 
 
-@pytest.mark.parametrize("mode, rto, expected", [
-    ("automatic", "norm", {"mode": "automatic", "safety_margin": 5}),
-    ("required", "wide", {"mode": "required", "safety_margin": 15}),
-    (False, "norm", {"mode": "off", "safety_margin": 5}),     # YAML's unquoted off
-])
+@pytest.mark.parametrize(
+    "mode, rto, expected",
+    [
+        ("automatic", "norm", {"mode": "automatic", "safety_margin": 5}),
+        ("required", "wide", {"mode": "required", "safety_margin": 15}),
+        (False, "norm", {"mode": "off", "safety_margin": 5}),  # YAML's unquoted off
+    ],
+)
 def test_patroni_watchdog_mode_and_margin(mode, rto, expected):
     """patroni_watchdog_mode reaches Patroni with the RTO plan's safety
     margin (docs/patroni.md#watchdog)."""
@@ -1299,23 +1558,23 @@ def test_patroni_watchdog_mode_and_margin(mode, rto, expected):
     assert p["watchdog"] == expected
 
 
-@pytest.mark.parametrize("host, what", [
-    ("10.10.10.12", "is a member of the cluster it backs up"),
-    ("10.10.10.99", "is not a host of the inventory"),
-])
+@pytest.mark.parametrize(
+    "host, what",
+    [
+        ("10.10.10.12", "is a member of the cluster it backs up"),
+        ("10.10.10.99", "is not a host of the inventory"),
+    ],
+)
 def test_repository_host_must_be_another_inventory_host(host, what):
     repos = {"backup": dict(BACKUP_REPO["backup"], host=host)}
-    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
-                                            pgbackrest_repo=repos))
+    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup", pgbackrest_repo=repos))
     found = validate.problems(model_mod.load(hostvars, groups))
-    assert [(p.cluster, p.field, p.value) for p in found] == [
-        ("pg-test", "pgbackrest_repo.backup.host", host)]
+    assert [(p.cluster, p.field, p.value) for p in found] == [("pg-test", "pgbackrest_repo.backup.host", host)]
     assert what in found[0].what
 
 
 def test_repository_host_on_the_infra_node_is_accepted():
-    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup",
-                                            pgbackrest_repo=BACKUP_REPO))
+    hostvars, groups = sandbox(test=pg_test(pgbackrest_method="backup", pgbackrest_repo=BACKUP_REPO))
     assert validate.problems(model_mod.load(hostvars, groups)) == []
 
 
@@ -1323,13 +1582,12 @@ def test_default_backup_repository_is_on_the_first_infra_node():
     inventory = sandbox(test=pg_test(pgbackrest_method="backup"))
     _, _, conf, _ = files(inventory, "10.10.10.13")
     assert section(conf, "global")[0] == ["repo1-host", "10.10.10.10"]
-    assert section(conf, "global:server") == [
-        ["tls-server-auth", "pgbackrest-repo-10.10.10.10=pg-test"]]
+    assert section(conf, "global:server") == [["tls-server-auth", "pgbackrest-repo-10.10.10.10=pg-test"]]
     rh = repo_host(inventory, "10.10.10.13")
-    assert (rh["host"], rh["address"], rh["path"]) == (
-        "10.10.10.10", "10.10.10.10", "/pg/backup")
+    assert (rh["host"], rh["address"], rh["path"]) == ("10.10.10.10", "10.10.10.10", "/pg/backup")
     hostvars, groups = inventory
     groups = dict(groups, infra=[])
     found = validate.problems(model_mod.load(hostvars, groups))
     assert [(p.field, p.value, p.what) for p in found] == [
-        ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")]
+        ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")
+    ]

@@ -21,8 +21,8 @@ def enc(text):
 class FakeEtcd:
     def __init__(self):
         self.enabled = False
-        self.users = {}   # name -> {"password", "roles"}
-        self.roles = {}   # name -> [perm]
+        self.users = {}  # name -> {"password", "roles"}
+        self.roles = {}  # name -> [perm]
         self.writes = []
 
     def __call__(self, path, body, headers):
@@ -36,8 +36,7 @@ class FakeEtcd:
         if self.enabled and headers.get("Authorization") != "tok-root":
             raise ea.EtcdError("etcdserver: permission denied", 403)
         if path.endswith("/list"):
-            return {"users" if "user" in path else "roles": sorted(
-                self.users if "user" in path else self.roles)}
+            return {"users" if "user" in path else "roles": sorted(self.users if "user" in path else self.roles)}
         if path == "/v3/auth/role/get":
             return {"perm": [dict(p) for p in self.roles[body["role"]]]}
         if path == "/v3/auth/user/get":
@@ -48,8 +47,7 @@ class FakeEtcd:
         elif path == "/v3/auth/role/grant":
             self.roles[body["name"]].append(body["perm"])
         elif path == "/v3/auth/role/revoke":
-            self.roles[body["role"]] = [p for p in self.roles[body["role"]]
-                                        if p["key"] != body["key"]]
+            self.roles[body["role"]] = [p for p in self.roles[body["role"]] if p["key"] != body["key"]]
         elif path == "/v3/auth/user/add":
             self.users[body["name"]] = {"password": body["password"], "roles": []}
         elif path == "/v3/auth/user/changepw":
@@ -63,19 +61,26 @@ class FakeEtcd:
         return {}
 
 
-USERS = [{"name": "pg-test", "password": "DCS.Patroni", "prefix": "/pg/pg-test/"},
-         {"name": "pg-meta", "password": "other", "prefix": "/pg/pg-meta/"}]
+USERS = [
+    {"name": "pg-test", "password": "DCS.Patroni", "prefix": "/pg/pg-test/"},
+    {"name": "pg-meta", "password": "other", "prefix": "/pg/pg-meta/"},
+]
 
 
 def test_first_run_creates_users_then_enables_and_second_run_changes_nothing():
     etcd = FakeEtcd()
     first = ea.converge(etcd, "Etcd.Root", USERS, enable=True)
     assert first["changed"] and first["auth_enabled"]
-    assert first["actions"][:4] == ["add role pg-test", "grant READWRITE /pg/pg-test/ to role pg-test",
-                                    "add user pg-test", "grant role pg-test to user pg-test"]
+    assert first["actions"][:4] == [
+        "add role pg-test",
+        "grant READWRITE /pg/pg-test/ to role pg-test",
+        "add user pg-test",
+        "grant role pg-test to user pg-test",
+    ]
     assert first["actions"][-1] == "enable authentication"
-    assert etcd.roles["pg-test"] == [{"permType": "READWRITE", "key": enc("/pg/pg-test/"),
-                                      "range_end": enc("/pg/pg-test0")}]
+    assert etcd.roles["pg-test"] == [
+        {"permType": "READWRITE", "key": enc("/pg/pg-test/"), "range_end": enc("/pg/pg-test0")}
+    ]
     assert not any("DCS.Patroni" in a or "Etcd.Root" in a for a in first["actions"])
     etcd.writes.clear()
     again = ea.converge(etcd, "Etcd.Root", USERS, enable=True)
@@ -95,8 +100,7 @@ def test_wrong_password_and_foreign_permissions_are_corrected():
     etcd.users["pg-test"]["password"] = "old"
     etcd.roles["pg-test"].append({"permType": "READ", "key": enc("/"), "range_end": enc("\0")})
     result = ea.converge(etcd, "Etcd.Root", USERS, enable=True)
-    assert result["actions"] == ["revoke READ /..\0 from role pg-test",
-                                 "set the password of user pg-test"]
+    assert result["actions"] == ["revoke READ /..\0 from role pg-test", "set the password of user pg-test"]
     assert etcd.users["pg-test"]["password"] == "DCS.Patroni"
     assert len(etcd.roles["pg-test"]) == 1
 
@@ -105,8 +109,12 @@ def test_a_new_cluster_is_added_without_touching_authentication():
     etcd = FakeEtcd()
     ea.converge(etcd, "Etcd.Root", USERS[:1], enable=True)
     result = ea.converge(etcd, "Etcd.Root", USERS[1:], enable=False)
-    assert result["actions"] == ["add role pg-meta", "grant READWRITE /pg/pg-meta/ to role pg-meta",
-                                 "add user pg-meta", "grant role pg-meta to user pg-meta"]
+    assert result["actions"] == [
+        "add role pg-meta",
+        "grant READWRITE /pg/pg-meta/ to role pg-meta",
+        "add user pg-meta",
+        "grant role pg-meta to user pg-meta",
+    ]
 
 
 def test_root_password_mismatch_names_the_fix():
@@ -122,8 +130,7 @@ def test_enable_false_leaves_authentication_off():
     assert not result["auth_enabled"] and not etcd.enabled and "root" not in etcd.users
 
 
-@pytest.mark.parametrize("prefix, end", [
-    ("/pg/pg-test/", "/pg/pg-test0"), ("a", "b"), ("/pg/", "/pg0"), ("", "\0")])
+@pytest.mark.parametrize("prefix, end", [("/pg/pg-test/", "/pg/pg-test0"), ("a", "b"), ("/pg/", "/pg0"), ("", "\0")])
 def test_prefix_end(prefix, end):
     assert ea.prefix_end(prefix) == end
 

@@ -30,8 +30,12 @@ class FakeCluster:
 
     def _add(self, peer, name="", learner=False):
         self.next_id += 1
-        self.members[str(self.next_id)] = {"ID": str(self.next_id), "name": name,
-                                           "peerURLs": [peer], "isLearner": learner}
+        self.members[str(self.next_id)] = {
+            "ID": str(self.next_id),
+            "name": name,
+            "peerURLs": [peer],
+            "isLearner": learner,
+        }
 
     def reply(self):
         return {"members": [dict(m) for m in self.members.values()]}
@@ -61,6 +65,7 @@ class FakeCluster:
             elif path == "/v3/cluster/member/remove":
                 del self.members[body["ID"]]
             return self.reply()
+
         return post
 
     def endpoints(self, *urls):
@@ -107,8 +112,9 @@ def test_join_skips_a_member_that_does_not_answer():
     result = em.ensure_member(cluster.endpoints(E1, "http://10.0.0.3:2379"), *NEW, None)
     assert result["endpoint"] == "http://10.0.0.3:2379" and result["changed"]
     assert len(result["unreachable"]) == 1
-    assert result["initial_cluster"] == ("etcd-1=http://10.0.0.1:2380,etcd-3=http://10.0.0.3:2380,"
-                                         "etcd-2=http://10.0.0.2:2380")
+    assert result["initial_cluster"] == (
+        "etcd-1=http://10.0.0.1:2380,etcd-3=http://10.0.0.3:2380,etcd-2=http://10.0.0.2:2380"
+    )
 
 
 def test_join_without_authentication():
@@ -136,10 +142,13 @@ def test_a_started_member_without_data_must_be_removed_first():
         em.ensure_member(cluster.endpoints(E1), *NEW, "Root.Pw")
 
 
-@pytest.mark.parametrize("name,peer,message", [
-    ("etcd-1", "http://10.0.0.9:2380", "already exists with peer URLs http://10.0.0.1:2380"),
-    ("etcd-7", "http://10.0.0.1:2380", "belongs to member etcd-1, not etcd-7"),
-])
+@pytest.mark.parametrize(
+    "name,peer,message",
+    [
+        ("etcd-1", "http://10.0.0.9:2380", "already exists with peer URLs http://10.0.0.1:2380"),
+        ("etcd-7", "http://10.0.0.1:2380", "belongs to member etcd-1, not etcd-7"),
+    ],
+)
 def test_name_or_url_taken(name, peer, message):
     cluster = FakeCluster()
     with pytest.raises(EtcdError, match=message):
@@ -153,8 +162,16 @@ def test_promote_after_catching_up():
         em.promote(cluster.endpoints(E1), *NEW, "Root.Pw")
     assert caught.value.retry
     sleeps = []
-    params = {"endpoints": [E1], "name": NEW[0], "peer_url": NEW[1], "root_password": "Root.Pw",
-              "state": "voting", "learner": True, "wait": 30, "timeout": 1}
+    params = {
+        "endpoints": [E1],
+        "name": NEW[0],
+        "peer_url": NEW[1],
+        "root_password": "Root.Pw",
+        "state": "voting",
+        "learner": True,
+        "wait": 30,
+        "timeout": 1,
+    }
     result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0, post_for=cluster.post_for)
     assert result["changed"] and sleeps == [1]
     assert not any(m["isLearner"] for m in cluster.members.values())
@@ -166,8 +183,16 @@ def test_promote_gives_up_after_wait():
     cluster = FakeCluster(lagging=99)
     em.ensure_member(cluster.endpoints(E1), *NEW, "Root.Pw")
     times = iter([0, 5, 61])
-    params = {"endpoints": [E1], "name": NEW[0], "peer_url": NEW[1], "root_password": "Root.Pw",
-              "state": "voting", "learner": True, "wait": 60, "timeout": 1}
+    params = {
+        "endpoints": [E1],
+        "name": NEW[0],
+        "peer_url": NEW[1],
+        "root_password": "Root.Pw",
+        "state": "voting",
+        "learner": True,
+        "wait": 60,
+        "timeout": 1,
+    }
     with pytest.raises(EtcdError, match="in sync"):
         mod.run(params, False, sleep=lambda s: None, clock=lambda: next(times), post_for=cluster.post_for)
 
@@ -201,17 +226,32 @@ def test_remove_in_check_mode_and_refusals():
 
 
 def test_members_of_reads_the_gateway_reply():
-    reply = {"members": [{"ID": "9981843453934057947", "name": "etcd-1",
-                          "peerURLs": ["http://10.10.10.10:2380"],
-                          "clientURLs": ["http://10.10.10.10:2379"]}]}
-    assert em.members_of(reply) == [{"id": "9981843453934057947", "name": "etcd-1",
-                                     "peer_urls": ["http://10.10.10.10:2380"],
-                                     "client_urls": ["http://10.10.10.10:2379"], "learner": False}]
+    reply = {
+        "members": [
+            {
+                "ID": "9981843453934057947",
+                "name": "etcd-1",
+                "peerURLs": ["http://10.10.10.10:2380"],
+                "clientURLs": ["http://10.10.10.10:2379"],
+            }
+        ]
+    }
+    assert em.members_of(reply) == [
+        {
+            "id": "9981843453934057947",
+            "name": "etcd-1",
+            "peer_urls": ["http://10.10.10.10:2380"],
+            "client_urls": ["http://10.10.10.10:2379"],
+            "learner": False,
+        }
+    ]
     assert em.members_of({}) == []
 
 
-@given(st.lists(st.integers(min_value=1, max_value=250), min_size=1, max_size=7, unique=True),
-       st.integers(min_value=1, max_value=250))
+@given(
+    st.lists(st.integers(min_value=1, max_value=250), min_size=1, max_size=7, unique=True),
+    st.integers(min_value=1, max_value=250),
+)
 def test_initial_cluster_lists_every_member_once(octets, mine):
     members = [{"name": "etcd-%d" % o, "peer_urls": ["http://10.0.0.%d:2380" % o]} for o in octets]
     peer = "http://10.0.0.%d:2380" % mine
@@ -236,29 +276,55 @@ class Electing:
                 self.times -= 1
                 raise EtcdError("%s: %s" % (path, self.reply), 503)
             return post(path, body, headers)
+
         return flaky
 
 
 def test_remove_runs_again_while_etcd_elects_a_leader():
     cluster = FakeCluster(names=("etcd-1", "etcd-2", "etcd-3"))
-    params = {"endpoints": [E1], "name": "etcd-3", "peer_url": "http://10.0.0.3:2380",
-              "root_password": "Root.Pw", "state": "absent", "learner": True, "wait": 30, "timeout": 1}
+    params = {
+        "endpoints": [E1],
+        "name": "etcd-3",
+        "peer_url": "http://10.0.0.3:2380",
+        "root_password": "Root.Pw",
+        "state": "absent",
+        "learner": True,
+        "wait": 30,
+        "timeout": 1,
+    }
     sleeps = []
-    result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0,
-                     post_for=Electing(cluster, 2).post_for)
+    result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0, post_for=Electing(cluster, 2).post_for)
     assert result["changed"] is True and sleeps == [1, 1]
     assert sorted(m["name"] for m in cluster.members.values()) == ["etcd-1", "etcd-2"]
 
 
 def test_other_errors_and_a_long_election_are_not_retried():
     cluster = FakeCluster(names=("etcd-1", "etcd-2"))
-    params = {"endpoints": [E1], "name": "etcd-2", "peer_url": "http://10.0.0.2:2380",
-              "root_password": "Root.Pw", "state": "absent", "learner": True, "wait": 30, "timeout": 1}
+    params = {
+        "endpoints": [E1],
+        "name": "etcd-2",
+        "peer_url": "http://10.0.0.2:2380",
+        "root_password": "Root.Pw",
+        "state": "absent",
+        "learner": True,
+        "wait": 30,
+        "timeout": 1,
+    }
     with pytest.raises(EtcdError, match="permission denied"):
-        mod.run(params, False, sleep=lambda s: None, clock=lambda: 0,
-                post_for=Electing(cluster, 1, "etcdserver: permission denied").post_for)
+        mod.run(
+            params,
+            False,
+            sleep=lambda s: None,
+            clock=lambda: 0,
+            post_for=Electing(cluster, 1, "etcdserver: permission denied").post_for,
+        )
     times = iter([0, 5, 30])  # start, then past the 20 s
     with pytest.raises(EtcdError, match="no leader"):
-        mod.run(params, False, sleep=lambda s: None, clock=lambda: next(times),
-                post_for=Electing(cluster, 5, "etcdserver: no leader").post_for)
+        mod.run(
+            params,
+            False,
+            sleep=lambda s: None,
+            clock=lambda: next(times),
+            post_for=Electing(cluster, 5, "etcdserver: no leader").post_for,
+        )
     assert len(cluster.members) == 2

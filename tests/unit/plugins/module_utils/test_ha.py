@@ -24,18 +24,22 @@ def test_named_plans(name):
     ttl, loop, retry, start, margin, inter, fast, down, bound = TABLE[name]
     plan = ha.ha_plan(name)
     p = plan["patroni"]
-    assert (p["ttl"], p["loop_wait"], p["retry_timeout"], p["primary_start_timeout"],
-            p["safety_margin"]) == (ttl, loop, retry, start, margin)
-    assert plan["haproxy"] == {"inter": inter, "fastinter": fast, "downinter": down,
-                               "rise": 3, "fall": 3}
+    assert (p["ttl"], p["loop_wait"], p["retry_timeout"], p["primary_start_timeout"], p["safety_margin"]) == (
+        ttl,
+        loop,
+        retry,
+        start,
+        margin,
+    )
+    assert plan["haproxy"] == {"inter": inter, "fastinter": fast, "downinter": down, "rise": 3, "fall": 3}
     assert plan["bound_s"] == bound
     assert p["maximum_lag_on_failover"] == 1048576
     assert p["synchronous_mode"] is False and p["synchronous_mode_strict"] is False
     assert p["failsafe_mode"] and p["use_pg_rewind"] and p["use_slots"]
     assert plan["server_options"] == (
         "inter %s fastinter %s downinter %s rise 3 fall 3 on-marked-down "
-        "shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100"
-        % (inter, fast, down))
+        "shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100" % (inter, fast, down)
+    )
 
 
 # legacy seconds: (ttl, loop_wait, retry, primary_start, safety, haproxy plan)
@@ -43,17 +47,26 @@ def test_named_plans(name):
 # 45: loop 7, retry min(19, 15)=15, start 38, margin 7, safe (first ttl >= 45)
 # 10: loop 1, retry min(4, 3)=3, start 9, margin 5 (clamped), fast
 # 300: loop 20 (clamped), retry min(140, 100)=100, start 280, margin 15, wide
-@pytest.mark.parametrize("secs,expected", [
-    (30, (30, 5, 10, 25, 5, "norm")),
-    (45, (45, 7, 15, 38, 7, "safe")),
-    (10, (10, 1, 3, 9, 5, "fast")),
-    (300, (300, 20, 100, 280, 15, "wide")),
-])
+@pytest.mark.parametrize(
+    "secs,expected",
+    [
+        (30, (30, 5, 10, 25, 5, "norm")),
+        (45, (45, 7, 15, 38, 7, "safe")),
+        (10, (10, 1, 3, 9, 5, "fast")),
+        (300, (300, 20, 100, 280, 15, "wide")),
+    ],
+)
 def test_legacy_seconds(secs, expected):
     plan = ha.ha_plan(secs)
     p = plan["patroni"]
-    assert (p["ttl"], p["loop_wait"], p["retry_timeout"], p["primary_start_timeout"],
-            p["safety_margin"], plan["haproxy_plan"]) == expected
+    assert (
+        p["ttl"],
+        p["loop_wait"],
+        p["retry_timeout"],
+        p["primary_start_timeout"],
+        p["safety_margin"],
+        plan["haproxy_plan"],
+    ) == expected
     assert plan["plan"] == "%ds" % secs
 
 
@@ -69,8 +82,7 @@ def test_rpo_bytes_and_crit():
     assert p["synchronous_mode"] is True and p["synchronous_mode_strict"] is True
 
 
-@given(st.one_of(st.sampled_from(ha.PLAN_ORDER),
-                 st.integers(min_value=ha.RTO_MIN, max_value=ha.RTO_MAX)))
+@given(st.one_of(st.sampled_from(ha.PLAN_ORDER), st.integers(min_value=ha.RTO_MIN, max_value=ha.RTO_MAX)))
 def test_property_patroni_invariant(rto):
     assert ha.check_ha(rto, 1048576) == []
     p = ha.ha_plan(rto)["patroni"]
@@ -79,22 +91,52 @@ def test_property_patroni_invariant(rto):
     assert 0 < p["primary_start_timeout"] <= p["ttl"]
 
 
-@pytest.mark.parametrize("rto,rpo,messages", [
-    ("quick", 1048576, ["cluster pg-x: pg_rto = 'quick': is not a known RTO plan; "
-                        "fix: use one of fast, norm, safe, wide"]),
-    ("30", 1048576, ["cluster pg-x: pg_rto = '30': is not a known RTO plan; fix: use "
-                     "one of fast, norm, safe, wide (or the number 30 without quotes)"]),
-    (5, 1048576, ["cluster pg-x: pg_rto = 5: a TTL in seconds must be from 10 to 3600; "
-                  "fix: use a named plan (fast, norm, safe, wide) or a number of seconds "
-                  "in range"]),
-    (True, -1, ["cluster pg-x: pg_rto = True: is neither a plan name nor a number of "
+@pytest.mark.parametrize(
+    "rto,rpo,messages",
+    [
+        (
+            "quick",
+            1048576,
+            ["cluster pg-x: pg_rto = 'quick': is not a known RTO plan; fix: use one of fast, norm, safe, wide"],
+        ),
+        (
+            "30",
+            1048576,
+            [
+                "cluster pg-x: pg_rto = '30': is not a known RTO plan; fix: use "
+                "one of fast, norm, safe, wide (or the number 30 without quotes)"
+            ],
+        ),
+        (
+            5,
+            1048576,
+            [
+                "cluster pg-x: pg_rto = 5: a TTL in seconds must be from 10 to 3600; "
+                "fix: use a named plan (fast, norm, safe, wide) or a number of seconds "
+                "in range"
+            ],
+        ),
+        (
+            True,
+            -1,
+            [
+                "cluster pg-x: pg_rto = True: is neither a plan name nor a number of "
                 "seconds; fix: use one of fast, norm, safe, wide",
                 "cluster pg-x: pg_rpo = -1: is not a non-negative number of bytes; fix: "
                 "set pg_rpo to 0 (synchronous, no loss) or a byte count such as 1048576 "
-                "(1 MiB)"]),
-    ("norm", "1MB", ["cluster pg-x: pg_rpo = '1MB': is not a non-negative number of "
-                     "bytes; fix: set pg_rpo to 0 (synchronous, no loss) or a byte count "
-                     "such as 1048576 (1 MiB)"]),
-])
+                "(1 MiB)",
+            ],
+        ),
+        (
+            "norm",
+            "1MB",
+            [
+                "cluster pg-x: pg_rpo = '1MB': is not a non-negative number of "
+                "bytes; fix: set pg_rpo to 0 (synchronous, no loss) or a byte count "
+                "such as 1048576 (1 MiB)"
+            ],
+        ),
+    ],
+)
 def test_check_ha_messages(rto, rpo, messages):
     assert [str(p) for p in ha.check_ha(rto, rpo, cluster="pg-x")] == messages

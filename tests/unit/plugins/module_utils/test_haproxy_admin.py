@@ -15,8 +15,9 @@ from hypothesis import given, strategies as st
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
 from ansible_collections.pigpen.pgsql.plugins.modules import haproxy_primary as mod
 
-HEADER = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,"
-          "status,weight\n")
+HEADER = (
+    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n"
+)
 
 
 def stat(*rows):
@@ -36,8 +37,7 @@ SERVICES = [
 
 
 def test_primary_backends_of_one_cluster():
-    assert admin.primary_backends(SERVICES, "pg-test") == [
-        "pg-test-default", "pg-test-primary", "pg-test-standby"]
+    assert admin.primary_backends(SERVICES, "pg-test") == ["pg-test-default", "pg-test-primary", "pg-test-standby"]
     assert admin.primary_backends(SERVICES, "pg-meta") == ["pg-meta-primary"]
     assert admin.primary_backends(SERVICES, "pg-none") == []
     assert admin.primary_backends([{"name": "x-primary", "cluster": "x"}], "x") == ["x-primary"]  # default check
@@ -46,33 +46,51 @@ def test_primary_backends_of_one_cluster():
 def test_parse_stat():
     rows = admin.parse_stat(stat(("pg-test-primary", "pg-test-1", "UP"), ("pg-test-primary", "BACKEND", "UP")))
     assert [(r["pxname"], r["svname"], r["status"]) for r in rows] == [
-        ("pg-test-primary", "pg-test-1", "UP"), ("pg-test-primary", "BACKEND", "UP")]
+        ("pg-test-primary", "pg-test-1", "UP"),
+        ("pg-test-primary", "BACKEND", "UP"),
+    ]
     with pytest.raises(ValueError, match="show stat"):
         admin.parse_stat("Unknown command\n")
 
 
 # After pg-test-1 -> pg-test-2: what each state of the old and new primary needs.
-@pytest.mark.parametrize("old,new,expected", [
-    ("UP", "DOWN", ["set server b/pg-test-1 health down", "set server b/pg-test-2 health up"]),
-    ("UP 1/3", "DOWN 1/2", ["set server b/pg-test-1 health down", "set server b/pg-test-2 health up"]),
-    ("DOWN", "DOWN 2/3", ["set server b/pg-test-2 health up"]),
-    ("DOWN", "UP", []),                      # HAProxy agrees already: nothing sent
-    ("MAINT", "UP", []),                     # an operator's maintenance stays
-    ("DRAIN", "DOWN", ["set server b/pg-test-2 health up"]),
-    ("NOLB", "UP", ["set server b/pg-test-1 health down"]),
-    ("DOWN", "MAINT", []),                   # nor is the new primary taken out of maintenance
-])
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("UP", "DOWN", ["set server b/pg-test-1 health down", "set server b/pg-test-2 health up"]),
+        ("UP 1/3", "DOWN 1/2", ["set server b/pg-test-1 health down", "set server b/pg-test-2 health up"]),
+        ("DOWN", "DOWN 2/3", ["set server b/pg-test-2 health up"]),
+        ("DOWN", "UP", []),  # HAProxy agrees already: nothing sent
+        ("MAINT", "UP", []),  # an operator's maintenance stays
+        ("DRAIN", "DOWN", ["set server b/pg-test-2 health up"]),
+        ("NOLB", "UP", ["set server b/pg-test-1 health down"]),
+        ("DOWN", "MAINT", []),  # nor is the new primary taken out of maintenance
+    ],
+)
 def test_primary_commands(old, new, expected):
-    rows = admin.parse_stat(stat(("b", "pg-test-1", old), ("b", "pg-test-2", new), ("b", "pg-test-3", "DOWN"),
-                                 ("b", "BACKEND", "UP"), ("other", "pg-test-1", "UP")))
+    rows = admin.parse_stat(
+        stat(
+            ("b", "pg-test-1", old),
+            ("b", "pg-test-2", new),
+            ("b", "pg-test-3", "DOWN"),
+            ("b", "BACKEND", "UP"),
+            ("other", "pg-test-1", "UP"),
+        )
+    )
     assert sorted(admin.primary_commands(rows, ["b"], "pg-test-2")) == expected
 
 
 STATUS = st.sampled_from(["UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check", "UP 1/3", "DOWN 1/2"])
 
 
-@given(st.lists(st.tuples(st.sampled_from(["pg-test-1", "pg-test-2", "pg-test-3"]), STATUS),
-                min_size=1, max_size=3, unique_by=lambda t: t[0]))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["pg-test-1", "pg-test-2", "pg-test-3"]), STATUS),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda t: t[0],
+    )
+)
 def test_after_the_commands_only_the_primary_is_up(servers):
     rows = admin.parse_stat(stat(*[("b", name, status) for name, status in servers]))
     commands = admin.primary_commands(rows, ["b"], "pg-test-2")
@@ -90,24 +108,41 @@ def test_after_the_commands_only_the_primary_is_up(servers):
 
 
 def test_standby_backends_take_the_effective_check():
-    services = SERVICES + [{"name": "pg-test-reads", "cluster": "pg-test", "check": "/replica?lag=1MB",
-                            "declared_check": "/read-only?lag=1MB"},
-                           {"name": "pg-test-sync", "cluster": "pg-test", "check": "/sync"},
-                           {"name": "pg-meta-offline", "cluster": "pg-meta", "check": "/replica"}]
+    services = SERVICES + [
+        {
+            "name": "pg-test-reads",
+            "cluster": "pg-test",
+            "check": "/replica?lag=1MB",
+            "declared_check": "/read-only?lag=1MB",
+        },
+        {"name": "pg-test-sync", "cluster": "pg-test", "check": "/sync"},
+        {"name": "pg-meta-offline", "cluster": "pg-meta", "check": "/replica"},
+    ]
     assert admin.standby_backends(services, "pg-test") == ["pg-test-offline", "pg-test-reads", "pg-test-sync"]
     assert admin.standby_backends(services, "pg-none") == []
 
 
-@pytest.mark.parametrize("status,expected", [
-    ("UP", ["set server r/pg-test-2 health down"]),
-    ("UP 2/3", ["set server r/pg-test-2 health down"]),   # going down: say it now
-    ("NOLB", ["set server r/pg-test-2 health down"]),
-    ("DOWN", []), ("DOWN 1/3", []),                        # HAProxy agrees already
-    ("MAINT", []), ("DRAIN", []),                          # an operator's state stays
-])
+@pytest.mark.parametrize(
+    "status,expected",
+    [
+        ("UP", ["set server r/pg-test-2 health down"]),
+        ("UP 2/3", ["set server r/pg-test-2 health down"]),  # going down: say it now
+        ("NOLB", ["set server r/pg-test-2 health down"]),
+        ("DOWN", []),
+        ("DOWN 1/3", []),  # HAProxy agrees already
+        ("MAINT", []),
+        ("DRAIN", []),  # an operator's state stays
+    ],
+)
 def test_standby_commands(status, expected):
-    rows = admin.parse_stat(stat(("r", "pg-test-1", "DOWN"), ("r", "pg-test-2", status),
-                                 ("r", "pg-test-3", "UP"), ("other", "pg-test-2", "UP")))
+    rows = admin.parse_stat(
+        stat(
+            ("r", "pg-test-1", "DOWN"),
+            ("r", "pg-test-2", status),
+            ("r", "pg-test-3", "UP"),
+            ("other", "pg-test-2", "UP"),
+        )
+    )
     assert admin.standby_commands(rows, ["r"], "pg-test-2") == expected
 
 
@@ -118,10 +153,17 @@ def test_missing_backends():
 
 # ---- the module, with a fake admin socket --------------------------------
 
+
 class FakeModule:
     def __init__(self, check_mode=False, **params):
-        self.params = {"services": SERVICES, "cluster": "pg-test", "primary": "pg-test-2",
-                       "socket": "/run/haproxy/admin.sock", "patroni_url": None, "wait": 0}
+        self.params = {
+            "services": SERVICES,
+            "cluster": "pg-test",
+            "primary": "pg-test-2",
+            "socket": "/run/haproxy/admin.sock",
+            "patroni_url": None,
+            "wait": 0,
+        }
         self.params.update(params)
         self.check_mode = check_mode
         self.warnings = []
@@ -135,9 +177,14 @@ class FakeModule:
 
 class FakeHaproxy:
     def __init__(self, answer=""):
-        self.status = {("pg-test-primary", "pg-test-1"): "UP", ("pg-test-primary", "pg-test-2"): "DOWN",
-                       ("pg-test-default", "pg-test-1"): "UP", ("pg-test-default", "pg-test-2"): "DOWN",
-                       ("pg-test-offline", "pg-test-2"): "UP", ("pg-test-offline", "pg-test-3"): "UP"}
+        self.status = {
+            ("pg-test-primary", "pg-test-1"): "UP",
+            ("pg-test-primary", "pg-test-2"): "DOWN",
+            ("pg-test-default", "pg-test-1"): "UP",
+            ("pg-test-default", "pg-test-2"): "DOWN",
+            ("pg-test-offline", "pg-test-2"): "UP",
+            ("pg-test-offline", "pg-test-3"): "UP",
+        }
         self.sent, self.answer = [], answer
 
     def __call__(self, path, command):
@@ -164,8 +211,9 @@ def test_module_check_mode_sends_nothing():
     module = FakeModule(check_mode=True)
     assert mod.run(module, asker=haproxy)["changed"] is True
     assert haproxy.sent == ["show stat -1 4 -1"]
-    assert module.warnings == ["HAProxy on this node has no server pg-test-2 in pg-test-standby; "
-                               "left to the health checks"]
+    assert module.warnings == [
+        "HAProxy on this node has no server pg-test-2 in pg-test-standby; left to the health checks"
+    ]
 
 
 def test_module_reports_a_refusal():
@@ -181,11 +229,19 @@ def test_module_without_primary_backends_asks_nothing():
 
 # ---- waiting for the leader (the async form started before a switchover) -
 
+
 def _cluster(leader, state="running"):
-    return {"members": [{"name": name, "role": "leader" if leader == name else "replica",
-                         "state": state if leader == name else "running",
-                         "api_url": "http://10.10.10.1%s:8008/patroni" % name[-1]}
-                        for name in ("pg-test-1", "pg-test-2")]}
+    return {
+        "members": [
+            {
+                "name": name,
+                "role": "leader" if leader == name else "replica",
+                "state": state if leader == name else "running",
+                "api_url": "http://10.10.10.1%s:8008/patroni" % name[-1],
+            }
+            for name in ("pg-test-1", "pg-test-2")
+        ]
+    }
 
 
 class Clock:
@@ -201,14 +257,31 @@ class Clock:
 
 def test_wait_for_leader_returns_when_the_candidate_leads():
     clock = Clock()
-    answers = iter([None, _cluster("pg-test-1"), _cluster("pg-test-2", "starting"), _cluster("pg-test-2"),
-                    _cluster("pg-test-2"), _cluster("pg-test-2")])
+    answers = iter(
+        [
+            None,
+            _cluster("pg-test-1"),
+            _cluster("pg-test-2", "starting"),
+            _cluster("pg-test-2"),
+            _cluster("pg-test-2"),
+            _cluster("pg-test-2"),
+        ]
+    )
     # it holds the lock before PostgreSQL is promoted: /primary says 503 twice, then 200
     asked = []
     primary = iter([False, False, True])
-    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 10, reader=lambda url: next(answers),
-                               is_primary=lambda url: asked.append(url) or next(primary),
-                               clock=clock, sleep=clock.sleep) is True
+    assert (
+        mod.wait_for_leader(
+            "http://x:8008",
+            "pg-test-2",
+            10,
+            reader=lambda url: next(answers),
+            is_primary=lambda url: asked.append(url) or next(primary),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        is True
+    )
     assert round(clock.now, 1) == 0.5  # five pauses of 0.1 s
     assert asked == ["http://10.10.10.12:8008/patroni"] * 3  # the candidate's own API, only once it leads
 
@@ -220,11 +293,31 @@ def test_api_base_is_the_root_of_the_api_url():
 
 def test_wait_for_leader_gives_up():
     clock = Clock()
-    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 1, reader=lambda url: _cluster("pg-test-1"),
-                               is_primary=lambda url: True, clock=clock, sleep=clock.sleep) is False
+    assert (
+        mod.wait_for_leader(
+            "http://x:8008",
+            "pg-test-2",
+            1,
+            reader=lambda url: _cluster("pg-test-1"),
+            is_primary=lambda url: True,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        is False
+    )
     # leading but never promoted: gives up too
-    assert mod.wait_for_leader("http://x:8008", "pg-test-2", 1, reader=lambda url: _cluster("pg-test-2"),
-                               is_primary=lambda url: False, clock=clock, sleep=clock.sleep) is False
+    assert (
+        mod.wait_for_leader(
+            "http://x:8008",
+            "pg-test-2",
+            1,
+            reader=lambda url: _cluster("pg-test-2"),
+            is_primary=lambda url: False,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        is False
+    )
 
 
 def test_module_with_wait_touches_nothing_when_no_switchover_happens(monkeypatch):
@@ -236,20 +329,28 @@ def test_module_with_wait_touches_nothing_when_no_switchover_happens(monkeypatch
 
 def test_module_with_wait_acts_once_the_candidate_leads():
     haproxy = FakeHaproxy()
-    result = mod.run(FakeModule(wait=5, patroni_url="http://x:8008"), asker=haproxy,
-                     reader=lambda url: _cluster("pg-test-2"), is_primary=lambda url: True)
+    result = mod.run(
+        FakeModule(wait=5, patroni_url="http://x:8008"),
+        asker=haproxy,
+        reader=lambda url: _cluster("pg-test-2"),
+        is_primary=lambda url: True,
+    )
     assert (result["changed"], result["led"]) == (True, True) and len(result["commands"]) == 5
 
 
-@pytest.mark.parametrize("status,expected", [
-    ({"state": "running", "role": "master"}, True),          # Patroni 3
-    ({"state": "running", "role": "primary"}, True),         # Patroni 4
-    # /primary already answers 200 here (leader lock taken), PostgreSQL is
-    # still in recovery: measured 0.36-0.43 s on Patroni 3.0.2
-    ({"state": "running", "role": "replica"}, False),
-    ({"state": "starting", "role": "master"}, False),
-    ({"role": "master"}, False), ({}, False),
-])
+@pytest.mark.parametrize(
+    "status,expected",
+    [
+        ({"state": "running", "role": "master"}, True),  # Patroni 3
+        ({"state": "running", "role": "primary"}, True),  # Patroni 4
+        # /primary already answers 200 here (leader lock taken), PostgreSQL is
+        # still in recovery: measured 0.36-0.43 s on Patroni 3.0.2
+        ({"state": "running", "role": "replica"}, False),
+        ({"state": "starting", "role": "master"}, False),
+        ({"role": "master"}, False),
+        ({}, False),
+    ],
+)
 def test_promoted_reads_the_role_patroni_takes_from_postgres(status, expected):
     assert admin.promoted(status) is expected
 
@@ -257,5 +358,6 @@ def test_promoted_reads_the_role_patroni_takes_from_postgres(status, expected):
 def test_the_documented_socket_is_the_one_haproxy_cfg_names():
     import yaml
     from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
+
     doc = yaml.safe_load(mod.DOCUMENTATION)
     assert doc["options"]["socket"]["default"] == PATHS["haproxy_admin_socket"]

@@ -12,22 +12,32 @@ from hypothesis import strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils import hba
-from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
-    ModelError, Problem)
+from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import ModelError, Problem
 from ansible_collections.pigpen.pgsql.plugins.module_utils.hba import (
-    ADDR_ALIASES, AUTH_ALIASES, DEFAULT_PG_HBA_RULES, DEFAULT_PGB_HBA_RULES,
+    ADDR_ALIASES,
+    AUTH_ALIASES,
+    DEFAULT_PG_HBA_RULES,
+    DEFAULT_PGB_HBA_RULES,
     default_pgb_hba_rules,
-    ROLES, HbaContext, check_hba_rules, hba_lines, order_rules, rule_active)
+    ROLES,
+    HbaContext,
+    check_hba_rules,
+    hba_lines,
+    order_rules,
+    rule_active,
+)
 
 # The sandbox: pg-test on 10.10.10.11-13, infra and admin on 10.10.10.10.
-SANDBOX = dict(cluster="pg-test", admin_ip="10.10.10.10",
-               infra_ips=("10.10.10.10",),
-               cluster_ips=("10.10.10.11", "10.10.10.12", "10.10.10.13"))
+SANDBOX = dict(
+    cluster="pg-test",
+    admin_ip="10.10.10.10",
+    infra_ips=("10.10.10.10",),
+    cluster_ips=("10.10.10.11", "10.10.10.12", "10.10.10.13"),
+)
 PRIMARY = HbaContext(instance="pg-test-1", role="primary", **SANDBOX)
 REPLICA = HbaContext(instance="pg-test-2", role="replica", **SANDBOX)
 OFFLINE = HbaContext(instance="pg-test-3", role="offline", **SANDBOX)
-REPLICA_OQ = HbaContext(instance="pg-test-3", role="replica",
-                        offline_query=True, **SANDBOX)
+REPLICA_OQ = HbaContext(instance="pg-test-3", role="replica", offline_query=True, **SANDBOX)
 STANDBY = HbaContext(instance="pg-test-1", role="standby", **SANDBOX)
 DELAYED = HbaContext(instance="pg-test-1", role="delayed", **SANDBOX)
 
@@ -145,17 +155,15 @@ def hba_of(rule, ctx=PRIMARY, kind="postgres"):
 # --------------------------------------------------------------------------
 # Default rules.
 
+
 def test_default_rule_tables():
     assert len(DEFAULT_PG_HBA_RULES) == 13
     assert len(DEFAULT_PGB_HBA_RULES) == 7
-    assert [r["order"] for r in DEFAULT_PG_HBA_RULES] == list(
-        range(100, 550, 50)) + [525, 550, 600, 650]
-    assert [r["order"] for r in DEFAULT_PGB_HBA_RULES] == list(
-        range(100, 450, 50))
+    assert [r["order"] for r in DEFAULT_PG_HBA_RULES] == list(range(100, 550, 50)) + [525, 550, 600, 650]
+    assert [r["order"] for r in DEFAULT_PGB_HBA_RULES] == list(range(100, 450, 50))
     for rule in DEFAULT_PG_HBA_RULES + DEFAULT_PGB_HBA_RULES:
         assert set(rule) == {"user", "db", "addr", "auth", "title", "order"}
-    spec = [(r["user"], r["db"], r["addr"], r["auth"])
-            for r in DEFAULT_PG_HBA_RULES]
+    spec = [(r["user"], r["db"], r["addr"], r["auth"]) for r in DEFAULT_PG_HBA_RULES]
     assert spec == [
         ("${dbsu}", "all", "local", "ident"),
         ("${dbsu}", "replication", "local", "ident"),
@@ -171,8 +179,7 @@ def test_default_rule_tables():
         ("+dbrole_readonly", "all", "intra", "ssl"),
         ("+dbrole_offline", "all", "intra", "ssl"),
     ]
-    spec = [(r["user"], r["db"], r["addr"], r["auth"])
-            for r in DEFAULT_PGB_HBA_RULES]
+    spec = [(r["user"], r["db"], r["addr"], r["auth"]) for r in DEFAULT_PGB_HBA_RULES]
     assert spec == [
         ("${dbsu}", "pgbouncer", "local", "peer"),
         ("all", "all", "localhost", "pwd"),
@@ -185,18 +192,15 @@ def test_default_rule_tables():
 
 
 def test_default_pg_rules_on_sandbox_primary():
-    assert hba_lines(DEFAULT_PG_HBA_RULES, PRIMARY,
-                     "postgres") == EXPECTED_PG_PRIMARY
+    assert hba_lines(DEFAULT_PG_HBA_RULES, PRIMARY, "postgres") == EXPECTED_PG_PRIMARY
 
 
 def test_default_pgb_rules_on_sandbox_primary():
-    assert hba_lines(DEFAULT_PGB_HBA_RULES, PRIMARY,
-                     "pgbouncer") == EXPECTED_PGB_PRIMARY
+    assert hba_lines(DEFAULT_PGB_HBA_RULES, PRIMARY, "pgbouncer") == EXPECTED_PGB_PRIMARY
 
 
 def test_default_rules_pass_checks():
-    for kind, rules in (("postgres", DEFAULT_PG_HBA_RULES),
-                        ("pgbouncer", DEFAULT_PGB_HBA_RULES)):
+    for kind, rules in (("postgres", DEFAULT_PG_HBA_RULES), ("pgbouncer", DEFAULT_PGB_HBA_RULES)):
         assert check_hba_rules(list(rules), kind, "x") == []
         assert check_hba_rules(list(rules), kind, "x", ctx=PRIMARY) == []
 
@@ -204,18 +208,14 @@ def test_default_rules_pass_checks():
 def test_default_rules_same_policy_on_every_member():
     # Only the header names the instance: the default rules are common.
     for ctx in (REPLICA, OFFLINE, REPLICA_OQ):
-        assert hba_lines(DEFAULT_PG_HBA_RULES, ctx,
-                         "postgres")[3:] == EXPECTED_PG_PRIMARY[3:]
+        assert hba_lines(DEFAULT_PG_HBA_RULES, ctx, "postgres")[3:] == EXPECTED_PG_PRIMARY[3:]
 
 
 def test_md5_password_encryption():
-    ctx = HbaContext(instance="pg-test-1", role="primary", pwd_enc="md5",
-                     **SANDBOX)
-    expected = [line.replace("scram-sha-256", "md5")
-                for line in EXPECTED_PG_PRIMARY]
+    ctx = HbaContext(instance="pg-test-1", role="primary", pwd_enc="md5", **SANDBOX)
+    expected = [line.replace("scram-sha-256", "md5") for line in EXPECTED_PG_PRIMARY]
     assert hba_lines(DEFAULT_PG_HBA_RULES, ctx, "postgres") == expected
-    assert "hostssl all             dbuser_dba              10.10.10.10/32" \
-           "     md5" in expected
+    assert "hostssl all             dbuser_dba              10.10.10.10/32     md5" in expected
 
 
 def test_columns_are_fixed_width():
@@ -231,110 +231,131 @@ def test_columns_are_fixed_width():
 # --------------------------------------------------------------------------
 # Aliases.
 
-@pytest.mark.parametrize("addr, expected", [
-    ("local", [
-        "local   all             all                                        trust"]),
-    ("localhost", [
-        "local   all             all                                        trust",
-        "host    all             all                     127.0.0.1/32       trust",
-        "host    all             all                     ::1/128            trust"]),
-    ("admin", [
-        "host    all             all                     10.10.10.10/32     trust"]),
-    ("infra", [
-        "host    all             all                     10.10.10.10/32     trust"]),
-    ("cluster", [
-        "host    all             all                     10.10.10.11/32     trust",
-        "host    all             all                     10.10.10.12/32     trust",
-        "host    all             all                     10.10.10.13/32     trust"]),
-    ("intra", [
-        "host    all             all                     10.0.0.0/8         trust",
-        "host    all             all                     172.16.0.0/12      trust",
-        "host    all             all                     192.168.0.0/16     trust"]),
-    ("intranet", [
-        "host    all             all                     10.0.0.0/8         trust",
-        "host    all             all                     172.16.0.0/12      trust",
-        "host    all             all                     192.168.0.0/16     trust"]),
-    ("world", [
-        "host    all             all                     0.0.0.0/0          trust",
-        "host    all             all                     ::/0               trust"]),
-    ("all", [
-        "host    all             all                     0.0.0.0/0          trust",
-        "host    all             all                     ::/0               trust"]),
-    ("10.10.10.0/24", [
-        "host    all             all                     10.10.10.0/24      trust"]),
-    ("10.10.10.21", [
-        "host    all             all                     10.10.10.21/32     trust"]),
-    ("fd00::/8", [
-        "host    all             all                     fd00::/8           trust"]),
-    ("FD00:0::1", [
-        "host    all             all                     fd00::1/128        trust"]),
-    ("10.0.0.0/255.0.0.0", [
-        "host    all             all                     10.0.0.0/8         trust"]),
-])
+
+@pytest.mark.parametrize(
+    "addr, expected",
+    [
+        ("local", ["local   all             all                                        trust"]),
+        (
+            "localhost",
+            [
+                "local   all             all                                        trust",
+                "host    all             all                     127.0.0.1/32       trust",
+                "host    all             all                     ::1/128            trust",
+            ],
+        ),
+        ("admin", ["host    all             all                     10.10.10.10/32     trust"]),
+        ("infra", ["host    all             all                     10.10.10.10/32     trust"]),
+        (
+            "cluster",
+            [
+                "host    all             all                     10.10.10.11/32     trust",
+                "host    all             all                     10.10.10.12/32     trust",
+                "host    all             all                     10.10.10.13/32     trust",
+            ],
+        ),
+        (
+            "intra",
+            [
+                "host    all             all                     10.0.0.0/8         trust",
+                "host    all             all                     172.16.0.0/12      trust",
+                "host    all             all                     192.168.0.0/16     trust",
+            ],
+        ),
+        (
+            "intranet",
+            [
+                "host    all             all                     10.0.0.0/8         trust",
+                "host    all             all                     172.16.0.0/12      trust",
+                "host    all             all                     192.168.0.0/16     trust",
+            ],
+        ),
+        (
+            "world",
+            [
+                "host    all             all                     0.0.0.0/0          trust",
+                "host    all             all                     ::/0               trust",
+            ],
+        ),
+        (
+            "all",
+            [
+                "host    all             all                     0.0.0.0/0          trust",
+                "host    all             all                     ::/0               trust",
+            ],
+        ),
+        ("10.10.10.0/24", ["host    all             all                     10.10.10.0/24      trust"]),
+        ("10.10.10.21", ["host    all             all                     10.10.10.21/32     trust"]),
+        ("fd00::/8", ["host    all             all                     fd00::/8           trust"]),
+        ("FD00:0::1", ["host    all             all                     fd00::1/128        trust"]),
+        ("10.0.0.0/255.0.0.0", ["host    all             all                     10.0.0.0/8         trust"]),
+    ],
+)
 def test_address_aliases(addr, expected):
     assert hba_of({"addr": addr, "auth": "trust"}) == expected
-    assert hba_of({"addr": addr, "auth": "trust"},
-                  kind="pgbouncer") == expected
+    assert hba_of({"addr": addr, "auth": "trust"}, kind="pgbouncer") == expected
 
 
 @pytest.mark.parametrize("kind", ["postgres", "pgbouncer"])
-@pytest.mark.parametrize("auth, method", [
-    ("ssl", "scram-sha-256"), ("ssl-sha", "scram-sha-256"), ("ssl-md5", "md5")])
+@pytest.mark.parametrize("auth, method", [("ssl", "scram-sha-256"), ("ssl-sha", "scram-sha-256"), ("ssl-md5", "md5")])
 def test_ssl_on_localhost_is_a_password_on_local_and_host_lines(kind, auth, method):
     """Pigsty renders {addr: localhost, auth: ssl} as one local and two host
     lines with the password method (no TLS on the loopback)."""
-    assert hba_of({"user": "${repl}", "db": "replication", "addr": "localhost",
-                   "auth": auth}, kind="postgres") == [
+    assert hba_of({"user": "${repl}", "db": "replication", "addr": "localhost", "auth": auth}, kind="postgres") == [
         "local   replication     replicator                                 " + method,
         "host    replication     replicator              127.0.0.1/32       " + method,
         "host    replication     replicator              ::1/128            " + method,
     ]
-    assert [line.split()[0] for line in hba_of(
-        {"addr": "localhost", "auth": auth}, kind=kind)] == ["local", "host", "host"]
+    assert [line.split()[0] for line in hba_of({"addr": "localhost", "auth": auth}, kind=kind)] == [
+        "local",
+        "host",
+        "host",
+    ]
 
 
 def test_empty_or_missing_fields_take_their_defaults():
     """As in Pigsty: no (or an empty) auth is pwd, an empty user or db is
     all, an empty role is common."""
-    expected = ["host    all             all                     10.0.0.0/8         "
-                "scram-sha-256"]
+    expected = ["host    all             all                     10.0.0.0/8         scram-sha-256"]
     assert hba_of({"addr": "10.0.0.0/8"}) == expected
-    assert hba_of({"addr": "10.0.0.0/8", "auth": "", "user": "", "db": "",
-                   "role": ""}) == expected
-    assert body([{"addr": "10.0.0.0/8", "role": "", "title": "t"}])[0] == \
-        "# t [common]"
+    assert hba_of({"addr": "10.0.0.0/8", "auth": "", "user": "", "db": "", "role": ""}) == expected
+    assert body([{"addr": "10.0.0.0/8", "role": "", "title": "t"}])[0] == "# t [common]"
     md5 = HbaContext(instance="pg-test-1", role="primary", pwd_enc="md5", **SANDBOX)
-    assert hba_of({"addr": "10.0.0.0/8"}, md5, "pgbouncer") == [
-        expected[0].replace("scram-sha-256", "md5")]
+    assert hba_of({"addr": "10.0.0.0/8"}, md5, "pgbouncer") == [expected[0].replace("scram-sha-256", "md5")]
 
 
 def test_every_address_alias_is_covered():
-    covered = {"local", "localhost", "admin", "infra", "cluster", "intra",
-               "intranet", "world", "all"}
+    covered = {"local", "localhost", "admin", "infra", "cluster", "intra", "intranet", "world", "all"}
     assert set(ADDR_ALIASES) == covered
 
 
 def test_group_aliases_keep_inventory_order():
-    ctx = HbaContext("c", "c-1", "primary", infra_ips=["10.0.0.9", "10.0.0.2"],
-                     cluster_ips=("10.0.0.3", "10.0.0.1"),
-                     intranet=["192.168.0.0/16", "10.0.0.0/8"])
-    assert [line.split()[3] for line in
-            hba_of({"addr": "infra", "auth": "pwd"}, ctx)] == [
-        "10.0.0.9/32", "10.0.0.2/32"]
-    assert [line.split()[3] for line in
-            hba_of({"addr": "cluster", "auth": "pwd"}, ctx)] == [
-        "10.0.0.3/32", "10.0.0.1/32"]
-    assert [line.split()[3] for line in
-            hba_of({"addr": "intra", "auth": "pwd"}, ctx)] == [
-        "192.168.0.0/16", "10.0.0.0/8"]
+    ctx = HbaContext(
+        "c",
+        "c-1",
+        "primary",
+        infra_ips=["10.0.0.9", "10.0.0.2"],
+        cluster_ips=("10.0.0.3", "10.0.0.1"),
+        intranet=["192.168.0.0/16", "10.0.0.0/8"],
+    )
+    assert [line.split()[3] for line in hba_of({"addr": "infra", "auth": "pwd"}, ctx)] == ["10.0.0.9/32", "10.0.0.2/32"]
+    assert [line.split()[3] for line in hba_of({"addr": "cluster", "auth": "pwd"}, ctx)] == [
+        "10.0.0.3/32",
+        "10.0.0.1/32",
+    ]
+    assert [line.split()[3] for line in hba_of({"addr": "intra", "auth": "pwd"}, ctx)] == [
+        "192.168.0.0/16",
+        "10.0.0.0/8",
+    ]
 
 
 def test_empty_groups_render_a_note():
     ctx = HbaContext("c", "c-1", "replica", intranet=())
-    rules = [{"addr": "infra", "auth": "pwd", "title": "i"},
-             {"addr": "cluster", "auth": "pwd", "title": "c",
-              "role": "primary"},
-             {"addr": "intranet", "auth": "pwd", "title": "n"}]
+    rules = [
+        {"addr": "infra", "auth": "pwd", "title": "i"},
+        {"addr": "cluster", "auth": "pwd", "title": "c", "role": "primary"},
+        {"addr": "intranet", "auth": "pwd", "title": "n"},
+    ]
     assert body(rules, ctx) == [
         "# i [common]",
         "# (no infra hosts)",
@@ -353,19 +374,16 @@ AUTH_TABLE = [
     ("postgres", "scram-sha-256", "pwd", "intra", "host", "scram-sha-256"),
     ("postgres", "scram-sha-256", "ssl", "intra", "hostssl", "scram-sha-256"),
     ("postgres", "scram-sha-256", "sha", "intra", "host", "scram-sha-256"),
-    ("postgres", "scram-sha-256", "ssl-sha", "intra", "hostssl",
-     "scram-sha-256"),
+    ("postgres", "scram-sha-256", "ssl-sha", "intra", "hostssl", "scram-sha-256"),
     ("postgres", "scram-sha-256", "md5", "intra", "host", "md5"),
     ("postgres", "scram-sha-256", "ssl-md5", "intra", "hostssl", "md5"),
-    ("postgres", "scram-sha-256", "scram-sha-256", "intra", "host",
-     "scram-sha-256"),
+    ("postgres", "scram-sha-256", "scram-sha-256", "intra", "host", "scram-sha-256"),
     ("postgres", "scram-sha-256", "cert", "intra", "hostssl", "cert"),
     # ssl on the socket: the password method on a local line (as Pigsty)
     ("postgres", "scram-sha-256", "ssl", "local", "local", "scram-sha-256"),
     ("postgres", "md5", "ssl", "local", "local", "md5"),
     ("postgres", "scram-sha-256", "ssl-md5", "local", "local", "md5"),
-    ("pgbouncer", "scram-sha-256", "ssl-sha", "local", "local",
-     "scram-sha-256"),
+    ("pgbouncer", "scram-sha-256", "ssl-sha", "local", "local", "scram-sha-256"),
     ("postgres", "scram-sha-256", "os", "intra", "host", "ident"),
     ("postgres", "scram-sha-256", "os", "local", "local", "ident"),
     ("postgres", "scram-sha-256", "ident", "intra", "host", "ident"),
@@ -380,15 +398,12 @@ AUTH_TABLE = [
     ("postgres", "md5", "ssl-sha", "intra", "hostssl", "scram-sha-256"),
     ("postgres", "md5", "md5", "intra", "host", "md5"),
     ("pgbouncer", "scram-sha-256", "pwd", "intra", "host", "scram-sha-256"),
-    ("pgbouncer", "scram-sha-256", "ssl", "intra", "hostssl",
-     "scram-sha-256"),
+    ("pgbouncer", "scram-sha-256", "ssl", "intra", "hostssl", "scram-sha-256"),
     ("pgbouncer", "scram-sha-256", "sha", "intra", "host", "scram-sha-256"),
-    ("pgbouncer", "scram-sha-256", "ssl-sha", "intra", "hostssl",
-     "scram-sha-256"),
+    ("pgbouncer", "scram-sha-256", "ssl-sha", "intra", "hostssl", "scram-sha-256"),
     ("pgbouncer", "scram-sha-256", "md5", "intra", "host", "md5"),
     ("pgbouncer", "scram-sha-256", "ssl-md5", "intra", "hostssl", "md5"),
-    ("pgbouncer", "scram-sha-256", "scram-sha-256", "intra", "host",
-     "scram-sha-256"),
+    ("pgbouncer", "scram-sha-256", "scram-sha-256", "intra", "host", "scram-sha-256"),
     ("pgbouncer", "scram-sha-256", "cert", "intra", "hostssl", "cert"),
     ("pgbouncer", "scram-sha-256", "os", "local", "local", "peer"),
     ("pgbouncer", "scram-sha-256", "ident", "local", "local", "peer"),
@@ -403,8 +418,7 @@ AUTH_TABLE = [
 
 @pytest.mark.parametrize("kind, enc, auth, addr, ctype, method", AUTH_TABLE)
 def test_auth_aliases(kind, enc, auth, addr, ctype, method):
-    ctx = HbaContext(instance="pg-test-1", role="primary", pwd_enc=enc,
-                     **SANDBOX)
+    ctx = HbaContext(instance="pg-test-1", role="primary", pwd_enc=enc, **SANDBOX)
     lines = hba_of({"addr": addr, "auth": auth}, ctx, kind)
     for line in lines:
         fields = line.split()
@@ -420,53 +434,66 @@ def test_every_auth_alias_is_covered_in_both_kinds():
 
 
 def test_auth_literal_lines():
-    assert hba_of({"addr": "10.10.10.0/24", "auth": "ssl-md5",
-                   "user": "alice", "db": "meta"}) == [
-        "hostssl meta            alice                   10.10.10.0/24      md5"]
-    assert hba_of({"addr": "local", "auth": "os", "user": "${dbsu}",
-                   "db": "pgbouncer"}, kind="pgbouncer") == [
-        "local   pgbouncer       postgres                                   peer"]
+    assert hba_of({"addr": "10.10.10.0/24", "auth": "ssl-md5", "user": "alice", "db": "meta"}) == [
+        "hostssl meta            alice                   10.10.10.0/24      md5"
+    ]
+    assert hba_of({"addr": "local", "auth": "os", "user": "${dbsu}", "db": "pgbouncer"}, kind="pgbouncer") == [
+        "local   pgbouncer       postgres                                   peer"
+    ]
 
 
-CUSTOM_NAMES = HbaContext(instance="pg-x-1", cluster="pg-x", role="primary",
-                          dbsu="pgdba", repl="repl_user", monitor="mon_user",
-                          admin="admin_user")
+CUSTOM_NAMES = HbaContext(
+    instance="pg-x-1",
+    cluster="pg-x",
+    role="primary",
+    dbsu="pgdba",
+    repl="repl_user",
+    monitor="mon_user",
+    admin="admin_user",
+)
 
 
-@pytest.mark.parametrize("user, rendered", [
-    ("${dbsu}", "pgdba"),
-    ("${repl}", "repl_user"),
-    ("${monitor}", "mon_user"),
-    ("${admin}", "admin_user"),
-    ("+dbrole_readonly", "+dbrole_readonly"),
-    ("all", "all"),
-    (None, "all"),
-    ("alice", "alice"),
-    ("${dbsu},${admin},alice", "pgdba,admin_user,alice"),
-])
+@pytest.mark.parametrize(
+    "user, rendered",
+    [
+        ("${dbsu}", "pgdba"),
+        ("${repl}", "repl_user"),
+        ("${monitor}", "mon_user"),
+        ("${admin}", "admin_user"),
+        ("+dbrole_readonly", "+dbrole_readonly"),
+        ("all", "all"),
+        (None, "all"),
+        ("alice", "alice"),
+        ("${dbsu},${admin},alice", "pgdba,admin_user,alice"),
+    ],
+)
 def test_user_aliases(user, rendered):
     rule = {"addr": "local", "auth": "peer"}
     if user is not None:
         rule["user"] = user
-    assert hba_of(rule, CUSTOM_NAMES) == [
-        "local   %-15s %-23s %-18s peer" % ("all", rendered, "")]
+    assert hba_of(rule, CUSTOM_NAMES) == ["local   %-15s %-23s %-18s peer" % ("all", rendered, "")]
 
 
 def test_user_aliases_default_names():
-    rules = [{"user": alias, "addr": "local", "auth": "peer"}
-             for alias in ("${dbsu}", "${repl}", "${monitor}", "${admin}")]
+    rules = [
+        {"user": alias, "addr": "local", "auth": "peer"} for alias in ("${dbsu}", "${repl}", "${monitor}", "${admin}")
+    ]
     assert [line.split()[2] for line in body(rules) if line[:1] == "l"] == [
-        "postgres", "replicator", "dbuser_monitor", "dbuser_dba"]
+        "postgres",
+        "replicator",
+        "dbuser_monitor",
+        "dbuser_dba",
+    ]
 
 
 def test_db_default_and_lists():
     assert hba_of({"addr": "local", "auth": "peer"})[0].split()[1] == "all"
-    assert hba_of({"addr": "local", "auth": "peer", "db": "meta,test"})[
-        0].split()[1] == "meta,test"
+    assert hba_of({"addr": "local", "auth": "peer", "db": "meta,test"})[0].split()[1] == "meta,test"
 
 
 # --------------------------------------------------------------------------
 # Order.
+
 
 def test_order_mixing():
     rules = [
@@ -477,26 +504,33 @@ def test_order_mixing():
         {"addr": "local", "auth": "peer", "title": "e", "order": 300},
         {"addr": "local", "auth": "peer", "title": "f", "order": -5},
     ]
-    assert [r["title"] for r in order_rules(rules)] == [
-        "f", "c", "b", "e", "a", "d"]
+    assert [r["title"] for r in order_rules(rules)] == ["f", "c", "b", "e", "a", "d"]
     assert [line for line in body(rules) if line.startswith("# ")] == [
-        "# -5 f [common]", "# 100 c [common]", "# 300 b [common]",
-        "# 300 e [common]", "# a [common]", "# d [common]"]
+        "# -5 f [common]",
+        "# 100 c [common]",
+        "# 300 b [common]",
+        "# 300 e [common]",
+        "# a [common]",
+        "# d [common]",
+    ]
 
 
 def test_custom_rules_merge_into_defaults():
-    custom = [{"user": "dbuser_etl", "db": "all", "addr": "10.20.0.0/16",
-               "auth": "ssl", "title": "etl from the warehouse",
-               "order": 275},
-              {"user": "all", "db": "all", "addr": "world", "auth": "deny",
-               "title": "deny everything else"}]
-    lines = hba_lines(list(DEFAULT_PG_HBA_RULES) + custom, PRIMARY,
-                      "postgres")
+    custom = [
+        {
+            "user": "dbuser_etl",
+            "db": "all",
+            "addr": "10.20.0.0/16",
+            "auth": "ssl",
+            "title": "etl from the warehouse",
+            "order": 275,
+        },
+        {"user": "all", "db": "all", "addr": "world", "auth": "deny", "title": "deny everything else"},
+    ]
+    lines = hba_lines(list(DEFAULT_PG_HBA_RULES) + custom, PRIMARY, "postgres")
     at = lines.index("# 275 etl from the warehouse [common]")
-    assert lines[at - 2] == ("hostssl replication     replicator"
-                             "              192.168.0.0/16     scram-sha-256")
-    assert lines[at + 1] == ("hostssl all             dbuser_etl"
-                             "              10.20.0.0/16       scram-sha-256")
+    assert lines[at - 2] == ("hostssl replication     replicator              192.168.0.0/16     scram-sha-256")
+    assert lines[at + 1] == ("hostssl all             dbuser_etl              10.20.0.0/16       scram-sha-256")
     assert lines[-4:] == [
         "",
         "# deny everything else [common]",
@@ -506,19 +540,17 @@ def test_custom_rules_merge_into_defaults():
 
 
 def test_order_rules_ignores_invalid_orders():
-    rules = [{"order": "1", "t": 0}, {"order": True, "t": 1},
-             {"order": 5, "t": 2}, "junk", {"order": None, "t": 3}]
-    assert order_rules(rules) == [rules[2], rules[0], rules[1], "junk",
-                                  rules[4]]
+    rules = [{"order": "1", "t": 0}, {"order": True, "t": 1}, {"order": 5, "t": 2}, "junk", {"order": None, "t": 3}]
+    assert order_rules(rules) == [rules[2], rules[0], rules[1], "junk", rules[4]]
 
 
 # --------------------------------------------------------------------------
 # Roles.
 
-ROLE_RULES = [dict({"addr": "local", "auth": "peer",
-                    "title": "role %s" % (role or "unset")},
-                   **({"role": role} if role else {}))
-              for role in (None,) + ROLES]
+ROLE_RULES = [
+    dict({"addr": "local", "auth": "peer", "title": "role %s" % (role or "unset")}, **({"role": role} if role else {}))
+    for role in (None,) + ROLES
+]
 
 # For each context: the roles whose rule is active there.
 ACTIVE = {
@@ -529,9 +561,14 @@ ACTIVE = {
     "standby": {None, "common", "default", "standby"},
     "delayed": {None, "common", "default", "delayed"},
 }
-CONTEXTS = {"primary": PRIMARY, "replica": REPLICA, "offline": OFFLINE,
-            "replica_oq": REPLICA_OQ, "standby": STANDBY,
-            "delayed": DELAYED}
+CONTEXTS = {
+    "primary": PRIMARY,
+    "replica": REPLICA,
+    "offline": OFFLINE,
+    "replica_oq": REPLICA_OQ,
+    "standby": STANDBY,
+    "delayed": DELAYED,
+}
 
 
 @pytest.mark.parametrize("name", sorted(CONTEXTS))
@@ -542,8 +579,7 @@ def test_role_activation(name):
         rule = {"role": role} if role else {}
         active = role in ACTIVE[name]
         assert rule_active(rule, ctx) is active
-        at = lines.index("# role %s [%s]" % (role or "unset",
-                                              role or "common"))
+        at = lines.index("# role %s [%s]" % (role or "unset", role or "common"))
         line = lines[at + 1]
         expected = "local   all             all" + " " * 40 + "peer"
         assert line == (expected if active else "#" + expected)
@@ -551,14 +587,12 @@ def test_role_activation(name):
 
 def test_roles_rendered_on_replica_with_offline_query():
     rules = ROLE_RULES + [
-        {"rules": ["local all all peer", "host all all 10.0.0.0/8 reject"],
-         "role": "offline", "title": "raw offline"},
+        {"rules": ["local all all peer", "host all all 10.0.0.0/8 reject"], "role": "offline", "title": "raw offline"},
         {"rules": ["local all all peer"], "role": "primary"},
     ]
     peer = "local   all             all                                        peer"
     assert hba_lines(rules, REPLICA_OQ, "postgres") == [
-        "# pg_hba.conf of pg-test-3, cluster pg-test, role replica, "
-        "offline queries",
+        "# pg_hba.conf of pg-test-3, cluster pg-test, role replica, offline queries",
         "# generated by pigpen.pgsql; do not edit",
         "# rules for other roles are kept, commented out",
         "",
@@ -596,11 +630,14 @@ def test_roles_rendered_on_replica_with_offline_query():
 
 
 def test_raw_rules_on_primary():
-    rules = [{"rules": ["hostnossl all all 10.0.0.0/8 reject",
-                        "host all all 10.0.0.0/8 scram-sha-256"],
-              "title": "ssl only from intranet", "order": 50},
-             {"rules": ["host all etl 10.0.0.0/8 scram-sha-256"],
-              "role": "offline", "title": "etl"}]
+    rules = [
+        {
+            "rules": ["hostnossl all all 10.0.0.0/8 reject", "host all all 10.0.0.0/8 scram-sha-256"],
+            "title": "ssl only from intranet",
+            "order": 50,
+        },
+        {"rules": ["host all etl 10.0.0.0/8 scram-sha-256"], "role": "offline", "title": "etl"},
+    ]
     assert body(rules) == [
         "# 50 ssl only from intranet [common]",
         "hostnossl all all 10.0.0.0/8 reject",
@@ -618,244 +655,393 @@ def test_header_of_offline_instance():
         "# generated by pigpen.pgsql; do not edit",
         "# rules for other roles are kept, commented out",
     ]
-    assert hba_lines(None, OFFLINE, "pgbouncer") == hba_lines(
-        [], OFFLINE, "pgbouncer")
+    assert hba_lines(None, OFFLINE, "pgbouncer") == hba_lines([], OFFLINE, "pgbouncer")
 
 
 # --------------------------------------------------------------------------
 # Problems.
 
 KEYS = "valid keys: addr, auth, db, order, role, rules, title, user"
-ADDR_FIX = ("use one of local, localhost, admin, infra, cluster, intra, "
-            "intranet, world, all, or an IPv4/IPv6 address or CIDR")
-AUTH_FIX = ("use one of pwd, ssl, sha, ssl-sha, md5, ssl-md5, scram-sha-256, "
-            "cert, os, ident, peer, trust, deny, reject")
-ORDER_FIX = ("write a whole number without quotes, e.g. 500 (the default "
-             "rules use 100 to 650 in steps of 50)")
+ADDR_FIX = (
+    "use one of local, localhost, admin, infra, cluster, intra, intranet, world, all, or an IPv4/IPv6 address or CIDR"
+)
+AUTH_FIX = "use one of pwd, ssl, sha, ssl-sha, md5, ssl-md5, scram-sha-256, cert, os, ident, peer, trust, deny, reject"
+ORDER_FIX = "write a whole number without quotes, e.g. 500 (the default rules use 100 to 650 in steps of 50)"
 
 BAD = [
     # (id, rules, kind, ctx, expected messages)
-    ("not-a-list", {"user": "all"}, "postgres", None, [
-        "cluster pg-test: pg_hba_rules = {'user': 'all'}: must be a list of "
-        "rules; fix: write a YAML list of rule mappings, e.g. - {user: all, "
-        "db: all, addr: intra, auth: pwd, title: ...}"]),
-    ("string-list", "host all all 0.0.0.0/0 trust", "postgres", None, [
-        "cluster pg-test: pg_hba_rules = 'host all all 0.0.0.0/0 trust': "
-        "must be a list of rules; fix: write a YAML list of rule mappings, "
-        "e.g. - {user: all, db: all, addr: intra, auth: pwd, title: ...}"]),
-    ("not-a-mapping", ["host all all 10.0.0.0/8 md5"], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0] = 'host all all 10.0.0.0/8 md5': "
-        "a rule must be a mapping; fix: write the rule as {user: ..., db: "
-        "..., addr: ..., auth: ..., title: ...}"]),
-    ("typo-key", [{"user": "all", "adress": "world", "auth": "pwd"}],
-     "postgres", None, [
-         "cluster pg-test: pg_hba_rules[0].adress = 'world': is not a rule "
-         "key; fix: did you mean addr? " + KEYS,
-         "cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or "
-         "give raw rules); fix: " + ADDR_FIX]),
-    ("rules-and-addr", [{"rules": ["host all all 10.0.0.0/8 md5"],
-                         "addr": "intra"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].addr = 'intra': has no effect "
-        "together with rules; fix: remove addr, or split the rule in two: "
-        "the raw lines in one, addr/auth in the other"]),
-    ("missing-addr", [{"auth": "pwd"}, {"addr": "intra"}], "postgres",
-     None, [
-         "cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or "
-         "give raw rules); fix: " + ADDR_FIX]),
-    ("unknown-addr", [{"addr": "intranets", "auth": "pwd"},
-                      {"addr": "samenet", "auth": "pwd"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].addr = 'intranets': is not an "
-        "address alias, IP address or CIDR; fix: did you mean intranet? "
-        + ADDR_FIX,
-        "cluster pg-test: pg_hba_rules[1].addr = 'samenet': is not an "
-        "address alias, IP address or CIDR; fix: " + ADDR_FIX]),
-    ("bad-ip", [{"addr": "10.0.0.256", "auth": "pwd"},
-                {"addr": 10, "auth": "pwd"},
-                {"addr": "fe80::1%eth0", "auth": "pwd"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].addr = '10.0.0.256': is not an "
-        "address alias, IP address or CIDR; fix: " + ADDR_FIX,
-        "cluster pg-test: pg_hba_rules[1].addr = 10: is not an address "
-        "alias, IP address or CIDR; fix: " + ADDR_FIX,
-        "cluster pg-test: pg_hba_rules[2].addr = 'fe80::1%eth0': is not an "
-        "address alias, IP address or CIDR; fix: " + ADDR_FIX]),
-    ("host-bits", [{"addr": "10.10.10.1/24", "auth": "pwd"},
-                   {"addr": "fd00::1/8", "auth": "pwd"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].addr = '10.10.10.1/24': the CIDR "
-        "has host bits set; fix: use the network 10.10.10.0/24",
-        "cluster pg-test: pg_hba_rules[1].addr = 'fd00::1/8': the CIDR has "
-        "host bits set; fix: use the network fd00::/8"]),
-    ("unknown-auth", [{"addr": "intra", "auth": "scram"},
-                      {"addr": "intra", "auth": "md-5"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].auth = 'scram': is not an auth "
-        "method or alias; fix: " + AUTH_FIX,
-        "cluster pg-test: pg_hba_rules[1].auth = 'md-5': is not an auth "
-        "method or alias; fix: did you mean md5? " + AUTH_FIX]),
-    ("cleartext", [{"addr": "intra", "auth": "password"}], "pgbouncer", None,
-     ["cluster pg-test: pg_hba_rules[0].auth = 'password': cleartext "
-      "password authentication is not offered; fix: use pwd (scram-sha-256, "
-      "or md5 with pg_pwd_enc: md5), or ssl"]),
-    ("user-alias", [{"user": "${dba}", "addr": "intra", "auth": "pwd"},
-                    {"user": "alice,${replicator}", "addr": "intra",
-                     "auth": "pwd"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].user = '${dba}': unknown user "
-        "alias ${dba}; fix: use ${dbsu}, ${repl}, ${monitor} or ${admin}, or "
-        "a role name, +group or all",
-        "cluster pg-test: pg_hba_rules[1].user = 'alice,${replicator}': "
-        "unknown user alias ${replicator}; fix: use ${dbsu}, ${repl}, "
-        "${monitor} or ${admin}, or a role name, +group or all"]),
-    ("pgb-replication", [{"db": "replication", "addr": "intra",
-                          "auth": "pwd"}], "pgbouncer", None, [
-        "cluster pg-test: pg_hba_rules[0].db = 'replication': pgbouncer does "
-        "not accept replication in its hba; fix: move the rule to "
-        "pg_hba_rules, or use a database name or all"]),
-    ("pgb-group", [{"user": "+dbrole_readonly", "addr": "intra",
-                    "auth": "pwd"}], "pgbouncer", None, [
-        "cluster pg-test: pg_hba_rules[0].user = '+dbrole_readonly': "
-        "pgbouncer's hba does not support +group membership and would skip "
-        "the line; fix: list the role names (comma separated), or all"]),
-    ("cert-local", [{"addr": "local", "auth": "ssl"},
-                    {"addr": "local", "auth": "cert"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[1].auth = 'cert': cert needs TCP with "
-        "TLS (hostssl) but addr local is the unix socket, where PostgreSQL "
-        "refuses it; fix: use a password method such as pwd on the socket"]),
-    ("cert-localhost", [{"addr": "localhost", "auth": "cert"},
-                        {"addr": "localhost", "auth": "ssl-sha"}],
-     "pgbouncer", None, [
-         "cluster pg-test: pg_hba_rules[0].auth = 'cert': cert needs TCP with "
-         "TLS (hostssl) but addr localhost includes the unix socket, where "
-         "PostgreSQL refuses it; fix: use addr 127.0.0.1/32 and ::1/128 in "
-         "two rules, or auth ssl (a password; TLS is not required on the "
-         "loopback)"]),
-    ("peer-tcp", [{"addr": "intra", "auth": "peer"},
-                  {"addr": "localhost", "auth": "peer"}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].auth = 'peer': peer authentication "
-        "works only on the unix socket (addr local); fix: use addr local, or "
-        "a password method such as pwd",
-        "cluster pg-test: pg_hba_rules[1].auth = 'peer': peer authentication "
-        "works only on the unix socket (addr local); fix: use addr local, or "
-        "a password method such as pwd"]),
-    ("pgb-os-tcp", [{"addr": "world", "auth": "os"}], "pgbouncer", None, [
-        "cluster pg-test: pg_hba_rules[0].auth = 'os': peer authentication "
-        "works only on the unix socket (addr local); fix: use addr local, or "
-        "a password method such as pwd"]),
-    ("order", [{"addr": "intra", "auth": "pwd", "order": "100"},
-               {"addr": "intra", "auth": "pwd", "order": True},
-               {"addr": "intra", "auth": "pwd", "order": 1.5}], "postgres",
-     None, [
-         "cluster pg-test: pg_hba_rules[0].order = '100': must be an "
-         "integer; fix: " + ORDER_FIX,
-         "cluster pg-test: pg_hba_rules[1].order = True: must be an integer; "
-         "fix: " + ORDER_FIX,
-         "cluster pg-test: pg_hba_rules[2].order = 1.5: must be an integer; "
-         "fix: " + ORDER_FIX]),
-    ("role", [{"addr": "intra", "auth": "pwd", "role": "master"},
-              {"addr": "intra", "auth": "pwd", "role": "replicas"}],
-     "postgres", None, [
-         "cluster pg-test: pg_hba_rules[0].role = 'master': is not a rule "
-         "role; fix: use one of common, default, primary, replica, offline, "
-         "standby, delayed",
-         "cluster pg-test: pg_hba_rules[1].role = 'replicas': is not a rule "
-         "role; fix: did you mean replica? use one of common, default, "
-         "primary, replica, offline, standby, delayed"]),
-    ("admin-unset", [{"addr": "admin", "auth": "pwd"}], "postgres",
-     HbaContext("pg-test", "pg-test-1", "primary"), [
-         "cluster pg-test: pg_hba_rules[0].addr = 'admin': admin_ip is not "
-         "set, so the admin alias has no address; fix: set admin_ip in the "
-         "inventory, or use another address"]),
-    ("bad-groups", [{"addr": "infra", "auth": "pwd"},
-                    {"addr": "cluster", "auth": "pwd"},
-                    {"addr": "intra", "auth": "pwd"},
-                    {"addr": "admin", "auth": "pwd"}], "postgres",
-     HbaContext("pg-test", "pg-test-1", "primary", admin_ip="admin-host",
-                infra_ips=("10.10.10.10", "infra-1"),
-                cluster_ips=("10.10.10.11/24",),
-                intranet=("10.0.0.1/8",)), [
-         "cluster pg-test: pg_hba_rules[0].addr = 'infra': infra host "
-         "'infra-1' is not valid; fix: use IP addresses as the hosts of "
-         "group infra",
-         "cluster pg-test: pg_hba_rules[1].addr = 'cluster': cluster member "
-         "'10.10.10.11/24' is not valid; fix: use IP addresses as the hosts "
-         "of the cluster",
-         "cluster pg-test: pg_hba_rules[2].addr = 'intra': "
-         "node_firewall_intranet entry '10.0.0.1/8' is not valid; fix: list "
-         "network CIDRs in node_firewall_intranet",
-         "cluster pg-test: pg_hba_rules[3].addr = 'admin': admin_ip "
-         "'admin-host' is not an IP address; fix: set admin_ip to the IP "
-         "address of the admin node"]),
-    ("raw-rules", [{"rules": "host all all 10.0.0.0/8 md5"},
-                   {"rules": ["host all all 10.0.0.0/8 md5\n"
-                              "host all all 0.0.0.0/0 trust", 5, "  "]},
-                   {"rules": []}], "postgres", None, [
-        "cluster pg-test: pg_hba_rules[0].rules = 'host all all 10.0.0.0/8 "
-        "md5': must be a non-empty list of HBA lines; fix: write rules: "
-        "['host all all 10.0.0.0/8 scram-sha-256']",
-        "cluster pg-test: pg_hba_rules[1].rules[0] = 'host all all "
-        "10.0.0.0/8 md5\\nhost all all 0.0.0.0/0 trust': holds a line "
-        "break; fix: give each HBA line as its own list item",
-        "cluster pg-test: pg_hba_rules[1].rules[1] = 5: an HBA line must be "
-        "a string; fix: quote the line",
-        "cluster pg-test: pg_hba_rules[1].rules[2] = '  ': is a blank line; "
-        "fix: remove it",
-        "cluster pg-test: pg_hba_rules[2].rules = []: must be a non-empty "
-        "list of HBA lines; fix: write rules: ['host all all 10.0.0.0/8 "
-        "scram-sha-256']"]),
-    ("names", [{"user": "my user", "db": "a,,b", "addr": "intra",
-                "auth": "pwd", "title": 5},
-               {"user": 7, "db": " ", "addr": "intra", "auth": "pwd"}],
-     "postgres", None, [
-         "cluster pg-test: pg_hba_rules[0].title = 5: must be a string; fix: "
-         "quote the title",
-         "cluster pg-test: pg_hba_rules[0].user = 'my user': contains a "
-         "space, a quote or '#'; fix: write role names without spaces, "
-         "quotes or '#', separated by commas",
-         "cluster pg-test: pg_hba_rules[0].db = 'a,,b': has an empty name in "
-         "its comma list; fix: write database names without spaces, quotes "
-         "or '#', separated by commas",
-         "cluster pg-test: pg_hba_rules[1].user = 7: must be a string; fix: "
-         "write role names without spaces, quotes or '#', separated by "
-         "commas",
-         "cluster pg-test: pg_hba_rules[1].db = ' ': contains a space, a "
-         "quote or '#'; fix: write database names without spaces, quotes or "
-         "'#', separated by "
-         "commas"]),
-    ("pwd-enc", [], "postgres",
-     HbaContext("pg-test", "pg-test-1", "primary", pwd_enc="sha1"), [
-         "cluster pg-test: pg_pwd_enc = 'sha1': is not a password "
-         "encryption; fix: use scram-sha-256 or md5"]),
+    (
+        "not-a-list",
+        {"user": "all"},
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules = {'user': 'all'}: must be a list of "
+            "rules; fix: write a YAML list of rule mappings, e.g. - {user: all, "
+            "db: all, addr: intra, auth: pwd, title: ...}"
+        ],
+    ),
+    (
+        "string-list",
+        "host all all 0.0.0.0/0 trust",
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules = 'host all all 0.0.0.0/0 trust': "
+            "must be a list of rules; fix: write a YAML list of rule mappings, "
+            "e.g. - {user: all, db: all, addr: intra, auth: pwd, title: ...}"
+        ],
+    ),
+    (
+        "not-a-mapping",
+        ["host all all 10.0.0.0/8 md5"],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0] = 'host all all 10.0.0.0/8 md5': "
+            "a rule must be a mapping; fix: write the rule as {user: ..., db: "
+            "..., addr: ..., auth: ..., title: ...}"
+        ],
+    ),
+    (
+        "typo-key",
+        [{"user": "all", "adress": "world", "auth": "pwd"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].adress = 'world': is not a rule key; fix: did you mean addr? " + KEYS,
+            "cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or give raw rules); fix: " + ADDR_FIX,
+        ],
+    ),
+    (
+        "rules-and-addr",
+        [{"rules": ["host all all 10.0.0.0/8 md5"], "addr": "intra"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = 'intra': has no effect "
+            "together with rules; fix: remove addr, or split the rule in two: "
+            "the raw lines in one, addr/auth in the other"
+        ],
+    ),
+    (
+        "missing-addr",
+        [{"auth": "pwd"}, {"addr": "intra"}],
+        "postgres",
+        None,
+        ["cluster pg-test: pg_hba_rules[0].addr = (unset): is required (or give raw rules); fix: " + ADDR_FIX],
+    ),
+    (
+        "unknown-addr",
+        [{"addr": "intranets", "auth": "pwd"}, {"addr": "samenet", "auth": "pwd"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = 'intranets': is not an "
+            "address alias, IP address or CIDR; fix: did you mean intranet? " + ADDR_FIX,
+            "cluster pg-test: pg_hba_rules[1].addr = 'samenet': is not an "
+            "address alias, IP address or CIDR; fix: " + ADDR_FIX,
+        ],
+    ),
+    (
+        "bad-ip",
+        [{"addr": "10.0.0.256", "auth": "pwd"}, {"addr": 10, "auth": "pwd"}, {"addr": "fe80::1%eth0", "auth": "pwd"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = '10.0.0.256': is not an "
+            "address alias, IP address or CIDR; fix: " + ADDR_FIX,
+            "cluster pg-test: pg_hba_rules[1].addr = 10: is not an address alias, IP address or CIDR; fix: " + ADDR_FIX,
+            "cluster pg-test: pg_hba_rules[2].addr = 'fe80::1%eth0': is not an "
+            "address alias, IP address or CIDR; fix: " + ADDR_FIX,
+        ],
+    ),
+    (
+        "host-bits",
+        [{"addr": "10.10.10.1/24", "auth": "pwd"}, {"addr": "fd00::1/8", "auth": "pwd"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = '10.10.10.1/24': the CIDR "
+            "has host bits set; fix: use the network 10.10.10.0/24",
+            "cluster pg-test: pg_hba_rules[1].addr = 'fd00::1/8': the CIDR has "
+            "host bits set; fix: use the network fd00::/8",
+        ],
+    ),
+    (
+        "unknown-auth",
+        [{"addr": "intra", "auth": "scram"}, {"addr": "intra", "auth": "md-5"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].auth = 'scram': is not an auth method or alias; fix: " + AUTH_FIX,
+            "cluster pg-test: pg_hba_rules[1].auth = 'md-5': is not an auth "
+            "method or alias; fix: did you mean md5? " + AUTH_FIX,
+        ],
+    ),
+    (
+        "cleartext",
+        [{"addr": "intra", "auth": "password"}],
+        "pgbouncer",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].auth = 'password': cleartext "
+            "password authentication is not offered; fix: use pwd (scram-sha-256, "
+            "or md5 with pg_pwd_enc: md5), or ssl"
+        ],
+    ),
+    (
+        "user-alias",
+        [
+            {"user": "${dba}", "addr": "intra", "auth": "pwd"},
+            {"user": "alice,${replicator}", "addr": "intra", "auth": "pwd"},
+        ],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].user = '${dba}': unknown user "
+            "alias ${dba}; fix: use ${dbsu}, ${repl}, ${monitor} or ${admin}, or "
+            "a role name, +group or all",
+            "cluster pg-test: pg_hba_rules[1].user = 'alice,${replicator}': "
+            "unknown user alias ${replicator}; fix: use ${dbsu}, ${repl}, "
+            "${monitor} or ${admin}, or a role name, +group or all",
+        ],
+    ),
+    (
+        "pgb-replication",
+        [{"db": "replication", "addr": "intra", "auth": "pwd"}],
+        "pgbouncer",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].db = 'replication': pgbouncer does "
+            "not accept replication in its hba; fix: move the rule to "
+            "pg_hba_rules, or use a database name or all"
+        ],
+    ),
+    (
+        "pgb-group",
+        [{"user": "+dbrole_readonly", "addr": "intra", "auth": "pwd"}],
+        "pgbouncer",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].user = '+dbrole_readonly': "
+            "pgbouncer's hba does not support +group membership and would skip "
+            "the line; fix: list the role names (comma separated), or all"
+        ],
+    ),
+    (
+        "cert-local",
+        [{"addr": "local", "auth": "ssl"}, {"addr": "local", "auth": "cert"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[1].auth = 'cert': cert needs TCP with "
+            "TLS (hostssl) but addr local is the unix socket, where PostgreSQL "
+            "refuses it; fix: use a password method such as pwd on the socket"
+        ],
+    ),
+    (
+        "cert-localhost",
+        [{"addr": "localhost", "auth": "cert"}, {"addr": "localhost", "auth": "ssl-sha"}],
+        "pgbouncer",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].auth = 'cert': cert needs TCP with "
+            "TLS (hostssl) but addr localhost includes the unix socket, where "
+            "PostgreSQL refuses it; fix: use addr 127.0.0.1/32 and ::1/128 in "
+            "two rules, or auth ssl (a password; TLS is not required on the "
+            "loopback)"
+        ],
+    ),
+    (
+        "peer-tcp",
+        [{"addr": "intra", "auth": "peer"}, {"addr": "localhost", "auth": "peer"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].auth = 'peer': peer authentication "
+            "works only on the unix socket (addr local); fix: use addr local, or "
+            "a password method such as pwd",
+            "cluster pg-test: pg_hba_rules[1].auth = 'peer': peer authentication "
+            "works only on the unix socket (addr local); fix: use addr local, or "
+            "a password method such as pwd",
+        ],
+    ),
+    (
+        "pgb-os-tcp",
+        [{"addr": "world", "auth": "os"}],
+        "pgbouncer",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].auth = 'os': peer authentication "
+            "works only on the unix socket (addr local); fix: use addr local, or "
+            "a password method such as pwd"
+        ],
+    ),
+    (
+        "order",
+        [
+            {"addr": "intra", "auth": "pwd", "order": "100"},
+            {"addr": "intra", "auth": "pwd", "order": True},
+            {"addr": "intra", "auth": "pwd", "order": 1.5},
+        ],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].order = '100': must be an integer; fix: " + ORDER_FIX,
+            "cluster pg-test: pg_hba_rules[1].order = True: must be an integer; fix: " + ORDER_FIX,
+            "cluster pg-test: pg_hba_rules[2].order = 1.5: must be an integer; fix: " + ORDER_FIX,
+        ],
+    ),
+    (
+        "role",
+        [{"addr": "intra", "auth": "pwd", "role": "master"}, {"addr": "intra", "auth": "pwd", "role": "replicas"}],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].role = 'master': is not a rule "
+            "role; fix: use one of common, default, primary, replica, offline, "
+            "standby, delayed",
+            "cluster pg-test: pg_hba_rules[1].role = 'replicas': is not a rule "
+            "role; fix: did you mean replica? use one of common, default, "
+            "primary, replica, offline, standby, delayed",
+        ],
+    ),
+    (
+        "admin-unset",
+        [{"addr": "admin", "auth": "pwd"}],
+        "postgres",
+        HbaContext("pg-test", "pg-test-1", "primary"),
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = 'admin': admin_ip is not "
+            "set, so the admin alias has no address; fix: set admin_ip in the "
+            "inventory, or use another address"
+        ],
+    ),
+    (
+        "bad-groups",
+        [
+            {"addr": "infra", "auth": "pwd"},
+            {"addr": "cluster", "auth": "pwd"},
+            {"addr": "intra", "auth": "pwd"},
+            {"addr": "admin", "auth": "pwd"},
+        ],
+        "postgres",
+        HbaContext(
+            "pg-test",
+            "pg-test-1",
+            "primary",
+            admin_ip="admin-host",
+            infra_ips=("10.10.10.10", "infra-1"),
+            cluster_ips=("10.10.10.11/24",),
+            intranet=("10.0.0.1/8",),
+        ),
+        [
+            "cluster pg-test: pg_hba_rules[0].addr = 'infra': infra host "
+            "'infra-1' is not valid; fix: use IP addresses as the hosts of "
+            "group infra",
+            "cluster pg-test: pg_hba_rules[1].addr = 'cluster': cluster member "
+            "'10.10.10.11/24' is not valid; fix: use IP addresses as the hosts "
+            "of the cluster",
+            "cluster pg-test: pg_hba_rules[2].addr = 'intra': "
+            "node_firewall_intranet entry '10.0.0.1/8' is not valid; fix: list "
+            "network CIDRs in node_firewall_intranet",
+            "cluster pg-test: pg_hba_rules[3].addr = 'admin': admin_ip "
+            "'admin-host' is not an IP address; fix: set admin_ip to the IP "
+            "address of the admin node",
+        ],
+    ),
+    (
+        "raw-rules",
+        [
+            {"rules": "host all all 10.0.0.0/8 md5"},
+            {"rules": ["host all all 10.0.0.0/8 md5\nhost all all 0.0.0.0/0 trust", 5, "  "]},
+            {"rules": []},
+        ],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].rules = 'host all all 10.0.0.0/8 "
+            "md5': must be a non-empty list of HBA lines; fix: write rules: "
+            "['host all all 10.0.0.0/8 scram-sha-256']",
+            "cluster pg-test: pg_hba_rules[1].rules[0] = 'host all all "
+            "10.0.0.0/8 md5\\nhost all all 0.0.0.0/0 trust': holds a line "
+            "break; fix: give each HBA line as its own list item",
+            "cluster pg-test: pg_hba_rules[1].rules[1] = 5: an HBA line must be a string; fix: quote the line",
+            "cluster pg-test: pg_hba_rules[1].rules[2] = '  ': is a blank line; fix: remove it",
+            "cluster pg-test: pg_hba_rules[2].rules = []: must be a non-empty "
+            "list of HBA lines; fix: write rules: ['host all all 10.0.0.0/8 "
+            "scram-sha-256']",
+        ],
+    ),
+    (
+        "names",
+        [
+            {"user": "my user", "db": "a,,b", "addr": "intra", "auth": "pwd", "title": 5},
+            {"user": 7, "db": " ", "addr": "intra", "auth": "pwd"},
+        ],
+        "postgres",
+        None,
+        [
+            "cluster pg-test: pg_hba_rules[0].title = 5: must be a string; fix: quote the title",
+            "cluster pg-test: pg_hba_rules[0].user = 'my user': contains a "
+            "space, a quote or '#'; fix: write role names without spaces, "
+            "quotes or '#', separated by commas",
+            "cluster pg-test: pg_hba_rules[0].db = 'a,,b': has an empty name in "
+            "its comma list; fix: write database names without spaces, quotes "
+            "or '#', separated by commas",
+            "cluster pg-test: pg_hba_rules[1].user = 7: must be a string; fix: "
+            "write role names without spaces, quotes or '#', separated by "
+            "commas",
+            "cluster pg-test: pg_hba_rules[1].db = ' ': contains a space, a "
+            "quote or '#'; fix: write database names without spaces, quotes or "
+            "'#', separated by "
+            "commas",
+        ],
+    ),
+    (
+        "pwd-enc",
+        [],
+        "postgres",
+        HbaContext("pg-test", "pg-test-1", "primary", pwd_enc="sha1"),
+        ["cluster pg-test: pg_pwd_enc = 'sha1': is not a password encryption; fix: use scram-sha-256 or md5"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("rules, kind, ctx, expected",
-                         [case[1:] for case in BAD],
-                         ids=[case[0] for case in BAD])
+@pytest.mark.parametrize("rules, kind, ctx, expected", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
 def test_bad_rules(rules, kind, ctx, expected):
-    problems = check_hba_rules(rules, kind, "pg_hba_rules",
-                               cluster="pg-test", ctx=ctx)
+    problems = check_hba_rules(rules, kind, "pg_hba_rules", cluster="pg-test", ctx=ctx)
     assert all(isinstance(p, Problem) for p in problems)
     assert [str(p) for p in problems] == expected
 
 
 def test_problem_fields():
-    [problem] = check_hba_rules([{"addr": "intra", "auth": "pwd"},
-                                 {"addr": "intra", "auth": "pwdd"}],
-                                "postgres", "pg_hba_rules",
-                                cluster="pg-test", host="10.10.10.11")
-    assert problem == Problem("pg-test", "10.10.10.11",
-                              "pg_hba_rules[1].auth", "pwdd",
-                              "is not an auth method or alias",
-                              "did you mean pwd? " + AUTH_FIX)
-    assert str(problem).startswith(
-        "cluster pg-test, host 10.10.10.11: pg_hba_rules[1].auth = 'pwdd'")
+    [problem] = check_hba_rules(
+        [{"addr": "intra", "auth": "pwd"}, {"addr": "intra", "auth": "pwdd"}],
+        "postgres",
+        "pg_hba_rules",
+        cluster="pg-test",
+        host="10.10.10.11",
+    )
+    assert problem == Problem(
+        "pg-test",
+        "10.10.10.11",
+        "pg_hba_rules[1].auth",
+        "pwdd",
+        "is not an auth method or alias",
+        "did you mean pwd? " + AUTH_FIX,
+    )
+    assert str(problem).startswith("cluster pg-test, host 10.10.10.11: pg_hba_rules[1].auth = 'pwdd'")
 
 
 def test_all_problems_at_once():
-    rules = [case[1] for case in BAD if isinstance(case[1], list)
-             and case[2] == "postgres" and case[3] is None]
+    rules = [case[1] for case in BAD if isinstance(case[1], list) and case[2] == "postgres" and case[3] is None]
     flat = [rule for group in rules for rule in group]
     problems = check_hba_rules(flat, "postgres", "pg_hba_rules")
-    expected = sum(len(case[4]) for case in BAD
-                   if isinstance(case[1], list) and case[2] == "postgres"
-                   and case[3] is None)
+    expected = sum(
+        len(case[4]) for case in BAD if isinstance(case[1], list) and case[2] == "postgres" and case[3] is None
+    )
     assert len(problems) == expected
     assert len({p.field for p in problems}) >= 30
 
@@ -863,25 +1049,22 @@ def test_all_problems_at_once():
 def test_admin_alias_checked_only_with_context():
     rules = [{"addr": "admin", "auth": "pwd"}]
     assert check_hba_rules(rules, "postgres", "r") == []
-    assert len(check_hba_rules(rules, "postgres", "r",
-                               ctx=HbaContext("c", "c-1", "primary"))) == 1
+    assert len(check_hba_rules(rules, "postgres", "r", ctx=HbaContext("c", "c-1", "primary"))) == 1
 
 
 def test_hba_lines_raises_model_error():
     with pytest.raises(ModelError) as info:
-        hba_lines([{"addr": "intranets", "auth": "pwd"},
-                   {"addr": "intra", "auth": "pwd", "role": "leader"}],
-                  PRIMARY, "postgres")
-    assert [p.field for p in info.value.problems] == [
-        "pg_hba_rules[0].addr", "pg_hba_rules[1].role"]
-    assert str(info.value).startswith("2 problem(s) in the inventory:\n"
-                                      "  - cluster pg-test, host pg-test-1: ")
+        hba_lines(
+            [{"addr": "intranets", "auth": "pwd"}, {"addr": "intra", "auth": "pwd", "role": "leader"}],
+            PRIMARY,
+            "postgres",
+        )
+    assert [p.field for p in info.value.problems] == ["pg_hba_rules[0].addr", "pg_hba_rules[1].role"]
+    assert str(info.value).startswith("2 problem(s) in the inventory:\n  - cluster pg-test, host pg-test-1: ")
     with pytest.raises(ModelError):
         hba_lines({"addr": "intra"}, PRIMARY, "pgbouncer")
     with pytest.raises(ModelError):
-        hba_lines([], HbaContext("c", "c-1", "primary", pwd_enc="plain"),
-                  "postgres")
-
+        hba_lines([], HbaContext("c", "c-1", "primary", pwd_enc="plain"), "postgres")
 
 
 def test_admin_alias_without_admin_ip_renders_a_note():
@@ -889,23 +1072,22 @@ def test_admin_alias_without_admin_ip_renders_a_note():
     no line (nobody is let in), as an empty infra group; a rule the
     inventory writes with addr admin is refused by check_hba_rules, which
     validation runs first."""
-    lines = hba_lines([{"user": "${admin}", "addr": "admin", "auth": "ssl",
-                        "title": "admin", "order": 500}],
-                      HbaContext("c", "c-1", "primary"), "postgres")
+    lines = hba_lines(
+        [{"user": "${admin}", "addr": "admin", "auth": "ssl", "title": "admin", "order": 500}],
+        HbaContext("c", "c-1", "primary"),
+        "postgres",
+    )
     assert lines[-2:] == ["# 500 admin [common]", "# (no admin_ip)"]
-    assert hba_lines(DEFAULT_PG_HBA_RULES, HbaContext("c", "c-1", "primary"),
-                     "postgres")
+    assert hba_lines(DEFAULT_PG_HBA_RULES, HbaContext("c", "c-1", "primary"), "postgres")
 
 
 def test_invalid_rule_never_served_from_memo():
     good = {"addr": "intra", "auth": "pwd", "order": 1}
     hba_lines([good], PRIMARY, "postgres")
     with pytest.raises(ModelError):
-        hba_lines([{"addr": "intra", "auth": "pwd", "order": True}],
-                  PRIMARY, "postgres")
+        hba_lines([{"addr": "intra", "auth": "pwd", "order": True}], PRIMARY, "postgres")
     with pytest.raises(ModelError):
-        hba_lines([{"addr": "intra", "auth": "pwd", "order": 1.0}],
-                  PRIMARY, "postgres")
+        hba_lines([{"addr": "intra", "auth": "pwd", "order": 1.0}], PRIMARY, "postgres")
 
 
 def test_unknown_kind_is_a_programming_error():
@@ -916,12 +1098,11 @@ def test_unknown_kind_is_a_programming_error():
 
 
 def test_context_accepts_lists():
-    ctx = HbaContext("c", "c-1", "primary", infra_ips=["10.0.0.1"],
-                     cluster_ips=["10.0.0.2"], intranet=["10.0.0.0/8"])
+    ctx = HbaContext("c", "c-1", "primary", infra_ips=["10.0.0.1"], cluster_ips=["10.0.0.2"], intranet=["10.0.0.0/8"])
     assert ctx.infra_ips == ("10.0.0.1",)
-    assert hash(ctx) == hash(HbaContext(
-        "c", "c-1", "primary", infra_ips=("10.0.0.1",),
-        cluster_ips=("10.0.0.2",), intranet=("10.0.0.0/8",)))
+    assert hash(ctx) == hash(
+        HbaContext("c", "c-1", "primary", infra_ips=("10.0.0.1",), cluster_ips=("10.0.0.2",), intranet=("10.0.0.0/8",))
+    )
 
 
 # --------------------------------------------------------------------------
@@ -933,7 +1114,8 @@ INSTANCE_ROLES = ["primary", "replica", "offline", "standby", "delayed"]
 
 contexts = st.builds(
     HbaContext,
-    cluster=st.just("pg-x"), instance=st.just("pg-x-1"),
+    cluster=st.just("pg-x"),
+    instance=st.just("pg-x-1"),
     role=st.sampled_from(INSTANCE_ROLES),
     offline_query=st.booleans(),
     pwd_enc=st.sampled_from(["scram-sha-256", "md5"]),
@@ -951,10 +1133,13 @@ LITERALS = ["10.1.2.3", "10.1.0.0/16", "fd00::/8", "::1", "0.0.0.0/0"]
 def rules_of(draw, kind):
     rule = {}
     if draw(st.integers(0, 5)) == 0:
-        rule["rules"] = draw(st.lists(
-            st.text("abcdefghost 0123456789./#", min_size=1).filter(
-                lambda s: s.strip() and not s.startswith("#")),
-            min_size=1, max_size=3))
+        rule["rules"] = draw(
+            st.lists(
+                st.text("abcdefghost 0123456789./#", min_size=1).filter(lambda s: s.strip() and not s.startswith("#")),
+                min_size=1,
+                max_size=3,
+            )
+        )
     else:
         addr = draw(st.sampled_from(list(ADDR_ALIASES) + LITERALS))
         auths = set(AUTH_ALIASES)
@@ -966,8 +1151,7 @@ def rules_of(draw, kind):
                 auths -= {"os", "ident"}
         rule["addr"] = addr
         rule["auth"] = draw(st.sampled_from(sorted(auths)))
-        users = ["all", "${dbsu}", "${repl}", "${monitor}", "${admin}",
-                 "alice", "alice,${admin}"]
+        users = ["all", "${dbsu}", "${repl}", "${monitor}", "${admin}", "alice", "alice,${admin}"]
         dbs = ["all", "postgres", "meta,test"]
         if kind == "postgres":
             users.append("+dbrole_readonly")
@@ -993,16 +1177,22 @@ def expansion(rule, ctx):
     """How many HBA lines a rule stands for (model, not the code)."""
     if "rules" in rule:
         return len(rule["rules"])
-    return {"local": 1, "localhost": 3, "admin": 1, "world": 2, "all": 2,
-            "infra": len(ctx.infra_ips), "cluster": len(ctx.cluster_ips),
-            "intra": len(ctx.intranet),
-            "intranet": len(ctx.intranet)}.get(rule["addr"], 1)
+    return {
+        "local": 1,
+        "localhost": 3,
+        "admin": 1,
+        "world": 2,
+        "all": 2,
+        "infra": len(ctx.infra_ips),
+        "cluster": len(ctx.cluster_ips),
+        "intra": len(ctx.intranet),
+        "intranet": len(ctx.intranet),
+    }.get(rule["addr"], 1)
 
 
 def active_model(rule, ctx):
     role = rule.get("role")
-    return (role in (None, "common", "default") or role == ctx.role
-            or (role == "offline" and ctx.offline_query))
+    return role in (None, "common", "default") or role == ctx.role or (role == "offline" and ctx.offline_query)
 
 
 def blocks(lines):
@@ -1036,7 +1226,7 @@ def test_property_generated_rules_are_valid(case):
 def test_property_deterministic(case):
     kind, rules, ctx = case
     first = hba_lines(rules, ctx, kind)
-    assert hba_lines(rules, ctx, kind) == first       # memoised
+    assert hba_lines(rules, ctx, kind) == first  # memoised
     hba._MEMO.clear()
     assert hba_lines([dict(r) for r in rules], ctx, kind) == first
     assert not any("\n" in line or "\r" in line for line in first)
@@ -1048,8 +1238,7 @@ def test_property_line_counts(case):
     kind, rules, ctx = case
     lines = hba_lines(rules, ctx, kind)
     hba_count = sum(1 for line in lines if line and not line.startswith("#"))
-    assert hba_count == sum(expansion(r, ctx) for r in rules
-                            if active_model(r, ctx))
+    assert hba_count == sum(expansion(r, ctx) for r in rules if active_model(r, ctx))
 
 
 @settings(max_examples=200, deadline=None)
@@ -1079,8 +1268,7 @@ def test_property_commented_iff_inactive(case):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.integers(-3, 3)), max_size=12))
 def test_property_order_rules_is_stable(orders):
-    rules = [{"id": i} if o is None else {"id": i, "order": o}
-             for i, o in enumerate(orders)]
+    rules = [{"id": i} if o is None else {"id": i, "order": o} for i, o in enumerate(orders)]
     result = order_rules(rules)
     assert sorted(r["id"] for r in result) == list(range(len(rules)))
     ordered = [r for r in result if "order" in r]
@@ -1105,19 +1293,24 @@ def test_pgbouncer_defaults_with_tls():
     """pgbouncer_sslmode other than disable: every rule for the network
     requires TLS."""
     lines = hba_lines(default_pgb_hba_rules(True), PRIMARY, "pgbouncer")
-    for order, title in ((200, "monitor to the pgbouncer console from intranet over ssl"),
-                         (400, "any user from intranet over ssl")):
+    for order, title in (
+        (200, "monitor to the pgbouncer console from intranet over ssl"),
+        (400, "any user from intranet over ssl"),
+    ):
         at = lines.index("# %d %s [common]" % (order, title))
-        assert [line.split()[0] for line in lines[at + 1:at + 4]] == ["hostssl"] * 3
+        assert [line.split()[0] for line in lines[at + 1 : at + 4]] == ["hostssl"] * 3
     assert [line for line in lines if line.startswith("host ")] == [
-        line for line in EXPECTED_PGB_PRIMARY if line.startswith("host ")
-        and ("reject" in line or "127.0.0.1" in line or "::1/128" in line)]
+        line
+        for line in EXPECTED_PGB_PRIMARY
+        if line.startswith("host ") and ("reject" in line or "127.0.0.1" in line or "::1/128" in line)
+    ]
     assert default_pgb_hba_rules(False) == DEFAULT_PGB_HBA_RULES
 
 
 def test_plan_picks_the_pgbouncer_defaults_by_tls():
     from ansible_collections.pigpen.pgsql.plugins.module_utils import plan
     from inv import build, pg_test
+
     for mode, ctype in (("disable", "host"), ("require", "hostssl")):
         inv = model_mod.load(*build(pg_test(pgbouncer_sslmode=mode)))
         lines = plan.instance_plan(inv, "10.10.10.11")["pgb_hba"]

@@ -22,15 +22,18 @@ def _fields(inv):
     return {(p.field, p.host) for p in validate.problems(inv)}
 
 
-@pytest.mark.parametrize("cvars, field", [
-    ({"pgbackrest_drill_dir": "/pg/tmp\n"}, "pgbackrest_drill_dir"),
-    ({"pgbackrest_drill_tables": ["test.public.orders\n"]}, "pgbackrest_drill_tables[0]"),
-    ({"pg_dbsu": "postgres\n"}, "pg_dbsu"),
-    ({"pg_bin_dir": "/usr/lib/postgresql/15/bin\n"}, "pg_bin_dir"),
-    ({"pg_dns_suffix": ".db\n"}, "pg_dns_suffix"),
-    ({"pg_dns_target": "fe80::1%x\n10.6.6.6 pg-prod"}, "pg_dns_target"),
-    ({"pg_dns_target": "fe80::1%eth0"}, "pg_dns_target"),
-])
+@pytest.mark.parametrize(
+    "cvars, field",
+    [
+        ({"pgbackrest_drill_dir": "/pg/tmp\n"}, "pgbackrest_drill_dir"),
+        ({"pgbackrest_drill_tables": ["test.public.orders\n"]}, "pgbackrest_drill_tables[0]"),
+        ({"pg_dbsu": "postgres\n"}, "pg_dbsu"),
+        ({"pg_bin_dir": "/usr/lib/postgresql/15/bin\n"}, "pg_bin_dir"),
+        ({"pg_dns_suffix": ".db\n"}, "pg_dns_suffix"),
+        ({"pg_dns_target": "fe80::1%x\n10.6.6.6 pg-prod"}, "pg_dns_target"),
+        ({"pg_dns_target": "fe80::1%eth0"}, "pg_dns_target"),
+    ],
+)
 def test_a_trailing_newline_or_a_scope_id_is_refused(cvars, field):
     found = {f for f, _ in _fields(model_mod.load(*build(pg_test(**cvars))))}
     assert field in found, found
@@ -49,8 +52,10 @@ def test_a_member_address_with_a_scope_id_is_not_an_address():
     assert dns.target_address("fe80::1%x\n10.6.6.6 pg-prod") is None
 
 
-@given(st.sampled_from(["pg-test", "10.10.10.11", "/pg/tmp", "test.orders"]),
-       st.sampled_from(["\n", "\r\n", "\n10.6.6.6 evil"]))
+@given(
+    st.sampled_from(["pg-test", "10.10.10.11", "/pg/tmp", "test.orders"]),
+    st.sampled_from(["\n", "\r\n", "\n10.6.6.6 evil"]),
+)
 def test_every_model_pattern_refuses_what_follows_a_newline(good, tail):
     patterns = [model.CLUSTER_NAME, dns.LABEL]
     for pattern in patterns:
@@ -87,15 +92,18 @@ def test_node_and_infra_dns_settings_refused(hvars, field):
     assert found[0].host == "10.10.10.10" and found[0].fix
 
 
-@pytest.mark.parametrize("hvars", [
-    {"node_dns_servers": ["${admin_ip}"]},
-    {"node_dns_servers": ["10.10.10.10", " 1.1.1.1 "], "node_dns_method": "overwrite"},
-    {"node_dns_options": ["options single-request-reopen timeout:1"]},
-    {"node_dns_servers": [], "node_dns_method": "none"},
-    {"dns_upstream_servers": ["1.1.1.1", "10.0.0.53#5353", "2001:db8::53"]},
-    {"dns_hosts_dir": "/etc/hosts.d"},
-    {"dns_hosts_dir": "/srv/dns/hosts"},
-])
+@pytest.mark.parametrize(
+    "hvars",
+    [
+        {"node_dns_servers": ["${admin_ip}"]},
+        {"node_dns_servers": ["10.10.10.10", " 1.1.1.1 "], "node_dns_method": "overwrite"},
+        {"node_dns_options": ["options single-request-reopen timeout:1"]},
+        {"node_dns_servers": [], "node_dns_method": "none"},
+        {"dns_upstream_servers": ["1.1.1.1", "10.0.0.53#5353", "2001:db8::53"]},
+        {"dns_hosts_dir": "/etc/hosts.d"},
+        {"dns_hosts_dir": "/srv/dns/hosts"},
+    ],
+)
 def test_node_and_infra_dns_settings_accepted(hvars):
     hostvars, groups = build(pg_test())
     hostvars["10.10.10.10"].update(hvars)

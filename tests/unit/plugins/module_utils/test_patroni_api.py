@@ -16,49 +16,79 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
 )
 
 CURRENT = {
-    "ttl": 30, "loop_wait": 5, "retry_timeout": 10,
-    "maximum_lag_on_failover": 1048576, "synchronous_mode": False,
+    "ttl": 30,
+    "loop_wait": 5,
+    "retry_timeout": 10,
+    "maximum_lag_on_failover": 1048576,
+    "synchronous_mode": False,
     "failsafe_mode": True,
-    "postgresql": {"use_pg_rewind": True, "use_slots": True,
-                   "parameters": {"max_connections": "200", "wal_level": "logical",
-                                  "archive_command": "/bin/true"}},
+    "postgresql": {
+        "use_pg_rewind": True,
+        "use_slots": True,
+        "parameters": {"max_connections": "200", "wal_level": "logical", "archive_command": "/bin/true"},
+    },
 }
 
 
-@pytest.mark.parametrize("current, desired", [
-    ("200", 200), (200, "200"), ("on", True), ("off", False), (True, "true"),
-    ("logical", "logical"), (1048576, "1048576"), (" x ", "x"),
-])
+@pytest.mark.parametrize(
+    "current, desired",
+    [
+        ("200", 200),
+        (200, "200"),
+        ("on", True),
+        ("off", False),
+        (True, "true"),
+        ("logical", "logical"),
+        (1048576, "1048576"),
+        (" x ", "x"),
+    ],
+)
 def test_same_value(current, desired):
     assert same_value(current, desired)
 
 
-@pytest.mark.parametrize("current, desired", [
-    ("200", 201), (None, False), (False, None), ("on", "off"), ("1", True),
-    ("replica", "logical"), ({"a": 1}, {"a": 2}), ([1], [2]),
-])
+@pytest.mark.parametrize(
+    "current, desired",
+    [
+        ("200", 201),
+        (None, False),
+        (False, None),
+        ("on", "off"),
+        ("1", True),
+        ("replica", "logical"),
+        ({"a": 1}, {"a": 2}),
+        ([1], [2]),
+    ],
+)
 def test_different_value(current, desired):
     assert not same_value(current, desired)
 
 
-@pytest.mark.parametrize("desired, patch", [
-    # nothing differs (types differ only in spelling)
-    ({"ttl": "30", "postgresql": {"parameters": {"max_connections": 200}}}, {}),
-    # a timing
-    ({"ttl": 60, "loop_wait": 5}, {"ttl": 60}),
-    # a new key
-    ({"synchronous_mode_strict": False}, {"synchronous_mode_strict": False}),
-    # nested parameter, siblings untouched
-    ({"postgresql": {"parameters": {"max_connections": "300", "wal_level": "logical"}}},
-     {"postgresql": {"parameters": {"max_connections": "300"}}}),
-    # remove a key that exists; ignore removing one that does not
-    ({"failsafe_mode": None, "standby_cluster": None}, {"failsafe_mode": None}),
-    # a whole new mapping
-    ({"standby_cluster": {"host": "10.0.0.1", "port": 5432}},
-     {"standby_cluster": {"host": "10.0.0.1", "port": 5432}}),
-    # synchronous mode on
-    ({"synchronous_mode": True}, {"synchronous_mode": True}),
-])
+@pytest.mark.parametrize(
+    "desired, patch",
+    [
+        # nothing differs (types differ only in spelling)
+        ({"ttl": "30", "postgresql": {"parameters": {"max_connections": 200}}}, {}),
+        # a timing
+        ({"ttl": 60, "loop_wait": 5}, {"ttl": 60}),
+        # a new key
+        ({"synchronous_mode_strict": False}, {"synchronous_mode_strict": False}),
+        # nested parameter, siblings untouched
+        (
+            {"postgresql": {"parameters": {"max_connections": "300", "wal_level": "logical"}}},
+            {"postgresql": {"parameters": {"max_connections": "300"}}},
+        ),
+        # remove a key that exists; ignore removing one that does not
+        ({"failsafe_mode": None, "standby_cluster": None}, {"failsafe_mode": None}),
+        # a whole new mapping
+        (
+            {"standby_cluster": {"host": "10.0.0.1", "port": 5432}},
+            {"standby_cluster": {"host": "10.0.0.1", "port": 5432}},
+        ),
+        # synchronous mode on
+        ({"synchronous_mode": True}, {"synchronous_mode": True}),
+    ],
+)
 def test_config_patch(desired, patch):
     assert config_patch(CURRENT, desired) == patch
 
@@ -70,26 +100,32 @@ def test_patch_of_empty_current_is_desired():
 
 
 def test_restart_parameters():
-    patch = {"ttl": 60, "postgresql": {"parameters": {
-        "max_connections": "300", "archive_command": "x", "wal_level": "replica"}}}
+    patch = {
+        "ttl": 60,
+        "postgresql": {"parameters": {"max_connections": "300", "archive_command": "x", "wal_level": "replica"}},
+    }
     assert restart_parameters(patch) == ["max_connections", "wal_level"]
     assert restart_parameters({"ttl": 60}) == []
 
 
 def test_merge_applies_like_patroni():
-    patch = {"ttl": 60, "failsafe_mode": None,
-             "postgresql": {"parameters": {"max_connections": "300"}}}
+    patch = {"ttl": 60, "failsafe_mode": None, "postgresql": {"parameters": {"max_connections": "300"}}}
     out = merge(CURRENT, patch)
     assert out["ttl"] == 60 and "failsafe_mode" not in out
     assert out["postgresql"]["parameters"] == {
-        "max_connections": "300", "wal_level": "logical", "archive_command": "/bin/true"}
+        "max_connections": "300",
+        "wal_level": "logical",
+        "archive_command": "/bin/true",
+    }
     assert CURRENT["ttl"] == 30  # input untouched
 
 
 _scalars = st.one_of(st.booleans(), st.integers(-5, 5), st.sampled_from(["on", "off", "a", "b", "1"]))
-_configs = st.recursive(st.dictionaries(st.sampled_from("abcd"), _scalars, max_size=4),
-                        lambda inner: st.dictionaries(st.sampled_from("abcd"), st.one_of(_scalars, inner),
-                                                      max_size=4), max_leaves=12)
+_configs = st.recursive(
+    st.dictionaries(st.sampled_from("abcd"), _scalars, max_size=4),
+    lambda inner: st.dictionaries(st.sampled_from("abcd"), st.one_of(_scalars, inner), max_size=4),
+    max_leaves=12,
+)
 
 
 @given(_configs, _configs)

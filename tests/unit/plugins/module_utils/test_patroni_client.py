@@ -30,20 +30,28 @@ class Opener:
 
 
 def client(opener, **kw):
-    params = {"url": "http://10.0.0.1:8008/", "username": "postgres", "password": "s3cret",
-              "timeout": 7, "validate_certs": True}
+    params = {
+        "url": "http://10.0.0.1:8008/",
+        "username": "postgres",
+        "password": "s3cret",
+        "timeout": 7,
+        "validate_certs": True,
+    }
     params.update(kw)
     return PatroniClient.from_params(params, opener=opener)
 
 
-@pytest.mark.parametrize("answer, parsed", [
-    (b'{"members": []}', {"members": []}),
-    (b"[1, 2]", [1, 2]),
-    (b"", {}),
-    (b"  \n", {}),
-    (b"Successfully switched over", "Successfully switched over"),
-    (b"{not json", "{not json"),
-])
+@pytest.mark.parametrize(
+    "answer, parsed",
+    [
+        (b'{"members": []}', {"members": []}),
+        (b"[1, 2]", [1, 2]),
+        (b"", {}),
+        (b"  \n", {}),
+        (b"Successfully switched over", "Successfully switched over"),
+        (b"{not json", "{not json"),
+    ],
+)
 def test_answers_come_back_parsed_when_json(answer, parsed):
     assert client(Opener(answer)).request("/cluster") == parsed
 
@@ -70,8 +78,11 @@ def test_no_username_sends_no_credentials():
 
 def test_http_errors_name_method_url_code_and_the_fix():
     err = HTTPError("http://10.0.0.1:8008/config", 401, "Unauthorized", {}, io.BytesIO(b"no auth"))
-    with pytest.raises(PatroniError, match=r"^PATCH http://10.0.0.1:8008/config answered HTTP 401: "
-                                           r"no auth; set username and password") as exc:
+    with pytest.raises(
+        PatroniError,
+        match=r"^PATCH http://10.0.0.1:8008/config answered HTTP 401: "
+        r"no auth; set username and password",
+    ) as exc:
         client(Opener(error=err)).request("/config", "PATCH", {})
     assert exc.value.status == 401
     err = HTTPError("u", 503, "Service Unavailable", {}, io.BytesIO(b""))
@@ -90,6 +101,7 @@ def test_unreachable_says_what_to_check(error):
 def test_the_argument_spec_hides_the_password_and_matches_the_doc_fragment():
     from ansible_collections.pigpen.pgsql.plugins.doc_fragments.patroni_rest import ModuleDocFragment
     import yaml
+
     doc = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
     assert REST_ARGUMENT_SPEC["password"]["no_log"] is True
     assert set(doc) == set(REST_ARGUMENT_SPEC)

@@ -13,16 +13,23 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import patroni_ops as
 
 def cluster(lag2=0, lag3=0, state2="running", state3="running", leader="pg-test-1", tags3=None):
     def member(name, role, state, lag):
-        m = {"name": name, "role": role, "state": state, "host": "10.10.10.1%s" % name[-1],
-             "port": 5432, "api_url": "http://10.10.10.1%s:8008/patroni" % name[-1], "timeline": 1}
+        m = {
+            "name": name,
+            "role": role,
+            "state": state,
+            "host": "10.10.10.1%s" % name[-1],
+            "port": 5432,
+            "api_url": "http://10.10.10.1%s:8008/patroni" % name[-1],
+            "timeline": 1,
+        }
         if role != "leader":
             m["lag"] = lag
         return m
+
     names = ["pg-test-1", "pg-test-2", "pg-test-3"]
     out = []
     for name, state, lag in zip(names, ["running", state2, state3], [0, lag2, lag3]):
-        out.append(member(name, "leader" if name == leader else "replica",
-                          "running" if name == leader else state, lag))
+        out.append(member(name, "leader" if name == leader else "replica", "running" if name == leader else state, lag))
     if tags3:
         out[2]["tags"] = tags3
     return {"members": out, "scope": "pg-test"}
@@ -30,7 +37,10 @@ def cluster(lag2=0, lag3=0, state2="running", state3="running", leader="pg-test-
 
 def test_default_candidate_is_the_least_lagging_replica():
     assert ops.plan_switchover(cluster(lag2=500, lag3=100)) == {
-        "changed": True, "leader": "pg-test-1", "candidate": "pg-test-3"}
+        "changed": True,
+        "leader": "pg-test-1",
+        "candidate": "pg-test-3",
+    }
     assert ops.plan_switchover(cluster())["candidate"] == "pg-test-2"  # tie: by name
 
 
@@ -39,19 +49,25 @@ def test_named_candidate_and_idempotence():
     # already the leader: nothing to do, also when the expected leader is the old one
     done = cluster(leader="pg-test-3")
     assert ops.plan_switchover(done, candidate="pg-test-3") == {
-        "changed": False, "leader": "pg-test-3", "candidate": "pg-test-3"}
+        "changed": False,
+        "leader": "pg-test-3",
+        "candidate": "pg-test-3",
+    }
     assert ops.plan_switchover(done, candidate="pg-test-3", leader="pg-test-1")["changed"] is False
 
 
-@pytest.mark.parametrize("kwargs, args, message", [
-    ({"lag2": 5 << 20}, {"candidate": "pg-test-2"}, "pg-test-2 lags 5242880 bytes"),
-    ({"state2": "stopped"}, {"candidate": "pg-test-2"}, "pg-test-2 is stopped"),
-    ({"state3": "starting"}, {"candidate": "pg-test-2"}, "not healthy: pg-test-3 is starting"),
-    ({}, {"candidate": "pg-test-9"}, "pg-test-9 is not a member"),
-    ({}, {"leader": "pg-test-2"}, "pg-test-1 leads the cluster, not pg-test-2"),
-    ({"tags3": {"nofailover": True}}, {"candidate": "pg-test-3"}, "tagged nofailover"),
-    ({"lag2": "unknown", "state3": "stopped"}, {}, "no healthy replica"),
-])
+@pytest.mark.parametrize(
+    "kwargs, args, message",
+    [
+        ({"lag2": 5 << 20}, {"candidate": "pg-test-2"}, "pg-test-2 lags 5242880 bytes"),
+        ({"state2": "stopped"}, {"candidate": "pg-test-2"}, "pg-test-2 is stopped"),
+        ({"state3": "starting"}, {"candidate": "pg-test-2"}, "not healthy: pg-test-3 is starting"),
+        ({}, {"candidate": "pg-test-9"}, "pg-test-9 is not a member"),
+        ({}, {"leader": "pg-test-2"}, "pg-test-1 leads the cluster, not pg-test-2"),
+        ({"tags3": {"nofailover": True}}, {"candidate": "pg-test-3"}, "tagged nofailover"),
+        ({"lag2": "unknown", "state3": "stopped"}, {}, "no healthy replica"),
+    ],
+)
 def test_refusals_name_the_reason(kwargs, args, message):
     with pytest.raises(ops.OperationRefused, match=message):
         ops.plan_switchover(cluster(**kwargs), **args)
@@ -109,9 +125,11 @@ def test_a_replica_off_the_leaders_timeline_is_never_promoted():
     # what a rejoined member that has not replayed (or cannot replay) the
     # leader's history reports: lag 0 all the same
     c = on_timelines(7, 5, 7)
-    with pytest.raises(ops.OperationRefused,
-                       match="candidate pg-test-2 is on timeline 5, the leader pg-test-1 on 7: "
-                             "it does not follow.*patronictl reinit pg-test pg-test-2"):
+    with pytest.raises(
+        ops.OperationRefused,
+        match="candidate pg-test-2 is on timeline 5, the leader pg-test-1 on 7: "
+        "it does not follow.*patronictl reinit pg-test pg-test-2",
+    ):
         ops.plan_switchover(c, candidate="pg-test-2")
     # the default choice skips it, although it is first by name
     assert ops.plan_switchover(c, force=True)["candidate"] == "pg-test-3"
@@ -142,27 +160,58 @@ def test_the_candidate_is_always_on_the_leaders_timeline(t1, t2, t3):
     assert ops.healthy(c) == (t1 == t2 == t3)
 
 
-INV = [{"cluster": "pg-x", "instance": "pg-x-1", "role": "primary"},
-       {"cluster": "pg-x", "instance": "pg-x-2", "role": "replica"}]
+INV = [
+    {"cluster": "pg-x", "instance": "pg-x-1", "role": "primary"},
+    {"cluster": "pg-x", "instance": "pg-x-2", "role": "replica"},
+]
 
 
-@pytest.mark.parametrize("answer,expected", [
-    # the inventory's primary leads: nothing to say
-    ({"members": [{"name": "pg-x-1", "role": "leader", "state": "running"},
-                  {"name": "pg-x-2", "role": "replica", "state": "streaming"}]}, []),
-    ({"members": [{"name": "pg-x-1", "role": "replica", "state": "streaming"},
-                  {"name": "pg-x-2", "role": "leader", "state": "running"}]},
-     ["pg-x: pg-x-2 leads, while pg_role names pg-x-1 as primary: expected after a failover or switchover "
-      "(services, VIP and pgbouncer follow the live roles, and pgsql.yml never moves the leader back); "
-      "set pg_role: primary on pg-x-2 when convenient"]),
-    ({"members": [{"name": "pg-x-1", "role": "replica", "state": "stopped"}]},
-     ["pg-x: no member leads (Patroni reports pg-x-1 stopped)",
-      "pg-x: pg-x-2 is in the inventory but not among the members Patroni reports"]),
-    ({"members": [{"name": "pg-x-1", "role": "leader", "state": "running"},
-                  {"name": "pg-x-2", "role": "replica", "state": "streaming"},
-                  {"name": "pg-x-9", "role": "replica", "state": "streaming"}]},
-     ["pg-x: Patroni reports pg-x-9, which the inventory does not list"]),
-    (None, []), ({"error": "x"}, []),
-])
+@pytest.mark.parametrize(
+    "answer,expected",
+    [
+        # the inventory's primary leads: nothing to say
+        (
+            {
+                "members": [
+                    {"name": "pg-x-1", "role": "leader", "state": "running"},
+                    {"name": "pg-x-2", "role": "replica", "state": "streaming"},
+                ]
+            },
+            [],
+        ),
+        (
+            {
+                "members": [
+                    {"name": "pg-x-1", "role": "replica", "state": "streaming"},
+                    {"name": "pg-x-2", "role": "leader", "state": "running"},
+                ]
+            },
+            [
+                "pg-x: pg-x-2 leads, while pg_role names pg-x-1 as primary: expected after a failover or switchover "
+                "(services, VIP and pgbouncer follow the live roles, and pgsql.yml never moves the leader back); "
+                "set pg_role: primary on pg-x-2 when convenient"
+            ],
+        ),
+        (
+            {"members": [{"name": "pg-x-1", "role": "replica", "state": "stopped"}]},
+            [
+                "pg-x: no member leads (Patroni reports pg-x-1 stopped)",
+                "pg-x: pg-x-2 is in the inventory but not among the members Patroni reports",
+            ],
+        ),
+        (
+            {
+                "members": [
+                    {"name": "pg-x-1", "role": "leader", "state": "running"},
+                    {"name": "pg-x-2", "role": "replica", "state": "streaming"},
+                    {"name": "pg-x-9", "role": "replica", "state": "streaming"},
+                ]
+            },
+            ["pg-x: Patroni reports pg-x-9, which the inventory does not list"],
+        ),
+        (None, []),
+        ({"error": "x"}, []),
+    ],
+)
 def test_role_drift(answer, expected):
     assert ops.role_drift(answer, INV) == expected

@@ -25,19 +25,21 @@ restapi:
     username: patroni
     password: '********'
 """
-PATRONI_FULL = PATRONI.replace("'********'", "'Repl.Secret'", 1).replace(
-    "'********'", "Api.Secret")
+PATRONI_FULL = PATRONI.replace("'********'", "'Repl.Secret'", 1).replace("'********'", "Api.Secret")
 
 
 def test_mask_is_the_models():
     assert render.MASK == settings_mod.MASK
 
 
-@pytest.mark.parametrize("node_path, expected", [
-    ("/etc/patroni/config.yml", "out/pg-test-1/etc/patroni/config.yml"),
-    ("/pg/conf/pg_hba.conf", "out/pg-test-1/pg/conf/pg_hba.conf"),
-    ("/etc//haproxy/conf.d/./a.cfg", "out/pg-test-1/etc/haproxy/conf.d/a.cfg"),
-])
+@pytest.mark.parametrize(
+    "node_path, expected",
+    [
+        ("/etc/patroni/config.yml", "out/pg-test-1/etc/patroni/config.yml"),
+        ("/pg/conf/pg_hba.conf", "out/pg-test-1/pg/conf/pg_hba.conf"),
+        ("/etc//haproxy/conf.d/./a.cfg", "out/pg-test-1/etc/haproxy/conf.d/a.cfg"),
+    ],
+)
 def test_render_path_mirrors_the_node(node_path, expected):
     assert render.render_path("out", "pg-test-1", node_path) == expected
 
@@ -61,21 +63,31 @@ def test_patroni_header_is_not_a_difference():
 def test_secret_lines_of_a_masked_file():
     assert render.secret_lines(PATRONI) == {
         "      password: ": "      password: '********'",
-        "    password: ": "    password: '********'"}
+        "    password: ": "    password: '********'",
+    }
 
 
 def test_a_changed_secret_is_said_but_never_shown():
     live = PATRONI_FULL.replace("Api.Secret", "Changed.By.Hand")
-    found = render.compare("/etc/patroni/config.yml", PATRONI_FULL, PATRONI, live,
-                           secrets={"Repl.Secret", "Api.Secret"})
+    found = render.compare(
+        "/etc/patroni/config.yml", PATRONI_FULL, PATRONI, live, secrets={"Repl.Secret", "Api.Secret"}
+    )
     assert found == {"path": "/etc/patroni/config.yml", "state": "secrets", "diff": ""}
 
 
 def test_a_diff_masks_both_sides():
-    live = PATRONI_FULL.replace("Api.Secret", "Changed.By.Hand").replace(
-        "max_connections: 100", "max_connections: 200") + "  note: Repl.Secret\n"
-    found = render.compare("/etc/patroni/config.yml", PATRONI_FULL, PATRONI, live,
-                           secrets={"Repl.Secret", "Api.Secret"}, label="pg-test-1:x")
+    live = (
+        PATRONI_FULL.replace("Api.Secret", "Changed.By.Hand").replace("max_connections: 100", "max_connections: 200")
+        + "  note: Repl.Secret\n"
+    )
+    found = render.compare(
+        "/etc/patroni/config.yml",
+        PATRONI_FULL,
+        PATRONI,
+        live,
+        secrets={"Repl.Secret", "Api.Secret"},
+        label="pg-test-1:x",
+    )
     assert found["state"] == "differs"
     assert "-    max_connections: 100\n+    max_connections: 200\n" in found["diff"]
     assert "+  note: ********\n" in found["diff"]
@@ -85,8 +97,7 @@ def test_a_diff_masks_both_sides():
 
 
 def test_a_secret_the_render_does_not_know_is_masked_by_its_key():
-    shown = render.mask_like("repo1-s3-key-secret=AbC123\nrepo1-path=/pg\n"
-                             '  "password": "xyz",\n', "")
+    shown = render.mask_like("repo1-s3-key-secret=AbC123\nrepo1-path=/pg\n  \"password\": \"xyz\",\n", "")
     assert shown == 'repo1-s3-key-secret=********\nrepo1-path=/pg\n  "password": ********\n'
 
 
@@ -102,11 +113,15 @@ def test_missing_and_same():
 
 
 def test_tuning_note_groups_instances_by_size_and_source():
-    note = render.tuning_note({
-        "pg-test-2": {"source": "reference", "mem_mb": 4096, "cpu": 2},
-        "pg-test-1": {"source": "reference", "mem_mb": 4096, "cpu": 2},
-        "pg-meta-1": {"source": "facts", "mem_mb": 7982, "cpu": 4},
-    })
-    assert note == ("Tuned for pg-meta-1: 7982 MiB, 4 CPU(s), from the gathered facts; "
-                    "pg-test-1, pg-test-2: 4096 MiB, 2 CPU(s), from the reference node "
-                    "(no facts gathered)")
+    note = render.tuning_note(
+        {
+            "pg-test-2": {"source": "reference", "mem_mb": 4096, "cpu": 2},
+            "pg-test-1": {"source": "reference", "mem_mb": 4096, "cpu": 2},
+            "pg-meta-1": {"source": "facts", "mem_mb": 7982, "cpu": 4},
+        }
+    )
+    assert note == (
+        "Tuned for pg-meta-1: 7982 MiB, 4 CPU(s), from the gathered facts; "
+        "pg-test-1, pg-test-2: 4096 MiB, 2 CPU(s), from the reference node "
+        "(no facts gathered)"
+    )

@@ -13,11 +13,11 @@ SAMPLE = (
     "ii \tpatroni\t3.0.2-1\tall\n"
     "ii \tlibc6\t2.36-9+deb12u4\tamd64\n"
     "ii \tlibc6\t2.36-9+deb12u4\ti386\n"
-    "hi \tetcd-server\t3.4.23-4\tamd64\n"     # installed, on hold
-    "ri \tleaving\t1.0\tall\n"                 # installed, marked for removal
-    "rc \tpostgresql-14\t14.10-1\tamd64\n"       # removed, configuration left
-    "iU \thalf\t1.0\tall\n"                       # unpacked, not configured
-    "un \tnever\t\t\n"                            # known, not installed
+    "hi \tetcd-server\t3.4.23-4\tamd64\n"  # installed, on hold
+    "ri \tleaving\t1.0\tall\n"  # installed, marked for removal
+    "rc \tpostgresql-14\t14.10-1\tamd64\n"  # removed, configuration left
+    "iU \thalf\t1.0\tall\n"  # unpacked, not configured
+    "un \tnever\t\t\n"  # known, not installed
     "garbage line\n"
 )
 
@@ -40,7 +40,11 @@ def test_parse_lists_exactly_the_installed_names(rows):
 
 def test_versions_is_flat_and_keeps_the_first_architecture():
     assert mod.versions(mod.parse(SAMPLE)) == {
-        "patroni": "3.0.2-1", "libc6": "2.36-9+deb12u4", "etcd-server": "3.4.23-4", "leaving": "1.0"}
+        "patroni": "3.0.2-1",
+        "libc6": "2.36-9+deb12u4",
+        "etcd-server": "3.4.23-4",
+        "leaving": "1.0",
+    }
 
 
 @given(st.lists(st.tuples(st.sampled_from(["ii ", "hi ", "rc "]), NAME), max_size=20))

@@ -19,9 +19,14 @@ class Failed(Exception):
 
 class FakeModule:
     def __init__(self, check_mode=False, **params):
-        self.params = {"url": "http://10.0.0.1:8008/", "username": "postgres",
-                       "password": "secret", "timeout": 10, "validate_certs": True,
-                       "config": {}}
+        self.params = {
+            "url": "http://10.0.0.1:8008/",
+            "username": "postgres",
+            "password": "secret",
+            "timeout": 10,
+            "validate_certs": True,
+            "config": {},
+        }
         self.params.update(params)
         self.check_mode = check_mode
         self._diff = True
@@ -39,14 +44,12 @@ class FakeApi:
         self.status = status
         self.calls = []
 
-    def __call__(self, url, data=None, method="GET", headers=None, timeout=None,
-                 validate_certs=True, **auth):
+    def __call__(self, url, data=None, method="GET", headers=None, timeout=None, validate_certs=True, **auth):
         self.calls.append((method, url, json.loads(data) if data else None, auth))
         if self.status:
             raise HTTPError(url, self.status, "nope", {}, io.BytesIO(b"no auth"))
         if url.endswith("/patroni"):
-            return io.BytesIO(json.dumps({"state": "running",
-                                          "pending_restart": self.pending}).encode())
+            return io.BytesIO(json.dumps({"state": "running", "pending_restart": self.pending}).encode())
         if method == "PATCH":
             self.config = mod.merge(self.config, json.loads(data))
         return io.BytesIO(json.dumps(self.config).encode())
@@ -65,8 +68,7 @@ def test_nothing_to_change_sends_no_patch():
 
 def test_patches_only_the_difference_with_credentials():
     api = FakeApi({"ttl": 30, "loop_wait": 5, "postgresql": {"parameters": {"max_connections": "200"}}})
-    result = run(api, config={"ttl": 60, "loop_wait": 5,
-                              "postgresql": {"parameters": {"max_connections": "300"}}})
+    result = run(api, config={"ttl": 60, "loop_wait": 5, "postgresql": {"parameters": {"max_connections": "300"}}})
     assert result["changed"] is True
     assert result["patch"] == {"ttl": 60, "postgresql": {"parameters": {"max_connections": "300"}}}
     assert result["restart_parameters"] == ["max_connections"]

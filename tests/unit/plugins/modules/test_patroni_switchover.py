@@ -17,11 +17,20 @@ from ansible_collections.pigpen.pgsql.plugins.modules import patroni_switchover 
 
 class FakeModule:
     def __init__(self, check_mode=False, **params):
-        self.params = {"url": "http://10.0.0.1:8008", "candidate": None, "leader": None,
-                       "mode": "switchover", "max_lag": 1048576, "force": False, "wait": 5,
-                       "wait_for": "healthy",
-                       "username": "postgres", "password": "secret", "timeout": 10,
-                       "validate_certs": True}
+        self.params = {
+            "url": "http://10.0.0.1:8008",
+            "candidate": None,
+            "leader": None,
+            "mode": "switchover",
+            "max_lag": 1048576,
+            "force": False,
+            "wait": 5,
+            "wait_for": "healthy",
+            "username": "postgres",
+            "password": "secret",
+            "timeout": 10,
+            "validate_certs": True,
+        }
         self.params.update(params)
         self.check_mode = check_mode
 
@@ -31,13 +40,19 @@ class FakeApi:
         self.leader, self.lag, self.calls = leader, lag, []
 
     def cluster(self):
-        return {"members": [
-            {"name": n, "role": "leader" if n == self.leader else "replica", "state": "running",
-             **({} if n == self.leader else {"lag": self.lag})}
-            for n in ("pg-test-1", "pg-test-2", "pg-test-3")]}
+        return {
+            "members": [
+                {
+                    "name": n,
+                    "role": "leader" if n == self.leader else "replica",
+                    "state": "running",
+                    **({} if n == self.leader else {"lag": self.lag}),
+                }
+                for n in ("pg-test-1", "pg-test-2", "pg-test-3")
+            ]
+        }
 
-    def __call__(self, url, data=None, method="GET", headers=None, timeout=None,
-                 validate_certs=True, **auth):
+    def __call__(self, url, data=None, method="GET", headers=None, timeout=None, validate_certs=True, **auth):
         body = json.loads(data) if data else None
         self.calls.append((method, url.rsplit("/", 1)[-1], body, bool(auth)))
         if method == "POST":
