@@ -48,23 +48,9 @@ PGBACKREST_TLS_PORT = 8432
 #: key and the deployment's CA (pgbackrest_repo with a host).
 PGBACKREST_TLS_DIR = "/etc/pgbackrest/tls"
 #: Options of the repository host itself, which the members' pgbackrest.conf
-#: does not carry (the repository host applies them).
-_REPO_HOST_SIDE = (
-    "path",
-    "hardlink",
-    "bundle",
-    "bundle_size",
-    "bundle_limit",
-    "block",
-    "cipher_type",
-    "cipher_pass",
-    "retention_full_type",
-    "retention_full",
-    "retention_diff",
-    "retention_archive_type",
-    "retention_archive",
-    "retention_history",
-)
+#: does not carry (the repository host applies them): its path and the
+#: options from hardlink on in REPO_OPTIONS (bundling, encryption, retention).
+_REPO_HOST_SIDE = ("path",) + REPO_OPTIONS[REPO_OPTIONS.index("hardlink") :]
 #: Placeholder Pigsty replaces by the cluster name in repository values
 #: (e.g. ``cipher_pass: 'pgBR.${pg_cluster}'``: one key per cluster).
 CLUSTER_PLACEHOLDER = "${pg_cluster}"
