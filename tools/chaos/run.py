@@ -660,6 +660,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run fault scenarios against a cluster and measure them.")
     parser.add_argument("config")
     parser.add_argument("--scenario", action="append", help="run only these (default: all)")
+    parser.add_argument("--skip", action="append", default=[], help="run all the others (or of --scenario) but these")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--var", action="append", default=[], help="name=value for the config's vars")
     parser.add_argument("--label", default="", help="label of this series in the output (e.g. fast/async)")
@@ -696,10 +697,14 @@ def main() -> int:
     conf["tolerance"] = args.tolerance
     if args.check_alerts:
         conf["alerts"] = dict(conf.get("alerts") or {}, enabled=True)
-    problems = check_config(conf, args.scenario)
+    problems = check_config(conf, args.scenario) + [
+        "--skip %s: no such scenario: use one of %s" % (name, ", ".join(conf.get("scenarios") or {}))
+        for name in args.skip
+        if name not in (conf.get("scenarios") or {})
+    ]
     if problems:
         parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
-    chosen = args.scenario or list(conf["scenarios"])
+    chosen = [name for name in args.scenario or list(conf["scenarios"]) if name not in args.skip]
     results: Dict[str, Any] = {}
     for name in chosen:
         sc = conf["scenarios"][name]
