@@ -37,6 +37,9 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeGuard
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
+    services as services_mod,
+)
+from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     settings as settings_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
@@ -834,20 +837,7 @@ _EXPORTER_PORTS = (
 # (settings.py), and a service against a component of its own cluster's
 # members (services.py).
 _TRIO = frozenset(("pg_port", "patroni_port", "pgbouncer_port"))
-_SERVICE_RESERVED = frozenset(
-    (
-        "pg_port",
-        "pgbouncer_port",
-        "patroni_port",
-        "haproxy_exporter_port",
-        "pg_exporter_port",
-        "pgbouncer_exporter_port",
-        "pgbackrest_exporter_port",
-        "node_exporter_port",
-        "etcd_port",
-        "etcd_peer_port",
-    )
-)
+_SERVICE_RESERVED = frozenset(services_mod.RESERVED_PORT_NAMES)
 
 
 def _port(hvars: Mapping[str, Any], *names: str) -> Any:

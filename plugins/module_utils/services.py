@@ -310,21 +310,26 @@ def _server(m: Member, dest: Any, ddest: str, backup: bool) -> Dict[str, Any]:
     }
 
 
-# Ports that components already use on every node; a service may not take one.
+#: Ports that components already use on every node; a service may not take
+#: one (checked here for the service's own cluster; safety.py leaves these
+#: pairs to this check).
+RESERVED_PORT_NAMES = (
+    "pg_port",
+    "pgbouncer_port",
+    "patroni_port",
+    "haproxy_exporter_port",
+    "pg_exporter_port",
+    "pgbouncer_exporter_port",
+    "pgbackrest_exporter_port",
+    "node_exporter_port",
+    "etcd_port",
+    "etcd_peer_port",
+)
+
+
 def _reserved_ports(cluster: Cluster) -> Dict[int, str]:
     reserved = {}
-    for name in (
-        "pg_port",
-        "pgbouncer_port",
-        "patroni_port",
-        "haproxy_exporter_port",
-        "pg_exporter_port",
-        "pgbouncer_exporter_port",
-        "pgbackrest_exporter_port",
-        "node_exporter_port",
-        "etcd_port",
-        "etcd_peer_port",
-    ):
+    for name in RESERVED_PORT_NAMES:
         for m in cluster.members:
             port = m.get(name)
             if is_int(port):
