@@ -33,6 +33,8 @@ SECRET_KEY=${S3_SECRET_KEY:-S3User.Backup}
 # The CA of the postgres role (postgres_pki_dir): created here when absent,
 # the way the role would, so the store can start before the first deploy.
 PKI=${PIGPEN_PKI_DIR:-$HOME/.pigpen/pki}
+# its key's passphrase (pg_ca_passphrase; the sandbox's is public)
+export PIGPEN_CA_PASSPHRASE=${PIGPEN_CA_PASSPHRASE:-Pigpen.CA}
 DIR=$REPO/.sandbox/$ENV_NAME/s3
 VENV=$REPO/.venv
 HAPROXY_ROOT=$REPO/.cache/haproxy
@@ -46,8 +48,9 @@ ensure_ca() {
     [[ -r $PKI/ca.crt && -r $PKI/ca.key ]] && return
     log "creating the CA in $PKI"
     mkdir -p "$PKI" && chmod 0700 "$PKI"
-    (umask 077 && openssl ecparam -name secp384r1 -genkey -noout -out "$PKI/ca.key")
-    openssl req -new -x509 -key "$PKI/ca.key" -subj "/CN=pigpen-ca" -days 3650 \
+    (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp384r1 \
+        -aes256 -pass env:PIGPEN_CA_PASSPHRASE -out "$PKI/ca.key")
+    openssl req -new -x509 -key "$PKI/ca.key" -passin env:PIGPEN_CA_PASSPHRASE -subj "/CN=pigpen-ca" -days 3650 \
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$PKI/ca.crt"
 }
@@ -62,7 +65,7 @@ ensure_cert() {
     (umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/s3.key")
     openssl req -new -key "$DIR/s3.key" -subj "/CN=$NAME" -out "$DIR/s3.csr"
     printf 'subjectAltName=DNS:%s,IP:%s\nextendedKeyUsage=serverAuth\n' "$NAME" "$ADDRESS" >"$DIR/s3.ext"
-    openssl x509 -req -in "$DIR/s3.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    openssl x509 -req -in "$DIR/s3.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -passin env:PIGPEN_CA_PASSPHRASE -CAcreateserial \
         -CAserial "$DIR/ca.srl" -days 30 -extfile "$DIR/s3.ext" -out "$DIR/s3.crt" 2>/dev/null
     (umask 077 && cat "$DIR/s3.crt" "$DIR/s3.key" >"$DIR/s3.pem")
 }

@@ -138,6 +138,8 @@ SANDBOX_PASSWORDS = {
     # etcd: the cluster's own etcd user (Patroni, pg-vip) and etcd's root
     "pg_etcd_password": "DCS.Patroni",
     "etcd_root_password": "Etcd.Root",
+    # the passphrase of the deployment CA's key (postgres_pki_dir/ca.key)
+    "pg_ca_passphrase": "Pigpen.CA",
 }
 
 # Everything else the model reads, with its default.

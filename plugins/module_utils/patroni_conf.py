@@ -176,6 +176,8 @@ def _local_parameters(iplan, s) -> Dict[str, str]:
         "ssl": "on",
         "ssl_cert_file": s["pg_ssl_cert"],
         "ssl_key_file": s["pg_ssl_key"],
+        # clients may present certificates of the deployment's CA (HBA auth: cert)
+        "ssl_ca_file": s["pg_ssl_ca"],
         "logging_collector": "on",
         "log_destination": "csvlog",
         "log_directory": s["pg_log_dir"],
@@ -209,6 +211,18 @@ def _tags(cplan, iplan, s) -> Dict[str, Any]:
             tags["replicatefrom"] = member["instance"]
     tags.update(s["patroni_tags"])
     return tags
+
+
+def replication_tls(s, standby: bool) -> Dict[str, str]:
+    """The TLS options of Patroni's replication and rewind connections
+    (``pg_replication_sslmode``): the server certificate checked against
+    the deployment's CA (``pg_ssl_ca``), its names too unless the cluster
+    is a standby cluster."""
+    mode = s["pg_replication_sslmode"] or ("verify-ca" if standby else "verify-full")
+    out = {"sslmode": mode}
+    if mode.startswith("verify"):
+        out["sslrootcert"] = s["pg_ssl_ca"]
+    return out
 
 
 def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
@@ -270,7 +284,11 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     hba = [str(line) for line in iplan["pg_hba"]]
     active = [line for line in hba if line.strip() and not line.lstrip().startswith("#")]
     version = s["pg_version"]
-    repl = {"username": s["pg_replication_username"], "password": _secret(s, s["pg_replication_password"])}
+    repl = {
+        "username": s["pg_replication_username"],
+        "password": _secret(s, s["pg_replication_password"]),
+        **replication_tls(s, bool(cplan["identity"].get("standby"))),
+    }
 
     etcd: Dict[str, Any] = {"hosts": endpoints, "protocol": s["etcd_protocol"]}
     if s["etcd_cacert"] is not None:

@@ -32,6 +32,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     objects,
     patroni_conf,
     pgbackrest_conf,
+    pki,
     services as svc_mod,
     settings as settings_mod,
     tuning as tuning_mod,
@@ -362,12 +363,22 @@ def instance_plan(inv: Inventory, host: str) -> Dict[str, Any]:
     member = cast(Member, cluster.member(host))  # host is in cluster
     pg_hba, pgb_hba = member_hba(inv, cluster, member)
     node = node_size(member)
+    vip = vip_plan(cluster)
     return {
         "identity": member.identity(),
         "pg_hba": list(pg_hba),
         "pgb_hba": list(pgb_hba),
         "node": node,
         "tuning": dict(member_tuning(cluster, member)),
+        # the server certificate's names: every way clients reach it
+        "certificate": pki.server_names(
+            member.instance,
+            cluster.name,
+            member.ip or member.host,
+            vip=vip["ip"] if vip["enabled"] else None,
+            dns_suffix=cluster.setting("pg_dns_suffix"),
+            nodename=member.nodename,
+        ),
     }
 
 

@@ -141,6 +141,11 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "pg_ssl_cert": "/pg/cert/server.crt",
     "pg_ssl_key": "/pg/cert/server.key",
     "pg_ssl_ca": "/pg/cert/ca.crt",
+    # how replicas, pg_rewind and a standby cluster's leader check the
+    # server they connect to: None is verify-full (the certificate names
+    # every member address), verify-ca for a standby cluster (its upstream
+    # may be a service or a VIP that another member's certificate answers)
+    "pg_replication_sslmode": None,
     # patroni
     "patroni_username": "postgres",
     "patroni_password": SANDBOX_PASSWORDS["patroni_password"],
@@ -274,6 +279,8 @@ _REPO_REQUIRED = {
 
 POOL_MODES = ("transaction", "session", "statement")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: The modes of ``pg_replication_sslmode``.
+REPLICATION_SSL_MODES = ("require", "verify-ca", "verify-full")
 WATCHDOG_MODES = ("off", "automatic", "required")
 PATRONI_TAGS = ("nofailover", "noloadbalance", "clonefrom", "nosync", "replicatefrom")
 PG_VERSIONS = range(12, 19)
@@ -490,6 +497,14 @@ def check_config_settings(
     if ep is not None and (not isinstance(ep, str) or not ep):
         problem("etcd_password", "(hidden)", "is not a non-empty string", "quote the etcd password")
 
+    if s["pg_replication_sslmode"] not in (None,) + REPLICATION_SSL_MODES:
+        problem(
+            "pg_replication_sslmode",
+            s["pg_replication_sslmode"],
+            "is not a TLS mode replication can use (its HBA rules take TLS connections only)",
+            "use one of %s, or leave it unset (verify-full; verify-ca in a standby cluster)"
+            % ", ".join(REPLICATION_SSL_MODES),
+        )
     if s["pgbouncer_poolmode"] not in POOL_MODES:
         problem(
             "pgbouncer_poolmode",

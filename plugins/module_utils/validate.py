@@ -51,6 +51,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     SANDBOX_PASSWORDS,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
+    HIDDEN,
     ModelError,
     collapse_cluster_wide,
     Problem,
@@ -108,6 +109,7 @@ def problems(inv: Inventory) -> List[Problem]:
         found.extend(_check_addresses(inv))
         found.extend(upstream.problems(inv))
         found.extend(_check_etcd(inv))
+        found.extend(_check_ca(inv))
         found.extend(_check_other_nodes(inv))
         found.extend(dns_mod.problems(inv))
         found.extend(dns_mod.node_problems(inv))
@@ -670,6 +672,41 @@ def _check_other_nodes(inv: Inventory) -> List[Problem]:
             seen.add(host)
             out.extend(cron.node_crontab_problems(group, host, (inv.hostvars.get(host) or {}).get("node_crontab")))
     return out
+
+
+def _check_ca(inv: Inventory) -> List[Problem]:
+    """One CA per deployment: every PostgreSQL host gives its key the same
+    passphrase (``pg_ca_passphrase``), and it is a string."""
+    first: Optional[Member] = None
+    for cluster in sorted(inv.clusters.values(), key=lambda c: c.name):
+        for m in cluster.members:
+            value = m.vars.get("pg_ca_passphrase")
+            if value is not None and not isinstance(value, str):
+                return [
+                    Problem(
+                        cluster.name,
+                        m.host,
+                        "pg_ca_passphrase",
+                        HIDDEN,
+                        "is not a string",
+                        "quote it, e.g. pg_ca_passphrase: '{{ vault_pg_ca_passphrase }}'",
+                    )
+                ]
+            if first is None:
+                first = m
+            elif value != first.vars.get("pg_ca_passphrase"):
+                return [
+                    Problem(
+                        cluster.name,
+                        m.host,
+                        "pg_ca_passphrase",
+                        HIDDEN,
+                        "differs from the value of %s (cluster %s); one CA signs every certificate of the "
+                        "deployment" % (first.host, first.cluster),
+                        "set pg_ca_passphrase once, in the vars of group all",
+                    )
+                ]
+    return []
 
 
 def _check_etcd(inv: Inventory) -> List[Problem]:

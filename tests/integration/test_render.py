@@ -420,6 +420,7 @@ def test_sandbox_passwords_are_refused_outside_the_sandbox(tmp_path):
         "haproxy_admin_password",
         "pg_etcd_password",
         "etcd_root_password",
+        "pg_ca_passphrase",
     ):
         assert "%s = '(hidden)': is unset or the public sandbox default" % var in text, var
         assert "fix: set %s to a secret of your own" % var in text, var

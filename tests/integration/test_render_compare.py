@@ -51,6 +51,7 @@ all:
     haproxy_admin_password: %(m)s-haproxy
     pg_etcd_password: %(m)s-etcd
     etcd_root_password: %(m)s-etcd-root
+    pg_ca_passphrase: %(m)s-ca
 """
 
 

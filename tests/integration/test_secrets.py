@@ -60,6 +60,7 @@ all:
     haproxy_admin_password: %(m)s-haproxy
     pg_etcd_password: %(m)s-etcd
     etcd_root_password: %(m)s-etcd-root
+    pg_ca_passphrase: %(m)s-ca
     # Pigsty's secrets of other modules, named in its warnings
     pg_dbsu_password: %(m)s-dbsu
     grafana_admin_password: %(m)s-grafana

@@ -390,10 +390,12 @@ def test_patroni_postgresql_section():
         "recovery_conf": {"restore_command": 'pgbackrest --stanza=pg-test archive-get %f "%p"'},
     }
     # Superuser over the socket by peer authentication: no password.
+    # Replication and rewind check the server's certificate and names.
+    tls = {"sslmode": "verify-full", "sslrootcert": "/pg/cert/ca.crt"}
     assert pg["authentication"] == {
         "superuser": {"username": "postgres"},
-        "replication": {"username": "replicator", "password": "DBUser.Replicator"},
-        "rewind": {"username": "replicator", "password": "DBUser.Replicator"},
+        "replication": {"username": "replicator", "password": "DBUser.Replicator", **tls},
+        "rewind": {"username": "replicator", "password": "DBUser.Replicator", **tls},
     }
     # A new leader makes sure its repository holds the stanza.
     assert pg["callbacks"] == {"on_role_change": "/usr/local/bin/pg-role-change"}

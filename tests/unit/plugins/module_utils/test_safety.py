@@ -548,6 +548,7 @@ OWN_SECRETS = {
     "haproxy_admin_password": "H.own.1",
     "pg_etcd_password": "E.own.1",
     "etcd_root_password": "Root.own.1",
+    "pg_ca_passphrase": "CA.own.1",
 }
 
 
@@ -558,6 +559,7 @@ def test_sandbox_passwords_refused_outside_the_sandbox():
         refusal("haproxy_admin_password", "pg-meta, pg-test", "HAProxy.Admin"),
         refusal("patroni_password", "pg-meta, pg-test", "Patroni.API"),
         refusal("pg_admin_password", "pg-meta", "DBUser.DBA"),
+        refusal("pg_ca_passphrase", "pg-meta, pg-test", "Pigpen.CA"),
         refusal("pg_etcd_password", "pg-meta, pg-test", "DCS.Patroni"),
         refusal("pg_monitor_password", "pg-meta, pg-test", "DBUser.Monitor"),
         refusal("pg_replication_password", "pg-meta, pg-test", "DBUser.Replicator"),

@@ -565,6 +565,7 @@ def test_sandbox_passwords_warned_outside_the_sandbox():
         "haproxy_admin_password",
         "patroni_password",
         "pg_admin_password",
+        "pg_ca_passphrase",
         "pg_etcd_password",
         "pg_monitor_password",
         "pg_replication_password",
