@@ -682,30 +682,17 @@ def _check_ca(inv: Inventory) -> List[Problem]:
         for m in cluster.members:
             value = m.vars.get("pg_ca_passphrase")
             if value is not None and not isinstance(value, str):
-                return [
-                    Problem(
-                        cluster.name,
-                        m.host,
-                        "pg_ca_passphrase",
-                        HIDDEN,
-                        "is not a string",
-                        "quote it, e.g. pg_ca_passphrase: '{{ vault_pg_ca_passphrase }}'",
-                    )
-                ]
-            if first is None:
-                first = m
-            elif value != first.vars.get("pg_ca_passphrase"):
-                return [
-                    Problem(
-                        cluster.name,
-                        m.host,
-                        "pg_ca_passphrase",
-                        HIDDEN,
-                        "differs from the value of %s (cluster %s); one CA signs every certificate of the "
-                        "deployment" % (first.host, first.cluster),
-                        "set pg_ca_passphrase once, in the vars of group all",
-                    )
-                ]
+                what, fix = "is not a string", "quote it, e.g. pg_ca_passphrase: '{{ vault_pg_ca_passphrase }}'"
+            elif first is not None and value != first.vars.get("pg_ca_passphrase"):
+                what = "differs from the value of %s (cluster %s); one CA signs every certificate of the deployment" % (
+                    first.host,
+                    first.cluster,
+                )
+                fix = "set pg_ca_passphrase once, in the vars of group all"
+            else:
+                first = first or m
+                continue
+            return [Problem(cluster.name, m.host, "pg_ca_passphrase", HIDDEN, what, fix)]
     return []
 
 
