@@ -20,6 +20,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     packages as packages_mod,
     patroni_ops,
     pitr as pitr_mod,
+    pki,
     plan,
     removal,
     render as render_mod,
@@ -238,6 +239,13 @@ def pg_live_role_checks(hostvars, groups, hosts):
     return out
 
 
+def pg_cert_renewal(info, renew_all=False):
+    """Whether to re-issue a node certificate now (``pki.needs_renewal``):
+    ``renew_all``, or ``x509_certificate_info``'s ``valid_at.renew`` is
+    false (it expires within the renewal window)."""
+    return pki.needs_renewal(info, renew_all)
+
+
 def pg_role_drift(results):
     """Lines saying where Patroni's live roles differ from the inventory's
     (``patroni_ops.role_drift``), from the results of a ``uri`` loop over
@@ -398,6 +406,7 @@ class FilterModule:
             "pg_pitr_source": pg_pitr_source,
             "pg_live_role_checks": pg_live_role_checks,
             "pg_role_drift": pg_role_drift,
+            "pg_cert_renewal": pg_cert_renewal,
             "pg_ha_plan": pg_ha_plan,
             "pg_path": pg_path,
             "pg_limit_problems": pg_limit_problems,

@@ -180,3 +180,18 @@ def server_names(
         "common_name": instance,
         "subject_alt_name": ["DNS:%s" % n for n in names] + ["IP:%s" % i for i in ips],
     }
+
+
+def needs_renewal(info: Any, renew_all: Any = False) -> bool:
+    """Whether a node certificate is re-issued now although its names did
+    not change: all of them were asked for (``renew_all``), or what
+    ``community.crypto.x509_certificate_info`` read of it (with ``valid_at:
+    {renew: +<days>d}``) says it is no longer valid then (it expires within
+    the renewal window, or has expired). A certificate that could not be
+    read (none yet) is not renewed: it is created anyway."""
+    if renew_all is True:
+        return True
+    if not isinstance(info, Mapping) or info.get("failed") or info.get("skipped"):
+        return False
+    valid = info.get("valid_at")
+    return isinstance(valid, Mapping) and valid.get("renew") is False
