@@ -266,3 +266,24 @@ def test_one_passphrase_per_deployment():
     hv["10.10.10.13"]["pg_ca_passphrase"] = 42
     ours = [p for p in validate.problems(model_mod.load(hv, groups)) if p.field == "pg_ca_passphrase"]
     assert [p.what for p in ours] == ["is not a string"]
+
+
+# ------------------------------------------------------------ renewal
+
+
+@pytest.mark.parametrize(
+    "info, renew_all, want",
+    [
+        ({"valid_at": {"renew": True}}, False, False),  # valid past the window
+        ({"valid_at": {"renew": False}}, False, True),  # expires within it
+        ({"valid_at": {"renew": True}}, True, True),  # renew every one
+        ({"failed": True, "msg": "does not exist"}, False, False),  # a new node: created anyway
+        ({"changed": False, "msg": "does not exist"}, False, False),  # failed_when: false
+        ({"skipped": True}, False, False),
+        (None, False, False),
+        ({"valid_at": {"renew": False}}, "true", True),  # a string is not renew_all...
+        ({"valid_at": {"renew": True}}, "true", False),  # ...the window still counts
+    ],
+)
+def test_needs_renewal(info, renew_all, want):
+    assert pki.needs_renewal(info, renew_all) is want
