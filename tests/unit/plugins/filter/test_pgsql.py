@@ -15,6 +15,7 @@ def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_alert_rules",
         "pg_alertmanager_config",
+        "pg_cert_renewal",
         "pg_cluster_plan",
         "pg_configs",
         "pg_dns_records",
