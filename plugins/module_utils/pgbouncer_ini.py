@@ -8,6 +8,7 @@ model's plans (:func:`plan.cluster_plan`, :func:`plan.instance_plan`) plus a
 a template only has to print (:func:`ini_text.ini_lines` prints the same)::
 
     pgbouncer_ini(cplan, iplan, settings)    -> [[section, [[key, value]]]]
+    tls_files(settings)                      -> [path, ...]
 
 Called by :func:`render.instance_configs`.
 """
@@ -22,7 +23,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import (
     _require,
 )
 
-__all__ = ["pgbouncer_ini"]
+__all__ = ["pgbouncer_ini", "tls_files"]
 
 _INI_NAME = re.compile(r"^[0-9A-Za-z_.-]+\Z")
 
@@ -116,3 +117,19 @@ def pgbouncer_ini(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings: 
     # TLS whatever this says: state it plainly.
     main.append(["server_tls_sslmode", "disable"])
     return [["databases", databases], ["users", users], ["pgbouncer", main]]
+
+
+def tls_files(settings: Mapping[str, Any]) -> List[str]:
+    """The files pgbouncer reads for its client TLS, in the order
+    ``pgbouncer.ini`` names them: the node's certificate and key, and the
+    CA when clients must present a certificate; none with
+    ``pgbouncer_sslmode: disable``. pgbouncer reads them again at a reload,
+    so the role reloads it when one of them changed (a renewed
+    certificate)."""
+    mode = settings["pgbouncer_sslmode"]
+    if mode == "disable":
+        return []
+    files = [settings["pg_ssl_cert"], settings["pg_ssl_key"]]
+    if mode in ("verify-ca", "verify-full"):
+        files.append(settings["pg_ssl_ca"])
+    return files

@@ -340,7 +340,7 @@ def member_hba(inv: Inventory, cluster: Cluster, member: Member):
 
 
 def _pgbouncer_tls(member: Member) -> bool:
-    return member.vars.get("pgbouncer_sslmode", "disable") != "disable"
+    return member.vars.get("pgbouncer_sslmode", settings_mod.PGBOUNCER_SSLMODE) != "disable"
 
 
 def _access_file(inv: Inventory, cluster: Cluster, member: Member) -> Dict[str, Any]:

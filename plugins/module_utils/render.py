@@ -63,11 +63,12 @@ PATRONI_HBA_HEADER = (
 def instance_configs(
     iplan: Mapping[str, Any], host_vars: Mapping[str, Any], mask_secrets: bool = False
 ) -> Dict[str, Any]:
-    """Patroni config, pgbouncer.ini and pgbackrest.conf sections, the
-    cluster's etcd user, the pg-vip config, the cron lines, the repository
-    host's files (None without one) and the pgBackRest TLS server of one
-    instance, from its plan (``plan.instance_plan`` with the cluster's plan
-    under ``cluster``) and its settings (the host's variables)."""
+    """Patroni config, pgbouncer.ini (and the files of pgbouncer's TLS)
+    and pgbackrest.conf sections, the cluster's etcd user, the pg-vip
+    config, the cron lines, the repository host's files (None without one)
+    and the pgBackRest TLS server of one instance, from its plan
+    (``plan.instance_plan`` with the cluster's plan under ``cluster``) and
+    its settings (the host's variables)."""
     settings = settings_mod.build_settings(host_vars)
     settings["mask_secrets"] = bool(mask_secrets)
     cplan = iplan["cluster"]
@@ -75,6 +76,7 @@ def instance_configs(
     return {
         "patroni": patroni,
         "pgbouncer_ini": pgbouncer_ini.pgbouncer_ini(cplan, iplan, settings),
+        "pgbouncer_tls_files": pgbouncer_ini.tls_files(settings),
         "pgbackrest_conf": pgbackrest_conf.pgbackrest_conf(cplan, iplan, settings),
         "etcd_user": etcd_vip.etcd_user(cplan, settings),
         "vip": etcd_vip.vip_config(cplan, iplan, patroni["etcd3"], settings),

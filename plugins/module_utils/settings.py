@@ -59,6 +59,12 @@ __all__ = [
     "repo_flag",
 ]
 
+#: Default ``pgbouncer_sslmode``: pgbouncer offers TLS (the node's
+#: certificate, as PostgreSQL's) to every client, and its default HBA rules
+#: for the network require it (docs/hba.md). Pigsty's default is
+#: ``disable`` (docs/pigsty.md).
+PGBOUNCER_SSLMODE = "prefer"
+
 #: Replaces every secret when ``mask_secrets`` is true.
 MASK = "********"
 
@@ -163,7 +169,7 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "pgbouncer_conf_dir": "/etc/pgbouncer",
     "pgbouncer_log_dir": "/pg/log/pgbouncer",
     "pgbouncer_auth_query": False,
-    "pgbouncer_sslmode": "disable",
+    "pgbouncer_sslmode": PGBOUNCER_SSLMODE,
     "pgbouncer_max_client_conn": 20000,
     "pgbouncer_default_pool_size": 50,
     "pgbouncer_reserve_pool_size": 30,

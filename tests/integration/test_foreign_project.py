@@ -219,14 +219,16 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
     # role, and the node certificates and keys, kept on the controller under
     # the inventory's host names (db-test-a instead of 10.10.10.11; new keys
     # on a controller that never ran this test), with what follows from them
-    # (PostgreSQL reloaded, pgBackRest's TLS server restarted); nothing that
-    # restarts PostgreSQL (checked below)
+    # (PostgreSQL and pgbouncer reloaded, pgBackRest's TLS server
+    # restarted); nothing that restarts PostgreSQL (checked below)
     allowed = (
         "motd",
         "certificate",
         "signing request",
         "private key",
         "Reload PostgreSQL",
+        "TLS files pgbouncer",
+        "Reload pgbouncer",
         "HAProxy",
         "haproxy",
         "pgBackRest",

@@ -230,7 +230,7 @@ PIGSTY_SERVICES = [
 
 #: The documented difference of the default rules (docs/pigsty.md, "HBA";
 #: docs/hba.md, "The default policy"): every rule for the network over TLS
-#: (pgbouncer: when pgbouncer_sslmode is not disable), the admin superuser
+#: (pgbouncer: unless pgbouncer_sslmode is disable), the admin superuser
 #: over the local socket or with TLS from admin_ip only, denied elsewhere.
 #: An inventory that sets pg_default_hba_rules / pgb_default_hba_rules
 #: gets Pigsty's rendering of what it writes.
@@ -273,7 +273,7 @@ def routed_here_hba(
     if kind == "postgres":
         defaults = HERE_PG_DEFAULTS
     else:
-        defaults = here_pgb_defaults(hv.get("pgbouncer_sslmode", "disable") != "disable")
+        defaults = here_pgb_defaults(hv.get("pgbouncer_sslmode", "prefer") != "disable")
     prefix = "pg" if kind == "postgres" else "pgb"
     rules = list(hv.get(prefix + "_default_hba_rules", defaults)) + list(hv.get(prefix + "_hba_rules", []))
     return hba(rules, instance_of(hostvars, groups, host, {}), kind)

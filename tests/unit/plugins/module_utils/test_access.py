@@ -84,9 +84,13 @@ def test_rules_narrow_the_services():
         {"user": "all", "db": "all", "addr": "10.50.0.0/16", "auth": "pwd", "order": 400},
         {"user": "${admin}", "db": "all", "addr": "admin", "auth": "ssl", "order": 300},
     ]
-    got = services(*build(pg_test(pg_default_hba_rules=pg, pgb_default_hba_rules=pgb)))
+    got = services(*build(pg_test(pg_default_hba_rules=pg, pgb_default_hba_rules=pgb, pgbouncer_sslmode="disable")))
     # pgbouncer without TLS: the admin's hostssl line never matches there
     assert got["primary"] == (["10.50.0.0/16", "127.0.0.1/32", "::1/128"], None)
+    assert got["default"] == (["10.50.0.0/16", "127.0.0.1/32", "::1/128"], None)
+    # with pgbouncer's client TLS on (the default) it does
+    got = services(*build(pg_test(pg_default_hba_rules=pg, pgb_default_hba_rules=pgb)))
+    assert got["primary"] == (["10.10.10.10/32", "10.50.0.0/16", "127.0.0.1/32", "::1/128"], None)
     assert got["default"] == (["10.50.0.0/16", "127.0.0.1/32", "::1/128"], None)
 
 

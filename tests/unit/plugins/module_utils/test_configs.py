@@ -649,7 +649,10 @@ PGBOUNCER_MAIN = [
     ["max_db_connections", "100"],
     ["ignore_startup_parameters", "extra_float_digits,options"],
     ["server_login_retry", "1"],
-    ["client_tls_sslmode", "disable"],
+    # TLS offered to every client by default, with the node's certificate
+    ["client_tls_sslmode", "prefer"],
+    ["client_tls_cert_file", "/pg/cert/server.crt"],
+    ["client_tls_key_file", "/pg/cert/server.key"],
     ["server_tls_sslmode", "disable"],
 ]
 
@@ -758,6 +761,37 @@ def test_pgbouncer_auth_query_and_tls():
     assert dict(section(pgb, "pgbouncer"))["client_tls_ca_file"] == "/pg/cert/ca.crt"
     _, pgb, _, _ = files(sandbox(), "10.10.10.11")
     assert "auth_user" not in dict(section(pgb, "pgbouncer"))
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11", pgbouncer_sslmode="disable")
+    main = dict(section(pgb, "pgbouncer"))
+    assert main["client_tls_sslmode"] == "disable"
+    assert not [k for k in main if k.startswith("client_tls_") and k != "client_tls_sslmode"]
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("disable", []),
+        ("allow", ["/pg/cert/server.crt", "/pg/cert/server.key"]),
+        ("prefer", ["/pg/cert/server.crt", "/pg/cert/server.key"]),
+        ("require", ["/pg/cert/server.crt", "/pg/cert/server.key"]),
+        ("verify-ca", ["/pg/cert/server.crt", "/pg/cert/server.key", "/pg/cert/ca.crt"]),
+        ("verify-full", ["/pg/cert/server.crt", "/pg/cert/server.key", "/pg/cert/ca.crt"]),
+    ],
+)
+def test_pgbouncer_tls_files(mode, expected):
+    """The files the role checksums to reload pgbouncer after a renewal:
+    exactly the client_tls_*_file values of pgbouncer.ini, in its order."""
+    s = settings_mod.build_settings({"pgbouncer_sslmode": mode})
+    assert pgbouncer_ini.tls_files(s) == expected
+    _, pgb, _, _ = files(sandbox(), "10.10.10.11", pgbouncer_sslmode=mode)
+    ini = [v for k, v in section(pgb, "pgbouncer") if k.startswith("client_tls_") and k.endswith("_file")]
+    assert ini == expected
+
+
+def test_pgbouncer_tls_default_follows_postgres():
+    """Client TLS is on by default: PostgreSQL always has the node's
+    certificate, and pgbouncer serves the same one."""
+    assert settings_mod.build_settings({})["pgbouncer_sslmode"] == settings_mod.PGBOUNCER_SSLMODE == "prefer"
 
 
 # ---------------------------------------------------------------- pgbackrest

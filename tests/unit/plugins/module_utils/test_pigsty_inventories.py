@@ -121,14 +121,14 @@ HA3_PG = (
 HA3_PGB = (
     [L("local", "pgbouncer", "postgres", "peer")]
     + loopback("all", "all", SCRAM)
-    + intra("host", "pgbouncer", "dbuser_monitor", SCRAM)
+    + intra("hostssl", "pgbouncer", "dbuser_monitor", SCRAM)
     + [L("host", "all", "dbuser_monitor", "0.0.0.0/0", "reject"), L("host", "all", "dbuser_monitor", "::/0", "reject")]
     + [
         L("hostssl", "all", "dbuser_dba", "10.20.0.10/32", SCRAM),
         L("host", "all", "dbuser_dba", "0.0.0.0/0", "reject"),
         L("host", "all", "dbuser_dba", "::/0", "reject"),
     ]
-    + intra("host", "all", "all", SCRAM)
+    + intra("hostssl", "all", "all", SCRAM)
 )
 
 # secure.yml, pg-vault-2 (replica): ssl on localhost is the password on a
