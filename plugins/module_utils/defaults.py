@@ -61,6 +61,9 @@ PATHS = {
     # HAProxy's admin socket (haproxy.cfg), used by the haproxy_primary
     # module and the playbooks that drain a server
     "haproxy_admin_socket": "/run/haproxy/admin.sock",
+    # HAProxy's servers' state, saved before a reload or a stop and loaded
+    # by the new process (roles/haproxy/files/haproxy_state.py)
+    "haproxy_state_file": "/var/lib/haproxy/server-state",
 }
 
 DEFAULT_INTRANET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

@@ -112,6 +112,10 @@ def test_haproxy_stats_on_the_node_address_without_admin(tmp_path):
     text = render(tmp_path, "haproxy", {"haproxy.cfg.j2": "haproxy.cfg"}, PLAN)["haproxy.cfg.j2"]
     assert "    bind 10.10.10.11:9101\n" in text
     assert "stats admin" not in text.replace("no 'stats admin'", "")
+    # a reload starts from the servers' state that haproxy-state saved
+    # (tests/integration/test_haproxy_reload.py)
+    assert "    server-state-file /var/lib/haproxy/server-state\n" in text
+    assert "    load-server-state-from-file global\n" in text
     if os.path.exists(HAPROXY):
         haproxy_check(tmp_path, text)
 
