@@ -191,12 +191,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-age", type=float, required=True)
     p.add_argument("path")
     args = parser.parse_args(argv)
-    if args.command == "save":
-        print(save(args.socket, args.out, args.configs))
-    else:
-        print(expire(args.path, args.max_age))
     # never fail the reload, the stop or the start: without a state file
     # HAProxy starts as it always did
+    try:
+        if args.command == "save":
+            print(save(args.socket, args.out, args.configs))
+        else:
+            print(expire(args.path, args.max_age))
+    except Exception as e:  # noqa: BLE001 (whatever went wrong, the reload goes on)
+        remove(args.out if args.command == "save" else args.path)
+        print("no state kept: %s" % e)
     return 0
 
 

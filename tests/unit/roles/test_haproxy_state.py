@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import threading
 
 import pytest
 from hypothesis import given, strategies as st
@@ -67,7 +69,11 @@ def test_declared_servers():
 
 
 def test_servers_outside_a_proxy_and_ipv6():
-    text = "global\n    server x 1.2.3.4:1\nlisten a\n    server v6 [fd00::1]:5432 check port 8008\nfrontend f\n    server y 1.2.3.4:2\n"
+    text = (
+        "global\n    server x 1.2.3.4:1\n"
+        "listen a\n    server v6 [fd00::1]:5432 check port 8008\n"
+        "frontend f\n    server y 1.2.3.4:2\n"
+    )
     assert hs.declared_servers([text]) == {("a", "v6"): ("fd00::1", "5432", "8008")}
 
 
@@ -113,9 +119,7 @@ _PORT = st.integers(1, 65535).map(str)
 
 
 @given(
-    st.dictionaries(
-        st.tuples(_NAME, _NAME), st.tuples(_ADDR, _PORT, st.one_of(st.none(), _PORT)), max_size=12
-    ),
+    st.dictionaries(st.tuples(_NAME, _NAME), st.tuples(_ADDR, _PORT, st.one_of(st.none(), _PORT)), max_size=12),
     st.lists(st.tuples(st.tuples(_NAME, _NAME), _ADDR, _PORT, _PORT), max_size=12),
 )
 def test_a_kept_line_always_matches_the_configuration(declared, dumped):
@@ -159,3 +163,30 @@ def test_save_without_haproxy_removes_the_file(tmp_path):
     assert msg.startswith("no state saved: ")
     assert not os.path.exists(out)
     assert hs.main(["save", "--socket", str(tmp_path / "no.sock"), "--out", out, str(tmp_path)]) == 0
+
+
+def test_an_unreadable_configuration_never_fails_the_reload(tmp_path):
+    """HAProxy answers, but a configuration file cannot be read: no state
+    file, and exit code 0 (systemd would abort the reload otherwise)."""
+    sock_path = str(tmp_path / "admin.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1024)
+            state = "1\n%s\n%s\n" % (HEADER, line("pg-test-primary", "pg-test-1", "10.10.10.11", 6432, 8008))
+            conn.sendall(state.encode())
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    out = str(tmp_path / "server-state")
+    with open(out, "w") as f:
+        f.write("1\nstale\n")
+    try:
+        assert hs.main(["save", "--socket", sock_path, "--out", out, str(tmp_path / "missing.cfg")]) == 0
+    finally:
+        server.close()
+    assert not os.path.exists(out)
