@@ -220,7 +220,9 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
     # the inventory's host names (db-test-a instead of 10.10.10.11; new keys
     # on a controller that never ran this test), with what follows from them
     # (PostgreSQL and pgbouncer reloaded, pgBackRest's TLS server
-    # restarted); nothing that restarts PostgreSQL (checked below)
+    # restarted), and what names the repository host (infra-1 instead of
+    # 10.10.10.10: pgbackrest.conf's tls-server-auth, pg-backup's message);
+    # nothing that restarts PostgreSQL (checked below)
     allowed = (
         "motd",
         "certificate",
@@ -232,6 +234,8 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
         "HAProxy",
         "haproxy",
         "pgBackRest",
+        "pgbackrest.conf",
+        "pg-backup",
         "TLS server",
     )
     unexpected = [t for t in changed_tasks(first.stdout) if not any(a in t for a in allowed)]
