@@ -37,7 +37,6 @@ import argparse
 import json
 import re
 import time
-import urllib.request
 from typing import Any
 
 from sandbox_bench import REPO, header, run, write_result  # noqa: E402 (same directory)
@@ -72,9 +71,10 @@ def as_dbsu(node: str, script: str) -> str:
 
 
 def leader() -> str:
-    with urllib.request.urlopen(f"http://{MEMBERS[0]}:8008/cluster", timeout=5) as answer:
-        members = json.load(answer)["members"]
-    return next(m["host"] for m in members if m["role"] == "leader")
+    # patronictl reads the members from etcd: the same answer over an HTTP
+    # or an HTTPS REST API (patroni_ssl_enabled)
+    members = json.loads(on(MEMBERS[0], "patronictl -c /etc/patroni/config.yml list -f json"))
+    return next(m["Host"] for m in members if m["Role"] == "Leader")
 
 
 def method_args(method: str) -> list[str]:

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""Print bench/results/ha.json as the Markdown tables of docs/ha.md."""
+"""Print bench/results/ha.json as the Markdown tables of docs/ha.md.
+
+With --clients A.json [B.json]: the write outage of every client kind per
+scenario (median of the runs) of the first series of A, and with B, of A
+and B side by side as "A / B" (e.g. the same scenarios before and after a
+change; docs/ha.md, "Patroni's REST API over HTTPS").
+"""
 
 from __future__ import annotations
 
@@ -61,5 +67,36 @@ def main(path: str = str(REPO / "bench" / "results" / "ha.json")) -> int:
     return 0
 
 
+CLIENTS = ("write-rw", "write-primary", "write-vip", "write-pgbouncer", "read-standby", "read-prefer-standby")
+
+
+def first_series(path: str) -> dict:
+    series = json.loads(Path(path).read_text()).get("series", {})
+    if not series:
+        raise SystemExit("no series in %s" % path)
+    return next(iter(series.values()))["scenarios"]
+
+
+def client_outage(res: dict, client: str) -> float | None:
+    value = ((res.get("clients_outage_s") or {}).get(client) or {}).get("median")
+    return None if value is None else float(value)
+
+
+def clients_table(paths: list[str]) -> list[str]:
+    """Markdown rows: one per scenario of the first file, one column per client kind."""
+    runs = [first_series(p) for p in paths]
+    lines = ["| scenario | " + " | ".join(CLIENTS) + " |", "|---|" + "---|" * len(CLIENTS)]
+    for name in runs[0]:
+        cells = []
+        for client in CLIENTS:
+            values = [client_outage(r.get(name, {}), client) for r in runs]
+            cells.append(" / ".join("-" if v is None else "%.1f" % v for v in values))
+        lines.append("| %s | %s |" % (name, " | ".join(cells)))
+    return lines
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--clients"] and 1 <= len(sys.argv[2:]) <= 2:
+        print("\n".join(clients_table(sys.argv[2:])))
+        sys.exit(0)
     sys.exit(main(*sys.argv[1:]))

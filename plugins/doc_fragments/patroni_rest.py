@@ -32,4 +32,9 @@ options:
       - Check the REST API's certificate when O(url) is https.
     type: bool
     default: true
+  ca_path:
+    description:
+      - CA that signed the REST API's certificate (the deployment's CA, C(/pg/cert/ca.crt) on the nodes) when O(url)
+        is https; the system's CAs when unset.
+    type: path
 """

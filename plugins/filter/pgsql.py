@@ -18,6 +18,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     ha as ha_mod,
     objects as objects_mod,
     packages as packages_mod,
+    patroni_conf,
     patroni_ops,
     pitr as pitr_mod,
     pki,
@@ -138,6 +139,13 @@ def pg_rm_leaders(answers, names, views=None):
     return removal.removal_leaders(answers or {}, names or {}, views or [])
 
 
+def pg_api_moves(members, current):
+    """The members whose REST API changes scheme in this run
+    (patroni_conf.api_scheme_moves): ``members`` of the cluster plan,
+    ``current`` host -> the scheme served now."""
+    return patroni_conf.api_scheme_moves(members or [], current or {})
+
+
 def pg_limit_problems(values, host, parts):
     """The model's rule for a role's limits (validate.limit_problems) over
     the values the role was given: ``parts`` is a list of haproxy,
@@ -232,7 +240,7 @@ def pg_live_role_checks(hostvars, groups, hosts):
         out.append(
             {
                 "cluster": name,
-                "url": "http://%s:%s/cluster" % (first.ip, first.get("patroni_port") or 8008),
+                "url": first.patroni_url + "/cluster",
                 "members": [m.identity() for m in cluster.members],
             }
         )
@@ -386,6 +394,7 @@ class FilterModule:
     def filters(self):
         return {
             "pg_alert_rules": pg_alert_rules,
+            "pg_api_moves": pg_api_moves,
             "pg_alertmanager_config": pg_alertmanager_config,
             "pg_cluster_plan": pg_cluster_plan,
             "pg_drill_plan": pg_drill_plan,

@@ -160,6 +160,10 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     "pg_rpo": 1048576,
     "pg_namespace": "/pg",
     "pg_dbsu": "postgres",
+    # HAProxy checks Patroni over HTTPS, verified against the CA at this
+    # path on its node (docs/security.md)
+    "patroni_ssl_enabled": True,
+    "pg_ssl_ca": "/pg/cert/ca.crt",
     "pg_replication_username": "replicator",
     "pg_monitor_username": "dbuser_monitor",
     "pg_admin_username": "dbuser_dba",

@@ -67,6 +67,10 @@ def vip_config(
         "endpoints": ["%s://%s" % (etcd["protocol"], h) for h in etcd["hosts"]],
         "username": etcd.get("username", ""),
         "password": etcd.get("password", ""),
-        "patroni_url": "http://127.0.0.1:%d" % s["patroni_port"],
+        "patroni_url": "%s://127.0.0.1:%d" % ("https" if s["patroni_ssl_enabled"] else "http", s["patroni_port"]),
+        # also over HTTP: while the REST API moves to HTTPS, pg-vip asks the
+        # other scheme too, verified against the node's CA (installed on
+        # every member by the postgres role)
+        "patroni_cafile": s["pg_ssl_ca"],
         "interval_ms": s["vip_interval"],
     }

@@ -11,7 +11,8 @@ cluster's services at once, over the admin socket (``set server B/S health
 up|down``). The health checks keep running and stay in charge: they agree
 with the forced state, or overrule it at their next transition.
 
-Pure functions; the module ``haproxy_primary`` does the socket I/O.
+Pure functions, and :func:`ask`, the one exchange with the admin socket
+that the modules ``haproxy_primary`` and ``haproxy_health`` make.
 ``show stat`` answers CSV whose first line is ``# pxname,svname,...``;
 ``status`` is ``UP``, ``DOWN``, ``MAINT``, ``DRAIN``, ``NOLB``, ``no check``,
 or a transition such as ``UP 1/3`` (going down) or ``DOWN 1/2`` (going up).
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Dict, List, Mapping, Sequence
+import socket
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 PRIMARY_CHECK = "/primary"
 
@@ -115,3 +117,95 @@ def missing_backends(rows: Sequence[Mapping[str, str]], backends: Sequence[str],
     (the node's configuration does not know the member yet)."""
     have = {(r.get("pxname"), r.get("svname")) for r in rows}
     return [b for b in backends if (b, primary) not in have]
+
+
+def cluster_backends(services: Sequence[Mapping[str, Any]], cluster: str) -> List[str]:
+    """Every backend that checks a member of ``cluster``: its services and
+    the fallback tiers of two-tier services (``<service>.fallback``)."""
+    out = set()
+    for s in services:
+        if s.get("cluster") != cluster:
+            continue
+        out.add(s["name"])
+        if s.get("fallback"):
+            out.add(s["fallback"]["name"])
+    return sorted(out)
+
+
+# srv_check_state of ``show servers state``: bits of the server's health
+# check (HAProxy's CHK_ST_*; read from HAProxy 2.6: 6 for a running check,
+# 2 once ``disable health`` stopped it, 14 and 10 for the same in
+# maintenance, 0 for a server without a check of its own: no ``check``, or
+# one that tracks another server).
+CHECK_CONFIGURED = 0x2
+CHECK_ENABLED = 0x4
+
+
+def parse_servers_state(text: str) -> List[Dict[str, str]]:
+    """Rows of ``show servers state`` as dicts keyed by the header's column
+    names (a version line, then ``# be_id be_name ...``, then one line per
+    server, fields separated by spaces)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    heads = [i for i, line in enumerate(lines) if line.startswith("# ")]
+    if not heads:
+        raise ValueError("not the output of 'show servers state': %r" % text[:80])
+    header = lines[heads[0]][2:].split()
+    return [dict(zip(header, line.split())) for line in lines[heads[0] + 1 :] if not line.startswith("#")]
+
+
+def health_commands(rows: Sequence[Mapping[str, str]], backends: Sequence[str], frozen: bool) -> List[str]:
+    """Admin commands that stop (``frozen``) or resume the health checks of
+    every server of ``backends`` (``rows`` of :func:`parse_servers_state`).
+    A stopped check keeps the server in the state it was in (UP stays UP,
+    DOWN stays DOWN: HAProxy 2.6, pinned by
+    tests/integration/test_haproxy_reload.py). Servers without a check of
+    their own (none configured, or tracking another server) are left alone,
+    as are servers already in the asked state, so resuming is a no-op on a
+    node where nothing was stopped."""
+    wanted = set(backends)
+    out = []
+    for row in rows:
+        backend, server = row.get("be_name"), row.get("srv_name")
+        try:
+            state = int(row.get("srv_check_state") or 0)
+        except ValueError:
+            continue
+        if backend not in wanted or not state & CHECK_CONFIGURED:
+            continue
+        checking = bool(state & CHECK_ENABLED)
+        if frozen and checking:
+            out.append("disable health %s/%s" % (backend, server))
+        elif not frozen and not checking:
+            out.append("enable health %s/%s" % (backend, server))
+    return out
+
+
+def send_all(path: str, commands: Sequence[str], asker: Any = None) -> Optional[Tuple[str, str]]:
+    """Send ``commands`` in order over the admin socket (``asker``: :func:`ask`
+    or a stand-in); HAProxy answers a command it carried out with nothing.
+    Stops at the first refusal and returns it as ``(command, answer)``;
+    None when every command was carried out."""
+    asker = asker or ask
+    for command in commands:
+        answer = asker(path, command).strip()
+        if answer:
+            return command, answer
+    return None
+
+
+def ask(path: str, command: str, timeout: float = 5.0) -> str:
+    """Send one command to the admin socket and return the whole answer."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(path)
+        conn.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        conn.close()
+    return b"".join(chunks).decode("utf-8", "replace")

@@ -157,7 +157,19 @@ class Member:
             "delay": self.delay,
             "leader": self.is_leader,
             "labels": self.labels(),
+            "patroni_url": self.patroni_url,
         }
+
+    @property
+    def patroni_url(self) -> str:
+        """Where HAProxy, Prometheus and the playbooks reach this member's
+        REST API: https (its certificate names the address) unless
+        ``patroni_ssl_enabled`` is false."""
+        scheme = "https" if self.get("patroni_ssl_enabled") else "http"
+        address = self.ip or self.host
+        if ":" in address:
+            address = "[%s]" % address
+        return "%s://%s:%s" % (scheme, address, self.get("patroni_port"))
 
 
 @dataclass

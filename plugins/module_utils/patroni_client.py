@@ -3,7 +3,7 @@
 """The one client of Patroni's REST API that every module of the collection
 uses (patroni_config, patroni_switchover, haproxy_primary).
 
-    api = PatroniClient.from_params(module.params)   # url, username, password, timeout, validate_certs
+    api = PatroniClient.from_params(module.params)   # url, username, password, timeout, validate_certs, ca_path
     cluster = api.request("/cluster")                 # JSON answers come back parsed
     api.request("/switchover", "POST", {"leader": "pg-test-1", "candidate": "pg-test-2"})
 
@@ -34,6 +34,7 @@ REST_ARGUMENT_SPEC: dict = {
     "password": {"type": "str", "no_log": True},
     "timeout": {"type": "int", "default": 10},
     "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
 }
 
 
@@ -51,7 +52,9 @@ def _text(data: Any) -> str:
 
 
 class PatroniClient:
-    """Requests to one member's REST API at ``url`` (``http://host:8008``)."""
+    """Requests to one member's REST API at ``url`` (``https://host:8008``,
+    its certificate verified against ``ca_path``; ``http://`` with
+    ``patroni_ssl_enabled: false``)."""
 
     def __init__(
         self,
@@ -61,10 +64,12 @@ class PatroniClient:
         timeout: float = 10,
         validate_certs: bool = True,
         opener: Optional[Callable[..., Any]] = None,
+        ca_path: Optional[str] = None,
     ):
         self.url = url.rstrip("/")
         self.username, self.password = username, password
         self.timeout, self.validate_certs = timeout, validate_certs
+        self.ca_path = ca_path
         self.opener = opener or open_url
 
     @classmethod
@@ -80,6 +85,7 @@ class PatroniClient:
             params.get("timeout", 10),
             params.get("validate_certs", True),
             opener,
+            params.get("ca_path"),
         )
 
     def request(
@@ -98,9 +104,11 @@ class PatroniClient:
         if body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json"
-        kwargs = {}
+        kwargs: dict = {}
+        if self.ca_path:
+            kwargs["ca_path"] = self.ca_path
         if (method != "GET" if auth is None else auth) and self.username is not None:
-            kwargs = {"url_username": self.username, "url_password": self.password, "force_basic_auth": True}
+            kwargs.update(url_username=self.username, url_password=self.password, force_basic_auth=True)
         try:
             resp = self.opener(
                 url,

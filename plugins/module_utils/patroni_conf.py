@@ -56,7 +56,7 @@ Design decisions (docs/configs.md has the long form):
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -78,7 +78,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.settings import (
     _watchdog_mode,
 )
 
-__all__ = ["DCS_PARAMETERS", "patroni_config"]
+__all__ = ["DCS_PARAMETERS", "patroni_config", "patroni_api"]
 
 #: Parameters Patroni 3.0 takes only from the cluster-wide (DCS)
 #: configuration, plus the archive settings, which must agree on every
@@ -353,18 +353,25 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     postgresql["create_replica_methods"] = ["basebackup"]
     postgresql["basebackup"] = {"checkpoint": "fast"}
 
-    return {
+    restapi: Dict[str, Any] = {
+        "listen": "0.0.0.0:%d" % s["patroni_port"],
+        "connect_address": "%s:%d" % (ip, s["patroni_port"]),
+        "authentication": {
+            "username": s["patroni_username"],
+            "password": _secret(s, s["patroni_password"]),
+        },
+    }
+    ctl: Dict[str, Any] = {}
+    if s["patroni_ssl_enabled"]:
+        # HTTPS with the node's certificate, which names the member's
+        # address (connect_address); patronictl verifies it against the CA
+        restapi.update(certfile=s["pg_ssl_cert"], keyfile=s["pg_ssl_key"])
+        ctl = {"cacert": s["pg_ssl_ca"]}
+    out: Dict[str, Any] = {
         "scope": cluster,
         "namespace": cplan["etcd"]["namespace"],
         "name": me["instance"],
-        "restapi": {
-            "listen": "0.0.0.0:%d" % s["patroni_port"],
-            "connect_address": "%s:%d" % (ip, s["patroni_port"]),
-            "authentication": {
-                "username": s["patroni_username"],
-                "password": _secret(s, s["patroni_password"]),
-            },
-        },
+        "restapi": restapi,
         "etcd3": etcd,
         "bootstrap": {
             "dcs": dcs,
@@ -384,3 +391,39 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
             "file_size": 67108864,
         },
     }
+    if ctl:
+        out["ctl"] = ctl
+    return out
+
+
+def patroni_api(iplan: Mapping[str, Any], settings: Mapping[str, Any]) -> Dict[str, Any]:
+    """How the playbooks, HAProxy and the exporters reach one member's REST
+    API: ``url`` (``https://<address>:<patroni_port>``, ``http://`` with
+    ``patroni_ssl_enabled: false``), ``ca_path`` (the CA on the node that
+    verifies the member's certificate, None over HTTP), and the credentials
+    of the unsafe endpoints (``username``, ``password``)."""
+    s = settings
+    url = iplan["identity"]["patroni_url"]
+    return {
+        "url": url,
+        "ca_path": s["pg_ssl_ca"] if url.startswith("https:") else None,
+        "username": s["patroni_username"],
+        "password": _secret(s, s["patroni_password"]),
+    }
+
+
+def api_scheme_moves(members: Sequence[Mapping[str, Any]], current: Mapping[str, Any]) -> List[str]:
+    """The members whose REST API a run of pgsql.yml moves between HTTP and
+    HTTPS: ``current`` maps a host to the scheme its configuration in place
+    serves (``http``, ``https``; anything else, such as ``none`` for a
+    member not configured yet or no answer, counts as no move), and each
+    member of ``members`` (the cluster plan's, with ``patroni_url``) says
+    the scheme the model gives it. Per member, so a cluster that keeps some
+    members on HTTP on purpose (``patroni_ssl_enabled`` per host) does not
+    move on every run."""
+    out = []
+    for member in members:
+        now = current.get(member["host"])
+        if now in ("http", "https") and now != str(member["patroni_url"]).split("://", 1)[0]:
+            out.append(member["host"])
+    return out

@@ -15,7 +15,7 @@ per PostgreSQL setting (its value and what happens here) and one line per
 group of settings of another Pigsty module, each naming the clusters whose
 hosts carry the settings. A setting is named once per cluster, whatever the
 number of members. Settings whose value means here what it means in Pigsty
-(``pg_listen: 0.0.0.0``, ``patroni_ssl_enabled: false``, a module's
+(``pg_listen: 0.0.0.0``, ``patroni_ssl_enabled``, a module's
 ``*_enabled: false``...) are not reported.
 
 Pure Python; nothing here imports Ansible.
@@ -197,7 +197,6 @@ SETTINGS: Dict[str, Tuple[Optional[Callable[[Any], bool]], str]] = {
         _is("default"),
         "Patroni's pause and remove modes are not implemented: Patroni keeps managing the cluster",
     ),
-    "patroni_ssl_enabled": (_is(False), "Patroni's REST API is plain HTTP, and HAProxy checks it without TLS"),
     "pg_primary_db": (_is("postgres"), "the primary database is postgres"),
     "pg_files": (_empty, "no extra files are copied into pg_data"),
     "pg_io_method": (

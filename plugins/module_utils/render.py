@@ -75,6 +75,7 @@ def instance_configs(
     patroni = patroni_conf.patroni_config(cplan, iplan, settings)
     return {
         "patroni": patroni,
+        "patroni_api": patroni_conf.patroni_api(iplan, settings),
         "pgbouncer_ini": pgbouncer_ini.pgbouncer_ini(cplan, iplan, settings),
         "pgbouncer_tls_files": pgbouncer_ini.tls_files(settings),
         "pgbackrest_conf": pgbackrest_conf.pgbackrest_conf(cplan, iplan, settings),

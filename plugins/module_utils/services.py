@@ -297,6 +297,17 @@ def _method(check: str) -> str:
     return "GET" if check_path(check) in GET_CHECKS else "OPTIONS"
 
 
+def _check_ssl(m: Member) -> str:
+    """HAProxy's options for a health check over HTTPS to the member's
+    Patroni (``patroni_ssl_enabled``): the certificate verified against
+    the deployment's CA, and against the member's instance name, which its
+    certificate names (``verifyhost``: HAProxy matches DNS names, not
+    addresses); empty over HTTP."""
+    if not m.get("patroni_ssl_enabled"):
+        return ""
+    return "check-ssl verify required ca-file %s verifyhost %s" % (m.get("pg_ssl_ca"), m.instance)
+
+
 def _server(m: Member, dest: Any, ddest: str, backup: bool) -> Dict[str, Any]:
     return {
         "name": m.instance,
@@ -304,6 +315,7 @@ def _server(m: Member, dest: Any, ddest: str, backup: bool) -> Dict[str, Any]:
         "ip": m.ip,
         "port": _dest_port(dest, m, ddest),
         "check_port": m.get("patroni_port"),
+        "check_ssl": _check_ssl(m),
         "weight": m.weight,
         "backup": backup,
         "track": None,

@@ -146,13 +146,14 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "pg_parameters": {},
     "pg_ssl_cert": "/pg/cert/server.crt",
     "pg_ssl_key": "/pg/cert/server.key",
-    "pg_ssl_ca": "/pg/cert/ca.crt",
+    "pg_ssl_ca": MODEL_DEFAULTS["pg_ssl_ca"],
     # how replicas, pg_rewind and a standby cluster's leader check the
     # server they connect to: None is verify-full (the certificate names
     # every member address), verify-ca for a standby cluster (its upstream
     # may be a service or a VIP that another member's certificate answers)
     "pg_replication_sslmode": None,
     # patroni
+    "patroni_ssl_enabled": MODEL_DEFAULTS["patroni_ssl_enabled"],
     "patroni_username": "postgres",
     "patroni_password": SANDBOX_PASSWORDS["patroni_password"],
     "patroni_log_dir": "/pg/log/patroni",
@@ -310,7 +311,7 @@ _PATHS = (
 _OPTIONAL_PATHS = ("pg_bin_dir", "etcd_cacert")
 _PORTS = ("pg_port", "patroni_port", "pgbouncer_port")
 _ROLE_NAMES = ("pg_dbsu", "pg_replication_username", "pg_monitor_username")
-_BOOLS = ("pg_checksum", "pgbouncer_auth_query", "pgbackrest_enabled", "mask_secrets")
+_BOOLS = ("pg_checksum", "pgbouncer_auth_query", "pgbackrest_enabled", "mask_secrets", "patroni_ssl_enabled")
 _POOL_SIZES = (
     ("pgbouncer_max_client_conn", 1),
     ("pgbouncer_default_pool_size", 1),

@@ -48,6 +48,11 @@ options:
   patroni_url:
     description: Base URL of a member's REST API, read with O(wait) (C(GET /cluster) needs no credentials).
     type: str
+  patroni_ca_path:
+    description:
+      - CA that signed the members' REST API certificates when their URLs are https (the deployment's CA,
+        C(/pg/cert/ca.crt) on the nodes); the system's CAs when unset.
+    type: path
   wait:
     description:
       - Seconds to wait for O(primary) to lead before touching HAProxy; V(0) does not wait.
@@ -92,7 +97,7 @@ led:
   type: bool
 """
 
-import socket
+import functools
 import time
 from urllib.parse import urlsplit
 
@@ -104,28 +109,10 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PATHS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import PatroniClient, PatroniError
 
 
-def ask(path, command, timeout=5.0):
-    """Send one command to the admin socket and return the whole answer."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(timeout)
-    try:
-        conn.connect(path)
-        conn.sendall(command.encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        conn.close()
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
-def read_cluster(url):
+def read_cluster(url, ca_path=None):
     """GET /cluster of a member, or None while it does not answer."""
     try:
-        cluster = PatroniClient(url, timeout=2).request("/cluster")
+        cluster = PatroniClient(url, timeout=2, ca_path=ca_path).request("/cluster")
     except PatroniError:
         return None
     return cluster if isinstance(cluster, dict) else None
@@ -138,7 +125,7 @@ def api_base(api_url):
     return "%s://%s" % (parts.scheme, parts.netloc)
 
 
-def answers_primary(api_url):
+def answers_primary(api_url, ca_path=None):
     """Whether the member's PostgreSQL has been promoted: its REST API
     answers 200 on /primary (it holds the leader lock) and its own status
     (``GET /patroni``, ``api_url``) reports the primary role, which Patroni
@@ -146,7 +133,7 @@ def answers_primary(api_url):
     for a few hundred milliseconds before the promotion completes (measured:
     0.36-0.43 s); a client sent there then has its writes refused as
     read-only."""
-    api = PatroniClient(api_base(api_url), timeout=2, validate_certs=False)
+    api = PatroniClient(api_base(api_url), timeout=2, validate_certs=bool(ca_path), ca_path=ca_path)
     try:
         api.request("/primary")  # 503 while not primary: a PatroniError
         status = api.request("/patroni")
@@ -174,8 +161,13 @@ def wait_for_leader(
         sleep(0.1)
 
 
-def run(module, asker=ask, reader=read_cluster, is_primary=answers_primary):
+def run(module, asker=admin.ask, reader=read_cluster, is_primary=answers_primary):
     p = module.params
+    if p.get("patroni_ca_path"):
+        if reader is read_cluster:
+            reader = functools.partial(read_cluster, ca_path=p["patroni_ca_path"])
+        if is_primary is answers_primary:
+            is_primary = functools.partial(answers_primary, ca_path=p["patroni_ca_path"])
     backends = admin.primary_backends(p["services"], p["cluster"])
     result = {"changed": False, "backends": backends, "commands": [], "led": True}
     if not backends:
@@ -196,10 +188,9 @@ def run(module, asker=ask, reader=read_cluster, is_primary=answers_primary):
     result.update(changed=bool(commands), commands=commands)
     if module.check_mode:
         return result
-    for command in commands:
-        answer = asker(p["socket"], command).strip()
-        if answer:  # success is an empty answer
-            module.fail_json(msg="HAProxy refused '%s': %s" % (command, answer), **result)
+    refused = admin.send_all(p["socket"], commands, asker)
+    if refused:
+        module.fail_json(msg="HAProxy refused '%s': %s" % refused, **result)
     return result
 
 
@@ -211,6 +202,7 @@ def main():
             "primary": {"type": "str", "required": True},
             "socket": {"type": "path", "default": PATHS["haproxy_admin_socket"]},
             "patroni_url": {"type": "str"},
+            "patroni_ca_path": {"type": "path"},
             "wait": {"type": "int", "default": 0},
         },
         supports_check_mode=True,

@@ -35,15 +35,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _load():
-    path = os.path.join(REPO, "roles", "haproxy", "files", "haproxy_state.py")
-    spec = importlib.util.spec_from_file_location("haproxy_state", path)
+def _load(name, *path):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, *path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-hs = _load()
+hs = _load("haproxy_state", "roles", "haproxy", "files", "haproxy_state.py")
+# the logic of the haproxy_health module (standard library only)
+admin = _load("haproxy_admin", "plugins", "module_utils", "haproxy_admin.py")
 
 
 def _free_port():
@@ -58,6 +59,8 @@ class _Member:
 
     def __init__(self, name, status):
         self.name = name
+        self.status = status
+        member = self
         self.data = socket.socket()
         self.data.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.data.bind(("127.0.0.1", 0))
@@ -67,7 +70,7 @@ class _Member:
 
         class Health(http.server.BaseHTTPRequestHandler):
             def do_OPTIONS(self):  # noqa: N802 (http.server's naming)
-                self.send_response(status)
+                self.send_response(member.status)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -250,3 +253,35 @@ def test_a_server_that_moved_is_reached_where_the_new_configuration_says(tmp_pat
     finally:
         proxy.stop()
         moved.close()
+
+
+def test_held_checks_keep_the_routing_across_a_reload_until_they_resume(tmp_path, cluster):
+    """The move of the REST API between HTTP and HTTPS (pgsql.yml): the
+    checks of the cluster's servers stop (the commands of the haproxy_health
+    module), then no check passes any more (every member answers 503, as a
+    plain check of an HTTPS API fails), HAProxy reloads with the saved
+    state: clients still reach the primary. Once the checks resume, HAProxy
+    follows them again."""
+    listen = _free_port()
+    proxy = _HAProxy(tmp_path, _config(tmp_path, listen, cluster))
+
+    def checks(frozen):
+        rows = admin.parse_servers_state(hs.ask(proxy.socket, "show servers state"))
+        for command in admin.health_commands(rows, ["pg-test-primary"], frozen):
+            assert hs.ask(proxy.socket, command).strip() == "", command
+
+    try:
+        proxy.settle(["pg-test-2", "pg-test-3"])
+        checks(frozen=True)
+        for member in cluster:
+            member.status = 503
+        # longer than fall (3) failed checks would take (inter 2 s, fastinter 1 s)
+        time.sleep(6)
+        assert set(_probe(listen, 1.0)) == {"pg-test-1"}
+        proxy.reload(save=True)
+        time.sleep(1)
+        assert set(_probe(listen, 3.0)) == {"pg-test-1"}
+        checks(frozen=False)
+        proxy.settle(["pg-test-1", "pg-test-2", "pg-test-3"])
+    finally:
+        proxy.stop()

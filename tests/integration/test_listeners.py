@@ -16,6 +16,7 @@ import sys
 
 import pytest
 import yaml
+from conftest import with_ca  # the integration tests' shared helpers
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 BIN = os.path.dirname(sys.executable)
@@ -221,7 +222,7 @@ VICTORIA = shutil.which("victoria-metrics") or os.path.join(
 )
 
 
-def test_victoriametrics_scrapes_the_same_targets(tmp_path):
+def test_victoriametrics_scrapes_the_same_targets(tmp_path, stand_in_ca):
     """infra_metrics: victoriametrics: the scrape configuration has the same
     jobs without what VictoriaMetrics refuses (rule_files, alerting,
     evaluation_interval, refresh_interval), passes its own check, and vmalert
@@ -263,7 +264,9 @@ def test_victoriametrics_scrapes_the_same_targets(tmp_path):
     ):
         assert " %s \\\n" % flag in unit, flag
     if os.access(VICTORIA, os.X_OK):
-        path = tmp_path / "scrape"
+        # the CA of the patroni job's tls_config, as a file of this machine
+        path = tmp_path / "scrape-ca"
+        path.write_text(with_ca((tmp_path / "scrape").read_text(), stand_in_ca))
         res = subprocess.run(
             [VICTORIA, "-promscrape.config=%s" % path, "-promscrape.config.dryRun", "-loggerLevel=ERROR"],
             capture_output=True,

@@ -18,6 +18,7 @@ import textwrap
 
 import pytest
 import yaml
+from conftest import with_ca  # the integration tests' shared helpers
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 BIN = os.path.dirname(sys.executable)
@@ -190,9 +191,9 @@ def test_replica_service_fragment(sandbox_render):
             http-check send meth OPTIONS uri /replica
             http-check expect status 200
             default-server inter 2s fastinter 1s downinter 2s rise 3 fall 3 on-marked-down shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100
-            server pg-test-1 10.10.10.11:6432 check port 8008 weight 100
-            server pg-test-2 10.10.10.12:6432 check port 8008 weight 100
-            server pg-test-3 10.10.10.13:6432 check port 8008 weight 100
+            server pg-test-1 10.10.10.11:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-1 weight 100
+            server pg-test-2 10.10.10.12:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-2 weight 100
+            server pg-test-3 10.10.10.13:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-3 weight 100
             server pg-test-1.fallback 10.10.10.11:6432 track pg-test-replica.fallback/pg-test-1 weight 100 backup
             server pg-test-2.fallback 10.10.10.12:6432 track pg-test-replica.fallback/pg-test-2 weight 100 backup
             server pg-test-3.fallback 10.10.10.13:6432 track pg-test-replica.fallback/pg-test-3 weight 100 backup
@@ -205,9 +206,9 @@ def test_replica_service_fragment(sandbox_render):
             http-check send meth OPTIONS uri /read-only
             http-check expect status 200
             default-server inter 2s fastinter 1s downinter 2s rise 3 fall 3 on-marked-down shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100
-            server pg-test-1 10.10.10.11:6432 check port 8008 weight 100
-            server pg-test-2 10.10.10.12:6432 check port 8008 weight 100
-            server pg-test-3 10.10.10.13:6432 check port 8008 weight 100
+            server pg-test-1 10.10.10.11:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-1 weight 100
+            server pg-test-2 10.10.10.12:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-2 weight 100
+            server pg-test-3 10.10.10.13:6432 check port 8008 check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-3 weight 100
         """)  # noqa: E501 (HAProxy's lines as rendered)
     # every member renders the same service definitions
     for ins in ("pg-test-1", "pg-test-3"):
@@ -259,7 +260,7 @@ HAPROXY = shutil.which("haproxy") or (
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="no haproxy binary (make deps extracts one)")
-def test_fragments_pass_haproxy_check(sandbox_render, tmp_path):
+def test_fragments_pass_haproxy_check(sandbox_render, tmp_path, stand_in_ca):
     out, _, _ = sandbox_render
     base = tmp_path / "base.cfg"
     base.write_text(
@@ -267,7 +268,10 @@ def test_fragments_pass_haproxy_check(sandbox_render, tmp_path):
     )
     cmd = [HAPROXY, "-c", "-f", str(base)]
     for frag in sorted((out / "pg-test-1" / HAPROXY_DIR).iterdir()):
-        cmd += ["-f", str(frag)]
+        # the CA that check-ssl names, as a file of this machine
+        copy = tmp_path / frag.name
+        copy.write_text(with_ca(frag.read_text(), stand_in_ca))
+        cmd += ["-f", str(copy)]
     env = dict(os.environ)
     libdir = os.path.join(REPO, ".cache", "haproxy", "usr", "lib", "x86_64-linux-gnu")
     if os.path.isdir(libdir):
@@ -361,7 +365,10 @@ def test_hostnames_and_unrelated_groups(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:]
     assert sorted(os.listdir(out)) == ["dns", "pg-app-1", "pg-app-2", "prometheus"]
     frag = (out / "pg-app-1" / HAPROXY_DIR / "pg-app-primary.cfg").read_text()
-    assert "server pg-app-2 192.168.9.42:6432 check port 8008 weight 100" in frag
+    assert (
+        "server pg-app-2 192.168.9.42:6432 check port 8008"
+        " check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-app-2 weight 100"
+    ) in frag
     assert "default-server inter 1s fastinter 500ms downinter 1s rise 3 fall 3" in frag
     hba = (out / "pg-app-2" / "pg" / "conf" / "pg_hba.conf").read_text()
     assert "192.168.9.10/32" in hba  # infra alias from ansible_host of admin-node

@@ -4,8 +4,16 @@
 
 from __future__ import annotations
 
+import datetime
+import http.server
+import ipaddress
+import json
 import os
+import ssl
 import sys
+import threading
+
+import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tools", "chaos"))
 import run  # noqa: E402
@@ -104,6 +112,13 @@ def test_the_sandbox_configuration_is_valid():
     assert "port=6432" in dsns
     for name in ("pgbouncer-crash", "haproxy-crash", "patroni-crash", "switchover", "node-crash"):
         assert name in conf["scenarios"]
+    # Patroni's REST API over https, verified against the deployment's CA;
+    # plain http with --var patroni_scheme=http
+    assert [m["api"] for m in conf["members"].values()] == ["https://10.10.10.%d:8008" % i for i in (11, 12, 13)]
+    assert conf["patroni_ca"] == "~/.pigpen/pki/ca.crt"
+    names["patroni_scheme"] = "http"
+    plain = run.expand({k: v for k, v in raw.items() if k != "vars"}, names)
+    assert run.api_context(plain) is None and run.ca_problems(plain) == []
 
 
 def test_client_targets_name_the_client_that_missed():
@@ -145,3 +160,109 @@ def test_one_client_may_have_its_own_bound():
         "scenarios": {"s": {"targets": {"write_outage_s[b]": 8, "write_outage_s[c]": 8}}},
     }
     assert [p.split(":")[0] for p in run.check_config(conf)] == ["scenarios.s.targets.write_outage_s[c]"]
+
+
+# ---- Patroni's REST API over https, verified against the CA ----------------
+
+
+def _ca_and_server_cert(tmp_path, name):
+    """A CA and a server certificate of it for 127.0.0.1, as PEM files:
+    (ca.crt, server.crt, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pg-test-1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tuple(tmp_path / f for f in ("%s-ca.crt" % name, "%s-server.crt" % name, "%s-server.key" % name))
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+class _Cluster(http.server.BaseHTTPRequestHandler):
+    body = json.dumps({"members": [{"name": "pg-test-1", "role": "leader", "state": "running"}]}).encode()
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def https_api(tmp_path):
+    """A Patroni-like API on https://127.0.0.1:<port> with a certificate of
+    the CA "right": (its URL, right's CA file, the CA file of "other")."""
+    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
+    other = _ca_and_server_cert(tmp_path, "other")[0]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Cluster)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "https://127.0.0.1:%d" % server.server_port, str(ca), str(other)
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_apis_are_verified_against_patroni_ca(https_api):
+    url, ca, other = https_api
+    conf = {"members": {"pg-test-1": {"ip": "127.0.0.1", "api": url}}, "patroni_ca": ca}
+    assert run.ca_problems(conf) == []
+    cluster = run.Cluster(conf)
+    assert cluster.context is not None
+    assert cluster.state() == json.loads(_Cluster.body)
+    assert run.Reachable({"name": "api_back_s", "http": url + "/primary"}, context=cluster.context).ok()
+    # a certificate of another CA, or no CA (the system's), is no answer
+    assert run.Cluster(dict(conf, patroni_ca=other)).state() is None
+    assert run.Cluster({"members": conf["members"]}).state() is None
+    assert not run.Reachable({"name": "api_back_s", "http": url + "/primary"}).ok()
+
+
+def test_a_missing_ca_is_refused_for_https_apis_only(tmp_path):
+    missing = str(tmp_path / "none" / "ca.crt")
+    https = {"members": {"m": {"api": "https://10.10.10.11:8008"}}, "patroni_ca": missing}
+    problems = run.ca_problems(https)
+    assert len(problems) == 1 and problems[0].startswith("patroni_ca: %s: " % missing)
+    # plain http (patroni_ssl_enabled: false): the CA is neither needed nor read
+    http_only = {"members": {"m": {"api": "http://10.10.10.11:8008"}}, "patroni_ca": missing}
+    assert run.ca_problems(http_only) == []
+    assert run.api_context(http_only) is None
+    assert run.api_context({"members": {"m": {"api": "https://10.10.10.11:8008"}}}) is None

@@ -158,7 +158,7 @@ def declared(role):
 
 def test_the_scan_finds_what_a_role_reads():
     reads = role_reads("pgbackrest")
-    assert {"pg_cluster", "pg_dbsu", "patroni_port"} <= reads
+    assert {"pg_cluster", "pg_dbsu"} <= reads
     assert "__pgbackrest_dbsu" not in reads and "pgbackrest_conf_dir" not in reads
     found = names(
         "x | pigpen.pgsql.pg_instance_files(hostvars[inventory_hostname]) if pg_a is defined and 'pg_b' else pg_c"

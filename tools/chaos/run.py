@@ -34,7 +34,8 @@ For each scenario of the configuration (YAML, see ``sandbox.yml``):
 
 The configuration is checked before any load starts: an unknown client
 kind, a client without a DSN, an unknown scenario (``--scenario``), scenario
-key or target is refused with what to write instead.
+key or target, a ``patroni_ca`` that cannot be read while a member's API is
+https, is refused with what to write instead.
 
 A scenario may also have ``setup`` commands (run once before its runs, e.g.
 to grow etcd), ``wait_dcs_discovery: true`` (after the setup, wait until
@@ -69,6 +70,12 @@ when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``,
 the etcd cluster, asked over etcd's HTTP API; containers from ``members``
 and ``containers``).
 
+Patroni's REST API (the members' ``api``, ``http`` watches) is asked over
+the URLs' scheme: an ``https`` URL is verified against the configuration's
+``patroni_ca``, the deployment's CA on this machine (``~`` expanded; the
+system's CAs when it is not set). A configuration whose members' APIs are
+all ``http`` (``patroni_ssl_enabled: false``) needs no CA file.
+
     python tools/chaos/run.py tools/chaos/sandbox.yml [--scenario node-crash] [--runs 3]
         [--var prefix=pigpen-molecule --var net=10.10.20] [--tolerance 1.5] [--retry-time-misses 1]
         [--check-alerts] --output ha.json
@@ -81,6 +88,7 @@ import datetime as dt
 import json
 import os
 import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -117,15 +125,35 @@ def log(message: str) -> None:
     print("chaos: %s %s" % (time.strftime("%H:%M:%S"), message), flush=True)
 
 
+def https_apis(conf: Dict[str, Any]) -> bool:
+    """Whether a member's ``api`` is an https URL."""
+    members = conf.get("members")
+    if not isinstance(members, dict):
+        return False
+    return any(isinstance(m, dict) and str(m.get("api", "")).startswith("https://") for m in members.values())
+
+
+def api_context(conf: Dict[str, Any]) -> Optional[ssl.SSLContext]:
+    """How the https URLs of Patroni's REST API are verified: against
+    ``patroni_ca`` (``~`` expanded). None, urllib's default (the system's
+    CAs), when no member's API is https or no CA is set. Raises OSError
+    when the CA cannot be read."""
+    ca = conf.get("patroni_ca")
+    if not ca or not https_apis(conf):
+        return None
+    return ssl.create_default_context(cafile=os.path.expanduser(str(ca)))
+
+
 class Cluster:
     def __init__(self, conf: Dict[str, Any]) -> None:
         self.conf = conf
         self.members: Dict[str, Dict[str, str]] = conf["members"]
+        self.context = api_context(conf)
 
     def state(self) -> Optional[Dict[str, Any]]:
         for url in [m["api"] for m in self.members.values()]:
             try:
-                with urllib.request.urlopen(url + "/cluster", timeout=2) as resp:
+                with urllib.request.urlopen(url + "/cluster", timeout=2, context=self.context) as resp:
                     return json.loads(resp.read())
             except (OSError, ValueError):
                 continue
@@ -201,10 +229,11 @@ class DcsWatch(threading.Thread):
     """Polls every member's ``GET /patroni``: when it last reached the DCS
     (``dcs_last_seen``) and whether it runs in failsafe mode."""
 
-    def __init__(self, apis: Dict[str, str], interval: float = 0.5) -> None:
+    def __init__(self, apis: Dict[str, str], interval: float = 0.5, context: Optional[ssl.SSLContext] = None) -> None:
         super().__init__(name="dcs-watch", daemon=True)
         self.apis = apis
         self.interval = interval
+        self.context = context
         self.stopping = threading.Event()
         self.samples: Dict[str, List[Any]] = {name: [] for name in apis}
         self.failsafe: set = set()
@@ -213,7 +242,7 @@ class DcsWatch(threading.Thread):
         while not self.stopping.is_set():
             for name, api in self.apis.items():
                 try:
-                    with urllib.request.urlopen(api + "/patroni", timeout=1) as resp:
+                    with urllib.request.urlopen(api + "/patroni", timeout=1, context=self.context) as resp:
                         status = json.loads(resp.read())
                     seen = status.get("dcs_last_seen")
                     if status.get("failsafe_mode_is_active"):
@@ -237,14 +266,16 @@ class DcsWatch(threading.Thread):
 
 class Reachable(threading.Thread):
     """Polls one endpoint every 0.1 s from the fault on (``tcp: ip:port``
-    connects, ``http: url`` expects 200) and tells when it came back: the
-    time from the fault to the first success after its last failure."""
+    connects, ``http: url`` expects 200; an https URL verified with
+    ``context``) and tells when it came back: the time from the fault to
+    the first success after its last failure."""
 
-    def __init__(self, spec: Dict[str, str], interval: float = 0.1) -> None:
+    def __init__(self, spec: Dict[str, str], interval: float = 0.1, context: Optional[ssl.SSLContext] = None) -> None:
         super().__init__(name="watch-" + spec["name"], daemon=True)
         self.label = spec["name"]
         self.spec = spec
         self.interval = interval
+        self.context = context
         self.stopping = threading.Event()
         self.samples: List[Any] = []
 
@@ -254,7 +285,7 @@ class Reachable(threading.Thread):
                 host, port = self.spec["tcp"].rsplit(":", 1)
                 with socket.create_connection((host, int(port)), timeout=0.5):
                     return True
-            with urllib.request.urlopen(self.spec["http"], timeout=0.5) as resp:
+            with urllib.request.urlopen(self.spec["http"], timeout=0.5, context=self.context) as resp:
                 return resp.status == 200
         except (OSError, ValueError):
             return False
@@ -277,7 +308,7 @@ def dcs_discovery_s(cluster: "Cluster") -> float:
     10 x ttl (its cache of etcd members), plus two HA loops."""
     for url in [m["api"] for m in cluster.members.values()]:
         try:
-            with urllib.request.urlopen(url + "/config", timeout=2) as resp:
+            with urllib.request.urlopen(url + "/config", timeout=2, context=cluster.context) as resp:
                 config = json.loads(resp.read())
             return 10 * config.get("ttl", 30) + 2 * config.get("loop_wait", 10)
         except (OSError, ValueError):
@@ -377,6 +408,20 @@ def check_config(conf: Dict[str, Any], chosen: Optional[List[str]] = None) -> Li
                     "{name: <something>_s, http: 'http://ip:port/path'}" % (name, i, watch)
                 )
     return out
+
+
+def ca_problems(conf: Dict[str, Any]) -> List[str]:
+    """A ``patroni_ca`` that cannot be read while a member's API is https;
+    [] otherwise. Apart from ``check_config``: it depends on this machine."""
+    try:
+        api_context(conf)
+    except OSError as exc:
+        return [
+            "patroni_ca: %s: %s: the deployment's CA on this machine (postgres_pki_dir/ca.crt) verifies the "
+            "members' https APIs; a cluster with patroni_ssl_enabled: false has http:// ones"
+            % (conf.get("patroni_ca"), exc)
+        ]
+    return []
 
 
 def missed(result: Dict[str, Any], targets: Dict[str, Any], slack: float = 1.0) -> List[str]:
@@ -499,9 +544,9 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         else None
     )
     gen = loadgen.LoadGen(conf["clients"], probes, conf.get("interval", 0.05)).start()
-    watch = DcsWatch({n: m["api"] for n, m in conf["members"].items()})
+    watch = DcsWatch({n: m["api"] for n, m in conf["members"].items()}, context=cluster.context)
     watch.start()
-    watches = [Reachable(w) for w in sc.get("watch") or []]
+    watches = [Reachable(w, context=cluster.context) for w in sc.get("watch") or []]
     time.sleep(conf.get("warmup_s", 5))
     log(
         "%s: leader %s, replica %s, etcd leader %s"
@@ -702,6 +747,7 @@ def main() -> int:
         for name in args.skip
         if name not in (conf.get("scenarios") or {})
     ]
+    problems += ca_problems(conf)
     if problems:
         parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
     chosen = [name for name in args.scenario or list(conf["scenarios"]) if name not in args.skip]

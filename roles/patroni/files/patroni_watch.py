@@ -93,6 +93,8 @@ def settings(config: Dict[str, Any]) -> Dict[str, Any]:
         "url": "%s://%s/config" % (scheme, address),
         "api": "%s://%s" % (scheme, address),
         "authorization": header,
+        # the deployment's CA, which patronictl uses too (ctl.cacert)
+        "cafile": (config.get("ctl") or {}).get("cacert"),
     }
 
 
@@ -141,8 +143,11 @@ def _request(conf: Dict[str, Any], url: str, method: str, body: Any) -> Any:
     if conf["authorization"]:
         headers["Authorization"] = conf["authorization"]
     context = None
-    if url.startswith("https:"):
-        # the member's own REST API, addressed by IP: the certificate names the host
+    if url.startswith("https:") and conf.get("cafile"):
+        # the member's own REST API, at the address its certificate names
+        context = ssl.create_default_context(cafile=conf["cafile"])
+    elif url.startswith("https:"):
+        # no CA configured: encrypted, not verified
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

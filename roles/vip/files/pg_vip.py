@@ -28,21 +28,27 @@ file (mode 0600, it holds the etcd password)::
      "key": "/pg/pg-test/leader", "instance": "pg-test-1",
      "endpoints": ["http://10.10.10.10:2379"],
      "username": "pg-test", "password": "...",
-     "patroni_url": "http://10.10.10.11:8008", "interval_ms": 1000}
+     "patroni_url": "https://127.0.0.1:8008", "patroni_cafile": "/pg/cert/ca.crt",
+     "interval_ms": 1000}
+
+``patroni_cafile`` verifies the certificate of Patroni's REST API over
+HTTPS (absent over HTTP).
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 REQUIRED = ("address", "prefix", "interface", "key", "instance", "endpoints")
 
@@ -61,6 +67,7 @@ def load_config(text: str) -> Dict[str, Any]:
     conf.setdefault("username", "")
     conf.setdefault("password", "")
     conf.setdefault("patroni_url", "")
+    conf.setdefault("patroni_cafile", None)
     conf.setdefault("arp_count", 3)
     return conf
 
@@ -170,14 +177,40 @@ class Etcd:
         raise DcsError("; ".join(errors) or "no etcd endpoint configured")
 
 
-def patroni_is_primary(url: str, timeout: float = 2.0) -> bool:
+def _ask_primary(url: str, timeout: float, cafile: Optional[str]) -> Optional[bool]:
+    """Patroni's answer to ``GET /primary``: True for 200, False for any
+    other status; None when no HTTP answer came (refused, timed out, or the
+    other side speaks another scheme)."""
+    try:
+        context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
+        with urllib.request.urlopen(url + "/primary", timeout=timeout, context=context) as resp:
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError:
+        return False
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def other_scheme(url: str) -> str:
+    """The same URL over the other scheme (https <-> http)."""
+    if url.startswith("https:"):
+        return "http:" + url[len("https:") :]
+    return "https:" + url[len("http:") :] if url.startswith("http:") else url
+
+
+def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None) -> bool:
+    """Whether the local Patroni runs this node as the primary. When the
+    configured scheme gets no HTTP answer, the other one is asked (verified
+    against ``cafile`` over HTTPS): while the REST API moves between HTTP
+    and HTTPS (patroni_ssl_enabled), Patroni reloads before pg-vip does, and
+    a moment of etcd trouble then must not take the address off the
+    primary."""
     if not url:
         return False
-    try:
-        with urllib.request.urlopen(url + "/primary", timeout=timeout) as resp:
-            return resp.status == 200
-    except (OSError, ValueError):
-        return False
+    answer = _ask_primary(url, timeout, cafile)
+    if answer is None:
+        answer = _ask_primary(other_scheme(url), timeout, cafile)
+    return bool(answer)
 
 
 class Binder:
@@ -276,23 +309,65 @@ def step(conf: Dict[str, Any], etcd: Etcd, binder: Binder, primary: Callable[[st
     return hold
 
 
+def interval_of(conf: Dict[str, Any]) -> float:
+    return max(int(conf["interval_ms"]), 100) / 1000.0
+
+
+def etcd_of(conf: Dict[str, Any]) -> "Etcd":
+    return Etcd(conf["endpoints"], conf["username"], conf["password"], timeout=min(2.0, max(interval_of(conf), 0.5)))
+
+
+# What a reload cannot change without releasing the address first.
+ADDRESS_KEYS = ("address", "prefix", "interface")
+
+
+def reload_config(
+    text: str, conf: Dict[str, Any], binder: "Binder", make_binder: Callable[[Dict[str, Any]], "Binder"] = Binder
+) -> Tuple[Dict[str, Any], "Binder"]:
+    """SIGHUP (systemctl reload pg-vip): the new configuration, and the
+    binder to use with it. A change of etcd's endpoints or credentials, of
+    the local Patroni's URL or CA (its REST API moving to HTTPS), of the
+    key, the instance or the interval takes effect without touching the
+    address, so its connections live on; a new address, prefix or interface
+    releases the old address first (the next round binds the new one where
+    this node leads). An invalid file changes nothing (ValueError)."""
+    new = load_config(text)
+    if any(str(new[k]) != str(conf[k]) for k in ADDRESS_KEYS):
+        new_binder = make_binder(new)
+        if binder.release():
+            log("released %s for the new configuration" % conf["address"])
+        return new, new_binder
+    return new, binder
+
+
 def main(argv: Sequence[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/etc/pg-vip.json"
     with open(path, encoding="utf-8") as handle:
         conf = load_config(handle.read())
-    interval = max(int(conf["interval_ms"]), 100) / 1000.0
-    etcd = Etcd(conf["endpoints"], conf["username"], conf["password"], timeout=min(2.0, max(interval, 0.5)))
+    etcd = etcd_of(conf)
     binder = Binder(conf)
-    stopping = []
+    stopping: List[bool] = []
+    reloading: List[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGHUP, lambda *_: reloading.append(True))
     log("watching %s for %s" % (conf["key"], conf["instance"]))
     while not stopping:
+        if reloading:
+            reloading.clear()
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    conf, binder = reload_config(handle.read(), conf, binder)
+                etcd = etcd_of(conf)
+                log("configuration reloaded: watching %s for %s" % (conf["key"], conf["instance"]))
+            except (OSError, ValueError) as exc:
+                log("configuration not reloaded, the previous one stays: %s" % exc)
         try:
-            step(conf, etcd, binder)
+            cafile = conf["patroni_cafile"]
+            step(conf, etcd, binder, lambda url, cafile=cafile: patroni_is_primary(url, cafile=cafile))
         except OSError as exc:
             log(str(exc))
-        time.sleep(interval)
+        time.sleep(interval_of(conf))
     if binder.release():
         log("released %s on stop" % conf["address"])
     return 0

@@ -67,7 +67,11 @@ def test_settings_https_without_auth():
         "url": "https://h:8008/config",
         "api": "https://h:8008",
         "authorization": None,
+        "cafile": None,
     }
+    # the CA that patronictl uses verifies the member's certificate
+    config["ctl"] = {"cacert": "/pg/cert/ca.crt"}
+    assert watch.settings(config)["cafile"] == "/pg/cert/ca.crt"
 
 
 @pytest.mark.parametrize(

@@ -220,3 +220,78 @@ def test_interface_auto_resolves_to_the_subnet_interface():
     assert vip.Binder(conf, run=run).interface == "eth1"
     with pytest.raises(ValueError, match="no interface of this node has an address in the subnet of 172.16.0.9"):
         vip.Binder(dict(conf, address="172.16.0.9"), run=run)
+
+
+def test_a_reload_keeps_the_address_unless_the_address_changed():
+    """SIGHUP: a new Patroni URL or CA (the REST API moving to HTTPS), new
+    etcd endpoints or credentials keep the bound address and its
+    connections; a new address releases the old one first; a broken file
+    changes nothing."""
+    conf = vip.load_config(json.dumps(CONF))
+    ip = FakeIp(bound={"10.10.10.3/24"})
+    binder = vip.Binder(conf, run=ip)
+    new_text = json.dumps(
+        {**CONF, "patroni_url": "https://127.0.0.1:8008", "patroni_cafile": "/pg/cert/ca.crt", "password": "x"}
+    )
+    new, same = vip.reload_config(new_text, conf, binder, make_binder=lambda c: vip.Binder(c, run=ip))
+    assert same is binder and new["patroni_url"] == "https://127.0.0.1:8008" and new["password"] == "x"
+    assert ip.bound == {"10.10.10.3/24"}
+    assert not any(c[0] == "ss" or c[2:3] == ["del"] for c in ip.calls)
+    moved, other = vip.reload_config(
+        json.dumps({**CONF, "address": "10.10.10.4"}), conf, binder, make_binder=lambda c: vip.Binder(c, run=ip)
+    )
+    assert other is not binder and other.address == "10.10.10.4" and moved["address"] == "10.10.10.4"
+    assert ip.bound == set()  # the old address is released; the next round binds the new one on the leader
+    with pytest.raises(ValueError):
+        vip.reload_config("{not json", conf, binder)
+    with pytest.raises(ValueError, match="lacks key"):
+        vip.reload_config(json.dumps({**CONF, "key": ""}), conf, binder)
+
+
+def test_the_local_patroni_is_asked_over_the_other_scheme_when_the_first_gets_no_answer(monkeypatch):
+    """While the REST API moves between HTTP and HTTPS, Patroni reloads
+    before pg-vip: no HTTP answer on the configured scheme means the other
+    one is asked; a real answer (503) is final."""
+    asked = []
+
+    def fake(url, timeout, cafile):
+        asked.append(url)
+        return answers.get(url.split(":", 1)[0])
+
+    monkeypatch.setattr(vip, "_ask_primary", fake)
+    answers = {"https": True}  # http: no answer (the API serves TLS now)
+    assert vip.patroni_is_primary("http://127.0.0.1:8008", cafile="/pg/cert/ca.crt") is True
+    assert asked == ["http://127.0.0.1:8008", "https://127.0.0.1:8008"]
+    asked.clear()
+    answers = {"https": False, "http": True}  # 503 over the configured scheme: final
+    assert vip.patroni_is_primary("https://127.0.0.1:8008") is False
+    assert asked == ["https://127.0.0.1:8008"]
+    answers = {}  # no answer on either: not the primary
+    assert vip.patroni_is_primary("https://127.0.0.1:8008") is False
+    assert vip.other_scheme("https://h:1") == "http://h:1" and vip.other_scheme("http://h:1") == "https://h:1"
+    assert vip.other_scheme("x") == "x"
+
+
+def test_ask_primary_against_a_plain_server_over_both_schemes():
+    """A real HTTP server: its 200 over http; over https no HTTP answer (None)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200 if self.path == "/primary" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d" % server.server_address[1]
+        assert vip._ask_primary(url, 2.0, None) is True
+        assert vip._ask_primary(vip.other_scheme(url), 2.0, None) is None
+        # configured as https (the move back to HTTP): the plain answer counts
+        assert vip.patroni_is_primary(vip.other_scheme(url)) is True
+    finally:
+        server.shutdown()

@@ -15,6 +15,7 @@ def test_filters_are_registered():
     assert sorted(pgsql.FilterModule().filters()) == [
         "pg_alert_rules",
         "pg_alertmanager_config",
+        "pg_api_moves",
         "pg_cert_renewal",
         "pg_cluster_plan",
         "pg_configs",
@@ -210,7 +211,10 @@ def test_live_role_checks_read_only_the_targeted_clusters():
 def test_live_role_checks_and_drift():
     hv, groups = sandbox()
     checks = pgsql.pg_live_role_checks(hv, groups, ["10.10.10.12"])
-    assert [(c["cluster"], c["url"]) for c in checks] == [("pg-test", "http://10.10.10.11:8008/cluster")]
+    # the REST API's scheme follows patroni_ssl_enabled (HTTPS by default)
+    assert [(c["cluster"], c["url"]) for c in checks] == [("pg-test", "https://10.10.10.11:8008/cluster")]
+    plain = {h: dict(v, patroni_ssl_enabled=False) for h, v in hv.items()}
+    assert pgsql.pg_live_role_checks(plain, groups, ["10.10.10.12"])[0]["url"] == "http://10.10.10.11:8008/cluster"
     assert [(m["instance"], m["role"]) for m in checks[0]["members"]] == [
         ("pg-test-1", "primary"),
         ("pg-test-2", "replica"),

@@ -132,15 +132,21 @@ def test_patroni_identity_restapi_etcd():
         "watchdog",
         "tags",
         "log",
+        "ctl",
     ]
     assert p["scope"] == "pg-test"
     assert p["namespace"] == "/pg"
     assert p["name"] == "pg-test-1"
+    # HTTPS with the node certificate (it names 10.10.10.11); patronictl
+    # verifies it against the CA
     assert p["restapi"] == {
         "listen": "0.0.0.0:8008",
         "connect_address": "10.10.10.11:8008",
         "authentication": {"username": "postgres", "password": "Patroni.API"},
+        "certfile": "/pg/cert/server.crt",
+        "keyfile": "/pg/cert/server.key",
     }
+    assert p["ctl"] == {"cacert": "/pg/cert/ca.crt"}
     # etcd_auth (default true): the cluster's own etcd user
     assert p["etcd3"] == {
         "hosts": ["10.10.10.10:2379"],
@@ -154,6 +160,10 @@ def test_patroni_identity_restapi_etcd():
     meta, _, _, _ = files(sandbox(), "10.10.10.10")
     assert (meta["scope"], meta["name"]) == ("pg-meta", "pg-meta-1")
     assert meta["postgresql"]["connect_address"] == "10.10.10.10:5432"
+
+    # patroni_ssl_enabled: false keeps Pigsty's plain HTTP
+    plain, _, _, _ = files(sandbox(), "10.10.10.11", patroni_ssl_enabled=False)
+    assert "certfile" not in plain["restapi"] and "ctl" not in plain
 
 
 def test_patroni_three_etcd_members_and_auth():
@@ -596,6 +606,11 @@ def test_every_fixed_path_is_written_once():
         assert sorted(found) in (
             ["plugins/module_utils/defaults.py"],
             ["plugins/module_utils/defaults.py", "plugins/modules/haproxy_primary.py"],
+            [
+                "plugins/module_utils/defaults.py",
+                "plugins/modules/haproxy_health.py",
+                "plugins/modules/haproxy_primary.py",
+            ],
         ), found
 
 

@@ -71,6 +71,7 @@ def test_sandbox_identity():
         "delay": None,
         "leader": False,
         "labels": {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13", "job": "pgsql"},
+        "patroni_url": "https://10.10.10.13:8008",
     }
 
 

@@ -84,6 +84,27 @@ def test_sandbox_pg_test_services():
         assert svc["maxconn"] == 5000 and svc["balance"] == "roundrobin"
         assert svc["ip"] == "*" and svc["check_method"] == "OPTIONS"
         assert {s["check_port"] for s in svc["servers"]} == {8008}
+        # Patroni's REST API is HTTPS: HAProxy verifies it against the CA
+        # (and its instance name, which its certificate names)
+        assert {s["name"]: s["check_ssl"] for s in svc["servers"]} == {
+            s["name"]: "check-ssl verify required ca-file /pg/cert/ca.crt verifyhost "
+            + s["name"].removesuffix(".fallback")
+            for s in svc["servers"]
+        }
+
+
+def test_plain_http_checks_without_patroni_ssl():
+    """patroni_ssl_enabled: false (Pigsty's default), per member: that
+    member's checks are plain HTTP; the others' stay HTTPS."""
+    hv, groups = sandbox()
+    hv["10.10.10.12"]["patroni_ssl_enabled"] = False
+    hv["10.10.10.13"]["pg_ssl_ca"] = "/etc/pki/ca.crt"
+    svcs = by_name(plan_of(hv, groups, "pg-test"))
+    assert {s["name"]: s["check_ssl"] for s in svcs["primary"]["servers"]} == {
+        "pg-test-1": "check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-1",
+        "pg-test-2": "",
+        "pg-test-3": "check-ssl verify required ca-file /etc/pki/ca.crt verifyhost pg-test-3",
+    }
 
 
 def test_sandbox_pg_meta_single_node():
