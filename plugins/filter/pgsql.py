@@ -139,11 +139,14 @@ def pg_rm_leaders(answers, names, views=None):
     return removal.removal_leaders(answers or {}, names or {}, views or [])
 
 
-def pg_api_moves(members, current):
+def pg_api_moves(members, current, to=None):
     """The members whose REST API changes scheme in this run
     (patroni_conf.api_scheme_moves): ``members`` of the cluster plan,
-    ``current`` host -> the scheme served now."""
-    return patroni_conf.api_scheme_moves(members or [], current or {})
+    ``current`` host -> the scheme served now; ``to`` keeps the moves to
+    that scheme only."""
+    if to not in (None, "http", "https"):
+        raise AnsibleFilterError("pg_api_moves: to must be http or https, not %r" % (to,))
+    return patroni_conf.api_scheme_moves(members or [], current or {}, to)
 
 
 def pg_limit_problems(values, host, parts):

@@ -58,6 +58,10 @@ PATHS = {
     # Patroni's on_role_change callback (patroni.yml), installed by the
     # pgbackrest role
     "role_change_callback": "/usr/local/bin/pg-role-change",
+    # what archive_command runs when pgbackrest archive-push fails
+    # (roles/pgbackrest/files/pg_wal_conflict.py), installed by the
+    # pgbackrest role
+    "wal_conflict": "/usr/local/bin/pg-wal-conflict",
     # HAProxy's admin socket (haproxy.cfg), used by the haproxy_primary
     # module and the playbooks that drain a server
     "haproxy_admin_socket": "/run/haproxy/admin.sock",
@@ -257,6 +261,11 @@ CLUSTER_WIDE = (
     "pgbackrest_drill_tables",
     "pgbackrest_drill_amcheck",
     "pgbackrest_drill_timeout",
+    # Patroni 3.0.2 with its REST API over HTTPS cannot ask a member that
+    # serves plain HTTP (its client keeps TLS-only connection settings), so
+    # a switchover to that member is refused and a failover cannot compare
+    # the members: one scheme per cluster
+    "patroni_ssl_enabled",
 )
 
 #: Operating system accounts of a Debian node and of the deployment's

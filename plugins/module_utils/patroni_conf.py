@@ -137,7 +137,16 @@ def _cluster_parameters(cplan, iplan, s, cluster, host) -> Dict[str, str]:
         out.setdefault(name, value)
     out["archive_mode"] = "on"
     if s["pgbackrest_enabled"]:
-        out["archive_command"] = "pgbackrest --stanza=%s archive-push %%p" % (cluster)
+        # A segment the archive holds already with other content is
+        # counted as archived only when no recovery along this member's
+        # history reads it (a segment of an older timeline from the one in
+        # which that timeline ended): pg-wal-conflict decides, and passes
+        # every other failure on (docs/backup.md, "A segment the archive
+        # holds already").
+        out["archive_command"] = "pgbackrest --stanza=%s archive-push %%p || %s %%p $?" % (
+            cluster,
+            PATHS["wal_conflict"],
+        )
     else:
         # Archiving stays on (changing archive_mode needs a restart), and
         # accepts every segment until pgBackRest is enabled by a reload.
@@ -412,18 +421,23 @@ def patroni_api(iplan: Mapping[str, Any], settings: Mapping[str, Any]) -> Dict[s
     }
 
 
-def api_scheme_moves(members: Sequence[Mapping[str, Any]], current: Mapping[str, Any]) -> List[str]:
+def api_scheme_moves(
+    members: Sequence[Mapping[str, Any]], current: Mapping[str, Any], to: Optional[str] = None
+) -> List[str]:
     """The members whose REST API a run of pgsql.yml moves between HTTP and
     HTTPS: ``current`` maps a host to the scheme its configuration in place
     serves (``http``, ``https``; anything else, such as ``none`` for a
     member not configured yet or no answer, counts as no move), and each
     member of ``members`` (the cluster plan's, with ``patroni_url``) says
-    the scheme the model gives it. Per member, so a cluster that keeps some
-    members on HTTP on purpose (``patroni_ssl_enabled`` per host) does not
-    move on every run."""
+    the scheme the model gives it. Per member, so that a member added to a
+    cluster (no configuration yet) is not counted. With ``to``, only the
+    members that move to that scheme: ``http`` are the ones whose Patroni
+    must restart (Patroni 3.0.2 keeps its TLS client settings across a
+    reload, and then cannot ask other members over HTTP)."""
     out = []
     for member in members:
         now = current.get(member["host"])
-        if now in ("http", "https") and now != str(member["patroni_url"]).split("://", 1)[0]:
+        new = str(member["patroni_url"]).split("://", 1)[0]
+        if now in ("http", "https") and now != new and to in (None, new):
             out.append(member["host"])
     return out

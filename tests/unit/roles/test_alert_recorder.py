@@ -7,31 +7,19 @@ Alertmanager 0.25's webhook (version 4)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import sys
 import threading
 import urllib.error
 import urllib.request
 
 import pytest
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "alert_recorder.py")
-)
+SCRIPT = role_files.path("exporters", "alert_recorder.py")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("alert_recorder", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["alert_recorder"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rec = _load()
+rec = role_files.load("exporters", "alert_recorder.py", register=True)
 
 NOTIFICATION = {
     "version": "4",

@@ -8,29 +8,17 @@ installed."""
 from __future__ import annotations
 
 import calendar
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "cert_metrics.py")
-)
+SCRIPT = role_files.path("exporters", "cert_metrics.py")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("cert_metrics", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cert_metrics"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cm = _load()
+cm = role_files.load("exporters", "cert_metrics.py", register=True)
 
 # 2036-11-21 10:00:00 UTC
 NOT_AFTER = calendar.timegm((2036, 11, 21, 10, 0, 0))

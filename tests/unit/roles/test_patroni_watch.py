@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import importlib.util
 import json
 import os
 import signal
@@ -22,21 +21,12 @@ import time
 
 import pytest
 from hypothesis import given, strategies as st
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "patroni", "files", "patroni_watch.py")
-)
+SCRIPT = role_files.path("patroni", "patroni_watch.py")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("patroni_watch", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-watch = _load()
+watch = role_files.load("patroni", "patroni_watch.py")
 
 PATRONI = {
     "restapi": {

@@ -10,27 +10,18 @@ program itself runs against real etcd and Patroni in the Molecule scenario
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import os
 import subprocess
 import urllib.error
 
 import pytest
 from hypothesis import given, strategies as st
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "vip", "files", "pg_vip.py"))
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("pg_vip", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = role_files.path("vip", "pg_vip.py")
 
 
-vip = _load()
+vip = role_files.load("vip", "pg_vip.py")
 
 CONF = {
     "address": "10.10.10.3",

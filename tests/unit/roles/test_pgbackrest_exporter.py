@@ -10,32 +10,21 @@ that was never created. Expected values were read off the JSON by hand.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 import threading
 import urllib.request
 
 import pytest
+import role_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "pgbackrest_exporter.py")
-)
+SCRIPT = role_files.path("exporters", "pgbackrest_exporter.py")
 FIXTURES = os.path.join(HERE, "fixtures")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("pgbackrest_exporter", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pgbackrest_exporter"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-exp = _load()
+exp = role_files.load("exporters", "pgbackrest_exporter.py", register=True)
 
 
 def fixture(name):

@@ -5,17 +5,11 @@ pgbouncer 1.18 read by Debian's prometheus-pgbouncer-exporter 1.7."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "exporters", "files", "pgbouncer_exporter_compat.py")
-)
+SCRIPT = role_files.path("exporters", "pgbouncer_exporter_compat.py")
 
-spec = importlib.util.spec_from_file_location("pgbouncer_exporter_compat", SCRIPT)
-compat = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compat)
+compat = role_files.load("exporters", "pgbouncer_exporter_compat.py")
 
 # SHOW STATS columns of pgbouncer 1.18 (one row, admin database)
 ROW_118 = {

@@ -9,26 +9,16 @@ libpq session attributes after two failovers) and in the chaos suite."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import time
 
 import pytest
 from hypothesis import given, strategies as st
+import role_files
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.normpath(
-    os.path.join(HERE, os.pardir, os.pardir, os.pardir, "roles", "pgbouncer", "files", "pgbouncer_watch.py")
-)
+SCRIPT = role_files.path("pgbouncer", "pgbouncer_watch.py")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("pgbouncer_watch", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-watch = _load()
+watch = role_files.load("pgbouncer", "pgbouncer_watch.py")
 Role = watch.Role
 PRIMARY = Role(False, "off", "t0")
 STANDBY = Role(True, "off", "t0")
@@ -161,3 +151,61 @@ def test_pgbouncer_never_keeps_a_role_older_than_the_last_change(history):
         w.step()
         if answer is not None:
             assert w.synced == answer
+
+
+class _Conn:
+    """A connection whose socket is one end of a real socket pair."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def fileno(self):
+        return self.sock.fileno()
+
+
+def test_wait_returns_at_once_when_postgresql_closes_the_connection():
+    # a crash closes the server's end: the round after it runs at once,
+    # not after the rest of the interval
+    import socket
+
+    ours, server = socket.socketpair()
+    w = watch.Watch(lambda kind: None, lambda m: None)
+    w.pg = _Conn(ours)
+    started = time.monotonic()
+    assert w.wait(0.2) is False  # nothing said: the whole interval
+    assert time.monotonic() - started >= 0.19
+    server.close()
+    started = time.monotonic()
+    assert w.wait(5.0) is True
+    assert time.monotonic() - started < 1.0
+    ours.close()
+
+
+def test_wait_returns_when_postgresql_sends_a_message():
+    # a fast shutdown sends every session its termination (ErrorResponse)
+    import socket
+
+    ours, server = socket.socketpair()
+    w = watch.Watch(lambda kind: None, lambda m: None)
+    w.pg = _Conn(ours)
+    server.send(b"S")
+    assert w.wait(5.0) is True
+    ours.close()
+    server.close()
+
+
+def test_wait_without_a_connection_sleeps_the_interval():
+    w = watch.Watch(lambda kind: None, lambda m: None)
+    started = time.monotonic()
+    assert w.wait(0.1) is False
+    assert time.monotonic() - started >= 0.09
+
+
+def test_wait_on_a_broken_socket_returns_at_once():
+    class Broken:
+        def fileno(self):
+            return -1
+
+    w = watch.Watch(lambda kind: None, lambda m: None)
+    w.pg = Broken()
+    assert w.wait(5.0) is True

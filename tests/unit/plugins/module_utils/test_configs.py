@@ -253,7 +253,7 @@ def test_patroni_dcs_parameters_sandbox():
     # Reference node (no facts): 4096 MiB, 2 CPUs, profile tiny.
     p, _, _, _ = files(sandbox(), "10.10.10.11")
     assert p["bootstrap"]["dcs"]["postgresql"]["parameters"] == {
-        "archive_command": "pgbackrest --stanza=pg-test archive-push %p",
+        "archive_command": "pgbackrest --stanza=pg-test archive-push %p || /usr/local/bin/pg-wal-conflict %p $?",
         "archive_mode": "on",
         "hot_standby": "on",
         "max_connections": "200",
@@ -586,6 +586,17 @@ def test_role_change_callback_is_the_script_the_role_installs():
         role_vars = yaml.safe_load(handle)
     assert role_vars["__pgbackrest_role_change_script"] == "{{ 'role_change_callback' | pigpen.pgsql.pg_path }}"
     assert patroni_conf.ROLE_CHANGE_CALLBACK == "/usr/local/bin/pg-role-change"
+
+
+def test_wal_conflict_is_the_program_the_role_installs():
+    # archive_command names it after archive-push; roles/pgbackrest installs
+    # it at the same entry of defaults.PATHS
+    with open(os.path.join(REPO, "roles", "pgbackrest", "vars", "main.yml"), encoding="utf-8") as handle:
+        role_vars = yaml.safe_load(handle)
+    assert role_vars["__pgbackrest_wal_conflict_script"] == "{{ 'wal_conflict' | pigpen.pgsql.pg_path }}"
+    p, _, _, _ = files(sandbox(), "10.10.10.11")
+    command = p["bootstrap"]["dcs"]["postgresql"]["parameters"]["archive_command"]
+    assert command.endswith(" || /usr/local/bin/pg-wal-conflict %p $?")
 
 
 def test_every_fixed_path_is_written_once():

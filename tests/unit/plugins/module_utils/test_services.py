@@ -94,15 +94,22 @@ def test_sandbox_pg_test_services():
 
 
 def test_plain_http_checks_without_patroni_ssl():
-    """patroni_ssl_enabled: false (Pigsty's default), per member: that
-    member's checks are plain HTTP; the others' stay HTTPS."""
+    """patroni_ssl_enabled: false (Pigsty's default; cluster-wide): every
+    check is plain HTTP. With HTTPS, each member's check verifies against
+    that member's CA path (pg_ssl_ca)."""
     hv, groups = sandbox()
-    hv["10.10.10.12"]["patroni_ssl_enabled"] = False
+    for host in ("10.10.10.11", "10.10.10.12", "10.10.10.13"):
+        hv[host]["patroni_ssl_enabled"] = False
+    svcs = by_name(plan_of(hv, groups, "pg-test"))
+    assert {s["name"]: s["check_ssl"] for s in svcs["primary"]["servers"]} == dict.fromkeys(
+        ["pg-test-1", "pg-test-2", "pg-test-3"], ""
+    )
+    hv, groups = sandbox()
     hv["10.10.10.13"]["pg_ssl_ca"] = "/etc/pki/ca.crt"
     svcs = by_name(plan_of(hv, groups, "pg-test"))
     assert {s["name"]: s["check_ssl"] for s in svcs["primary"]["servers"]} == {
         "pg-test-1": "check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-1",
-        "pg-test-2": "",
+        "pg-test-2": "check-ssl verify required ca-file /pg/cert/ca.crt verifyhost pg-test-2",
         "pg-test-3": "check-ssl verify required ca-file /etc/pki/ca.crt verifyhost pg-test-3",
     }
 

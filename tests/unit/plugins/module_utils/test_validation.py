@@ -445,6 +445,16 @@ CASES = [
         ],
     ),
     (
+        # a member on HTTPS cannot ask one on HTTP (Patroni 3.0.2's client)
+        "patroni-scheme-differs",
+        build(cluster("pg-test", members(**{T3: {"patroni_ssl_enabled": False}}))),
+        [
+            "cluster pg-test, host 10.10.10.13: patroni_ssl_enabled = False: differs from 10.10.10.11's "
+            "value (unset); it is a cluster-wide setting; fix: set patroni_ssl_enabled once in the group vars "
+            "of pg-test"
+        ],
+    ),
+    (
         "no-etcd",
         build(pg_test(), etcd=()),
         [
