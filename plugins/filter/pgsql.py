@@ -6,6 +6,7 @@ name beside this one."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 from ansible.errors import AnsibleFilterError
@@ -15,6 +16,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     cron as cron_mod,
     defaults as defaults_mod,
     dns as dns_mod,
+    etcd_tls,
     ha as ha_mod,
     objects as objects_mod,
     packages as packages_mod,
@@ -257,6 +259,23 @@ def pg_cert_renewal(info, renew_all=False):
     return pki.needs_renewal(info, renew_all)
 
 
+def pg_etcd_tls_plan(reads, desired, cluster="etcd", members=()):
+    """What a run of the etcd role does about TLS (``etcd_tls.tls_plan``).
+    ``reads`` maps each member of the play to ``slurp``'s result for its
+    settings file (a failed read: no file), or to the file's text."""
+    texts = {}
+    for host, read in (reads or {}).items():
+        if isinstance(read, dict):
+            content = read.get("content")
+            texts[host] = base64.b64decode(content).decode("utf-8", "replace") if content else None
+        else:
+            texts[host] = read
+    try:
+        return etcd_tls.tls_plan(texts, desired, cluster, list(members or []))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def pg_role_drift(results):
     """Lines saying where Patroni's live roles differ from the inventory's
     (``patroni_ops.role_drift``), from the results of a ``uri`` loop over
@@ -419,6 +438,7 @@ class FilterModule:
             "pg_live_role_checks": pg_live_role_checks,
             "pg_role_drift": pg_role_drift,
             "pg_cert_renewal": pg_cert_renewal,
+            "pg_etcd_tls_plan": pg_etcd_tls_plan,
             "pg_ha_plan": pg_ha_plan,
             "pg_path": pg_path,
             "pg_limit_problems": pg_limit_problems,

@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     cron,
+    etcd_tls,
     ha as ha_mod,
     services as svc_mod,
     tuning as tuning_mod,
@@ -242,9 +243,13 @@ def etcd_facts(inv: Inventory) -> Dict[str, Any]:
 
 def etcd_targets(inv: Inventory) -> List[Dict[str, Any]]:
     """Prometheus static target groups of the etcd members (``/metrics`` on
-    the client port), labelled like the PostgreSQL targets: ``cls`` the etcd
-    cluster, ``ins`` the member name (``etcd_name``, else
-    ``<etcd_cluster>-<etcd_seq>``), ``ip``, ``job`` etcd."""
+    the client port, no authentication), labelled like the PostgreSQL
+    targets: ``cls`` the etcd cluster, ``ins`` the member name
+    (``etcd_name``, else ``<etcd_cluster>-<etcd_seq>``), ``ip``, ``job``
+    etcd, and ``__scheme__``: ``https`` unless the member has
+    ``etcd_tls_enabled: false`` (its server certificate is the deployment
+    CA's). ``tls`` (True for https) tells the template that the job needs
+    the CA (``tls_config``); it is not a label."""
     facts = etcd_facts(inv)
     out = []
     for m in inv.etcd:
@@ -257,10 +262,19 @@ def etcd_targets(inv: Inventory) -> List[Dict[str, Any]]:
             else "%s-%s" % (facts["cluster"], m.vars.get("etcd_seq"))
         )
         host = "[%s]" % m.ip if ":" in m.ip else m.ip
+        # a member in bridge mode (etcd_tls_allow_plain) answers both: https
+        tls = etcd_tls.desired_mode(m.vars.get("etcd_tls_enabled", True)) != "plain"
         out.append(
             {
                 "targets": ["%s:%s" % (host, port)],
-                "labels": {"cls": facts["cluster"], "ins": ins, "ip": m.ip, "job": JOBS["etcd"]},
+                "labels": {
+                    "cls": facts["cluster"],
+                    "ins": ins,
+                    "ip": m.ip,
+                    "job": JOBS["etcd"],
+                    "__scheme__": "https" if tls else "http",
+                },
+                "tls": tls,
             }
         )
     return sorted(out, key=lambda g: g["labels"]["ins"])

@@ -200,6 +200,10 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     # PostgreSQL cluster gets an etcd user and role named after it, allowed
     # only below <pg_namespace>/<pg_cluster>/
     "etcd_auth": True,
+    # etcd over TLS (read from the etcd group's members, the etcd role's
+    # etcd_tls_enabled): Patroni and pg-vip reach it over HTTPS, verified
+    # against the deployment's CA (pg_ssl_ca)
+    "etcd_tls_enabled": True,
     "pgbackrest_method": "local",
     "pg_safeguard": False,
     # cron entries ("m h dom mon dow command") run as pg_dbsu on every

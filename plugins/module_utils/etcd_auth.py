@@ -36,14 +36,22 @@ class EtcdError(Exception):
 Post = Callable[[str, Dict[str, Any], Dict[str, str]], Dict[str, Any]]
 
 
-def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] = None) -> Post:
+def make_post(
+    endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] = None, ca_path: Optional[str] = None
+) -> Post:
     """post(path, body, headers) against the gateway; error replies raise
-    EtcdError with etcd's message."""
+    EtcdError with etcd's message.
+
+    An ``https://`` endpoint's certificate is verified against ``ca_path``
+    (the deployment's own CA, which is not in the system's trust store), or
+    against the system's trust store without it; an ``http://`` endpoint
+    ignores ``ca_path``."""
     if opener is None:
         from ansible.module_utils.urls import open_url
 
         opener = open_url
     base = endpoint.rstrip("/")
+    tls: Dict[str, Any] = {"ca_path": ca_path} if is_https(base) and ca_path else {}
 
     def post(path, body, headers):
         try:
@@ -53,6 +61,7 @@ def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] 
                 method="POST",
                 headers={"Content-Type": "application/json", **headers},
                 timeout=timeout,
+                **tls,
             )
             text = resp.read()
         except HTTPError as exc:
@@ -63,10 +72,29 @@ def make_post(endpoint: str, timeout: int, opener: Optional[Callable[..., Any]] 
                 message = str(exc)
             raise EtcdError("%s: %s" % (path, message), exc.code) from exc
         except (URLError, OSError) as exc:
-            raise EtcdError("%s%s failed: %s; is etcd running there?" % (base, path, exc)) from exc
+            raise EtcdError("%s%s failed: %s; %s" % (base, path, exc, failure_hint(base, exc, ca_path))) from exc
         return json.loads(text or b"{}")
 
     return post
+
+
+def is_https(endpoint: str) -> bool:
+    """Whether ``endpoint`` is a TLS (``https://``) URL."""
+    return endpoint.lower().startswith("https://")
+
+
+def failure_hint(endpoint: str, exc: BaseException, ca_path: Optional[str]) -> str:
+    """What to check when ``endpoint`` did not answer with ``exc``: a
+    missing CA file or a certificate that does not verify points at the CA
+    file, anything else at etcd itself."""
+    text = str(exc).lower()
+    if is_https(endpoint) and ca_path and isinstance(exc, FileNotFoundError):
+        return "the CA file %s is missing: copy the etcd CA there first" % ca_path
+    if is_https(endpoint) and ("certificate" in text or "ssl" in text or "tls" in text):
+        if ca_path:
+            return "does %s hold the CA that signed etcd's server certificate (for this address)?" % ca_path
+        return "its certificate is checked against the system's trust store: give the etcd CA file (ca_cert)"
+    return "is etcd running there?"
 
 
 def b64(text: str) -> str:

@@ -1,13 +1,15 @@
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
-"""etcd cluster membership: join a running cluster, promote, leave.
+"""etcd cluster membership: join a running cluster, promote, move, leave.
 
 A member with an empty data directory either bootstraps a new cluster
 (nobody else answers) or joins the running one. Joining follows etcd's safe
 path: the member is added as a *learner* (it does not count towards the
 quorum, so adding it never stops the cluster), started, and promoted to a
 voting member once it has caught up with the leader. Leaving goes through
-a member that stays. Every step first reads the member list and does only
+a member that stays. Moving a started member's peer URL (from ``http://``
+to ``https://``) goes through any member that answers, itself included.
+Every step first reads the member list and does only
 what is missing, so a run that failed half way can simply be repeated.
 
 Talking to etcd goes through ``post(path, body, headers) -> dict`` callables
@@ -234,3 +236,51 @@ def remove_member(
     else:
         members = [m for m in members if m is not mine]
     return {"changed": True, "endpoint": endpoint, "members": members}
+
+
+def move_peer(
+    endpoints: Sequence[Endpoint], name: str, peer_url: str, root_password: Optional[str], check_mode: bool = False
+) -> Dict[str, Any]:
+    """Advertise ``peer_url`` as the only peer URL of the started member
+    ``name`` (e.g. its move from ``http://`` to ``https://``), through the
+    first of ``endpoints`` that answers (which may be the member itself:
+    it is running).
+
+    The member is found by name, as its peer URL is what changes. Only the
+    cluster's record changes: the caller restarts the member with the
+    matching peer listener. Returns ``{"changed", "endpoint", "members",
+    "old_peer_urls"}``."""
+    endpoint, post, failures = first_answer(endpoints)
+    if post is None:
+        raise EtcdError(
+            "no member answers (%s), so the peer URL of %s cannot be changed. Fix: start the "
+            "cluster's members (a quorum must answer), or check endpoints and ca_cert."
+            % ("; ".join(failures) or "none given", name)
+        )
+    session = admin_session(post, root_password)
+    members = _member_list(session)
+    mine = next((m for m in members if name and m["name"] == name), None)
+    if mine is None:
+        raise EtcdError(
+            "%s is not a started member of the cluster at %s (started: %s). Fix: check its "
+            "etcd_name, or add it with etcd.yml -l <that host> first."
+            % (name, endpoint, ", ".join(m["name"] for m in members if m["name"]) or "none")
+        )
+    old = list(mine["peer_urls"])
+    result: Dict[str, Any] = {"changed": False, "endpoint": endpoint, "members": members, "old_peer_urls": old}
+    if old == [peer_url]:
+        return result
+    for member in members:
+        if member is not mine and peer_url in member["peer_urls"]:
+            raise EtcdError(
+                "peer URL %s belongs to member %s, not %s. Fix: give %s its own address "
+                "(etcd_seq and host), or remove the other member with etcd-rm.yml first."
+                % (peer_url, member["name"] or member["id"], name, name)
+            )
+    if not check_mode:
+        reply = session.call("/v3/cluster/member/update", {"ID": mine["id"], "peerURLs": [peer_url]})
+        members = members_of(reply) or _member_list(session)
+    else:
+        members = [dict(m, peer_urls=[peer_url]) if m is mine else m for m in members]
+    result.update(changed=True, members=members)
+    return result

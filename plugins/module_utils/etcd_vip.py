@@ -65,6 +65,9 @@ def vip_config(
         "key": cplan["etcd"]["leader_key"],
         "instance": iplan["identity"]["instance"],
         "endpoints": ["%s://%s" % (etcd["protocol"], h) for h in etcd["hosts"]],
+        # verifies etcd's server certificate over https (etcd_tls_enabled):
+        # the CA Patroni's etcd3 block names; empty over plain HTTP
+        "etcd_cafile": etcd.get("cacert") or "",
         "username": etcd.get("username", ""),
         "password": etcd.get("password", ""),
         "patroni_url": "%s://127.0.0.1:%d" % ("https" if s["patroni_ssl_enabled"] else "http", s["patroni_port"]),

@@ -299,9 +299,15 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
         **replication_tls(s, bool(cplan["identity"].get("standby"))),
     }
 
-    etcd: Dict[str, Any] = {"hosts": endpoints, "protocol": s["etcd_protocol"]}
+    # the etcd group's own TLS (etcd_tls_enabled) is verified against the
+    # deployment's CA; an etcd_protocol of the inventory (an etcd managed
+    # elsewhere) against etcd_cacert, or the system's CAs
+    protocol = s["etcd_protocol"] or cplan["etcd"].get("protocol", "http")
+    etcd: Dict[str, Any] = {"hosts": endpoints, "protocol": protocol}
     if s["etcd_cacert"] is not None:
         etcd["cacert"] = s["etcd_cacert"]
+    elif protocol == "https" and s["etcd_protocol"] is None:
+        etcd["cacert"] = s["pg_ssl_ca"]
     if s["etcd_username"] is not None:
         etcd["username"] = s["etcd_username"]
         etcd["password"] = _secret(s, s["etcd_password"])

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, cast
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     access,
     drill as drill_mod,
+    etcd_tls,
     etcd_vip,
     ha as ha_mod,
     hba as hba_mod,
@@ -190,8 +191,17 @@ def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
         "leader_key": prefix + "leader",
         "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port")) for m in inv.etcd if m.ip],
         "auth": etcd_auth(inv),
+        "protocol": etcd_protocol(inv),
         "username": cluster.name,
     }
+
+
+def etcd_protocol(inv: Inventory) -> str:
+    """How clients reach etcd: ``https`` unless a member of the etcd group
+    has ``etcd_tls_enabled: false`` (the etcd role keeps the members
+    agreeing; its client port answers HTTPS in every TLS mode)."""
+    plain = any(etcd_tls.desired_mode(m.get("etcd_tls_enabled")) == "plain" for m in inv.etcd)
+    return "http" if plain else "https"
 
 
 def etcd_auth(inv: Inventory) -> bool:

@@ -160,7 +160,9 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     "patroni_pgpass": "/pg/tmp/pgpass",
     "patroni_watchdog_mode": "off",
     "patroni_tags": {},
-    "etcd_protocol": "http",
+    # None: what the etcd group serves (plan.etcd_protocol), verified
+    # against pg_ssl_ca unless etcd_cacert names another CA
+    "etcd_protocol": None,
     "etcd_cacert": None,
     "etcd_username": None,
     "etcd_password": None,
@@ -489,8 +491,8 @@ def check_config_settings(
             "use one of %s (quote 'off')" % ", ".join(WATCHDOG_MODES),
         )
     _check_tags(problem, s["patroni_tags"])
-    if s["etcd_protocol"] not in ("http", "https"):
-        problem("etcd_protocol", s["etcd_protocol"], "is not an etcd protocol", "use http or https")
+    if s["etcd_protocol"] not in (None, "http", "https"):
+        problem("etcd_protocol", s["etcd_protocol"], "is not an etcd protocol", "use http or https, or leave it unset")
     eu, ep = s["etcd_username"], s["etcd_password"]
     if (eu is None) != (ep is None):
         problem(

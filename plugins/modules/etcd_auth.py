@@ -18,15 +18,24 @@ description:
     authenticates as C(root)).
   - Talks to etcd's v3 JSON gateway (C(/v3/auth/...)); runs on any host that reaches O(endpoint), usually an etcd
     member itself. Users and roles not named in O(users) are left alone.
+  - An C(https://) O(endpoint) is verified against O(ca_cert); no client certificate is sent (the module
+    authenticates as C(root)).
   - While etcd elects a leader (etcd answers C(leader changed), C(no leader), C(request timed out), ...) the whole
     convergence is run again, for up to 20 s; it reads the state before it changes anything.
 author:
   - pigpen.pgsql contributors !UNKNOWN
 options:
   endpoint:
-    description: Client URL of an etcd member.
+    description: Client URL of an etcd member, e.g. C(https://10.10.10.10:2379).
     type: str
     default: http://127.0.0.1:2379
+  ca_cert:
+    description:
+      - CA certificate file (PEM) that verifies the server certificate of an C(https://) O(endpoint), e.g. the
+        deployment's own etcd CA, which is not in the system's trust store.
+      - Without it, an C(https://) endpoint is verified against the system's trust store. An C(http://) endpoint
+        ignores it.
+    type: path
   root_password:
     description: Password of etcd's C(root) user.
     type: str
@@ -82,6 +91,14 @@ EXAMPLES = r"""
         password: "{{ pg_etcd_password }}"
         prefix: /pg/pg-test/
   no_log: true
+
+- name: The same over TLS, verified against the deployment's etcd CA
+  pigpen.pgsql.etcd_auth:
+    endpoint: https://10.10.10.10:2379
+    ca_cert: /etc/etcd/ssl/ca.crt
+    root_password: "{{ etcd_root_password }}"
+    enable: false
+  no_log: true
 """
 
 RETURN = r"""
@@ -111,6 +128,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "endpoint": {"type": "str", "default": "http://127.0.0.1:2379"},
+            "ca_cert": {"type": "path"},
             "root_password": {"type": "str", "required": True, "no_log": True},
             "users": {
                 "type": "list",
@@ -135,7 +153,7 @@ def main():
             )
     try:
         # converge reads before it writes: run again during an etcd election
-        post = make_post(params["endpoint"], params["timeout"])
+        post = make_post(params["endpoint"], params["timeout"], ca_path=params["ca_cert"])
         result = retrying(
             lambda: converge(post, params["root_password"], params["users"], params["enable"], module.check_mode)
         )

@@ -196,15 +196,20 @@ def test_exporters_listen_where_asked(tmp_path):
     assert "--listen [fd00::10]:9095 " in out["pigpen-alert-recorder.service.j2"]
 
 
-def test_prometheus_without_alerting(tmp_path):
+def _etcd_target(n, tls):
+    """A group as pg_etcd_targets computes it (alerting.etcd_targets)."""
+    ip = "10.10.10.%d" % (9 + n)
+    labels = {"cls": "etcd", "ins": "etcd-%d" % n, "ip": ip, "job": "etcd", "__scheme__": "https" if tls else "http"}
+    return {"targets": ["%s:2379" % ip], "labels": labels, "tls": tls}
+
+
+@pytest.mark.parametrize("schemes", [(True, False), (False, False)], ids=["tls-and-plain", "plain"])
+def test_prometheus_without_alerting(tmp_path, schemes):
     """exporters_alerting and exporters_alertmanager off: no rule files, no
-    Alertmanager; the etcd members are scraped as a static job."""
-    etcd = [
-        {
-            "targets": ["10.10.10.10:2379"],
-            "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"},
-        }
-    ]
+    Alertmanager; the etcd members are scraped as a static job, over the
+    scheme of each (label __scheme__), with the deployment's CA when one
+    serves TLS (etcd_tls_enabled)."""
+    etcd = [_etcd_target(n, tls) for n, tls in enumerate(schemes, 1)]
     out = render(
         tmp_path,
         "exporters",
@@ -214,7 +219,10 @@ def test_prometheus_without_alerting(tmp_path):
     )
     prometheus = yaml.safe_load(out["prometheus.yml.j2"])
     assert "alerting" not in prometheus and "rule_files" not in prometheus
-    assert prometheus["scrape_configs"][-1] == {"job_name": "etcd", "static_configs": etcd}
+    expected = {"job_name": "etcd", "static_configs": [{k: g[k] for k in ("targets", "labels")} for g in etcd]}
+    if any(schemes):
+        expected["tls_config"] = {"ca_file": "/etc/pigpen/ca.crt"}
+    assert prometheus["scrape_configs"][-1] == expected
 
 
 VICTORIA = shutil.which("victoria-metrics") or os.path.join(
@@ -227,12 +235,7 @@ def test_victoriametrics_scrapes_the_same_targets(tmp_path, stand_in_ca):
     jobs without what VictoriaMetrics refuses (rule_files, alerting,
     evaluation_interval, refresh_interval), passes its own check, and vmalert
     evaluates the rule files on it and sends to Alertmanager."""
-    etcd = [
-        {
-            "targets": ["10.10.10.10:2379"],
-            "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"},
-        }
-    ]
+    etcd = [_etcd_target(1, True)]
     out = render(
         tmp_path,
         "exporters",
@@ -252,6 +255,8 @@ def test_victoriametrics_scrapes_the_same_targets(tmp_path, stand_in_ca):
         "etcd",
     ]
     assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["10.10.10.10:8428"]
+    assert scrape["scrape_configs"][-1]["tls_config"] == {"ca_file": "/etc/pigpen/ca.crt"}
+    assert scrape["scrape_configs"][-1]["static_configs"][0]["labels"]["__scheme__"] == "https"
     assert scrape["scrape_configs"][1]["file_sd_configs"] == [{"files": ["/etc/prometheus/targets/pgsql/*.yml"]}]
     unit = out["pigpen-vmalert.service.j2"]
     for flag in (
@@ -264,7 +269,7 @@ def test_victoriametrics_scrapes_the_same_targets(tmp_path, stand_in_ca):
     ):
         assert " %s \\\n" % flag in unit, flag
     if os.access(VICTORIA, os.X_OK):
-        # the CA of the patroni job's tls_config, as a file of this machine
+        # the CA of the patroni and etcd jobs' tls_config, as a file of this machine
         path = tmp_path / "scrape-ca"
         path.write_text(with_ca((tmp_path / "scrape").read_text(), stand_in_ca))
         res = subprocess.run(

@@ -266,3 +266,81 @@ def test_a_missing_ca_is_refused_for_https_apis_only(tmp_path):
     assert run.ca_problems(http_only) == []
     assert run.api_context(http_only) is None
     assert run.api_context({"members": {"m": {"api": "https://10.10.10.11:8008"}}}) is None
+
+
+# ---- etcd's leader, over https (etcd_tls_enabled) or plain http -------------
+
+
+class _EtcdGateway(http.server.BaseHTTPRequestHandler):
+    """etcd 3.4's JSON gateway as etcd_leader asks it: member 42 leads."""
+
+    replies = {
+        "/v3/maintenance/status": {"leader": "42"},
+        "/v3/cluster/member/list": {
+            "members": [
+                {"ID": "7", "clientURLs": ["https://10.10.10.21:2379"]},
+                {"ID": "42", "clientURLs": ["https://10.10.10.10:2379"]},
+            ]
+        },
+    }
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(self.replies.get(self.path, {})).encode()
+        self.send_response(200 if self.path in self.replies else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(handler, cert=None, key=None):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.handle_error = lambda *args: None  # a refused handshake is expected here
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_etcd_leader_over_https_verified_against_the_ca(tmp_path):
+    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
+    other = _ca_and_server_cert(tmp_path, "other")[0]
+    server = _serve(_EtcdGateway, cert, key)
+    try:
+        port = server.server_port
+        context = run.etcd_context({"patroni_ca": str(ca)})
+        assert context is not None
+        assert run.etcd_leader(["127.0.0.1"], context=context, port=port) == "10.10.10.10"
+        # another CA's certificate (or the system's CAs) is no answer, and
+        # plain http against TLS neither
+        assert run.etcd_leader(["127.0.0.1"], context=run.etcd_context({"patroni_ca": str(other)}), port=port) is None
+        assert run.etcd_leader(["127.0.0.1"], port=port) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_etcd_leader_falls_back_to_plain_http(tmp_path):
+    """etcd without etcd_tls_enabled: https gets no answer, http does."""
+    ca = _ca_and_server_cert(tmp_path, "right")[0]
+    server = _serve(_EtcdGateway)
+    try:
+        context = run.etcd_context({"patroni_ca": str(ca)})
+        assert run.etcd_leader(["127.0.0.1"], context=context, port=server.server_port) == "10.10.10.10"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_etcd_context_never_fails_on_the_ca(tmp_path):
+    """The CA is only needed for https etcd: a missing one (a plain-http
+    deployment) leaves the system's CAs, and etcd_leader tries http."""
+    assert run.etcd_context({}) is None
+    assert run.etcd_context({"patroni_ca": str(tmp_path / "none" / "ca.crt")}) is None
+    conf = {"members": {"m": {"ip": "127.0.0.1", "api": "http://127.0.0.1:8008"}}, "patroni_ca": str(tmp_path / "x")}
+    assert run.Cluster(conf).etcd_context is None

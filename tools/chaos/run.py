@@ -67,8 +67,10 @@ of the Python running this, e.g. the venv's ``ansible-playbook``), and per run `
 when another exists), ``<role>_ip``, ``<role>_container``, ``<role>_api``,
 ``peers_of_leader`` (the addresses of the other members and of etcd) and
 ``etcd_leader_ip`` / ``etcd_leader_container`` (the etcd member that leads
-the etcd cluster, asked over etcd's HTTP API; containers from ``members``
-and ``containers``).
+the etcd cluster, asked over etcd's HTTP API: https verified against
+``patroni_ca``, the deployment's CA that also signs etcd's server
+certificates, then plain http for etcd without ``etcd_tls_enabled``;
+containers from ``members`` and ``containers``).
 
 Patroni's REST API (the members' ``api``, ``http`` watches) is asked over
 the URLs' scheme: an ``https`` URL is verified against the configuration's
@@ -85,6 +87,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import socket
@@ -144,11 +147,27 @@ def api_context(conf: Dict[str, Any]) -> Optional[ssl.SSLContext]:
     return ssl.create_default_context(cafile=os.path.expanduser(str(ca)))
 
 
+def etcd_context(conf: Dict[str, Any]) -> Optional[ssl.SSLContext]:
+    """How etcd's https client URLs are verified: against ``patroni_ca``
+    (``~`` expanded), the deployment's CA, which signs etcd's server
+    certificates too (``etcd_tls_enabled``). Unlike :func:`api_context`
+    never raises: without a readable CA (or none set) the system's CAs, and
+    :func:`etcd_leader` falls back to plain http."""
+    ca = conf.get("patroni_ca")
+    if ca:
+        try:
+            return ssl.create_default_context(cafile=os.path.expanduser(str(ca)))
+        except OSError:
+            pass
+    return None
+
+
 class Cluster:
     def __init__(self, conf: Dict[str, Any]) -> None:
         self.conf = conf
         self.members: Dict[str, Dict[str, str]] = conf["members"]
         self.context = api_context(conf)
+        self.etcd_context = etcd_context(conf)
 
     def state(self) -> Optional[Dict[str, Any]]:
         for url in [m["api"] for m in self.members.values()]:
@@ -195,30 +214,42 @@ class Cluster:
         out["peers_of_leader"] = " ".join(peers + list(self.conf.get("etcd_ips", [])))
         containers = dict(self.conf.get("containers") or {})
         containers.update({m["ip"]: m.get("container", "") for m in self.members.values()})
-        etcd_ip = etcd_leader(list(self.conf.get("etcd_ips", [])) + [m["ip"] for m in self.members.values()])
+        etcd_ip = etcd_leader(
+            list(self.conf.get("etcd_ips", [])) + [m["ip"] for m in self.members.values()], context=self.etcd_context
+        )
         out["etcd_leader_ip"] = etcd_ip or ""
         out["etcd_leader_container"] = containers.get(etcd_ip, "") if etcd_ip else ""
         return out
 
 
-def post_json(url: str, body: Dict[str, Any], timeout: float = 2) -> Any:
+def post_json(url: str, body: Dict[str, Any], timeout: float = 2, context: Optional[ssl.SSLContext] = None) -> Any:
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         return json.loads(resp.read())
 
 
-def etcd_leader(ips: List[str]) -> Optional[str]:
+def etcd_leader(ips: List[str], context: Optional[ssl.SSLContext] = None, port: int = 2379) -> Optional[str]:
     """The client address of the etcd member that leads, asked of the
     members at ``ips`` (``/v3/maintenance/status`` and
-    ``/v3/cluster/member/list`` need no credentials)."""
+    ``/v3/cluster/member/list`` need no credentials): over https first,
+    verified with ``context`` (:func:`etcd_context`; None: the system's
+    CAs), then over plain http (etcd without ``etcd_tls_enabled``)."""
     for ip in ips:
-        try:
-            leader = post_json("http://%s:2379/v3/maintenance/status" % ip, {})["leader"]
-            members = post_json("http://%s:2379/v3/cluster/member/list" % ip, {})["members"]
-        except (OSError, ValueError, KeyError):
+        found = None
+        for scheme in ("https", "http"):
+            base = "%s://%s:%d" % (scheme, ip, port)
+            ctx = context if scheme == "https" else None
+            try:
+                leader = post_json(base + "/v3/maintenance/status", {}, context=ctx)["leader"]
+                found = (leader, post_json(base + "/v3/cluster/member/list", {}, context=ctx)["members"])
+                break
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
+                continue
+        if found is None:
             continue
+        leader, members = found
         for member in members:
             if member.get("ID") == leader and member.get("clientURLs"):
                 return urllib.parse.urlsplit(member["clientURLs"][0]).hostname

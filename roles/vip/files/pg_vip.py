@@ -26,11 +26,17 @@ file (mode 0600, it holds the etcd password)::
 
     {"address": "10.10.10.3", "prefix": 24, "interface": "eth0",
      "key": "/pg/pg-test/leader", "instance": "pg-test-1",
-     "endpoints": ["http://10.10.10.10:2379"],
+     "endpoints": ["https://10.10.10.10:2379"], "etcd_cafile": "/pg/cert/ca.crt",
      "username": "pg-test", "password": "...",
      "patroni_url": "https://127.0.0.1:8008", "patroni_cafile": "/pg/cert/ca.crt",
      "interval_ms": 1000}
 
+``etcd_cafile`` verifies the certificate of the ``https://`` etcd
+endpoints (etcd with ``etcd_tls_enabled``: a server certificate of the
+deployment's own CA; empty: the system's trust store); ``http://``
+endpoints are read in the clear. A CA that cannot be read counts as an
+etcd error (the local Patroni decides, as with etcd down). No client
+certificate is sent: the etcd user and password authenticate.
 ``patroni_cafile`` verifies the certificate of Patroni's REST API over
 HTTPS (absent over HTTP).
 """
@@ -41,6 +47,7 @@ import base64
 import http.client
 import ipaddress
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -66,6 +73,7 @@ def load_config(text: str) -> Dict[str, Any]:
     conf.setdefault("interval_ms", 1000)
     conf.setdefault("username", "")
     conf.setdefault("password", "")
+    conf.setdefault("etcd_cafile", "")
     conf.setdefault("patroni_url", "")
     conf.setdefault("patroni_cafile", None)
     conf.setdefault("arp_count", 3)
@@ -122,16 +130,25 @@ def has_address(ip_output: str, address: str, prefix: int) -> bool:
 Post = Callable[[str, Dict[str, Any], Dict[str, str], float], Dict[str, Any]]
 
 
-def http_post(url: str, body: Dict[str, Any], headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
+def http_post(
+    url: str,
+    body: Dict[str, Any],
+    headers: Dict[str, str],
+    timeout: float,
+    context: Optional[ssl.SSLContext] = None,
+) -> Dict[str, Any]:
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         return json.loads(resp.read() or b"{}")
 
 
 class Etcd:
-    """Reads one key through the v3 JSON gateway of any of the endpoints."""
+    """Reads one key through the v3 JSON gateway of any of the endpoints.
+
+    ``https://`` endpoints are verified against ``cafile`` (empty: the
+    system's trust store); ``post`` replaces the HTTP client (tests)."""
 
     def __init__(
         self,
@@ -139,13 +156,34 @@ class Etcd:
         username: str = "",
         password: str = "",
         timeout: float = 2.0,
-        post: Post = http_post,
+        post: Optional[Post] = None,
+        cafile: str = "",
     ) -> None:
         self.endpoints = list(endpoints)
         self.username, self.password = username, password
         self.timeout = timeout
-        self.post = post
+        self.post: Post = post if post is not None else self._http_post
+        self.cafile = cafile or ""
+        self._tls: Optional[Tuple[Any, ssl.SSLContext]] = None
         self.token: Optional[str] = None
+
+    def context(self, url: str) -> Optional[ssl.SSLContext]:
+        """The TLS context for ``url``: None over http; over https one that
+        verifies the server against ``cafile``, built again when the file
+        changes (a renewed CA). Raises OSError (ssl.SSLError included) when
+        the CA cannot be read or parsed."""
+        if not url.startswith("https:"):
+            return None
+        stamp: Any = None
+        if self.cafile:
+            st = os.stat(self.cafile)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._tls is None or self._tls[0] != stamp:
+            self._tls = (stamp, ssl.create_default_context(cafile=self.cafile or None))
+        return self._tls[1]
+
+    def _http_post(self, url: str, body: Dict[str, Any], headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
+        return http_post(url, body, headers, timeout, context=self.context(url))
 
     def _auth(self, endpoint: str) -> Dict[str, str]:
         if not self.username:
@@ -170,8 +208,11 @@ class Etcd:
                         self.token = None  # expired or revoked token
                         continue
                     break
-                except (OSError, ValueError, KeyError) as exc:
-                    errors.append("%s: %s" % (endpoint, exc))
+                except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
+                    # OSError includes ssl.SSLError: a CA that cannot be
+                    # read, a certificate it does not verify, TLS against a
+                    # plain endpoint; HTTPException: plain HTTP against TLS
+                    errors.append("%s: %s" % (endpoint, str(exc) or type(exc).__name__))
                     self.token = None
                     break
         raise DcsError("; ".join(errors) or "no etcd endpoint configured")
@@ -314,7 +355,13 @@ def interval_of(conf: Dict[str, Any]) -> float:
 
 
 def etcd_of(conf: Dict[str, Any]) -> "Etcd":
-    return Etcd(conf["endpoints"], conf["username"], conf["password"], timeout=min(2.0, max(interval_of(conf), 0.5)))
+    return Etcd(
+        conf["endpoints"],
+        conf["username"],
+        conf["password"],
+        timeout=min(2.0, max(interval_of(conf), 0.5)),
+        cafile=conf["etcd_cafile"],
+    )
 
 
 # What a reload cannot change without releasing the address first.
@@ -325,7 +372,8 @@ def reload_config(
     text: str, conf: Dict[str, Any], binder: "Binder", make_binder: Callable[[Dict[str, Any]], "Binder"] = Binder
 ) -> Tuple[Dict[str, Any], "Binder"]:
     """SIGHUP (systemctl reload pg-vip): the new configuration, and the
-    binder to use with it. A change of etcd's endpoints or credentials, of
+    binder to use with it. A change of etcd's endpoints, credentials or CA
+    (``etcd_cafile``: etcd moving to HTTPS; main() builds a new client), of
     the local Patroni's URL or CA (its REST API moving to HTTPS), of the
     key, the instance or the interval takes effect without touching the
     address, so its connections live on; a new address, prefix or interface

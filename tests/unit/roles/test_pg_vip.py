@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import ssl
 import subprocess
 import urllib.error
 
@@ -59,6 +61,7 @@ def test_with_etcd_only_the_named_leader_holds(leader, instance, local):
 def test_load_config_defaults_and_required():
     conf = vip.load_config(json.dumps(CONF))
     assert conf["interval_ms"] == 1000 and conf["username"] == "" and conf["arp_count"] == 3
+    assert conf["etcd_cafile"] == ""  # an older file: http endpoints, or the system's CAs
     with pytest.raises(ValueError, match="lacks key, instance"):
         vip.load_config(json.dumps({**CONF, "key": "", "instance": None}))
 
@@ -222,10 +225,20 @@ def test_a_reload_keeps_the_address_unless_the_address_changed():
     ip = FakeIp(bound={"10.10.10.3/24"})
     binder = vip.Binder(conf, run=ip)
     new_text = json.dumps(
-        {**CONF, "patroni_url": "https://127.0.0.1:8008", "patroni_cafile": "/pg/cert/ca.crt", "password": "x"}
+        {
+            **CONF,
+            "patroni_url": "https://127.0.0.1:8008",
+            "patroni_cafile": "/pg/cert/ca.crt",
+            "password": "x",
+            # etcd moving to TLS (etcd_tls_enabled)
+            "endpoints": ["https://10.10.10.10:2379"],
+            "etcd_cafile": "/pg/cert/ca.crt",
+        }
     )
     new, same = vip.reload_config(new_text, conf, binder, make_binder=lambda c: vip.Binder(c, run=ip))
     assert same is binder and new["patroni_url"] == "https://127.0.0.1:8008" and new["password"] == "x"
+    etcd = vip.etcd_of(new)  # what main() reads etcd with after the reload
+    assert etcd.endpoints == ["https://10.10.10.10:2379"] and etcd.cafile == "/pg/cert/ca.crt"
     assert ip.bound == {"10.10.10.3/24"}
     assert not any(c[0] == "ss" or c[2:3] == ["del"] for c in ip.calls)
     moved, other = vip.reload_config(
@@ -286,3 +299,135 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
         assert vip.patroni_is_primary(vip.other_scheme(url)) is True
     finally:
         server.shutdown()
+
+
+# ---- etcd over https (etcd_tls_enabled), verified against etcd_cafile ------
+
+
+def _ca_and_server_cert(tmp_path, name):
+    """A CA and a server certificate of it for 127.0.0.1, as PEM files:
+    (ca.crt, server.crt, server.key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=1))
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tuple(tmp_path / f for f in ("%s-ca.crt" % name, "%s-server.crt" % name, "%s-server.key" % name))
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return tuple(str(p) for p in paths)
+
+
+@pytest.fixture
+def tls_etcd(tmp_path):
+    """etcd's JSON gateway on https://127.0.0.1:<port> (no authentication;
+    the key names pg-test-1), with a certificate of the CA "right":
+    (its URL, right's CA file, the CA file of "other")."""
+    import http.server
+    import threading
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"kvs": [{"value": enc("pg-test-1")}]}).encode()
+            self.send_response(200 if self.path == "/v3/kv/range" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
+    other = _ca_and_server_cert(tmp_path, "other")[0]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.handle_error = lambda *args: None  # refused handshakes are expected here
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "https://127.0.0.1:%d" % server.server_port, ca, other
+    server.shutdown()
+    server.server_close()
+
+
+def test_etcd_over_https_is_verified_against_etcd_cafile(tls_etcd):
+    url, ca, other = tls_etcd
+    conf = vip.load_config(json.dumps({**CONF, "endpoints": [url], "etcd_cafile": ca}))
+    assert vip.etcd_of(conf).get(CONF["key"]) == "pg-test-1"
+    # a certificate of another CA, or the system's CAs only: an etcd error
+    with pytest.raises(vip.DcsError, match="CERTIFICATE_VERIFY_FAILED"):
+        vip.Etcd([url], cafile=other).get(CONF["key"])
+    with pytest.raises(vip.DcsError, match="CERTIFICATE_VERIFY_FAILED"):
+        vip.Etcd([url]).get(CONF["key"])
+    # plain HTTP against the TLS endpoint (a configuration not yet moved):
+    # an etcd error too, never a crash of the daemon
+    with pytest.raises(vip.DcsError, match=url.replace("https", "http")):
+        vip.Etcd([url.replace("https", "http")], cafile=ca).get(CONF["key"])
+
+
+def test_an_unreadable_etcd_ca_is_an_etcd_error(tmp_path, capsys):
+    """A CA that is missing or no certificate: etcd counts as unreachable,
+    so the local Patroni decides; plain http endpoints never read it."""
+    missing = str(tmp_path / "none" / "ca.crt")
+    with pytest.raises(vip.DcsError, match="https://127.0.0.1:1: .*No such file"):
+        vip.Etcd(["https://127.0.0.1:1"], cafile=missing).get("/k")
+    garbage = tmp_path / "garbage.crt"
+    garbage.write_text("not a certificate\n")
+    with pytest.raises(vip.DcsError, match="https://127.0.0.1:1: "):
+        vip.Etcd(["https://127.0.0.1:1"], "pg-test", "pw", cafile=str(garbage)).get("/k")
+    assert vip.Etcd(["http://127.0.0.1:1"], cafile=missing).context("http://127.0.0.1:1/v3/kv/range") is None
+    conf = vip.load_config(json.dumps({**CONF, "endpoints": ["https://127.0.0.1:1"], "etcd_cafile": missing}))
+    ip = FakeIp()
+    assert vip.step(conf, vip.etcd_of(conf), vip.Binder(conf, run=ip), primary=lambda url: True) is True
+    assert ip.bound == {"10.10.10.3/24"}
+    assert "etcd unreachable" in capsys.readouterr().out
+
+
+def test_a_renewed_etcd_ca_is_read_again(tmp_path):
+    right = _ca_and_server_cert(tmp_path, "right")[0]
+    other = _ca_and_server_cert(tmp_path, "other")[0]
+    path = tmp_path / "ca.crt"
+    path.write_bytes(open(right, "rb").read())
+    etcd = vip.Etcd(["https://e1:2379"], cafile=str(path))
+    first = etcd.context("https://e1:2379/v3/kv/range")
+    assert etcd.context("https://e1:2379/v3/kv/range") is first  # unchanged file: the same context
+    path.write_bytes(open(other, "rb").read())
+    os.utime(path, ns=(0, 0))
+    assert etcd.context("https://e1:2379/v3/kv/range") is not first

@@ -23,6 +23,7 @@ def test_filters_are_registered():
         "pg_drill_plan",
         "pg_endpoints",
         "pg_etcd_targets",
+        "pg_etcd_tls_plan",
         "pg_etcd_users",
         "pg_ha_plan",
         "pg_host_services",

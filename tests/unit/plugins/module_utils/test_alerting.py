@@ -195,18 +195,23 @@ def test_etcd_targets_and_timeout():
     hostvars["10.10.10.11"].update(etcd_name="etcd-b", etcd_election_timeout=2000, etcd_port=2389)
     i = load((hostvars, groups))
     assert alerting.etcd_facts(i)["election_timeout_ms"] == 2000
+    # etcd_tls_enabled (default true): /metrics over https, verified
+    # against the deployment's CA (the template's tls_config)
     assert alerting.etcd_targets(i) == [
         {
             "targets": ["10.10.10.10:2379"],
-            "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd"},
+            "labels": {"cls": "etcd", "ins": "etcd-1", "ip": "10.10.10.10", "job": "etcd", "__scheme__": "https"},
+            "tls": True,
         },
         {
             "targets": ["10.10.10.12:2379"],
-            "labels": {"cls": "etcd", "ins": "etcd-3", "ip": "10.10.10.12", "job": "etcd"},
+            "labels": {"cls": "etcd", "ins": "etcd-3", "ip": "10.10.10.12", "job": "etcd", "__scheme__": "https"},
+            "tls": True,
         },
         {
             "targets": ["10.10.10.11:2389"],
-            "labels": {"cls": "etcd", "ins": "etcd-b", "ip": "10.10.10.11", "job": "etcd"},
+            "labels": {"cls": "etcd", "ins": "etcd-b", "ip": "10.10.10.11", "job": "etcd", "__scheme__": "https"},
+            "tls": True,
         },
     ]
     rules = rules_by_alert(alerting.alert_rules(i))
@@ -215,6 +220,21 @@ def test_etcd_targets_and_timeout():
         '{job="etcd"}[5m]))) > %s' % v
         for v in ("1", "2")
     ]
+
+
+@pytest.mark.parametrize(
+    "value, scheme",
+    [(False, "http"), ("false", "http"), ("no", "http"), (True, "https"), ("true", "https"), (None, "https")],
+)
+def test_etcd_targets_follow_each_members_etcd_tls_enabled(value, scheme):
+    """A member with etcd_tls_enabled false serves /metrics over plain HTTP;
+    absent (None here: the variable unset), or true, over HTTPS."""
+    hostvars, groups = inv.build(inv.pg_test(), etcd=("10.10.10.10", "10.10.10.11", "10.10.10.12"))
+    if value is not None:
+        hostvars["10.10.10.11"]["etcd_tls_enabled"] = value
+    by_ip = {g["labels"]["ip"]: g for g in alerting.etcd_targets(load((hostvars, groups)))}
+    assert (by_ip["10.10.10.11"]["labels"]["__scheme__"], by_ip["10.10.10.11"]["tls"]) == (scheme, scheme == "https")
+    assert by_ip["10.10.10.10"]["labels"]["__scheme__"] == "https" and by_ip["10.10.10.10"]["tls"] is True
 
 
 # --------------------------------------------------------------- rules

@@ -147,10 +147,13 @@ def test_patroni_identity_restapi_etcd():
         "keyfile": "/pg/cert/server.key",
     }
     assert p["ctl"] == {"cacert": "/pg/cert/ca.crt"}
-    # etcd_auth (default true): the cluster's own etcd user
+    # etcd_auth (default true): the cluster's own etcd user; over HTTPS
+    # (the etcd group's etcd_tls_enabled, default true), verified against
+    # the deployment's CA
     assert p["etcd3"] == {
         "hosts": ["10.10.10.10:2379"],
-        "protocol": "http",
+        "protocol": "https",
+        "cacert": "/pg/cert/ca.crt",
         "username": "pg-test",
         "password": "DCS.Patroni",
     }
@@ -1653,3 +1656,25 @@ def test_default_backup_repository_is_on_the_first_infra_node():
     assert [(p.field, p.value, p.what) for p in found] == [
         ("pgbackrest_repo.backup.host", "infra", "names a group without hosts")
     ]
+
+
+@pytest.mark.parametrize(
+    "etcd_vars, pg_vars, expected",
+    [
+        # the etcd group on plain HTTP: Patroni too
+        ({"etcd_tls_enabled": False}, {}, {"protocol": "http"}),
+        # an etcd managed elsewhere: the inventory's protocol and CA
+        (
+            {},
+            {"etcd_protocol": "https", "etcd_cacert": "/etc/ssl/etcd-ca.pem"},
+            {"protocol": "https", "cacert": "/etc/ssl/etcd-ca.pem"},
+        ),
+        # its protocol without a CA: the system's CAs
+        ({"etcd_tls_enabled": False}, {"etcd_protocol": "https"}, {"protocol": "https"}),
+    ],
+)
+def test_patroni_etcd_protocol_and_ca(etcd_vars, pg_vars, expected):
+    hostvars, groups = sandbox()
+    hostvars["10.10.10.10"].update(etcd_vars)  # the etcd member
+    p = files((hostvars, groups), "10.10.10.11", **pg_vars)[0]
+    assert {k: v for k, v in p["etcd3"].items() if k in ("protocol", "cacert")} == expected

@@ -7,6 +7,7 @@ exercised by the etcd role in the sandbox and the Molecule scenario."""
 from __future__ import annotations
 
 import base64
+from urllib.error import URLError
 
 import pytest
 from hypothesis import given, strategies as st
@@ -141,3 +142,59 @@ KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-/")
 @given(KEYS.filter(bool), KEYS)
 def test_prefix_end_covers_exactly_the_prefixed_keys(prefix, key):
     assert (prefix <= key < ea.prefix_end(prefix)) == key.startswith(prefix)
+
+
+class Opener:
+    """Records open_url's keyword arguments; answers ``reply``, or raises it."""
+
+    def __init__(self, reply=b"{}"):
+        self.reply, self.calls = reply, []
+
+    def __call__(self, url, **kwargs):
+        self.calls.append((url, kwargs))
+        if isinstance(self.reply, BaseException):
+            raise self.reply
+        reply = self.reply
+        return type("Resp", (), {"read": lambda self: reply})()
+
+
+@pytest.mark.parametrize(
+    "endpoint, ca_path, passed",
+    [
+        ("https://10.0.0.1:2379", "/etc/etcd/ca.crt", {"ca_path": "/etc/etcd/ca.crt"}),
+        ("HTTPS://10.0.0.1:2379/", "/etc/etcd/ca.crt", {"ca_path": "/etc/etcd/ca.crt"}),
+        ("https://10.0.0.1:2379", None, {}),  # the system's trust store
+        ("http://10.0.0.1:2379", "/etc/etcd/ca.crt", {}),  # plain http: no TLS options
+        ("http://10.0.0.1:2379", None, {}),
+    ],
+)
+def test_make_post_passes_the_ca_path_for_https(endpoint, ca_path, passed):
+    opener = Opener(b'{"members": []}')
+    post = ea.make_post(endpoint, 7, opener=opener, ca_path=ca_path)
+    assert post("/v3/cluster/member/list", {}, {"Authorization": "tok"}) == {"members": []}
+    ((url, kwargs),) = opener.calls
+    assert url == endpoint.rstrip("/") + "/v3/cluster/member/list"
+    assert {k: kwargs[k] for k in ("method", "timeout", "data")} == {"method": "POST", "timeout": 7, "data": "{}"}
+    assert kwargs["headers"] == {"Content-Type": "application/json", "Authorization": "tok"}
+    assert {k: v for k, v in kwargs.items() if k == "ca_path"} == passed
+
+
+@pytest.mark.parametrize(
+    "endpoint, ca_path, error, hint",
+    [
+        ("http://e:2379", None, URLError(ConnectionRefusedError(111, "refused")), "is etcd running there"),
+        ("https://e:2379", "/ca.crt", FileNotFoundError(2, "No such file"), "CA file /ca.crt is missing"),
+        (
+            "https://e:2379",
+            "/ca.crt",
+            URLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+            "does /ca.crt hold the CA",
+        ),
+        ("https://e:2379", None, URLError("[SSL: CERTIFICATE_VERIFY_FAILED]"), r"give the etcd CA file \(ca_cert\)"),
+    ],
+)
+def test_make_post_failures_say_what_to_check(endpoint, ca_path, error, hint):
+    post = ea.make_post(endpoint, 1, opener=Opener(error), ca_path=ca_path)
+    with pytest.raises(ea.EtcdError, match=hint) as caught:
+        post("/v3/auth/user/list", {}, {})
+    assert caught.value.status is None

@@ -64,6 +64,10 @@ class FakeCluster:
                 self.members[body["ID"]]["isLearner"] = False
             elif path == "/v3/cluster/member/remove":
                 del self.members[body["ID"]]
+            elif path == "/v3/cluster/member/update":
+                if body["ID"] not in self.members:
+                    raise EtcdError("etcdserver: member not found", 404)
+                self.members[body["ID"]]["peerURLs"] = list(body["peerURLs"])
             return self.reply()
 
         return post
@@ -328,3 +332,110 @@ def test_other_errors_and_a_long_election_are_not_retried():
             post_for=Electing(cluster, 5, "etcdserver: no leader").post_for,
         )
     assert len(cluster.members) == 2
+
+
+HTTPS2 = "https://10.0.0.2:2380"
+
+
+def _moved(cluster, name="etcd-2", peer=HTTPS2, check_mode=False, endpoints=(E1, "http://10.0.0.2:2379")):
+    return em.move_peer(cluster.endpoints(*endpoints), name, peer, "Root.Pw", check_mode=check_mode)
+
+
+@pytest.mark.parametrize(
+    "case, peer, check_mode, changed, writes, now",
+    [
+        ("unchanged", "http://10.0.0.2:2380", False, False, [], "http://10.0.0.2:2380"),
+        ("changed", HTTPS2, False, True, ["/v3/cluster/member/update"], HTTPS2),
+        ("check mode", HTTPS2, True, True, [], "http://10.0.0.2:2380"),
+    ],
+)
+def test_move_peer(case, peer, check_mode, changed, writes, now):
+    cluster = FakeCluster(names=("etcd-1", "etcd-2", "etcd-3"))
+    result = _moved(cluster, peer=peer, check_mode=check_mode)
+    assert result["changed"] is changed, case
+    assert result["endpoint"] == E1 and result["old_peer_urls"] == ["http://10.0.0.2:2380"]
+    assert cluster.writes == writes
+    assert cluster.members["102"]["peerURLs"] == [now]
+    # the reported members show the wanted state, in check mode too
+    assert {m["name"]: m["peer_urls"] for m in result["members"]}["etcd-2"] == [peer]
+    if changed and not check_mode:  # found by name: a second run has nothing to do
+        again = _moved(cluster, peer=peer)
+        assert again["changed"] is False and again["old_peer_urls"] == [peer]
+        assert cluster.writes == writes
+
+
+def test_move_peer_through_the_member_itself_and_without_authentication():
+    cluster = FakeCluster(names=("etcd-1", "etcd-2"), auth=False)
+    cluster.down.add(E1)
+    result = _moved(cluster)
+    assert result["changed"] and result["endpoint"] == "http://10.0.0.2:2379"
+    assert cluster.members["102"]["peerURLs"] == [HTTPS2]
+
+
+@pytest.mark.parametrize(
+    "case, name, peer, down, message",
+    [
+        ("unknown name", "etcd-7", HTTPS2, (), "etcd-7 is not a started member.*started: etcd-1, etcd-2.*Fix:"),
+        ("empty name", "", HTTPS2, (), "is not a started member"),
+        ("no answer", "etcd-2", HTTPS2, (E1, "http://10.0.0.2:2379"), "no member answers.*connection refused.*Fix:"),
+        ("taken URL", "etcd-2", "http://10.0.0.1:2380", (), "belongs to member etcd-1, not etcd-2.*Fix:"),
+    ],
+)
+def test_move_peer_refusals(case, name, peer, down, message):
+    cluster = FakeCluster(names=("etcd-1", "etcd-2"))
+    cluster.down.update(down)
+    with pytest.raises(EtcdError, match=message):
+        _moved(cluster, name=name, peer=peer)
+    assert cluster.writes == [], case
+
+
+def test_move_peer_skips_an_unstarted_member():
+    cluster = FakeCluster(names=("etcd-1",))
+    em.ensure_member(cluster.endpoints(E1), *NEW, "Root.Pw")  # added, never started: no name
+    with pytest.raises(EtcdError, match="etcd-2 is not a started member"):
+        _moved(cluster, endpoints=(E1,))
+    with pytest.raises(EtcdError, match="none given"):
+        em.move_peer([], "etcd-2", HTTPS2, "Root.Pw")
+
+
+def test_moved_runs_again_while_etcd_elects_a_leader():
+    cluster = FakeCluster(names=("etcd-1", "etcd-2", "etcd-3"))
+    params = {
+        "endpoints": [E1],
+        "name": "etcd-2",
+        "peer_url": HTTPS2,
+        "root_password": "Root.Pw",
+        "state": "moved",
+        "learner": True,
+        "wait": 30,
+        "timeout": 1,
+        "ca_cert": None,
+    }
+    sleeps = []
+    result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0, post_for=Electing(cluster, 2).post_for)
+    assert result["changed"] is True and sleeps == [1, 1]
+    assert cluster.members["102"]["peerURLs"] == [HTTPS2]
+
+
+def test_run_builds_posts_with_the_ca_cert(monkeypatch):
+    cluster = FakeCluster(names=("etcd-1", "etcd-2"))
+    made = []
+
+    def fake_make_post(url, timeout, ca_path=None):
+        made.append((url, timeout, ca_path))
+        return cluster.post_for(url)
+
+    monkeypatch.setattr(mod, "make_post", fake_make_post)
+    params = {
+        "endpoints": ["https://10.0.0.1:2379"],
+        "name": "etcd-2",
+        "peer_url": HTTPS2,
+        "root_password": "Root.Pw",
+        "state": "moved",
+        "learner": True,
+        "wait": 30,
+        "timeout": 3,
+        "ca_cert": "/etc/etcd/ca.crt",
+    }
+    assert mod.run(params, True)["changed"] is True
+    assert made == [("https://10.0.0.1:2379", 3, "/etc/etcd/ca.crt")]

@@ -40,6 +40,8 @@ def test_sandbox_identity():
         "endpoints": ["10.10.10.10:2379"],
         "prefix": "/pg/pg-test/",
         "auth": True,
+        # etcd_tls_enabled (default true on the etcd group)
+        "protocol": "https",
         "username": "pg-test",
     }
     assert test["vip"] == {
