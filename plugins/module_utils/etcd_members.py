@@ -116,6 +116,19 @@ def _member_list(session: Session) -> List[Dict[str, Any]]:
     return members_of(session.call("/v3/cluster/member/list"))
 
 
+def _members_or_fail(
+    endpoints: Sequence[Endpoint], root_password: Optional[str], unanswered: str
+) -> Tuple[Optional[str], Session, List[Dict[str, Any]]]:
+    """The first endpoint that answers, an admin session through it and
+    the member list; ``unanswered`` (with ``%s`` for the failures) is
+    raised when none answers."""
+    endpoint, post, failures = first_answer(endpoints)
+    if post is None:
+        raise EtcdError(unanswered % ("; ".join(failures) or "none given",))
+    session = admin_session(post, root_password)
+    return endpoint, session, _member_list(session)
+
+
 def ensure_member(
     endpoints: Sequence[Endpoint],
     name: str,
@@ -216,15 +229,12 @@ def remove_member(
 
     Refuses to remove the last member: that is the end of the cluster,
     not a membership change."""
-    endpoint, post, failures = first_answer(endpoints)
-    if post is None:
-        raise EtcdError(
-            "none of the members that stay answers (%s), so %s cannot be removed "
-            "safely. Fix: bring them back first, or remove the whole cluster."
-            % ("; ".join(failures) or "none given", name)
-        )
-    session = admin_session(post, root_password)
-    members = _member_list(session)
+    endpoint, session, members = _members_or_fail(
+        endpoints,
+        root_password,
+        "none of the members that stay answers (%s), so " + name + " cannot be removed "
+        "safely. Fix: bring them back first, or remove the whole cluster.",
+    )
     mine = find(members, name, peer_url)
     if mine is None:
         return {"changed": False, "endpoint": endpoint, "members": members}
@@ -250,15 +260,12 @@ def move_peer(
     cluster's record changes: the caller restarts the member with the
     matching peer listener. Returns ``{"changed", "endpoint", "members",
     "old_peer_urls"}``."""
-    endpoint, post, failures = first_answer(endpoints)
-    if post is None:
-        raise EtcdError(
-            "no member answers (%s), so the peer URL of %s cannot be changed. Fix: start the "
-            "cluster's members (a quorum must answer), or check endpoints and ca_cert."
-            % ("; ".join(failures) or "none given", name)
-        )
-    session = admin_session(post, root_password)
-    members = _member_list(session)
+    endpoint, session, members = _members_or_fail(
+        endpoints,
+        root_password,
+        "no member answers (%s), so the peer URL of " + name + " cannot be changed. Fix: start the "
+        "cluster's members (a quorum must answer), or check endpoints and ca_cert.",
+    )
     mine = next((m for m in members if name and m["name"] == name), None)
     if mine is None:
         raise EtcdError(

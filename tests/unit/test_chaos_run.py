@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import json
 import os
 import ssl
@@ -17,6 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tools", "chaos"))
 import run  # noqa: E402
+from testcerts import ca_and_server_cert  # noqa: E402
 
 
 def test_expand_fills_keys_and_values_and_keeps_unknown_names():
@@ -165,53 +164,6 @@ def test_one_client_may_have_its_own_bound():
 # ---- Patroni's REST API over https, verified against the CA ----------------
 
 
-def _ca_and_server_cert(tmp_path, name):
-    """A CA and a server certificate of it for 127.0.0.1, as PEM files:
-    (ca.crt, server.crt, server.key)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pg-test-1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = tuple(tmp_path / f for f in ("%s-ca.crt" % name, "%s-server.crt" % name, "%s-server.key" % name))
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return paths
-
-
 class _Cluster(http.server.BaseHTTPRequestHandler):
     body = json.dumps({"members": [{"name": "pg-test-1", "role": "leader", "state": "running"}]}).encode()
 
@@ -229,8 +181,8 @@ class _Cluster(http.server.BaseHTTPRequestHandler):
 def https_api(tmp_path):
     """A Patroni-like API on https://127.0.0.1:<port> with a certificate of
     the CA "right": (its URL, right's CA file, the CA file of "other")."""
-    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
-    other = _ca_and_server_cert(tmp_path, "other")[0]
+    ca, cert, key = ca_and_server_cert(tmp_path, "right")
+    other = ca_and_server_cert(tmp_path, "other")[0]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Cluster)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
@@ -308,8 +260,8 @@ def _serve(handler, cert=None, key=None):
 
 
 def test_etcd_leader_over_https_verified_against_the_ca(tmp_path):
-    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
-    other = _ca_and_server_cert(tmp_path, "other")[0]
+    ca, cert, key = ca_and_server_cert(tmp_path, "right")
+    other = ca_and_server_cert(tmp_path, "other")[0]
     server = _serve(_EtcdGateway, cert, key)
     try:
         port = server.server_port
@@ -327,7 +279,7 @@ def test_etcd_leader_over_https_verified_against_the_ca(tmp_path):
 
 def test_etcd_leader_falls_back_to_plain_http(tmp_path):
     """etcd without etcd_tls_enabled: https gets no answer, http does."""
-    ca = _ca_and_server_cert(tmp_path, "right")[0]
+    ca = ca_and_server_cert(tmp_path, "right")[0]
     server = _serve(_EtcdGateway)
     try:
         context = run.etcd_context({"patroni_ca": str(ca)})

@@ -19,6 +19,7 @@ import urllib.error
 import pytest
 from hypothesis import given, strategies as st
 import role_files
+from testcerts import ca_and_server_cert
 
 SCRIPT = role_files.path("vip", "pg_vip.py")
 
@@ -304,56 +305,6 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
 # ---- etcd over https (etcd_tls_enabled), verified against etcd_cafile ------
 
 
-def _ca_and_server_cert(tmp_path, name):
-    """A CA and a server certificate of it for 127.0.0.1, as PEM files:
-    (ca.crt, server.crt, server.key)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=1))
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = tuple(tmp_path / f for f in ("%s-ca.crt" % name, "%s-server.crt" % name, "%s-server.key" % name))
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return tuple(str(p) for p in paths)
-
-
 @pytest.fixture
 def tls_etcd(tmp_path):
     """etcd's JSON gateway on https://127.0.0.1:<port> (no authentication;
@@ -374,8 +325,8 @@ def tls_etcd(tmp_path):
         def log_message(self, *args):
             pass
 
-    ca, cert, key = _ca_and_server_cert(tmp_path, "right")
-    other = _ca_and_server_cert(tmp_path, "other")[0]
+    ca, cert, key = ca_and_server_cert(tmp_path, "right")
+    other = ca_and_server_cert(tmp_path, "other")[0]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -421,8 +372,8 @@ def test_an_unreadable_etcd_ca_is_an_etcd_error(tmp_path, capsys):
 
 
 def test_a_renewed_etcd_ca_is_read_again(tmp_path):
-    right = _ca_and_server_cert(tmp_path, "right")[0]
-    other = _ca_and_server_cert(tmp_path, "other")[0]
+    right = ca_and_server_cert(tmp_path, "right")[0]
+    other = ca_and_server_cert(tmp_path, "other")[0]
     path = tmp_path / "ca.crt"
     path.write_bytes(open(right, "rb").read())
     etcd = vip.Etcd(["https://e1:2379"], cafile=str(path))

@@ -398,19 +398,16 @@ def test_move_peer_skips_an_unstarted_member():
         em.move_peer([], "etcd-2", HTTPS2, "Root.Pw")
 
 
+def moved_params(**over):
+    """The module's parameters for state moved of etcd-2 to HTTPS2."""
+    params = {"name": "etcd-2", "peer_url": HTTPS2, "root_password": "Root.Pw", "state": "moved"}
+    params.update(learner=True, wait=30, **over)
+    return params
+
+
 def test_moved_runs_again_while_etcd_elects_a_leader():
     cluster = FakeCluster(names=("etcd-1", "etcd-2", "etcd-3"))
-    params = {
-        "endpoints": [E1],
-        "name": "etcd-2",
-        "peer_url": HTTPS2,
-        "root_password": "Root.Pw",
-        "state": "moved",
-        "learner": True,
-        "wait": 30,
-        "timeout": 1,
-        "ca_cert": None,
-    }
+    params = moved_params(endpoints=[E1], timeout=1, ca_cert=None)
     sleeps = []
     result = mod.run(params, False, sleep=sleeps.append, clock=lambda: 0, post_for=Electing(cluster, 2).post_for)
     assert result["changed"] is True and sleeps == [1, 1]
@@ -426,16 +423,6 @@ def test_run_builds_posts_with_the_ca_cert(monkeypatch):
         return cluster.post_for(url)
 
     monkeypatch.setattr(mod, "make_post", fake_make_post)
-    params = {
-        "endpoints": ["https://10.0.0.1:2379"],
-        "name": "etcd-2",
-        "peer_url": HTTPS2,
-        "root_password": "Root.Pw",
-        "state": "moved",
-        "learner": True,
-        "wait": 30,
-        "timeout": 3,
-        "ca_cert": "/etc/etcd/ca.crt",
-    }
+    params = moved_params(endpoints=["https://10.0.0.1:2379"], timeout=3, ca_cert="/etc/etcd/ca.crt")
     assert mod.run(params, True)["changed"] is True
     assert made == [("https://10.0.0.1:2379", 3, "/etc/etcd/ca.crt")]
