@@ -221,6 +221,7 @@ NODE_VARS = (
     "etcd_cluster",
     "etcd_data_dir",
     "etcd_auth",
+    "etcd_tls_enabled",
     "etcd_root_password",
     "etcd_name",
     "etcd_election_timeout",

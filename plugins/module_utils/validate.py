@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, cast
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     cron,
     dns as dns_mod,
+    etcd_tls,
     drill as drill_mod,
     guc,
     ha as ha_mod,
@@ -771,6 +772,18 @@ def _check_etcd(inv: Inventory) -> List[Problem]:
                 auth,
                 "the etcd members disagree on authentication",
                 "set etcd_auth once, in the etcd group's vars",
+            )
+        )
+    tls = {etcd_tls.desired_mode(m.vars.get("etcd_tls_enabled")) == "plain" for m in inv.etcd}
+    if len(tls) > 1:
+        out.append(
+            Problem(
+                "etcd",
+                None,
+                "etcd_tls_enabled",
+                [m.vars.get("etcd_tls_enabled") for m in inv.etcd],
+                "the etcd members disagree on TLS",
+                "set etcd_tls_enabled once, in the etcd group's vars",
             )
         )
     if etcd_auth(inv):

@@ -317,3 +317,19 @@ def test_limit_problems_filter_takes_extra_vars_strings():
         )
         == []
     )
+
+
+@pytest.mark.parametrize(
+    "value, protocol",
+    [(None, "https"), (True, "https"), (False, "http"), ("false", "http"), ("true", "https")],
+)
+def test_patroni_reaches_etcd_as_the_etcd_group_serves(value, protocol):
+    # read from the etcd member's own variables (an extra variable
+    # -e etcd_tls_enabled=false arrives as a string)
+    hv, groups = build(pg_meta(), pg_test())
+    if value is not None:
+        hv["10.10.10.10"]["etcd_tls_enabled"] = value
+    files = pgsql.pg_instance_files(pgsql.pg_instance_plan(hv, groups, "10.10.10.11"), hv["10.10.10.11"])
+    assert files["patroni"]["etcd3"]["protocol"] == protocol
+    assert ("cacert" in files["patroni"]["etcd3"]) == (protocol == "https")
+    assert files["vip"] is None or files["vip"]["endpoints"][0].startswith(protocol + "://")

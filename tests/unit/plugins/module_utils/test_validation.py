@@ -31,6 +31,13 @@ def members(**overrides):
     return hosts
 
 
+def _etcd_var(inventory, host, **hvars):
+    """``inventory`` with ``hvars`` set on one host (an etcd member)."""
+    hostvars, groups = inventory
+    hostvars[host].update(hvars)
+    return hostvars, groups
+
+
 def messages(hostvars, groups):
     return [str(p) for p in validate.problems(model_mod.load(hostvars, groups))]
 
@@ -452,6 +459,17 @@ CASES = [
             "cluster pg-test, host 10.10.10.13: patroni_ssl_enabled = False: differs from 10.10.10.11's "
             "value (unset); it is a cluster-wide setting; fix: set patroni_ssl_enabled once in the group vars "
             "of pg-test"
+        ],
+    ),
+    (
+        # the etcd role moves every member, or none, to TLS
+        "etcd-tls-differs",
+        _etcd_var(
+            build(pg_test(), etcd=("10.10.10.10", "10.10.10.9", "10.10.10.8")), "10.10.10.9", etcd_tls_enabled=False
+        ),
+        [
+            "cluster etcd: etcd_tls_enabled = [None, False, None]: the etcd members disagree on TLS; "
+            "fix: set etcd_tls_enabled once, in the etcd group's vars"
         ],
     ),
     (
