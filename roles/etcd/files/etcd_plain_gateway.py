@@ -10,10 +10,10 @@ at some starts its plain-HTTP gRPC server comes up with the TLS settings:
 ``/health`` answers, while every v3 call over plain HTTP (the JSON gateway
 that Patroni and pg-vip use, which relays to gRPC) fails with
 ``connection closed``. Which way a start goes is chance, so this program
-asks ``POST /v3/maintenance/status`` over plain HTTP and, while that fails,
-restarts the member (the role runs it on one member at a time, so the
-cluster keeps its quorum), up to ``--tries`` restarts. HTTPS is never
-affected.
+asks ``POST /v3/maintenance/status`` over plain HTTP (for a few seconds
+after ``/health`` answers) and, while that fails, restarts the member
+(the role runs it on one member at a time, so the cluster keeps its
+quorum), up to ``--tries`` restarts. HTTPS is never affected.
 
     etcd_plain_gateway.py --port 2379 [--tries 10] [--wait 60]
 
@@ -62,23 +62,38 @@ def gateway_error(base: str, ask: Ask) -> Optional[str]:
     return None if "header" in reply else (reply.get("error") or "unexpected reply %r" % (reply,))
 
 
+def restart_etcd() -> None:
+    # systemd refuses a sixth start within 10 s (StartLimitBurst): the
+    # counter is reset first, and the caller spaces the restarts
+    subprocess.run(["systemctl", "reset-failed", "etcd"], check=False)
+    subprocess.run(["systemctl", "restart", "etcd"], check=True)
+
+
 def ensure(
     base: str,
     tries: int,
     wait: float,
     ask: Ask = http_json,
-    restart: Callable[[], None] = lambda: subprocess.run(["systemctl", "restart", "etcd"], check=True),
+    restart: Callable[[], None] = restart_etcd,
     sleep: Callable[[float], None] = time.sleep,
+    settle: int = 5,
 ) -> Dict:
+    """Wait for /health, then ask the v3 API over plain HTTP up to
+    ``settle`` times a second apart (it may answer a moment after
+    /health), and restart the member while it does not, at most ``tries``
+    times."""
     restarts, error = 0, None
     while True:
         waited = 0.0
         while not healthy(base, ask) and waited < wait:
             sleep(1.0)
             waited += 1.0
-        error = gateway_error(base, ask)
-        if error is None:
-            return {"restarts": restarts, "ok": True, "error": None}
+        for attempt in range(max(settle, 1)):
+            if attempt:
+                sleep(1.0)
+            error = gateway_error(base, ask)
+            if error is None:
+                return {"restarts": restarts, "ok": True, "error": None}
         if restarts >= tries:
             return {"restarts": restarts, "ok": False, "error": error}
         restart()

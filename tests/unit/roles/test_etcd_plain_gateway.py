@@ -22,15 +22,16 @@ class Member:
     """A member whose plain gateway is broken for the first ``bad_starts``
     starts; /health answers after ``health_after`` asks per start."""
 
-    def __init__(self, bad_starts, health_after=0):
-        self.bad_starts, self.health_after = bad_starts, health_after
-        self.starts, self.health_asks, self.slept = 0, 0, 0.0
+    def __init__(self, bad_starts, health_after=0, late_asks=0):
+        self.bad_starts, self.health_after, self.late_asks = bad_starts, health_after, late_asks
+        self.starts, self.health_asks, self.gateway_asks, self.slept = 0, 0, 0, 0.0
 
     def ask(self, url, body):
         if url.endswith("/health"):
             self.health_asks += 1
             return {"health": "true" if self.health_asks > self.health_after else "false"}
-        if self.starts < self.bad_starts:
+        self.gateway_asks += 1
+        if self.starts < self.bad_starts or self.gateway_asks <= self.late_asks:
             raise urllib.error.HTTPError(url, 503, "unavailable", {}, io.BytesIO(b'{"error":"connection closed"}'))
         return GOOD
 
@@ -66,7 +67,14 @@ def test_gives_up_after_tries_and_says_why():
 def test_waits_for_health_after_each_start():
     m = Member(1, health_after=3)
     assert run(m)["ok"]
-    assert m.slept == 6.0  # three failed asks before the restart, three after
+    # 3 s for /health, 4 s between the 5 asks of the broken gateway, 3 s for /health again
+    assert m.slept == 10.0
+
+
+def test_a_gateway_that_answers_a_moment_after_health_needs_no_restart():
+    m = Member(0, late_asks=3)
+    assert run(m) == {"restarts": 0, "ok": True, "error": None}
+    assert m.slept == 3.0
 
 
 def test_a_reply_without_header_is_an_error():
