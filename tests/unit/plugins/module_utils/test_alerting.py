@@ -227,14 +227,17 @@ def test_etcd_targets_and_timeout():
     [(False, "http"), ("false", "http"), ("no", "http"), (True, "https"), ("true", "https"), (None, "https")],
 )
 def test_etcd_targets_follow_each_members_etcd_tls_enabled(value, scheme):
-    """A member with etcd_tls_enabled false serves /metrics over plain HTTP;
-    absent (None here: the variable unset), or true, over HTTPS."""
-    hostvars, groups = inv.build(inv.pg_test(), etcd=("10.10.10.10", "10.10.10.11", "10.10.10.12"))
+    """Members with etcd_tls_enabled false (the whole group: validation
+    refuses members that disagree) serve /metrics over plain HTTP; absent
+    (None here: the variable unset), or true, over HTTPS."""
+    members = ("10.10.10.10", "10.10.10.11", "10.10.10.12")
+    hostvars, groups = inv.build(inv.pg_test(), etcd=members)
     if value is not None:
-        hostvars["10.10.10.11"]["etcd_tls_enabled"] = value
-    by_ip = {g["labels"]["ip"]: g for g in alerting.etcd_targets(load((hostvars, groups)))}
-    assert (by_ip["10.10.10.11"]["labels"]["__scheme__"], by_ip["10.10.10.11"]["tls"]) == (scheme, scheme == "https")
-    assert by_ip["10.10.10.10"]["labels"]["__scheme__"] == "https" and by_ip["10.10.10.10"]["tls"] is True
+        for host in members:
+            hostvars[host]["etcd_tls_enabled"] = value
+    targets = alerting.etcd_targets(load((hostvars, groups)))
+    assert sorted(g["labels"]["ip"] for g in targets) == list(members)
+    assert {(g["labels"]["__scheme__"], g["tls"]) for g in targets} == {(scheme, scheme == "https")}
 
 
 # --------------------------------------------------------------- rules
