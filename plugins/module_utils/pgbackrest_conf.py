@@ -193,6 +193,7 @@ def pgbackrest_repo_host(
 ) -> Optional[Dict[str, Any]]:
     """What the repository host of a cluster needs, or None when the
     cluster's repository has no host: ``host``, the certificate's ``cn``,
+    ``port`` (of the TLS servers, the members' and the repository host's),
     ``stanza_conf`` (``conf.d/pigpen-<cluster>.conf``: the members it may
     serve and reach, and the repository's options, all in the stanza's
     sections so that several clusters share one host) and ``crontab``
@@ -231,6 +232,7 @@ def pgbackrest_repo_host(
         "host": where["name"],
         "address": where["address"],
         "cn": repo_host_cn(where["name"]),
+        "port": PGBACKREST_TLS_PORT,
         "path": _repo_value("path", repo["path"], cluster),
         "log_dir": s["pgbackrest_log_dir"],
         "stanza_conf": [["global:server", auth], [cluster, stanza]],

@@ -17,6 +17,11 @@ tells when it was last written. The parsing is the pure function
 ``metrics`` (unit-tested).
 
     pigpen-cert-metrics --output /var/lib/prometheus/node-exporter/pigpen_certs.prom /pg/cert/server.crt /pg/cert/ca.crt
+
+A certificate given with ``--if-present PATH`` is checked when the file
+exists and left out otherwise (a certificate only some nodes hold, such as
+pgBackRest's TLS server's); a missing certificate given as a plain path
+is reported with ``pigpen_cert_check_ok`` 0.
 """
 
 from __future__ import annotations
@@ -83,6 +88,12 @@ def metrics(paths: Sequence[str], read: Callable[[str], str]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
+def present(paths: Sequence[str], optional: Sequence[str], exists: Callable[[str], bool] = os.path.exists) -> List[str]:
+    """The certificates to check: every one of ``paths``, and those of
+    ``optional`` that ``exists``."""
+    return list(paths) + [path for path in optional if exists(path)]
+
+
 def openssl(path: str) -> str:
     proc = subprocess.run(
         ["openssl", "x509", "-noout", "-enddate", "-subject", "-nameopt", "RFC2253", "-in", path],
@@ -111,9 +122,16 @@ def write_atomic(path: str, text: str) -> None:
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description="Write certificate expiry metrics for the node exporter.")
     parser.add_argument("--output", required=True, help="the .prom file in the textfile directory")
-    parser.add_argument("paths", nargs="+", help="certificate files (PEM)")
+    parser.add_argument(
+        "--if-present",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a certificate file checked only when it exists (repeatable)",
+    )
+    parser.add_argument("paths", nargs="*", help="certificate files (PEM)")
     args = parser.parse_args(argv)
-    write_atomic(args.output, metrics(args.paths, openssl))
+    write_atomic(args.output, metrics(present(args.paths, args.if_present), openssl))
     return 0
 
 

@@ -70,6 +70,17 @@ def test_unreadable_only():
     )
 
 
+def test_present_keeps_plain_paths_and_existing_optional_ones():
+    exists = {"/etc/pgbackrest/tls/node.crt"}.__contains__
+    assert cm.present(["/pg/cert/server.crt"], ["/etc/pgbackrest/tls/node.crt", "/nope.crt"], exists) == [
+        "/pg/cert/server.crt",
+        "/etc/pgbackrest/tls/node.crt",
+    ]
+    # a plain path is kept even when it is missing: its check_ok 0 is the alert
+    assert cm.present(["/gone.crt"], [], exists) == ["/gone.crt"]
+    assert cm.present([], ["/nope.crt"], exists) == []
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
 def test_main_with_real_openssl(tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
@@ -96,9 +107,11 @@ def test_main_with_real_openssl(tmp_path):
         capture_output=True,
     )
     out = tmp_path / "pigpen_certs.prom"
-    assert cm.main(["--output", str(out), str(cert)]) == 0
+    gone = tmp_path / "gone.crt"
+    assert cm.main(["--output", str(out), str(cert), "--if-present", str(cert), "--if-present", str(gone)]) == 0
     text = out.read_text()
     assert 'pigpen_cert_check_ok{path="%s"} 1' % cert in text
+    assert str(gone) not in text
     assert 'subject="CN=pg-test-1"' in text
     assert oct(out.stat().st_mode & 0o777) == "0o644"
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".pigpen_certs.")]

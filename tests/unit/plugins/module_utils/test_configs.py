@@ -1005,6 +1005,7 @@ def test_pgbackrest_repository_host_of_a_cluster():
     )
     assert rh["host"] == "10.10.10.10"
     assert rh["cn"] == "pgbackrest-repo-10.10.10.10"
+    assert rh["port"] == 8432
     assert rh["path"] == "/pg/backup"
     auth, stanza = rh["stanza_conf"]
     assert auth == [
