@@ -31,8 +31,7 @@ its quorum), up to ``--tries`` restarts. HTTPS is never affected.
     etcd_plain_gateway.py --port 2379 [--tries 10] [--wait 60]
 
 Prints one JSON line: ``{"restarts": N, "ok": true|false, "error": ...,
-"policy": P, "demoted": T}`` (P: the policy etcd started under; T:
-threads set back to SCHED_OTHER);
+"demoted": T}`` (T: threads set back to SCHED_OTHER);
 exits 0 when the gateway answers, 1 when it still does not.
 """
 
@@ -90,16 +89,6 @@ def etcd_pid() -> int:
         ["systemctl", "show", "-p", "MainPID", "--value", "etcd"], capture_output=True, text=True, check=True
     )
     return int(out.stdout.strip() or 0)
-
-
-def policy_name(pid: int) -> str:
-    """The scheduling policy etcd's main thread runs under (as it started),
-    for the report: SCHED_RR where the role's drop-in applies."""
-    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_RR: "SCHED_RR", os.SCHED_FIFO: "SCHED_FIFO"}
-    try:
-        return names.get(os.sched_getscheduler(pid), "other") if pid > 0 else "none"
-    except OSError:
-        return "none"
 
 
 def demote(
@@ -169,9 +158,7 @@ def main(argv=None) -> int:
     parser.add_argument("--wait", type=float, default=60.0)
     args = parser.parse_args(argv)
     out = ensure("http://127.0.0.1:%d" % args.port, args.tries, args.wait)
-    pid = etcd_pid()
-    out["policy"] = policy_name(pid)
-    out["demoted"] = demote(pid) if out["ok"] else 0
+    out["demoted"] = demote(etcd_pid()) if out["ok"] else 0
     print(json.dumps(out))
     return 0 if out["ok"] else 1
 
