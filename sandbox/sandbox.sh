@@ -155,49 +155,16 @@ ensure_network() {
     log "created network $NETWORK ($SANDBOX_SUBNET)"
 }
 
-# Real-time scheduling for the nodes' services, as on a real node: etcd
-# starts under SCHED_RR while it serves HTTPS and plain HTTP on one port
-# (roles/etcd/tasks/sched.yml). A container may set it with CAP_SYS_NICE;
-# on a cgroup v1 host with real-time group scheduling, podman's cgroups
-# (cgroupfs: libpod_parent) also need a real-time budget: 900 ms a second
-# for all of them, 100 ms for each node. Where that cannot be given, the
-# nodes run without it and the role does without SCHED_RR.
-RT_ROOT=/sys/fs/cgroup/cpu
-RT_PARENT=$RT_ROOT/libpod_parent
-RT_NODE_US=100000
-
-rt_opts() {
-    if [[ ! -e $RT_ROOT/cpu.rt_runtime_us ]]; then
-        echo "--cap-add SYS_NICE"
-        return
-    fi
-    if [[ $(podman info --format '{{.Host.CgroupManager}}' 2>/dev/null) != cgroupfs ]]; then
-        return
-    fi
-    mkdir -p "$RT_PARENT" 2>/dev/null || return 0
-    if [[ $(cat "$RT_PARENT/cpu.rt_runtime_us" 2>/dev/null || echo 0) -lt 900000 ]]; then
-        echo 900000 >"$RT_PARENT/cpu.rt_runtime_us" 2>/dev/null || return 0
-    fi
-    echo "--cap-add SYS_NICE --cpu-rt-runtime=$RT_NODE_US"
-}
-
 run_node() {
-    local name=$1 address=$2 hostname=$3 tag=$4 nofile nproc rt opts
+    local name=$1 address=$2 hostname=$3 tag=$4 nofile nproc
     nofile=$(ulimit_value "$(ulimit -Hn)" 1048576)
     nproc=$(ulimit_value "$(ulimit -Hu)" "$(cat /proc/sys/kernel/pid_max)")
-    opts=(--detach --name "$name" --hostname "$hostname"
-        --label "$LABEL=$ENV_NAME" --label "$LABEL.address=$address"
-        --network "$NETWORK" --ip "$address" --no-hosts
-        --runtime runc --systemd always --cap-add NET_ADMIN --cap-add NET_RAW
-        --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
-    rt=$(rt_opts)
-    # shellcheck disable=SC2086 # $rt holds whole options
-    if [[ -n $rt ]] && podman run "${opts[@]}" $rt "$tag" /sbin/init >/dev/null 2>&1; then
-        return 0
-    fi
-    # (the budget is spent when many nodes run: such a node goes without)
-    [[ -z $rt ]] || { log "$name: started without a real-time budget"; podman rm --force "$name" >/dev/null 2>&1 || true; }
-    podman run "${opts[@]}" "$tag" /sbin/init >/dev/null
+    podman run --detach --name "$name" --hostname "$hostname" \
+        --label "$LABEL=$ENV_NAME" --label "$LABEL.address=$address" \
+        --network "$NETWORK" --ip "$address" --no-hosts \
+        --runtime runc --systemd always --cap-add NET_ADMIN --cap-add NET_RAW \
+        --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
+        "$tag" /sbin/init >/dev/null
 }
 
 # The control host's key, and its CA bundle (which trusts the TLS

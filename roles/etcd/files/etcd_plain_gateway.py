@@ -9,29 +9,15 @@ etcd 3.4 (Debian 12's 3.4.23) serves both schemes on one port (the modes
 at some starts its plain-HTTP gRPC server comes up with the TLS settings:
 ``/health`` answers, while every v3 call over plain HTTP (the JSON gateway
 that Patroni and pg-vip use, which relays to gRPC) fails with
-``connection closed``. The cause is a race in etcd's embed/serve.go: the
-goroutine that serves the plain gRPC listener reads the variable holding
-the gRPC server only when it first runs, and the TLS branch assigns the
-TLS server to that variable meanwhile. Whether the goroutine runs first
-depends on the OS scheduling a second thread at once: measured with a
-single local member, 7 of 10 starts broken on an idle 2-core machine, 13
-of 15 under CPU load, 10 of 10 with GOMAXPROCS=1, and 40 of 40 correct
-under SCHED_RR. So the role starts etcd under SCHED_RR (priority 1)
-while it serves both schemes, where the node allows it (a drop-in of
-etcd.service, tasks/sched.yml), and this program sets every thread of
-the running member back to SCHED_OTHER once the gateway answers: the
-real-time policy is needed for the start only.
-
-Where the node does not allow real-time scheduling, only chance is left:
-the program asks ``POST /v3/maintenance/status`` over plain HTTP (for a
-few seconds after ``/health`` answers) and, while that fails, restarts the
-member (the role runs it on one member at a time, so the cluster keeps
-its quorum), up to ``--tries`` restarts. HTTPS is never affected.
+``connection closed``. Which way a start goes is chance, so this program
+asks ``POST /v3/maintenance/status`` over plain HTTP (for a few seconds
+after ``/health`` answers) and, while that fails, restarts the member
+(the role runs it on one member at a time, so the cluster keeps its
+quorum), up to ``--tries`` restarts. HTTPS is never affected.
 
     etcd_plain_gateway.py --port 2379 [--tries 10] [--wait 60]
 
-Prints one JSON line: ``{"restarts": N, "ok": true|false, "error": ...,
-"demoted": T}`` (T: threads set back to SCHED_OTHER);
+Prints one JSON line: ``{"restarts": N, "ok": true|false, "error": ...}``;
 exits 0 when the gateway answers, 1 when it still does not.
 """
 
@@ -39,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 Ask = Callable[[str, Optional[bytes]], Dict]
 
@@ -82,42 +67,6 @@ def restart_etcd() -> None:
     # counter is reset first, and the caller spaces the restarts
     subprocess.run(["systemctl", "reset-failed", "etcd"], check=False)
     subprocess.run(["systemctl", "restart", "etcd"], check=True)
-
-
-def etcd_pid() -> int:
-    out = subprocess.run(
-        ["systemctl", "show", "-p", "MainPID", "--value", "etcd"], capture_output=True, text=True, check=True
-    )
-    return int(out.stdout.strip() or 0)
-
-
-def demote(
-    pid: int,
-    tasks: Optional[Callable[[int], List[int]]] = None,
-    policy: Optional[Callable[[int], int]] = None,
-    set_other: Optional[Callable[[int], None]] = None,
-) -> int:
-    """Set every thread of ``pid`` that runs under a real-time policy back
-    to SCHED_OTHER; the number of threads changed. Threads that end
-    meanwhile are skipped."""
-    tasks = tasks or (lambda p: [int(t) for t in os.listdir("/proc/%d/task" % p)])
-    policy = policy or os.sched_getscheduler
-    set_other = set_other or (lambda t: os.sched_setscheduler(t, os.SCHED_OTHER, os.sched_param(0)))
-    if pid <= 0:
-        return 0
-    changed = 0
-    try:
-        threads = tasks(pid)
-    except OSError:
-        return 0
-    for tid in threads:
-        try:
-            if policy(tid) in (os.SCHED_RR, os.SCHED_FIFO):
-                set_other(tid)
-                changed += 1
-        except OSError:
-            continue
-    return changed
 
 
 def ensure(
@@ -158,7 +107,6 @@ def main(argv=None) -> int:
     parser.add_argument("--wait", type=float, default=60.0)
     args = parser.parse_args(argv)
     out = ensure("http://127.0.0.1:%d" % args.port, args.tries, args.wait)
-    out["demoted"] = demote(etcd_pid()) if out["ok"] else 0
     print(json.dumps(out))
     return 0 if out["ok"] else 1
 

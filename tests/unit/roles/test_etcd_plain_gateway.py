@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import urllib.error
 
-import pytest
 from hypothesis import given, strategies as st
 
 from role_files import load
@@ -98,47 +96,8 @@ def test_main_prints_one_json_line(monkeypatch, capsys):
     monkeypatch.setattr(
         gw, "ensure", lambda base, tries, wait: {"restarts": 1, "ok": True, "error": None, "base": base}
     )
-    monkeypatch.setattr(gw, "etcd_pid", lambda: 4242)
-    monkeypatch.setattr(gw, "demote", lambda pid: 7 if pid == 4242 else -1)
     assert gw.main(["--port", "2399"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["base"] == "http://127.0.0.1:2399"
-    assert out["demoted"] == 7
-
-
-def test_main_leaves_a_failed_member_as_it_is(monkeypatch, capsys):
-    monkeypatch.setattr(gw, "ensure", lambda base, tries, wait: {"restarts": 3, "ok": False, "error": "x"})
-    monkeypatch.setattr(gw, "etcd_pid", lambda: pytest.fail("no demotion of a member that failed"))
-    assert gw.main([]) == 1
-    assert json.loads(capsys.readouterr().out)["demoted"] == 0
-
-
-def test_demote_sets_real_time_threads_back_only():
-    policies = {11: os.SCHED_RR, 12: os.SCHED_OTHER, 13: os.SCHED_FIFO, 14: os.SCHED_RR}
-    changed = []
-
-    def policy(tid):
-        if tid == 14:
-            raise ProcessLookupError("thread ended")
-        return policies[tid]
-
-    n = gw.demote(10, tasks=lambda pid: [11, 12, 13, 14], policy=policy, set_other=changed.append)
-    assert n == 2
-    assert changed == [11, 13]
-
-
-def test_demote_without_a_process():
-    assert gw.demote(0, tasks=lambda pid: pytest.fail("no process to read")) == 0
-
-    def gone(pid):
-        raise FileNotFoundError("/proc/99/task")
-
-    assert gw.demote(99, tasks=gone) == 0
-
-
-def test_demote_this_process_under_its_own_policy():
-    # this test's own threads run under SCHED_OTHER: nothing to change
-    assert gw.demote(os.getpid()) == 0
+    assert json.loads(capsys.readouterr().out)["base"] == "http://127.0.0.1:2399"
 
 
 @given(st.integers(0, 20), st.integers(0, 12))
