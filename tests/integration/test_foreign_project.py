@@ -219,8 +219,9 @@ def test_roles_from_a_foreign_project_change_nothing_on_a_deployed_cluster(proje
     # role, and the node certificates and keys, kept on the controller under
     # the inventory's host names (db-test-a instead of 10.10.10.11; new keys
     # on a controller that never ran this test), with what follows from them
-    # (PostgreSQL, pgbouncer and pgBackRest's TLS server reloaded), and what names the repository host (infra-1 instead of
-    # 10.10.10.10: pgbackrest.conf's tls-server-auth, pg-backup's message);
+    # (PostgreSQL, pgbouncer and pgBackRest's TLS server reloaded), and
+    # what names the repository host (infra-1 instead of 10.10.10.10:
+    # pgbackrest.conf's tls-server-auth, pg-backup's message);
     # nothing that restarts PostgreSQL (checked below)
     allowed = (
         "motd",
