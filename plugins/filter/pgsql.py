@@ -259,10 +259,7 @@ def pg_cert_renewal(info, renew_all=False):
     return pki.needs_renewal(info, renew_all)
 
 
-def pg_etcd_tls_plan(reads, desired, cluster="etcd", members=()):
-    """What a run of the etcd role does about TLS (``etcd_tls.tls_plan``).
-    ``reads`` maps each member of the play to ``slurp``'s result for its
-    settings file (a failed read: no file), or to the file's text."""
+def _etcd_env_texts(reads):
     texts = {}
     for host, read in (reads or {}).items():
         if isinstance(read, dict):
@@ -270,10 +267,50 @@ def pg_etcd_tls_plan(reads, desired, cluster="etcd", members=()):
             texts[host] = base64.b64decode(content).decode("utf-8", "replace") if content else None
         else:
             texts[host] = read
+    return texts
+
+
+def _etcd_client_routes(results, bridge_port):
+    """host -> how its Patroni reaches etcd, from the results of a command
+    loop (``item``: the host) that printed the ``etcd3`` block's
+    ``protocol`` and ``hosts`` as JSON (``null``: no configuration)."""
+    routes = {}
+    for result in results or []:
+        if not isinstance(result, dict) or result.get("skipped"):
+            continue
+        host = result.get("item")
+        try:
+            if result.get("rc") != 0 or result.get("unreachable"):
+                raise ValueError("not read")
+            routes[host] = etcd_tls.client_route(json.loads(result.get("stdout") or ""), bridge_port)
+        except (ValueError, TypeError, AttributeError):
+            routes[host] = "unknown"
+    return routes
+
+
+def pg_etcd_tls_plan(reads, desired, cluster="etcd", members=(), clients=None, bridge_port=2382):
+    """What a run of the etcd role does about TLS (``etcd_tls.tls_plan``).
+    ``reads`` maps each member of the play to ``slurp``'s result for its
+    settings file (a failed read: no file), or to the file's text;
+    ``clients`` is the registered loop that read how each PostgreSQL
+    host's Patroni reaches etcd (``_etcd_client_routes``)."""
     try:
-        return etcd_tls.tls_plan(texts, desired, cluster, list(members or []))
+        return etcd_tls.tls_plan(
+            _etcd_env_texts(reads),
+            desired,
+            cluster,
+            list(members or []),
+            _etcd_client_routes(clients, bridge_port),
+            bridge_port,
+        )
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
+
+
+def pg_etcd_modes(reads):
+    """host -> the mode of its etcd settings file (``etcd_tls.mode_of``;
+    None without a file), from ``slurp`` results or texts."""
+    return {host: etcd_tls.mode_of(text) for host, text in _etcd_env_texts(reads).items()}
 
 
 def pg_role_drift(results):
@@ -439,6 +476,7 @@ class FilterModule:
             "pg_role_drift": pg_role_drift,
             "pg_cert_renewal": pg_cert_renewal,
             "pg_etcd_tls_plan": pg_etcd_tls_plan,
+            "pg_etcd_modes": pg_etcd_modes,
             "pg_ha_plan": pg_ha_plan,
             "pg_path": pg_path,
             "pg_limit_problems": pg_limit_problems,

@@ -25,6 +25,8 @@ PORTS = {
     "vector_port": 9598,
     "etcd_port": 2379,
     "etcd_peer_port": 2380,
+    # HTTPS only while a running etcd moves to TLS (etcd_tls.py)
+    "etcd_tls_bridge_port": 2382,
 }
 
 DEFAULT_SERVICES = (

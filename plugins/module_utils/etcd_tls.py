@@ -4,40 +4,62 @@
 from plain HTTP to TLS.
 
 A member's settings file (``/etc/default/etcd``, written by the etcd role)
-puts it in one of four modes:
+puts it in one of five modes. ``etcd_port`` is the client port (2379),
+``etcd_tls_bridge_port`` a second client port that serves HTTPS only while
+the clients move (2382):
 
 ``plain``
     peers and clients over plain HTTP (before TLS existed, or
     ``etcd_tls_enabled: false``);
 ``armed``
     peers still over plain HTTP, but the member holds its certificate and
-    dials peers that moved to HTTPS with it; the client port answers HTTPS
-    and plain HTTP (etcd tells the two apart on one port) and advertises
-    plain HTTP;
+    dials peers that moved to HTTPS with it; plain HTTP on the client port
+    (advertised), HTTPS on the bridge port;
 ``bridge``
-    peers over HTTPS with certificate authentication, the client port as in
-    ``armed`` (``etcd_tls_allow_plain``: clients move over in their own time);
+    peers over HTTPS with certificate authentication; the client ports as
+    in ``armed`` (``etcd_tls_allow_plain``): Patroni and pg-vip move to
+    HTTPS on the bridge port in their own time;
+``closing``
+    the client port serves HTTPS (advertised), the bridge port still does:
+    plain HTTP is closed, and the clients move back to the client port;
 ``tls``
-    peers and clients over HTTPS only (the default of a new cluster).
+    peers and clients over HTTPS on the client port only (the default of a
+    new cluster).
 
-The move from ``plain`` keeps the quorum: first every member is armed, one
-restart at a time (no URL changes); then each member in turn gets its peer
-listener on HTTPS and its advertised peer URL updated, so only that member
-is out of reach of the others for the length of its restart, and every
-other member can already dial it. Clients (Patroni, pg-vip) move while the
-client port answers both (``bridge``); closing plain HTTP (``tls``) is a
-rolling restart. Back to plain HTTP is not a move etcd.yml makes.
+No port ever serves both schemes: etcd 3.4 can, but at some starts its
+plain-HTTP gRPC server then comes up with the TLS settings, and every v3
+call over plain HTTP fails (a race in etcd 3.4.23's ``embed/serve.go``;
+docs/security.md). Every step is one member's restart, so the cluster
+keeps its quorum: first every member is armed (no URL changes); then each
+in turn gets its peer listener on HTTPS and its advertised peer URL updated
+(only that member is out of reach of the others for the length of its
+restart, and every other member can already dial it); once every Patroni
+uses HTTPS, each member closes plain HTTP (``closing``); once no Patroni
+uses the bridge port, each closes it (``tls``). Back to plain HTTP is not a
+move etcd.yml makes.
 
-    mode_of(env_text)                          -> "plain" | "armed" | "bridge" | "tls" | None
-    desired_mode(tls_enabled, allow_plain)     -> mode
-    tls_plan(env_texts, desired, cluster, members) -> {"problem", "arm", "move_peers", "modes"}
+    mode_of(env_text)                                  -> mode or None
+    desired_mode(tls_enabled, allow_plain)             -> "plain" | "bridge" | "tls"
+    client_route(etcd3, bridge_port)                   -> "none" | "http" | "bridge" | "https"
+    clients_port(modes)                                -> "client" | "bridge"
+    tls_plan(env_texts, desired, cluster, members, clients, bridge_port) -> {...}
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-MODES = ("plain", "armed", "bridge", "tls")
+MODES = ("plain", "armed", "bridge", "closing", "tls")
+# what each mode serves: the client port's scheme (None: not served), and
+# whether the bridge port serves HTTPS
+SERVES = {
+    "plain": ("http", False),
+    "armed": ("http", True),
+    "bridge": ("http", True),
+    "closing": ("https", True),
+    "tls": ("https", False),
+}
+ROUTES = ("none", "http", "bridge", "https", "unknown")
 
 
 def _settings(text: str) -> Dict[str, str]:
@@ -51,13 +73,19 @@ def _settings(text: str) -> Dict[str, str]:
     return out
 
 
+def _urls(urls: str) -> List[str]:
+    return [u.strip() for u in urls.split(",") if "://" in u]
+
+
 def _schemes(urls: str) -> List[str]:
-    return sorted({u.split("://", 1)[0].lower() for u in urls.split(",") if "://" in u})
+    return sorted({u.split("://", 1)[0].lower() for u in _urls(urls)})
 
 
 def mode_of(env_text: Optional[str]) -> Optional[str]:
     """The mode a member's settings file sets; None without a file (or
-    without the URL settings: not a file the role wrote)."""
+    without the URL settings: not a file the role wrote). A file of an
+    earlier release that listed both schemes on the client port reads as
+    ``armed`` or ``bridge``."""
     if not env_text:
         return None
     s = _settings(env_text)
@@ -66,7 +94,9 @@ def mode_of(env_text: Optional[str]) -> Optional[str]:
         return None
     clients = _schemes(client)
     if _schemes(peer) == ["https"]:
-        return "tls" if clients == ["https"] else "bridge"
+        if clients != ["https"]:
+            return "bridge"
+        return "closing" if len(set(_urls(client))) > 1 else "tls"
     if "https" in clients or s.get("ETCD_PEER_CERT_FILE"):
         return "armed"
     return "plain"
@@ -82,66 +112,186 @@ def desired_mode(tls_enabled: Any, allow_plain: Any = False) -> str:
     return "tls"
 
 
+def client_route(etcd3: Optional[Mapping[str, Any]], bridge_port: int) -> str:
+    """How a Patroni reaches etcd, from the ``etcd3`` block of its
+    configuration file: ``none`` (no configuration), ``http``, ``bridge``
+    (HTTPS on the bridge port) or ``https``."""
+    if not etcd3:
+        return "none"
+    if str(etcd3.get("protocol") or "http").lower() != "https":
+        return "http"
+    hosts = etcd3.get("hosts") or []
+    if isinstance(hosts, str):
+        hosts = hosts.split(",")
+    ports = {str(h).strip().rsplit(":", 1)[-1] for h in hosts if ":" in str(h)}
+    return "bridge" if str(bridge_port) in ports else "https"
+
+
+def clients_port(modes: Sequence[Optional[str]]) -> str:
+    """Where Patroni and pg-vip reach etcd over HTTPS while the members are
+    in ``modes``: ``bridge`` while a member serves plain HTTP on the client
+    port (``armed`` or ``bridge``; the members in ``closing`` serve the
+    bridge port too), else ``client``."""
+    return "bridge" if any(m in ("armed", "bridge") for m in modes) else "client"
+
+
+def _route_problem(cluster: str, hosts: List[str], what: str, fix: str) -> str:
+    return "etcd cluster '%s': %s would cut off Patroni on %s (%s). Nothing was changed. Fix: %s" % (
+        cluster,
+        what,
+        ", ".join(hosts),
+        "it still reaches etcd that way, or could not be asked",
+        fix,
+    )
+
+
 def tls_plan(
-    env_texts: Mapping[str, Optional[str]], desired: str, cluster: str = "etcd", members: Sequence[str] = ()
+    env_texts: Mapping[str, Optional[str]],
+    desired: str,
+    cluster: str = "etcd",
+    members: Sequence[str] = (),
+    clients: Optional[Mapping[str, str]] = None,
+    bridge_port: int = 2382,
 ) -> Dict[str, Any]:
     """What a run of the etcd role does about TLS, before it touches
     anything. ``env_texts`` maps each member of the play to its settings
     file's text (None: no file, a member that has never started);
     ``members`` lists every member of the etcd group (a move needs all of
-    them in the play: a member left out could not dial the others).
+    them in the play: a member left out could not dial the others);
+    ``clients`` maps each PostgreSQL host to how its Patroni reaches etcd
+    (``client_route``, or ``unknown`` when it could not be asked).
 
-    Returns ``modes`` (host -> mode or None), ``arm`` (members restarted
-    first, one at a time, with their certificate and the client port on
-    both schemes), ``move_peers`` (then, one at a time, peer listener
-    and advertised peer URL moved to HTTPS) and ``steps``, both in order
-    as ``{"host", "mode"}`` (the mode each step writes). ``problem`` is a message when
-    the run must not start (nothing is changed then)."""
-    if desired not in MODES or desired == "armed":
+    Returns ``modes`` (host -> mode or None), ``steps`` (in order, one
+    member's restart each, as ``{"host", "mode", "after"}``: the mode it
+    writes, and every member's mode once it is done), ``final`` (host ->
+    the mode the member is left in, which the settings file gets),
+    ``client`` (``{"scheme", "bridge"}``: how the role reaches the members
+    once the steps are done), ``arm`` and ``move_peers`` (the hosts of the
+    first two kinds of step), ``notice`` (a text to show: the run stops
+    short of ``desired`` on purpose) and ``problem`` (a message when the run
+    must not start; nothing is changed then)."""
+    if desired not in MODES or desired in ("armed", "closing"):
         raise ValueError("desired mode must be plain, bridge or tls, not %r" % (desired,))
+    clients = dict(clients or {})
     modes = {host: mode_of(text) for host, text in env_texts.items()}
     running = {h: m for h, m in modes.items() if m is not None}
     new = sorted(h for h, m in modes.items() if m is None)
-    out: Dict[str, Any] = {"modes": modes, "arm": [], "move_peers": [], "steps": [], "problem": None}
+    out: Dict[str, Any] = {
+        "modes": modes,
+        "arm": [],
+        "move_peers": [],
+        "steps": [],
+        "final": {h: (m if m is not None else desired) for h, m in modes.items()},
+        "notice": None,
+        "problem": None,
+    }
+    out["client"] = _client(out["final"].values())
     if not running:
         return out
+
+    def refuse(text: str) -> Dict[str, Any]:
+        out["problem"] = text
+        out["final"] = {h: (m if m is not None else desired) for h, m in modes.items()}
+        out["client"] = _client(out["final"].values())
+        return out
+
     behind = sorted(h for h, m in running.items() if m in ("plain", "armed"))
     if desired == "plain":
         moved = sorted(h for h, m in running.items() if m != "plain")
         if moved:
-            out["problem"] = (
+            return refuse(
                 "etcd cluster '%s': %s already serve TLS (etcd_tls_enabled: false asks for plain HTTP). etcd.yml "
                 "does not move a cluster back to plain HTTP. Nothing was changed. Fix: keep etcd_tls_enabled true "
                 "(docs/security.md, \"etcd over TLS\")." % (cluster, ", ".join(moved))
             )
         return out
     if desired == "tls" and behind:
-        out["problem"] = (
+        return refuse(
             "etcd cluster '%s': %s still serve plain HTTP, and etcd_tls_enabled without etcd_tls_allow_plain "
             "would close plain HTTP at once: every Patroni and pg-vip still on HTTP would lose etcd. Nothing was "
             "changed. Fix, one step at a time (docs/security.md, \"etcd over TLS\"): "
             "1. ansible-playbook playbooks/etcd.yml -e etcd_tls_allow_plain=true (certificates, peers over TLS, "
-            "one member at a time; the client port answers both); 2. ansible-playbook playbooks/pgsql.yml "
-            "(Patroni and pg-vip move to HTTPS); 3. ansible-playbook playbooks/etcd.yml (plain HTTP closed). "
+            "one member at a time; plain HTTP stays on the client port, HTTPS on the bridge port); "
+            "2. ansible-playbook playbooks/pgsql.yml (Patroni and pg-vip move to HTTPS); "
+            "3. ansible-playbook playbooks/etcd.yml (plain HTTP closed); 4. playbooks/pgsql.yml again (Patroni "
+            "and pg-vip back on the client port); 5. playbooks/etcd.yml again (the bridge port closed). "
             "Or keep plain HTTP with etcd_tls_enabled: false." % (cluster, ", ".join(behind))
         )
-        return out
-    if behind and new:
-        out["problem"] = (
+    moving = sorted(h for h, m in running.items() if m in ("plain", "armed", "bridge", "closing"))
+    if desired == "bridge":
+        moving = behind
+    if moving and new:
+        return refuse(
             "etcd cluster '%s': %s would join while %s still move to TLS. Nothing was changed. Fix: finish the "
-            "move first (ansible-playbook playbooks/etcd.yml -l %s -e etcd_tls_allow_plain=true), then add the new "
-            "members." % (cluster, ", ".join(new), ", ".join(behind), ",".join(sorted(running)))
+            "move first (docs/security.md, \"etcd over TLS\"), then add the new members."
+            % (cluster, ", ".join(new), ", ".join(moving))
         )
-        return out
     outside = [h for h in members if h not in env_texts]
-    if behind and outside:
-        out["problem"] = (
+    if moving and outside:
+        return refuse(
             "etcd cluster '%s' moves to TLS, and every member must take part: %s are not in this play. Nothing "
             "was changed. Fix: run etcd.yml for the whole group (no -l, or -l %s)."
             % (cluster, ", ".join(outside), cluster)
         )
-        return out
-    out["arm"] = sorted(h for h, m in running.items() if m == "plain")
-    out["move_peers"] = behind
-    out["steps"] = [{"host": h, "mode": "armed"} for h in out["arm"]] + [{"host": h, "mode": "bridge"} for h in behind]
+
+    now = dict(out["final"])
+    steps: List[Dict[str, Any]] = []
+
+    def step(host: str, mode: str) -> None:
+        now[host] = mode
+        steps.append({"host": host, "mode": mode, "after": dict(now)})
+
+    if desired == "bridge":
+        out["arm"] = sorted(h for h, m in running.items() if m == "plain")
+        out["move_peers"] = behind
+        for h in out["arm"]:
+            step(h, "armed")
+        for h in behind:
+            step(h, "bridge")
+        if any(m in ("closing", "tls") for m in running.values()):
+            out["notice"] = (
+                "etcd cluster '%s': plain HTTP is closed already; etcd_tls_allow_plain does not open it again."
+                % cluster
+            )
+    else:
+        on_plain = sorted(h for h, r in clients.items() if r in ("http", "unknown"))
+        on_bridge = sorted(h for h, r in clients.items() if r in ("bridge", "unknown"))
+        at_bridge = sorted(h for h, m in running.items() if m == "bridge")
+        if at_bridge and on_plain:
+            return refuse(
+                _route_problem(
+                    cluster,
+                    on_plain,
+                    "closing plain HTTP",
+                    "run ansible-playbook playbooks/pgsql.yml for every cluster first (Patroni and pg-vip move to "
+                    "HTTPS on the bridge port %s), then etcd.yml again (docs/security.md, \"etcd over TLS\")."
+                    % bridge_port,
+                )
+            )
+        for h in at_bridge:
+            step(h, "closing")
+        closing = sorted(h for h, m in now.items() if m == "closing")
+        if closing and on_bridge:
+            out["notice"] = (
+                "etcd cluster '%s': plain HTTP is closed; the bridge port %s stays open for the Patroni on %s. "
+                "Next: ansible-playbook playbooks/pgsql.yml (they move to the client port), then etcd.yml again "
+                "(the bridge port closes)." % (cluster, bridge_port, ", ".join(on_bridge))
+            )
+        else:
+            for h in closing:
+                step(h, "tls")
+    out["steps"] = steps
+    out["final"] = now
+    out["client"] = _client(now.values())
     return out
+
+
+def _client(modes: Any) -> Dict[str, Any]:
+    """How the role itself reaches the members once they are in ``modes``
+    (every member serves it)."""
+    modes = [m for m in modes if m is not None]
+    if any(m in ("plain", "armed") for m in modes):
+        return {"scheme": "http", "bridge": False}
+    if any(m == "bridge" for m in modes):
+        return {"scheme": "https", "bridge": True}
+    return {"scheme": "https", "bridge": False}

@@ -304,6 +304,8 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     # elsewhere) against etcd_cacert, or the system's CAs
     protocol = s["etcd_protocol"] or cplan["etcd"].get("protocol", "http")
     etcd: Dict[str, Any] = {"hosts": endpoints, "protocol": protocol}
+    if cplan["etcd"].get("use_proxies"):
+        etcd["use_proxies"] = True
     if s["etcd_cacert"] is not None:
         etcd["cacert"] = s["etcd_cacert"]
     elif protocol == "https" and s["etcd_protocol"] is None:

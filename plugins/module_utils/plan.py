@@ -185,13 +185,20 @@ def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     With ``etcd_auth`` (the etcd group's setting) the cluster has an etcd
     user and a role of its own name, read-write on ``prefix`` only."""
     prefix = "%s/%s/" % (cluster.setting("pg_namespace").rstrip("/"), cluster.name)
+    protocol = etcd_protocol(inv)
+    # while the members move to TLS (etcd_tls_mode_now, read by pgsql.yml),
+    # HTTPS is on their bridge port, and Patroni must not follow the plain
+    # HTTP client URLs they advertise: it asks the listed endpoints only
+    bridge = protocol == "https" and etcd_tls.clients_port([m.get("etcd_tls_mode_now") for m in inv.etcd]) == "bridge"
+    port = "etcd_tls_bridge_port" if bridge else "etcd_port"
     return {
         "namespace": cluster.setting("pg_namespace"),
         "prefix": prefix,
         "leader_key": prefix + "leader",
-        "endpoints": ["%s:%s" % (m.ip, m.get("etcd_port")) for m in inv.etcd if m.ip],
+        "endpoints": ["%s:%s" % (m.ip, m.get(port)) for m in inv.etcd if m.ip],
         "auth": etcd_auth(inv),
-        "protocol": etcd_protocol(inv),
+        "protocol": protocol,
+        "use_proxies": bridge,
         "username": cluster.name,
     }
 

@@ -218,6 +218,9 @@ NODE_VARS = (
     "etcd_seq",
     "etcd_port",
     "etcd_peer_port",
+    "etcd_tls_bridge_port",
+    # the mode each member is in, read by pgsql.yml before it computes the plan
+    "etcd_tls_mode_now",
     "etcd_cluster",
     "etcd_data_dir",
     "etcd_auth",
@@ -904,6 +907,7 @@ def _node_ports(inv: Inventory) -> Dict[str, Dict[int, List[Tuple]]]:
         ports = node_of(m.host, m.vars)
         add(ports, m.host, m.vars, _port(m.vars, "etcd_port"), "etcd_port", None)
         add(ports, m.host, m.vars, _port(m.vars, "etcd_peer_port"), "etcd_peer_port", None)
+        add(ports, m.host, m.vars, _port(m.vars, "etcd_tls_bridge_port"), "etcd_tls_bridge_port", None)
         add(ports, m.host, m.vars, _port(m.vars, "ansible_port", "ansible_ssh_port") or 22, "ansible_port (ssh)", None)
     infra = list(inv.groups.get("infra", ()))
     for host in infra:

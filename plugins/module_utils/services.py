@@ -336,6 +336,7 @@ RESERVED_PORT_NAMES = (
     "node_exporter_port",
     "etcd_port",
     "etcd_peer_port",
+    "etcd_tls_bridge_port",
 )
 
 

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -22,6 +25,7 @@ def test_filters_are_registered():
         "pg_dns_records",
         "pg_drill_plan",
         "pg_endpoints",
+        "pg_etcd_modes",
         "pg_etcd_targets",
         "pg_etcd_tls_plan",
         "pg_etcd_users",
@@ -333,3 +337,25 @@ def test_patroni_reaches_etcd_as_the_etcd_group_serves(value, protocol):
     assert files["patroni"]["etcd3"]["protocol"] == protocol
     assert ("cacert" in files["patroni"]["etcd3"]) == (protocol == "https")
     assert files["vip"] is None or files["vip"]["endpoints"][0].startswith(protocol + "://")
+
+
+def test_etcd_tls_plan_filter_reads_slurp_results_and_the_patroni_loop():
+    bridge = (
+        "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2382\n"
+        "ETCD_LISTEN_PEER_URLS=https://0.0.0.0:2380\nETCD_PEER_CERT_FILE=/x\n"
+    )
+    reads = {"e1": {"content": base64.b64encode(bridge.encode()).decode()}, "e2": bridge}
+    assert pgsql.pg_etcd_modes(reads) == {"e1": "bridge", "e2": "bridge"}
+    clients = [
+        {"item": "p1", "rc": 0, "stdout": json.dumps({"protocol": "https", "hosts": ["e1:2382"]})},
+        {"item": "p2", "rc": 0, "stdout": "null"},
+        {"item": "p3", "unreachable": True},
+        {"item": "p4", "skipped": True},
+        {"item": "p5", "rc": 1, "stdout": ""},
+    ]
+    out = pgsql.pg_etcd_tls_plan(reads, "tls", "etcd", ["e1", "e2"], clients, 2382)
+    assert "would cut off Patroni on p3, p5" in out["problem"]
+    out = pgsql.pg_etcd_tls_plan(reads, "tls", "etcd", ["e1", "e2"], clients[:2], 2382)
+    assert [s["mode"] for s in out["steps"]] == ["closing", "closing"] and "p1" in out["notice"]
+    with pytest.raises(AnsibleFilterError):
+        pgsql.pg_etcd_tls_plan(reads, "closing")

@@ -19,13 +19,20 @@ TLS_LINES = (
 ENV = {
     "plain": "# managed\nETCD_NAME=etcd-1\nETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379\n"
     "ETCD_ADVERTISE_CLIENT_URLS=http://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=http://0.0.0.0:2380\n",
-    "armed": "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2379\n"
+    "armed": "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2382\n"
     "ETCD_ADVERTISE_CLIENT_URLS=http://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=http://0.0.0.0:2380\n" + TLS_LINES,
-    "bridge": "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2379\n"
+    "bridge": "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2382\n"
     "ETCD_ADVERTISE_CLIENT_URLS=http://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=https://0.0.0.0:2380\n" + TLS_LINES,
+    "closing": "ETCD_LISTEN_CLIENT_URLS=https://0.0.0.0:2379,https://0.0.0.0:2382\n"
+    "ETCD_ADVERTISE_CLIENT_URLS=https://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=https://0.0.0.0:2380\n" + TLS_LINES,
     "tls": "ETCD_LISTEN_CLIENT_URLS=https://0.0.0.0:2379\n"
     "ETCD_ADVERTISE_CLIENT_URLS=https://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=https://0.0.0.0:2380\n" + TLS_LINES,
 }
+# an earlier release served both schemes on the client port
+OLD_BRIDGE = (
+    "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,https://0.0.0.0:2379\n"
+    "ETCD_ADVERTISE_CLIENT_URLS=http://10.10.10.10:2379\nETCD_LISTEN_PEER_URLS=https://0.0.0.0:2380\n" + TLS_LINES
+)
 HOSTS = ["10.10.10.10", "10.10.10.11", "10.10.10.12"]
 
 
@@ -61,8 +68,14 @@ def test_desired_mode(enabled, allow, mode):
     assert etcd_tls.desired_mode(enabled, allow) == mode
 
 
-def plan(modes, desired, members=HOSTS):
-    return etcd_tls.tls_plan({h: (ENV[m] if m else None) for h, m in modes.items()}, desired, "etcd", members)
+def plan(modes, desired, members=HOSTS, clients=None):
+    return etcd_tls.tls_plan(
+        {h: (ENV[m] if m else None) for h, m in modes.items()}, desired, "etcd", members, clients or {}, 2382
+    )
+
+
+def steps(out):
+    return [(s["host"], s["mode"]) for s in out["steps"]]
 
 
 def test_a_new_cluster_starts_in_the_mode_asked_for():
@@ -74,23 +87,101 @@ def test_plain_to_bridge_arms_every_member_then_moves_each_peer():
     out = plan({h: "plain" for h in HOSTS}, "bridge")
     assert out["problem"] is None
     assert out["arm"] == HOSTS and out["move_peers"] == HOSTS
-    assert out["steps"] == [{"host": h, "mode": "armed"} for h in HOSTS] + [
-        {"host": h, "mode": "bridge"} for h in HOSTS
-    ]
+    assert steps(out) == [(h, "armed") for h in HOSTS] + [(h, "bridge") for h in HOSTS]
+    assert out["steps"][0]["after"] == {HOSTS[0]: "armed", HOSTS[1]: "plain", HOSTS[2]: "plain"}
+    assert out["final"] == {h: "bridge" for h in HOSTS}
+    assert out["client"] == {"scheme": "https", "bridge": True}
 
 
 def test_a_move_that_stopped_halfway_goes_on_where_it_stopped():
     out = plan({"10.10.10.10": "bridge", "10.10.10.11": "armed", "10.10.10.12": "armed"}, "bridge")
     assert out["problem"] is None
-    assert out["steps"] == [{"host": "10.10.10.11", "mode": "bridge"}, {"host": "10.10.10.12", "mode": "bridge"}]
+    assert steps(out) == [("10.10.10.11", "bridge"), ("10.10.10.12", "bridge")]
 
 
 @pytest.mark.parametrize(
-    "now, desired", [("bridge", "tls"), ("tls", "bridge"), ("tls", "tls"), ("bridge", "bridge"), ("plain", "plain")]
+    "now, desired",
+    [("tls", "bridge"), ("closing", "bridge"), ("tls", "tls"), ("bridge", "bridge"), ("plain", "plain")],
 )
-def test_no_step_when_the_peers_are_where_they_belong(now, desired):
+def test_no_step_when_the_members_are_where_they_belong(now, desired):
     out = plan({h: now for h in HOSTS}, desired)
     assert (out["problem"], out["steps"]) == (None, [])
+    assert out["final"] == {h: now for h in HOSTS}
+
+
+def test_allow_plain_does_not_open_plain_http_again():
+    out = plan({h: "closing" for h in HOSTS}, "bridge")
+    assert "closed already" in out["notice"]
+
+
+@pytest.mark.parametrize("route", ["http", "unknown"])
+def test_closing_plain_http_is_refused_while_a_patroni_uses_it(route):
+    out = plan({h: "bridge" for h in HOSTS}, "tls", clients={"10.10.10.21": "bridge", "10.10.10.22": route})
+    assert "would cut off Patroni on 10.10.10.22" in out["problem"] and "pgsql.yml" in out["problem"]
+    assert out["steps"] == [] and out["final"] == {h: "bridge" for h in HOSTS}
+
+
+def test_plain_http_closes_and_the_bridge_port_stays_while_patroni_uses_it():
+    out = plan({h: "bridge" for h in HOSTS}, "tls", clients={"10.10.10.21": "bridge", "10.10.10.22": "none"})
+    assert out["problem"] is None
+    assert steps(out) == [(h, "closing") for h in HOSTS]
+    assert out["final"] == {h: "closing" for h in HOSTS}
+    assert "10.10.10.21" in out["notice"] and "2382" in out["notice"]
+    assert out["client"] == {"scheme": "https", "bridge": False}
+
+
+def test_the_bridge_port_closes_once_no_patroni_uses_it():
+    out = plan({h: "closing" for h in HOSTS}, "tls", clients={"10.10.10.21": "https"})
+    assert steps(out) == [(h, "tls") for h in HOSTS] and out["notice"] is None
+
+
+@pytest.mark.parametrize("route", ["bridge", "unknown"])
+def test_the_bridge_port_stays_while_a_patroni_may_use_it(route):
+    out = plan({h: "closing" for h in HOSTS}, "tls", clients={"10.10.10.21": route})
+    assert (out["problem"], out["steps"]) == (None, []) and out["notice"]
+    assert out["final"] == {h: "closing" for h in HOSTS}
+
+
+def test_without_clients_bridge_goes_to_tls_in_one_run():
+    out = plan({h: "bridge" for h in HOSTS}, "tls")
+    assert steps(out) == [(h, "closing") for h in HOSTS] + [(h, "tls") for h in HOSTS]
+    assert out["final"] == {h: "tls" for h in HOSTS}
+
+
+def test_a_file_of_an_earlier_release_with_both_schemes_on_one_port_is_bridge():
+    assert etcd_tls.mode_of(OLD_BRIDGE) == "bridge"
+
+
+@pytest.mark.parametrize(
+    "etcd3, route",
+    [
+        (None, "none"),
+        ({}, "none"),
+        ({"protocol": "http", "hosts": ["10.0.0.1:2379"]}, "http"),
+        ({"hosts": ["10.0.0.1:2379"]}, "http"),
+        ({"protocol": "https", "hosts": ["10.0.0.1:2379", "10.0.0.2:2379"]}, "https"),
+        ({"protocol": "https", "hosts": ["10.0.0.1:2382"], "use_proxies": True}, "bridge"),
+        ({"protocol": "https", "hosts": "10.0.0.1:2382,10.0.0.2:2382"}, "bridge"),
+    ],
+)
+def test_client_route(etcd3, route):
+    assert etcd_tls.client_route(etcd3, 2382) == route
+
+
+@pytest.mark.parametrize(
+    "modes, port",
+    [
+        (["bridge", "bridge"], "bridge"),
+        (["armed", "bridge"], "bridge"),
+        (["bridge", "closing"], "bridge"),
+        (["closing", "closing"], "client"),
+        (["closing", "tls"], "client"),
+        ([None, None], "client"),
+        (["tls"], "client"),
+    ],
+)
+def test_clients_port(modes, port):
+    assert etcd_tls.clients_port(modes) == port
 
 
 def test_plain_straight_to_tls_is_refused_with_the_three_steps():
@@ -100,7 +191,7 @@ def test_plain_straight_to_tls_is_refused_with_the_three_steps():
     assert "Nothing was changed" in out["problem"]
 
 
-@pytest.mark.parametrize("now", ["armed", "bridge", "tls"])
+@pytest.mark.parametrize("now", ["armed", "bridge", "closing", "tls"])
 def test_back_to_plain_is_refused(now):
     out = plan({"10.10.10.10": now, "10.10.10.11": "plain", "10.10.10.12": "plain"}, "plain")
     assert "10.10.10.10" in out["problem"] and "back to plain HTTP" in out["problem"]
@@ -126,31 +217,49 @@ def test_a_member_left_out_is_fine_when_nothing_moves():
     assert out["problem"] is None
 
 
-@pytest.mark.parametrize("desired", ["armed", "https", ""])
+@pytest.mark.parametrize("desired", ["armed", "closing", "https", ""])
 def test_desired_must_be_a_mode_a_run_ends_in(desired):
     with pytest.raises(ValueError):
         etcd_tls.tls_plan({}, desired)
 
 
+ORDER = {"armed": 0, "bridge": 1, "closing": 2, "tls": 3}
+
+
 @given(
     st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(list(etcd_tls.MODES) + [None]), min_size=1),
     st.sampled_from(["plain", "bridge", "tls"]),
+    st.dictionaries(st.sampled_from(["c1", "c2"]), st.sampled_from(etcd_tls.ROUTES)),
 )
-def test_every_plan_is_a_refusal_or_a_safe_order_of_steps(modes, desired):
-    out = plan(modes, desired, members=list(modes))
+def test_every_plan_is_a_refusal_or_a_safe_order_of_steps(modes, desired, clients):
+    out = plan(modes, desired, members=list(modes), clients=clients)
     if out["problem"] is not None:
         assert out["steps"] == []
         assert "Nothing was changed" in out["problem"]
         return
-    steps = out["steps"]
-    # one step per member and mode; every member is armed before any peer moves
-    assert len({(s["host"], s["mode"]) for s in steps}) == len(steps)
-    modes_in_order = [s["mode"] for s in steps]
-    assert modes_in_order == sorted(modes_in_order)  # "armed" < "bridge"
-    # only a member on plain HTTP is armed, only one behind moves its peers
-    for s in steps:
-        assert modes[s["host"]] in (("plain",) if s["mode"] == "armed" else ("plain", "armed"))
+    steps_ = out["steps"]
+    # one step per member and mode, in the order of the move
+    assert len({(s["host"], s["mode"]) for s in steps_}) == len(steps_)
+    order = [ORDER[s["mode"]] for s in steps_]
+    assert order == sorted(order)
+    now = {h: m for h, m in modes.items()}
+    for s in steps_:
+        # a member only goes forward, one mode at a time
+        before = now[s["host"]]
+        assert (
+            before
+            in {"armed": ("plain",), "bridge": ("plain", "armed"), "closing": ("bridge",), "tls": ("closing",)}[
+                s["mode"]
+            ]
+        )
+        now[s["host"]] = s["mode"]
+        assert s["after"] == {h: (m if m is not None else desired) for h, m in now.items()}
+        # no step takes away what a client uses: plain HTTP while a Patroni
+        # uses it, the bridge port while one may use it
+        if s["mode"] == "closing":
+            assert not any(r in ("http", "unknown") for r in clients.values())
+        if s["mode"] == "tls":
+            assert not any(r in ("bridge", "unknown") for r in clients.values())
     # after the steps, no member is left behind the mode asked for
     if desired != "plain":
-        moved = {s["host"] for s in steps if s["mode"] == "bridge"}
-        assert all(m in ("bridge", "tls", None) or h in moved for h, m in modes.items())
+        assert all(m not in ("plain", "armed") for m in out["final"].values())

@@ -42,6 +42,7 @@ def test_sandbox_identity():
         "auth": True,
         # etcd_tls_enabled (default true on the etcd group)
         "protocol": "https",
+        "use_proxies": False,
         "username": "pg-test",
     }
     assert test["vip"] == {
@@ -336,3 +337,26 @@ def test_infra_alias_sorted_by_name_and_intranet_in_given_order():
     ]
     at = lines.index("# 250 replicator replication from intranet over ssl [common]")
     assert [line.split()[3] for line in lines[at + 1 : at + 4]] == ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]
+
+
+@pytest.mark.parametrize(
+    "modes, port, proxies",
+    [
+        ([None, None, None], 2379, False),
+        (["tls", "tls", "tls"], 2379, False),
+        (["bridge", "bridge", "armed"], 2382, True),
+        (["closing", "bridge", "closing"], 2382, True),
+        (["closing", "closing", "tls"], 2379, False),
+    ],
+)
+def test_patroni_reaches_etcd_on_the_bridge_port_while_the_members_move(modes, port, proxies):
+    """etcd_tls_mode_now (read by pgsql.yml from each member's settings):
+    while a member serves plain HTTP on the client port, Patroni uses HTTPS
+    on the bridge port, and only the endpoints it is given."""
+    etcd = ("10.10.10.10", "10.10.10.11", "10.10.10.12")
+    hv, groups = build(pg_test(), etcd=etcd)
+    for host, mode in zip(etcd, modes):
+        hv[host]["etcd_tls_mode_now"] = mode
+    out = plan.cluster_plan(model_mod.load(hv, groups), "pg-test")["etcd"]
+    assert {e.rsplit(":", 1)[1] for e in out["endpoints"]} == {str(port)}
+    assert (out["protocol"], out["use_proxies"]) == ("https", proxies)
