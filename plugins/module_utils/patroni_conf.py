@@ -339,6 +339,12 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     standby = _standby_cluster(cplan, s)
     if standby is not None:
         dcs["standby_cluster"] = standby
+        # A standby leader has no synchronous standbys to name (Patroni
+        # 3.0.2 does not manage /sync for it), and with synchronous_mode on
+        # it refuses a switchover to any member; the inventory's setting
+        # comes back with the DCS push of the run that promotes it.
+        dcs["synchronous_mode"] = False
+        dcs["synchronous_mode_strict"] = False
 
     initdb: List[Any] = []
     if s["pg_checksum"]:
@@ -366,6 +372,11 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
         # the stanza (a local repository of a former replica has none), so
         # that archive_command works at once after a failover.
         postgresql["callbacks"] = {"on_role_change": ROLE_CHANGE_CALLBACK}
+    if standby is not None and "recovery_min_apply_delay" in standby:
+        # A delayed cluster: the standby leader applies its delay
+        # (standby_cluster), and its replicas, which receive the WAL from it
+        # as soon as it does, apply the same delay themselves.
+        postgresql.setdefault("recovery_conf", {})["recovery_min_apply_delay"] = standby["recovery_min_apply_delay"]
     postgresql["pg_hba"] = hba
     postgresql["create_replica_methods"] = ["basebackup"]
     postgresql["basebackup"] = {"checkpoint": "fast"}

@@ -527,6 +527,32 @@ def test_patroni_standby_cluster(leader, expect):
     assert "standby_cluster" not in p["bootstrap"]["dcs"]
 
 
+@pytest.mark.parametrize("pg_rpo", [0, 1048576])
+def test_a_standby_cluster_runs_without_synchronous_mode(pg_rpo):
+    """A standby leader names no synchronous standby, and Patroni refuses a
+    switchover in a standby cluster with synchronous_mode on."""
+    inventory = sandbox(standby_cluster({"pg_role": "primary", "pg_upstream": "10.10.10.11"}))
+    for host in ("10.10.10.21", "10.10.10.22"):
+        p, _, _, _ = files(inventory, host)
+        dcs = p["bootstrap"]["dcs"]
+        assert (dcs["synchronous_mode"], dcs["synchronous_mode_strict"]) == (False, False)
+
+
+def test_every_member_of_a_delayed_cluster_applies_the_delay():
+    inventory = sandbox(standby_cluster({"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"}))
+    for host in ("10.10.10.21", "10.10.10.22"):
+        p, _, _, _ = files(inventory, host)
+        assert p["postgresql"]["recovery_conf"]["recovery_min_apply_delay"] == "1h"
+        assert p["bootstrap"]["dcs"]["standby_cluster"]["recovery_min_apply_delay"] == "1h"
+    # a standby cluster without a delay, and the source, apply none
+    for inv, host in (
+        (sandbox(standby_cluster({"pg_role": "primary", "pg_upstream": "10.10.10.11"})), "10.10.10.22"),
+        (inventory, "10.10.10.11"),
+    ):
+        p, _, _, _ = files(inv, host)
+        assert "recovery_min_apply_delay" not in p["postgresql"].get("recovery_conf", {})
+
+
 @pytest.mark.parametrize(
     "delay, expect",
     [
