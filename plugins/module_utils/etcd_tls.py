@@ -60,6 +60,9 @@ SERVES = {
     "tls": ("https", False),
 }
 ROUTES = ("none", "http", "bridge", "https", "unknown")
+# the modes of an earlier release's move, with both schemes on the client
+# port; each is rewritten to a mode of MODES first
+SHARED = {"armed-shared": "armed", "bridge-shared": "bridge"}
 
 
 def _settings(text: str) -> Dict[str, str]:
@@ -81,11 +84,19 @@ def _schemes(urls: str) -> List[str]:
     return sorted({u.split("://", 1)[0].lower() for u in _urls(urls)})
 
 
+def _ports_with_both_schemes(urls: str) -> bool:
+    seen: Dict[str, set] = {}
+    for u in _urls(urls):
+        scheme, rest = u.split("://", 1)
+        seen.setdefault(rest.rstrip("/"), set()).add(scheme.lower())
+    return any(len(schemes) > 1 for schemes in seen.values())
+
+
 def mode_of(env_text: Optional[str]) -> Optional[str]:
     """The mode a member's settings file sets; None without a file (or
     without the URL settings: not a file the role wrote). A file of an
-    earlier release that listed both schemes on the client port reads as
-    ``armed`` or ``bridge``."""
+    earlier release, which listed both schemes on the client port, reads as
+    ``armed-shared`` or ``bridge-shared`` (SHARED)."""
     if not env_text:
         return None
     s = _settings(env_text)
@@ -93,12 +104,13 @@ def mode_of(env_text: Optional[str]) -> Optional[str]:
     if not peer or not client:
         return None
     clients = _schemes(client)
+    shared = _ports_with_both_schemes(client)
     if _schemes(peer) == ["https"]:
         if clients != ["https"]:
-            return "bridge"
+            return "bridge-shared" if shared else "bridge"
         return "closing" if len(set(_urls(client))) > 1 else "tls"
     if "https" in clients or s.get("ETCD_PEER_CERT_FILE"):
-        return "armed"
+        return "armed-shared" if shared else "armed"
     return "plain"
 
 
@@ -176,24 +188,59 @@ def tls_plan(
     modes = {host: mode_of(text) for host, text in env_texts.items()}
     running = {h: m for h, m in modes.items() if m is not None}
     new = sorted(h for h, m in modes.items() if m is None)
+    # a member joins in the mode asked for, but never opens plain HTTP again
+    # once the running members closed it
+    past = [m for m in running.values() if m in ("closing", "tls")]
+    joins = desired
+    if desired == "bridge" and past:
+        joins = "tls" if all(m == "tls" for m in running.values()) else "closing"
     out: Dict[str, Any] = {
         "modes": modes,
         "arm": [],
         "move_peers": [],
         "steps": [],
-        "final": {h: (m if m is not None else desired) for h, m in modes.items()},
+        "final": {h: (m if m is not None else joins) for h, m in modes.items()},
         "notice": None,
         "problem": None,
     }
-    out["client"] = _client(out["final"].values())
+    out["client"] = _client(running.values() if running else [joins])
     if not running:
         return out
 
     def refuse(text: str) -> Dict[str, Any]:
         out["problem"] = text
-        out["final"] = {h: (m if m is not None else desired) for h, m in modes.items()}
-        out["client"] = _client(out["final"].values())
         return out
+
+    on_plain = sorted(h for h, r in clients.items() if r in ("http", "unknown"))
+    on_https = sorted(h for h, r in clients.items() if r in ("https", "unknown"))
+    on_bridge = sorted(h for h, r in clients.items() if r in ("bridge", "unknown"))
+    now = dict(out["final"])
+    steps: List[Dict[str, Any]] = []
+
+    def step(host: str, mode: str) -> None:
+        steps.append({"host": host, "mode": mode, "before": now[host]})
+        now[host] = mode
+        steps[-1]["after"] = dict(now)
+
+    # An earlier release's move served both schemes on the client port: each
+    # such member is rewritten first, to plain HTTP on the client port and
+    # HTTPS on the bridge port while a Patroni uses plain HTTP, to HTTPS on
+    # the client port (closing) while one uses HTTPS there.
+    shared = sorted(h for h, m in running.items() if m in SHARED)
+    if shared and desired != "plain":
+        peers_moved = [h for h in shared if running[h] == "bridge-shared"]
+        if peers_moved and on_plain and on_https:
+            return refuse(
+                "etcd cluster '%s': %s serve plain HTTP and HTTPS on the client port (the move of an earlier "
+                "release), and Patroni reaches them over plain HTTP on %s, over HTTPS on %s (or could not be "
+                "asked): no single step keeps both. Nothing was changed. Fix: run ansible-playbook "
+                "playbooks/pgsql.yml for every cluster, so that every Patroni uses the same scheme, then etcd.yml "
+                "again (docs/security.md, \"etcd over TLS\")."
+                % (cluster, ", ".join(peers_moved), ", ".join(on_plain) or "-", ", ".join(on_https) or "-")
+            )
+        for h in shared:
+            step(h, "closing" if running[h] == "bridge-shared" and on_https else SHARED[running[h]])
+    running = {h: now[h] for h in running}
 
     behind = sorted(h for h, m in running.items() if m in ("plain", "armed"))
     if desired == "plain":
@@ -217,14 +264,14 @@ def tls_plan(
             "and pg-vip back on the client port); 5. playbooks/etcd.yml again (the bridge port closed). "
             "Or keep plain HTTP with etcd_tls_enabled: false." % (cluster, ", ".join(behind))
         )
-    moving = sorted(h for h, m in running.items() if m in ("plain", "armed", "bridge", "closing"))
+    moving = sorted(h for h, m in running.items() if m in ("plain", "armed", "bridge", "closing")) + shared
     if desired == "bridge":
-        moving = behind
+        moving = sorted(set(behind + shared))
     if moving and new:
         return refuse(
             "etcd cluster '%s': %s would join while %s still move to TLS. Nothing was changed. Fix: finish the "
             "move first (docs/security.md, \"etcd over TLS\"), then add the new members."
-            % (cluster, ", ".join(new), ", ".join(moving))
+            % (cluster, ", ".join(new), ", ".join(sorted(set(moving))))
         )
     outside = [h for h in members if h not in env_texts]
     if moving and outside:
@@ -234,13 +281,6 @@ def tls_plan(
             % (cluster, ", ".join(outside), cluster)
         )
 
-    now = dict(out["final"])
-    steps: List[Dict[str, Any]] = []
-
-    def step(host: str, mode: str) -> None:
-        now[host] = mode
-        steps.append({"host": host, "mode": mode, "after": dict(now)})
-
     if desired == "bridge":
         out["arm"] = sorted(h for h, m in running.items() if m == "plain")
         out["move_peers"] = behind
@@ -248,14 +288,12 @@ def tls_plan(
             step(h, "armed")
         for h in behind:
             step(h, "bridge")
-        if any(m in ("closing", "tls") for m in running.values()):
+        if past:
             out["notice"] = (
                 "etcd cluster '%s': plain HTTP is closed already; etcd_tls_allow_plain does not open it again."
                 % cluster
             )
     else:
-        on_plain = sorted(h for h, r in clients.items() if r in ("http", "unknown"))
-        on_bridge = sorted(h for h, r in clients.items() if r in ("bridge", "unknown"))
         at_bridge = sorted(h for h, m in running.items() if m == "bridge")
         if at_bridge and on_plain:
             return refuse(

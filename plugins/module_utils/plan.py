@@ -189,7 +189,12 @@ def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     # while the members move to TLS (etcd_tls_mode_now, read by pgsql.yml),
     # HTTPS is on their bridge port, and Patroni must not follow the plain
     # HTTP client URLs they advertise: it asks the listed endpoints only
-    bridge = protocol == "https" and etcd_tls.clients_port([m.get("etcd_tls_mode_now") for m in inv.etcd]) == "bridge"
+    # (not for an etcd_protocol of the inventory: an etcd managed elsewhere)
+    bridge = (
+        protocol == "https"
+        and cluster.setting("etcd_protocol") is None
+        and etcd_tls.clients_port([m.get("etcd_tls_mode_now") for m in inv.etcd]) == "bridge"
+    )
     port = "etcd_tls_bridge_port" if bridge else "etcd_port"
     return {
         "namespace": cluster.setting("pg_namespace"),

@@ -148,8 +148,68 @@ def test_without_clients_bridge_goes_to_tls_in_one_run():
     assert out["final"] == {h: "tls" for h in HOSTS}
 
 
-def test_a_file_of_an_earlier_release_with_both_schemes_on_one_port_is_bridge():
-    assert etcd_tls.mode_of(OLD_BRIDGE) == "bridge"
+OLD_ARMED = OLD_BRIDGE.replace("ETCD_LISTEN_PEER_URLS=https://", "ETCD_LISTEN_PEER_URLS=http://")
+
+
+def test_a_file_of_an_earlier_release_with_both_schemes_on_one_port():
+    assert etcd_tls.mode_of(OLD_BRIDGE) == "bridge-shared"
+    assert etcd_tls.mode_of(OLD_ARMED) == "armed-shared"
+
+
+def shared_plan(desired, clients):
+    texts = {HOSTS[0]: OLD_BRIDGE, HOSTS[1]: OLD_BRIDGE, HOSTS[2]: ENV["bridge"]}
+    return etcd_tls.tls_plan(texts, desired, "etcd", HOSTS, clients, 2382)
+
+
+def test_an_earlier_release_s_bridge_is_rewritten_to_the_bridge_port_while_patroni_uses_plain_http():
+    out = shared_plan("bridge", {"p1": "http"})
+    assert out["problem"] is None
+    assert [(s["host"], s["mode"], s["before"]) for s in out["steps"]] == [
+        (HOSTS[0], "bridge", "bridge-shared"),
+        (HOSTS[1], "bridge", "bridge-shared"),
+    ]
+    assert out["final"] == {h: "bridge" for h in HOSTS}
+
+
+def test_an_earlier_release_s_bridge_goes_to_closing_while_patroni_uses_https_on_the_client_port():
+    out = shared_plan("tls", {"p1": "https"})
+    assert [(s["host"], s["mode"]) for s in out["steps"]] == [
+        (HOSTS[0], "closing"),
+        (HOSTS[1], "closing"),
+        (HOSTS[2], "closing"),
+        (HOSTS[0], "tls"),
+        (HOSTS[1], "tls"),
+        (HOSTS[2], "tls"),
+    ]
+
+
+def test_an_earlier_release_s_bridge_with_patroni_on_both_schemes_is_refused():
+    out = shared_plan("tls", {"p1": "https", "p2": "http"})
+    assert "no single step keeps both" in out["problem"] and out["steps"] == []
+
+
+def test_an_earlier_release_s_armed_member_is_rewritten_to_armed():
+    out = etcd_tls.tls_plan({HOSTS[0]: OLD_ARMED, HOSTS[1]: ENV["plain"]}, "bridge", "etcd", HOSTS[:2])
+    assert [(s["host"], s["mode"]) for s in out["steps"]] == [
+        (HOSTS[0], "armed"),
+        (HOSTS[1], "armed"),
+        (HOSTS[0], "bridge"),
+        (HOSTS[1], "bridge"),
+    ]
+
+
+@pytest.mark.parametrize("running, joins", [("tls", "tls"), ("closing", "closing")])
+def test_a_new_member_never_opens_plain_http_again(running, joins):
+    out = plan({HOSTS[0]: running, HOSTS[1]: running, HOSTS[2]: None}, "bridge")
+    assert out["problem"] is None and out["steps"] == []
+    assert out["final"][HOSTS[2]] == joins
+    assert out["client"] == {"scheme": "https", "bridge": False}
+
+
+def test_a_new_member_of_a_bridged_cluster_joins_in_bridge():
+    out = plan({HOSTS[0]: "bridge", HOSTS[1]: "bridge", HOSTS[2]: None}, "bridge")
+    assert out["problem"] is None and out["final"][HOSTS[2]] == "bridge"
+    assert out["client"] == {"scheme": "https", "bridge": True}
 
 
 @pytest.mark.parametrize(
@@ -252,8 +312,11 @@ def test_every_plan_is_a_refusal_or_a_safe_order_of_steps(modes, desired, client
                 s["mode"]
             ]
         )
+        assert s["before"] == before
         now[s["host"]] = s["mode"]
-        assert s["after"] == {h: (m if m is not None else desired) for h, m in now.items()}
+        assert {h: m for h, m in s["after"].items() if modes[h] is not None} == {
+            h: m for h, m in now.items() if m is not None
+        }
         # no step takes away what a client uses: plain HTTP while a Patroni
         # uses it, the bridge port while one may use it
         if s["mode"] == "closing":

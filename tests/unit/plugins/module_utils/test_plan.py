@@ -360,3 +360,13 @@ def test_patroni_reaches_etcd_on_the_bridge_port_while_the_members_move(modes, p
     out = plan.cluster_plan(model_mod.load(hv, groups), "pg-test")["etcd"]
     assert {e.rsplit(":", 1)[1] for e in out["endpoints"]} == {str(port)}
     assert (out["protocol"], out["use_proxies"]) == ("https", proxies)
+
+
+@pytest.mark.parametrize("protocol", ["http", "https"])
+def test_an_etcd_protocol_of_the_inventory_never_goes_to_the_bridge_port(protocol):
+    etcd = ("10.10.10.10", "10.10.10.11", "10.10.10.12")
+    hv, groups = build(pg_test(etcd_protocol=protocol), etcd=etcd)
+    for host in etcd:
+        hv[host]["etcd_tls_mode_now"] = "bridge"
+    out = plan.cluster_plan(model_mod.load(hv, groups), "pg-test")["etcd"]
+    assert {e.rsplit(":", 1)[1] for e in out["endpoints"]} == {"2379"} and out["use_proxies"] is False
