@@ -199,6 +199,10 @@ def _backup_thresholds(cluster: Cluster, grace: int) -> Tuple[Optional[int], Opt
     return (any_gap + grace if any_gap else None, full_gap + grace if full_gap else None)
 
 
+# Patroni 3.0.2's checks that only a primary passes (a standby leader fails them)
+_PRIMARY_CHECKS = ("/primary", "/master", "/read-write")
+
+
 def cluster_facts(inv: Inventory, tun: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     """What the rules need of each cluster, computed from the model:
     ``bound_s``, ``ttl``, ``lag_bytes``, ``members``, ``backup_s``,
@@ -209,7 +213,14 @@ def cluster_facts(inv: Inventory, tun: Mapping[str, Any]) -> Dict[str, Dict[str,
         profile = tuning_mod.profile_name(cluster.leader.get("pg_conf") if cluster.leader else None)
         plan = ha_mod.ha_plan(cluster.setting("pg_rto"), cluster.setting("pg_rpo"), profile)
         backup_s, full_s = _backup_thresholds(cluster, tun["backup_grace"])
-        services = {s["name"]: bool(s["servers"]) for s in svc_mod.build_services(cluster, plan["server_options"])}
+        # a standby cluster's leader is a standby leader: Patroni answers 503
+        # to the read-write checks on every member until it is promoted, so
+        # its services that check for a primary have nobody to alert about
+        standby = bool(cluster.identity().get("standby"))
+        services = {
+            s["name"]: bool(s["servers"]) and not (standby and s.get("check") in _PRIMARY_CHECKS)
+            for s in svc_mod.build_services(cluster, plan["server_options"])
+        }
         out[name] = {
             "bound_s": int(math.ceil(plan["bound_s"])),
             "ttl": plan["patroni"]["ttl"],

@@ -157,6 +157,34 @@ def test_cluster_facts_of_the_alerting_inventory():
     }
 
 
+def test_a_standby_cluster_has_no_service_down_alert_for_its_primary_services():
+    """Until it is promoted, a standby cluster's members all fail /primary:
+    PgsqlServiceDown would fire for its primary and default services for
+    ever."""
+    dr = inv.cluster(
+        "pg-dr",
+        {
+            "10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.11"},
+            "10.10.10.22": {"pg_seq": 2, "pg_role": "replica"},
+        },
+    )
+    loaded = load(inv.build(inv.pg_test(), dr))
+    facts = alerting.cluster_facts(loaded, alerting.settings())
+    assert facts["pg-dr"]["services"] == {
+        "pg-dr-primary": False,
+        "pg-dr-replica": True,
+        "pg-dr-default": False,
+        "pg-dr-offline": True,
+    }
+    assert facts["pg-test"]["services"]["pg-test-primary"] is True
+    exprs = [r["expr"] for r in rules_by_alert(alerting.alert_rules(loaded))["PgsqlServiceDown"]]
+    # one threshold for every service: those without servers are left out
+    assert exprs == [
+        'haproxy_backend_status{job="haproxy", state="UP", proxy!~"pg-dr-default|pg-dr-primary|admin|.+[.]fallback"}'
+        " == 0"
+    ]
+
+
 def test_synchronous_clusters_keep_the_failover_lag():
     """pg_rpo 0 is synchronous mode; maximum_lag_on_failover stays 1 MiB, and
     so does the lag alert's threshold."""
