@@ -50,14 +50,17 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 MODES = ("plain", "armed", "bridge", "closing", "tls")
-# what each mode serves: the client port's scheme (None: not served), and
-# whether the bridge port serves HTTPS
+# what each mode serves: the client port's scheme, and whether the bridge
+# port serves HTTPS (an earlier release's move served both schemes on the
+# client port, HTTPS reliably; roles/etcd/vars/main.yml: __etcd_serves)
 SERVES = {
     "plain": ("http", False),
     "armed": ("http", True),
     "bridge": ("http", True),
     "closing": ("https", True),
     "tls": ("https", False),
+    "armed-shared": ("https", False),
+    "bridge-shared": ("https", False),
 }
 ROUTES = ("none", "http", "bridge", "https", "unknown")
 # the modes of an earlier release's move, with both schemes on the client
@@ -325,11 +328,11 @@ def tls_plan(
 
 
 def _client(modes: Any) -> Dict[str, Any]:
-    """How the role itself reaches the members once they are in ``modes``
-    (every member serves it)."""
-    modes = [m for m in modes if m is not None]
-    if any(m in ("plain", "armed") for m in modes):
-        return {"scheme": "http", "bridge": False}
-    if any(m == "bridge" for m in modes):
+    """How the role itself reaches the members once they are in ``modes``:
+    where every one of them serves, HTTPS when they can."""
+    serves = [SERVES[m] for m in modes if m is not None]
+    if all(scheme == "https" for scheme, _ in serves):
+        return {"scheme": "https", "bridge": False}
+    if all(bridge for _, bridge in serves):
         return {"scheme": "https", "bridge": True}
-    return {"scheme": "https", "bridge": False}
+    return {"scheme": "http", "bridge": False}
