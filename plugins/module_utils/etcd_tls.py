@@ -331,8 +331,8 @@ def _client(modes: Any) -> Dict[str, Any]:
     """How the role itself reaches the members once they are in ``modes``:
     where every one of them serves, HTTPS when they can."""
     serves = [SERVES[m] for m in modes if m is not None]
-    if all(scheme == "https" for scheme, _ in serves):
+    if all(serve[0] == "https" for serve in serves):
         return {"scheme": "https", "bridge": False}
-    if all(bridge for _, bridge in serves):
+    if all(serve[1] for serve in serves):
         return {"scheme": "https", "bridge": True}
     return {"scheme": "http", "bridge": False}
