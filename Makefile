@@ -109,14 +109,15 @@ test: host-deps venv haproxy-bin prometheus-bin ## everything CI runs: unit, int
 	@$(MAKE) molecule SCENARIO=pitr
 	@echo "test: unit, integration, lint, build and molecule (default, ha, pitr) passed"
 
-test-full: host-deps venv haproxy-bin ## make test, molecule lifecycle, then the sandbox: its alerts proven by every fault scenario, and every fault scenario with the other plan and pg_rpo 0 (fast/sync, one run each)
+test-full: host-deps venv haproxy-bin ## make test, molecule lifecycle and dr, then the sandbox: its alerts proven by every fault scenario, and every fault scenario with the other plan and pg_rpo 0 (fast/sync, one run each)
 	@$(MAKE) test
 	@$(MAKE) molecule SCENARIO=lifecycle
+	@$(MAKE) molecule SCENARIO=dr
 	@$(MAKE) sandbox
 	PIGPEN_FOREIGN_RUN=1 $(BIN)/pytest tests/integration/test_foreign_project.py
 	@$(MAKE) chaos-alerts
 	$(BIN)/python bench/ha_bench.py --plans fast --modes sync --runs 1 --output .cache/ha-test-full.json
-	@echo "test-full: make test, molecule lifecycle, the alerts of every fault and the fast/sync fault scenarios passed"
+	@echo "test-full: make test, molecule lifecycle and dr, the alerts of every fault and the fast/sync fault scenarios passed"
 
 # Each fault scenario once on the running sandbox, each one's alerts checked
 # at the infra node's webhook recorder (docs/ha.md, "Time to alert"): raised
@@ -207,6 +208,7 @@ molecule: host-deps venv image ## Molecule scenario SCENARIO (default: default) 
 molecule-destroy: ## remove the Molecule nodes and network, whatever state they are in
 	@sandbox/s3.sh --env molecule stop >/dev/null
 	@$(SANDBOX) --env molecule destroy
+	@$(SANDBOX) --env dr destroy
 
 # ---- measurements ----
 

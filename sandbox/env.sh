@@ -1,7 +1,8 @@
 # Sourced by sandbox/sandbox.sh and sandbox/s3.sh: takes an optional
 # leading "--env NAME" off the caller's arguments and loads
 # sandbox/envs/NAME.env (default: sandbox). Sets REPO, ENV_NAME, ENV_FILE,
-# SANDBOX_PREFIX and SANDBOX_SUBNET.
+# SANDBOX_PREFIX and SANDBOX_SUBNET (and SANDBOX_EXTRA_INVENTORY, an inventory
+# whose groups are added to inventory/sandbox.yml's, when the file sets it).
 # shellcheck shell=bash
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ENV_NAME=sandbox

@@ -123,6 +123,7 @@ ensure_inventory() {
     [[ -x $VENV/bin/python ]] || die "no $VENV: run 'make venv' first"
     "$VENV/bin/python" "$REPO/sandbox/topology.py" inventory \
         --source "$SOURCE_INVENTORY" --source-subnet "$SOURCE_SUBNET" \
+        ${SANDBOX_EXTRA_INVENTORY:+--extra "$REPO/$SANDBOX_EXTRA_INVENTORY"} \
         --subnet "$SANDBOX_SUBNET" --key "$SSH_KEY" --output "$inv"
 }
 

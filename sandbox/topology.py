@@ -9,7 +9,9 @@ This tool
 * ``inventory``: writes a copy of it moved to another subnet (every address
   of the source subnet, in keys and values, is mapped to the same offset in
   the target subnet: hosts, admin_ip, pg_vip_address, ...), so a test
-  scenario can run the same topology next to a running sandbox;
+  scenario can run the same topology next to a running sandbox; with
+  ``--extra``, the groups of another inventory (e.g. inventory/dr.yml: a
+  standby cluster of pg-test on two more nodes) are added first;
 * ``nodes``: prints the nodes of an inventory, one ``ADDRESS HOSTNAME`` per
   line, with the hostname the node role gives the node (``node_name``, else
   ``<pg_cluster>-<pg_seq>``, else the inventory name).
@@ -74,17 +76,44 @@ def set_key(value: Any, key: str) -> None:
             set_key(item, key)
 
 
+def add_groups(data: dict[str, Any], extra: dict[str, Any], name: str) -> None:
+    """Add the groups of ``extra``'s ``all.children`` to ``data``'s: a new
+    group is added whole; a group both have gets the extra one's hosts and
+    children added (a host or child both name is refused: an extra
+    inventory adds nodes, it does not change the source's)."""
+    into = data["all"]["children"]
+    for group, body in ((extra.get("all") or {}).get("children") or {}).items():
+        if group not in into:
+            into[group] = body
+            continue
+        have = into[group] if isinstance(into[group], dict) else {}
+        into[group] = have
+        for key in ("hosts", "children"):
+            add = (body or {}).get(key) or {}
+            both = sorted(set(add) & set(have.get(key) or {}))
+            if both:
+                sys.exit(f"topology: {name}: group {group} {key} {', '.join(map(str, both))} exist in the source")
+            if add:
+                have[key] = {**(have.get(key) or {}), **add}
+        if (body or {}).get("vars"):
+            sys.exit(f"topology: {name}: group {group} exists in the source: its vars stay the source's")
+
+
 def cmd_inventory(args: argparse.Namespace) -> int:
     source = ipaddress.IPv4Network(args.source_subnet)
     target = ipaddress.IPv4Network(args.subnet)
     if source.prefixlen != target.prefixlen:
         sys.exit(f"topology: {args.subnet} must have the prefix length of {args.source_subnet}")
     data = yaml.safe_load(Path(args.source).read_text(encoding="utf-8"))
+    sources = args.source
+    if args.extra:
+        add_groups(data, yaml.safe_load(Path(args.extra).read_text(encoding="utf-8")) or {}, args.extra)
+        sources += f" and {args.extra}"
     moved = remap(data, source, target)
     if args.key:
         set_key(moved, str(Path(args.key).resolve()))
     header = (
-        f"# Generated from {args.source} by sandbox/topology.py: the same nodes\n"
+        f"# Generated from {sources} by sandbox/topology.py: the same nodes\n"
         f"# and variables, moved from {source} to {target}. Do not edit.\n"
     )
     body = yaml.safe_dump(moved, default_flow_style=False, sort_keys=False, width=120)
@@ -135,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     inv = sub.add_parser("inventory", help="write the source inventory moved to another subnet")
     inv.add_argument("--source", default="inventory/sandbox.yml")
+    inv.add_argument("--extra", help="an inventory whose groups are added to the source's")
     inv.add_argument("--source-subnet", default="10.10.10.0/24")
     inv.add_argument("--subnet", required=True, help="target subnet, e.g. 10.10.20.0/24")
     inv.add_argument("--key", help="SSH private key the copy points at")

@@ -28,6 +28,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     removal,
     render as render_mod,
     tuning as tuning_mod,
+    upstream,
     validate as validate_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
@@ -37,6 +38,7 @@ from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import (
     load_checked,
     load_for_clusters,
     load_valid,
+    snapshot,
 )
 
 
@@ -313,6 +315,13 @@ def pg_etcd_modes(reads):
     return {host: etcd_tls.mode_of(text) for host, text in _etcd_env_texts(reads).items()}
 
 
+def pg_dcs_source(hostvars, groups, address, cluster):
+    """The cluster of the inventory a standby cluster follows
+    (``upstream.dcs_source``): ``{cluster, prefix}`` for the address in its
+    DCS's ``standby_cluster.host``, or ``{}``."""
+    return upstream.dcs_source(snapshot(hostvars, groups)["hostvars"], address, cluster)
+
+
 def pg_role_drift(results):
     """Lines saying where Patroni's live roles differ from the inventory's
     (``patroni_ops.role_drift``), from the results of a ``uri`` loop over
@@ -474,6 +483,7 @@ class FilterModule:
             "pg_pitr_source": pg_pitr_source,
             "pg_live_role_checks": pg_live_role_checks,
             "pg_role_drift": pg_role_drift,
+            "pg_dcs_source": pg_dcs_source,
             "pg_cert_renewal": pg_cert_renewal,
             "pg_etcd_tls_plan": pg_etcd_tls_plan,
             "pg_etcd_modes": pg_etcd_modes,

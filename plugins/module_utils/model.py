@@ -80,6 +80,13 @@ class Member:
     #: the address ``pg_upstream`` names (an IP, or the IP of the inventory
     #: host it names), filled by :func:`load`
     upstream_ip: Optional[str] = None
+    #: the inventory host of the other cluster that ``pg_upstream`` of a
+    #: leader reaches (a member, or a member of the cluster whose VIP it
+    #: is), filled by :func:`load`; None for an address outside the
+    #: inventory
+    upstream_source: Optional[str] = None
+    #: the port of PostgreSQL there (``pg_port`` of that host)
+    upstream_port: Optional[int] = None
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The host's value of ``name``, else the model default."""
@@ -154,6 +161,7 @@ class Member:
             "offline_query": self.offline_query,
             "weight": self.weight,
             "upstream": self.upstream_ip or self.upstream,
+            "upstream_port": self.upstream_port,
             "delay": self.delay,
             "leader": self.is_leader,
             "labels": self.labels(),
@@ -264,6 +272,41 @@ def upstream_address(value: Any, addresses: Mapping[str, Optional[str]]) -> Opti
     return ip_of(value) or addresses.get(value)
 
 
+def source_host(
+    address: Optional[str],
+    cluster: str,
+    hostvars: Mapping[str, Mapping[str, Any]],
+    addresses: Mapping[str, Optional[str]],
+) -> Optional[str]:
+    """The inventory host of another PostgreSQL cluster than *cluster* that
+    *address* reaches: the member with that address, else the first member
+    of the cluster whose enabled VIP it is; None when the address is no
+    PostgreSQL instance of the inventory."""
+    if not address:
+        return None
+    by_vip = None
+    for host, hvars in hostvars.items():
+        hvars = hvars or {}
+        name = hvars.get("pg_cluster")
+        if not isinstance(name, str) or not name or name == cluster:
+            continue
+        if addresses.get(host) == address:
+            return host
+        if by_vip is None and vip_ip(hvars.get("pg_vip_enabled"), hvars.get("pg_vip_address")) == address:
+            by_vip = host
+    return by_vip
+
+
+def vip_ip(enabled: Any, address: Any) -> Optional[str]:
+    """The address of a cluster's VIP, or None when it has none."""
+    if enabled is not True or not isinstance(address, str) or "/" not in address:
+        return None
+    try:
+        return str(ipaddress.ip_interface(address).ip)
+    except ValueError:
+        return None
+
+
 def load(
     hostvars: Mapping[str, Mapping[str, Any]],
     groups: Mapping[str, Sequence[str]],
@@ -338,6 +381,11 @@ def load(
     for cluster in by_name.values():
         for m in cluster.members:
             m.upstream_ip = upstream_address(m.upstream, addresses)
+            if m.is_leader and m.upstream_ip:
+                m.upstream_source = source_host(m.upstream_ip, cluster.name, hostvars, addresses)
+                if m.upstream_source is not None:
+                    port = (hostvars.get(m.upstream_source) or {}).get("pg_port")
+                    m.upstream_port = port if is_int(port) else MODEL_DEFAULTS["pg_port"]
     inv = Inventory(by_name, groups, infra_ips, etcd, problems, hostvars, by_host)
     for cluster in by_name.values():
         problems.extend(identity_problems(cluster))

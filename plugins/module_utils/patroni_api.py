@@ -12,14 +12,20 @@ desired one; keys the desired configuration does not name are left alone.
     patch = config_patch(current, desired)       # {} when nothing differs
     restart_parameters(patch)                    # parameters needing a restart
     merge(current, patch)                        # the configuration after it
+
+A standby cluster is one whose DCS has ``standby_cluster``: its leader
+follows another cluster. Whether a run may change that is decided by
+:func:`standby_change` before anything is sent: turning a standby cluster
+into an ordinary one (promotion) or an ordinary one into a standby cluster
+(demotion) is refused unless the run says so.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["RESTART_PARAMETERS", "same_value", "config_patch", "restart_parameters", "merge"]
+__all__ = ["RESTART_PARAMETERS", "same_value", "config_patch", "restart_parameters", "merge", "standby_change"]
 
 #: PostgreSQL parameters of the DCS that only change with a restart
 #: (``context = postmaster``).
@@ -116,3 +122,61 @@ def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> Dict[str, Any
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _follows(block: Any) -> str:
+    if not isinstance(block, Mapping):
+        return "another cluster"
+    host, port = block.get("host"), block.get("port")
+    if host is None:
+        return "another cluster"
+    return "%s:%s" % (host, port) if port is not None else str(host)
+
+
+def standby_change(
+    current: Mapping[str, Any], desired: Mapping[str, Any], scope: str, allow: bool = False
+) -> Tuple[Dict[str, Any], Optional[str]]:
+    """(configuration to push, refusal) for a run whose desired
+    configuration (``bootstrap.dcs`` of the model) may disagree with the
+    DCS (*current*) on whether *scope* is a standby cluster.
+
+    * Both agree: *desired* unchanged, no refusal. A standby cluster whose
+      ``standby_cluster`` differs (another upstream) is re-pointed by the
+      push itself: that is no change of role.
+    * The model says standby, the DCS does not (the cluster was promoted):
+      pushing would turn its primary back into a standby leader, and the
+      writes it took since are lost unless the source has them. Refused
+      unless *allow*.
+    * The model says ordinary, the DCS says standby (the inventory lost
+      ``pg_upstream``, or the cluster is being promoted): the key would be
+      left alone and the cluster would stay a standby cluster while every
+      other role treats it as ordinary. Refused unless *allow*; with
+      *allow*, ``standby_cluster: null`` is pushed, which promotes it.
+
+    The refusal names the cluster, what the DCS and the inventory say, and
+    the two ways on."""
+    have = (current or {}).get("standby_cluster")
+    want = desired.get("standby_cluster")
+    if bool(have) == bool(want):
+        return dict(desired), None
+    if want:
+        if allow:
+            return dict(desired), None
+        return dict(desired), (
+            "%s is an ordinary cluster in its DCS (it was promoted, or never followed another cluster), but the "
+            "inventory makes it a standby cluster following %s (pg_upstream of its leader). Pushing that would turn "
+            "its primary into a standby leader, and the writes it took that %s does not have would be lost. Nothing "
+            "was sent to the DCS. To keep it as it is, remove pg_upstream from its leader in the inventory; to make "
+            "it follow %s, run again with -e pg_standby_change=%s (docs/dr.md, \"Role reversal\")."
+            % (scope, _follows(want), _follows(want), _follows(want), scope)
+        )
+    if allow:
+        out = dict(desired)
+        out["standby_cluster"] = None
+        return out, None
+    return dict(desired), (
+        "%s is a standby cluster following %s in its DCS, but the inventory makes it an ordinary cluster (its "
+        "leader has no pg_upstream). Nothing was sent to the DCS. To promote it (it stops following %s and takes "
+        "writes), run again with -e pg_standby_change=%s (docs/dr.md, \"Promote a standby cluster\"); to keep it "
+        "a standby cluster, put pg_upstream back on its leader." % (scope, _follows(have), _follows(have), scope)
+    )

@@ -243,7 +243,8 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
         return None
     block: Dict[str, Any] = {
         "host": ip_of(leader["upstream"]) or leader["upstream"],
-        "port": s["pg_port"],
+        # the source's pg_port when it is a cluster of the inventory
+        "port": leader.get("upstream_port") or s["pg_port"],
         "create_replica_methods": ["basebackup"],
     }
     if leader.get("delay") is not None:
@@ -366,8 +367,11 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
         },
         "parameters": _local_parameters(iplan, s),
     }
-    if s["pgbackrest_enabled"]:
+    if s["pgbackrest_enabled"] and standby is None:
+        # (a standby cluster's stanza is created when it is promoted: until
+        # then its members stream only)
         postgresql["recovery_conf"] = {"restore_command": 'pgbackrest --stanza=%s archive-get %%f "%%p"' % cluster}
+    if s["pgbackrest_enabled"]:
         # A member that becomes the leader makes sure its repository has
         # the stanza (a local repository of a former replica has none), so
         # that archive_command works at once after a failover.

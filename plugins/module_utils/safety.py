@@ -31,7 +31,6 @@ function of its own:
 from __future__ import annotations
 
 import functools
-import ipaddress
 import posixpath
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeGuard
@@ -60,6 +59,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Member,
     ip_of,
     is_int,
+    vip_ip,
 )
 
 # ------------------------------------------------------------------ paths
@@ -779,16 +779,6 @@ def without_stray_echoes(
 
 def _host_ip(host: str, hvars: Mapping[str, Any]) -> Optional[str]:
     return ip_of(host) or ip_of(hvars.get("ansible_host"))
-
-
-def vip_ip(enabled: Any, address: Any) -> Optional[str]:
-    """The address of a cluster's VIP, or None when it has none."""
-    if enabled is not True or not isinstance(address, str) or "/" not in address:
-        return None
-    try:
-        return str(ipaddress.ip_interface(address).ip)
-    except ValueError:
-        return None
 
 
 def vip_problems(inv: Inventory) -> List[Problem]:

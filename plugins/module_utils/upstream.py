@@ -30,6 +30,12 @@ the member that says it:
   inventory too, so the circle is found whichever of its clusters is
   deployed;
 * a ``standby`` or ``delayed`` leader without ``pg_upstream``;
+* a standby cluster whose source is a cluster of the inventory and which
+  differs from it in what the copied data decides (:data:`SOURCE_ALIKE`):
+  the major version, and the roles and passwords, which come with the data
+  (a standby cluster has its source's ``pg_authid``), so its replication,
+  Patroni, exporters and admin would log in with credentials that do not
+  exist there;
 * a non-zero ``pg_delay`` anywhere but on a standby leader, and a
   ``pg_delay`` that PostgreSQL does not take as ``recovery_min_apply_delay``
   (:func:`model.delay_ms`): an integer of milliseconds, or a number with
@@ -47,6 +53,10 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.errors import (
     Problem,
     closest,
 )
+from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
+    MODEL_DEFAULTS,
+    SANDBOX_PASSWORDS,
+)
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     DELAY_MAX_MS,
     LEADER_ROLES,
@@ -57,9 +67,8 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     delay_spelled_otherwise,
     host_addresses,
     ip_of,
+    source_host,
     upstream_address,
-)
-from ansible_collections.pigpen.pgsql.plugins.module_utils.safety import (
     vip_ip,
 )
 
@@ -80,7 +89,61 @@ def problems(inv: Inventory) -> List[Problem]:
     for cluster in inv.clusters.values():
         out.extend(member_problems(cluster, addresses, instances))
         out.extend(cascade_circles(cluster))
+        out.extend(source_problems(cluster, inv.hostvars))
     out.extend(cluster_circles(inv, addresses))
+    return out
+
+
+#: What a standby cluster must have as its source has it: the data decides
+#: them (the major version, and the roles, copied with ``pg_authid``).
+SOURCE_ALIKE = (
+    "pg_version",
+    "pg_dbsu",
+    "pg_replication_username",
+    "pg_replication_password",
+    "pg_monitor_username",
+    "pg_monitor_password",
+    "pg_admin_username",
+    "pg_admin_password",
+)
+
+
+def source_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> List[Problem]:
+    """A standby cluster that differs from its source (a cluster of the
+    inventory) in :data:`SOURCE_ALIKE`: refused on its leader, one problem
+    per setting."""
+    leader = cluster.leader
+    if leader is None or leader.upstream_source is None:
+        return []
+    src_vars = hostvars.get(leader.upstream_source) or {}
+    source = src_vars.get("pg_cluster")
+    out: List[Problem] = []
+    for name in SOURCE_ALIKE:
+        mine = cluster.setting(name)
+        theirs = src_vars.get(name)
+        if theirs is None:
+            theirs = MODEL_DEFAULTS.get(name, SANDBOX_PASSWORDS.get(name))
+        if mine == theirs:
+            continue
+        out.append(
+            Problem(
+                cluster.name,
+                leader.host,
+                name,
+                mine,
+                "%s is a standby cluster of %s (pg_upstream %s), whose data it copies: %s must be the same in both "
+                "clusters (%s has %s)"
+                % (
+                    cluster.name,
+                    source,
+                    leader.upstream,
+                    name,
+                    source,
+                    "another one" if "password" in name else repr(theirs),
+                ),
+                "set %s of %s to %s's" % (name, cluster.name, source),
+            )
+        )
     return out
 
 
@@ -340,3 +403,19 @@ def cluster_circles(inv: Inventory, addresses: Mapping[str, Optional[str]]) -> L
             )
         )
     return out
+
+
+def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster: str) -> Dict[str, str]:
+    """The cluster of the inventory that a standby cluster's DCS names as
+    its source (``standby_cluster.host``: a member's address or the VIP),
+    as ``{cluster, prefix}`` (its keys in etcd,
+    ``<pg_namespace>/<pg_cluster>/``); ``{}`` for an address that is no
+    other cluster of the inventory."""
+    addresses = host_addresses(hostvars)
+    host = source_host(upstream_address(address, addresses), cluster, hostvars, addresses)
+    if host is None:
+        return {}
+    hvars = hostvars.get(host) or {}
+    name = hvars["pg_cluster"]
+    namespace = hvars.get("pg_namespace") or MODEL_DEFAULTS["pg_namespace"]
+    return {"cluster": name, "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name)}

@@ -27,6 +27,21 @@ options:
       - A key set to V(null) is removed from the cluster configuration.
     type: dict
     required: true
+  scope:
+    description:
+      - Name of the cluster, for the messages.
+    type: str
+    default: the cluster
+  standby_change:
+    description:
+      - Whether this run may change whether the cluster is a standby cluster (C(standby_cluster) in the DCS).
+      - V(false) refuses, before anything is sent, a O(config) that would turn an ordinary cluster (a promoted one)
+        into a standby cluster, and a O(config) without C(standby_cluster) for a cluster whose DCS has it (the
+        key would otherwise be left alone and the cluster would keep following its source).
+      - V(true) sends the change; for a cluster leaving standby, C(standby_cluster) is removed, and Patroni promotes
+        the standby leader at its next cycle.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - pigpen.pgsql.patroni_rest
   - ansible.builtin.action_common_attributes
@@ -65,6 +80,19 @@ patch:
   returned: always
   type: dict
   sample: {"ttl": 60, "postgresql": {"parameters": {"max_connections": "300"}}}
+role_change:
+  description: >-
+    V(promote) when the patch removes C(standby_cluster), V(demote) when it adds it to an ordinary cluster, else
+    V(none).
+  returned: always
+  type: str
+  sample: promote
+standby_cluster:
+  description: >-
+    C(standby_cluster) of the cluster-wide configuration before the change (the source it followed), or V(null).
+  returned: always
+  type: dict
+  sample: {"host": "10.10.10.3", "port": 5432}
 restart_parameters:
   description: Changed PostgreSQL parameters that take effect only after a restart of PostgreSQL.
   returned: always
@@ -87,6 +115,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
     config_patch,
     merge,
     restart_parameters,
+    standby_change,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import (
     REST_ARGUMENT_SPEC,
@@ -112,10 +141,25 @@ class PatroniConfig:
         return answer
 
     def run(self):
-        desired = self.module.params["config"]
+        params = self.module.params
         current = self.request("/config")
+        desired, refusal = standby_change(current, params["config"], params["scope"], params["standby_change"])
+        if refusal is not None:
+            self.module.fail_json(msg=refusal, refused=True)
         patch = config_patch(current, desired)
-        result = {"changed": bool(patch), "patch": patch, "restart_parameters": restart_parameters(patch)}
+        role_change = "none"
+        if "standby_cluster" in patch:
+            if patch["standby_cluster"] is None:
+                role_change = "promote"
+            elif not current.get("standby_cluster"):
+                role_change = "demote"
+        result = {
+            "changed": bool(patch),
+            "patch": patch,
+            "restart_parameters": restart_parameters(patch),
+            "role_change": role_change,
+            "standby_cluster": current.get("standby_cluster") or None,
+        }
         if patch and self.module._diff:
             result["diff"] = {"before": current, "after": merge(current, patch)}
         if patch and not self.module.check_mode:
@@ -131,6 +175,8 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "config": {"type": "dict", "required": True},
+            "scope": {"type": "str", "default": "the cluster"},
+            "standby_change": {"type": "bool", "default": False},
             **REST_ARGUMENT_SPEC,
         },
         required_together=[["username", "password"]],

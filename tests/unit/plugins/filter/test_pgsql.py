@@ -22,6 +22,7 @@ def test_filters_are_registered():
         "pg_cert_renewal",
         "pg_cluster_plan",
         "pg_configs",
+        "pg_dcs_source",
         "pg_dns_records",
         "pg_drill_plan",
         "pg_endpoints",
@@ -359,3 +360,21 @@ def test_etcd_tls_plan_filter_reads_slurp_results_and_the_patroni_loop():
     assert [s["mode"] for s in out["steps"]] == ["closing", "closing"] and "p1" in out["notice"]
     with pytest.raises(AnsibleFilterError):
         pgsql.pg_etcd_tls_plan(reads, "closing")
+
+
+@pytest.mark.parametrize(
+    "address, expect",
+    [
+        # pg-test's VIP and a member: pg-test, with its namespace
+        ("10.10.10.3", {"cluster": "pg-test", "prefix": "/svc/pg-test/"}),
+        ("10.10.10.12", {"cluster": "pg-test", "prefix": "/svc/pg-test/"}),
+        # pg-dr's own member is never its source; an address outside the inventory
+        ("10.10.10.21", {}),
+        ("192.168.5.1", {}),
+        (None, {}),
+    ],
+)
+def test_dcs_source_filter(address, expect):
+    dr = cluster("pg-dr", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.3"}})
+    hv, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24", pg_namespace="/svc/"), dr)
+    assert pgsql.pg_dcs_source(hv, groups, address, "pg-dr") == expect

@@ -523,8 +523,38 @@ def test_patroni_standby_cluster(leader, expect):
         assert p["scope"] == "pg-dr"
         # The leader replicates from another cluster: no replicatefrom.
         assert "replicatefrom" not in p["tags"]
+        # no stanza of its own until it is promoted: no archive to read
+        assert "restore_command" not in p["postgresql"].get("recovery_conf", {})
+        assert p["postgresql"]["callbacks"]["on_role_change"].endswith("pg-role-change")
     p, _, _, _ = files(inventory, "10.10.10.11")
     assert "standby_cluster" not in p["bootstrap"]["dcs"]
+    assert p["postgresql"]["recovery_conf"]["restore_command"].startswith("pgbackrest --stanza=pg-test ")
+
+
+@pytest.mark.parametrize(
+    "upstream, test_vars, expect",
+    [
+        # a member of pg-test, which runs on 6543: its port, not pg-dr's
+        ("10.10.10.11", {"pg_port": 6543}, 6543),
+        # pg-test's VIP: pg-test's port
+        ("10.10.10.3", {"pg_port": 6543}, 6543),
+        # another member, pg-test on the default port
+        ("10.10.10.12", {}, 5432),
+        # an address outside the inventory: pg-dr's own port
+        ("192.168.5.21", {"pg_port": 6543}, 5999),
+    ],
+)
+def test_a_standby_leader_reaches_its_source_on_the_source_port(upstream, test_vars, expect):
+    dr = cluster(
+        "pg-dr",
+        {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": upstream}},
+        pg_conf="tiny",
+        pg_port=5999 if upstream == "192.168.5.21" else 5432,
+    )
+    inventory = sandbox(dr, test=pg_test(**test_vars))
+    p, _, _, _ = files(inventory, "10.10.10.21")
+    assert p["bootstrap"]["dcs"]["standby_cluster"]["port"] == expect
+    assert p["postgresql"]["listen"].endswith(":5999" if upstream == "192.168.5.21" else ":5432")
 
 
 @pytest.mark.parametrize("pg_rpo", [0, 1048576])

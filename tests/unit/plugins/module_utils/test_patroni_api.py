@@ -13,6 +13,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
     merge,
     restart_parameters,
     same_value,
+    standby_change,
 )
 
 CURRENT = {
@@ -138,3 +139,60 @@ def test_patch_converges(current, desired):
 @given(_configs)
 def test_no_patch_against_itself(config):
     assert config_patch(config, config) == {}
+
+
+# ------------------------------------------------------------ standby_change
+
+
+@pytest.mark.parametrize(
+    "current, desired, allow, pushed, refused",
+    [
+        # agree: ordinary / standby (another upstream is no change of role)
+        ({"ttl": 30}, {"ttl": 30}, False, {"ttl": 30}, None),
+        (
+            {"standby_cluster": {"host": "a"}},
+            {"standby_cluster": {"host": "b"}},
+            False,
+            {"standby_cluster": {"host": "b"}},
+            None,
+        ),
+        # an empty or null standby_cluster in the DCS is no standby cluster
+        ({"standby_cluster": None}, {"ttl": 1}, False, {"ttl": 1}, None),
+        ({"standby_cluster": {}}, {"ttl": 1}, False, {"ttl": 1}, None),
+        # promoted in the DCS, standby in the inventory
+        ({}, {"standby_cluster": {"host": "a", "port": 5432}}, False, None, "ordinary cluster in its DCS"),
+        (
+            {},
+            {"standby_cluster": {"host": "a", "port": 5432}},
+            True,
+            {"standby_cluster": {"host": "a", "port": 5432}},
+            None,
+        ),
+        # standby in the DCS, ordinary in the inventory
+        ({"standby_cluster": {"host": "a"}}, {"ttl": 1}, False, None, "is a standby cluster following a in its DCS"),
+        ({"standby_cluster": {"host": "a"}}, {"ttl": 1}, True, {"ttl": 1, "standby_cluster": None}, None),
+    ],
+)
+def test_standby_change(current, desired, allow, pushed, refused):
+    out, refusal = standby_change(current, desired, "pg-dr", allow)
+    if refused is None:
+        assert refusal is None and out == pushed
+    else:
+        assert refused in refusal and "pg-dr" in refusal and "Nothing was sent" in refusal
+
+
+@given(
+    have=st.sampled_from([None, {}, {"host": "a"}]),
+    want=st.sampled_from([None, {"host": "b"}]),
+    allow=st.booleans(),
+)
+def test_standby_change_refuses_exactly_a_change_of_role_without_leave(have, want, allow):
+    current = {} if have is None else {"standby_cluster": have}
+    desired = {"ttl": 1} if want is None else {"ttl": 1, "standby_cluster": want}
+    out, refusal = standby_change(current, desired, "c", allow)
+    changes_role = bool(have) != bool(want)
+    assert (refusal is not None) == (changes_role and not allow)
+    if refusal is None:
+        # what is pushed leaves the DCS exactly as the inventory says
+        after = merge(current, config_patch(current, out))
+        assert bool(after.get("standby_cluster")) == bool(want)

@@ -71,6 +71,7 @@ def test_sandbox_identity():
         "offline_query": True,
         "weight": 100,
         "upstream": None,
+        "upstream_port": None,
         "delay": None,
         "leader": False,
         "labels": {"cls": "pg-test", "ins": "pg-test-3", "ip": "10.10.10.13", "job": "pgsql"},

@@ -504,3 +504,43 @@ def test_delay_accepted_iff_postgresql_takes_it(number, unit, space):
         assert delay_ms(patroni_conf._delay(text)) == ms
     else:
         assert delay_ms(text) is None
+
+
+# ------------------------------------------------------- the source's data
+
+
+@pytest.mark.parametrize(
+    "leader_vars, expect",
+    [
+        ({}, []),
+        (
+            {"pg_version": 16},
+            [
+                "cluster pg-dr, host 10.10.10.21: pg_version = 16: pg-dr is a standby cluster of pg-test "
+                "(pg_upstream 10.10.10.3), whose data it copies: pg_version must be the same in both clusters "
+                "(pg-test has 15); fix: set pg_version of pg-dr to pg-test's"
+            ],
+        ),
+        (
+            {"pg_monitor_password": "Other.Secret"},
+            [
+                "cluster pg-dr, host 10.10.10.21: pg_monitor_password = '(hidden)': pg-dr is a standby cluster of "
+                "pg-test (pg_upstream 10.10.10.3), whose data it copies: pg_monitor_password must be the same in "
+                "both clusters (pg-test has another one); fix: set pg_monitor_password of pg-dr to pg-test's"
+            ],
+        ),
+    ],
+)
+def test_a_standby_cluster_has_its_source_roles_and_version(leader_vars, expect):
+    # through pg-test's VIP
+    dr = standby("pg-dr", 20, "10.10.10.3", **leader_vars)
+    hostvars, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"), dr)
+    found = [str(p) for p in upstream.problems(model_mod.load(hostvars, groups))]
+    assert found == expect
+    assert not any("Other.Secret" in m for m in found)
+
+
+def test_a_source_outside_the_inventory_is_not_compared():
+    dr = standby("pg-dr", 20, "192.168.5.21", pg_version=16)
+    hostvars, groups = build(pg_test(), dr)
+    assert upstream.problems(model_mod.load(hostvars, groups)) == []

@@ -26,6 +26,8 @@ class FakeModule:
             "timeout": 10,
             "validate_certs": True,
             "config": {},
+            "scope": "the cluster",
+            "standby_change": False,
         }
         self.params.update(params)
         self.check_mode = check_mode
@@ -96,3 +98,42 @@ def test_reports_pending_restart():
 def test_http_error_names_the_url_and_the_fix():
     with pytest.raises(Failed, match=r"GET http://10.0.0.1:8008/config answered HTTP 401.*username and password"):
         run(FakeApi({}, status=401), config={"ttl": 30})
+
+
+STANDBY = {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]}
+
+
+def test_a_promoted_cluster_is_not_turned_back_into_a_standby_cluster():
+    api = FakeApi({"ttl": 30})
+    with pytest.raises(Failed, match="pg-dr is an ordinary cluster in its DCS.*10.10.10.11:5432.*Nothing was sent"):
+        run(api, scope="pg-dr", config={"ttl": 30, "standby_cluster": STANDBY})
+    assert [c[0] for c in api.calls] == ["GET"]
+
+
+def test_a_standby_cluster_is_not_left_following_when_the_inventory_promotes_it_without_saying_so():
+    api = FakeApi({"ttl": 30, "standby_cluster": STANDBY})
+    with pytest.raises(Failed, match="pg-dr is a standby cluster following 10.10.10.11:5432.*pg_standby_change=pg-dr"):
+        run(api, scope="pg-dr", config={"ttl": 30})
+    assert [c[0] for c in api.calls] == ["GET"]
+
+
+def test_promotion_removes_standby_cluster_when_the_run_says_so():
+    api = FakeApi({"ttl": 30, "synchronous_mode": False, "standby_cluster": STANDBY})
+    result = run(api, scope="pg-dr", standby_change=True, config={"ttl": 30, "synchronous_mode": True})
+    assert result["patch"] == {"standby_cluster": None, "synchronous_mode": True}
+    assert result["role_change"] == "promote"
+    assert result["standby_cluster"] == STANDBY
+    assert "standby_cluster" not in api.config
+    # the second run agrees with the DCS: nothing to send, nothing refused
+    again = run(api, scope="pg-dr", config={"ttl": 30, "synchronous_mode": True})
+    assert again["changed"] is False and again["role_change"] == "none"
+
+
+def test_demotion_when_the_run_says_so_and_a_new_upstream_is_no_role_change():
+    api = FakeApi({"ttl": 30})
+    result = run(api, scope="pg-dr", standby_change=True, config={"standby_cluster": STANDBY})
+    assert result["role_change"] == "demote"
+    moved = dict(STANDBY, host="10.10.10.21")
+    again = run(api, scope="pg-dr", config={"standby_cluster": moved})
+    assert again["patch"] == {"standby_cluster": {"host": "10.10.10.21"}}
+    assert again["role_change"] == "none"
