@@ -55,6 +55,15 @@ def _get(session: Session, key: str) -> Tuple[Optional[str], str]:
     return unb64(kvs[0].get("value")), str(kvs[0].get("mod_revision", "0"))
 
 
+def _ttl(config_text: Optional[str]) -> int:
+    """``ttl`` of a cluster-wide configuration, 0 when it has none."""
+    try:
+        ttl = json.loads(config_text or "{}").get("ttl", 0)
+        return int(ttl) if not isinstance(ttl, bool) else 0
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
 def paused(config_text: Optional[str]) -> Dict[str, Any]:
     """The cluster-wide configuration with ``pause: true``; raises
     ValueError for a value that is no JSON object."""
@@ -75,8 +84,11 @@ def fence(
     """Pause the cluster of ``prefix`` (``/pg/pg-test/``) in its DCS once it
     has no leader. Returns ``{changed, waited, was_paused}``; raises
     :class:`Refused` when the leader key is still there after ``wait``
-    seconds, and ValueError for a configuration that is no JSON object."""
+    seconds (at least the source's own ``ttl`` + 10 s), and ValueError for
+    a configuration that is no JSON object."""
     leader_key, config_key = prefix + "leader", prefix + "config"
+    # the key expires with the source's own lease: at most its ttl
+    wait = max(wait, _ttl(_get(session, config_key)[0]) + 10)
     start = clock()
     while True:
         leader, _rev = _get(session, leader_key)

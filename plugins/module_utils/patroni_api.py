@@ -171,6 +171,13 @@ def standby_change(
             % (scope, _follows(want), _follows(want), _follows(want), scope)
         )
     if allow:
+        if (current or {}).get("pause") is True:
+            # Patroni 3.0.2 does not promote a paused standby leader: with
+            # standby_cluster gone it drops the leader key instead
+            return dict(desired), (
+                "%s is paused (maintenance mode), and Patroni does not promote a paused standby cluster. Nothing was "
+                "sent to the DCS. Resume it first (patronictl resume %s), then run again." % (scope, scope)
+            )
         out = dict(desired)
         out["standby_cluster"] = None
         return out, None

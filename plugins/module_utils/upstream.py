@@ -408,9 +408,9 @@ def cluster_circles(inv: Inventory, addresses: Mapping[str, Optional[str]]) -> L
 def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster: str) -> Dict[str, str]:
     """The cluster of the inventory that a standby cluster's DCS names as
     its source (``standby_cluster.host``: a member's address or the VIP),
-    as ``{cluster, prefix}`` (its keys in etcd,
-    ``<pg_namespace>/<pg_cluster>/``); ``{}`` for an address that is no
-    other cluster of the inventory."""
+    as ``{cluster, prefix, apis}``: its keys in etcd
+    (``<pg_namespace>/<pg_cluster>/``) and its members' REST APIs; ``{}``
+    for an address that is no other cluster of the inventory."""
     addresses = host_addresses(hostvars)
     host = source_host(upstream_address(address, addresses), cluster, hostvars, addresses)
     if host is None:
@@ -418,4 +418,9 @@ def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster:
     hvars = hostvars.get(host) or {}
     name = hvars["pg_cluster"]
     namespace = hvars.get("pg_namespace") or MODEL_DEFAULTS["pg_namespace"]
-    return {"cluster": name, "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name)}
+    apis = [
+        Member(h, name, hv or {}, addresses.get(h)).patroni_url
+        for h, hv in hostvars.items()
+        if (hv or {}).get("pg_cluster") == name
+    ]
+    return {"cluster": name, "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name), "apis": apis}

@@ -24,12 +24,15 @@ description:
 author:
   - pigpen.pgsql contributors !UNKNOWN
 options:
-  endpoint:
-    description: Client URL of an etcd member of the source's DCS, e.g. C(https://10.10.10.10:2379).
-    type: str
+  endpoints:
+    description:
+      - Client URLs of the etcd members of the source's DCS, e.g. C(https://10.10.10.10:2379), tried in turn until
+        one answers (a member at the lost site does not).
+    type: list
+    elements: str
     required: true
   ca_cert:
-    description: CA certificate file (PEM) that verifies an C(https://) O(endpoint).
+    description: CA certificate file (PEM) that verifies C(https://) O(endpoints).
     type: path
   root_password:
     description: Password of etcd's C(root) user (ignored when etcd has no authentication).
@@ -62,7 +65,7 @@ attributes:
 EXAMPLES = r"""
 - name: Pause pg-test, which was lost, before its standby cluster is promoted
   pigpen.pgsql.patroni_fence:
-    endpoint: https://10.10.10.10:2379
+    endpoints: [https://10.10.10.10:2379]
     ca_cert: /pg/cert/ca.crt
     root_password: "{{ etcd_root_password }}"
     prefix: /pg/pg-test/
@@ -96,40 +99,47 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import (
 )
 
 
-def run(module, post):
-    """The fence through ``post`` (etcd's gateway)."""
+def run(module, posts, **clock):
+    """The fence through the first of ``posts`` (endpoint -> etcd's
+    gateway) that answers; ``clock``: ``sleep`` and ``clock`` for
+    :func:`dcs_fence.fence` (tests)."""
     params = module.params
     prefix = params["prefix"]
     if not prefix.startswith("/") or not prefix.endswith("/"):
         module.fail_json(msg="prefix %r must start and end with / (e.g. /pg/pg-test/)" % prefix)
-    session = Session(post)
-    try:
+    unanswered = []
+    for endpoint, post in posts:
+        session = Session(post)
         try:
-            session.token = session.authenticate("root", params["root_password"])
+            try:
+                session.token = session.authenticate("root", params["root_password"])
+            except EtcdError as exc:
+                if auth_failed(exc):
+                    module.fail_json(msg="etcd %s refused root's password (etcd_root_password)" % endpoint)
+                if not not_enabled(exc):
+                    raise
+            return fence(session, prefix, params["wait"], module.check_mode, **clock)
+        except Refused as exc:
+            module.fail_json(
+                msg="%s still has a leader in etcd (%s) after its key had time to expire (%d s, or its ttl + 10 s): it "
+                "is running, and promoting its standby cluster would give two primaries. Nothing was changed. Stop "
+                "the source's Patroni first, then run again." % (prefix.strip("/"), exc, params["wait"]),
+                refused=True,
+            )
+        except ValueError as exc:
+            module.fail_json(msg="%sconfig in etcd %s; nothing was changed" % (prefix, exc))
         except EtcdError as exc:
-            if auth_failed(exc):
-                module.fail_json(msg="etcd %s refused root's password (etcd_root_password)" % params["endpoint"])
-            if not not_enabled(exc):
-                raise
-        return fence(session, prefix, params["wait"], module.check_mode)
-    except Refused as exc:
-        module.fail_json(
-            msg="%s still has a leader in etcd after %d s (%s): it is running, and promoting its standby cluster "
-            "would give two primaries. Nothing was changed. Stop the source's Patroni first (or, for a planned "
-            "move, follow docs/dr.md), then run again." % (prefix.strip("/"), params["wait"], exc),
-            refused=True,
-        )
-    except ValueError as exc:
-        module.fail_json(msg="%sconfig in etcd %s; nothing was changed" % (prefix, exc))
-    except EtcdError as exc:
-        module.fail_json(msg="etcd %s: %s" % (params["endpoint"], exc))
+            if exc.status is not None:  # etcd answered: another member would answer the same
+                module.fail_json(msg="etcd %s: %s" % (endpoint, exc))
+            unanswered.append("%s: %s" % (endpoint, exc))
+    module.fail_json(msg="no etcd endpoint answered, nothing was changed: %s" % "; ".join(unanswered))
     return None
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "endpoint": {"type": "str", "required": True},
+            "endpoints": {"type": "list", "elements": "str", "required": True},
             "ca_cert": {"type": "path"},
             "root_password": {"type": "str", "required": True, "no_log": True},
             "prefix": {"type": "str", "required": True},
@@ -138,8 +148,9 @@ def main():
         },
         supports_check_mode=True,
     )
-    post = make_post(module.params["endpoint"], module.params["timeout"], ca_path=module.params["ca_cert"])
-    module.exit_json(**run(module, post))
+    params = module.params
+    posts = [(e, make_post(e, params["timeout"], ca_path=params["ca_cert"])) for e in params["endpoints"]]
+    module.exit_json(**run(module, posts))
 
 
 if __name__ == "__main__":

@@ -362,12 +362,15 @@ def test_etcd_tls_plan_filter_reads_slurp_results_and_the_patroni_loop():
         pgsql.pg_etcd_tls_plan(reads, "closing")
 
 
+APIS = ["https://10.10.10.11:8008", "https://10.10.10.12:8008", "https://10.10.10.13:8008"]
+
+
 @pytest.mark.parametrize(
     "address, expect",
     [
         # pg-test's VIP and a member: pg-test, with its namespace
-        ("10.10.10.3", {"cluster": "pg-test", "prefix": "/svc/pg-test/"}),
-        ("10.10.10.12", {"cluster": "pg-test", "prefix": "/svc/pg-test/"}),
+        ("10.10.10.3", {"cluster": "pg-test", "prefix": "/svc/pg-test/", "apis": APIS}),
+        ("10.10.10.12", {"cluster": "pg-test", "prefix": "/svc/pg-test/", "apis": APIS}),
         # pg-dr's own member is never its source; an address outside the inventory
         ("10.10.10.21", {}),
         ("192.168.5.1", {}),

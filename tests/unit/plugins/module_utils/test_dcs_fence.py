@@ -121,12 +121,31 @@ def test_a_configuration_that_is_no_object_is_refused(text):
     assert kv.txns == []
 
 
-@given(held=st.integers(min_value=0, max_value=60), wait=st.integers(min_value=0, max_value=60))
+@given(held=st.integers(min_value=0, max_value=90), wait=st.integers(min_value=0, max_value=90))
 def test_written_exactly_when_the_leader_expired_within_the_wait(held, wait):
     kv = FakeKV({"ttl": 30}, leader_for=held)
+    # the source's ttl (30) + 10 s is always waited for
+    waits = max(wait, 40)
     try:
         result = run(kv, wait=wait)
     except dcs_fence.Refused:
-        assert held > wait and kv.txns == []
+        assert held > waits and kv.txns == []
     else:
-        assert held <= wait and result["changed"] and config_of(kv)["pause"] is True
+        assert held <= waits and result["changed"] and config_of(kv)["pause"] is True
+
+
+def test_the_wait_covers_the_source_ttl():
+    # a source with a longer ttl than the wait asked for: its key may live
+    # that long after it is gone
+    kv = FakeKV({"ttl": 60}, leader_for=55)
+    assert run(kv, wait=10)["waited"] == 55.0
+    kv = FakeKV({"ttl": 60}, leader_for=75)
+    with pytest.raises(dcs_fence.Refused):
+        run(kv, wait=10)
+
+
+@pytest.mark.parametrize(
+    "text, ttl", [('{"ttl": 45}', 45), ('{"ttl": "45"}', 45), ('{"ttl": true}', 0), ("[]", 0), ("x", 0), (None, 0)]
+)
+def test_ttl_of_a_configuration(text, ttl):
+    assert dcs_fence._ttl(text) == ttl

@@ -171,6 +171,8 @@ def test_no_patch_against_itself(config):
         # standby in the DCS, ordinary in the inventory
         ({"standby_cluster": {"host": "a"}}, {"ttl": 1}, False, None, "is a standby cluster following a in its DCS"),
         ({"standby_cluster": {"host": "a"}}, {"ttl": 1}, True, {"ttl": 1, "standby_cluster": None}, None),
+        # a paused standby cluster is not promoted (Patroni would drop its leader key)
+        ({"standby_cluster": {"host": "a"}, "pause": True}, {"ttl": 1}, True, None, "is paused (maintenance mode)"),
     ],
 )
 def test_standby_change(current, desired, allow, pushed, refused):

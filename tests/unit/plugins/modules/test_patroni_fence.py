@@ -14,6 +14,23 @@ from ansible_collections.pigpen.pgsql.plugins.modules import patroni_fence as mo
 from fake_etcd import FakeKV
 
 
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def run(module, *posts):
+    clock = Clock()
+    named = [("https://10.10.10.%d:2379" % (10 + i), post) for i, post in enumerate(posts)]
+    return mod.run(module, named, sleep=clock.sleep, clock=clock.clock)
+
+
 class Failed(Exception):
     def __init__(self, msg, **kwargs):
         super().__init__(msg)
@@ -23,7 +40,7 @@ class Failed(Exception):
 class FakeModule:
     def __init__(self, check_mode=False, **params):
         self.params = {
-            "endpoint": "https://10.10.10.10:2379",
+            "endpoints": ["https://10.10.10.10:2379"],
             "ca_cert": None,
             "root_password": "Etcd.Root",
             "prefix": "/pg/pg-test/",
@@ -58,15 +75,16 @@ class WithAuth:
 @pytest.mark.parametrize("enabled", [True, False])
 def test_pauses_the_lost_source(enabled):
     kv = FakeKV({"ttl": 30})
-    result = mod.run(FakeModule(), WithAuth(kv, enabled))
+    result = run(FakeModule(), WithAuth(kv, enabled))
     assert result["changed"] is True
     assert json.loads(kv.keys["/pg/pg-test/config"][0])["pause"] is True
 
 
 def test_a_running_source_is_refused():
     kv = FakeKV({"ttl": 30}, leader_for=100)
-    with pytest.raises(Failed, match="pg/pg-test still has a leader in etcd after 0 s.*Nothing was changed") as exc:
-        mod.run(FakeModule(), WithAuth(kv))
+    refused = r"pg/pg-test still has a leader in etcd \(pg-test-1\).*Nothing was changed"
+    with pytest.raises(Failed, match=refused) as exc:
+        run(FakeModule(), WithAuth(kv))
     assert exc.value.kwargs == {"refused": True}
 
 
@@ -79,19 +97,31 @@ def test_a_running_source_is_refused():
 )
 def test_refusals(params, kv, match):
     with pytest.raises(Failed, match=match):
-        mod.run(FakeModule(**params), WithAuth(kv))
+        run(FakeModule(**params), WithAuth(kv))
 
 
 def test_a_configuration_that_is_no_object():
     kv = FakeKV(None)
     kv.put("/pg/pg-test/config", "[1]")
     with pytest.raises(Failed, match="/pg/pg-test/config in etcd is not a JSON object; nothing was changed"):
-        mod.run(FakeModule(), WithAuth(kv))
+        run(FakeModule(), WithAuth(kv))
 
 
-def test_an_etcd_error_names_the_endpoint():
+def test_an_etcd_that_answers_with_an_error_is_not_asked_again():
     def broken(path, body, headers):
-        raise EtcdError("connection refused")
+        raise EtcdError("etcdserver: permission denied", 403)
 
-    with pytest.raises(Failed, match="etcd https://10.10.10.10:2379: connection refused"):
-        mod.run(FakeModule(), broken)
+    kv = FakeKV({"ttl": 30})
+    with pytest.raises(Failed, match="etcd https://10.10.10.10:2379: etcdserver: permission denied"):
+        run(FakeModule(), broken, WithAuth(kv))
+    assert "pause" not in json.loads(kv.keys["/pg/pg-test/config"][0])
+
+
+def test_the_next_endpoint_when_one_does_not_answer():
+    def gone(path, body, headers):
+        raise EtcdError("https://10.10.10.10:2379/v3/auth/authenticate failed: timed out")
+
+    kv = FakeKV({"ttl": 30})
+    assert run(FakeModule(), gone, WithAuth(kv))["changed"] is True
+    with pytest.raises(Failed, match="no etcd endpoint answered, nothing was changed: https://10.10.10.10:2379: "):
+        run(FakeModule(), gone, gone)
