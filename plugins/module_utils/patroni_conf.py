@@ -247,6 +247,11 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
         "port": leader.get("upstream_port") or s["pg_port"],
         "create_replica_methods": ["basebackup"],
     }
+    slot = (cplan.get("standby") or {}).get("slot")
+    if slot:
+        # a permanent slot on the source (its DCS "slots", standby_plan);
+        # Patroni then also asks for target_session_attrs=read-write
+        block["primary_slot_name"] = slot
     if leader.get("delay") is not None:
         block["recovery_min_apply_delay"] = _delay(leader["delay"])
     return block
@@ -337,6 +342,11 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
         "use_slots": ha["use_slots"],
         "parameters": _cluster_parameters(cplan, iplan, s, cluster, host),
     }
+    followers = (cplan.get("standby") or {}).get("followers") or []
+    if followers:
+        # the standby clusters that follow this one keep their WAL here
+        # (bounded by max_slot_wal_keep_size)
+        dcs["slots"] = {slot: {"type": "physical"} for slot in followers}
     standby = _standby_cluster(cplan, s)
     if standby is not None:
         dcs["standby_cluster"] = standby

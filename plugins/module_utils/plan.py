@@ -37,12 +37,14 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     services as svc_mod,
     settings as settings_mod,
     tuning as tuning_mod,
+    upstream as upstream_mod,
 )
 from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import PORTS
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     Cluster,
     Inventory,
     Member,
+    host_addresses,
     ip_of,
     is_int,
 )
@@ -176,7 +178,33 @@ def cluster_plan(inv: Inventory, name: str) -> Dict[str, Any]:
         "etcd": etcd_plan(inv, cluster),
         "vip": vip_plan(cluster),
         "repo_host": repo_host_plan(inv, cluster),
+        "standby": standby_plan(inv, cluster),
     }
+
+
+def standby_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
+    """Replication across clusters (docs/dr.md): ``followers``, the
+    permanent slots this cluster keeps for the standby clusters of the
+    inventory that follow it; for a standby cluster whose source is a
+    cluster of the inventory, ``source`` (its inventory host, cluster and
+    REST API) and ``slot``, the slot it replicates through there."""
+    out: Dict[str, Any] = {
+        "followers": upstream_mod.followers(inv.hostvars, cluster.name),
+        "source": None,
+        "slot": None,
+    }
+    leader = cluster.leader
+    if leader is not None and leader.upstream_source is not None:
+        src = leader.upstream_source
+        hvars = inv.hostvars.get(src) or {}
+        name = str(hvars.get("pg_cluster"))
+        out["source"] = {
+            "host": src,
+            "cluster": name,
+            "api": Member(src, name, hvars, host_addresses({src: hvars}).get(src)).patroni_url,
+        }
+        out["slot"] = upstream_mod.standby_slot(cluster.name)
+    return out
 
 
 def etcd_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:

@@ -65,8 +65,8 @@ def instance_configs(
 ) -> Dict[str, Any]:
     """Patroni config, pgbouncer.ini (and the files of pgbouncer's TLS)
     and pgbackrest.conf sections, the cluster's etcd user, the pg-vip
-    config, the cron lines, the repository host's files (None without one)
-    and the pgBackRest TLS server of one instance, from its plan
+    config, the cron lines, the repository host's files (None without one),
+    the pgBackRest TLS server and a standby cluster's source of one instance, from its plan
     (``plan.instance_plan`` with the cluster's plan under ``cluster``) and
     its settings (the host's variables)."""
     settings = settings_mod.build_settings(host_vars)
@@ -85,6 +85,13 @@ def instance_configs(
         "pgbackrest_repo_host": pgbackrest_conf.pgbackrest_repo_host(cplan, iplan, settings),
         "pgbackrest_tls_server": pgbackrest_conf.pgbackrest_tls_server(
             iplan["identity"]["ip"] or iplan["identity"]["host"]
+        ),
+        # a standby cluster's source in the inventory, and the slot it keeps
+        # there (plan.standby_plan); None otherwise
+        "standby_source": (
+            dict(cplan["standby"]["source"], slot=cplan["standby"]["slot"])
+            if (cplan.get("standby") or {}).get("source")
+            else None
         ),
     }
 

@@ -253,8 +253,25 @@ NODE_VARS = (
 
 #: Variables read for every other host of the inventory (addresses and
 #: VIPs for the inventory-wide collisions; roles and upstreams for the
-#: circles of standby clusters, upstream.py).
-OTHER_VARS = ("ansible_host", "pg_cluster", "pg_role", "pg_upstream", "pg_vip_enabled", "pg_vip_address")
+#: circles of standby clusters; what a standby cluster must share with its
+#: source, where it connects, and its followers' slots, upstream.py). No
+#: secret: a source's passwords are compared only when it is loaded.
+OTHER_VARS = (
+    "ansible_host",
+    "pg_cluster",
+    "pg_role",
+    "pg_upstream",
+    "pg_vip_enabled",
+    "pg_vip_address",
+    "pg_port",
+    "pg_version",
+    "pg_dbsu",
+    "pg_replication_username",
+    "pg_monitor_username",
+    "pg_admin_username",
+    "patroni_ssl_enabled",
+    "patroni_port",
+)
 
 
 def _under(path: str, tree: str) -> bool:

@@ -89,7 +89,7 @@ def problems(inv: Inventory) -> List[Problem]:
     for cluster in inv.clusters.values():
         out.extend(member_problems(cluster, addresses, instances))
         out.extend(cascade_circles(cluster))
-        out.extend(source_problems(cluster, inv.hostvars))
+        out.extend(source_problems(cluster, inv.hostvars, loaded=inv.clusters))
     out.extend(cluster_circles(inv, addresses))
     return out
 
@@ -108,10 +108,14 @@ SOURCE_ALIKE = (
 )
 
 
-def source_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> List[Problem]:
+def source_problems(
+    cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]], loaded: Optional[Mapping[str, Any]] = None
+) -> List[Problem]:
     """A standby cluster that differs from its source (a cluster of the
     inventory) in :data:`SOURCE_ALIKE`: refused on its leader, one problem
-    per setting."""
+    per setting. The passwords are compared only when the source is one of
+    the ``loaded`` clusters (a run limited to the standby cluster reads no
+    other cluster's secrets); None: every cluster is."""
     leader = cluster.leader
     if leader is None or leader.upstream_source is None:
         return []
@@ -119,6 +123,8 @@ def source_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]])
     source = src_vars.get("pg_cluster")
     out: List[Problem] = []
     for name in SOURCE_ALIKE:
+        if "password" in name and loaded is not None and source not in loaded:
+            continue
         mine = cluster.setting(name)
         theirs = src_vars.get(name)
         if theirs is None:
@@ -424,3 +430,33 @@ def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster:
         if (hv or {}).get("pg_cluster") == name
     ]
     return {"cluster": name, "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name), "apis": apis}
+
+
+#: Prefix of the permanent slots a source keeps for its standby clusters
+#: (Patroni's own slots are named after members: ``pg_test_1``).
+SLOT_PREFIX = "standby_"
+
+
+def standby_slot(cluster: str) -> str:
+    """The permanent physical slot a standby cluster replicates through on
+    its source: ``standby_`` and the cluster name as a slot name
+    (lower case, anything but ``[a-z0-9_]`` as ``_``), at most 63 bytes."""
+    return (SLOT_PREFIX + "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in cluster.lower()))[
+        :63
+    ]
+
+
+def followers(hostvars: Mapping[str, Mapping[str, Any]], cluster: str) -> List[str]:
+    """The slots of the standby clusters of the inventory whose leader
+    replicates from ``cluster`` (a member's address or its VIP), sorted."""
+    addresses = host_addresses(hostvars)
+    out = set()
+    for hvars in hostvars.values():
+        hvars = hvars or {}
+        name, up = hvars.get("pg_cluster"), hvars.get("pg_upstream")
+        if not isinstance(name, str) or name == cluster or up is None or hvars.get("pg_role") not in LEADER_ROLES:
+            continue
+        src = source_host(upstream_address(up, addresses), name, hostvars, addresses)
+        if src is not None and (hostvars.get(src) or {}).get("pg_cluster") == cluster:
+            out.add(standby_slot(name))
+    return sorted(out)

@@ -32,6 +32,12 @@ options:
       - Name of the cluster, for the messages.
     type: str
     default: the cluster
+  partial:
+    description:
+      - O(config) names only some keys (e.g. one permanent slot) rather than the cluster's whole configuration, so
+        it says nothing of whether the cluster is a standby cluster, and O(standby_change) is not checked.
+    type: bool
+    default: false
   standby_change:
     description:
       - Whether this run may change whether the cluster is a standby cluster (C(standby_cluster) in the DCS).
@@ -143,7 +149,9 @@ class PatroniConfig:
     def run(self):
         params = self.module.params
         current = self.request("/config")
-        desired, refusal = standby_change(current, params["config"], params["scope"], params["standby_change"])
+        desired, refusal = dict(params["config"]), None
+        if not params["partial"]:
+            desired, refusal = standby_change(current, desired, params["scope"], params["standby_change"])
         if refusal is not None:
             self.module.fail_json(msg=refusal, refused=True)
         patch = config_patch(current, desired)
@@ -177,6 +185,7 @@ def main():
             "config": {"type": "dict", "required": True},
             "scope": {"type": "str", "default": "the cluster"},
             "standby_change": {"type": "bool", "default": False},
+            "partial": {"type": "bool", "default": False},
             **REST_ARGUMENT_SPEC,
         },
         required_together=[["username", "password"]],

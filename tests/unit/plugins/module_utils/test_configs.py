@@ -480,16 +480,21 @@ def standby_cluster(leader_vars):
     )
 
 
+# pg-dr follows a member of pg-test, a cluster of the inventory: through a
+# permanent slot there
+SLOT = {"primary_slot_name": "standby_pg_dr"}
+
+
 @pytest.mark.parametrize(
     "leader, expect",
     [
         (
             {"pg_role": "primary", "pg_upstream": "10.10.10.11"},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
         ),
         (
             {"pg_role": "standby", "pg_upstream": "10.10.10.11"},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
         ),
         (
             {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"},
@@ -497,12 +502,13 @@ def standby_cluster(leader_vars):
                 "host": "10.10.10.11",
                 "port": 5432,
                 "create_replica_methods": ["basebackup"],
+                **SLOT,
                 "recovery_min_apply_delay": "1h",
             },
         ),
         (
             {"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
         ),
         (
             {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
@@ -510,6 +516,7 @@ def standby_cluster(leader_vars):
                 "host": "10.10.10.11",
                 "port": 5432,
                 "create_replica_methods": ["basebackup"],
+                **SLOT,
                 "recovery_min_apply_delay": "90min",
             },
         ),
@@ -529,6 +536,8 @@ def test_patroni_standby_cluster(leader, expect):
     p, _, _, _ = files(inventory, "10.10.10.11")
     assert "standby_cluster" not in p["bootstrap"]["dcs"]
     assert p["postgresql"]["recovery_conf"]["restore_command"].startswith("pgbackrest --stanza=pg-test ")
+    # the source keeps the slot pg-dr replicates through
+    assert p["bootstrap"]["dcs"]["slots"] == {"standby_pg_dr": {"type": "physical"}}
 
 
 @pytest.mark.parametrize(

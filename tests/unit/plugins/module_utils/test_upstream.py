@@ -544,3 +544,59 @@ def test_a_source_outside_the_inventory_is_not_compared():
     dr = standby("pg-dr", 20, "192.168.5.21", pg_version=16)
     hostvars, groups = build(pg_test(), dr)
     assert upstream.problems(model_mod.load(hostvars, groups)) == []
+
+
+# ------------------------------------------------------ permanent slots
+
+
+@pytest.mark.parametrize(
+    "name, slot",
+    [
+        ("pg-dr", "standby_pg_dr"),
+        ("PG.DR_2", "standby_pg_dr_2"),
+        ("pg-ü", "standby_pg__"),
+        ("x" * 80, "standby_" + "x" * 55),
+    ],
+)
+def test_standby_slot(name, slot):
+    assert upstream.standby_slot(name) == slot
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_standby_slot_is_a_slot_name_patroni_takes(name):
+    slot = upstream.standby_slot(name)
+    # Patroni's slot_name_re: ^[a-z0-9_]{1,63}$
+    assert 1 <= len(slot) <= 63 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in slot)
+
+
+def test_followers_and_the_standby_plan():
+    dr = standby("pg-dr", 20, "10.10.10.3")  # pg-test's VIP
+    dr2 = standby("pg-dr2", 30, "10.10.10.12")  # a member of pg-test
+    far = standby("pg-far", 40, "192.168.5.1")  # outside the inventory
+    cascade_of_dr = standby("pg-dr3", 50, "10.10.10.21")  # follows pg-dr
+    hostvars, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"), dr, dr2, far, cascade_of_dr)
+    assert upstream.followers(hostvars, "pg-test") == ["standby_pg_dr", "standby_pg_dr2"]
+    assert upstream.followers(hostvars, "pg-dr") == ["standby_pg_dr3"]
+    assert upstream.followers(hostvars, "pg-far") == []
+    inv = load(hostvars, groups)
+    assert plan.cluster_plan(inv, "pg-dr")["standby"] == {
+        "followers": ["standby_pg_dr3"],
+        "source": {"host": "10.10.10.11", "cluster": "pg-test", "api": "https://10.10.10.11:8008"},
+        "slot": "standby_pg_dr",
+    }
+    assert plan.cluster_plan(inv, "pg-far")["standby"] == {"followers": [], "source": None, "slot": None}
+
+
+def test_a_run_limited_to_the_standby_cluster_sees_its_source():
+    # -l pg-dr: pg-test is not loaded; what the standby needs of it is read
+    # all the same (safety.OTHER_VARS), and its passwords are not compared
+    dr = standby("pg-dr", 20, "10.10.10.12", pg_admin_password="Other")
+    hostvars, groups = build(pg_test(pg_port=6543, pg_version=15), dr)
+    snap = snapshot(hostvars, groups, ["10.10.10.21"])
+    inv = load(snap["hostvars"], snap["groups"], snap["clusters"])
+    assert sorted(inv.clusters) == ["pg-dr"]
+    assert [str(p) for p in upstream.problems(inv)] == []
+    assert inv.clusters["pg-dr"].leader.upstream_port == 6543
+    # the whole inventory compares the passwords too
+    full = load(hostvars, groups)
+    assert [p.field for p in upstream.problems(full)] == ["pg_admin_password"]

@@ -28,6 +28,7 @@ class FakeModule:
             "config": {},
             "scope": "the cluster",
             "standby_change": False,
+            "partial": False,
         }
         self.params.update(params)
         self.check_mode = check_mode
@@ -137,3 +138,12 @@ def test_demotion_when_the_run_says_so_and_a_new_upstream_is_no_role_change():
     again = run(api, scope="pg-dr", config={"standby_cluster": moved})
     assert again["patch"] == {"standby_cluster": {"host": "10.10.10.21"}}
     assert again["role_change"] == "none"
+
+
+def test_a_partial_config_adds_a_slot_to_a_standby_cluster_without_a_role_check():
+    # pg-dr3 follows pg-dr, itself a standby cluster: its slot is added there
+    api = FakeApi({"ttl": 30, "standby_cluster": STANDBY})
+    slot = {"slots": {"standby_pg_dr3": {"type": "physical"}}}
+    result = run(api, scope="pg-dr", partial=True, config=slot)
+    assert result["patch"] == slot and api.config["standby_cluster"] == STANDBY
+    assert run(api, scope="pg-dr", partial=True, config=slot)["changed"] is False
