@@ -58,7 +58,7 @@ def vip_config(
     vip = cplan["vip"]
     if not vip["enabled"]:
         return None
-    return {
+    out: Dict[str, Any] = {
         "address": vip["ip"],
         "prefix": vip["prefix"],
         "interface": vip["interface"],
@@ -77,3 +77,7 @@ def vip_config(
         "patroni_cafile": s["pg_ssl_ca"],
         "interval_ms": s["vip_interval"],
     }
+    if cplan["identity"].get("standby"):
+        # with etcd down, a standby cluster's leader passes this, never /primary
+        out["patroni_check"] = "/standby-leader"
+    return out

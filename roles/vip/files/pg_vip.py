@@ -16,7 +16,9 @@ gateway (``POST /v3/kv/range``; the API Patroni writes with) and
   old leader reconnect at once instead of waiting for a TCP timeout.
 
 When no etcd endpoint answers, the local Patroni decides: ``GET /primary``
-returns 200 only while Patroni runs this node as the primary. Patroni
+returns 200 only while Patroni runs this node as the primary (in a standby
+cluster, ``patroni_check`` is ``/standby-leader``: its leader is never a
+primary). Patroni
 demotes a primary that loses etcd unless failsafe mode lets it keep
 running (it still reaches every member), so the VIP stays exactly where
 writes are accepted. On SIGTERM the address is released.
@@ -218,13 +220,14 @@ class Etcd:
         raise DcsError("; ".join(errors) or "no etcd endpoint configured")
 
 
-def _ask_primary(url: str, timeout: float, cafile: Optional[str]) -> Optional[bool]:
-    """Patroni's answer to ``GET /primary``: True for 200, False for any
-    other status; None when no HTTP answer came (refused, timed out, or the
-    other side speaks another scheme)."""
+def _ask_primary(url: str, timeout: float, cafile: Optional[str], check: str = "/primary") -> Optional[bool]:
+    """Patroni's answer to ``GET <check>`` (``/primary``; a standby
+    cluster's ``/standby-leader``): True for 200, False for any other
+    status; None when no HTTP answer came (refused, timed out, or the other
+    side speaks another scheme)."""
     try:
         context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
-        with urllib.request.urlopen(url + "/primary", timeout=timeout, context=context) as resp:
+        with urllib.request.urlopen(url + check, timeout=timeout, context=context) as resp:
             return bool(resp.status == 200)
     except urllib.error.HTTPError:
         return False
@@ -239,18 +242,19 @@ def other_scheme(url: str) -> str:
     return "https:" + url[len("http:") :] if url.startswith("http:") else url
 
 
-def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None) -> bool:
-    """Whether the local Patroni runs this node as the primary. When the
-    configured scheme gets no HTTP answer, the other one is asked (verified
-    against ``cafile`` over HTTPS): while the REST API moves between HTTP
-    and HTTPS (patroni_ssl_enabled), Patroni reloads before pg-vip does, and
-    a moment of etcd trouble then must not take the address off the
-    primary."""
+def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary") -> bool:
+    """Whether the local Patroni runs this node as the primary (``check``:
+    as the standby leader of a standby cluster, ``/standby-leader``). When
+    the configured scheme gets no HTTP answer, the other one is asked
+    (verified against ``cafile`` over HTTPS): while the REST API moves
+    between HTTP and HTTPS (patroni_ssl_enabled), Patroni reloads before
+    pg-vip does, and a moment of etcd trouble then must not take the
+    address off the primary."""
     if not url:
         return False
-    answer = _ask_primary(url, timeout, cafile)
+    answer = _ask_primary(url, timeout, cafile, check)
     if answer is None:
-        answer = _ask_primary(other_scheme(url), timeout, cafile)
+        answer = _ask_primary(other_scheme(url), timeout, cafile, check)
     return bool(answer)
 
 
@@ -411,8 +415,13 @@ def main(argv: Sequence[str]) -> int:
             except (OSError, ValueError) as exc:
                 log("configuration not reloaded, the previous one stays: %s" % exc)
         try:
-            cafile = conf["patroni_cafile"]
-            step(conf, etcd, binder, lambda url, cafile=cafile: patroni_is_primary(url, cafile=cafile))
+            cafile, check = conf["patroni_cafile"], conf.get("patroni_check") or "/primary"
+            step(
+                conf,
+                etcd,
+                binder,
+                lambda url, cafile=cafile, check=check: patroni_is_primary(url, cafile=cafile, check=check),
+            )
         except OSError as exc:
             log(str(exc))
         time.sleep(interval_of(conf))

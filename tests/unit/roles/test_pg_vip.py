@@ -259,7 +259,7 @@ def test_the_local_patroni_is_asked_over_the_other_scheme_when_the_first_gets_no
     one is asked; a real answer (503) is final."""
     asked = []
 
-    def fake(url, timeout, cafile):
+    def fake(url, timeout, cafile, check="/primary"):
         asked.append(url)
         return answers.get(url.split(":", 1)[0])
 
@@ -284,7 +284,7 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            self.send_response(200 if self.path == "/primary" else 404)
+            self.send_response(200 if self.path in ("/primary", "/standby-leader") else 503)
             self.end_headers()
 
         def log_message(self, *args):
@@ -298,6 +298,9 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
         assert vip._ask_primary(vip.other_scheme(url), 2.0, None) is None
         # configured as https (the move back to HTTP): the plain answer counts
         assert vip.patroni_is_primary(vip.other_scheme(url)) is True
+        # a standby cluster's leader asks its own check
+        assert vip._ask_primary(url, 2.0, None, "/standby-leader") is True
+        assert vip._ask_primary(url, 2.0, None, "/replica") is False
     finally:
         server.shutdown()
 
