@@ -181,8 +181,7 @@ def tls_plan(
     writes, and every member's mode once it is done), ``final`` (host ->
     the mode the member is left in, which the settings file gets),
     ``client`` (``{"scheme", "bridge"}``: how the role reaches the members
-    once the steps are done), ``arm`` and ``move_peers`` (the hosts of the
-    first two kinds of step), ``notice`` (a text to show: the run stops
+    once the steps are done), ``notice`` (a text to show: the run stops
     short of ``desired`` on purpose) and ``problem`` (a message when the run
     must not start; nothing is changed then)."""
     if desired not in MODES or desired in ("armed", "closing"):
@@ -199,8 +198,6 @@ def tls_plan(
         joins = "tls" if all(m == "tls" for m in running.values()) else "closing"
     out: Dict[str, Any] = {
         "modes": modes,
-        "arm": [],
-        "move_peers": [],
         "steps": [],
         "final": {h: (m if m is not None else joins) for h, m in modes.items()},
         "notice": None,
@@ -285,9 +282,7 @@ def tls_plan(
         )
 
     if desired == "bridge":
-        out["arm"] = sorted(h for h, m in running.items() if m == "plain")
-        out["move_peers"] = behind
-        for h in out["arm"]:
+        for h in sorted(h for h, m in running.items() if m == "plain"):
             step(h, "armed")
         for h in behind:
             step(h, "bridge")
