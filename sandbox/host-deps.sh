@@ -10,6 +10,7 @@ packages=(
     python3 python3-venv                        # the .venv of requirements.txt
     ca-certificates make git tar coreutils procps
     openssl iproute2                            # sandbox/s3.sh: certificate of the object store
+    postgresql-client-15                        # psql, pg_dump: molecule/dr checks from the control host
 )
 
 missing=()
