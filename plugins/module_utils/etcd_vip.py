@@ -78,6 +78,7 @@ def vip_config(
         "interval_ms": s["vip_interval"],
     }
     if cplan["identity"].get("standby"):
-        # with etcd down, a standby cluster's leader passes this, never /primary
-        out["patroni_check"] = "/standby-leader"
+        # with etcd down, a standby cluster's leader is asked for its role
+        # (GET /patroni), never /primary
+        out["patroni_check"] = "standby_leader"
     return out

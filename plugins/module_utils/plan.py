@@ -202,8 +202,11 @@ def standby_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
             "host": src,
             "cluster": name,
             "api": Member(src, name, hvars, host_addresses({src: hvars}).get(src)).patroni_url,
+            # every member's REST API: any of them takes a PATCH /config
+            "apis": upstream_mod.member_apis(inv.hostvars, name),
         }
-        out["slot"] = upstream_mod.standby_slot(cluster.name)
+        if upstream_mod.slot_source(inv.hostvars, cluster.name, leader.upstream, host_addresses(inv.hostvars)):
+            out["slot"] = upstream_mod.standby_slot(cluster.name)
     return out
 
 

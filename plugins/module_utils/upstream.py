@@ -91,6 +91,7 @@ def problems(inv: Inventory) -> List[Problem]:
         out.extend(cascade_circles(cluster))
         out.extend(source_problems(cluster, inv.hostvars, loaded=inv.clusters))
     out.extend(cluster_circles(inv, addresses))
+    out.extend(slot_problems(inv))
     return out
 
 
@@ -411,7 +412,7 @@ def cluster_circles(inv: Inventory, addresses: Mapping[str, Optional[str]]) -> L
     return out
 
 
-def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster: str) -> Dict[str, str]:
+def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster: str) -> Dict[str, Any]:
     """The cluster of the inventory that a standby cluster's DCS names as
     its source (``standby_cluster.host``: a member's address or the VIP),
     as ``{cluster, prefix, apis}``: its keys in etcd
@@ -424,12 +425,22 @@ def dcs_source(hostvars: Mapping[str, Mapping[str, Any]], address: Any, cluster:
     hvars = hostvars.get(host) or {}
     name = hvars["pg_cluster"]
     namespace = hvars.get("pg_namespace") or MODEL_DEFAULTS["pg_namespace"]
-    apis = [
-        Member(h, name, hv or {}, addresses.get(h)).patroni_url
+    return {
+        "cluster": name,
+        "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name),
+        "apis": member_apis(hostvars, name),
+    }
+
+
+def member_apis(hostvars: Mapping[str, Mapping[str, Any]], cluster: str) -> List[str]:
+    """The REST API (``Member.patroni_url``) of every member of ``cluster``
+    in the inventory, in its order."""
+    addresses = host_addresses(hostvars)
+    return [
+        Member(h, cluster, hv or {}, addresses.get(h)).patroni_url
         for h, hv in hostvars.items()
-        if (hv or {}).get("pg_cluster") == name
+        if (hv or {}).get("pg_cluster") == cluster
     ]
-    return {"cluster": name, "prefix": "%s/%s/" % (str(namespace).rstrip("/"), name), "apis": apis}
 
 
 #: Prefix of the permanent slots a source keeps for its standby clusters
@@ -446,17 +457,82 @@ def standby_slot(cluster: str) -> str:
     ]
 
 
-def followers(hostvars: Mapping[str, Mapping[str, Any]], cluster: str) -> List[str]:
-    """The slots of the standby clusters of the inventory whose leader
-    replicates from ``cluster`` (a member's address or its VIP), sorted."""
-    addresses = host_addresses(hostvars)
-    out = set()
+def slot_source(
+    hostvars: Mapping[str, Mapping[str, Any]], cluster: str, upstream: Any, addresses: Mapping[str, Optional[str]]
+) -> Optional[str]:
+    """The cluster that keeps a permanent slot for standby cluster
+    ``cluster`` whose leader has ``pg_upstream`` ``upstream``, or None.
+
+    Only a source reached through its VIP, and that is no standby cluster
+    itself: Patroni 3.0.2 keeps permanent physical slots on the primary only,
+    and a standby leader with ``primary_slot_name`` connects with
+    ``target_session_attrs=read-write``. Through one member's address, the
+    standby follows that member whatever its role (it cascades from it once
+    it is a replica), which a slot would stop."""
+    address = upstream_address(upstream, addresses)
+    src = source_host(address, cluster, hostvars, addresses)
+    if src is None:
+        return None
+    src_vars = hostvars.get(src) or {}
+    source = src_vars.get("pg_cluster")
+    if vip_ip(src_vars.get("pg_vip_enabled"), src_vars.get("pg_vip_address")) != address:
+        return None
     for hvars in hostvars.values():
         hvars = hvars or {}
+        if hvars.get("pg_cluster") == source and hvars.get("pg_role") in LEADER_ROLES and hvars.get("pg_upstream"):
+            return None
+    return source if isinstance(source, str) else None
+
+
+def _standby_leaders(hostvars: Mapping[str, Mapping[str, Any]]):
+    """(cluster, pg_upstream, host) of every leader with pg_upstream."""
+    for host, hvars in hostvars.items():
+        hvars = hvars or {}
         name, up = hvars.get("pg_cluster"), hvars.get("pg_upstream")
-        if not isinstance(name, str) or name == cluster or up is None or hvars.get("pg_role") not in LEADER_ROLES:
+        if isinstance(name, str) and up is not None and hvars.get("pg_role") in LEADER_ROLES:
+            yield name, up, host
+
+
+def followers(hostvars: Mapping[str, Mapping[str, Any]], cluster: str) -> List[str]:
+    """The slots of the standby clusters of the inventory that replicate
+    through a slot on ``cluster`` (:func:`slot_source`), sorted."""
+    addresses = host_addresses(hostvars)
+    return sorted(
+        {
+            standby_slot(name)
+            for name, up, _host in _standby_leaders(hostvars)
+            if name != cluster and slot_source(hostvars, name, up, addresses) == cluster
+        }
+    )
+
+
+def slot_problems(inv: Inventory) -> List[Problem]:
+    """Standby clusters of one source whose slot names collide
+    (:func:`standby_slot` maps ``pg-dr`` and ``pg_dr`` alike): refused on
+    each loaded one's leader."""
+    addresses = host_addresses(inv.hostvars)
+    by_slot: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
+    for name, up, host in _standby_leaders(inv.hostvars):
+        source = slot_source(inv.hostvars, name, up, addresses)
+        if source is not None:
+            by_slot.setdefault((source, standby_slot(name)), []).append((name, host))
+    out: List[Problem] = []
+    for (source, slot), clusters in sorted(by_slot.items()):
+        names = sorted({n for n, _h in clusters})
+        if len(names) < 2:
             continue
-        src = source_host(upstream_address(up, addresses), name, hostvars, addresses)
-        if src is not None and (hostvars.get(src) or {}).get("pg_cluster") == cluster:
-            out.add(standby_slot(name))
-    return sorted(out)
+        for name, host in clusters:
+            if name in inv.clusters:
+                out.append(
+                    Problem(
+                        name,
+                        host,
+                        "pg_cluster",
+                        name,
+                        "the standby clusters %s of %s would replicate through the same slot %s"
+                        % (" and ".join(names), source, slot),
+                        "rename one of them so that their names differ in more than case, '-', '.' or characters "
+                        "after the 55th",
+                    )
+                )
+    return out

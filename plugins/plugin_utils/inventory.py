@@ -234,14 +234,15 @@ def snapshot(
         for host in groups.get(group, ()):
             out.setdefault(host, {})
             read(host, safety.NODE_VARS, out[host])
-    # Every other host: its address, cluster and VIP, for the collisions
-    # across the whole inventory (safety.py). A value that cannot be read
-    # is not this validation's business.
+    # Every other host (infra and etcd hosts too): its address, cluster and
+    # VIP, for the collisions across the whole inventory (safety.py), and
+    # what a standby cluster reads of its source (upstream.py). A value
+    # that cannot be read is not this validation's business.
+    member_set = set(members)
     for host in all_hosts:
-        if host not in out and host in hostvars:
-            out[host] = {}
+        if host not in member_set and host in hostvars:
             before = len(errors)
-            read(host, safety.OTHER_VARS, out[host])
+            read(host, safety.OTHER_VARS, out.setdefault(host, {}))
             del errors[before:]
     keep = ("all", "infra", "etcd", *sorted(wanted_hashable))
     plain_groups = {g: list(groups[g]) for g in keep if g in groups}

@@ -17,7 +17,8 @@ gateway (``POST /v3/kv/range``; the API Patroni writes with) and
 
 When no etcd endpoint answers, the local Patroni decides: ``GET /primary``
 returns 200 only while Patroni runs this node as the primary (in a standby
-cluster, ``patroni_check`` is ``/standby-leader``: its leader is never a
+cluster, ``patroni_check`` is ``standby_leader``: ``GET /patroni`` must say
+role ``standby_leader``, state ``running``; its leader is never a
 primary). Patroni
 demotes a primary that loses etcd unless failsafe mode lets it keep
 running (it still reaches every member), so the VIP stays exactly where
@@ -221,13 +222,20 @@ class Etcd:
 
 
 def _ask_primary(url: str, timeout: float, cafile: Optional[str], check: str = "/primary") -> Optional[bool]:
-    """Patroni's answer to ``GET <check>`` (``/primary``; a standby
-    cluster's ``/standby-leader``): True for 200, False for any other
-    status; None when no HTTP answer came (refused, timed out, or the other
-    side speaks another scheme)."""
+    """Patroni's answer to ``GET /primary`` (``check``): True for 200, False
+    for any other status. ``check`` ``standby_leader`` (a standby cluster):
+    ``GET /patroni`` says the role is ``standby_leader`` and PostgreSQL
+    runs; Patroni keeps that role while etcd is away, where its
+    ``/standby-leader`` stops answering 200 once its leader key's ``ttl``
+    has passed. None when no HTTP answer came (refused, timed out, or the
+    other side speaks another scheme)."""
     try:
         context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
-        with urllib.request.urlopen(url + check, timeout=timeout, context=context) as resp:
+        path = "/patroni" if check == "standby_leader" else check
+        with urllib.request.urlopen(url + path, timeout=timeout, context=context) as resp:
+            if check == "standby_leader":
+                state = json.loads(resp.read() or b"{}")
+                return state.get("role") == "standby_leader" and state.get("state") == "running"
             return bool(resp.status == 200)
     except urllib.error.HTTPError:
         return False
@@ -243,8 +251,8 @@ def other_scheme(url: str) -> str:
 
 
 def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary") -> bool:
-    """Whether the local Patroni runs this node as the primary (``check``:
-    as the standby leader of a standby cluster, ``/standby-leader``). When
+    """Whether the local Patroni runs this node as the primary (``check``
+    ``standby_leader``: as the standby leader of a standby cluster). When
     the configured scheme gets no HTTP answer, the other one is asked
     (verified against ``cafile`` over HTTPS): while the REST API moves
     between HTTP and HTTPS (patroni_ssl_enabled), Patroni reloads before

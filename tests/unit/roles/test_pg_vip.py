@@ -282,9 +282,17 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
     import http.server
     import threading
 
+    state = {"role": "master", "state": "running"}
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            self.send_response(200 if self.path in ("/primary", "/standby-leader") else 503)
+            if self.path == "/patroni":
+                body = json.dumps(state).encode()
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200 if self.path == "/primary" else 503)
             self.end_headers()
 
         def log_message(self, *args):
@@ -298,8 +306,14 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
         assert vip._ask_primary(vip.other_scheme(url), 2.0, None) is None
         # configured as https (the move back to HTTP): the plain answer counts
         assert vip.patroni_is_primary(vip.other_scheme(url)) is True
-        # a standby cluster's leader asks its own check
-        assert vip._ask_primary(url, 2.0, None, "/standby-leader") is True
+        # a standby cluster's leader: its role on /patroni
+        state.update(role="standby_leader", state="running")
+        assert vip._ask_primary(url, 2.0, None, "standby_leader") is True
+        assert vip.patroni_is_primary(url, check="standby_leader") is True
+        state.update(role="replica")
+        assert vip._ask_primary(url, 2.0, None, "standby_leader") is False
+        state.update(role="standby_leader", state="starting")
+        assert vip._ask_primary(url, 2.0, None, "standby_leader") is False
         assert vip._ask_primary(url, 2.0, None, "/replica") is False
     finally:
         server.shutdown()

@@ -480,21 +480,16 @@ def standby_cluster(leader_vars):
     )
 
 
-# pg-dr follows a member of pg-test, a cluster of the inventory: through a
-# permanent slot there
-SLOT = {"primary_slot_name": "standby_pg_dr"}
-
-
 @pytest.mark.parametrize(
     "leader, expect",
     [
         (
             {"pg_role": "primary", "pg_upstream": "10.10.10.11"},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
         ),
         (
             {"pg_role": "standby", "pg_upstream": "10.10.10.11"},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
         ),
         (
             {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": "1h"},
@@ -502,13 +497,12 @@ SLOT = {"primary_slot_name": "standby_pg_dr"}
                 "host": "10.10.10.11",
                 "port": 5432,
                 "create_replica_methods": ["basebackup"],
-                **SLOT,
                 "recovery_min_apply_delay": "1h",
             },
         ),
         (
             {"pg_role": "primary", "pg_upstream": "10.10.10.11", "pg_delay": 0},
-            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"], **SLOT},
+            {"host": "10.10.10.11", "port": 5432, "create_replica_methods": ["basebackup"]},
         ),
         (
             {"pg_role": "delayed", "pg_upstream": "10.10.10.11", "pg_delay": 5400000},
@@ -516,7 +510,6 @@ SLOT = {"primary_slot_name": "standby_pg_dr"}
                 "host": "10.10.10.11",
                 "port": 5432,
                 "create_replica_methods": ["basebackup"],
-                **SLOT,
                 "recovery_min_apply_delay": "90min",
             },
         ),
@@ -536,8 +529,20 @@ def test_patroni_standby_cluster(leader, expect):
     p, _, _, _ = files(inventory, "10.10.10.11")
     assert "standby_cluster" not in p["bootstrap"]["dcs"]
     assert p["postgresql"]["recovery_conf"]["restore_command"].startswith("pgbackrest --stanza=pg-test ")
-    # the source keeps the slot pg-dr replicates through
-    assert p["bootstrap"]["dcs"]["slots"] == {"standby_pg_dr": {"type": "physical"}}
+    # pg-dr follows one member, whatever its role: no slot on pg-test
+    assert "slots" not in p["bootstrap"]["dcs"]
+
+
+def test_a_standby_cluster_that_follows_the_source_vip_replicates_through_a_slot():
+    inventory = sandbox(standby_cluster({"pg_role": "primary", "pg_upstream": "10.10.10.3"}))
+    for host in ("10.10.10.21", "10.10.10.22"):
+        p, _, _, _ = files(inventory, host)
+        assert p["bootstrap"]["dcs"]["standby_cluster"]["primary_slot_name"] == "standby_pg_dr"
+    # every member of pg-test has the slot in its bootstrap.dcs (the
+    # primary creates it)
+    for host in ("10.10.10.11", "10.10.10.12"):
+        p, _, _, _ = files(inventory, host)
+        assert p["bootstrap"]["dcs"]["slots"] == {"standby_pg_dr": {"type": "physical"}}
 
 
 @pytest.mark.parametrize(

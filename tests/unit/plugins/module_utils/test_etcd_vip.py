@@ -73,8 +73,8 @@ def test_vip_config_over_tls_etcd_verifies_with_the_etcd3_ca():
 
 def test_a_standby_cluster_falls_back_on_the_standby_leader_check():
     """With etcd down, pg-vip asks the local Patroni: a standby cluster's
-    leader passes /standby-leader, never /primary (docs/dr.md)."""
+    leader for its role on /patroni, never /primary (docs/dr.md)."""
     cplan, iplan, s = _plans()
     assert "patroni_check" not in etcd_vip.vip_config(cplan, iplan, ETCD3, s)
     standby = dict(cplan, identity=dict(cplan["identity"], standby=True))
-    assert etcd_vip.vip_config(standby, iplan, ETCD3, s)["patroni_check"] == "/standby-leader"
+    assert etcd_vip.vip_config(standby, iplan, ETCD3, s)["patroni_check"] == "standby_leader"

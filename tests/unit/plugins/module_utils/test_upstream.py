@@ -570,21 +570,47 @@ def test_standby_slot_is_a_slot_name_patroni_takes(name):
 
 
 def test_followers_and_the_standby_plan():
-    dr = standby("pg-dr", 20, "10.10.10.3")  # pg-test's VIP
-    dr2 = standby("pg-dr2", 30, "10.10.10.12")  # a member of pg-test
+    dr = standby("pg-dr", 20, "10.10.10.3")  # pg-test's VIP: a slot
+    dr2 = standby("pg-dr2", 30, "10.10.10.12")  # one member of pg-test: no slot
     far = standby("pg-far", 40, "192.168.5.1")  # outside the inventory
-    cascade_of_dr = standby("pg-dr3", 50, "10.10.10.21")  # follows pg-dr
-    hostvars, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"), dr, dr2, far, cascade_of_dr)
-    assert upstream.followers(hostvars, "pg-test") == ["standby_pg_dr", "standby_pg_dr2"]
-    assert upstream.followers(hostvars, "pg-dr") == ["standby_pg_dr3"]
+    cascade_of_dr = standby("pg-dr3", 50, "10.10.10.4")  # pg-dr's VIP: a standby cluster, no slot
+    hostvars, groups = build(
+        pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"),
+        dr,
+        dr2,
+        far,
+        cascade_of_dr,
+    )
+    for host in ("10.10.10.21", "10.10.10.22"):
+        hostvars[host].update(pg_vip_enabled=True, pg_vip_address="10.10.10.4/24")
+    assert upstream.followers(hostvars, "pg-test") == ["standby_pg_dr"]
+    assert upstream.followers(hostvars, "pg-dr") == []
     assert upstream.followers(hostvars, "pg-far") == []
     inv = load(hostvars, groups)
+    apis = ["https://10.10.10.11:8008", "https://10.10.10.12:8008", "https://10.10.10.13:8008"]
     assert plan.cluster_plan(inv, "pg-dr")["standby"] == {
-        "followers": ["standby_pg_dr3"],
-        "source": {"host": "10.10.10.11", "cluster": "pg-test", "api": "https://10.10.10.11:8008"},
+        "followers": [],
+        "source": {"host": "10.10.10.11", "cluster": "pg-test", "api": apis[0], "apis": apis},
         "slot": "standby_pg_dr",
     }
+    assert plan.cluster_plan(inv, "pg-dr2")["standby"] == {
+        "followers": [],
+        "source": {"host": "10.10.10.12", "cluster": "pg-test", "api": apis[1], "apis": apis},
+        "slot": None,
+    }
     assert plan.cluster_plan(inv, "pg-far")["standby"] == {"followers": [], "source": None, "slot": None}
+
+
+def test_two_standby_clusters_whose_slots_collide_are_refused():
+    vip = {"pg_vip_enabled": True, "pg_vip_address": "10.10.10.3/24"}
+    hostvars, groups = build(pg_test(**vip), standby("pg-dr", 20, "10.10.10.3"), standby("pg_dr", 30, "10.10.10.3"))
+    found = [str(p) for p in upstream.problems(load(hostvars, groups)) if p.field == "pg_cluster"]
+    assert found == [
+        "cluster %s, host %s: pg_cluster = '%s': the standby clusters pg-dr and pg_dr of pg-test would replicate "
+        "through the same slot standby_pg_dr; fix: rename one of them so that their names differ in more than "
+        "case, '-', '.' or characters after the 55th" % (name, host, name)
+        for name, host in (("pg-dr", "10.10.10.21"), ("pg_dr", "10.10.10.31"))
+    ]
 
 
 def test_a_run_limited_to_the_standby_cluster_sees_its_source():
@@ -600,3 +626,22 @@ def test_a_run_limited_to_the_standby_cluster_sees_its_source():
     # the whole inventory compares the passwords too
     full = load(hostvars, groups)
     assert [p.field for p in upstream.problems(full)] == ["pg_admin_password"]
+
+
+def test_a_limited_run_finds_a_source_on_the_infra_and_etcd_node():
+    # pg-meta runs on the infra and etcd node: -l pg-dr reads what the
+    # standby needs of it all the same, and plans the same slot as a full run
+    meta = cluster(
+        "pg-meta",
+        {"10.10.10.10": {"pg_seq": 1, "pg_role": "primary"}},
+        pg_vip_enabled=True,
+        pg_vip_address="10.10.10.2/24",
+        pg_port=6543,
+    )
+    hostvars, groups = build(meta, standby("pg-dr", 20, "10.10.10.2"))
+    snap = snapshot(hostvars, groups, ["10.10.10.21"])
+    limited = load(snap["hostvars"], snap["groups"], snap["clusters"])
+    full = load(hostvars, groups)
+    assert plan.cluster_plan(limited, "pg-dr")["standby"] == plan.cluster_plan(full, "pg-dr")["standby"]
+    assert plan.cluster_plan(limited, "pg-dr")["standby"]["slot"] == "standby_pg_dr"
+    assert limited.clusters["pg-dr"].leader.upstream_port == 6543
