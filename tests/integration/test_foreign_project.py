@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -50,10 +51,10 @@ INFRA = ("infra-1", "10.10.10.10")
 #: the roles the project's playbook lists, in pgsql.yml's order
 ROLES = [
     "pigpen.pgsql.postgres",
+    "pigpen.pgsql.vip",
     "pigpen.pgsql.patroni",
     "pigpen.pgsql.pgbouncer",
     "pigpen.pgsql.haproxy",
-    "pigpen.pgsql.vip",
     "pigpen.pgsql.pgbackrest",
     "pigpen.pgsql.exporters",
 ]
@@ -200,7 +201,10 @@ def changed_tasks(stdout):
 
 
 def started(address):
-    with urllib.request.urlopen("http://%s:8008/patroni" % address, timeout=5) as resp:
+    # Patroni's REST API serves HTTPS with a certificate of the deployment's
+    # CA, kept on the controller (docs/security.md)
+    context = ssl.create_default_context(cafile=os.path.expanduser("~/.pigpen/pki/ca.crt"))
+    with urllib.request.urlopen("https://%s:8008/patroni" % address, timeout=5, context=context) as resp:
         return json.load(resp)["postmaster_start_time"]
 
 
