@@ -1,8 +1,9 @@
 # Copyright: pigpen.pgsql contributors
 # Apache License 2.0 (see LICENSE)
 """A small model of etcd 3.4's KV gateway (range, txn with VERSION and MOD
-compares) holding one Patroni cluster's keys, for the tests of dcs_fence
-and the patroni_fence module."""
+compares) holding one Patroni cluster's keys, and a clock that sleeps
+without waiting, for the tests of dcs_fence and the patroni_fence
+module."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ class FakeKV:
                 return {"succeeded": True}
             return {}  # the gateway leaves out a false "succeeded"
         raise AssertionError(path)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds

@@ -13,18 +13,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import dcs_fence
 from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import EtcdError, Session
-from fake_etcd import FakeKV
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+from fake_etcd import Clock, FakeKV
 
 
 def run(kv, wait=40, check_mode=False):

@@ -11,24 +11,13 @@ import pytest
 from ansible_collections.pigpen.pgsql.plugins.module_utils.etcd_auth import EtcdError
 from ansible_collections.pigpen.pgsql.plugins.modules import patroni_fence as mod
 
-from fake_etcd import FakeKV
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+from fake_etcd import Clock, FakeKV
 
 
 def run(module, *posts):
     clock = Clock()
     named = [("https://10.10.10.%d:2379" % (10 + i), post) for i, post in enumerate(posts)]
-    return mod.run(module, named, sleep=clock.sleep, clock=clock.clock)
+    return mod.run(module, named, sleep=clock.sleep, clock=clock)
 
 
 class Failed(Exception):
