@@ -167,6 +167,39 @@ def test_firing_now():
     assert alerts.firing(records, allow=["PatroniDcsUnreachable"]) == []
 
 
+EXPORTER = ("PgsqlExporterDown", {"cls": "pg-test", "ins": "pg-test-1", "instance": "10.10.10.11:9854"})
+
+
+def am(*alerts_):
+    """Alertmanager's /api/v2/alerts: alerts are (name, labels, state)."""
+    return json.dumps(
+        [
+            {"labels": dict(labels, alertname=name), "status": {"state": state, "inhibitedBy": [], "silencedBy": []}}
+            for name, labels, state in alerts_
+        ]
+    )
+
+
+def test_reconcile_with_alertmanager():
+    # PgsqlExporterDown was received firing, then resolved while NodeDown
+    # inhibited it: Alertmanager dropped it without a resolved notification
+    records = alerts.read_lines(lines(note(T, "firing", EXPORTER + ("firing", T), DCS + ("firing", T))))
+    left, stale = alerts.reconcile(records, alerts.read_active(am(DCS + ("active",))))
+    assert [e["name"] for e in left] == ["PatroniDcsUnreachable"]
+    assert [e["labels"]["instance"] for e in stale] == ["10.10.10.11:9854"]
+    # nothing held: quiet, whatever the recorder last received
+    assert alerts.reconcile(records, alerts.read_active("[]")) == ([], alerts.firing(records))
+    # held but inhibited still fires; about to be notified (active, not yet
+    # at the recorder) counts too; a suppressed one never notified does not
+    left, stale = alerts.reconcile(
+        records, alerts.read_active(am(EXPORTER + ("suppressed",), QUORUM + ("active",), OLD + ("suppressed",)))
+    )
+    assert [e["name"] for e in left] == ["EtcdQuorumLost", "PgsqlExporterDown"] and stale[0]["name"] == DCS[0]
+    assert alerts.reconcile(records, alerts.read_active(am(QUORUM + ("active",))), allow=["EtcdQuorumLost"])[0] == []
+    with pytest.raises(ValueError):
+        alerts.read_active('{"error": "x"}')
+
+
 def test_deadline():
     spec = alerts.normalize({"raise": ["X"], "within_s": 40, "clear_within_s": 60})
     assert alerts.deadline(spec, T, HEAL) == HEAL + 60
@@ -195,7 +228,7 @@ def test_check_conf():
         "alerts.record: the command that prints the webhook recorder's file is missing"
     ]
     assert alerts.check_conf({"enabled": "yes", "pol_s": 1, "record": "cat x"}) == [
-        "alerts.pol_s: unknown key: use allow, enabled, poll_s, quiet_timeout_s, record",
+        "alerts.pol_s: unknown key: use active, allow, enabled, poll_s, quiet_timeout_s, record",
         "alerts.enabled: 'yes': write true or false",
     ]
 
@@ -259,6 +292,29 @@ def test_run_reads_the_record_and_waits_until_quiet(tmp_path, monkeypatch):
     assert len(slept) == 1 and 29 < slept[0] <= 30
 
 
+def test_run_waits_for_alertmanager_not_for_a_stale_recorder(tmp_path):
+    record, active = tmp_path / "alerts.jsonl", tmp_path / "active.json"
+    conf = {
+        "alerts": {
+            "enabled": True,
+            "record": "cat %s" % record,
+            "active": "cat %s" % active,
+            "quiet_timeout_s": 1,
+            "poll_s": 0.1,
+        }
+    }
+    record.write_text(lines(note(T, "firing", EXPORTER + ("firing", T))))
+    spec = alerts.normalize({"raise": []})
+    active.write_text(am(EXPORTER + ("suppressed",)))
+    with pytest.raises(SystemExit, match="alerts still firing before the fault after 1 s: PgsqlExporterDown"):
+        run.wait_quiet(conf, spec, "node-crash")
+    active.write_text("[]")  # resolved in Alertmanager, no resolved notification
+    run.wait_quiet(conf, spec, "node-crash")
+    active.write_text("not json")
+    with pytest.raises(SystemExit, match="not a JSON list"):
+        run.wait_quiet(conf, spec, "node-crash")
+
+
 def test_the_sandbox_declares_alerts_for_every_scenario_and_keeps_them_off():
     import yaml
 
@@ -266,6 +322,7 @@ def test_the_sandbox_declares_alerts_for_every_scenario_and_keeps_them_off():
     with open(os.path.join(here, "sandbox.yml"), encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
     assert raw["alerts"]["enabled"] is False
+    assert "/api/v2/alerts" in raw["alerts"]["active"] and alerts.check_conf(raw["alerts"]) == []
     for name, sc in raw["scenarios"].items():
         assert alerts.check_spec(sc.get("alerts"), name) == [], name
     # every alert named is one the rules define

@@ -18,7 +18,11 @@ the heal, and which other alerts started during the scenario
 configuration). ``raise: []`` proves that a fault that heals by itself
 pages nobody. Everything here is pure; run.py reads the file (the
 configuration's ``alerts.record`` command prints it), waits until
-:func:`deadline` and evaluates.
+:func:`deadline` and evaluates. Before a fault it waits for quiet: with the configuration's
+``alerts.active`` (a command that prints Alertmanager's ``/api/v2/alerts``)
+Alertmanager is the source of truth (:func:`reconcile`), since an alert
+that resolves while inhibited or silenced never reaches the recorder as
+resolved; without it, the recorder's last notification of each alert.
 
 Times are compared across machines (the recorder's clock, the runner's):
 they must agree (the sandbox's containers share the host's clock; NTP
@@ -33,7 +37,7 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 SPEC_KEYS = {"raise", "clear", "within_s", "clear_within_s", "allow"}
-CONF_KEYS = {"enabled", "record", "allow", "quiet_timeout_s", "poll_s"}
+CONF_KEYS = {"enabled", "record", "active", "allow", "quiet_timeout_s", "poll_s"}
 
 _TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
@@ -174,6 +178,8 @@ def check_conf(conf: Any) -> List[str]:
         out.append("alerts.enabled: %r: write true or false" % (conf.get("enabled"),))
     if conf.get("enabled") and not (isinstance(conf.get("record"), str) and conf["record"].strip()):
         out.append("alerts.record: the command that prints the webhook recorder's file is missing")
+    if "active" in conf and not (isinstance(conf["active"], str) and conf["active"].strip()):
+        out.append("alerts.active: %r: write the command that prints Alertmanager's /api/v2/alerts" % (conf["active"],))
     allow = conf.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
         out.append("alerts.allow: %r: write a list of alert names" % (allow,))
@@ -202,6 +208,62 @@ def firing(
         (e for e in last.values() if e["status"] == "firing" and e["name"] not in allow),
         key=lambda e: (e["name"], sorted(e["labels"].items())),
     )
+
+
+def read_active(text: str) -> List[Dict[str, Any]]:
+    """The alerts Alertmanager holds, from its ``GET /api/v2/alerts``
+    (a JSON list; resolved alerts are not in it): ``{name, labels,
+    state}``, ``state`` being ``active`` (notified, or about to be) or
+    ``suppressed`` (inhibited or silenced: no notification is sent, not
+    even the resolved one). Raises ValueError when ``text`` is not such a
+    list."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        data = None
+    if not isinstance(data, list):
+        raise ValueError("not a JSON list of alerts (Alertmanager's /api/v2/alerts)")
+    out = []
+    for alert in data:
+        labels = alert.get("labels") if isinstance(alert, dict) else None
+        if not isinstance(labels, dict):
+            continue
+        status = alert.get("status") if isinstance(alert.get("status"), dict) else {}
+        out.append({"name": labels.get("alertname", ""), "labels": labels, "state": status.get("state") or "active"})
+    return out
+
+
+def _key(labels: Mapping[str, Any]) -> str:
+    return json.dumps(dict(labels), sort_keys=True)
+
+
+def reconcile(
+    records: Iterable[Mapping[str, Any]], active: Sequence[Mapping[str, Any]], allow: Sequence[str] = ()
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """What keeps a scenario from starting, with Alertmanager (``active``,
+    :func:`read_active`) as the source of truth: ``(left, stale)``.
+
+    ``left``: the alerts the recorder last received firing that
+    Alertmanager still holds, and the ones Alertmanager is about to notify
+    (state ``active``) that the recorder has not received firing yet.
+    ``stale``: the alerts the recorder last received firing that
+    Alertmanager no longer holds: they resolved while muted (a firing
+    NodeDown inhibits the other alerts of its node: Alertmanager sends no
+    resolved notification of an alert that resolves while inhibited or
+    silenced, prometheus/alertmanager#2754), or the notification was lost.
+    The recorder never hears of their end: they must not keep the suite
+    waiting. Alerts are matched by their labels; ``allow`` is left out."""
+    held = {_key(a["labels"]) for a in active}
+    recorded = firing(records, allow=allow)
+    seen = {_key(e["labels"]) for e in recorded}
+    left = [e for e in recorded if _key(e["labels"]) in held]
+    left += [
+        dict(a, status="firing")
+        for a in active
+        if a["state"] == "active" and a["name"] not in allow and _key(a["labels"]) not in seen
+    ]
+    stale = [e for e in recorded if _key(e["labels"]) not in held]
+    return sorted(left, key=lambda e: (e["name"], sorted(e["labels"].items()))), stale
 
 
 def _label(want: Mapping[str, Any]) -> str:

@@ -53,7 +53,10 @@ With the configuration's ``alerts.enabled`` (or ``--check-alerts``), a
 scenario's ``alerts: {raise: [...], clear: true, within_s: N}`` is checked
 against the infra node's webhook recorder (``alerts.py``; the file is what
 the ``alerts.record`` command prints): before the fault, no alert may be
-firing (waiting up to ``alerts.quiet_timeout_s``); after it, each alert of
+firing (waiting up to ``alerts.quiet_timeout_s``; with ``alerts.active``,
+the command that prints Alertmanager's ``/api/v2/alerts``, an alert
+Alertmanager no longer holds does not count, whatever the recorder last
+received of it); after it, each alert of
 ``raise`` must have been received firing within ``within_s`` of the fault
 and, with ``clear``, resolved within ``clear_within_s`` (default
 ``within_s``) of the heal, and no alert outside ``raise`` and ``allow`` may
@@ -517,27 +520,55 @@ def alert_checking(conf: Dict[str, Any], sc: Dict[str, Any]) -> Optional[Dict[st
     return alerts.normalize(sc["alerts"], aconf.get("allow") or [])
 
 
-def read_alert_records(conf: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The webhook recorder's notifications, printed by ``alerts.record``."""
-    cmd = conf["alerts"]["record"]
+def _output_of(cmd: str) -> str:
     try:
         proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         raise SystemExit("chaos: '%s' did not answer within 30 s" % cmd) from None
     if proc.returncode != 0:
         raise SystemExit("chaos: '%s' failed (%d): %s" % (cmd, proc.returncode, (proc.stdout + proc.stderr)[-1000:]))
-    return alerts.read_lines(proc.stdout)
+    return proc.stdout
+
+
+def read_alert_records(conf: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The webhook recorder's notifications, printed by ``alerts.record``."""
+    return alerts.read_lines(_output_of(conf["alerts"]["record"]))
+
+
+def read_active_alerts(conf: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The alerts Alertmanager holds, printed by ``alerts.active``."""
+    cmd = conf["alerts"]["active"]
+    try:
+        return alerts.read_active(_output_of(cmd))
+    except ValueError as exc:
+        raise SystemExit("chaos: '%s': %s" % (cmd, exc)) from None
 
 
 def wait_quiet(conf: Dict[str, Any], spec: Dict[str, Any], name: str) -> None:
-    """Before a fault: wait until the recorder shows no alert firing (but the
-    allowed ones), at most ``alerts.quiet_timeout_s``; an alert still firing
-    would hide or fake this fault's."""
+    """Before a fault: wait until no alert is firing (but the allowed ones),
+    at most ``alerts.quiet_timeout_s``; an alert still firing would hide or
+    fake this fault's. With ``alerts.active``, Alertmanager says what still
+    fires (``alerts.reconcile``): an alert the recorder last received
+    firing but Alertmanager no longer holds (it resolved while inhibited,
+    and no resolved notification was sent) is logged, not waited for.
+    Without it, the recorder's last notification of each alert."""
     timeout = conf["alerts"].get("quiet_timeout_s", 300)
     poll = conf["alerts"].get("poll_s", 5)
     start = time.monotonic()
+    told = set()
     while True:
-        left = alerts.firing(read_alert_records(conf), allow=spec["allow"])
+        if conf["alerts"].get("active"):
+            left, stale = alerts.reconcile(read_alert_records(conf), read_active_alerts(conf), allow=spec["allow"])
+            for e in stale:
+                key = json.dumps(e["labels"], sort_keys=True)
+                if key not in told:
+                    told.add(key)
+                    log(
+                        "%s: alerts: %s %s is firing at the recorder, but Alertmanager no longer holds it "
+                        "(resolved; no resolved notification may ever come): not waited for" % (name, e["name"], key)
+                    )
+        else:
+            left = alerts.firing(read_alert_records(conf), allow=spec["allow"])
         if not left:
             return
         if time.monotonic() - start > timeout:
