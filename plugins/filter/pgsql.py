@@ -27,6 +27,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     plan,
     removal,
     render as render_mod,
+    reversal,
     tuning as tuning_mod,
     upstream,
     validate as validate_mod,
@@ -322,6 +323,45 @@ def pg_dcs_source(hostvars, groups, address, cluster):
     return upstream.dcs_source(snapshot(hostvars, groups)["hostvars"], address, cluster)
 
 
+def pg_reversal(answers, source, target, hostvars, groups, hosts):
+    """Where a role reversal of ``source`` and its standby cluster
+    ``target`` stands (``reversal.plan``), from the answers of their members
+    to ``GET /config`` and ``GET /cluster`` (each ``{cluster, path,
+    json}``); ``hosts`` maps member names to inventory hosts."""
+    hv = snapshot(hostvars, groups)["hostvars"]
+
+    def source_of(block, owner):
+        return upstream.dcs_source(hv, (block or {}).get("host"), owner).get("cluster")
+
+    return reversal.plan(source, target, [_answer(a) for a in answers or []], hosts or {}, source_of)
+
+
+def _answer(result):
+    """A ``uri`` loop's result over ``[member, path]`` items as ``{cluster,
+    path, json}``; other mappings as they are."""
+    if isinstance(result, dict) and isinstance(result.get("item"), (list, tuple)) and len(result["item"]) == 2:
+        member, path = result["item"]
+        return {"cluster": (member or {}).get("cluster"), "path": path, "json": result.get("json")}
+    return result
+
+
+def pg_reversal_stop(answers):
+    """Where a stopped source ended (``reversal.stop_point``), from
+    ``pg_controldata`` of its members: each ``{host, stdout}``, or a
+    ``command`` loop's result over hosts (``item``, ``stdout``)."""
+    rows = [
+        {"host": a.get("item"), "stdout": a.get("stdout")} if isinstance(a, dict) and "host" not in a else a
+        for a in answers or []
+    ]
+    return reversal.stop_point(rows)
+
+
+def pg_replayed_past(replayed, mark, inclusive=False):
+    """Whether the replay position ``replayed`` is past LSN ``mark``
+    (``reversal.replayed_past``)."""
+    return reversal.replayed_past(replayed, mark, bool(inclusive))
+
+
 def pg_role_drift(results):
     """Lines saying where Patroni's live roles differ from the inventory's
     (``patroni_ops.role_drift``), from the results of a ``uri`` loop over
@@ -483,6 +523,9 @@ class FilterModule:
             "pg_pitr_source": pg_pitr_source,
             "pg_live_role_checks": pg_live_role_checks,
             "pg_role_drift": pg_role_drift,
+            "pg_reversal": pg_reversal,
+            "pg_reversal_stop": pg_reversal_stop,
+            "pg_replayed_past": pg_replayed_past,
             "pg_dcs_source": pg_dcs_source,
             "pg_cert_renewal": pg_cert_renewal,
             "pg_etcd_tls_plan": pg_etcd_tls_plan,

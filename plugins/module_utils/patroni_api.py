@@ -134,7 +134,11 @@ def _follows(block: Any) -> str:
 
 
 def standby_change(
-    current: Mapping[str, Any], desired: Mapping[str, Any], scope: str, allow: bool = False
+    current: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    scope: str,
+    allow: bool = False,
+    running_primary: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Optional[str]]:
     """(configuration to push, refusal) for a run whose desired
     configuration (``bootstrap.dcs`` of the model) may disagree with the
@@ -146,7 +150,11 @@ def standby_change(
     * The model says standby, the DCS does not (the cluster was promoted):
       pushing would turn its primary back into a standby leader, and the
       writes it took since are lost unless the source has them. Refused
-      unless *allow*.
+      unless *allow*; refused even then while *running_primary* (the name
+      of a member running a primary) is given: Patroni 3.0.2 stops a
+      primary it finds in a standby cluster at once (``immediate``), with
+      no wait for its standbys to receive its last writes. A planned
+      reversal stops it cleanly first (``playbooks/pgsql-reverse.yml``).
     * The model says ordinary, the DCS says standby (the inventory lost
       ``pg_upstream``, or the cluster is being promoted): the key would be
       left alone and the cluster would stay a standby cluster while every
@@ -160,6 +168,15 @@ def standby_change(
     if bool(have) == bool(want):
         return dict(desired), None
     if want:
+        if allow and running_primary:
+            return dict(desired), (
+                "%s runs its primary (%s), and the run would make it a standby cluster following %s: Patroni stops "
+                "a primary it finds in a standby cluster at once, without waiting for its standbys to receive its "
+                "last writes, which would be lost. Nothing was sent to the DCS. For a planned reversal with its "
+                "standby cluster run playbooks/pgsql-reverse.yml, which stops the primary cleanly first (docs/dr.md, "
+                "\"Role reversal\"); otherwise stop the cluster (patronictl pause, then stop PostgreSQL) and run "
+                "again." % (scope, running_primary, _follows(want))
+            )
         if allow:
             return dict(desired), None
         return dict(desired), (
@@ -167,7 +184,8 @@ def standby_change(
             "inventory makes it a standby cluster following %s (pg_upstream of its leader). Pushing that would turn "
             "its primary into a standby leader, and the writes it took that %s does not have would be lost. Nothing "
             "was sent to the DCS. To keep it as it is, remove pg_upstream from its leader in the inventory; to make "
-            "it follow %s, run again with -e pg_standby_change=%s (docs/dr.md, \"Role reversal\")."
+            "it follow %s: while it runs, playbooks/pgsql-reverse.yml (docs/dr.md, \"Role reversal\"); once it is "
+            "stopped (an old site after a promotion), run again with -e pg_standby_change=%s."
             % (scope, _follows(want), _follows(want), _follows(want), scope)
         )
     if allow:

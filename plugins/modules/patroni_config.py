@@ -46,6 +46,9 @@ options:
         key would otherwise be left alone and the cluster would keep following its source).
       - V(true) sends the change; for a cluster leaving standby, C(standby_cluster) is removed, and Patroni promotes
         the standby leader at its next cycle.
+      - A cluster that runs its primary is never made a standby cluster, V(true) or not; Patroni would stop the
+        primary at once, without waiting for its standbys to receive its last writes. C(pgsql-reverse.yml) stops
+        it cleanly first.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -123,6 +126,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_api import (
     restart_parameters,
     standby_change,
 )
+from ansible_collections.pigpen.pgsql.plugins.module_utils.reversal import running_primary
 from ansible_collections.pigpen.pgsql.plugins.module_utils.patroni_client import (
     REST_ARGUMENT_SPEC,
     PatroniClient,
@@ -151,7 +155,10 @@ class PatroniConfig:
         current = self.request("/config")
         desired, refusal = dict(params["config"]), None
         if not params["partial"]:
-            desired, refusal = standby_change(current, desired, params["scope"], params["standby_change"])
+            running = None
+            if desired.get("standby_cluster") and not current.get("standby_cluster") and params["standby_change"]:
+                running = running_primary(self.request("/cluster"))
+            desired, refusal = standby_change(current, desired, params["scope"], params["standby_change"], running)
         if refusal is not None:
             self.module.fail_json(msg=refusal, refused=True)
         patch = config_patch(current, desired)

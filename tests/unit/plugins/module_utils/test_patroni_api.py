@@ -183,6 +183,25 @@ def test_standby_change(current, desired, allow, pushed, refused):
         assert refused in refusal and "pg-dr" in refusal and "Nothing was sent" in refusal
 
 
+@pytest.mark.parametrize(
+    "current, desired, running, refused",
+    [
+        # a running primary is never demoted: Patroni would stop it at once
+        ({}, {"standby_cluster": {"host": "b", "port": 5432}}, "pg-dr-1", "runs its primary (pg-dr-1)"),
+        ({}, {"standby_cluster": {"host": "b", "port": 5432}}, None, None),
+        # a running primary of a cluster that stays ordinary, or a re-pointed standby cluster: no matter
+        ({}, {"ttl": 1}, "pg-dr-1", None),
+        ({"standby_cluster": {"host": "a"}}, {"standby_cluster": {"host": "b"}}, "pg-dr-1", None),
+    ],
+)
+def test_standby_change_never_demotes_a_running_primary(current, desired, running, refused):
+    out, refusal = standby_change(current, desired, "pg-dr", True, running)
+    if refused is None:
+        assert refusal is None and out == desired
+    else:
+        assert refused in refusal and "pg-dr" in refusal and "Nothing was sent" in refusal
+
+
 @given(
     have=st.sampled_from([None, {}, {"host": "a"}]),
     want=st.sampled_from([None, {"host": "b"}]),

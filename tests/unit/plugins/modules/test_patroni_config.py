@@ -41,10 +41,11 @@ class FakeModule:
 class FakeApi:
     """GET/PATCH /config and GET /patroni of one member."""
 
-    def __init__(self, config, pending=False, status=None):
+    def __init__(self, config, pending=False, status=None, members=()):
         self.config = config
         self.pending = pending
         self.status = status
+        self.members = list(members)
         self.calls = []
 
     def __call__(self, url, data=None, method="GET", headers=None, timeout=None, validate_certs=True, **auth):
@@ -53,6 +54,8 @@ class FakeApi:
             raise HTTPError(url, self.status, "nope", {}, io.BytesIO(b"no auth"))
         if url.endswith("/patroni"):
             return io.BytesIO(json.dumps({"state": "running", "pending_restart": self.pending}).encode())
+        if url.endswith("/cluster"):
+            return io.BytesIO(json.dumps({"members": self.members}).encode())
         if method == "PATCH":
             self.config = mod.merge(self.config, json.loads(data))
         return io.BytesIO(json.dumps(self.config).encode())
@@ -138,6 +141,18 @@ def test_demotion_when_the_run_says_so_and_a_new_upstream_is_no_role_change():
     again = run(api, scope="pg-dr", config={"standby_cluster": moved})
     assert again["patch"] == {"standby_cluster": {"host": "10.10.10.21"}}
     assert again["role_change"] == "none"
+
+
+def test_a_running_primary_is_never_made_a_standby_leader():
+    # Patroni would stop it at once (immediate), before its standbys have its last writes
+    api = FakeApi({"ttl": 30}, members=[{"name": "pg-test-1", "role": "leader", "state": "running"}])
+    with pytest.raises(Failed, match="pg-test runs its primary \\(pg-test-1\\).*Nothing was sent.*pgsql-reverse.yml"):
+        run(api, scope="pg-test", standby_change=True, config={"standby_cluster": STANDBY})
+    assert [c[0] for c in api.calls] == ["GET", "GET"]
+    # stopped (the reversal's clean stop, or an old site after a promotion): sent
+    api.members = [{"name": "pg-test-1", "role": "replica", "state": "stopped"}]
+    result = run(api, scope="pg-test", standby_change=True, config={"standby_cluster": STANDBY})
+    assert result["role_change"] == "demote"
 
 
 def test_a_partial_config_adds_a_slot_to_a_standby_cluster_without_a_role_check():
