@@ -384,3 +384,33 @@ def test_dcs_source_filter(address, expect):
     dr = cluster("pg-dr", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.3"}})
     hv, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24", pg_namespace="/svc/"), dr)
     assert pgsql.pg_dcs_source(hv, groups, address, "pg-dr") == expect
+
+
+def test_reversal_filters_read_ansible_results():
+    dr = cluster("pg-dr", {"10.10.10.21": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.3"}})
+    hv, groups = build(pg_test(pg_vip_enabled=True, pg_vip_address="10.10.10.3/24"), dr)
+    test_member, dr_member = {"cluster": "pg-test", "name": "pg-test-1"}, {"cluster": "pg-dr", "name": "pg-dr-1"}
+    # the results of a uri loop over [member, path]
+    results = [
+        {"item": [test_member, "config"], "json": {"ttl": 30}},
+        {
+            "item": [test_member, "cluster"],
+            "json": {"members": [{"name": "pg-test-1", "role": "leader", "state": "running"}]},
+        },
+        {"item": [dr_member, "config"], "json": {"standby_cluster": {"host": "10.10.10.3", "port": 5432}}},
+        {
+            "item": [dr_member, "cluster"],
+            "json": {"members": [{"name": "pg-dr-1", "role": "standby_leader", "state": "running"}]},
+        },
+    ]
+    hosts = {"pg-test-1": "10.10.10.11", "pg-dr-1": "10.10.10.21"}
+    out = pgsql.pg_reversal(results, "pg-test", "pg-dr", hv, groups, hosts)
+    assert out["phase"] == "start" and out["source"]["primary"] == "10.10.10.11"
+    assert out["target"]["standby_leader"] == "10.10.10.21"
+    # a command loop over hosts (pg_controldata)
+    stop = pgsql.pg_reversal_stop(
+        [{"item": "10.10.10.11", "stdout": "Database cluster state: shut down\nLatest checkpoint location: 0/5000028"}]
+    )
+    assert stop == {"host": "10.10.10.11", "checkpoint": "0/5000028"}
+    assert pgsql.pg_replayed_past("0/50000A0", "0/5000028") is True
+    assert pgsql.pg_replayed_past("0/5000028", "0/5000028", True) is True

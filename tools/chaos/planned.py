@@ -1,0 +1,101 @@
+# Copyright: pigpen.pgsql contributors
+# Apache License 2.0 (see LICENSE)
+"""A planned operation (a command), as a client writing through it sees it.
+
+Writes one row every ``--interval`` seconds through a libpq DSN, as
+applications do (a multi-host list with ``target_session_attrs=read-write``
+follows the primary from one site to the other), starts ``--run`` (a
+command: e.g. ``pgsql-reverse.yml``) after ``--warmup`` seconds, keeps
+writing ``--after`` seconds once it has ended, then looks for every
+acknowledged row through ``--check`` (default: the same DSN). Reports, as
+JSON (docs/dr.md):
+
+* ``acked``: rows acknowledged; ``lost``: acknowledged rows missing
+  afterwards (must be 0 for a planned operation);
+* ``outage_s``: the longest time without an acknowledged write while the
+  command ran; ``writes_after``: rows acknowledged after it ended (0: the
+  service did not come back);
+* ``run_rc``: the command's exit code (its output is in ``--run-log``).
+
+    python tools/chaos/planned.py \\
+        --client 'host=10.10.40.3,10.10.40.4 port=5432 dbname=test user=test password=test target_session_attrs=read-write' \\
+        --run 'ansible-playbook ... playbooks/pgsql-reverse.yml -l pg-test,pg-dr -e pg_reverse=pg-dr'
+"""  # noqa: E501 (a command line to copy as it is)
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import psycopg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadgen import Ids, Writer, dsn_with_timeouts, prepare, present_ids  # noqa: E402
+from measure import lost, outage  # noqa: E402
+
+
+def report(acked: Sequence[Tuple[float, int]], present: Sequence[int], started: float, ended: float) -> Dict[str, Any]:
+    """What the writer saw: ``acked`` (time, id) of its acknowledgements,
+    ``present`` the ids found afterwards, the command between ``started``
+    and ``ended`` (one monotonic clock)."""
+    times = [at for at, _ in acked]
+    gone = lost((i for _, i in acked), present)
+    return {
+        "acked": len(acked),
+        "lost": len(gone),
+        "lost_ids": gone[:20],
+        "outage_s": outage(times, started, ended),
+        "writes_after": len([at for at in times if at > ended]),
+    }
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    first = prepare(args.client)
+    ids = Ids(first)
+    writer = Writer(args.client, args.interval, ids, name="writer")
+    writer.start()
+    time.sleep(args.warmup)
+    started = time.monotonic()
+    with open(args.run_log, "w", encoding="utf-8") as log:
+        done = subprocess.run(shlex.split(args.run), stdout=log, stderr=subprocess.STDOUT, check=False)
+    ended = time.monotonic()
+    time.sleep(args.after)
+    writer.stop()
+    writer.join(10)
+    present = present_ids(args.check or args.client, first, ids.last)
+    out = report(writer.acks, present, started, ended)
+    out.update({"run_rc": done.returncode, "run_log": args.run_log, "run_s": round(ended - started, 1)})
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--client", required=True, help="libpq DSN of the writes")
+    parser.add_argument("--run", required=True, help="the command (the planned operation)")
+    parser.add_argument("--check", help="libpq DSN to look for the rows afterwards (default: --client)")
+    parser.add_argument("--run-log", default="/tmp/pigpen-planned.log")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of writes before --run")
+    parser.add_argument("--after", type=float, default=5.0, help="seconds of writes after --run ended")
+    parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--output", help="write the JSON report here too")
+    args = parser.parse_args(argv)
+    # fail fast on a DSN libpq does not parse
+    for dsn in (args.client, args.check or args.client):
+        psycopg.conninfo.conninfo_to_dict(dsn_with_timeouts(dsn))
+    out = run(args)
+    text = json.dumps(out, indent=2, sort_keys=True)
+    print(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    return 0 if out["run_rc"] == 0 and out["lost"] == 0 and out["writes_after"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
