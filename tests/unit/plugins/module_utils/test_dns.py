@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import model as model_mod
+from ansible_collections.pigpen.pgsql.plugins.module_utils import safety
 from ansible_collections.pigpen.pgsql.plugins.module_utils import dns, validate
 from inv import build, cluster, pg_meta, pg_test, sandbox
 
@@ -177,7 +178,9 @@ def test_pigsty_dns_settings_are_no_longer_reported_as_missing():
 
 # ---- property: one record per instance, DNS names, unique names
 
-NAME = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4})?", fullmatch=True)
+NAME = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4})?", fullmatch=True).filter(
+    lambda n: n not in safety.RESERVED_CLUSTER_NAMES
+)
 TARGET = st.one_of(
     st.sampled_from(["auto", "primary", "vip", "none"]), st.builds("10.99.0.{}".format, st.integers(1, 254))
 )
