@@ -255,6 +255,21 @@ class Probe(Loop):
         )
 
 
+def check_dsns(*dsns: str) -> None:
+    """Fail fast on a DSN libpq does not parse (psycopg raises)."""
+    for dsn in dsns:
+        psycopg.conninfo.conninfo_to_dict(dsn_with_timeouts(dsn))
+
+
+def emit(report: Dict[str, Any], path: Optional[str]) -> None:
+    """Print a tool's JSON report, and write it to ``path`` too."""
+    text = json.dumps(report, indent=2, sort_keys=True)
+    print(text)
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
 def prepare(dsn: str) -> int:
     """Create the tables (through the primary); returns the next free id."""
     with psycopg.connect(dsn_with_timeouts(dsn), autocommit=True, prepare_threshold=None) as conn:

@@ -25,7 +25,6 @@ JSON (docs/dr.md):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -33,10 +32,9 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loadgen import Ids, Writer, dsn_with_timeouts, prepare, present_ids  # noqa: E402
+from loadgen import Ids, Writer, check_dsns, emit, prepare, present_ids  # noqa: E402
 from measure import lost, outage  # noqa: E402
 
 
@@ -85,15 +83,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--output", help="write the JSON report here too")
     args = parser.parse_args(argv)
-    # fail fast on a DSN libpq does not parse
-    for dsn in (args.client, args.check or args.client):
-        psycopg.conninfo.conninfo_to_dict(dsn_with_timeouts(dsn))
+    check_dsns(args.client, args.check or args.client)
     out = run(args)
-    text = json.dumps(out, indent=2, sort_keys=True)
-    print(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    emit(out, args.output)
     return 0 if out["run_rc"] == 0 and out["lost"] == 0 and out["writes_after"] > 0 else 1
 
 

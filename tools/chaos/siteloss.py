@@ -30,7 +30,6 @@ standby cluster's DSN. Reports, as JSON (docs/dr.md):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -41,7 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loadgen import TABLE, Ids, Loop, Writer, dsn_with_timeouts, prepare, present_ids  # noqa: E402
+from loadgen import TABLE, Ids, Loop, Writer, check_dsns, emit, prepare, present_ids  # noqa: E402
 
 
 class Replayed(Loop):
@@ -147,15 +146,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--wait-after", type=float, default=60.0, help="seconds to wait for a write after --promote")
     parser.add_argument("--output", help="write the JSON report here too")
     args = parser.parse_args(argv)
-    # fail fast on a DSN libpq does not parse
-    for dsn in (args.source, args.standby, args.target):
-        psycopg.conninfo.conninfo_to_dict(dsn_with_timeouts(dsn))
+    check_dsns(args.source, args.standby, args.target)
     out = run(args)
-    text = json.dumps(out, indent=2, sort_keys=True)
-    print(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    emit(out, args.output)
     return 0 if out["promote_rc"] == 0 and out["lost_outside_lag"] == 0 else 1
 
 
