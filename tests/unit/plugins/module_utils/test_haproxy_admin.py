@@ -10,6 +10,7 @@ switchover scenario drives (molecule/ha)."""
 from __future__ import annotations
 
 import pytest
+from fake_etcd import Clock
 from hypothesis import given, strategies as st
 
 from ansible_collections.pigpen.pgsql.plugins.module_utils import haproxy_admin as admin
@@ -242,17 +243,6 @@ def _cluster(leader, state="running"):
             for name in ("pg-test-1", "pg-test-2")
         ]
     }
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_wait_for_leader_returns_when_the_candidate_leads():
