@@ -234,6 +234,27 @@ def replication_tls(s, standby: bool) -> Dict[str, str]:
     return out
 
 
+def archive_get(stanza: str) -> str:
+    """``restore_command`` that reads WAL from ``stanza``'s archive."""
+    return 'pgbackrest --stanza=%s archive-get %%f "%%p"' % stanza
+
+
+def seed_method(stanza: str) -> Dict[str, Any]:
+    """Patroni's ``postgresql.pgbackrest`` replica method: a delta restore
+    of ``stanza``'s latest backup into the (kept, empty) data directory.
+    ``--type=preserve`` writes no recovery settings into
+    ``postgresql.auto.conf``, where they would outrank Patroni's; Patroni
+    writes its own. It reads the repository only: the source's primary
+    sends nothing but the WAL written since that backup (``no_master``:
+    Patroni may use it with no member to clone from)."""
+    return {
+        "command": "pgbackrest --stanza=%s --type=preserve --delta restore" % stanza,
+        "keep_data": True,
+        "no_params": True,
+        "no_master": True,
+    }
+
+
 def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
     ident = cplan["identity"]
     if not ident.get("standby"):
@@ -247,6 +268,16 @@ def _standby_cluster(cplan, s) -> Optional[Dict[str, Any]]:
         "port": leader.get("upstream_port") or s["pg_port"],
         "create_replica_methods": ["basebackup"],
     }
+    seed = (cplan.get("standby") or {}).get("seed")
+    if seed:
+        # pg_standby_seed: pgbackrest. The leader restores the source's
+        # latest backup from the source's repository (the method of
+        # seed_method), pg_basebackup from the source if that fails (no
+        # backup yet); it then reads the source's WAL archive as well as
+        # its stream, so a leader that fell behind what the source keeps
+        # catches up from the archive.
+        block["create_replica_methods"] = ["pgbackrest", "basebackup"]
+        block["restore_command"] = archive_get(seed)
     slot = (cplan.get("standby") or {}).get("slot")
     if slot:
         # a permanent slot on the source (its DCS "slots", standby_plan);
@@ -380,7 +411,7 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     if s["pgbackrest_enabled"] and standby is None:
         # (a standby cluster's stanza is created when it is promoted: until
         # then its members stream only)
-        postgresql["recovery_conf"] = {"restore_command": 'pgbackrest --stanza=%s archive-get %%f "%%p"' % cluster}
+        postgresql["recovery_conf"] = {"restore_command": archive_get(cluster)}
     if s["pgbackrest_enabled"]:
         # A member that becomes the leader makes sure its repository has
         # the stanza (a local repository of a former replica has none), so
@@ -394,6 +425,8 @@ def patroni_config(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings:
     postgresql["pg_hba"] = hba
     postgresql["create_replica_methods"] = ["basebackup"]
     postgresql["basebackup"] = {"checkpoint": "fast"}
+    if standby is not None and (cplan.get("standby") or {}).get("seed"):
+        postgresql["pgbackrest"] = seed_method(cplan["standby"]["seed"])
 
     restapi: Dict[str, Any] = {
         "listen": "0.0.0.0:%d" % s["patroni_port"],

@@ -122,6 +122,15 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings
             ["global:server", [["tls-server-auth", "%s=%s" % (repo_host_cn(_repo_host(cplan, repo)["name"]), cluster)]]]
         )
     out.append([cluster, stanza])
+    seed = (cplan.get("standby") or {}).get("seed")
+    if seed:
+        # a standby cluster seeded from its source's repository
+        # (pg_standby_seed): the source's stanza, restored into this
+        # member's data directory, and its archive read by the standby
+        # leader; the repository is the same (upstream.seed_problems),
+        # only options that name the cluster (${pg_cluster}) differ
+        theirs = [line for line in _repo_lines(s, repo, seed, 1) if not remote and line not in glob]
+        out.append([seed, stanza + theirs])
     return out
 
 
@@ -206,9 +215,13 @@ def pgbackrest_repo_host(
     where = _repo_host(cplan, repo)
     auth: List[List[Any]] = []
     stanza: List[List[Any]] = []
+    # a standby cluster seeded from its source's repository also reads
+    # the source's stanza (restore, archive-get)
+    seed = (cplan.get("standby") or {}).get("seed")
+    stanzas = ",".join([cluster, seed] if seed else [cluster])
     for n, member in enumerate(cplan["members"], 1):
         address = member.get("ip") or member["host"]
-        auth.append(["tls-server-auth", "%s=%s" % (member["instance"], cluster)])
+        auth.append(["tls-server-auth", "%s=%s" % (member["instance"], stanzas)])
         stanza += [
             ["pg%d-host" % n, address],
             ["pg%d-host-type" % n, "tls"],

@@ -187,11 +187,16 @@ def standby_plan(inv: Inventory, cluster: Cluster) -> Dict[str, Any]:
     permanent slots this cluster keeps for the standby clusters of the
     inventory that follow it; for a standby cluster whose source is a
     cluster of the inventory, ``source`` (its inventory host, cluster and
-    REST API) and ``slot``, the slot it replicates through there."""
+    REST API), ``slot``, the slot it replicates through there, and
+    ``seed``, the source's stanza when the leader is restored from the
+    source's pgBackRest repository (``pg_standby_seed``)."""
     out: Dict[str, Any] = {
         "followers": upstream_mod.followers(inv.hostvars, cluster.name),
         "source": None,
         "slot": None,
+        # the source's stanza when the leader is seeded by a restore from
+        # its repository (pg_standby_seed: pgbackrest)
+        "seed": upstream_mod.seed_stanza(cluster, inv.hostvars),
     }
     leader = cluster.leader
     if leader is not None and leader.upstream_source is not None:

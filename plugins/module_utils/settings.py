@@ -152,6 +152,12 @@ SETTINGS_DEFAULTS: Dict[str, Any] = {
     # every member address), verify-ca for a standby cluster (its upstream
     # may be a service or a VIP that another member's certificate answers)
     "pg_replication_sslmode": None,
+    # how a standby cluster's leader gets its first copy of the data
+    # (docs/dr.md): basebackup from the source's primary, or pgbackrest,
+    # a restore from the source's repository (which then also serves it
+    # the source's WAL archive); checked against the source by
+    # upstream.seed_problems
+    "pg_standby_seed": "basebackup",
     # patroni
     "patroni_ssl_enabled": MODEL_DEFAULTS["patroni_ssl_enabled"],
     "patroni_username": "postgres",
@@ -288,6 +294,8 @@ _REPO_REQUIRED = {
 
 POOL_MODES = ("transaction", "session", "statement")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: The values of ``pg_standby_seed`` (Patroni's names of the methods).
+STANDBY_SEEDS = ("basebackup", "pgbackrest")
 #: The modes of ``pg_replication_sslmode``.
 REPLICATION_SSL_MODES = ("require", "verify-ca", "verify-full")
 WATCHDOG_MODES = ("off", "automatic", "required")
@@ -513,6 +521,14 @@ def check_config_settings(
             "is not a TLS mode replication can use (its HBA rules take TLS connections only)",
             "use one of %s, or leave it unset (verify-full; verify-ca in a standby cluster)"
             % ", ".join(REPLICATION_SSL_MODES),
+        )
+    if s["pg_standby_seed"] not in STANDBY_SEEDS:
+        problem(
+            "pg_standby_seed",
+            s["pg_standby_seed"],
+            "is not a way to seed a standby cluster",
+            "use one of %s (pgbackrest restores the source's latest backup from its repository)"
+            % ", ".join(STANDBY_SEEDS),
         )
     if s["pgbouncer_poolmode"] not in POOL_MODES:
         problem(

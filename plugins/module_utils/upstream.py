@@ -36,6 +36,11 @@ the member that says it:
   (a standby cluster has its source's ``pg_authid``), so its replication,
   Patroni, exporters and admin would log in with credentials that do not
   exist there;
+* ``pg_standby_seed: pgbackrest`` (:func:`seed_problems`) on a cluster
+  that is no standby cluster, or whose source is no cluster of the
+  inventory, has no backups, keeps them on its own nodes (a ``local``
+  repository the standby cluster cannot read), or in another repository
+  than the standby cluster's;
 * a non-zero ``pg_delay`` anywhere but on a standby leader, and a
   ``pg_delay`` that PostgreSQL does not take as ``recovery_min_apply_delay``
   (:func:`model.delay_ms`): an integer of milliseconds, or a number with
@@ -57,6 +62,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils.defaults import (
     MODEL_DEFAULTS,
     SANDBOX_PASSWORDS,
 )
+from ansible_collections.pigpen.pgsql.plugins.module_utils import settings as settings_mod
 from ansible_collections.pigpen.pgsql.plugins.module_utils.model import (
     DELAY_MAX_MS,
     LEADER_ROLES,
@@ -90,6 +96,7 @@ def problems(inv: Inventory) -> List[Problem]:
         out.extend(member_problems(cluster, addresses, instances))
         out.extend(cascade_circles(cluster))
         out.extend(source_problems(cluster, inv.hostvars, loaded=inv.clusters))
+        out.extend(seed_problems(cluster, inv.hostvars))
     out.extend(cluster_circles(inv, addresses))
     out.extend(slot_problems(inv))
     return out
@@ -152,6 +159,88 @@ def source_problems(
             )
         )
     return out
+
+
+# ------------------------------------------------------------- seeding
+
+
+def _repo(hvars: Mapping[str, Any]) -> Tuple[Any, Any, Any]:
+    """(pgbackrest_enabled, pgbackrest_method, its repository definition)
+    of a host, defaults applied."""
+    s = settings_mod.build_settings(hvars or {})
+    repos = s["pgbackrest_repo"]
+    repo = repos.get(s["pgbackrest_method"]) if isinstance(repos, dict) else None
+    return s["pgbackrest_enabled"], s["pgbackrest_method"], repo
+
+
+def seed_stanza(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
+    """The stanza a standby cluster's leader restores its first copy from
+    (``pg_standby_seed: pgbackrest``): its source cluster's name; None for
+    a seed by ``pg_basebackup`` (the default), or when
+    :func:`seed_problems` refuses the cluster."""
+    leader = cluster.leader
+    if seed_problems(cluster, hostvars) or cluster.setting("pg_standby_seed") != "pgbackrest" or leader is None:
+        return None
+    name = (hostvars.get(leader.upstream_source or "") or {}).get("pg_cluster")
+    return name if isinstance(name, str) else None
+
+
+def seed_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> List[Problem]:
+    """``pg_standby_seed: pgbackrest`` that cannot work, refused on the
+    leader (else the first member): the cluster is no standby cluster, its
+    source is no cluster of the inventory (its stanza and repository are
+    unknown), either cluster has pgBackRest off, the source's repository
+    has no host and no object store (``local``: on the source's own nodes),
+    or the two clusters' repositories differ (the standby cluster reaches
+    the source's stanza through its own repository settings)."""
+    if cluster.setting("pg_standby_seed") != "pgbackrest":
+        return []
+    leader = cluster.leader
+    where = leader or cluster.members[0]
+
+    def refuse(why: str, fix: str, field: str = "pg_standby_seed", value: Any = "pgbackrest") -> List[Problem]:
+        return [Problem(cluster.name, where.host, field, value, why, fix)]
+
+    if leader is None or not leader.upstream:
+        return refuse(
+            "%s is no standby cluster (its leader has no pg_upstream): there is no source to restore from"
+            % cluster.name,
+            "remove pg_standby_seed, or give the leader pg_upstream (docs/dr.md)",
+        )
+    if leader.upstream_source is None:
+        return refuse(
+            "the source of %s (pg_upstream %s) is no cluster of the inventory: its stanza and repository are unknown"
+            % (cluster.name, leader.upstream),
+            "add the source cluster to the inventory, or use pg_standby_seed: basebackup",
+        )
+    src_vars = hostvars.get(leader.upstream_source) or {}
+    source = src_vars.get("pg_cluster")
+    mine_on, mine_method, mine = _repo(where.vars)
+    theirs_on, their_method, theirs = _repo(src_vars)
+    if not (settings_mod.repo_flag(mine_on) and settings_mod.repo_flag(theirs_on)):
+        return refuse(
+            "%s seeds from the pgBackRest repository of %s, but pgbackrest_enabled is off in %s"
+            % (cluster.name, source, cluster.name if not settings_mod.repo_flag(mine_on) else source),
+            "turn pgbackrest_enabled on in both clusters, or use pg_standby_seed: basebackup",
+        )
+    if not isinstance(theirs, dict) or ("host" not in theirs and theirs.get("type", "posix") == "posix"):
+        return refuse(
+            "the repository of %s (pgbackrest_method %s) is on its own nodes, which %s cannot read"
+            % (source, their_method, cluster.name),
+            "back %s up to a repository host or an object store (pgbackrest_method, docs/backup.md), "
+            "or use pg_standby_seed: basebackup" % source,
+        )
+    if mine != theirs:
+        return refuse(
+            "%s reads the backups of %s through its own repository settings, but its repository "
+            "(pgbackrest_method %s) is not that of %s (pgbackrest_method %s)"
+            % (cluster.name, source, mine_method, source, their_method),
+            "give %s the repository of %s (the same pgbackrest_repo entry), or use pg_standby_seed: basebackup"
+            % (cluster.name, source),
+            "pgbackrest_method",
+            mine_method,
+        )
+    return []
 
 
 # ------------------------------------------------------------- per member

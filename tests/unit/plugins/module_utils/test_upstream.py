@@ -592,13 +592,15 @@ def test_followers_and_the_standby_plan():
         "followers": [],
         "source": {"host": "10.10.10.11", "cluster": "pg-test", "api": apis[0], "apis": apis},
         "slot": "standby_pg_dr",
+        "seed": None,
     }
     assert plan.cluster_plan(inv, "pg-dr2")["standby"] == {
         "followers": [],
         "source": {"host": "10.10.10.12", "cluster": "pg-test", "api": apis[1], "apis": apis},
         "slot": None,
+        "seed": None,
     }
-    assert plan.cluster_plan(inv, "pg-far")["standby"] == {"followers": [], "source": None, "slot": None}
+    assert plan.cluster_plan(inv, "pg-far")["standby"] == {"followers": [], "source": None, "slot": None, "seed": None}
 
 
 def test_two_standby_clusters_whose_slots_collide_are_refused():
