@@ -94,13 +94,26 @@ def config_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Dict
                 patch[key] = None
             continue
         if isinstance(want, Mapping):
-            sub = config_patch(have if isinstance(have, Mapping) else {}, want)
-            if sub or not isinstance(have, Mapping):
-                patch[key] = sub if isinstance(have, Mapping) else copy.deepcopy(dict(want))
+            if isinstance(have, Mapping):
+                sub = config_patch(have, want)
+                if sub:
+                    patch[key] = sub
+            else:
+                # nothing there: keys to remove have nothing to remove
+                fresh = _without_nulls(want)
+                if fresh or not want:
+                    patch[key] = fresh
             continue
         if key not in current or not same_value(have, want):
             patch[key] = copy.deepcopy(want)
     return patch
+
+
+def _without_nulls(value: Mapping[str, Any]) -> Dict[str, Any]:
+    """*value* without its ``None`` keys, at every depth (a copy)."""
+    return {
+        k: _without_nulls(v) if isinstance(v, Mapping) else copy.deepcopy(v) for k, v in value.items() if v is not None
+    }
 
 
 def restart_parameters(patch: Mapping[str, Any]) -> List[str]:

@@ -88,6 +88,13 @@ def test_different_value(current, desired):
         ),
         # synchronous mode on
         ({"synchronous_mode": True}, {"synchronous_mode": True}),
+        # drop a slot from a DCS that has no slots at all: nothing to send
+        ({"slots": {"standby_pg_dr": None}}, {}),
+        # a new mapping is sent without the keys it removes
+        (
+            {"slots": {"standby_pg_dr": None, "standby_pg_x": {"type": "physical"}}},
+            {"slots": {"standby_pg_x": {"type": "physical"}}},
+        ),
     ],
 )
 def test_config_patch(desired, patch):
@@ -98,6 +105,15 @@ def test_patch_of_empty_current_is_desired():
     desired = {"ttl": 30, "postgresql": {"parameters": {"a": "1"}}}
     assert config_patch({}, desired) == desired
     assert config_patch(None, desired) == desired
+
+
+def test_a_slot_is_dropped_once():
+    current = {"slots": {"standby_pg_dr": {"type": "physical"}, "standby_pg_x": {"type": "physical"}}}
+    patch = config_patch(current, {"slots": {"standby_pg_dr": None}})
+    assert patch == {"slots": {"standby_pg_dr": None}}
+    after = merge(current, patch)
+    assert after == {"slots": {"standby_pg_x": {"type": "physical"}}}
+    assert config_patch(after, {"slots": {"standby_pg_dr": None}}) == {}
 
 
 def test_restart_parameters():
