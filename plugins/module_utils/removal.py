@@ -3,7 +3,8 @@
 """Which members of a removal may be the leader (``pgsql-rm.yml``).
 
 Pure Python; nothing here imports Ansible. Each member to remove was asked
-``GET /primary``: 200 means it leads, 503 that it does not. Any other
+``GET /leader``: 200 means it leads (the primary, or a standby
+cluster's standby leader), 503 that it does not. Any other
 answer, or none (Patroni stopped or hung, status -1), does not say it is
 not the leader: PostgreSQL may still run as the primary under a dead
 Patroni. Such a member counts as *may be the leader*, unless a member that
@@ -36,7 +37,7 @@ def removal_leaders(
 ) -> Dict[str, List[str]]:
     """Sort the members to remove by what their Patroni said.
 
-    ``answers``: host -> status of ``GET /primary`` (-1: no answer);
+    ``answers``: host -> status of ``GET /leader`` (-1: no answer);
     ``names``: host -> member name; ``views``: the ``GET /cluster`` answers
     of the members that stay (None or anything else for no answer).
 
