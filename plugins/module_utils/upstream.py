@@ -173,6 +173,38 @@ def _repo(hvars: Mapping[str, Any]) -> Tuple[Any, Any, Any]:
     return s["pgbackrest_enabled"], s["pgbackrest_method"], repo
 
 
+def seed_root(source: str, hostvars: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
+    """The inventory host of the cluster whose backups a standby cluster
+    with source host ``source`` restores: the source's own cluster, or,
+    when the source is itself a standby cluster of the inventory (which
+    has no backups of its own until it is promoted), the cluster at the
+    head of that chain, whose stanza holds the same data. None for a
+    circle (refused by :func:`cluster_circles`)."""
+    addresses = host_addresses(hostvars)
+    host, seen = source, set()
+    while True:
+        name = (hostvars.get(host) or {}).get("pg_cluster")
+        if not isinstance(name, str) or name in seen:
+            return None
+        seen.add(name)
+        up = next(
+            (
+                hv.get("pg_upstream")
+                for hv in (v or {} for v in hostvars.values())
+                if hv.get("pg_cluster") == name and hv.get("pg_role") in LEADER_ROLES and hv.get("pg_upstream")
+            ),
+            None,
+        )
+        if up is None:
+            return host
+        above = source_host(upstream_address(up, addresses), name, hostvars, addresses)
+        if above is None:
+            # the chain leaves the inventory: this cluster has no backups
+            # and the one above is unknown
+            return host
+        host = above
+
+
 def seed_stanza(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
     """The stanza a standby cluster's leader restores its first copy from
     (``pg_standby_seed: pgbackrest``): its source cluster's name; None for
@@ -181,15 +213,18 @@ def seed_stanza(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> 
     leader = cluster.leader
     if seed_problems(cluster, hostvars) or cluster.setting("pg_standby_seed") != "pgbackrest" or leader is None:
         return None
-    name = (hostvars.get(leader.upstream_source or "") or {}).get("pg_cluster")
+    root = seed_root(leader.upstream_source or "", hostvars)
+    name = (hostvars.get(root or "") or {}).get("pg_cluster")
     return name if isinstance(name, str) else None
 
 
 def seed_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -> List[Problem]:
     """``pg_standby_seed: pgbackrest`` that cannot work, refused on the
-    leader (else the first member): the cluster is no standby cluster, its
+    leader (else the first member). The cluster restored from is the source,
+    or the head of its chain when the source is a standby cluster itself
+    (:func:`seed_root`). Refused: the cluster is no standby cluster, its
     source is no cluster of the inventory (its stanza and repository are
-    unknown), either cluster has pgBackRest off, the source's repository
+    unknown), nor is the head of the chain, either cluster has pgBackRest off, the source's repository
     has no host and no object store (``local``: on the source's own nodes),
     or the two clusters' repositories differ (the standby cluster reaches
     the source's stanza through its own repository settings)."""
@@ -213,8 +248,22 @@ def seed_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -
             % (cluster.name, leader.upstream),
             "add the source cluster to the inventory, or use pg_standby_seed: basebackup",
         )
-    src_vars = hostvars.get(leader.upstream_source) or {}
+    root = seed_root(leader.upstream_source, hostvars)
+    if root is None:
+        return []  # a circle of standby clusters: cluster_circles says so
+    src_vars = hostvars.get(root) or {}
     source = src_vars.get("pg_cluster")
+    if any(
+        (hv or {}).get("pg_cluster") == source
+        and (hv or {}).get("pg_role") in LEADER_ROLES
+        and (hv or {}).get("pg_upstream")
+        for hv in hostvars.values()
+    ):
+        return refuse(
+            "the data of %s comes from %s, a standby cluster whose own source is outside the inventory: no "
+            "cluster of the inventory has its backups" % (cluster.name, source),
+            "use pg_standby_seed: basebackup, or add the cluster at the head of the chain to the inventory",
+        )
     mine_on, mine_method, mine = _repo(where.vars)
     theirs_on, their_method, theirs = _repo(src_vars)
     if not (settings_mod.repo_flag(mine_on) and settings_mod.repo_flag(theirs_on)):

@@ -203,3 +203,46 @@ def test_seeded_exactly_when_asked_and_not_refused(seed, up, src_method, dr_meth
     assert (seed == "pgbackrest" and not refused) == (seed == "pgbackrest" and expected_ok)
     if stanza is not None:
         assert stanza == "pg-test"
+
+
+def cascade(up_of_dr="10.10.10.3", **dr_vars):
+    """pg-dr (a standby cluster of ``up_of_dr``, VIP 10.10.10.4) and pg-dr2,
+    a standby cluster of pg-dr through that VIP, seeded from the repository."""
+    first = dr(up=up_of_dr, pg_vip_enabled=True, pg_vip_address="10.10.10.4/24", pgbackrest_method="backup", **dr_vars)
+    second = cluster(
+        "pg-dr2",
+        {"10.10.10.31": {"pg_seq": 1, "pg_role": "primary", "pg_upstream": "10.10.10.4"}},
+        pgbackrest_method="backup",
+        pg_standby_seed="pgbackrest",
+    )
+    return first, second
+
+
+def test_a_standby_cluster_of_a_standby_cluster_restores_the_head_of_the_chain():
+    hostvars, groups = build(source(pgbackrest_method="backup"), *cascade())
+    inv = model_mod.load(hostvars, groups)
+    assert [str(p) for p in validate.problems(inv)] == []
+    assert upstream.seed_root("10.10.10.21", hostvars) == "10.10.10.11"
+    cplan = plan.cluster_plan(inv, "pg-dr2")
+    assert cplan["standby"]["seed"] == "pg-test"
+    patroni = patroni_conf.patroni_config(
+        cplan, plan.instance_plan(inv, "10.10.10.31"), settings_mod.build_settings(hostvars["10.10.10.31"])
+    )
+    # it streams from pg-dr, and restores pg-test's backup
+    assert patroni["bootstrap"]["dcs"]["standby_cluster"]["host"] == "10.10.10.4"
+    assert patroni["postgresql"]["pgbackrest"]["command"].startswith("pgbackrest --stanza=pg-test ")
+
+
+def test_a_chain_that_leaves_the_inventory_has_no_backups_to_restore():
+    hostvars, groups = build(source(pgbackrest_method="backup"), *cascade(up_of_dr="192.168.5.1"))
+    found = [str(p) for p in validate.problems(model_mod.load(hostvars, groups)) if p.field == "pg_standby_seed"]
+    assert found == [
+        "cluster pg-dr2, host 10.10.10.31: pg_standby_seed = 'pgbackrest': the data of pg-dr2 comes from pg-dr, a "
+        "standby cluster whose own source is outside the inventory: no cluster of the inventory has its backups; "
+        "fix: use pg_standby_seed: basebackup, or add the cluster at the head of the chain to the inventory"
+    ]
+
+
+def test_a_circle_is_left_to_the_circle_check():
+    hostvars, _groups = build(source(), *cascade(up_of_dr="10.10.10.31"))
+    assert upstream.seed_root("10.10.10.21", hostvars) is None
