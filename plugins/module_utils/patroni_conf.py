@@ -242,13 +242,13 @@ def archive_get(stanza: str) -> str:
 def seed_method(stanza: str) -> Dict[str, Any]:
     """Patroni's ``postgresql.pgbackrest`` replica method: a delta restore
     of ``stanza``'s latest backup into the (kept, empty) data directory.
-    ``--type=preserve`` writes no recovery settings into
-    ``postgresql.auto.conf``, where they would outrank Patroni's; Patroni
-    writes its own. It reads the repository only: the source's primary
+    ``--type=none`` writes no recovery settings into
+    ``postgresql.auto.conf``, where they would outrank Patroni's, and no
+    signal file; Patroni writes its own. It reads the repository only: the source's primary
     sends nothing but the WAL written since that backup (``no_master``:
     Patroni may use it with no member to clone from)."""
     return {
-        "command": "pgbackrest --stanza=%s --type=preserve --delta restore" % stanza,
+        "command": "pgbackrest --stanza=%s --type=none --delta restore" % stanza,
         "keep_data": True,
         "no_params": True,
         "no_master": True,

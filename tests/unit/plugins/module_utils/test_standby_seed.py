@@ -144,7 +144,7 @@ def test_seed_from_a_repository_host():
     assert block["create_replica_methods"] == ["pgbackrest", "basebackup"]
     assert block["restore_command"] == 'pgbackrest --stanza=pg-test archive-get %f "%p"'
     assert patroni["postgresql"]["pgbackrest"] == {
-        "command": "pgbackrest --stanza=pg-test --type=preserve --delta restore",
+        "command": "pgbackrest --stanza=pg-test --type=none --delta restore",
         "keep_data": True,
         "no_params": True,
         "no_master": True,
