@@ -255,7 +255,9 @@ NODE_VARS = (
 #: VIPs for the inventory-wide collisions; roles and upstreams for the
 #: circles of standby clusters; what a standby cluster must share with its
 #: source, where it connects, and its followers' slots, upstream.py). No
-#: secret: a source's passwords are compared only when it is loaded.
+#: password: a source's passwords are compared only when it is loaded. Its
+#: pgbackrest_repo is read, secrets included, to compare it with a seeded
+#: standby cluster's (upstream.seed_problems); no message shows it.
 OTHER_VARS = (
     "ansible_host",
     "pg_cluster",
@@ -271,6 +273,11 @@ OTHER_VARS = (
     "pg_admin_username",
     "patroni_ssl_enabled",
     "patroni_port",
+    # the repository a standby cluster seeded from its source reads
+    # (upstream.seed_problems)
+    "pgbackrest_enabled",
+    "pgbackrest_method",
+    "pgbackrest_repo",
 )
 
 

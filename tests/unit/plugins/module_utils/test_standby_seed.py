@@ -20,6 +20,7 @@ from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     upstream,
     validate,
 )
+from ansible_collections.pigpen.pgsql.plugins.plugin_utils.inventory import snapshot
 from inv import build, cluster, pg_test
 
 S3 = {
@@ -246,3 +247,17 @@ def test_a_chain_that_leaves_the_inventory_has_no_backups_to_restore():
 def test_a_circle_is_left_to_the_circle_check():
     hostvars, _groups = build(source(), *cascade(up_of_dr="10.10.10.31"))
     assert upstream.seed_root("10.10.10.21", hostvars) is None
+
+
+def test_a_run_limited_to_the_standby_cluster_plans_the_same_seed():
+    # -l pg-dr reads only some variables of pg-test's hosts (safety.OTHER_VARS):
+    # enough to find its repository, so the plan is the full run's
+    hostvars, groups = build(
+        source(pgbackrest_method="backup"), dr(pgbackrest_method="backup", pg_standby_seed="pgbackrest")
+    )
+    snap = snapshot(hostvars, groups, ["10.10.10.21"])
+    limited = model_mod.load(snap["hostvars"], snap["groups"], snap["clusters"])
+    full = model_mod.load(hostvars, groups)
+    assert [str(p) for p in validate.problems(limited)] == []
+    assert plan.cluster_plan(limited, "pg-dr")["standby"] == plan.cluster_plan(full, "pg-dr")["standby"]
+    assert plan.cluster_plan(limited, "pg-dr")["standby"]["seed"] == "pg-test"
