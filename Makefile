@@ -208,12 +208,14 @@ build: venv ## check that the collection builds (.cache/build)
 	$(BIN)/ansible-galaxy collection build --force --output-path .cache/build
 
 molecule: host-deps venv image ## Molecule scenario SCENARIO (default: default) on its own network
+	@if [ "$(SCENARIO)" = vm ]; then sandbox/host-deps.sh vm; fi
 	$(BIN)/molecule test --scenario-name $(SCENARIO)
 
 molecule-destroy: ## remove the Molecule nodes and network, whatever state they are in
 	@sandbox/s3.sh --env molecule stop >/dev/null
 	@$(SANDBOX) --env molecule destroy
 	@$(SANDBOX) --env dr destroy
+	@sandbox/vm/vm.sh destroy
 
 # ---- measurements ----
 

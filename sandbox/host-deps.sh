@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the control host needs for the sandbox and the tests
 # (Debian 12, as root). Does nothing when everything is already there.
+# With the argument "vm": also QEMU, for the VMs of the Molecule scenario
+# "vm" (sandbox/vm/vm.sh).
 set -Eeuo pipefail
 
 packages=(
@@ -12,6 +14,9 @@ packages=(
     openssl iproute2                            # sandbox/s3.sh: certificate of the object store
     postgresql-client-15                        # psql, pg_dump: molecule/dr checks from the control host
 )
+if [[ ${1:-} == vm ]]; then
+    packages+=(qemu-system-x86 qemu-utils e2fsprogs)  # VMs: QEMU, qcow2 disks, mkfs.ext4 -d
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -39,18 +39,9 @@ LABEL=io.pigpen.sandbox
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 NODE_CA=/usr/local/share/ca-certificates/pigpen-sandbox-host-ca.crt
 WAIT_SECONDS=${SANDBOX_WAIT_SECONDS:-180}
-SSH_OPTS=(-i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)
-
-log() { printf '%s: %s\n' "$ENV_NAME" "$*"; }
-die() { printf '%s: %s\n' "$ENV_NAME" "$*" >&2; exit 1; }
-
-need() {
-    local tool
-    for tool in "$@"; do
-        command -v "$tool" >/dev/null || die "'$tool' is missing: run 'make host-deps' first"
-    done
-}
+# shellcheck source=lib.sh
+source "$REPO/sandbox/lib.sh"
+ssh_options
 
 recipe_hash() {
     (cd "$REPO/sandbox/image" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
@@ -96,14 +87,6 @@ cmd_image_prune() {
         fi
     done < <(podman images --no-trunc --filter label=org.opencontainers.image.title=pigpen-node \
         --format '{{.ID}} {{.Repository}}:{{.Tag}}')
-}
-
-ensure_key() {
-    [[ -f $SSH_KEY ]] && return 0
-    need ssh-keygen
-    install -d -m 0700 "$(dirname "$SSH_KEY")"
-    ssh-keygen -q -t ed25519 -N '' -C "pigpen-sandbox" -f "$SSH_KEY"
-    log "generated SSH key $SSH_KEY"
 }
 
 inventory_path() {

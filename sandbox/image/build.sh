@@ -17,15 +17,9 @@ suite=bookworm
 install -d "$cache/debootstrap"
 work=$(mktemp -d /var/tmp/pigpen-rootfs.XXXXXX)
 
-cleanup() {
-    # debootstrap mounts proc/sys inside the tree; never delete through a
-    # mount that a failed run left behind.
-    local m
-    while read -r m; do
-        [[ -n $m ]] && { umount -l "$m" || true; }
-    done < <(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r)
-    rm -rf --one-file-system "$work"
-}
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+cleanup() { remove_tree "$work"; }
 trap cleanup EXIT
 
 includes=$(grep -Ev '^[[:space:]]*(#|$)' "$here/packages" | paste -sd, -)
