@@ -17,6 +17,7 @@ need() {
 # Options of every ssh to a node: the sandbox's key, no prompt, no host key
 # kept (nodes get new host keys whenever they are rebuilt).
 ssh_options() {
+    # shellcheck disable=SC2034  # used by the scripts that source this file
     SSH_OPTS=(-i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)
 }

@@ -41,6 +41,7 @@ PREFIX_LEN=${SANDBOX_SUBNET#*/}
 NET=${SANDBOX_SUBNET%.*/*}
 GATEWAY=$NET.1
 WAIT_SECONDS=${VM_WAIT_SECONDS:-600}
+# shellcheck disable=SC2034  # read by need() in lib.sh
 NEED_HINT="sandbox/host-deps.sh vm"
 # shellcheck source=../lib.sh
 source "$REPO/sandbox/lib.sh"
@@ -179,7 +180,7 @@ cmd_create() {
 cmd_wait() {
     local address name _index deadline=$((SECONDS + WAIT_SECONDS)) started=$SECONDS
     while read -r address name _index; do
-        until ssh "${SSH_OPTS[@]}" "root@$address" true 2>/dev/null; do
+        until ssh -n "${SSH_OPTS[@]}" "root@$address" true 2>/dev/null; do
             ((SECONDS < deadline)) || die "$name ($address) did not answer over SSH within $WAIT_SECONDS s (see $ENV_DIR/$name.console)"
             sleep 3
         done
@@ -211,7 +212,7 @@ cmd_destroy() {
         -m comment --comment "$ENV_NAME" 2>/dev/null; do :; done
     while iptables -D FORWARD -i "$BRIDGE" -j ACCEPT -m comment --comment "$ENV_NAME" 2>/dev/null; do :; done
     while iptables -D FORWARD -o "$BRIDGE" -j ACCEPT -m comment --comment "$ENV_NAME" 2>/dev/null; do :; done
-    ((removed)) && log "removed the VMs and their bridge" || log "no VM to remove"
+    if ((removed)); then log "removed the VMs and their bridge"; else log "no VM to remove"; fi
 }
 
 cmd_status() {
@@ -220,20 +221,20 @@ cmd_status() {
         state=stopped
         running "$name" && state=running
         ssh_state=-
-        [[ $state == running ]] && { ssh "${SSH_OPTS[@]}" "root@$address" true 2>/dev/null && ssh_state=ssh || ssh_state=no-ssh; }
+        if [[ $state == running ]]; then
+            ssh_state=no-ssh
+            ssh -n "${SSH_OPTS[@]}" "root@$address" true 2>/dev/null && ssh_state=ssh
+        fi
         printf '%-8s %-8s %-15s %s\n' "$name" "$state" "$address" "$ssh_state"
     done < <(nodes)
 }
 
 cmd_ssh() {
-    local target=${1:?usage: vm.sh ssh NAME [CMD]} address name _index
+    local target=${1:?usage: vm.sh ssh NAME [CMD]} address
     shift
-    while read -r address name _index; do
-        if [[ $target == "$name" || $target == "$address" ]]; then
-            exec ssh "${SSH_OPTS[@]}" "root@$address" "$@"
-        fi
-    done < <(nodes)
-    die "no VM named $target"
+    address=$(nodes | awk -v t="$target" '$1 == t || $2 == t {print $1; exit}')
+    [[ -n $address ]] || die "no VM named $target"
+    exec ssh "${SSH_OPTS[@]}" "root@$address" "$@"
 }
 
 case $COMMAND in

@@ -49,6 +49,7 @@ printf '# Managed by Ansible (pigpen.pgsql.postgres).\n# Patroni creates and run
     >"$root/etc/postgresql-common/createcluster.d/50-pigpen.conf"
 echo "vm image: installing the stack's packages"
 chroot "$root" apt-get update -qq
+# shellcheck disable=SC2046  # one package per word
 DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends \
     $(grep -Ev '^[[:space:]]*(#|$)' "$here/stack-packages") >"$work/stack.log" 2>&1 || {
     tail -n 40 "$work/stack.log" >&2
