@@ -178,12 +178,13 @@ prometheus-bin: ## unpack Debian's promtool and amtool into .cache/prometheus fo
 # ruff and mypy read their settings from pyproject.toml; mypy checks the
 # plugins as the package Ansible imports (through .collections), and the
 # scripts of tools/ and bench/ on their own.
-lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on the Python (pyproject.toml); changelog fragments; ansible-test sanity
+lint: venv ## ansible-lint, production profile (.ansible-lint); ruff and mypy on the Python (pyproject.toml); shellcheck; changelog fragments; ansible-test sanity
 	$(BIN)/ansible-lint
 	$(BIN)/ruff check plugins tools bench tests roles sandbox
 	$(BIN)/ruff format --check plugins tools bench tests roles sandbox
 	$(BIN)/mypy -p ansible_collections.pigpen.pgsql.plugins
 	$(BIN)/mypy tools bench
+	$(BIN)/shellcheck -x $$(git ls-files '*.sh' .ci/run sandbox/vm/image/files/pigpen-vm-init)
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 	$(BIN)/antsibull-changelog lint
 	@$(MAKE) sanity

@@ -17,7 +17,7 @@
 # loses every backup in it. It is a test fixture, not a backup target.
 set -Eeuo pipefail
 
-# shellcheck source=env.sh
+# shellcheck source=SCRIPTDIR/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 COMMAND=${1:-help}
 

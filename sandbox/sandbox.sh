@@ -22,7 +22,7 @@
 # "bench" (10.10.30.0/24) the one of `make bench-sandbox`.
 set -Eeuo pipefail
 
-# shellcheck source=env.sh
+# shellcheck source=SCRIPTDIR/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 COMMAND=${1:-help}
 [[ $# -gt 0 ]] && shift
@@ -39,7 +39,7 @@ LABEL=io.pigpen.sandbox
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 NODE_CA=/usr/local/share/ca-certificates/pigpen-sandbox-host-ca.crt
 WAIT_SECONDS=${SANDBOX_WAIT_SECONDS:-180}
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$REPO/sandbox/lib.sh"
 ssh_options
 

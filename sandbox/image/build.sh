@@ -17,7 +17,7 @@ suite=bookworm
 install -d "$cache/debootstrap"
 work=$(mktemp -d /var/tmp/pigpen-rootfs.XXXXXX)
 
-# shellcheck source=../lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$here/../lib.sh"
 cleanup() { remove_tree "$work"; }
 trap cleanup EXIT

@@ -21,7 +21,7 @@ set -Eeuo pipefail
 
 args=("$@")
 [[ ${1:-} == --env ]] || args=(--env vm "$@")
-# shellcheck source=../env.sh
+# shellcheck source=SCRIPTDIR/../env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../env.sh" "${args[@]}"
 set -- "${args[@]}"
 [[ ${1:-} == --env ]] && shift 2
@@ -43,7 +43,7 @@ GATEWAY=$NET.1
 WAIT_SECONDS=${VM_WAIT_SECONDS:-600}
 # shellcheck disable=SC2034  # read by need() in lib.sh
 NEED_HINT="sandbox/host-deps.sh vm"
-# shellcheck source=../lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$REPO/sandbox/lib.sh"
 ssh_options
 

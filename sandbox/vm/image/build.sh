@@ -21,7 +21,7 @@ install -d "$cache/debootstrap" "$out"
 work=$(mktemp -d /var/tmp/pigpen-vm-rootfs.XXXXXX)
 root=$work/root
 
-# shellcheck source=../../lib.sh
+# shellcheck source=SCRIPTDIR/../../lib.sh
 source "$here/../../lib.sh"
 cleanup() { remove_tree "$work"; }
 trap cleanup EXIT
