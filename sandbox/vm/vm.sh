@@ -67,6 +67,18 @@ cmd_image() {
     rm -rf "$dir" "$dir.tmp"
     "$RECIPE_DIR/build.sh" "$dir.tmp"
     mv "$dir.tmp" "$dir"
+    # images of older recipes go, unless a VM runs on one (its disk is an
+    # overlay of it)
+    local old name running_vm=0
+    while read -r _ name _; do
+        running "$name" && running_vm=1
+    done < <(nodes)
+    if ((running_vm == 0)); then
+        for old in "$CACHE"/vm/*; do
+            [[ $old == "$dir" || ! -d $old ]] && continue
+            rm -rf "$old" && log "removed the VM image of an older recipe: $old"
+        done
+    fi
 }
 
 # KVM needs the CPU's virtualisation extensions: /dev/kvm alone is not
