@@ -19,12 +19,30 @@ def test_outage_lost_rows_and_writes_after_the_command():
     # the command runs from 2.5 to 9.0; no write between 3.0 and 7.5
     acked = [(1.0, 1), (2.0, 2), (3.0, 3), (7.5, 4), (8.0, 5), (9.5, 6)]
     out = planned.report(acked, present=[1, 2, 3, 4, 6], started=2.5, ended=9.0)
-    assert out == {"acked": 6, "lost": 1, "lost_ids": [5], "outage_s": 4.5, "writes_after": 1}
+    assert out == {
+        "acked": 6,
+        "lost": 1,
+        "lost_ids": [5],
+        "outage_s": 4.5,
+        "outage_at": [0.5, 5.0],
+        "writes_after": 1,
+    }
 
 
 def test_a_service_that_never_came_back():
     out = planned.report([(1.0, 1)], present=[1], started=2.0, ended=5.0)
-    assert out["outage_s"] is None and out["writes_after"] == 0 and out["lost"] == 0
+    assert out["outage_s"] is None and out["outage_at"] is None
+    assert out["writes_after"] == 0 and out["lost"] == 0
+
+
+def test_the_run_log_has_the_seconds_since_the_start(tmp_path):
+    log = tmp_path / "run.log"
+    rc = planned.run_logged("sh -c 'echo one; sleep 0.3; echo two >&2; exit 3'", str(log))
+    lines = log.read_text().splitlines()
+    assert rc == 3
+    assert [line.split(None, 1)[1] for line in lines] == ["one", "two"]
+    first, second = (float(line.split()[0]) for line in lines)
+    assert 0 <= first < 0.3 <= second
 
 
 @given(

@@ -13,9 +13,14 @@ JSON (docs/dr.md):
 * ``acked``: rows acknowledged; ``lost``: acknowledged rows missing
   afterwards (must be 0 for a planned operation);
 * ``outage_s``: the longest time without an acknowledged write while the
-  command ran; ``writes_after``: rows acknowledged after it ended (0: the
-  service did not come back);
-* ``run_rc``: the command's exit code (its output is in ``--run-log``).
+  command ran, and ``outage_at``, when it began and ended in seconds after
+  the command's start; ``writes_after``: rows acknowledged after it ended
+  (0: the service did not come back);
+* ``errors``: the writer's errors by kind, [count, first, last] in seconds
+  after the command's start;
+* ``run_rc``: the command's exit code. Its output is in ``--run-log``, each
+  line after the seconds since the command started, so that the outage
+  can be read against the steps of the command.
 
     python tools/chaos/planned.py \\
         --client 'host=10.10.40.3,10.10.40.4 port=5432 dbname=test user=test password=test target_session_attrs=read-write' \\
@@ -35,7 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadgen import Ids, Writer, check_dsns, emit, prepare, present_ids  # noqa: E402
-from measure import lost, outage  # noqa: E402
+from measure import error_spans, lost, outage, outage_window  # noqa: E402
 
 
 def report(acked: Sequence[Tuple[float, int]], present: Sequence[int], started: float, ended: float) -> Dict[str, Any]:
@@ -44,13 +49,30 @@ def report(acked: Sequence[Tuple[float, int]], present: Sequence[int], started: 
     and ``ended`` (one monotonic clock)."""
     times = [at for at, _ in acked]
     gone = lost((i for _, i in acked), present)
+    window = outage_window(times, started, ended)
     return {
         "acked": len(acked),
         "lost": len(gone),
         "lost_ids": gone[:20],
         "outage_s": outage(times, started, ended),
+        "outage_at": None if window is None else [round(window[0] - started, 1), round(window[1] - started, 1)],
         "writes_after": len([at for at in times if at > ended]),
     }
+
+
+def run_logged(command: str, log_path: str) -> int:
+    """Run ``command``; each line of its output goes to ``log_path`` after
+    the seconds since it started. Returns its exit code."""
+    started = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            shlex.split(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write("%7.1f %s" % (time.monotonic() - started, line))
+            log.flush()
+        return proc.wait()
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -60,15 +82,21 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     writer.start()
     time.sleep(args.warmup)
     started = time.monotonic()
-    with open(args.run_log, "w", encoding="utf-8") as log:
-        done = subprocess.run(shlex.split(args.run), stdout=log, stderr=subprocess.STDOUT, check=False)
+    rc = run_logged(args.run, args.run_log)
     ended = time.monotonic()
     time.sleep(args.after)
     writer.stop()
     writer.join(10)
     present = present_ids(args.check or args.client, first, ids.last)
     out = report(writer.acks, present, started, ended)
-    out.update({"run_rc": done.returncode, "run_log": args.run_log, "run_s": round(ended - started, 1)})
+    out.update(
+        {
+            "errors": error_spans(writer.errors, started),
+            "run_rc": rc,
+            "run_log": args.run_log,
+            "run_s": round(ended - started, 1),
+        }
+    )
     return out
 
 
