@@ -44,6 +44,12 @@ def etcd_user(cplan: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = 
     }
 
 
+def hold_ms(patroni: Mapping[str, Any]) -> int:
+    """pg-vip's ``hold_ms`` for Patroni's timing: half of ``ttl -
+    loop_wait``, in milliseconds (0 when that is not positive)."""
+    return max(0, int(patroni["ttl"]) - int(patroni["loop_wait"])) * 500
+
+
 def vip_config(
     cplan: Mapping[str, Any],
     iplan: Mapping[str, Any],
@@ -76,6 +82,11 @@ def vip_config(
         # every member by the postgres role)
         "patroni_cafile": s["pg_ssl_ca"],
         "interval_ms": s["vip_interval"],
+        # with neither etcd nor the local Patroni answering, the address
+        # stays this long after this node was last known to lead: half the
+        # time in which its leader key cannot have expired (Patroni renews
+        # it every loop_wait, and it lives ttl)
+        "hold_ms": hold_ms(cplan["ha"]["patroni"]),
     }
     if cplan["identity"].get("standby"):
         # with etcd down, a standby cluster's leader is asked for its role

@@ -22,7 +22,12 @@ role ``standby_leader``, state ``running``; its leader is never a
 primary). Patroni
 demotes a primary that loses etcd unless failsafe mode lets it keep
 running (it still reaches every member), so the VIP stays exactly where
-writes are accepted. On SIGTERM the address is released.
+writes are accepted. When the local Patroni does not answer either (both
+starved of CPU, say), a bound address stays for at most ``hold_ms`` after
+this node was last known to lead: the leader key it held then cannot
+expire, and no other member be promoted, sooner (the model sets half of
+Patroni's ``ttl - loop_wait``); 0 releases at once. On SIGTERM the address
+is released.
 
 Only the Python standard library is used; the configuration is one JSON
 file (mode 0600, it holds the etcd password)::
@@ -32,7 +37,7 @@ file (mode 0600, it holds the etcd password)::
      "endpoints": ["https://10.10.10.10:2379"], "etcd_cafile": "/pg/cert/ca.crt",
      "username": "pg-test", "password": "...",
      "patroni_url": "https://127.0.0.1:8008", "patroni_cafile": "/pg/cert/ca.crt",
-     "interval_ms": 1000}
+     "interval_ms": 1000, "hold_ms": 10000}
 
 ``etcd_cafile`` verifies the certificate of the ``https://`` etcd
 endpoints (etcd with ``etcd_tls_enabled``: a server certificate of the
@@ -80,6 +85,7 @@ def load_config(text: str) -> Dict[str, Any]:
     conf.setdefault("patroni_url", "")
     conf.setdefault("patroni_cafile", None)
     conf.setdefault("arp_count", 3)
+    conf.setdefault("hold_ms", 0)
     return conf
 
 
@@ -250,20 +256,27 @@ def other_scheme(url: str) -> str:
     return "https:" + url[len("http:") :] if url.startswith("http:") else url
 
 
-def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary") -> bool:
+def patroni_answer(
+    url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary"
+) -> Optional[bool]:
     """Whether the local Patroni runs this node as the primary (``check``
-    ``standby_leader``: as the standby leader of a standby cluster). When
-    the configured scheme gets no HTTP answer, the other one is asked
-    (verified against ``cafile`` over HTTPS): while the REST API moves
-    between HTTP and HTTPS (patroni_ssl_enabled), Patroni reloads before
-    pg-vip does, and a moment of etcd trouble then must not take the
-    address off the primary."""
+    ``standby_leader``: as the standby leader of a standby cluster); None
+    when it gives no HTTP answer. When the configured scheme gets none, the
+    other one is asked (verified against ``cafile`` over HTTPS): while the
+    REST API moves between HTTP and HTTPS (patroni_ssl_enabled), Patroni
+    reloads before pg-vip does, and a moment of etcd trouble then must not
+    take the address off the primary."""
     if not url:
         return False
     answer = _ask_primary(url, timeout, cafile, check)
     if answer is None:
         answer = _ask_primary(other_scheme(url), timeout, cafile, check)
-    return bool(answer)
+    return answer
+
+
+def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary") -> bool:
+    """:func:`patroni_answer`, no answer counting as no."""
+    return bool(patroni_answer(url, timeout, cafile, check))
 
 
 class Binder:
@@ -344,14 +357,36 @@ def log(message: str) -> None:
     print("pg-vip: " + message, flush=True)
 
 
-def step(conf: Dict[str, Any], etcd: Etcd, binder: Binder, primary: Callable[[str], bool] = patroni_is_primary) -> bool:
-    """One round: read the leader, bind or release. Returns the desired state."""
+def step(
+    conf: Dict[str, Any],
+    etcd: Etcd,
+    binder: Binder,
+    primary: Callable[[str], Optional[bool]] = patroni_answer,
+    memo: Optional[Dict[str, Any]] = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """One round: read the leader, bind or release. Returns the desired
+    state. ``memo`` carries, from one round to the next, when this node was
+    last known to lead (for ``hold_ms``)."""
+    memo = {} if memo is None else memo
     try:
         leader, dcs_ok = etcd.get(conf["key"]), True
     except DcsError as exc:
         leader, dcs_ok = None, False
         log("etcd unreachable (%s); asking the local Patroni" % exc)
-    hold = should_hold(leader, conf["instance"], dcs_ok, False if dcs_ok else primary(conf["patroni_url"]))
+    answer = None if dcs_ok else primary(conf["patroni_url"])
+    now = clock()
+    if dcs_ok or answer is not None:
+        hold = should_hold(leader, conf["instance"], dcs_ok, bool(answer))
+        memo["leads_at"] = now if hold else None
+    else:
+        since = None if memo.get("leads_at") is None else now - memo["leads_at"]
+        hold = since is not None and since * 1000 < int(conf["hold_ms"]) and binder.bound()
+        if hold:
+            log(
+                "neither etcd nor the local Patroni answered: %s stays, %.1f s after this node was last known "
+                "to lead (at most %.1f s)" % (conf["address"], since, int(conf["hold_ms"]) / 1000)
+            )
     if hold and binder.bind():
         log(
             "bound %s/%s on %s (leader %s)"
@@ -412,6 +447,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     signal.signal(signal.SIGHUP, lambda *_: reloading.append(True))
     log("watching %s for %s" % (conf["key"], conf["instance"]))
+    memo: Dict[str, Any] = {}
     while not stopping:
         if reloading:
             reloading.clear()
@@ -428,7 +464,8 @@ def main(argv: Sequence[str]) -> int:
                 conf,
                 etcd,
                 binder,
-                lambda url, cafile=cafile, check=check: patroni_is_primary(url, cafile=cafile, check=check),
+                lambda url, cafile=cafile, check=check: patroni_answer(url, cafile=cafile, check=check),
+                memo,
             )
         except OSError as exc:
             log(str(exc))

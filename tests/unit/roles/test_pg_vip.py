@@ -399,3 +399,81 @@ def test_a_renewed_etcd_ca_is_read_again(tmp_path):
     path.write_bytes(open(other, "rb").read())
     os.utime(path, ns=(0, 0))
     assert etcd.context("https://e1:2379/v3/kv/range") is not first
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_with_nobody_answering_a_bound_address_stays_for_hold_ms_only(capsys):
+    """etcd and the local Patroni both silent (starved of CPU, say): the
+    address stays where it is for at most hold_ms after this node was last
+    known to lead, then goes; a node that did not hold it does not take it."""
+    conf = vip.load_config(json.dumps({**CONF, "hold_ms": 10000}))
+    gw, ip, clock, memo = FakeGateway("pg-test-1"), FakeIp(), Clock(), {}
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    assert vip.step(conf, etcd, binder, memo=memo, clock=clock) is True  # the key names us
+    gw.down = {"http://10.10.10.10:2379"}
+    clock.now += 4
+    assert vip.step(conf, etcd, binder, primary=lambda url: None, memo=memo, clock=clock) is True
+    assert ip.bound == {"10.10.10.3/24"}
+    assert "10.10.10.3 stays, 4.0 s after this node was last known to lead (at most 10.0 s)" in capsys.readouterr().out
+    clock.now += 7  # 11 s since the key named us
+    assert vip.step(conf, etcd, binder, primary=lambda url: None, memo=memo, clock=clock) is False
+    assert ip.bound == set()
+    # not bound, nobody answering: it stays unbound
+    assert vip.step(conf, etcd, binder, primary=lambda url: None, memo=memo, clock=clock) is False
+    assert ip.bound == set()
+
+
+def test_a_patroni_that_answers_no_releases_at_once():
+    conf = vip.load_config(json.dumps({**CONF, "hold_ms": 10000}))
+    gw, ip, clock, memo = FakeGateway("pg-test-1"), FakeIp(), Clock(), {}
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    assert vip.step(conf, etcd, binder, memo=memo, clock=clock) is True
+    gw.down = {"http://10.10.10.10:2379"}
+    clock.now += 1
+    assert vip.step(conf, etcd, binder, primary=lambda url: False, memo=memo, clock=clock) is False
+    assert ip.bound == set()
+
+
+def test_without_hold_ms_nobody_answering_releases_at_once():
+    conf = vip.load_config(json.dumps(CONF))
+    assert conf["hold_ms"] == 0
+    gw, ip, clock, memo = FakeGateway("pg-test-1"), FakeIp(), Clock(), {}
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    assert vip.step(conf, etcd, binder, memo=memo, clock=clock) is True
+    gw.down = {"http://10.10.10.10:2379"}
+    assert vip.step(conf, etcd, binder, primary=lambda url: None, memo=memo, clock=clock) is False
+
+
+@given(
+    rounds=st.lists(
+        st.tuples(st.sampled_from(["me", "other", "etcd-down"]), st.sampled_from([True, False, None]), st.floats(0, 8)),
+        max_size=12,
+    )
+)
+def test_never_held_after_hold_ms_without_a_sure_answer(rounds):
+    """Property: after hold_ms with no answer saying this node leads, the
+    address is never held; with etcd up, the key alone decides."""
+    conf = vip.load_config(json.dumps({**CONF, "hold_ms": 10000}))
+    gw, ip, clock, memo = FakeGateway("pg-test-1"), FakeIp(), Clock(), {}
+    etcd, binder = vip.Etcd(conf["endpoints"], post=gw), vip.Binder(conf, run=ip)
+    last_sure = None
+    for etcd_state, patroni, wait in rounds:
+        clock.now += wait
+        gw.down = {"http://10.10.10.10:2379"} if etcd_state == "etcd-down" else set()
+        gw.leader = "pg-test-1" if etcd_state == "me" else "pg-test-2"
+        held = vip.step(conf, etcd, binder, primary=lambda url, p=patroni: p, memo=memo, clock=clock)
+        sure = etcd_state != "etcd-down" or patroni is not None
+        if sure:
+            expected = etcd_state == "me" if etcd_state != "etcd-down" else bool(patroni)
+            assert held is expected
+            last_sure = clock.now if held else None
+        else:
+            assert not held or (last_sure is not None and clock.now - last_sure < 10)
+        assert (ip.bound == {"10.10.10.3/24"}) is held

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.pigpen.pgsql.plugins.module_utils import (
     etcd_vip,
+    ha,
     model as model_mod,
     plan,
     settings as settings_mod,
@@ -67,6 +70,7 @@ def test_vip_config_over_tls_etcd_verifies_with_the_etcd3_ca():
             "patroni_url",
             "patroni_cafile",
             "interval_ms",
+            "hold_ms",
         ]
     )
 
@@ -78,3 +82,24 @@ def test_a_standby_cluster_falls_back_on_the_standby_leader_check():
     assert "patroni_check" not in etcd_vip.vip_config(cplan, iplan, ETCD3, s)
     standby = dict(cplan, identity=dict(cplan["identity"], standby=True))
     assert etcd_vip.vip_config(standby, iplan, ETCD3, s)["patroni_check"] == "standby_leader"
+
+
+@pytest.mark.parametrize(
+    "pg_rto, hold",
+    [
+        ("fast", None),
+        ("norm", 12500),  # ttl 30, loop_wait 5
+        ("safe", None),
+    ],
+)
+def test_hold_ms_is_half_the_time_the_leader_key_outlives_its_last_renewal(pg_rto, hold):
+    patroni = ha.ha_plan(pg_rto)["patroni"]
+    expected = (patroni["ttl"] - patroni["loop_wait"]) * 500
+    assert etcd_vip.hold_ms(patroni) == expected
+    if hold is not None:
+        assert expected == hold
+    assert 0 < expected < patroni["ttl"] * 1000
+
+
+def test_hold_ms_is_never_negative():
+    assert etcd_vip.hold_ms({"ttl": 5, "loop_wait": 10}) == 0
