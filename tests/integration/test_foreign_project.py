@@ -81,6 +81,7 @@ def build_project(root):
     os.makedirs(build)
     res = subprocess.run(
         [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", build],
+        env=own_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -96,6 +97,7 @@ def build_project(root):
     res = subprocess.run(
         [os.path.join(BIN, "ansible-galaxy"), "collection", "install", tarball, "-p", "collections"],
         cwd=project,
+        env=own_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -173,8 +175,15 @@ def build_project(root):
     return project
 
 
+def own_env():
+    """The environment without ANSIBLE_* (make exports ANSIBLE_CONFIG, the
+    checkout's ansible.cfg): the scratch project's commands read its own
+    ansible.cfg only, as in someone else's repository."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+
+
 def playbook(project, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env = own_env()
     env.update(
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_NOCOLOR="1",
