@@ -129,7 +129,7 @@ def pgbackrest_conf(cplan: Mapping[str, Any], iplan: Mapping[str, Any], settings
         # member's data directory, and its archive read by the standby
         # leader; the repository is the same (upstream.seed_problems),
         # only options that name the cluster (${pg_cluster}) differ
-        theirs = [line for line in _repo_lines(s, repo, seed, 1) if not remote and line not in glob]
+        theirs = [] if remote else [line for line in _repo_lines(s, repo, seed, 1) if line not in glob]
         out.append([seed, stanza + theirs])
     return out
 

@@ -181,20 +181,14 @@ def seed_root(source: str, hostvars: Mapping[str, Mapping[str, Any]]) -> Optiona
     head of that chain, whose stanza holds the same data. None for a
     circle (refused by :func:`cluster_circles`)."""
     addresses = host_addresses(hostvars)
+    upstream_of = {name: up for name, up, _host in _standby_leaders(hostvars)}
     host, seen = source, set()
     while True:
         name = (hostvars.get(host) or {}).get("pg_cluster")
         if not isinstance(name, str) or name in seen:
             return None
         seen.add(name)
-        up = next(
-            (
-                hv.get("pg_upstream")
-                for hv in (v or {} for v in hostvars.values())
-                if hv.get("pg_cluster") == name and hv.get("pg_role") in LEADER_ROLES and hv.get("pg_upstream")
-            ),
-            None,
-        )
+        up = upstream_of.get(name)
         if up is None:
             return host
         above = source_host(upstream_address(up, addresses), name, hostvars, addresses)
@@ -253,12 +247,7 @@ def seed_problems(cluster: Cluster, hostvars: Mapping[str, Mapping[str, Any]]) -
         return []  # a circle of standby clusters: cluster_circles says so
     src_vars = hostvars.get(root) or {}
     source = src_vars.get("pg_cluster")
-    if any(
-        (hv or {}).get("pg_cluster") == source
-        and (hv or {}).get("pg_role") in LEADER_ROLES
-        and (hv or {}).get("pg_upstream")
-        for hv in hostvars.values()
-    ):
+    if source in {name for name, _up, _host in _standby_leaders(hostvars)}:
         return refuse(
             "the data of %s comes from %s, a standby cluster whose own source is outside the inventory: no "
             "cluster of the inventory has its backups" % (cluster.name, source),
