@@ -274,11 +274,6 @@ def patroni_answer(
     return answer
 
 
-def patroni_is_primary(url: str, timeout: float = 2.0, cafile: Optional[str] = None, check: str = "/primary") -> bool:
-    """:func:`patroni_answer`, no answer counting as no."""
-    return bool(patroni_answer(url, timeout, cafile, check))
-
-
 class Binder:
     """Adds and removes the address with iproute2."""
 

@@ -265,14 +265,14 @@ def test_the_local_patroni_is_asked_over_the_other_scheme_when_the_first_gets_no
 
     monkeypatch.setattr(vip, "_ask_primary", fake)
     answers = {"https": True}  # http: no answer (the API serves TLS now)
-    assert vip.patroni_is_primary("http://127.0.0.1:8008", cafile="/pg/cert/ca.crt") is True
+    assert vip.patroni_answer("http://127.0.0.1:8008", cafile="/pg/cert/ca.crt") is True
     assert asked == ["http://127.0.0.1:8008", "https://127.0.0.1:8008"]
     asked.clear()
     answers = {"https": False, "http": True}  # 503 over the configured scheme: final
-    assert vip.patroni_is_primary("https://127.0.0.1:8008") is False
+    assert vip.patroni_answer("https://127.0.0.1:8008") is False
     assert asked == ["https://127.0.0.1:8008"]
-    answers = {}  # no answer on either: not the primary
-    assert vip.patroni_is_primary("https://127.0.0.1:8008") is False
+    answers = {}  # no answer on either: no answer (step decides, with hold_ms)
+    assert vip.patroni_answer("https://127.0.0.1:8008") is None
     assert vip.other_scheme("https://h:1") == "http://h:1" and vip.other_scheme("http://h:1") == "https://h:1"
     assert vip.other_scheme("x") == "x"
 
@@ -305,11 +305,11 @@ def test_ask_primary_against_a_plain_server_over_both_schemes():
         assert vip._ask_primary(url, 2.0, None) is True
         assert vip._ask_primary(vip.other_scheme(url), 2.0, None) is None
         # configured as https (the move back to HTTP): the plain answer counts
-        assert vip.patroni_is_primary(vip.other_scheme(url)) is True
+        assert vip.patroni_answer(vip.other_scheme(url)) is True
         # a standby cluster's leader: its role on /patroni
         state.update(role="standby_leader", state="running")
         assert vip._ask_primary(url, 2.0, None, "standby_leader") is True
-        assert vip.patroni_is_primary(url, check="standby_leader") is True
+        assert vip.patroni_answer(url, check="standby_leader") is True
         state.update(role="replica")
         assert vip._ask_primary(url, 2.0, None, "standby_leader") is False
         state.update(role="standby_leader", state="starting")
