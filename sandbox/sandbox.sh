@@ -257,6 +257,9 @@ cmd_start() {
     [[ -n $names ]] || die "no nodes: run '$0 --env $ENV_NAME create'"
     # shellcheck disable=SC2086
     podman start $names >/dev/null
+    # this checkout's key: the nodes may have been created from another one
+    local name
+    for name in $names; do provision_node "$name"; done
     wait_nodes "$(node_list)"
 }
 
