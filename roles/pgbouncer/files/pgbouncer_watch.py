@@ -64,8 +64,9 @@ the PostgreSQL that goes away was a primary, the program fences pgbouncer:
   back in (a standby after a crash or a demotion, a primary after a
   restart).
 
-While it is fenced, a primary's pgbouncer refuses new clients (for the
-seconds of a restart too) instead of queueing them. The databases it
+While it is fenced (PostgreSQL is then asked every 0.1 s), a primary's
+pgbouncer refuses new clients (for the seconds of a restart too) instead
+of queueing them. The databases it
 disabled are kept in ``--state-file`` (a restart of the program lifts a
 fence it did not set up itself; a database an operator disabled is never
 enabled by it), and SIGTERM lifts the fence before the program exits.
@@ -91,6 +92,9 @@ import signal
 import sys
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+# how often PostgreSQL is asked while pgbouncer is fenced
+FENCED_INTERVAL_S = 0.1
 
 ROLE_QUERY = (
     "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only'), pg_postmaster_start_time()::text"
@@ -404,7 +408,10 @@ def main(argv: list) -> int:
         watch.step()
         # a round takes 0.05 s at least, even when the socket stays readable
         time.sleep(max(0.0, 0.05 - (time.monotonic() - started)))
-        watch.wait(max(0.0, args.interval - (time.monotonic() - started)))
+        # while fenced, PostgreSQL is asked every 0.1 s: the fence is lifted
+        # at most that long after it answers again
+        interval = min(args.interval, FENCED_INTERVAL_S) if watch.fenced else args.interval
+        watch.wait(max(0.0, interval - (time.monotonic() - started)))
     if watch.fenced:
         watch.lift("pgbouncer-watch stops")
     return 0
