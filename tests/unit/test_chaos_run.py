@@ -296,3 +296,17 @@ def test_etcd_context_never_fails_on_the_ca(tmp_path):
     assert run.etcd_context({"patroni_ca": str(tmp_path / "none" / "ca.crt")}) is None
     conf = {"members": {"m": {"ip": "127.0.0.1", "api": "http://127.0.0.1:8008"}}, "patroni_ca": str(tmp_path / "x")}
     assert run.Cluster(conf).etcd_context is None
+
+
+def test_settle_waits_for_the_load_to_fall_and_no_longer_than_allowed(monkeypatch):
+    loads = iter([3.0, 2.6, 1.4, 9.0])
+    clock = iter([0.0, 0.0, 2.0, 4.0, 6.0])
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    monkeypatch.setattr(run.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(run.time, "sleep", lambda s: None)
+    assert run.settle(60, 2.0) == 1.4
+    # a load that stays high: the wait ends at max_s
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (5.0, 0.0, 0.0))
+    ticks = iter(range(0, 100, 2))
+    monkeypatch.setattr(run.time, "monotonic", lambda: float(next(ticks)))
+    assert run.settle(10, 2.0) == 5.0

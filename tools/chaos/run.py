@@ -616,6 +616,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
     )
     t_fault = time.monotonic()
     t_fault_wall = time.time()  # the recorder's notifications carry wall-clock times
+    load_at_fault = round(os.getloadavg()[0], 2)  # this machine's: the nodes share its CPUs
     deadline = t_fault + conf.get("recover_timeout_s", 120)
     resumed = t_fault + sc.get("hold_s", 0)
 
@@ -682,6 +683,7 @@ def run_once(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, A
         "heal_after_s": round(t_heal - t_fault, 1),
         "healthy_after_s": round(t_healthy - t_fault, 1) if t_healthy else None,
         "etcd_leader_before": names["etcd_leader_ip"] or None,
+        "load_at_fault": load_at_fault,
         "clients": clients,
     }
     result.update({w.label: w.back_after(t_fault) for w in watches})
@@ -738,6 +740,21 @@ def failed_run(reason: str) -> Dict[str, Any]:
     return out
 
 
+def settle(max_s: float, below: float) -> float:
+    """Wait until this machine's 1-minute load average is below ``below``,
+    for at most ``max_s`` seconds; returns the load average then."""
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    while load >= below and time.monotonic() - started < max_s:
+        time.sleep(2)
+        load = os.getloadavg()[0]
+    log(
+        "load average %.2f after %.0f s of settling (wanted below %.2f, for at most %.0f s)"
+        % (load, time.monotonic() - started, below, max_s)
+    )
+    return load
+
+
 def guarded_run(conf: Dict[str, Any], name: str, sc: Dict[str, Any]) -> Dict[str, Any]:
     """``run_once``, turning a run that stopped half-way into a failed run."""
     try:
@@ -790,6 +807,15 @@ def main() -> int:
         action="store_true",
         help="check each scenario's alerts against the webhook recorder (alerts.enabled)",
     )
+    parser.add_argument(
+        "--settle-s",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before the first scenario, wait at most S seconds for this machine's 1-minute load average "
+        "to fall below --settle-load (nodes just deployed are still busy)",
+    )
+    parser.add_argument("--settle-load", type=float, default=2.0, metavar="L")
     parser.add_argument("--output", help="write (or extend) this JSON file")
     args = parser.parse_args()
 
@@ -814,6 +840,8 @@ def main() -> int:
         parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
     chosen = [name for name in args.scenario or list(conf["scenarios"]) if name not in args.skip]
     results: Dict[str, Any] = {}
+    if args.settle_s > 0:
+        settle(args.settle_s, args.settle_load)
     for name in chosen:
         sc = conf["scenarios"][name]
         try:
@@ -856,6 +884,7 @@ def main() -> int:
             "split_brain_max": max((r["split_brain"] or 0) for r in runs),
             "dcs_gap_s": measure.summary([r["dcs_gap_s"] for r in runs]),
             "failsafe_members_max": max(r["failsafe_members"] for r in runs),
+            "load_at_fault_max": max(r.get("load_at_fault") or 0.0 for r in runs),
             "failed_targets": sorted({f for r in runs for f in r["failed_targets"]}),
             "targets": conf["scenarios"][name].get("targets", {}),
             "alerts": [r.get("alerts") for r in runs] if alert_checking(conf, conf["scenarios"][name]) else None,
@@ -880,7 +909,7 @@ def main() -> int:
     for name, res in results.items():
         log(
             "%-16s write outage %s s, read outage %s s, lost %s, split brain %s, wrong role %s, "
-            "healthy after %s s, DCS gap %s s, failsafe %s; per client (max s): %s%s%s"
+            "healthy after %s s, DCS gap %s s, failsafe %s, load %s; per client (max s): %s%s%s"
             % (
                 name,
                 res["write_outage_s"]["max"],
@@ -891,6 +920,7 @@ def main() -> int:
                 res["healthy_after_s"]["max"],
                 res["dcs_gap_s"]["max"],
                 res["failsafe_members_max"],
+                res["load_at_fault_max"],
                 ", ".join("%s %s" % (c, v["max"]) for c, v in res["clients_outage_s"].items()),
                 "  (measured again after: %s)" % "; ".join(f for r in res["retried_runs"] for f in r["failed_targets"])
                 if res["retried_runs"]
