@@ -310,3 +310,15 @@ def test_settle_waits_for_the_load_to_fall_and_no_longer_than_allowed(monkeypatc
     ticks = iter(range(0, 100, 2))
     monkeypatch.setattr(run.time, "monotonic", lambda: float(next(ticks)))
     assert run.settle(10, 2.0) == 5.0
+
+
+def test_override_targets():
+    conf = {"scenarios": {"pg-crash": {"targets": {"write_outage_s": 5, "lost_rows": 0}}, "switchover": {}}}
+    assert run.override_targets(conf, ["pg-crash.write_outage_s=7.5", "switchover.lost_rows=0"]) == []
+    assert conf["scenarios"]["pg-crash"]["targets"] == {"write_outage_s": 7.5, "lost_rows": 0}
+    assert conf["scenarios"]["switchover"]["targets"] == {"lost_rows": 0.0}
+    assert run.override_targets(conf, ["nope.write_outage_s=1", "pg-crash.write_outage_s=x", "pg-crash"]) == [
+        "--target nope.write_outage_s=1: use SCENARIO.NAME=VALUE with one of the scenarios",
+        "--target pg-crash.write_outage_s=x: 'x' is not a number",
+        "--target pg-crash: use SCENARIO.NAME=VALUE with one of the scenarios",
+    ]

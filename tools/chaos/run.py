@@ -740,6 +740,25 @@ def failed_run(reason: str) -> Dict[str, Any]:
     return out
 
 
+def override_targets(conf: Dict[str, Any], overrides: List[str]) -> List[str]:
+    """Apply ``--target scenario.name=value`` to ``conf``; the problems."""
+    problems = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        scenario, _, name = key.partition(".")
+        sc = (conf.get("scenarios") or {}).get(scenario)
+        if sc is None or not name or not value:
+            problems.append("--target %s: use SCENARIO.NAME=VALUE with one of the scenarios" % item)
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            problems.append("--target %s: %r is not a number" % (item, value))
+            continue
+        sc["targets"] = dict(sc.get("targets") or {}, **{name: number})
+    return problems
+
+
 def settle(max_s: float, below: float) -> float:
     """Wait until this machine's 1-minute load average is below ``below``,
     for at most ``max_s`` seconds; returns the load average then."""
@@ -812,10 +831,17 @@ def main() -> int:
         type=float,
         default=0,
         metavar="S",
-        help="before the first scenario, wait at most S seconds for this machine's 1-minute load average "
-        "to fall below --settle-load (nodes just deployed are still busy)",
+        help="before each scenario, wait at most S seconds for this machine's 1-minute load average "
+        "to fall below --settle-load (nodes just deployed, or the last scenario's playbooks, kept it busy)",
     )
     parser.add_argument("--settle-load", type=float, default=2.0, metavar="L")
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="SCENARIO.NAME=VALUE",
+        help="replace one target of a scenario (e.g. pg-crash.write_outage_s=7.5); --tolerance still applies",
+    )
     parser.add_argument("--output", help="write (or extend) this JSON file")
     args = parser.parse_args()
 
@@ -836,14 +862,15 @@ def main() -> int:
         if name not in (conf.get("scenarios") or {})
     ]
     problems += ca_problems(conf)
+    problems += override_targets(conf, args.target)
     if problems:
         parser.error("%s cannot run:\n  " % args.config + "\n  ".join(problems))
     chosen = [name for name in args.scenario or list(conf["scenarios"]) if name not in args.skip]
     results: Dict[str, Any] = {}
-    if args.settle_s > 0:
-        settle(args.settle_s, args.settle_load)
     for name in chosen:
         sc = conf["scenarios"][name]
+        if args.settle_s > 0:
+            settle(args.settle_s, args.settle_load)
         try:
             sh(sc.get("setup", []))
             if sc.get("wait_dcs_discovery"):
