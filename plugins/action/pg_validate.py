@@ -73,6 +73,14 @@ class ActionModule(ActionBase):
             problems = problems + role_options.check_hosts(
                 task_vars["hostvars"], self._targets(inv, hosts), skip=validate.MODEL_VARS
             )
+        # the host names the node role will set, for every host of the play
+        # (a name the model refused already is not reported twice)
+        named = {(p.cluster, p.host) for p in problems if p.field in ("nodename", "node_name", "pg_cluster", "pg_seq")}
+        problems = problems + [
+            p
+            for p in validate.node_name_problems(self._targets(inv, hosts), task_vars["hostvars"])
+            if (p.cluster, p.host) not in named and (p.cluster, None) not in named
+        ]
         # The public sandbox passwords are refused outside the sandbox
         # (pigpen_sandbox: true is the one switch, docs/security.md).
         refused = safety.sandbox_password_problems(inv)

@@ -803,3 +803,77 @@ def _check_etcd(inv: Inventory) -> List[Problem]:
             )
         )
     return out
+
+
+#: The host name the node role sets (roles/node/vars/main.yml,
+#: ``__node_name_pattern``, which a unit test keeps equal to this one)
+NODE_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+#: An inventory name that is an address (``__node_address_pattern``)
+NODE_ADDRESS = re.compile(r"^[0-9.]+$|:")
+
+
+def node_name(host: str, host_vars: Mapping[str, Any]) -> Optional[Any]:
+    """The name the node role gives ``host`` (its ``node_name`` default), or
+    None when the host keeps the name it has (an inventory name that is an
+    address or no host name, with no ``nodename`` and no instance name)."""
+    for field in ("node_name", "nodename"):
+        value = host_vars.get(field)
+        if value not in (None, ""):
+            return value
+    if host_vars.get("pg_cluster") is not None and host_vars.get("pg_seq") is not None:
+        return "%s-%s" % (host_vars["pg_cluster"], host_vars["pg_seq"])
+    if NODE_NAME.match(host) and not NODE_ADDRESS.search(host):
+        return host
+    return None
+
+
+def node_name_problems(hosts: Iterable[Any], hostvars: Mapping[str, Any]) -> List[Problem]:
+    """The node names of ``[(host, cluster)]`` that the node role would
+    refuse, found before any node is touched: a name that is no lower-case
+    host name, and a name two hosts share. Hosts with
+    ``node_hostname_manage: false`` keep their names and are skipped."""
+    out: List[Problem] = []
+    owners: Dict[str, str] = {}
+    for host, cluster in hosts:
+        hv = hostvars.get(host) if hasattr(hostvars, "get") else hostvars[host]
+        if hv is None:
+            continue
+        given = {
+            k: hv[k]
+            for k in ("node_name", "nodename", "pg_cluster", "pg_seq", "node_hostname_manage")
+            if k in hv
+        }
+        if str(given.get("node_hostname_manage", True)).lower() in ("false", "no", "0", "off"):
+            continue
+        name = node_name(host, given)
+        if name is None or (isinstance(name, str) and "{{" in name):
+            continue
+        field = next((k for k in ("node_name", "nodename") if given.get(k) not in (None, "")), "pg_cluster")
+        if not isinstance(name, str) or not NODE_NAME.match(name):
+            if field == "pg_cluster":
+                what = "makes the instance name %s, which the node role cannot set as a host name" % name
+                fix = "set nodename on the host (lower-case letters, digits, '-' and '.')"
+            else:
+                what = "is not a lower-case host name, which the node role sets as the hostname"
+                fix = (
+                    "write it in lower-case letters, digits, '-' and '.' (labels of 1 to 63 characters, "
+                    "no '-' at either end), or set node_hostname_manage: false to keep the host's name"
+                )
+            out.append(Problem(cluster, host, field, given.get(field, name), what, fix))
+            continue
+        if name in owners:
+            out.append(
+                Problem(
+                    cluster,
+                    host,
+                    field,
+                    name,
+                    "is also the node name of %s; /etc/hosts would name two hosts the same" % owners[name],
+                    "give each host its own nodename",
+                )
+            )
+        else:
+            owners[name] = host
+    return out

@@ -481,3 +481,35 @@ def test_rendered_alerting_rules_and_alertmanager_config(sandbox_render):
     am = out / "prometheus" / "alertmanager.yml"
     proc = subprocess.run([_prom_tool("amtool"), "check-config", str(am)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+NAMES = """\
+all:
+  children:
+    etcd: {hosts: {10.10.10.10: {etcd_seq: 1, nodename: Meta_1}}}
+    infra: {hosts: {10.10.10.9: {infra_seq: 1}}}
+    pg-names:
+      hosts:
+        10.10.10.21: {pg_seq: 1, pg_role: primary}
+        10.10.10.22: {pg_seq: 2, pg_role: replica, nodename: pg-names-1}
+      vars: {pg_cluster: pg-names}
+  vars:
+    admin_ip: 10.10.10.10
+    pigpen_sandbox: true
+"""
+
+
+def test_node_names_are_checked_before_any_node(tmp_path):
+    """The host names the node role would refuse stop validate.yml, which
+    contacts no node; a host known by its address alone (Pigsty's infra
+    node) keeps its own name and is no problem."""
+    inv = tmp_path / "names.yml"
+    inv.write_text(NAMES)
+    res = validate(str(inv))
+    text = res.stdout + res.stderr
+    assert res.returncode != 0, text[-3000:]
+    assert "host 10.10.10.10: nodename = 'Meta_1': is not a lower-case host name" in text, text[-3000:]
+    assert (
+        "cluster pg-names, host 10.10.10.22: nodename = 'pg-names-1': is also the node name of 10.10.10.21" in text
+    ), text[-3000:]
+    assert "10.10.10.9" not in text
