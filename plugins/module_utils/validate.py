@@ -807,9 +807,7 @@ def _check_etcd(inv: Inventory) -> List[Problem]:
 
 #: The host name the node role sets (roles/node/vars/main.yml,
 #: ``__node_name_pattern``, which a unit test keeps equal to this one)
-NODE_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
+NODE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 #: An inventory name that is an address (``__node_address_pattern``)
 NODE_ADDRESS = re.compile(r"^[0-9.]+$|:")
 
@@ -840,11 +838,7 @@ def node_name_problems(hosts: Iterable[Any], hostvars: Mapping[str, Any]) -> Lis
         hv = hostvars.get(host) if hasattr(hostvars, "get") else hostvars[host]
         if hv is None:
             continue
-        given = {
-            k: hv[k]
-            for k in ("node_name", "nodename", "pg_cluster", "pg_seq", "node_hostname_manage")
-            if k in hv
-        }
+        given = {k: hv[k] for k in ("node_name", "nodename", "pg_cluster", "pg_seq", "node_hostname_manage") if k in hv}
         if str(given.get("node_hostname_manage", True)).lower() in ("false", "no", "0", "off"):
             continue
         name = node_name(host, given)
